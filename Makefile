@@ -1,0 +1,56 @@
+# Isthmus: the two user-facing commands are `make demo` and `make test`.
+# Everything they need is installed or started by the targets below.
+
+SHELL := /bin/bash
+CARGO ?= cargo
+export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+# Debug info that keeps the 2-core builds fast; tests run the same code.
+export CARGO_INCREMENTAL ?= 0
+
+.PHONY: help test lint fmt bench demo postgres build vectors clean devnet-tools contracts contracts-check
+
+help: ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+postgres: ## Make sure a PostgreSQL server answers (start or install one).
+	@bash devnet/ensure-postgres.sh
+
+devnet-tools: devnet/node_modules/.installed ## Install the pinned npm tools (anvil, solc-js) from devnet/package-lock.json.
+
+devnet/node_modules/.installed: devnet/package.json devnet/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is missing: apt-get install nodejs npm" >&2; exit 1; }
+	cd devnet && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+contracts: devnet-tools ## Rebuild onchain/evm/artifacts from the Solidity sources.
+	node devnet/compile-contracts.js
+
+contracts-check: contracts ## Fail if the committed contract artifacts differ from a rebuild.
+	@git diff --exit-code --stat -- onchain/evm/artifacts || { echo "onchain/evm/artifacts is stale: run 'make contracts' and commit" >&2; exit 1; }
+
+build: ## Build the workspace (the `isthmus` binary lands in target/debug).
+	$(CARGO) build --workspace --all-targets
+
+test: postgres devnet-tools ## Run every test of the workspace (real Postgres, real anvil).
+	$(CARGO) test --workspace --no-fail-fast
+
+lint: ## rustfmt check and clippy with warnings denied.
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt: ## Format the workspace.
+	$(CARGO) fmt --all
+
+bench: postgres ## Run the criterion benchmarks (results: docs/benchmarks.md).
+	$(CARGO) bench --workspace
+
+vectors: ## Regenerate protocol/vectors/v1.json (only for a new protocol version).
+	ISTHMUS_UPDATE_VECTORS=1 $(CARGO) test -p isthmus-protocol --test vectors
+
+demo: ## Bring up the local ledgers, Postgres and three relayers (not yet available).
+	@echo "make demo arrives with the relayer (pipeline, devnet ledgers and members);" >&2
+	@echo "until then: 'make test' runs everything that exists, 'isthmus config validate' checks a config." >&2
+	@exit 2
+
+clean: ## Remove build output.
+	$(CARGO) clean

@@ -1,0 +1,453 @@
+//! The destination role: deliver attested messages to the Inbox, exactly once.
+//!
+//! Nonces come from the node's pending count at every submission, so a restarted
+//! relayer continues where the chain is, not where its memory was. A transaction
+//! that is not mined in time is replaced at the same nonce with higher fees (a
+//! stuck transaction never blocks the queue). Replays are harmless by construction:
+//! `processBatch` skips ids the Inbox already delivered.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ethers::abi::AbiDecode;
+use ethers::contract::{ContractError, EthLogDecode};
+use ethers::middleware::SignerMiddleware;
+use ethers::providers::{Http, Middleware, Provider};
+use ethers::signers::{LocalWallet, Signer};
+use ethers::types::transaction::eip2718::TypedTransaction;
+use ethers::types::{Address, BlockId, BlockNumber, Bytes, TransactionReceipt, H256, U256};
+use isthmus_protocol::{Attestation, Branch, Checkpoint, Message, MessageId};
+
+use crate::contracts::{self, Inbox, InboxErrors, InboxEvents};
+use crate::source::BlockRef;
+use crate::EvmError;
+
+type Client = SignerMiddleware<Provider<Http>, LocalWallet>;
+
+/// Messages under one attested checkpoint, ready for `processBatch`.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    /// The checkpoint the branches lead to.
+    pub checkpoint: Checkpoint,
+    /// At least the destination's threshold of attestations of its digest.
+    pub attestations: Vec<Attestation>,
+    /// The messages and their branches under `checkpoint.root`.
+    pub messages: Vec<(Message, Branch)>,
+}
+
+/// What the Inbox did with one message of a delivery.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MessageOutcome {
+    /// Handed to the recipient, which accepted it.
+    Delivered,
+    /// The recipient reverted; the message is still deliverable.
+    HandlerFailed(String),
+    /// Another submission delivered it first.
+    AlreadyDelivered,
+    /// Its deadline passed before inclusion.
+    Expired,
+}
+
+/// The final result of a delivery transaction.
+#[derive(Clone, Debug)]
+pub struct DeliveryOutcome {
+    /// The transaction that carried it.
+    pub tx_hash: H256,
+    /// Its block, final at the time of reporting.
+    pub block: BlockRef,
+    /// Gas the transaction used.
+    pub gas_used: u64,
+    /// Effective gas price paid, in wei.
+    pub gas_price: u128,
+    /// One outcome per message id in the delivery.
+    pub outcomes: Vec<(MessageId, MessageOutcome)>,
+}
+
+/// Submits deliveries to one Inbox.
+#[derive(Clone, Debug)]
+pub struct EvmDestination {
+    client: Arc<Client>,
+    inbox: Inbox<Client>,
+    /// Percent added to the gas estimate.
+    gas_margin_pct: u64,
+    /// How long a transaction may stay unmined before it is replaced.
+    replace_after: Duration,
+    /// Most replacements before giving up (the caller retries later).
+    max_replacements: u32,
+}
+
+impl EvmDestination {
+    /// A submitter signing with `secret` (32-byte secp256k1 key) for chain `chain_id`.
+    pub fn new(
+        url: &str,
+        chain_id: u64,
+        inbox: Address,
+        secret: &[u8; 32],
+    ) -> Result<Self, EvmError> {
+        let provider = Provider::<Http>::try_from(url)
+            .map_err(|e| EvmError::Config(format!("RPC URL `{url}` is not usable: {e}")))?
+            .interval(Duration::from_millis(100));
+        let wallet = LocalWallet::from_bytes(secret)
+            .map_err(|_| EvmError::Config("submitter key is not a valid secp256k1 secret".into()))?
+            .with_chain_id(chain_id);
+        let client = Arc::new(SignerMiddleware::new(provider, wallet));
+        let inbox = Inbox::new(inbox, client.clone());
+        Ok(Self {
+            client,
+            inbox,
+            gas_margin_pct: 25,
+            replace_after: Duration::from_secs(30),
+            max_replacements: 3,
+        })
+    }
+
+    /// Sets how long a transaction may stay unmined before it is replaced.
+    pub fn with_replace_after(mut self, after: Duration) -> Self {
+        self.replace_after = after;
+        self
+    }
+
+    /// The submitter's address.
+    pub fn submitter(&self) -> Address {
+        self.client.address()
+    }
+
+    /// The Inbox contract binding.
+    pub fn inbox(&self) -> &Inbox<Client> {
+        &self.inbox
+    }
+
+    /// The submitter's balance in wei (for the balance metric and alerts).
+    pub async fn balance(&self) -> Result<U256, EvmError> {
+        self.client
+            .inner()
+            .get_balance(self.submitter(), None)
+            .await
+            .map_err(|e| EvmError::from_provider("eth_getBalance", e))
+    }
+
+    /// Whether the Inbox already delivered `id`.
+    pub async fn is_delivered(&self, id: MessageId) -> Result<bool, EvmError> {
+        self.inbox
+            .delivered(id.0)
+            .call()
+            .await
+            .map_err(|e| contract_error("delivered", e))
+    }
+
+    /// Builds the `processBatch` transaction, estimating gas. A delivery the Inbox
+    /// refuses fails here with the decoded reason, before anything is sent.
+    pub async fn prepare(&self, delivery: &Delivery) -> Result<TypedTransaction, EvmError> {
+        let cp = delivery.checkpoint;
+        let checkpoint = contracts::inbox::Checkpoint {
+            origin: cp.origin,
+            outbox: cp.outbox.0,
+            root: cp.root,
+            count: cp.count,
+            block_number: cp.block_number,
+            block_hash: cp.block_hash,
+        };
+        let signatures: Vec<Bytes> = delivery
+            .attestations
+            .iter()
+            .map(|a| Bytes::from(a.0.to_vec()))
+            .collect();
+        let messages: Vec<Bytes> = delivery
+            .messages
+            .iter()
+            .map(|(m, _)| Bytes::from(m.encode()))
+            .collect();
+        let branches: Vec<[[u8; 32]; 32]> =
+            delivery.messages.iter().map(|(_, b)| b.siblings).collect();
+        let call = self
+            .inbox
+            .process_batch(checkpoint, signatures, messages, branches);
+        let estimate = call
+            .estimate_gas()
+            .await
+            .map_err(|e| contract_error("processBatch", e))?;
+        let mut tx = call.tx;
+        tx.set_gas(estimate * (100 + self.gas_margin_pct) / 100);
+        tx.set_from(self.submitter());
+        Ok(tx)
+    }
+
+    /// Sends a prepared transaction at `nonce` with EIP-1559 fees scaled by `bump`
+    /// percent (100 = the node's estimate). Returns the transaction hash.
+    pub async fn send(
+        &self,
+        mut tx: TypedTransaction,
+        nonce: U256,
+        bump: u64,
+    ) -> Result<H256, EvmError> {
+        let (max_fee, priority) =
+            self.client
+                .estimate_eip1559_fees(None)
+                .await
+                .map_err(|e| EvmError::Transient {
+                    call: "eth_feeHistory",
+                    detail: e.to_string(),
+                })?;
+        tx.set_nonce(nonce);
+        if let TypedTransaction::Eip1559(ref mut inner) = tx {
+            inner.max_fee_per_gas = Some(max_fee * bump / 100);
+            inner.max_priority_fee_per_gas = Some((priority * bump / 100).max(U256::one()));
+        }
+        let pending = self
+            .client
+            .send_transaction(tx, None)
+            .await
+            .map_err(|e| match e {
+                ethers::middleware::signer::SignerMiddlewareError::MiddlewareError(p)
+                    if p.to_string()
+                        .to_ascii_lowercase()
+                        .contains("insufficient funds") =>
+                {
+                    EvmError::InsufficientFunds {
+                        call: "processBatch",
+                        submitter: format!("{:?}", self.submitter()),
+                    }
+                }
+                ethers::middleware::signer::SignerMiddlewareError::MiddlewareError(p) => {
+                    EvmError::from_provider("eth_sendRawTransaction", p)
+                }
+                other => EvmError::Config(format!("cannot sign the delivery: {other}")),
+            })?;
+        Ok(pending.tx_hash())
+    }
+
+    /// The nonce the next transaction must use: the node's pending count, so that a
+    /// restart or another process's transaction never causes a gap or a collision.
+    pub async fn next_nonce(&self) -> Result<U256, EvmError> {
+        self.client
+            .inner()
+            .get_transaction_count(
+                self.submitter(),
+                Some(BlockId::Number(BlockNumber::Pending)),
+            )
+            .await
+            .map_err(|e| EvmError::from_provider("eth_getTransactionCount", e))
+    }
+
+    /// Prepares, sends, replaces while stuck, and waits for the receipt; then waits
+    /// until the receipt's block is final and decodes the outcome per message.
+    pub async fn deliver(
+        &self,
+        delivery: &Delivery,
+        finality_timeout: Duration,
+    ) -> Result<DeliveryOutcome, EvmError> {
+        let tx = self.prepare(delivery).await?;
+        let nonce = self.next_nonce().await?;
+        let mut bump = 100;
+        let mut hashes = Vec::new();
+        let receipt = 'mined: {
+            for _ in 0..=self.max_replacements {
+                match self.send(tx.clone(), nonce, bump).await {
+                    Ok(hash) => hashes.push(hash),
+                    // The previous attempt was mined meanwhile; its receipt is checked below.
+                    Err(EvmError::NonceRace { .. }) if !hashes.is_empty() => {}
+                    Err(e) => return Err(e),
+                }
+                let started = Instant::now();
+                while started.elapsed() < self.replace_after {
+                    for hash in &hashes {
+                        if let Some(r) = self.receipt(*hash).await? {
+                            break 'mined r;
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                tracing::warn!(nonce = %nonce, bump, "delivery not mined in time; replacing with higher fees");
+                // Replacement needs at least +10% on both fees; +25% clears every node.
+                bump = bump * 125 / 100;
+            }
+            return Err(EvmError::NotFinal {
+                tx: hashes.last().copied().unwrap_or_default(),
+                waited_s: 0,
+            });
+        };
+        let wanted: Vec<MessageId> = delivery.messages.iter().map(|(m, _)| m.id()).collect();
+        self.confirm_receipt(receipt, &wanted, finality_timeout)
+            .await
+    }
+
+    async fn receipt(&self, hash: H256) -> Result<Option<TransactionReceipt>, EvmError> {
+        self.client
+            .inner()
+            .get_transaction_receipt(hash)
+            .await
+            .map_err(|e| EvmError::from_provider("eth_getTransactionReceipt", e))
+    }
+
+    /// Waits until `tx` is mined in a final block and reports the outcome of `ids`.
+    pub async fn confirm(
+        &self,
+        tx: H256,
+        ids: &[MessageId],
+        timeout: Duration,
+    ) -> Result<DeliveryOutcome, EvmError> {
+        let started = Instant::now();
+        loop {
+            if let Some(r) = self.receipt(tx).await? {
+                let left = timeout.saturating_sub(started.elapsed());
+                return self.confirm_receipt(r, ids, left).await;
+            }
+            if started.elapsed() >= timeout {
+                return Err(EvmError::NotFinal {
+                    tx,
+                    waited_s: started.elapsed().as_secs(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn confirm_receipt(
+        &self,
+        receipt: TransactionReceipt,
+        ids: &[MessageId],
+        timeout: Duration,
+    ) -> Result<DeliveryOutcome, EvmError> {
+        let tx_hash = receipt.transaction_hash;
+        let (Some(number), Some(hash)) = (receipt.block_number, receipt.block_hash) else {
+            return Err(EvmError::BadResponse {
+                call: "eth_getTransactionReceipt",
+                detail: "receipt without block".into(),
+            });
+        };
+        let block = BlockRef {
+            number: number.as_u64(),
+            hash,
+        };
+        if receipt.status != Some(1u64.into()) {
+            return Err(EvmError::Reverted {
+                call: "processBatch",
+                reason: format!("transaction {tx_hash:?} reverted"),
+            });
+        }
+        // Final means: the finalized tag passed the block and the block is still ours.
+        let started = Instant::now();
+        loop {
+            let finalized = self
+                .client
+                .inner()
+                .get_block(BlockId::Number(BlockNumber::Finalized))
+                .await
+                .map_err(|e| EvmError::from_provider("eth_getBlockByNumber(finalized)", e))?
+                .and_then(|b| b.number)
+                .map(|n| n.as_u64())
+                .unwrap_or(0);
+            if finalized >= block.number {
+                let canonical = self
+                    .client
+                    .inner()
+                    .get_block(BlockId::Number(BlockNumber::Number(number)))
+                    .await
+                    .map_err(|e| EvmError::from_provider("eth_getBlockByNumber", e))?
+                    .and_then(|b| b.hash);
+                if canonical != Some(hash) {
+                    return Err(EvmError::Reorg {
+                        number: block.number,
+                        expected: hash,
+                        found: canonical,
+                    });
+                }
+                break;
+            }
+            if started.elapsed() >= timeout {
+                return Err(EvmError::NotFinal {
+                    tx: tx_hash,
+                    waited_s: started.elapsed().as_secs(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+
+        let inbox = self.inbox.address();
+        let mut outcomes: Vec<(MessageId, MessageOutcome)> = Vec::with_capacity(ids.len());
+        for log in receipt.logs.iter().filter(|l| l.address == inbox) {
+            let raw = ethers::abi::RawLog {
+                topics: log.topics.clone(),
+                data: log.data.to_vec(),
+            };
+            let Ok(event) = InboxEvents::decode_log(&raw) else {
+                continue;
+            };
+            let (id, outcome) = match event {
+                InboxEvents::MessageDeliveredFilter(e) => (e.id, MessageOutcome::Delivered),
+                InboxEvents::MessageHandlerFailedFilter(e) => {
+                    (e.id, MessageOutcome::HandlerFailed(revert_text(&e.reason)))
+                }
+                InboxEvents::MessageSkippedFilter(e) => match e.reason {
+                    1 => (e.id, MessageOutcome::AlreadyDelivered),
+                    _ => (e.id, MessageOutcome::Expired),
+                },
+                _ => continue,
+            };
+            outcomes.push((MessageId(id), outcome));
+        }
+        for id in ids {
+            if !outcomes.iter().any(|(o, _)| o == id) {
+                return Err(EvmError::BadResponse {
+                    call: "eth_getTransactionReceipt",
+                    detail: format!("no Inbox event for message {id} in {tx_hash:?}"),
+                });
+            }
+        }
+        Ok(DeliveryOutcome {
+            tx_hash,
+            block,
+            gas_used: receipt.gas_used.map(|g| g.as_u64()).unwrap_or(0),
+            gas_price: receipt
+                .effective_gas_price
+                .map(|p| p.as_u128())
+                .unwrap_or(0),
+            outcomes,
+        })
+    }
+}
+
+/// A revert payload as text: `Error(string)` decoded, anything else as hex.
+fn revert_text(reason: &[u8]) -> String {
+    if reason.len() >= 4 && reason[..4] == [0x08, 0xc3, 0x79, 0xa0] {
+        if let Ok(tokens) = ethers::abi::decode(&[ethers::abi::ParamType::String], &reason[4..]) {
+            if let Some(ethers::abi::Token::String(s)) = tokens.into_iter().next() {
+                return s;
+            }
+        }
+    }
+    if let Ok(text) = std::str::from_utf8(reason) {
+        if !text.is_empty() && text.chars().all(|c| !c.is_control()) {
+            return text.to_owned();
+        }
+    }
+    format!("0x{}", hex::encode(reason))
+}
+
+/// Turns a contract error into an [`EvmError`], decoding the Inbox's custom errors.
+pub(crate) fn contract_error<M: Middleware>(call: &'static str, err: ContractError<M>) -> EvmError {
+    if let Some(decoded) = err
+        .as_revert()
+        .and_then(|data| InboxErrors::decode(data).ok())
+    {
+        return EvmError::Reverted {
+            call,
+            reason: format!("{decoded:?}"),
+        };
+    }
+    match err {
+        ContractError::Revert(data) => EvmError::Reverted {
+            call,
+            reason: revert_text(&data),
+        },
+        ContractError::ProviderError { e } => EvmError::from_provider(call, e),
+        ContractError::MiddlewareError { e } => EvmError::Transient {
+            call,
+            detail: e.to_string(),
+        },
+        other => EvmError::BadResponse {
+            call,
+            detail: other.to_string(),
+        },
+    }
+}

@@ -1,0 +1,549 @@
+//! The Solidity endpoints on a real anvil: they reproduce the protocol vectors, and
+//! the Inbox refuses everything the protocol says it must refuse.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failure report"
+)]
+
+mod common;
+
+use common::*;
+use ethers::contract::ContractError;
+use ethers::types::{Address, Bytes, U256};
+use isthmus_adapter_evm::contracts::harness::Checkpoint as HarnessCheckpoint;
+use isthmus_adapter_evm::contracts::{
+    ClearingApp, EchoRecipient, Inbox, InboxErrors, ProtocolHarness,
+};
+use isthmus_protocol::Message;
+use serde_json::Value;
+
+const VECTORS: &str = include_str!("../../../protocol/vectors/v1.json");
+
+fn unh(v: &Value) -> Vec<u8> {
+    hex::decode(v.as_str().unwrap().trim_start_matches("0x")).unwrap()
+}
+fn unh32(v: &Value) -> [u8; 32] {
+    unh(v).try_into().unwrap()
+}
+
+fn revert_of<M: ethers::providers::Middleware>(
+    r: Result<impl std::fmt::Debug, ContractError<M>>,
+) -> InboxErrors {
+    match r {
+        Ok(v) => panic!("expected a revert, got {v:?}"),
+        Err(e) => e
+            .as_revert()
+            .and_then(|data| <InboxErrors as ethers::abi::AbiDecode>::decode(data).ok())
+            .unwrap_or_else(|| panic!("not an Inbox error: {e}")),
+    }
+}
+
+#[tokio::test]
+async fn contracts_reproduce_the_protocol_vectors() {
+    let l = ledger(1, 31337).await;
+    let harness = ProtocolHarness::deploy(l.admin.clone(), ())
+        .unwrap()
+        .send()
+        .await
+        .unwrap();
+    let v: Value = serde_json::from_str(VECTORS).unwrap();
+
+    for case in v["messages"].as_array().unwrap() {
+        let m = &case["message"];
+        let (encoded, id) = harness
+            .encode_message(
+                m["nonce"].as_str().unwrap().parse().unwrap(),
+                m["origin"].as_u64().unwrap() as u32,
+                unh32(&m["sender"]),
+                m["destination"].as_u64().unwrap() as u32,
+                unh32(&m["recipient"]),
+                m["deadline"].as_str().unwrap().parse().unwrap(),
+                Bytes::from(unh(&m["body"])),
+            )
+            .call()
+            .await
+            .unwrap();
+        assert_eq!(encoded.to_vec(), unh(&case["encoded"]), "encoding of {m}");
+        assert_eq!(id, unh32(&case["id"]));
+        assert_eq!(harness.validate_message(encoded).call().await.unwrap(), id);
+    }
+    for case in v["invalid_messages"].as_array().unwrap() {
+        let r = harness
+            .validate_message(Bytes::from(unh(&case["encoded"])))
+            .call()
+            .await;
+        assert!(
+            r.is_err(),
+            "the contract accepted invalid message {}",
+            case["error"]
+        );
+    }
+
+    for tree in v["merkle"]["trees"].as_array().unwrap() {
+        let leaves: Vec<[u8; 32]> = tree["leaves"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(unh32)
+            .collect();
+        let root = harness.root_of(leaves.clone()).call().await.unwrap();
+        assert_eq!(root, unh32(&tree["root"]));
+        for b in tree["branches"].as_array().unwrap() {
+            let index = b["index"].as_u64().unwrap();
+            let siblings: Vec<[u8; 32]> = b["siblings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(unh32)
+                .collect();
+            let got = harness
+                .branch_root(
+                    leaves[index as usize],
+                    siblings.try_into().unwrap(),
+                    U256::from(index),
+                )
+                .call()
+                .await
+                .unwrap();
+            assert_eq!(got, root);
+        }
+    }
+
+    let addresses: Vec<Address> = v["test_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| Address::from_slice(&unh(&k["address"])))
+        .collect();
+    for case in v["checkpoints"].as_array().unwrap() {
+        let c = &case["checkpoint"];
+        let cp = HarnessCheckpoint {
+            origin: c["origin"].as_u64().unwrap() as u32,
+            outbox: unh32(&c["outbox"]),
+            root: unh32(&c["root"]),
+            count: c["count"].as_u64().unwrap() as u32,
+            block_number: c["block_number"].as_str().unwrap().parse().unwrap(),
+            block_hash: unh32(&c["block_hash"]),
+        };
+        let digest = harness.checkpoint_digest(cp).call().await.unwrap();
+        assert_eq!(digest, unh32(&case["digest"]));
+        for a in case["attestations"].as_array().unwrap() {
+            let signer = harness
+                .recover_signer(digest, Bytes::from(unh(&a["signature"])))
+                .call()
+                .await
+                .unwrap();
+            assert_eq!(signer, addresses[a["signer"].as_u64().unwrap() as usize]);
+        }
+    }
+}
+
+#[tokio::test]
+async fn inbox_refuses_what_the_protocol_refuses() {
+    let l = ledger(2, 31338).await;
+    let inbox = Inbox::new(l.deployment.inbox, l.admin.clone());
+    let mut foreign = ForeignOutbox::new(1);
+    let echo = l.deployment.echo;
+    let good = foreign.push(2, echo, 0, b"good");
+    let to_elsewhere = foreign.push(9, echo, 0, b"wrong destination");
+    let expired = foreign.push(2, echo, 1, b"expired long ago");
+    let cp = foreign.checkpoint();
+    let tree = foreign.tree();
+    let branch = |i: u64| tree.branch(i).unwrap().siblings;
+    let sigs = |members: &[usize]| -> Vec<Bytes> {
+        attest(&cp, members)
+            .iter()
+            .map(|a| Bytes::from(a.0.to_vec()))
+            .collect()
+    };
+    let process =
+        |cp: isthmus_protocol::Checkpoint, s: Vec<Bytes>, m: &Message, b: [[u8; 32]; 32]| {
+            inbox.process(abi_checkpoint(&cp), s, Bytes::from(m.encode()), b)
+        };
+
+    // Unknown origin: nothing configured yet.
+    let e = revert_of(process(cp, sigs(&[0, 1]), &good, branch(0)).call().await);
+    assert!(
+        matches!(e, InboxErrors::UnknownOrigin(ref x) if x.origin == 1),
+        "{e:?}"
+    );
+
+    // Only the admin configures origins, and only sane signer sets.
+    let stranger = isthmus_adapter_evm::devnet::client(
+        &l.anvil.url(),
+        31338,
+        &isthmus_adapter_evm::devnet::DEV_KEY_1,
+    )
+    .unwrap();
+    let as_stranger = Inbox::new(l.deployment.inbox, stranger);
+    let e = revert_of(
+        as_stranger
+            .set_origin(1, foreign.outbox.0, vec![member_address(0)], 1)
+            .call()
+            .await,
+    );
+    assert!(matches!(e, InboxErrors::NotAdmin(_)), "{e:?}");
+    for (signers, threshold) in [
+        (vec![member_address(0)], 2u8),
+        (vec![member_address(0)], 0),
+        (vec![member_address(0), member_address(0)], 1),
+        (vec![Address::zero()], 1),
+    ] {
+        let e = revert_of(
+            inbox
+                .set_origin(1, foreign.outbox.0, signers, threshold)
+                .call()
+                .await,
+        );
+        assert!(matches!(e, InboxErrors::BadSignerSet(_)), "{e:?}");
+    }
+    trust_origin(&l, 1, foreign.outbox).await;
+
+    // Quorum: one member, the same member twice, a stranger, a malleated signature.
+    for s in [sigs(&[0]), sigs(&[0, 0]), sigs(&[0, 3]), vec![]] {
+        let e = revert_of(process(cp, s, &good, branch(0)).call().await);
+        assert!(
+            matches!(e, InboxErrors::QuorumNotReached(ref q) if q.need == U256::from(2)),
+            "{e:?}"
+        );
+    }
+    let mut high_s = attest(&cp, &[1])[0];
+    {
+        use k256::ecdsa::Signature;
+        let sig = Signature::from_slice(&high_s.0[..64]).unwrap();
+        let (r, s) = sig.split_scalars();
+        high_s.0[..64].copy_from_slice(&Signature::from_scalars(r, -*s).unwrap().to_bytes());
+        high_s.0[64] ^= 0x03; // 27 <-> 28
+    }
+    let mut with_malleated = sigs(&[0]);
+    with_malleated.push(Bytes::from(high_s.0.to_vec()));
+    let e = revert_of(process(cp, with_malleated, &good, branch(0)).call().await);
+    assert!(matches!(e, InboxErrors::QuorumNotReached(_)), "{e:?}");
+
+    // A checkpoint of another outbox, even if signed by the members.
+    let mut other_outbox = cp;
+    other_outbox.outbox = isthmus_protocol::Address32([7; 32]);
+    let s: Vec<Bytes> = attest(&other_outbox, &[0, 1])
+        .iter()
+        .map(|a| Bytes::from(a.0.to_vec()))
+        .collect();
+    let e = revert_of(process(other_outbox, s, &good, branch(0)).call().await);
+    assert!(matches!(e, InboxErrors::OutboxMismatch(_)), "{e:?}");
+
+    // Signatures over a different root do not count for this checkpoint.
+    let mut other_root = cp;
+    other_root.root = [9; 32];
+    let wrong: Vec<Bytes> = attest(&other_root, &[0, 1])
+        .iter()
+        .map(|a| Bytes::from(a.0.to_vec()))
+        .collect();
+    let e = revert_of(process(cp, wrong, &good, branch(0)).call().await);
+    assert!(matches!(e, InboxErrors::QuorumNotReached(_)), "{e:?}");
+
+    // Wrong destination, bad branches, index beyond the count.
+    let e = revert_of(
+        process(cp, sigs(&[0, 1]), &to_elsewhere, branch(1))
+            .call()
+            .await,
+    );
+    assert!(
+        matches!(e, InboxErrors::WrongDestination(ref w) if w.destination == 9),
+        "{e:?}"
+    );
+    let e = revert_of(process(cp, sigs(&[0, 1]), &good, branch(1)).call().await);
+    assert!(matches!(e, InboxErrors::InvalidBranch(_)), "{e:?}");
+    let mut tampered = branch(0);
+    tampered[5][0] ^= 1;
+    let e = revert_of(process(cp, sigs(&[0, 1]), &good, tampered).call().await);
+    assert!(matches!(e, InboxErrors::InvalidBranch(_)), "{e:?}");
+    let mut short = cp;
+    short.count = 0;
+    let s: Vec<Bytes> = attest(&short, &[0, 1])
+        .iter()
+        .map(|a| Bytes::from(a.0.to_vec()))
+        .collect();
+    let e = revert_of(process(short, s, &good, branch(0)).call().await);
+    assert!(matches!(e, InboxErrors::InvalidBranch(_)), "{e:?}");
+
+    // A message claiming another origin under this origin's checkpoint.
+    let mut spoofed = good.clone();
+    spoofed.origin = 5;
+    let e = revert_of(process(cp, sigs(&[0, 1]), &spoofed, branch(0)).call().await);
+    assert!(matches!(e, InboxErrors::WrongOrigin(_)), "{e:?}");
+
+    // Expired.
+    let e = revert_of(process(cp, sigs(&[0, 2]), &expired, branch(2)).call().await);
+    assert!(
+        matches!(e, InboxErrors::Expired(ref x) if x.deadline == 1),
+        "{e:?}"
+    );
+
+    // Valid: delivered once; the replay is refused.
+    process(cp, sigs(&[2, 1]), &good, branch(0))
+        .send()
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert!(inbox.delivered(good.id().0).call().await.unwrap());
+    let echo_c = EchoRecipient::new(echo, l.admin.clone());
+    assert_eq!(echo_c.received().call().await.unwrap(), U256::one());
+    assert_eq!(
+        echo_c.last_body().call().await.unwrap().to_vec(),
+        b"good".to_vec()
+    );
+    let e = revert_of(process(cp, sigs(&[0, 1]), &good, branch(0)).call().await);
+    assert!(matches!(e, InboxErrors::AlreadyDelivered(_)), "{e:?}");
+}
+
+#[tokio::test]
+async fn batch_delivers_skips_replays_and_keeps_failed_messages_deliverable() {
+    let l = ledger(2, 31338).await;
+    let inbox = Inbox::new(l.deployment.inbox, l.admin.clone());
+    let echo = EchoRecipient::new(l.deployment.echo, l.admin.clone());
+    let mut foreign = ForeignOutbox::new(1);
+    trust_origin(&l, 1, foreign.outbox).await;
+    for i in 0..4u8 {
+        foreign.push(2, l.deployment.echo, 0, &[i]);
+    }
+    let cp = foreign.checkpoint();
+    let tree = foreign.tree();
+    let sigs: Vec<Bytes> = attest(&cp, &[0, 1, 2])
+        .iter()
+        .map(|a| Bytes::from(a.0.to_vec()))
+        .collect();
+    let all = |ids: &[usize]| -> (Vec<Bytes>, Vec<[[u8; 32]; 32]>) {
+        (
+            ids.iter()
+                .map(|i| Bytes::from(foreign.messages[*i].encode()))
+                .collect(),
+            ids.iter()
+                .map(|i| tree.branch(*i as u64).unwrap().siblings)
+                .collect(),
+        )
+    };
+
+    // Message 0 alone first.
+    let (m, b) = all(&[0]);
+    inbox
+        .process_batch(abi_checkpoint(&cp), sigs.clone(), m, b)
+        .send()
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+
+    // The recipient refuses: message 1 fails but is not consumed.
+    echo.set_refusing(true).send().await.unwrap().await.unwrap();
+    let (m, b) = all(&[1]);
+    let receipt = inbox
+        .process_batch(abi_checkpoint(&cp), sigs.clone(), m, b)
+        .send()
+        .await
+        .unwrap()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(receipt.status, Some(1u64.into()));
+    assert!(!inbox
+        .delivered(foreign.messages[1].id().0)
+        .call()
+        .await
+        .unwrap());
+    echo.set_refusing(false)
+        .send()
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+
+    // A batch of 0 (replay), 1 (now accepted), 2, 3: three delivered, one skipped.
+    let (m, b) = all(&[0, 1, 2, 3]);
+    let delivered = inbox
+        .process_batch(abi_checkpoint(&cp), sigs.clone(), m.clone(), b.clone())
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(delivered, U256::from(3));
+    inbox
+        .process_batch(abi_checkpoint(&cp), sigs.clone(), m.clone(), b.clone())
+        .send()
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert_eq!(echo.received().call().await.unwrap(), U256::from(4));
+    for msg in &foreign.messages {
+        assert!(inbox.delivered(msg.id().0).call().await.unwrap());
+    }
+    // Replaying the whole batch delivers nothing and does not revert.
+    let again = inbox
+        .process_batch(abi_checkpoint(&cp), sigs.clone(), m, b)
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(again, U256::zero());
+
+    // Mismatched lengths are refused.
+    let (m, _) = all(&[0, 1]);
+    let (_, b) = all(&[0]);
+    let e = revert_of(
+        inbox
+            .process_batch(abi_checkpoint(&cp), sigs, m, b)
+            .call()
+            .await,
+    );
+    assert!(matches!(e, InboxErrors::LengthMismatch(_)), "{e:?}");
+}
+
+/// Gas per delivered message in `processBatch` of 16 with a 2-of-3 signer set, to a
+/// recipient that does nothing (the Inbox's own cost). Gas is deterministic, so the
+/// protocol's budget is a test; the figure is reported in docs/benchmarks.md.
+#[tokio::test]
+async fn batch_of_16_stays_within_the_gas_budget() {
+    let l = ledger(2, 31338).await;
+    let inbox = Inbox::new(l.deployment.inbox, l.admin.clone());
+    let mut foreign = ForeignOutbox::new(1);
+    trust_origin(&l, 1, foreign.outbox).await;
+    for i in 0..17u32 {
+        foreign.push(2, l.deployment.sink, 0, &i.to_be_bytes().repeat(8));
+    }
+    let cp = foreign.checkpoint();
+    let tree = foreign.tree();
+    let sigs: Vec<Bytes> = attest(&cp, &[0, 1])
+        .iter()
+        .map(|a| Bytes::from(a.0.to_vec()))
+        .collect();
+    let batch = |ids: std::ops::Range<usize>| -> (Vec<Bytes>, Vec<[[u8; 32]; 32]>) {
+        (
+            ids.clone()
+                .map(|i| Bytes::from(foreign.messages[i].encode()))
+                .collect(),
+            ids.map(|i| tree.branch(i as u64).unwrap().siblings)
+                .collect(),
+        )
+    };
+    let (m, b) = batch(0..1);
+    let single = inbox
+        .process_batch(abi_checkpoint(&cp), sigs.clone(), m, b)
+        .send()
+        .await
+        .unwrap()
+        .await
+        .unwrap()
+        .unwrap();
+    let (m, b) = batch(1..17);
+    let sixteen = inbox
+        .process_batch(abi_checkpoint(&cp), sigs, m, b)
+        .send()
+        .await
+        .unwrap()
+        .await
+        .unwrap()
+        .unwrap();
+    let single_gas = single.gas_used.unwrap().as_u64();
+    let per_message = sixteen.gas_used.unwrap().as_u64() / 16;
+    println!(
+        "gas: processBatch(1) = {single_gas}, processBatch(16) = {} ({per_message} per message)",
+        sixteen.gas_used.unwrap()
+    );
+    assert!(
+        per_message <= 80_000,
+        "{per_message} gas per message exceeds the 80k budget"
+    );
+}
+
+#[tokio::test]
+async fn clearing_app_settles_payments_once() {
+    let l = ledger(2, 31338).await;
+    let inbox = Inbox::new(l.deployment.inbox, l.admin.clone());
+    let app = ClearingApp::new(l.deployment.clearing, l.admin.clone());
+    let (bank_a, bank_b) = ([0xa1; 32], [0xb2; 32]);
+    app.open_bank(bank_a, U256::from(1_000))
+        .send()
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    app.open_bank(bank_b, U256::from(0))
+        .send()
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let mut foreign = ForeignOutbox::new(1);
+    trust_origin(&l, 1, foreign.outbox).await;
+    let sender = isthmus_protocol::Address32::from_evm([0x5e; 20]);
+    app.set_trusted_sender(1, sender.0, true)
+        .send()
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+
+    let instruction = |id: u8, amount: u64| -> Vec<u8> {
+        ethers::abi::encode(&[
+            ethers::abi::Token::FixedBytes(vec![id; 32]),
+            ethers::abi::Token::FixedBytes(bank_a.to_vec()),
+            ethers::abi::Token::FixedBytes(bank_b.to_vec()),
+            ethers::abi::Token::Uint(U256::from(amount)),
+        ])
+    };
+    foreign.push(2, l.deployment.clearing, 0, &instruction(1, 300));
+    foreign.push(2, l.deployment.clearing, 0, &instruction(1, 300)); // duplicate instruction id
+    foreign.push(2, l.deployment.clearing, 0, &instruction(2, 5_000)); // more than bank A holds
+    foreign.push(2, l.deployment.clearing, 0, b"not an instruction");
+    let cp = foreign.checkpoint();
+    let tree = foreign.tree();
+    let sigs: Vec<Bytes> = attest(&cp, &[1, 2])
+        .iter()
+        .map(|a| Bytes::from(a.0.to_vec()))
+        .collect();
+    let messages: Vec<Bytes> = foreign
+        .messages
+        .iter()
+        .map(|m| Bytes::from(m.encode()))
+        .collect();
+    let branches: Vec<[[u8; 32]; 32]> = (0..4).map(|i| tree.branch(i).unwrap().siblings).collect();
+    inbox
+        .process_batch(abi_checkpoint(&cp), sigs, messages, branches)
+        .send()
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+
+    assert_eq!(
+        app.balance_of(bank_a).call().await.unwrap(),
+        U256::from(700)
+    );
+    assert_eq!(
+        app.balance_of(bank_b).call().await.unwrap(),
+        U256::from(300)
+    );
+    let rejected = app
+        .instruction_rejected_filter()
+        .from_block(0u64)
+        .query()
+        .await
+        .unwrap();
+    let reasons: Vec<String> = rejected.iter().map(|r| r.reason.clone()).collect();
+    assert_eq!(
+        reasons,
+        vec![
+            "duplicate instruction",
+            "insufficient funds",
+            "malformed instruction"
+        ]
+    );
+    // Refusals are final: every message is consumed, none can be replayed into a payment.
+    for m in &foreign.messages {
+        assert!(inbox.delivered(m.id().0).call().await.unwrap());
+    }
+    // Only the Inbox may call the app.
+    assert!(app
+        .handle(1, sender.0, Bytes::from(instruction(3, 1)))
+        .call()
+        .await
+        .is_err());
+}

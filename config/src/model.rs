@@ -1,0 +1,340 @@
+//! The typed configuration sections.
+
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::str::FromStr;
+
+use serde::Deserialize;
+
+use crate::key::KeySource;
+use crate::problem::Provenance;
+use crate::secret::DatabaseUrl;
+
+/// The whole relayer configuration.
+///
+/// Obtain it with [`Config::load`](crate::Config::load) or
+/// [`Config::from_figment`](crate::Config::from_figment), then call
+/// [`Config::validate`](crate::Config::validate): parsing checks shape and types,
+/// validation checks meaning (references, uniqueness, formats, key sources). `Debug`
+/// never shows a secret.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The Postgres database holding progress and history.
+    pub database: DatabaseConfig,
+    /// Which consortium member this relayer is, and its attestation key.
+    pub member: MemberConfig,
+    /// The ledgers this relayer observes or delivers to.
+    #[serde(default)]
+    pub ledgers: Vec<LedgerConfig>,
+    /// The directed routes messages travel along.
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+    /// The consortium whose signatures a destination accepts.
+    pub consortium: ConsortiumConfig,
+    /// The HTTP server (attestation exchange, health, metrics).
+    #[serde(default)]
+    pub http: HttpConfig,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogConfig,
+    #[serde(skip)]
+    pub(crate) provenance: Provenance,
+}
+
+/// `[database]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// Connection URL, e.g. `postgres://isthmus:PASSWORD@db:5432/isthmus`. Its password
+    /// is never printed.
+    pub url: DatabaseUrl,
+    /// Maximum number of pooled connections.
+    #[serde(default = "default_pool_size")]
+    pub pool_size: u32,
+}
+
+/// Default for `database.pool_size`.
+pub const DEFAULT_POOL_SIZE: u32 = 10;
+
+fn default_pool_size() -> u32 {
+    DEFAULT_POOL_SIZE
+}
+
+/// `[member]`: this relayer's identity in the consortium.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberConfig {
+    /// The member's name; must appear in `[consortium].members`.
+    pub name: String,
+    /// The secp256k1 key this member attests checkpoints with. Its address must be the
+    /// member's `signer` in `[consortium].members`.
+    pub key: KeySource,
+}
+
+/// The family of a ledger, which decides how it is read and written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LedgerKind {
+    /// An EVM chain (Besu, Quorum, Ethereum, anvil).
+    Evm,
+    /// A Substrate chain carrying the Isthmus pallet.
+    Substrate,
+}
+
+impl fmt::Display for LedgerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LedgerKind::Evm => "evm",
+            LedgerKind::Substrate => "substrate",
+        })
+    }
+}
+
+/// How the relayer decides that a source block is final.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Finality {
+    /// QBFT seals (Besu, Quorum): final once sealed by a quorum of validators.
+    Qbft,
+    /// IBFT 2.0 seals (Besu).
+    Ibft2,
+    /// Clique proof-of-authority signatures.
+    Clique,
+    /// Trusts the node's `finalized` block tag. For dev chains: every record made under
+    /// this mode says so.
+    FinalizedTag,
+    /// GRANDPA justifications (Substrate).
+    Grandpa,
+}
+
+impl Finality {
+    /// The finality modes a ledger kind supports.
+    pub fn allowed_for(kind: LedgerKind) -> &'static [Finality] {
+        match kind {
+            LedgerKind::Evm => &[
+                Finality::Qbft,
+                Finality::Ibft2,
+                Finality::Clique,
+                Finality::FinalizedTag,
+            ],
+            LedgerKind::Substrate => &[Finality::Grandpa],
+        }
+    }
+}
+
+impl fmt::Display for Finality {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Finality::Qbft => "qbft",
+            Finality::Ibft2 => "ibft2",
+            Finality::Clique => "clique",
+            Finality::FinalizedTag => "finalized-tag",
+            Finality::Grandpa => "grandpa",
+        })
+    }
+}
+
+/// One `[[ledgers]]` entry.
+///
+/// Fields for both kinds sit in one table; validation rejects a field that does not
+/// belong to the ledger's `kind` and requires the ones that do.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerConfig {
+    /// Unique name that routes refer to.
+    pub name: String,
+    /// Unique protocol domain id (the `origin`/`destination` in messages).
+    pub id: u32,
+    /// `evm` or `substrate`.
+    pub kind: LedgerKind,
+    /// RPC endpoints (`http(s)://` or `ws(s)://`), tried in order.
+    pub rpc: Vec<String>,
+    /// How finality is decided; must suit `kind`.
+    pub finality: Finality,
+    /// The key that pays for and signs delivery transactions on this ledger:
+    /// secp256k1 hex for EVM, an sr25519 seed or secret URI for Substrate.
+    pub submitter: KeySource,
+    /// How often to poll for new final blocks, in milliseconds.
+    #[serde(default = "default_poll_interval_ms")]
+    pub poll_interval_ms: u64,
+    /// EVM only: the chain id transactions are signed for.
+    #[serde(default)]
+    pub chain_id: Option<u64>,
+    /// EVM only: the Outbox contract address.
+    #[serde(default)]
+    pub outbox: Option<String>,
+    /// EVM only: the Inbox contract address.
+    #[serde(default)]
+    pub inbox: Option<String>,
+    /// EVM only: extra blocks to wait after finality (default 0).
+    #[serde(default)]
+    pub confirmations: Option<u64>,
+    /// Substrate only: the Isthmus pallet's name in the runtime (default `Isthmus`).
+    #[serde(default)]
+    pub pallet: Option<String>,
+    /// Substrate only: the pallet's index in the runtime, checked against metadata.
+    #[serde(default)]
+    pub pallet_index: Option<u8>,
+}
+
+/// Default for `ledgers[].poll_interval_ms`.
+pub const DEFAULT_POLL_INTERVAL_MS: u64 = 2_000;
+/// Default for `ledgers[].pallet`.
+pub const DEFAULT_PALLET: &str = "Isthmus";
+
+fn default_poll_interval_ms() -> u64 {
+    DEFAULT_POLL_INTERVAL_MS
+}
+
+impl LedgerConfig {
+    /// The pallet name, defaulted for Substrate ledgers.
+    pub fn pallet_name(&self) -> &str {
+        self.pallet.as_deref().unwrap_or(DEFAULT_PALLET)
+    }
+
+    /// Extra confirmations after finality, defaulted.
+    pub fn confirmations(&self) -> u64 {
+        self.confirmations.unwrap_or(0)
+    }
+}
+
+/// One `[[routes]]` entry: messages from `source`'s outbox to `destination`'s inbox.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Name of the source ledger.
+    pub source: String,
+    /// Name of the destination ledger.
+    pub destination: String,
+    /// Messages per delivery transaction (default [`DEFAULT_BATCH_SIZE`]).
+    #[serde(default)]
+    pub batch_size: Option<u32>,
+    /// Whether the route runs (default true).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+}
+
+/// Default for `routes[].batch_size`.
+pub const DEFAULT_BATCH_SIZE: u32 = 16;
+/// Largest accepted `routes[].batch_size`.
+pub const MAX_BATCH_SIZE: u32 = 1_000;
+
+fn default_true() -> bool {
+    true
+}
+
+impl RouteConfig {
+    /// The batch size, defaulted.
+    pub fn batch_size(&self) -> u32 {
+        self.batch_size.unwrap_or(DEFAULT_BATCH_SIZE)
+    }
+}
+
+/// `[consortium]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsortiumConfig {
+    /// Every member, this relayer's included.
+    pub members: Vec<ConsortiumMember>,
+    /// How many members' attestations a destination needs.
+    pub threshold: u32,
+}
+
+/// One `[[consortium.members]]` entry.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsortiumMember {
+    /// Unique member name.
+    pub name: String,
+    /// The address its attestations recover to (`0x` + 20 bytes hex).
+    pub signer: String,
+    /// Base URL of the member's relayer HTTP server, where its attestations are fetched.
+    pub attestation_url: String,
+}
+
+/// `[http]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Socket address to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+}
+
+/// Default for `http.listen`.
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 7100));
+
+fn default_listen() -> SocketAddr {
+    DEFAULT_LISTEN
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: DEFAULT_LISTEN,
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Multi-field text for people at a terminal.
+    Human,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "human" => Ok(LogFormat::Human),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!(
+                "unknown log format `{other}`; use `human` or `json`"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LogFormat::Human => "human",
+            LogFormat::Json => "json",
+        })
+    }
+}
+
+/// `[log]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `human` or `json`. Unset: human when stderr is a terminal, JSON otherwise.
+    #[serde(default)]
+    pub format: Option<LogFormat>,
+    /// Level filter in `RUST_LOG` syntax (`info`, `isthmus=debug,warn`). `RUST_LOG`,
+    /// when set, wins.
+    #[serde(default = "default_level")]
+    pub level: String,
+}
+
+/// Default for `log.level`.
+pub const DEFAULT_LOG_LEVEL: &str = "info";
+
+fn default_level() -> String {
+    DEFAULT_LOG_LEVEL.to_owned()
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: None,
+            level: default_level(),
+        }
+    }
+}

@@ -1,0 +1,710 @@
+//! Every validation rule, parse errors, environment overrides and redaction.
+//!
+//! Each test runs inside `figment::Jail`, which serializes tests that touch the
+//! process environment and gives each a fresh working directory.
+#![expect(
+    clippy::result_large_err,
+    reason = "figment::Jail closures return figment::Error"
+)]
+
+use std::path::Path;
+
+use figment::providers::{Format, Serialized, Toml};
+use figment::{Figment, Jail};
+use isthmus_config::{Config, ConfigError, KeySource, Problem};
+
+/// anvil account 3: its address is the consortium signer of `bank-a` below.
+const MEMBER_KEY: &str = "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6";
+const MEMBER_ADDRESS: &str = "0x90F79bf6EB2c4f870365E785982E1f101E93b906";
+/// anvil account 0.
+const EVM_KEY: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+
+const BASE: &str = r#"
+[database]
+url = "postgres://isthmus:db-password-xyz@127.0.0.1:5432/isthmus"
+
+[member]
+name = "bank-a"
+key = { env = "TEST_MEMBER_KEY" }
+
+[[ledgers]]
+name = "alpha"
+id = 10
+kind = "evm"
+rpc = ["http://127.0.0.1:8545", "ws://127.0.0.1:8546"]
+chain_id = 1337
+outbox = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+inbox = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"
+finality = "qbft"
+submitter = { env = "TEST_EVM_KEY" }
+
+[[ledgers]]
+name = "beta"
+id = 20
+kind = "substrate"
+rpc = ["ws://127.0.0.1:9944"]
+finality = "grandpa"
+submitter = { env = "TEST_SUB_SEED" }
+
+[[routes]]
+source = "alpha"
+destination = "beta"
+
+[[routes]]
+source = "beta"
+destination = "alpha"
+batch_size = 8
+
+[consortium]
+threshold = 2
+
+[[consortium.members]]
+name = "bank-a"
+signer = "0x90F79bf6EB2c4f870365E785982E1f101E93b906"
+attestation_url = "http://127.0.0.1:7101"
+
+[[consortium.members]]
+name = "bank-b"
+signer = "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65"
+attestation_url = "https://bank-b.example:7102"
+
+[[consortium.members]]
+name = "bank-c"
+signer = "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc"
+attestation_url = "http://127.0.0.1:7103"
+"#;
+
+fn set_keys(jail: &mut Jail) {
+    jail.set_env("TEST_MEMBER_KEY", MEMBER_KEY);
+    jail.set_env("TEST_EVM_KEY", EVM_KEY);
+    jail.set_env("TEST_SUB_SEED", "//Alice");
+}
+
+/// Writes `toml` as `isthmus.toml` in the jail and loads it.
+fn load(jail: &mut Jail, toml: &str) -> figment::Result<Config> {
+    jail.create_file("isthmus.toml", toml)?;
+    Config::load(Path::new("isthmus.toml")).map_err(|e| e.to_string().into())
+}
+
+/// Loads `toml` with all key variables set and returns its validation problems.
+fn problems(toml: &str) -> Vec<Problem> {
+    let mut found = Vec::new();
+    Jail::expect_with(|jail| {
+        set_keys(jail);
+        let config = load(jail, toml)?;
+        found = config.validate().err().unwrap_or_default();
+        Ok(())
+    });
+    found
+}
+
+fn find<'a>(problems: &'a [Problem], key: &str) -> &'a Problem {
+    problems
+        .iter()
+        .find(|p| p.key == key)
+        .unwrap_or_else(|| panic!("no problem for `{key}` among {problems:#?}"))
+}
+
+#[test]
+fn base_config_is_valid_and_has_defaults() {
+    Jail::expect_with(|jail| {
+        set_keys(jail);
+        let config = load(jail, BASE)?;
+        assert_eq!(config.validate(), Ok(()));
+        assert!(config.warnings().is_empty());
+        assert_eq!(config.database.pool_size, isthmus_config::DEFAULT_POOL_SIZE);
+        assert_eq!(config.http.listen, isthmus_config::DEFAULT_LISTEN);
+        assert_eq!(config.log.level, "info");
+        assert_eq!(config.log.format, None);
+        assert_eq!(
+            config.routes[0].batch_size(),
+            isthmus_config::DEFAULT_BATCH_SIZE
+        );
+        assert_eq!(config.routes[1].batch_size(), 8);
+        assert!(config.routes[0].enabled);
+        assert_eq!(config.ledgers[1].pallet_name(), "Isthmus");
+        assert_eq!(config.source_file(), Some(Path::new("isthmus.toml")));
+        Ok(())
+    });
+}
+
+#[test]
+fn problems_name_key_file_and_fix() {
+    let toml = BASE.replace("destination = \"beta\"", "destination = \"gamma\"");
+    let found = problems(&toml);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    let p = &found[0];
+    assert_eq!(p.key, "routes[0].destination");
+    assert_eq!(p.location, "isthmus.toml");
+    assert_eq!(p.message, "route names ledger `gamma` which is not defined");
+    assert_eq!(
+        p.fix,
+        "define it under [[ledgers]] or use one of: alpha, beta"
+    );
+    assert_eq!(
+        p.to_string(),
+        "routes[0].destination (isthmus.toml): route names ledger `gamma` which is not defined\n  \
+         fix: define it under [[ledgers]] or use one of: alpha, beta"
+    );
+}
+
+#[test]
+fn ledger_names_and_ids_must_be_unique() {
+    let toml = BASE.replace("name = \"beta\"\nid = 20", "name = \"alpha\"\nid = 10");
+    let found = problems(&toml);
+    assert!(find(&found, "ledgers[1].name")
+        .message
+        .contains("already used by ledgers[0]"));
+    assert!(find(&found, "ledgers[1].id")
+        .message
+        .contains("ledger id 10 is already used"));
+}
+
+#[test]
+fn routes_must_join_two_defined_distinct_ledgers_once() {
+    let toml = format!(
+        "{BASE}\n[[routes]]\nsource = \"alpha\"\ndestination = \"alpha\"\n\
+         [[routes]]\nsource = \"alpha\"\ndestination = \"beta\"\nbatch_size = 0\n\
+         [[routes]]\nsource = \"nowhere\"\ndestination = \"beta\"\n"
+    );
+    let found = problems(&toml);
+    assert!(find(&found, "routes[2].destination")
+        .message
+        .contains("to itself"));
+    assert!(find(&found, "routes[3]")
+        .message
+        .contains("already defined by routes[0]"));
+    assert!(find(&found, "routes[3].batch_size")
+        .fix
+        .contains("between 1 and 1000"));
+    assert!(find(&found, "routes[4].source")
+        .fix
+        .ends_with("use one of: alpha, beta"));
+    assert_eq!(found.len(), 4, "{found:#?}");
+}
+
+#[test]
+fn threshold_must_be_within_member_count() {
+    let zero = problems(&BASE.replace("threshold = 2", "threshold = 0"));
+    assert!(find(&zero, "consortium.threshold")
+        .message
+        .contains("outside 1..=3"));
+    let high = problems(&BASE.replace("threshold = 2", "threshold = 4"));
+    assert_eq!(
+        find(&high, "consortium.threshold").fix,
+        "set threshold between 1 and 3; a majority is 2"
+    );
+}
+
+#[test]
+fn minority_threshold_is_only_a_warning() {
+    Jail::expect_with(|jail| {
+        set_keys(jail);
+        let config = load(jail, &BASE.replace("threshold = 2", "threshold = 1"))?;
+        assert_eq!(config.validate(), Ok(()));
+        let warnings = config.warnings();
+        assert_eq!(warnings.len(), 1, "{warnings:#?}");
+        assert_eq!(warnings[0].key, "consortium.threshold");
+        assert!(warnings[0].message.contains("minority"));
+        Ok(())
+    });
+}
+
+#[test]
+fn member_must_be_in_the_consortium() {
+    let found = problems(&BASE.replace("name = \"bank-a\"\nkey", "name = \"bank-z\"\nkey"));
+    let p = find(&found, "member.name");
+    assert!(
+        p.message
+            .contains("`bank-z` is not in [consortium].members"),
+        "{p}"
+    );
+    assert!(p.fix.ends_with("use one of: bank-a, bank-b, bank-c"), "{p}");
+}
+
+#[test]
+fn member_names_and_signers_must_be_unique_and_well_formed() {
+    let toml = BASE
+        .replace("name = \"bank-c\"", "name = \"bank-b\"")
+        .replace(
+            "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc",
+            "0x15d34aaf54267db7d7c367839aaf71a00a2c6a65",
+        )
+        .replace(
+            "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65\"\nattestation_url = \"https",
+            "0x15D34AAf54267DB7D7c367839AAf71A00a2C6A65\"\nattestation_url = \"https",
+        );
+    let found = problems(&toml);
+    assert!(find(&found, "consortium.members[2].name")
+        .message
+        .contains("already used"));
+    let checksum = find(&found, "consortium.members[1].signer");
+    assert!(checksum.message.contains("EIP-55"), "{checksum}");
+    assert!(
+        checksum
+            .message
+            .contains("0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65"),
+        "{checksum}"
+    );
+    // members[2]'s lowercase address equals members[1]'s once members[1] is fixed; here
+    // members[1] is invalid, so the duplicate is not double-reported.
+    assert_eq!(found.len(), 2, "{found:#?}");
+
+    let dup = BASE.replace(
+        "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc",
+        "0x15d34aaf54267db7d7c367839aaf71a00a2c6a65",
+    );
+    let found = problems(&dup);
+    assert!(find(&found, "consortium.members[2].signer")
+        .message
+        .contains("already the signer of `bank-b`"));
+
+    let short = problems(&BASE.replace("0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc", "0x9965"));
+    assert!(find(&short, "consortium.members[2].signer")
+        .message
+        .contains("expected 40"));
+}
+
+#[test]
+fn urls_are_checked() {
+    let toml = BASE
+        .replace(
+            "\"ws://127.0.0.1:8546\"",
+            "\"ftp://127.0.0.1\", \"not a url\"",
+        )
+        .replace("http://127.0.0.1:7103", "ws://127.0.0.1:7103")
+        .replace("rpc = [\"ws://127.0.0.1:9944\"]", "rpc = []");
+    let found = problems(&toml);
+    assert!(find(&found, "ledgers[0].rpc[1]")
+        .message
+        .contains("scheme `ftp`"));
+    assert!(find(&found, "ledgers[0].rpc[2]")
+        .message
+        .contains("not a valid URL"));
+    assert!(find(&found, "consortium.members[2].attestation_url")
+        .fix
+        .contains("http://, https://"));
+    assert!(find(&found, "ledgers[1].rpc")
+        .message
+        .contains("no RPC URL"));
+    assert_eq!(found.len(), 4, "{found:#?}");
+}
+
+#[test]
+fn finality_must_suit_the_ledger_kind() {
+    let toml = BASE
+        .replace("finality = \"qbft\"", "finality = \"grandpa\"")
+        .replace(
+            "finality = \"grandpa\"\nsubmitter = { env = \"TEST_SUB_SEED\" }",
+            "finality = \"clique\"\nsubmitter = { env = \"TEST_SUB_SEED\" }",
+        );
+    let found = problems(&toml);
+    assert_eq!(
+        find(&found, "ledgers[0].finality").fix,
+        "use one of: qbft, ibft2, clique, finalized-tag"
+    );
+    assert_eq!(
+        find(&found, "ledgers[1].finality").fix,
+        "use one of: grandpa"
+    );
+}
+
+#[test]
+fn kind_specific_fields_are_required_and_exclusive() {
+    let toml = BASE
+        .replace("chain_id = 1337\n", "pallet = \"Isthmus\"\n")
+        .replace(
+            "inbox = \"0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512\"\n",
+            "",
+        )
+        .replace(
+            "finality = \"grandpa\"",
+            "finality = \"grandpa\"\nchain_id = 9\nconfirmations = 2",
+        );
+    let found = problems(&toml);
+    assert!(find(&found, "ledgers[0].chain_id")
+        .message
+        .contains("has no chain_id"));
+    assert!(find(&found, "ledgers[0].inbox")
+        .message
+        .contains("no inbox address"));
+    assert!(find(&found, "ledgers[0].pallet")
+        .fix
+        .contains("remove `pallet`"));
+    assert!(find(&found, "ledgers[1].chain_id")
+        .message
+        .contains("applies to evm ledgers"));
+    assert!(find(&found, "ledgers[1].confirmations")
+        .message
+        .contains("applies to evm ledgers"));
+    assert_eq!(found.len(), 5, "{found:#?}");
+}
+
+#[test]
+fn inline_keys_are_rejected_without_being_kept() {
+    let toml = BASE.replace(
+        "key = { env = \"TEST_MEMBER_KEY\" }",
+        &format!("key = \"{MEMBER_KEY}\""),
+    );
+    Jail::expect_with(|jail| {
+        set_keys(jail);
+        let config = load(jail, &toml)?;
+        assert_eq!(config.member.key, KeySource::Inline);
+        let found = config.validate().expect_err("inline key is a problem");
+        let p = find(&found, "member.key");
+        assert!(p.fix.contains("key = { env = \"VAR\" }"), "{p}");
+        assert!(p.fix.contains("key = { file = \"path\" }"), "{p}");
+        let everything = format!("{found:?} {config:?}");
+        assert!(
+            !everything.contains(&MEMBER_KEY[2..]),
+            "the key leaked: {everything}"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn key_env_vars_must_be_set() {
+    Jail::expect_with(|jail| {
+        jail.set_env("TEST_MEMBER_KEY", MEMBER_KEY);
+        let config = load(jail, BASE)?;
+        let found = config
+            .validate()
+            .expect_err("submitter variables are unset");
+        assert_eq!(
+            find(&found, "ledgers[0].submitter").fix,
+            "export TEST_EVM_KEY with the key, or point the key source at a file"
+        );
+        assert!(find(&found, "ledgers[1].submitter")
+            .message
+            .contains("`TEST_SUB_SEED`"));
+        assert_eq!(found.len(), 2, "{found:#?}");
+        Ok(())
+    });
+}
+
+#[test]
+fn key_files_are_read_relative_to_the_config_and_checked() {
+    Jail::expect_with(|jail| {
+        set_keys(jail);
+        std::fs::create_dir("conf").map_err(|e| e.to_string())?;
+        jail.create_file("conf/member.key", &format!("{MEMBER_KEY}\n"))?;
+        jail.create_file(
+            "conf/bad.key",
+            "0xnothex-nothex-nothex-nothex-nothex-nothex-nothex-nothex-nothex12",
+        )?;
+        jail.create_file("conf/short.key", "abcd")?;
+        jail.create_file("conf/zero.key", &"0".repeat(64))?;
+        let toml = BASE.replace(
+            "key = { env = \"TEST_MEMBER_KEY\" }",
+            "key = { file = \"member.key\" }",
+        );
+        jail.create_file("conf/isthmus.toml", &toml)?;
+        let config = Config::load(Path::new("conf/isthmus.toml")).map_err(|e| e.to_string())?;
+        assert_eq!(config.validate(), Ok(()));
+
+        for (file, expect) in [
+            ("bad.key", "not hex digits"),
+            ("short.key", "found 4 hex digits, expected 64"),
+            ("zero.key", "not a valid secp256k1 secret key"),
+            ("absent.key", "cannot read key file"),
+        ] {
+            let toml = BASE.replace(
+                "key = { env = \"TEST_MEMBER_KEY\" }",
+                &format!("key = {{ file = \"{file}\" }}"),
+            );
+            jail.create_file("conf/isthmus.toml", &toml)?;
+            let config = Config::load(Path::new("conf/isthmus.toml")).map_err(|e| e.to_string())?;
+            let found = config.validate().expect_err("bad key file");
+            let p = find(&found, "member.key");
+            assert!(p.message.contains(expect), "{file}: {p}");
+            assert!(p.message.contains(file), "{file}: {p}");
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn member_key_must_match_its_consortium_signer() {
+    Jail::expect_with(|jail| {
+        set_keys(jail);
+        jail.set_env("TEST_MEMBER_KEY", EVM_KEY);
+        let config = load(jail, BASE)?;
+        let found = config.validate().expect_err("wrong key for bank-a");
+        let p = find(&found, "member.key");
+        assert!(
+            p.message
+                .contains("signs as 0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"),
+            "{p}"
+        );
+        assert!(p.message.contains(MEMBER_ADDRESS), "{p}");
+        assert!(!p.to_string().contains(EVM_KEY), "{p}");
+        Ok(())
+    });
+}
+
+#[test]
+fn substrate_submitter_secret_is_checked() {
+    Jail::expect_with(|jail| {
+        set_keys(jail);
+        jail.set_env("TEST_SUB_SEED", "0x1234");
+        let config = load(jail, BASE)?;
+        let found = config.validate().expect_err("bad seed");
+        let p = find(&found, "ledgers[1].submitter");
+        assert!(p.message.contains("32-byte hex seed"), "{p}");
+        assert!(p.fix.contains("sr25519"), "{p}");
+        Ok(())
+    });
+}
+
+#[test]
+fn database_log_and_interval_values_are_checked() {
+    let toml =
+        BASE.replace(
+            "postgres://isthmus:db-password-xyz@127.0.0.1:5432/isthmus",
+            "mysql://u:db-password-xyz@h/d",
+        )
+        .replace("[member]", "pool_size = 0\n\n[member]")
+        .replace(
+            "finality = \"qbft\"",
+            "finality = \"qbft\"\npoll_interval_ms = 0",
+        ) + "\n[log]\nlevel = \"isthmus=chatty,info\"\n";
+    let found = problems(&toml);
+    let url = find(&found, "database.url");
+    assert!(url.message.contains("not a Postgres URL"), "{url}");
+    assert!(!url.to_string().contains("db-password-xyz"), "{url}");
+    assert!(find(&found, "database.pool_size")
+        .message
+        .contains("pool_size is 0"));
+    assert!(find(&found, "ledgers[0].poll_interval_ms")
+        .fix
+        .contains("100 or more"));
+    assert!(find(&found, "log.level")
+        .message
+        .contains("`isthmus=chatty`"));
+    assert_eq!(found.len(), 4, "{found:#?}");
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let toml = BASE
+        .replace("destination = \"beta\"", "destination = \"gamma\"")
+        .replace("threshold = 2", "threshold = 9")
+        .replace("http://127.0.0.1:7101", "bogus")
+        .replace("finality = \"qbft\"", "finality = \"grandpa\"");
+    let keys: Vec<String> = problems(&toml).into_iter().map(|p| p.key).collect();
+    assert_eq!(
+        keys,
+        vec![
+            "ledgers[0].finality",
+            "routes[0].destination",
+            "consortium.members[0].attestation_url",
+            "consortium.threshold",
+        ]
+    );
+}
+
+#[test]
+fn environment_overrides_the_file_and_is_named_in_problems() {
+    Jail::expect_with(|jail| {
+        set_keys(jail);
+        jail.set_env(
+            "ISTHMUS_DATABASE__URL",
+            "postgres://other:env-secret-123@db:5432/x",
+        );
+        jail.set_env("ISTHMUS_DATABASE__POOL_SIZE", "3");
+        jail.set_env("ISTHMUS_MEMBER__NAME", "bank-b");
+        jail.set_env("ISTHMUS_MEMBER__KEY__ENV", "TEST_OTHER_KEY");
+        jail.set_env("ISTHMUS_HTTP__LISTEN", "0.0.0.0:9000");
+        jail.set_env("ISTHMUS_LOG__FORMAT", "json");
+        jail.set_env("ISTHMUS_CONSORTIUM__THRESHOLD", "7");
+        // Not a configuration key: the CLI's file selector must not be rejected.
+        jail.set_env("ISTHMUS_CONFIG", "elsewhere.toml");
+        let config = load(jail, BASE)?;
+        assert_eq!(
+            config.database.url.expose(),
+            "postgres://other:env-secret-123@db:5432/x"
+        );
+        assert_eq!(config.database.pool_size, 3);
+        assert_eq!(config.member.name, "bank-b");
+        assert_eq!(config.member.key, KeySource::Env("TEST_OTHER_KEY".into()));
+        assert_eq!(config.http.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(config.log.format, Some(isthmus_config::LogFormat::Json));
+        let found = config
+            .validate()
+            .expect_err("threshold 7 and unset key variable");
+        let threshold = find(&found, "consortium.threshold");
+        assert_eq!(
+            threshold.location,
+            "environment variable `ISTHMUS_CONSORTIUM__THRESHOLD`"
+        );
+        let key = find(&found, "member.key");
+        assert!(key.message.contains("TEST_OTHER_KEY"), "{key}");
+        assert_eq!(key.location, "environment variable `ISTHMUS_MEMBER__KEY`");
+        Ok(())
+    });
+}
+
+#[test]
+fn unknown_keys_are_named_with_their_file_or_variable() {
+    Jail::expect_with(|jail| {
+        set_keys(jail);
+        jail.create_file(
+            "isthmus.toml",
+            &BASE.replace("threshold = 2", "threshold = 2\nquorum = 3"),
+        )?;
+        let err = Config::load(Path::new("isthmus.toml")).expect_err("unknown key");
+        let ConfigError::Parse(found) = err else {
+            panic!("expected a parse error, got {err}")
+        };
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].key, "consortium.quorum");
+        assert_eq!(found[0].location, "isthmus.toml");
+        assert_eq!(found[0].message, "unknown key `quorum`");
+        assert_eq!(
+            found[0].fix,
+            "remove it, or use one of the keys accepted here: members, threshold"
+        );
+
+        jail.create_file("isthmus.toml", BASE)?;
+        jail.set_env("ISTHMUS_HTTP__LISTN", "127.0.0.1:1");
+        let err = Config::load(Path::new("isthmus.toml")).expect_err("unknown key from env");
+        let ConfigError::Parse(found) = err else {
+            panic!("expected a parse error, got {err}")
+        };
+        assert_eq!(found[0].key, "http.listn");
+        assert_eq!(
+            found[0].location,
+            "environment variable `ISTHMUS_HTTP__LISTN`"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn type_errors_and_bad_enums_name_the_key() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "isthmus.toml",
+            &BASE
+                .replace("id = 20", "id = \"twenty\"")
+                .replace("finality = \"qbft\"", "finality = \"pow\""),
+        )?;
+        let err = Config::load(Path::new("isthmus.toml")).expect_err("bad types");
+        let ConfigError::Parse(found) = err else {
+            panic!("expected a parse error, got {err}")
+        };
+        // Deserialization stops at the first type error; the file order decides which.
+        assert_eq!(found[0].key, "ledgers[0].finality");
+        assert_eq!(
+            found[0].fix,
+            "use one of: qbft, ibft2, clique, finalized-tag, grandpa"
+        );
+        assert_eq!(found[0].location, "isthmus.toml");
+
+        jail.create_file(
+            "isthmus.toml",
+            &BASE.replace("[member]\n", "[member]\nname = 5\n"),
+        )?;
+        let err =
+            Config::load(Path::new("isthmus.toml")).expect_err("duplicate key is a TOML error");
+        assert!(matches!(err, ConfigError::Parse(_)), "{err}");
+        Ok(())
+    });
+}
+
+#[test]
+fn missing_required_keys_and_files() {
+    Jail::expect_with(|jail| {
+        jail.create_file("isthmus.toml", "[database]\nurl = \"postgres://h/d\"\n")?;
+        let err = Config::load(Path::new("isthmus.toml")).expect_err("no member");
+        let ConfigError::Parse(found) = err else {
+            panic!("expected a parse error, got {err}")
+        };
+        assert_eq!(found[0].key, "member");
+        assert_eq!(found[0].fix, "add `member` under the top level");
+
+        let err = Config::load(Path::new("absent.toml")).expect_err("no file");
+        assert!(matches!(err, ConfigError::Read { .. }), "{err}");
+        assert!(!err.is_retryable());
+        Ok(())
+    });
+}
+
+#[test]
+fn debug_output_never_contains_secrets() {
+    Jail::expect_with(|jail| {
+        set_keys(jail);
+        let config = load(jail, BASE)?;
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("db-password-xyz"), "{debug}");
+        assert!(
+            debug.contains("postgres://isthmus:[redacted]@127.0.0.1:5432/isthmus"),
+            "{debug}"
+        );
+        assert!(!debug.contains(&MEMBER_KEY[2..]), "{debug}");
+        assert!(!debug.contains(EVM_KEY), "{debug}");
+        let key = config
+            .member
+            .key
+            .load_secp256k1()
+            .map_err(|e| e.to_string())?;
+        assert!(!format!("{key:?}").contains(&MEMBER_KEY[2..]));
+        assert_eq!(key.address().to_string(), MEMBER_ADDRESS);
+        let seed = config.ledgers[1]
+            .submitter
+            .load_substrate_secret()
+            .map_err(|e| e.to_string())?;
+        assert_eq!(format!("{seed:?} {seed}"), "[redacted] [redacted]");
+        assert_eq!(seed.expose(), "//Alice");
+        Ok(())
+    });
+}
+
+#[test]
+fn from_figment_accepts_explicit_providers() {
+    Jail::expect_with(|jail| {
+        set_keys(jail);
+        let figment = Figment::from(Toml::string(BASE))
+            .merge(Serialized::default("database.url", "postgres://code@h/d"))
+            .merge(Serialized::default("log.level", "debug"));
+        let config = Config::from_figment(&figment).map_err(|e| e.to_string())?;
+        assert_eq!(config.database.url.expose(), "postgres://code@h/d");
+        assert_eq!(config.log.level, "debug");
+        assert_eq!(config.source_file(), None);
+        assert_eq!(config.validate(), Ok(()));
+        Ok(())
+    });
+}
+
+#[test]
+fn an_array_is_replaced_whole_from_the_environment() {
+    Jail::expect_with(|jail| {
+        set_keys(jail);
+        jail.set_env(
+            "ISTHMUS_ROUTES",
+            "[{source = \"beta\", destination = \"alpha\", enabled = false}]",
+        );
+        let config = load(jail, BASE)?;
+        assert_eq!(config.routes.len(), 1);
+        assert_eq!(
+            (config.routes[0].source.as_str(), config.routes[0].enabled),
+            ("beta", false)
+        );
+        assert_eq!(config.validate(), Ok(()));
+        assert_eq!(config.warnings()[0].key, "routes");
+        Ok(())
+    });
+}
+
+#[test]
+fn url_credentials_are_not_echoed() {
+    let toml = BASE.replace(
+        "\"ws://127.0.0.1:8546\"",
+        "\"ftp://node:rpc-token-77@127.0.0.1\"",
+    );
+    let found = problems(&toml);
+    let p = find(&found, "ledgers[0].rpc[1]");
+    assert!(p.message.contains("ftp://node:[redacted]@127.0.0.1"), "{p}");
+    assert!(!p.to_string().contains("rpc-token-77"), "{p}");
+}

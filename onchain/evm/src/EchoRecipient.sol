@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.37;
+
+import {IMessageRecipient} from "./IMessageRecipient.sol";
+
+/// @title Example recipient: records and echoes every message it receives.
+/// @notice Its owner can make it refuse messages (revert), which exercises the
+/// Inbox's failure path: a refused message stays deliverable and is delivered once
+/// the recipient accepts it again.
+contract EchoRecipient is IMessageRecipient {
+    address public immutable inbox;
+    address public immutable owner;
+    bool public refusing;
+    uint256 public received;
+    uint32 public lastOrigin;
+    bytes32 public lastSender;
+    bytes public lastBody;
+
+    event Echo(uint32 indexed origin, bytes32 indexed sender, bytes body);
+
+    error NotInbox();
+    error NotOwner();
+
+    constructor(address inbox_) {
+        inbox = inbox_;
+        owner = msg.sender;
+    }
+
+    function setRefusing(bool refusing_) external {
+        if (msg.sender != owner) revert NotOwner();
+        refusing = refusing_;
+    }
+
+    function handle(uint32 origin, bytes32 sender, bytes calldata body) external {
+        if (msg.sender != inbox) revert NotInbox();
+        if (refusing) revert("echo: refusing messages");
+        received++;
+        lastOrigin = origin;
+        lastSender = sender;
+        lastBody = body;
+        emit Echo(origin, sender, body);
+    }
+}

@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.37;
+
+import {CheckpointLib} from "./CheckpointLib.sol";
+import {IMessageRecipient} from "./IMessageRecipient.sol";
+import {IsthmusMessage} from "./IsthmusMessage.sol";
+import {MerkleLib} from "./MerkleLib.sol";
+
+/// @title Isthmus inbox: delivers messages attested by a consortium quorum.
+/// @notice Per origin ledger it holds the outbox, the signer set and the threshold.
+/// A message is accepted with >= threshold distinct valid attestations of a checkpoint
+/// and its id's Merkle branch under that checkpoint's root (docs/protocol.md).
+///
+/// Recipient failures: the id is marked delivered before the recipient is called
+/// (so a re-entrant call cannot deliver it twice); if the recipient reverts, the mark
+/// is cleared, `MessageHandlerFailed` is emitted and the message stays deliverable.
+/// A message is therefore never lost and never handled twice: it is delivered
+/// exactly once, when its recipient first accepts it.
+contract Inbox {
+    using IsthmusMessage for bytes;
+
+    /// @notice Why a batch entry was skipped rather than delivered. Persisted in events.
+    enum SkipReason {
+        None,
+        AlreadyDelivered,
+        Expired
+    }
+
+    struct Origin {
+        bytes32 outbox;
+        uint8 threshold;
+        address[] signers;
+    }
+
+    /// @notice Ledger id of this ledger.
+    uint32 public immutable localDomain;
+    /// @notice May change signer sets and hand over the admin role.
+    address public admin;
+
+    mapping(uint32 => Origin) internal origins;
+    /// @dev origin => signer => index + 1 in the signer list (0 = not a signer).
+    mapping(uint32 => mapping(address => uint256)) internal signerSlot;
+    /// @notice Ids of delivered messages (replay protection).
+    mapping(bytes32 => bool) public delivered;
+
+    event AdminChanged(address indexed previous, address indexed next);
+    event OriginConfigured(uint32 indexed origin, bytes32 outbox, address[] signers, uint8 threshold);
+    event MessageDelivered(bytes32 indexed id, uint32 indexed origin, uint64 nonce);
+    event MessageHandlerFailed(bytes32 indexed id, uint32 indexed origin, uint64 nonce, bytes reason);
+    event MessageSkipped(bytes32 indexed id, SkipReason reason);
+
+    error NotAdmin();
+    error BadSignerSet();
+    error UnknownOrigin(uint32 origin);
+    error OutboxMismatch(bytes32 expected, bytes32 got);
+    error QuorumNotReached(uint256 have, uint256 need);
+    error WrongOrigin(bytes32 id, uint32 origin);
+    error WrongDestination(bytes32 id, uint32 destination);
+    error InvalidBranch(bytes32 id);
+    error AlreadyDelivered(bytes32 id);
+    error Expired(bytes32 id, uint64 deadline);
+    error LengthMismatch();
+
+    constructor(uint32 localDomain_, address admin_) {
+        localDomain = localDomain_;
+        admin = admin_;
+        emit AdminChanged(address(0), admin_);
+    }
+
+    modifier onlyAdmin() {
+        if (msg.sender != admin) revert NotAdmin();
+        _;
+    }
+
+    /// @notice Hands the admin role to `next`.
+    function setAdmin(address next) external onlyAdmin {
+        emit AdminChanged(admin, next);
+        admin = next;
+    }
+
+    /// @notice Sets the outbox, signers and threshold trusted for `origin`.
+    /// @dev Signers must be distinct and non-zero; 1 <= threshold <= signers (at most 255).
+    function setOrigin(uint32 origin, bytes32 outbox, address[] calldata signers, uint8 threshold)
+        external
+        onlyAdmin
+    {
+        if (origin == localDomain || threshold == 0 || threshold > signers.length || signers.length > 255) {
+            revert BadSignerSet();
+        }
+        Origin storage o = origins[origin];
+        for (uint256 i = 0; i < o.signers.length; i++) {
+            delete signerSlot[origin][o.signers[i]];
+        }
+        for (uint256 i = 0; i < signers.length; i++) {
+            address s = signers[i];
+            if (s == address(0) || signerSlot[origin][s] != 0) revert BadSignerSet();
+            signerSlot[origin][s] = i + 1;
+        }
+        o.outbox = outbox;
+        o.threshold = threshold;
+        o.signers = signers;
+        emit OriginConfigured(origin, outbox, signers, threshold);
+    }
+
+    /// @notice The configuration for `origin`.
+    function originConfig(uint32 origin)
+        external
+        view
+        returns (bytes32 outbox, address[] memory signers, uint8 threshold)
+    {
+        Origin storage o = origins[origin];
+        return (o.outbox, o.signers, o.threshold);
+    }
+
+    /// @notice Delivers one message; reverts on any refusal (including a replay or an
+    /// expired deadline). Returns false if the recipient reverted (the message stays
+    /// deliverable).
+    function process(
+        CheckpointLib.Checkpoint calldata cp,
+        bytes[] calldata signatures,
+        bytes calldata message,
+        bytes32[32] calldata branch
+    ) external returns (bool) {
+        _verifyQuorum(cp, signatures);
+        (bool ok, SkipReason skip) = _deliver(cp, message, branch);
+        bytes32 id = keccak256(message);
+        if (skip == SkipReason.AlreadyDelivered) revert AlreadyDelivered(id);
+        if (skip == SkipReason.Expired) revert Expired(id, message.deadline());
+        return ok;
+    }
+
+    /// @notice Delivers many messages under one checkpoint, verifying the quorum once.
+    /// Already delivered and expired messages are skipped with `MessageSkipped` (another
+    /// member may have delivered first); structural faults revert the whole batch.
+    function processBatch(
+        CheckpointLib.Checkpoint calldata cp,
+        bytes[] calldata signatures,
+        bytes[] calldata messages,
+        bytes32[32][] calldata branches
+    ) external returns (uint256 deliveredCount) {
+        if (messages.length != branches.length) revert LengthMismatch();
+        _verifyQuorum(cp, signatures);
+        for (uint256 i = 0; i < messages.length; i++) {
+            (bool ok, SkipReason skip) = _deliver(cp, messages[i], branches[i]);
+            if (skip != SkipReason.None) {
+                emit MessageSkipped(keccak256(messages[i]), skip);
+            } else if (ok) {
+                deliveredCount++;
+            }
+        }
+    }
+
+    /// @notice The checkpoint digest members sign (for off-chain cross-checks).
+    function checkpointDigest(CheckpointLib.Checkpoint calldata cp) external pure returns (bytes32) {
+        return CheckpointLib.digest(cp);
+    }
+
+    function _verifyQuorum(CheckpointLib.Checkpoint calldata cp, bytes[] calldata signatures) internal view {
+        Origin storage o = origins[cp.origin];
+        uint256 threshold = o.threshold;
+        if (threshold == 0) revert UnknownOrigin(cp.origin);
+        if (cp.outbox != o.outbox) revert OutboxMismatch(o.outbox, cp.outbox);
+        bytes32 digest = CheckpointLib.digest(cp);
+        uint256 seen; // bitmap of counted signer indices: duplicates count once
+        uint256 have;
+        for (uint256 i = 0; i < signatures.length && have < threshold; i++) {
+            address signer = CheckpointLib.recover(digest, signatures[i]);
+            if (signer == address(0)) continue;
+            uint256 slot = signerSlot[cp.origin][signer];
+            if (slot == 0) continue; // unknown signer
+            uint256 bit = 1 << (slot - 1);
+            if (seen & bit != 0) continue;
+            seen |= bit;
+            have++;
+        }
+        if (have < threshold) revert QuorumNotReached(have, threshold);
+    }
+
+    /// @dev Checks one message against a verified checkpoint and hands it over.
+    function _deliver(CheckpointLib.Checkpoint calldata cp, bytes calldata message, bytes32[32] calldata branch)
+        internal
+        returns (bool ok, SkipReason skip)
+    {
+        bytes32 id = _checkInclusion(cp, message, branch);
+        if (delivered[id]) return (false, SkipReason.AlreadyDelivered);
+        uint64 deadline = message.deadline();
+        if (deadline != 0 && block.timestamp > deadline) return (false, SkipReason.Expired);
+        return (_handOver(id, message), SkipReason.None);
+    }
+
+    /// @dev Reverts unless `message` is well formed, from `cp.origin`, for this ledger,
+    /// and included under `cp.root` at its nonce. Returns the message id.
+    function _checkInclusion(CheckpointLib.Checkpoint calldata cp, bytes calldata message, bytes32[32] calldata branch)
+        internal
+        view
+        returns (bytes32 id)
+    {
+        message.validate();
+        id = keccak256(message);
+        uint32 origin = message.origin();
+        if (origin != cp.origin) revert WrongOrigin(id, origin);
+        uint32 destination = message.destination();
+        if (destination != localDomain) revert WrongDestination(id, destination);
+        uint64 nonce = message.nonce();
+        if (nonce >= cp.count || MerkleLib.branchRoot(id, branch, nonce) != cp.root) revert InvalidBranch(id);
+    }
+
+    /// @dev Calls the recipient; marks the id delivered only if it accepts.
+    function _handOver(bytes32 id, bytes calldata message) internal returns (bool) {
+        uint32 origin = message.origin();
+        uint64 nonce = message.nonce();
+        bytes32 recipient32 = message.recipient();
+        address recipient = address(uint160(uint256(recipient32)));
+        if (uint256(recipient32) >> 160 != 0 || recipient.code.length == 0) {
+            emit MessageHandlerFailed(id, origin, nonce, bytes("recipient is not a contract on this ledger"));
+            return false;
+        }
+        // Marked before the call so that a re-entrant delivery of the same id is a replay.
+        delivered[id] = true;
+        try IMessageRecipient(recipient).handle(origin, message.sender(), message.body()) {
+            emit MessageDelivered(id, origin, nonce);
+            return true;
+        } catch (bytes memory reason) {
+            delivered[id] = false;
+            emit MessageHandlerFailed(id, origin, nonce, reason);
+            return false;
+        }
+    }
+}

@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.37;
+
+import {IsthmusMessage} from "./IsthmusMessage.sol";
+import {MerkleLib} from "./MerkleLib.sol";
+
+/// @title Isthmus outbox: assigns nonces and commits message ids to a Merkle tree.
+/// @notice Storage layout is part of the protocol: relayers prove `root` (slot 0)
+/// and the tree's `count` (slot 33) with `eth_getProof` at a final block. Do not
+/// reorder the state variables.
+contract Outbox {
+    using MerkleLib for MerkleLib.Tree;
+
+    /// @notice Storage slot of the current Merkle root.
+    uint256 public constant ROOT_SLOT = 0;
+    /// @notice Storage slot of the message count (= next nonce).
+    uint256 public constant COUNT_SLOT = 33;
+
+    /// @notice Current root of the tree (slot 0).
+    bytes32 public root;
+    /// @dev Slots 1..32: branch; slot 33: count.
+    MerkleLib.Tree internal tree;
+
+    /// @notice Ledger id of this ledger.
+    uint32 public immutable localDomain;
+
+    /// @notice Emitted once per message, carrying its whole canonical encoding.
+    event Dispatch(bytes32 indexed id, uint32 indexed destination, uint64 nonce, bytes message);
+
+    error DestinationIsLocal();
+
+    constructor(uint32 localDomain_) {
+        localDomain = localDomain_;
+        root = tree.root();
+    }
+
+    /// @notice Sends `body` to `recipient` on ledger `destination`.
+    /// @param deadline unix seconds after which the message must not be delivered (0 = none)
+    /// @return id the message id
+    function dispatch(uint32 destination, bytes32 recipient, uint64 deadline, bytes calldata body)
+        external
+        returns (bytes32 id)
+    {
+        if (destination == localDomain) revert DestinationIsLocal();
+        uint64 nonce = uint64(tree.count);
+        bytes memory message = IsthmusMessage.encode(
+            nonce, localDomain, IsthmusMessage.fromAddress(msg.sender), destination, recipient, deadline, body
+        );
+        id = keccak256(message);
+        tree.insert(id);
+        root = tree.root();
+        emit Dispatch(id, destination, nonce, message);
+    }
+
+    /// @notice Messages dispatched so far.
+    function count() external view returns (uint256) {
+        return tree.count;
+    }
+}

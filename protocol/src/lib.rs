@@ -1,0 +1,87 @@
+//! Isthmus protocol v1: the standard every ledger and every relayer agrees on.
+//!
+//! This crate is pure (no IO, no async) and `no_std` with `alloc` when the default
+//! `std` feature is off, so the Substrate pallet uses exactly the same code as the
+//! relayer. The byte layouts are specified in `docs/protocol.md`; the published test
+//! vectors in `protocol/vectors/v1.json` pin them, and the Solidity endpoints and the
+//! pallet reproduce those vectors.
+//!
+//! Modules:
+//! - [`address`]: [`Address32`], the ledger-neutral 32-byte account form.
+//! - [`message`]: [`Message`] v1, its canonical encoding and its [`MessageId`].
+//! - [`merkle`]: the incremental Merkle tree every outbox keeps, and branches.
+//! - [`checkpoint`]: the [`Checkpoint`] members attest to and its digest.
+//! - [`attestation`]: secp256k1 attestations and quorum verification.
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+pub mod address;
+pub mod attestation;
+pub mod checkpoint;
+pub mod merkle;
+pub mod message;
+
+pub use address::{Address32, EvmAddress};
+pub use attestation::{
+    Attestation, AttestationError, Outcome, Quorum, QuorumError, SignerSet, SignerSetError,
+};
+pub use checkpoint::{Checkpoint, CHECKPOINT_DOMAIN_TAG};
+pub use merkle::{Branch, IncrementalTree, MerkleTree, TreeError, TREE_DEPTH};
+pub use message::{DecodeError, Message, MessageId, MAX_BODY_LEN, MESSAGE_HEADER_LEN, VERSION};
+
+/// Keccak-256 (the pre-standard Keccak used by Ethereum), the protocol's only hash.
+pub fn keccak256(data: &[u8]) -> [u8; 32] {
+    keccak256_concat(&[data])
+}
+
+/// Keccak-256 over the concatenation of `parts`, without allocating the concatenation.
+pub fn keccak256_concat(parts: &[&[u8]]) -> [u8; 32] {
+    use tiny_keccak::{Hasher, Keccak};
+    let mut hasher = Keccak::v256();
+    for part in parts {
+        hasher.update(part);
+    }
+    let mut out = [0u8; 32];
+    hasher.finalize(&mut out);
+    out
+}
+
+/// Formats 32 bytes as `0x`-prefixed lower-case hex.
+pub(crate) fn fmt_hex(bytes: &[u8], f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+    f.write_str("0x")?;
+    for b in bytes {
+        write!(f, "{b:02x}")?;
+    }
+    Ok(())
+}
+
+/// Parses `0x`-prefixed (or bare) hex into exactly `N` bytes.
+pub(crate) fn parse_hex<const N: usize>(s: &str) -> Result<[u8; N], HexError> {
+    let digits = s.strip_prefix("0x").unwrap_or(s);
+    if digits.len() != 2 * N {
+        return Err(HexError::Length {
+            expected: N,
+            got_digits: digits.len(),
+        });
+    }
+    let mut out = [0u8; N];
+    hex::decode_to_slice(digits, &mut out).map_err(|_| HexError::Digit)?;
+    Ok(out)
+}
+
+/// Why a hex string is not the value it should be.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HexError {
+    /// The string has the wrong number of hex digits.
+    #[error("expected {expected} bytes ({} hex digits), got {got_digits} digits", expected * 2)]
+    Length {
+        /// Bytes expected.
+        expected: usize,
+        /// Hex digits found (after an optional `0x`).
+        got_digits: usize,
+    },
+    /// A character is not a hex digit.
+    #[error("not a hex digit")]
+    Digit,
+}

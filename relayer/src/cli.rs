@@ -1,0 +1,150 @@
+//! The `isthmus` command line.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Default configuration file when neither `--config` nor `ISTHMUS_CONFIG` is given.
+pub const DEFAULT_CONFIG: &str = "isthmus.toml";
+
+/// Environment variable naming the configuration file.
+pub const CONFIG_ENV: &str = "ISTHMUS_CONFIG";
+
+/// Isthmus: relays messages between EVM and Substrate ledgers, verified by light
+/// clients and attested by a consortium, with every step recorded in Postgres.
+#[derive(Debug, Parser)]
+#[command(
+    name = "isthmus",
+    version,
+    propagate_version = true,
+    after_help = "Exit status: 0 success; 1 configuration problems or a failure; 2 usage error.\n\
+                  Configuration keys, environment overrides and key sources: docs/configuration.md"
+)]
+pub struct Cli {
+    /// Log line format: `human` (for terminals) or `json` (one object per line).
+    /// Overrides `log.format`. Default: human when stderr is a terminal, else JSON.
+    /// The level comes from `RUST_LOG` when set, else from `log.level`.
+    #[arg(long, global = true, value_name = "FORMAT")]
+    pub log_format: Option<LogFormatArg>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log formats selectable on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormatArg {
+    /// Human-readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+impl From<LogFormatArg> for isthmus_config::LogFormat {
+    fn from(arg: LogFormatArg) -> Self {
+        match arg {
+            LogFormatArg::Human => isthmus_config::LogFormat::Human,
+            LogFormatArg::Json => isthmus_config::LogFormat::Json,
+        }
+    }
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Inspect the configuration file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Manage the Postgres database.
+    #[command(subcommand)]
+    Db(DbCommand),
+    /// Run local development ledgers (never for production).
+    #[command(subcommand)]
+    Devnet(DevnetCommand),
+}
+
+/// `isthmus devnet ...`
+#[derive(Debug, Subcommand)]
+pub enum DevnetCommand {
+    /// Start an anvil ledger for a configured EVM ledger, deploy the Isthmus endpoints
+    /// and write their addresses; runs until Ctrl-C or SIGTERM, then stops anvil.
+    ///
+    /// Anvil listens on the port of the ledger's first `rpc` URL, with its
+    /// `chain_id`. Deployment uses anvil's first development account, so a fresh
+    /// anvil always yields the same addresses (those of config/examples/devnet.toml).
+    Evm(DevnetEvmArgs),
+}
+
+/// Arguments of `devnet evm`.
+#[derive(Debug, Args)]
+pub struct DevnetEvmArgs {
+    /// Configuration file.
+    #[arg(long, short = 'c', value_name = "FILE", env = CONFIG_ENV, default_value = DEFAULT_CONFIG)]
+    pub config: PathBuf,
+    /// Name of the EVM ledger (`[[ledgers]] name`) to run.
+    #[arg(long, value_name = "NAME")]
+    pub ledger: String,
+    /// Where to write the deployed addresses (JSON) [default: devnet/state/<ledger>.json].
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// `isthmus config ...`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Check the configuration and print every problem with its key, file and fix.
+    ///
+    /// Reads the file plus `ISTHMUS_*` environment overrides, checks references,
+    /// formats and key sources (environment variables set, key files readable and
+    /// holding valid keys; key material is never printed). Exits 0 and prints a short
+    /// summary when valid, 1 when there are problems.
+    Validate(ValidateArgs),
+}
+
+/// Arguments of `config validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Configuration file.
+    #[arg(long, short = 'c', value_name = "FILE", env = CONFIG_ENV, default_value = DEFAULT_CONFIG)]
+    pub config: PathBuf,
+}
+
+/// `isthmus db ...`
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Apply the schema migrations that the database does not have yet.
+    ///
+    /// Safe to repeat: applied migrations are recorded and skipped, and an applied
+    /// migration whose file changed is refused. Prints the migrations it applied.
+    Migrate(MigrateArgs),
+}
+
+/// Arguments of `db migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Configuration file whose `database.url` to use
+    /// [default: $ISTHMUS_CONFIG, else isthmus.toml].
+    #[arg(
+        long,
+        short = 'c',
+        value_name = "FILE",
+        conflicts_with = "database_url"
+    )]
+    pub config: Option<PathBuf>,
+
+    /// Database URL to use instead of a configuration file, e.g.
+    /// postgres://postgres@127.0.0.1:5432/isthmus.
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+}
+
+impl MigrateArgs {
+    /// The configuration file to read when no `--database-url` is given.
+    pub fn config_path(&self) -> PathBuf {
+        self.config.clone().unwrap_or_else(|| {
+            std::env::var_os(CONFIG_ENV)
+                .map_or_else(|| PathBuf::from(DEFAULT_CONFIG), PathBuf::from)
+        })
+    }
+}

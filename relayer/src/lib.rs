@@ -1,0 +1,55 @@
+//! The Isthmus relayer service and its command line, `isthmus`.
+//!
+//! `main` only parses arguments and maps the result to an exit status; everything
+//! else lives here so tests can drive it:
+//!
+//! - [`cli`]: the clap definition of the command line;
+//! - [`commands`]: `config validate` and `db migrate`, writing their reports to any
+//!   `Write`;
+//! - [`logging`]: the tracing subscriber (human or JSON, `RUST_LOG` over `log.level`).
+
+pub mod cli;
+pub mod commands;
+pub mod devnet;
+mod error;
+pub mod logging;
+
+use std::io::Write;
+
+pub use error::RelayerError;
+
+use crate::cli::{Cli, Command, ConfigCommand, DbCommand, DevnetCommand};
+use crate::commands::Outcome;
+
+/// Runs the parsed command line, writing the report to `out` and logs to stderr.
+pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, RelayerError> {
+    let cli_format = cli.log_format.map(Into::into);
+    match cli.command {
+        Command::Config(ConfigCommand::Validate(args)) => {
+            logging::init(cli_format, None, isthmus_config::DEFAULT_LOG_LEVEL)?;
+            commands::config_validate(&args.config, out)
+        }
+        Command::Db(DbCommand::Migrate(args)) => {
+            let url = match &args.database_url {
+                Some(url) => {
+                    logging::init(cli_format, None, isthmus_config::DEFAULT_LOG_LEVEL)?;
+                    isthmus_config::DatabaseUrl::new(url.clone())
+                }
+                None => {
+                    let path = args.config_path();
+                    let Some(config) = commands::load(&path, out)? else {
+                        return Ok(Outcome::Problems);
+                    };
+                    logging::init(cli_format, config.log.format, &config.log.level)?;
+                    config.database.url
+                }
+            };
+            commands::db_migrate(&url, out).await?;
+            Ok(Outcome::Success)
+        }
+        Command::Devnet(DevnetCommand::Evm(args)) => {
+            logging::init(cli_format, None, isthmus_config::DEFAULT_LOG_LEVEL)?;
+            devnet::evm(&args, out).await
+        }
+    }
+}

@@ -1,0 +1,475 @@
+//! Runs the real `isthmus` binary: configuration validation and database migration.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_isthmus");
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/examples")
+}
+
+/// A command for the binary with no inherited `ISTHMUS_*` or `RUST_LOG` variables, so
+/// the test's own environment cannot change the outcome.
+fn isthmus() -> Command {
+    let mut cmd = Command::new(BIN);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("ISTHMUS_") || name == "RUST_LOG" {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
+}
+
+/// The `KEY=VALUE` lines of an example env file.
+fn env_file(name: &str) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(examples().join(name)).expect("example env file exists");
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (k, v) = l.split_once('=').expect("KEY=VALUE line");
+            (k.to_owned(), v.to_owned())
+        })
+        .collect()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn help_describes_every_command() {
+    let top = isthmus().arg("--help").output().expect("runs");
+    assert!(top.status.success());
+    let text = stdout(&top);
+    assert!(
+        text.contains("config  Inspect the configuration file"),
+        "{text}"
+    );
+    assert!(
+        text.contains("db      Manage the Postgres database"),
+        "{text}"
+    );
+    assert!(text.contains("--log-format"), "{text}");
+
+    let validate = isthmus()
+        .args(["config", "validate", "--help"])
+        .output()
+        .expect("runs");
+    let text = stdout(&validate);
+    assert!(
+        text.contains("every problem with its key, file and fix"),
+        "{text}"
+    );
+    assert!(text.contains("ISTHMUS_CONFIG"), "{text}");
+    assert!(text.contains("isthmus.toml"), "{text}");
+
+    let migrate = isthmus()
+        .args(["db", "migrate", "--help"])
+        .output()
+        .expect("runs");
+    let text = stdout(&migrate);
+    assert!(text.contains("--database-url <URL>"), "{text}");
+    assert!(text.contains("--config <FILE>"), "{text}");
+}
+
+#[test]
+fn validate_accepts_the_devnet_example_with_its_keys() {
+    let output = isthmus()
+        .args(["config", "validate", "--config"])
+        .arg(examples().join("devnet.toml"))
+        .envs(env_file("devnet-bank-a.env"))
+        .output()
+        .expect("runs");
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}\n{}", stderr(&output));
+    assert!(text.contains("is valid"), "{text}");
+    assert!(
+        text.contains("ledgers:   3: evm-a (evm #1), evm-b (evm #2), sub (substrate #3)"),
+        "{text}"
+    );
+    assert!(text.contains("routes:    4 (4 enabled)"), "{text}");
+    assert!(
+        text.contains("members:   3: bank-a, bank-b, bank-c"),
+        "{text}"
+    );
+    assert!(text.contains("threshold: 2 of 3"), "{text}");
+    for (_, value) in env_file("devnet-bank-a.env") {
+        assert!(!text.contains(&value), "output shows a key: {text}");
+    }
+}
+
+#[test]
+fn validate_reads_the_path_from_isthmus_config() {
+    let output = isthmus()
+        .args(["config", "validate"])
+        .env("ISTHMUS_CONFIG", examples().join("devnet.toml"))
+        .envs(env_file("devnet-bank-b.env"))
+        .output()
+        .expect("runs");
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}\n{}", stderr(&output));
+    assert!(
+        text.contains("this relayer: member bank-b, http on 127.0.0.1:7102"),
+        "{text}"
+    );
+}
+
+#[test]
+fn validate_reports_every_problem_with_its_fix() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("broken.toml");
+    std::fs::write(
+        &path,
+        r#"
+[database]
+url = "postgres://relayer:pw-not-shown@127.0.0.1/isthmus"
+
+[member]
+name = "bank-x"
+key = "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6"
+
+[[ledgers]]
+name = "a"
+id = 1
+kind = "evm"
+rpc = ["http://127.0.0.1:8545"]
+chain_id = 1
+outbox = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+inbox = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"
+finality = "grandpa"
+submitter = { file = "no-such.key" }
+
+[[routes]]
+source = "a"
+destination = "b"
+
+[consortium]
+threshold = 3
+
+[[consortium.members]]
+name = "bank-a"
+signer = "0x90F79bf6EB2c4f870365E785982E1f101E93b906"
+attestation_url = "http://127.0.0.1:7101"
+"#,
+    )
+    .expect("writes config");
+    let output = isthmus()
+        .args(["config", "validate", "--config"])
+        .arg(&path)
+        .output()
+        .expect("runs");
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    let file = path.display().to_string();
+    for (key, fix) in [
+        (
+            "ledgers[0].finality",
+            "fix: use one of: qbft, ibft2, clique, finalized-tag",
+        ),
+        ("ledgers[0].submitter", "fix: create `"),
+        (
+            "routes[0].destination",
+            "fix: define it under [[ledgers]] or use one of: a",
+        ),
+        ("consortium.threshold", "fix: set threshold between 1 and 1"),
+        (
+            "member.name",
+            "fix: add it as a [[consortium.members]] entry or use one of: bank-a",
+        ),
+        (
+            "member.key",
+            "fix: never write a key into the configuration",
+        ),
+    ] {
+        let line = format!("error: {key} ({file}): ");
+        let at = text
+            .find(&line)
+            .unwrap_or_else(|| panic!("no `{line}` in:\n{text}"));
+        let next_line = text[at..].lines().nth(1).unwrap_or_default();
+        assert!(
+            next_line.trim_start().starts_with(fix),
+            "{key}: `{next_line}` in:\n{text}"
+        );
+    }
+    assert!(text.contains(": 6 problem(s)"), "{text}");
+    assert!(!text.contains("pw-not-shown"), "{text}");
+    assert!(!text.contains("7c852118294e51e6"), "{text}");
+}
+
+#[test]
+fn validate_names_an_unknown_key_and_its_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("typo.toml");
+    let devnet = std::fs::read_to_string(examples().join("devnet.toml")).expect("example");
+    std::fs::write(
+        &path,
+        devnet.replace("pool_size = 5", "pool_size = 5\npool_sise = 6"),
+    )
+    .expect("writes config");
+    let output = isthmus()
+        .args(["config", "validate", "-c"])
+        .arg(&path)
+        .envs(env_file("devnet-bank-a.env"))
+        .output()
+        .expect("runs");
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(&format!(
+            "error: database.pool_sise ({}): unknown key `pool_sise`",
+            path.display()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("fix: remove it, or use one of the keys accepted here: url, pool_size"),
+        "{text}"
+    );
+
+    // The same mistake made in the environment names the variable.
+    let output = isthmus()
+        .args(["config", "validate", "-c"])
+        .arg(examples().join("devnet.toml"))
+        .envs(env_file("devnet-bank-a.env"))
+        .env("ISTHMUS_HTTP__LISTEM", "127.0.0.1:1")
+        .output()
+        .expect("runs");
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("error: http.listem (environment variable `ISTHMUS_HTTP__LISTEM`): unknown key `listem`"),
+        "{text}"
+    );
+}
+
+#[test]
+fn validate_fails_cleanly_on_a_missing_file() {
+    let output = isthmus()
+        .args(["config", "validate", "-c", "/nonexistent/isthmus.toml"])
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(
+        err.contains(
+            "error: cannot read configuration file `/nonexistent/isthmus.toml`: No such file"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn migrate_refuses_both_a_config_and_a_url() {
+    let output = isthmus()
+        .args([
+            "db",
+            "migrate",
+            "--config",
+            "x.toml",
+            "--database-url",
+            "postgres://h/d",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("cannot be used with"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// A fresh database on the test server, dropped when the guard goes away.
+struct TempDatabase {
+    runtime: tokio::runtime::Runtime,
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl TempDatabase {
+    fn create() -> Self {
+        let admin_url = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock after 1970")
+            .as_nanos();
+        let name = format!("isthmus_cli_test_{}_{nanos}", std::process::id());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        runtime.block_on(async {
+            let pool = sqlx::PgPool::connect(&admin_url)
+                .await
+                .expect("connect to DATABASE_URL");
+            sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+                .execute(&pool)
+                .await
+                .expect("create test database");
+            pool.close().await;
+        });
+        let url = with_database(&admin_url, &name);
+        TempDatabase {
+            runtime,
+            admin_url,
+            name,
+            url,
+        }
+    }
+
+    fn migration_count(&self) -> i64 {
+        self.runtime.block_on(async {
+            let pool = sqlx::PgPool::connect(&self.url)
+                .await
+                .expect("connect to test database");
+            let (count,): (i64,) =
+                sqlx::query_as("SELECT count(*) FROM _sqlx_migrations WHERE success")
+                    .fetch_one(&pool)
+                    .await
+                    .expect("count migrations");
+            pool.close().await;
+            count
+        })
+    }
+}
+
+impl Drop for TempDatabase {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        self.runtime.block_on(async move {
+            if let Ok(pool) = sqlx::PgPool::connect(&admin_url).await {
+                let dropped =
+                    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                        .execute(&pool)
+                        .await;
+                if let Err(e) = dropped {
+                    eprintln!("could not drop test database {name}: {e}");
+                }
+                pool.close().await;
+            }
+        });
+    }
+}
+
+/// `url` with its database (path) replaced by `name`, query kept.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[authority_start..]
+        .find('/')
+        .map_or(base.len(), |i| authority_start + i);
+    format!("{}/{name}{query}", &base[..path_start])
+}
+
+#[test]
+fn migrate_applies_the_schema_once_and_is_idempotent() {
+    let db = TempDatabase::create();
+    let expected = isthmus_schema::MIGRATOR
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration())
+        .count();
+    assert!(expected > 0, "the schema crate ships migrations");
+
+    // A password in the URL: trust authentication ignores it, and it must never show.
+    let url_with_password = db
+        .url
+        .replacen("://postgres@", "://postgres:never-printed-pw@", 1);
+    let first = isthmus()
+        .args([
+            "--log-format",
+            "json",
+            "db",
+            "migrate",
+            "--database-url",
+            &url_with_password,
+        ])
+        .output()
+        .expect("runs");
+    let text = stdout(&first);
+    let logs = stderr(&first);
+    assert_eq!(first.status.code(), Some(0), "{text}\n{logs}");
+    assert!(
+        text.contains(&format!("applied {expected} migration(s)")),
+        "{text}"
+    );
+    for m in isthmus_schema::MIGRATOR
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration())
+    {
+        assert!(
+            text.contains(&format!("  {} {}", m.version, m.description)),
+            "{text}"
+        );
+    }
+    assert_eq!(
+        db.migration_count(),
+        i64::try_from(expected).expect("small count")
+    );
+    // JSON logs: every stderr line is an object; the start is logged with the URL redacted.
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "applying schema migrations"),
+        "{logs}"
+    );
+    assert!(
+        !format!("{text}{logs}").contains("never-printed-pw"),
+        "{text}{logs}"
+    );
+
+    // Second run, through a configuration file whose URL comes from the environment,
+    // with RUST_LOG overriding the configured level: nothing to apply, nothing logged
+    // below WARN.
+    let second = isthmus()
+        .args(["db", "migrate", "--config"])
+        .arg(examples().join("devnet.toml"))
+        .env("ISTHMUS_DATABASE__URL", &db.url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("runs");
+    let text = stdout(&second);
+    assert_eq!(second.status.code(), Some(0), "{text}\n{}", stderr(&second));
+    assert!(
+        text.contains(&format!(
+            "is up to date ({expected} migration(s) applied earlier)"
+        )),
+        "{text}"
+    );
+    assert!(
+        !stderr(&second).contains("applying schema migrations"),
+        "{}",
+        stderr(&second)
+    );
+    assert_eq!(
+        db.migration_count(),
+        i64::try_from(expected).expect("small count")
+    );
+}
+
+#[test]
+fn with_database_replaces_only_the_path() {
+    assert_eq!(
+        with_database("postgres://u@h:5432/postgres", "x"),
+        "postgres://u@h:5432/x"
+    );
+    assert_eq!(
+        with_database("postgres://u@h/postgres?sslmode=disable", "x"),
+        "postgres://u@h/x?sslmode=disable"
+    );
+    assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
+}

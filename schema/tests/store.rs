@@ -1,0 +1,1057 @@
+//! Store behaviour against a real Postgres: each test gets its own database
+//! (`DATABASE_URL` names the server, e.g. postgres://postgres@127.0.0.1:5432/postgres).
+
+#![expect(clippy::unwrap_used, reason = "test assertions")]
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use isthmus_schema::{
+    BlockRef, ChainBreak, CursorKey, FailureOutcome, FinalityMode, Ledger, LedgerKind, LogEvent,
+    MessageFilter, MessageId, MessageStatus, NewAttestation, NewCheckpoint, NewDelivery,
+    NewMessage, OperatorAction, OperatorActionKind, RetryPolicy, Route, Stage, Store, StoreError,
+    TRANSITIONS,
+};
+use serde_json::json;
+use sqlx::PgPool;
+
+const SRC: u32 = 7;
+const DST: u32 = 9;
+
+fn keccak(bytes: &[u8]) -> [u8; 32] {
+    use tiny_keccak::{Hasher, Keccak};
+    let mut k = Keccak::v256();
+    k.update(bytes);
+    let mut out = [0u8; 32];
+    k.finalize(&mut out);
+    out
+}
+
+fn block(number: u64) -> BlockRef {
+    let mut hash = [0u8; 32];
+    hash[..8].copy_from_slice(&number.to_be_bytes());
+    hash[31] = 0xb1;
+    BlockRef { number, hash }
+}
+
+/// A v1 message with a correct canonical encoding and id.
+fn message(origin: u32, destination: u32, nonce: u64, at: u64) -> NewMessage {
+    let sender = [0x11; 32];
+    let recipient = [0x22; 32];
+    let deadline = if nonce & 1 == 0 { 0 } else { u64::MAX };
+    let body = format!("payload {nonce}").into_bytes();
+    let mut canonical = vec![1u8];
+    canonical.extend_from_slice(&nonce.to_be_bytes());
+    canonical.extend_from_slice(&origin.to_be_bytes());
+    canonical.extend_from_slice(&sender);
+    canonical.extend_from_slice(&destination.to_be_bytes());
+    canonical.extend_from_slice(&recipient);
+    canonical.extend_from_slice(&deadline.to_be_bytes());
+    canonical.extend_from_slice(&u32::try_from(body.len()).unwrap().to_be_bytes());
+    canonical.extend_from_slice(&body);
+    NewMessage {
+        id: MessageId(keccak(&canonical)),
+        version: 1,
+        nonce,
+        origin,
+        sender,
+        destination,
+        recipient,
+        deadline,
+        body,
+        canonical,
+        source_block: block(at),
+        source_tx_hash: Some(keccak(&nonce.to_le_bytes())),
+    }
+}
+
+fn observe_key() -> CursorKey {
+    CursorKey {
+        ledger: SRC,
+        destination: Some(DST),
+        stage: Stage::Observe,
+    }
+}
+
+async fn store(pool: PgPool) -> Store {
+    let store = Store::new(pool);
+    for (id, name, kind, finality) in [
+        (SRC, "besu", LedgerKind::Evm, FinalityMode::Qbft),
+        (
+            DST,
+            "parachain",
+            LedgerKind::Substrate,
+            FinalityMode::Grandpa,
+        ),
+    ] {
+        store
+            .upsert_ledger(&Ledger {
+                id,
+                name: name.into(),
+                kind,
+                finality,
+            })
+            .await
+            .expect("register ledger");
+    }
+    store
+}
+
+async fn count(pool: &PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(pool).await.expect(sql)
+}
+
+/// Records `n` messages (nonces from `first`) and moves them to `status` along legal
+/// transitions.
+async fn seed(store: &Store, first: u64, n: u64, at: u64, status: MessageStatus) -> Vec<MessageId> {
+    let batch: Vec<NewMessage> = (first..first + n)
+        .map(|i| message(SRC, DST, i, at))
+        .collect();
+    let ids: Vec<MessageId> = batch.iter().map(|m| m.id).collect();
+    store
+        .record_observed(observe_key(), block(at), &batch, "observer")
+        .await
+        .expect("observe");
+    let path = [
+        MessageStatus::Verified,
+        MessageStatus::Attested,
+        MessageStatus::Submitted,
+    ];
+    let mut from = MessageStatus::Observed;
+    for to in path {
+        if from == status {
+            break;
+        }
+        store
+            .transition_many(&ids, from, to, &json!({"step": to.as_str()}), "pipeline")
+            .await
+            .expect("advance");
+        from = to;
+    }
+    assert_eq!(from, status, "seed supports observed..submitted");
+    ids
+}
+
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn observed_batch_commits_with_cursor_and_is_idempotent(pool: PgPool) {
+    let store = store(pool.clone()).await;
+    assert_eq!(store.load_cursor(observe_key()).await.unwrap(), None);
+
+    let n = 5_000u64;
+    let batch: Vec<NewMessage> = (0..n)
+        .map(|i| message(SRC, DST, i, 100 + i / 100))
+        .collect();
+    let started = Instant::now();
+    let outcome = store
+        .record_observed(observe_key(), block(200), &batch, "observer")
+        .await
+        .unwrap();
+    let elapsed = started.elapsed();
+    println!("record_observed: {n} messages in {elapsed:?}");
+    assert_eq!(outcome.inserted, 5_000);
+    assert_eq!(outcome.already_known, 0);
+    assert!(outcome.cursor_advanced);
+    assert_eq!(count(&pool, "SELECT count(*) FROM messages").await, 5_000);
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM lifecycle_log WHERE event = 'observed'"
+        )
+        .await,
+        5_000
+    );
+    assert_eq!(
+        store
+            .load_cursor(observe_key())
+            .await
+            .unwrap()
+            .unwrap()
+            .block,
+        block(200)
+    );
+
+    // Stored fields round-trip, including u64 values beyond the bigint range.
+    let odd = &batch[351];
+    let history = store.message(odd.id).await.unwrap().expect("stored");
+    assert_eq!(history.message.deadline, u64::MAX);
+    assert_eq!(history.message.canonical, odd.canonical);
+    assert_eq!(history.message.source_block, odd.source_block);
+    assert_eq!(history.message.source_tx_hash, odd.source_tx_hash);
+    assert_eq!(history.message.status, MessageStatus::Observed);
+    assert_eq!(history.log.len(), 1);
+    assert_eq!(history.log[0].event, LogEvent::Observed);
+    assert_eq!(history.log[0].evidence["source_block_number"], json!(103));
+
+    // Replaying the same range changes nothing.
+    let again = store
+        .record_observed(observe_key(), block(200), &batch[..10], "observer")
+        .await;
+    let again = again.unwrap();
+    assert_eq!(
+        (again.inserted, again.already_known, again.cursor_advanced),
+        (0, 10, false)
+    );
+
+    // The next range adds only the new messages.
+    let next: Vec<NewMessage> = (n - 2..n + 3).map(|i| message(SRC, DST, i, 201)).collect();
+    let outcome = store
+        .record_observed(observe_key(), block(201), &next, "observer")
+        .await
+        .unwrap();
+    assert_eq!((outcome.inserted, outcome.already_known), (3, 2));
+
+    let started = Instant::now();
+    let verified = store.verify_log_chain().await.unwrap();
+    println!(
+        "verify_log_chain: {verified} rows in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(verified, 5_003);
+}
+
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn refused_cursor_rolls_back_the_whole_batch(pool: PgPool) {
+    let store = store(pool.clone()).await;
+    let first: Vec<NewMessage> = (0..5).map(|i| message(SRC, DST, i, 10)).collect();
+    store
+        .record_observed(observe_key(), block(10), &first, "observer")
+        .await
+        .unwrap();
+
+    // Messages are inserted before the cursor is checked: the refusal must undo them.
+    let stale: Vec<NewMessage> = (5..50).map(|i| message(SRC, DST, i, 5)).collect();
+    let err = store
+        .record_observed(observe_key(), block(5), &stale, "observer")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::CursorBackwards { .. }), "{err}");
+    assert!(!err.is_retryable());
+
+    let mut forked = block(10);
+    forked.hash[0] ^= 0xff;
+    let err = store
+        .record_observed(observe_key(), forked, &stale, "observer")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::CursorConflict { .. }), "{err}");
+
+    assert_eq!(count(&pool, "SELECT count(*) FROM messages").await, 5);
+    assert_eq!(count(&pool, "SELECT count(*) FROM lifecycle_log").await, 5);
+    assert_eq!(
+        store
+            .load_cursor(observe_key())
+            .await
+            .unwrap()
+            .unwrap()
+            .block,
+        block(10)
+    );
+    assert_eq!(store.verify_log_chain().await.unwrap(), 5);
+}
+
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn failing_cursor_row_rolls_back_messages(pool: PgPool) {
+    let store = store(pool.clone()).await;
+    // Ledger 42 is not registered: the cursor row violates its foreign key after the
+    // messages and their log rows were written in the same transaction.
+    let key = CursorKey {
+        ledger: 42,
+        destination: None,
+        stage: Stage::Observe,
+    };
+    let batch: Vec<NewMessage> = (0..20).map(|i| message(42, DST, i, 3)).collect();
+    let err = store
+        .record_observed(key, block(3), &batch, "observer")
+        .await
+        .unwrap_err();
+    assert_eq!(err.sqlstate().as_deref(), Some("23503"), "{err}");
+    assert!(!err.is_retryable());
+    assert_eq!(count(&pool, "SELECT count(*) FROM messages").await, 0);
+    assert_eq!(count(&pool, "SELECT count(*) FROM lifecycle_log").await, 0);
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM progress_cursors").await,
+        0
+    );
+}
+
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn inconsistent_messages_are_refused_before_writing(pool: PgPool) {
+    let store = store(pool.clone()).await;
+    let mut wrong_id = message(SRC, DST, 1, 5);
+    wrong_id.id.0[0] ^= 1;
+    let err = store
+        .record_observed(observe_key(), block(5), &[wrong_id], "o")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidInput(_)), "{err}");
+
+    let mut wrong_field = message(SRC, DST, 1, 5);
+    wrong_field.nonce = 2;
+    let err = store
+        .record_observed(observe_key(), block(5), &[wrong_field], "o")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidInput(_)), "{err}");
+
+    let beyond = message(SRC, DST, 1, 6);
+    let err = store
+        .record_observed(observe_key(), block(5), &[beyond], "o")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidInput(_)), "{err}");
+    assert_eq!(count(&pool, "SELECT count(*) FROM messages").await, 0);
+    assert_eq!(store.load_cursor(observe_key()).await.unwrap(), None);
+}
+
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn concurrent_claimers_never_share_a_message(pool: PgPool) {
+    let store = store(pool.clone()).await;
+    let ids = seed(&store, 0, 600, 50, MessageStatus::Attested).await;
+
+    let mut tasks = Vec::new();
+    for worker in ["worker-a", "worker-b", "worker-c"] {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let claimed = store
+                    .claim_ready(
+                        DST,
+                        &[MessageStatus::Attested],
+                        17,
+                        worker,
+                        Duration::from_secs(60),
+                    )
+                    .await
+                    .expect("claim");
+                if claimed.is_empty() {
+                    return mine;
+                }
+                assert!(claimed
+                    .iter()
+                    .all(|m| m.claimed_by.as_deref() == Some(worker)));
+                mine.extend(claimed.into_iter().map(|m| m.id));
+                tokio::task::yield_now().await;
+            }
+        }));
+    }
+    let mut all = HashSet::new();
+    let mut per_worker = Vec::new();
+    for task in tasks {
+        let mine = task.await.expect("claimer task");
+        per_worker.push(mine.len());
+        for id in mine {
+            assert!(all.insert(id), "message {id} claimed twice");
+        }
+    }
+    println!("claims per worker: {per_worker:?}");
+    assert_eq!(all, ids.iter().copied().collect::<HashSet<_>>());
+
+    // Leases hold: nothing is ready until one is released or a status changes.
+    let none = store
+        .claim_ready(
+            DST,
+            &[MessageStatus::Attested],
+            10,
+            "late",
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    let holder = sqlx::query_scalar::<_, String>("SELECT claimed_by FROM messages WHERE id = $1")
+        .bind(ids[0].0.to_vec())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(store.release_claim(ids[0], &holder).await.unwrap());
+    let again = store
+        .claim_ready(
+            DST,
+            &[MessageStatus::Attested],
+            10,
+            "late",
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.iter().map(|m| m.id).collect::<Vec<_>>(), vec![ids[0]]);
+
+    // An expired lease makes the message claimable again.
+    let short = seed(&store, 600, 1, 51, MessageStatus::Attested).await;
+    let first = store
+        .claim_ready(
+            DST,
+            &[MessageStatus::Attested],
+            10,
+            "a",
+            Duration::from_millis(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 1);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let second = store
+        .claim_ready(
+            DST,
+            &[MessageStatus::Attested],
+            10,
+            "b",
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert_eq!(second.iter().map(|m| m.id).collect::<Vec<_>>(), short);
+}
+
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn illegal_and_stale_transitions_change_nothing(pool: PgPool) {
+    let store = store(pool.clone()).await;
+    let ids = seed(&store, 0, 3, 5, MessageStatus::Observed).await;
+    let log_before = count(&pool, "SELECT count(*) FROM lifecycle_log").await;
+
+    // Skipping steps is illegal.
+    let err = store
+        .transition(
+            ids[0],
+            MessageStatus::Observed,
+            MessageStatus::Delivered,
+            &json!({}),
+            "x",
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::IllegalTransition {
+                from: MessageStatus::Observed,
+                to: MessageStatus::Delivered
+            }
+        ),
+        "{err}"
+    );
+    // A legal step from the wrong current state is refused by compare-and-set.
+    let err = store
+        .transition(
+            ids[0],
+            MessageStatus::Verified,
+            MessageStatus::Attested,
+            &json!({}),
+            "x",
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::UnexpectedStatus {
+                actual: MessageStatus::Observed,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // A batch with one stale member moves none of them.
+    store
+        .transition(
+            ids[2],
+            MessageStatus::Observed,
+            MessageStatus::Verified,
+            &json!({}),
+            "x",
+        )
+        .await
+        .unwrap();
+    let log_mid = count(&pool, "SELECT count(*) FROM lifecycle_log").await;
+    assert_eq!(log_mid, log_before + 1);
+    let err = store
+        .transition_many(
+            &ids,
+            MessageStatus::Observed,
+            MessageStatus::Verified,
+            &json!({}),
+            "x",
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::UnexpectedStatus { id, .. } if id == ids[2]),
+        "{err}"
+    );
+    let unknown = MessageId([0xee; 32]);
+    let err = store
+        .transition(
+            unknown,
+            MessageStatus::Observed,
+            MessageStatus::Verified,
+            &json!({}),
+            "x",
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
+
+    let statuses: Vec<String> = sqlx::query_scalar("SELECT status FROM messages ORDER BY nonce")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(statuses, ["observed", "observed", "verified"]);
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM lifecycle_log").await,
+        log_mid
+    );
+
+    // The database refuses an illegal change even from a writer bypassing the store.
+    let err = sqlx::query("UPDATE messages SET status = 'delivered' WHERE id = $1")
+        .bind(ids[0].0.to_vec())
+        .execute(&pool)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.as_database_error().unwrap().code().as_deref(),
+        Some("23514")
+    );
+}
+
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn database_transition_table_matches_rust(pool: PgPool) {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT from_status, to_status FROM message_status_transitions")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let db: HashSet<(String, String)> = rows.into_iter().collect();
+    let rust: HashSet<(String, String)> = TRANSITIONS
+        .iter()
+        .map(|(f, t)| (f.to_string(), t.to_string()))
+        .collect();
+    assert_eq!(db, rust);
+}
+
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn failures_back_off_then_dead_letter_and_operator_retries(pool: PgPool) {
+    let store = store(pool.clone()).await;
+    let ids = seed(&store, 0, 1, 5, MessageStatus::Submitted).await;
+    let id = ids[0];
+    let policy = RetryPolicy {
+        max_attempts: 2,
+        base_delay: Duration::from_secs(30),
+        max_delay: Duration::from_secs(300),
+    };
+    let outcome = store
+        .set_failure(
+            id,
+            MessageStatus::Submitted,
+            "reverted",
+            &policy,
+            "confirmer",
+        )
+        .await
+        .unwrap();
+    let FailureOutcome::Failed {
+        attempts: 1,
+        next_attempt_at,
+    } = outcome
+    else {
+        panic!("expected a retry, got {outcome:?}");
+    };
+    assert!(next_attempt_at > chrono::Utc::now() + chrono::Duration::seconds(20));
+    // Backing off: not ready yet.
+    let ready = store
+        .claim_ready(
+            DST,
+            &[MessageStatus::Failed],
+            10,
+            "w",
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    assert!(ready.is_empty());
+    sqlx::query("UPDATE messages SET next_attempt_at = now() - interval '1 second'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let ready = store
+        .claim_ready(
+            DST,
+            &[MessageStatus::Failed],
+            10,
+            "w",
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ready.len(), 1);
+    assert_eq!(ready[0].last_error.as_deref(), Some("reverted"));
+
+    store
+        .transition(
+            id,
+            MessageStatus::Failed,
+            MessageStatus::Attested,
+            &json!({}),
+            "w",
+        )
+        .await
+        .unwrap();
+    let outcome = store
+        .set_failure(id, MessageStatus::Attested, "nonce too low", &policy, "w")
+        .await
+        .unwrap();
+    assert_eq!(outcome, FailureOutcome::DeadLettered { attempts: 2 });
+
+    let action = OperatorAction {
+        operator: "alice".into(),
+        action: OperatorActionKind::Retry,
+        reason: "destination gas price spike over".into(),
+        message_id: Some(id),
+        route: Some(Route {
+            source: SRC,
+            destination: DST,
+        }),
+        details: json!({"ticket": "OPS-12"}),
+    };
+    store
+        .operator_transition(&action, MessageStatus::DeadLetter, MessageStatus::Attested)
+        .await
+        .unwrap();
+    let history = store.message(id).await.unwrap().unwrap();
+    assert_eq!(history.message.status, MessageStatus::Attested);
+    let events: Vec<LogEvent> = history.log.iter().map(|e| e.event).collect();
+    assert_eq!(
+        events,
+        [
+            LogEvent::Observed,
+            LogEvent::Verified,
+            LogEvent::Attested,
+            LogEvent::Submitted,
+            LogEvent::Failed,
+            LogEvent::Attested,
+            LogEvent::DeadLetter,
+            LogEvent::Operator,
+            LogEvent::Attested,
+        ]
+    );
+    assert_eq!(history.log[7].actor, "alice");
+    assert_eq!(history.log[8].evidence["from_status"], json!("dead_letter"));
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM operator_actions").await,
+        1
+    );
+    assert!(history.log.windows(2).all(|w| w[0].seq < w[1].seq));
+    store.verify_log_chain().await.unwrap();
+}
+
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn checkpoints_attestations_deliveries_and_views(pool: PgPool) {
+    let store = store(pool.clone()).await;
+    let ids = seed(&store, 0, 4, 20, MessageStatus::Submitted).await;
+    let checkpoint = NewCheckpoint {
+        digest: [0xcd; 32],
+        origin: SRC,
+        outbox: [0x0b; 32],
+        root: [0x77; 32],
+        count: 4,
+        block: block(21),
+    };
+    let proof = json!({"finality": "qbft", "seals": 3});
+    assert!(store
+        .record_checkpoint(&checkpoint, &proof, "verifier")
+        .await
+        .unwrap());
+    assert!(!store
+        .record_checkpoint(&checkpoint, &proof, "verifier")
+        .await
+        .unwrap());
+    let stored = store.checkpoint(checkpoint.digest).await.unwrap().unwrap();
+    assert_eq!(stored.checkpoint, checkpoint);
+    assert_eq!(stored.evidence, proof);
+
+    let accepted = NewAttestation {
+        checkpoint_digest: checkpoint.digest,
+        signer: [0xa1; 20],
+        member: Some("bank-a".into()),
+        signature: [0x5a; 65],
+        verdict: Ok(()),
+    };
+    let refused = NewAttestation {
+        signer: [0xa2; 20],
+        member: None,
+        verdict: Err("signer not in the member set".into()),
+        ..accepted.clone()
+    };
+    assert!(store
+        .record_attestation(&accepted, "attester")
+        .await
+        .unwrap());
+    assert!(store
+        .record_attestation(&refused, "attester")
+        .await
+        .unwrap());
+    assert!(!store
+        .record_attestation(&accepted, "attester")
+        .await
+        .unwrap());
+    let recorded = store.attestations(checkpoint.digest).await.unwrap();
+    assert_eq!(recorded.len(), 2);
+    assert_eq!(recorded[1].attestation, refused);
+
+    for (i, id) in ids.iter().take(3).enumerate() {
+        let delivery = NewDelivery {
+            message_id: *id,
+            destination: DST,
+            tx_hash: [0xdd; 32],
+            block_number: 900,
+            block_hash: Some([0xde; 32]),
+            gas_used: Some(81_000),
+            checkpoint_digest: Some(checkpoint.digest),
+            batch_index: u32::try_from(i).unwrap(),
+            batch_size: 3,
+        };
+        store
+            .record_delivery(&delivery, MessageStatus::Submitted, "confirmer")
+            .await
+            .unwrap();
+    }
+    // Wrong destination is refused and leaves the message as it was.
+    let wrong = NewDelivery {
+        message_id: ids[3],
+        destination: SRC,
+        tx_hash: [0xdd; 32],
+        block_number: 900,
+        block_hash: None,
+        gas_used: None,
+        checkpoint_digest: None,
+        batch_index: 0,
+        batch_size: 1,
+    };
+    let err = store
+        .record_delivery(&wrong, MessageStatus::Submitted, "c")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidInput(_)), "{err}");
+
+    let route = Route {
+        source: SRC,
+        destination: DST,
+    };
+    let delivered = store
+        .list_messages(&MessageFilter {
+            route: Some(route),
+            statuses: vec![MessageStatus::Delivered],
+            ..MessageFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(delivered.len(), 3);
+    let submitted = store
+        .list_messages(&MessageFilter {
+            statuses: vec![MessageStatus::Submitted],
+            observed_to: Some(chrono::Utc::now() + chrono::Duration::hours(1)),
+            ..MessageFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        submitted.iter().map(|m| m.id).collect::<Vec<_>>(),
+        vec![ids[3]]
+    );
+
+    let (status, latest): (String, String) =
+        sqlx::query_as("SELECT status, latest_event FROM message_status_v WHERE id_hex = $1")
+            .bind(ids[0].to_string())
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        (status.as_str(), latest.as_str()),
+        ("delivered", "delivered")
+    );
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM route_deliveries_v \
+             WHERE origin = 7 AND destination = 9 AND delivered_at >= now() - interval '1 day'"
+        )
+        .await,
+        3
+    );
+    let (total, delivered_n, submitted_n, has_p95): (i64, i64, i64, bool) = sqlx::query_as(
+        "SELECT total, delivered, submitted, latency_p95_seconds IS NOT NULL \
+         FROM route_stats_v WHERE origin = 7 AND destination = 9",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((total, delivered_n, submitted_n, has_p95), (4, 3, 1, true));
+
+    // 4 observed + 3x4 transitions + checkpoint + 2 attestations + 3 deliveries.
+    assert_eq!(store.verify_log_chain().await.unwrap(), 4 + 12 + 1 + 2 + 3);
+}
+
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn concurrent_appenders_never_fork_the_chain(pool: PgPool) {
+    let store = store(pool.clone()).await;
+    let mut tasks = Vec::new();
+    for t in 0u8..4 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0u8..25 {
+                let attestation = NewAttestation {
+                    checkpoint_digest: [t; 32],
+                    signer: [i; 20],
+                    member: None,
+                    signature: [t ^ i; 65],
+                    verdict: Ok(()),
+                };
+                store
+                    .record_attestation(&attestation, "peer")
+                    .await
+                    .expect("append");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("appender task");
+    }
+    assert_eq!(store.verify_log_chain().await.unwrap(), 100);
+    assert_eq!(
+        count(&pool, "SELECT max(seq) FROM lifecycle_log").await,
+        100
+    );
+}
+
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn log_refuses_update_delete_and_truncate(pool: PgPool) {
+    let store = store(pool.clone()).await;
+    seed(&store, 0, 2, 5, MessageStatus::Observed).await;
+    for sql in [
+        "UPDATE lifecycle_log SET actor = 'mallory' WHERE seq = 1",
+        "DELETE FROM lifecycle_log WHERE seq = 2",
+        "TRUNCATE lifecycle_log",
+    ] {
+        let err = sqlx::query(sql).execute(&pool).await.unwrap_err();
+        let db = err.as_database_error().expect("database error");
+        assert_eq!(db.code().as_deref(), Some("42501"), "{sql}: {db}");
+        assert!(db.message().contains("append-only"), "{sql}: {db}");
+    }
+    assert_eq!(count(&pool, "SELECT count(*) FROM lifecycle_log").await, 2);
+    // Writers cannot choose seq or hashes: the trigger assigns them.
+    sqlx::query(
+        "INSERT INTO lifecycle_log (seq, event, evidence, actor, created_at, prev_hash, row_hash) \
+         VALUES (99, 'operator', '{}', 'x', now(), '\\x00'::bytea, '\\x00'::bytea)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    assert_eq!(count(&pool, "SELECT max(seq) FROM lifecycle_log").await, 3);
+    assert_eq!(store.verify_log_chain().await.unwrap(), 3);
+}
+
+/// The audit query published in docs/schema.md, run verbatim.
+fn doc_audit_query() -> String {
+    let doc = include_str!("../../docs/schema.md");
+    let start = doc
+        .find("<!-- chain-audit-query -->")
+        .expect("marker in docs/schema.md");
+    let rest = &doc[start..];
+    let open = rest.find("```sql\n").expect("sql block") + "```sql\n".len();
+    let close = rest[open..].find("```").expect("end of sql block");
+    rest[open..open + close].to_owned()
+}
+
+async fn doc_audit(pool: &PgPool) -> Vec<(i64, String)> {
+    sqlx::query_as(&doc_audit_query())
+        .fetch_all(pool)
+        .await
+        .expect("doc audit query")
+}
+
+async fn as_superuser_without_triggers(pool: &PgPool, sql: &str) {
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("SET LOCAL session_replication_role = replica")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query(sql).execute(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn verify_detects_an_edited_row(pool: PgPool) {
+    let store = store(pool.clone()).await;
+    seed(&store, 0, 10, 5, MessageStatus::Verified).await;
+    assert_eq!(store.verify_log_chain().await.unwrap(), 20);
+    assert!(
+        doc_audit(&pool).await.is_empty(),
+        "intact chain passes the documented query"
+    );
+
+    // The SQL function, the documented query and the Rust verifier agree on every row.
+    let mismatched = count(
+        &pool,
+        "SELECT count(*) FROM lifecycle_log WHERE row_hash <> sha256(lifecycle_log_row_bytes( \
+             seq, prev_hash, message_id, event, actor, created_at, evidence))",
+    )
+    .await;
+    assert_eq!(mismatched, 0);
+
+    as_superuser_without_triggers(
+        &pool,
+        "UPDATE lifecycle_log SET evidence = jsonb_set(evidence, '{source_block_number}', '4') \
+         WHERE seq = 7",
+    )
+    .await;
+    match store.verify_log_chain().await {
+        Err(StoreError::LogChainBroken {
+            seq: 7,
+            kind: ChainBreak::HashMismatch { .. },
+        }) => {}
+        other => panic!("expected a hash mismatch at seq 7, got {other:?}"),
+    }
+    assert_eq!(doc_audit(&pool).await.first().map(|(seq, _)| *seq), Some(7));
+
+    // Re-hashing the edited row moves the break to the next row's link.
+    as_superuser_without_triggers(
+        &pool,
+        "UPDATE lifecycle_log SET row_hash = sha256(lifecycle_log_row_bytes( \
+             seq, prev_hash, message_id, event, actor, created_at, evidence)) WHERE seq = 7",
+    )
+    .await;
+    match store.verify_log_chain().await {
+        Err(StoreError::LogChainBroken {
+            seq: 8,
+            kind: ChainBreak::PrevHashMismatch { .. },
+        }) => {}
+        other => panic!("expected a prev_hash mismatch at seq 8, got {other:?}"),
+    }
+    assert_eq!(doc_audit(&pool).await.first().map(|(seq, _)| *seq), Some(8));
+}
+
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn verify_detects_a_deleted_row(pool: PgPool) {
+    let store = store(pool.clone()).await;
+    seed(&store, 0, 6, 5, MessageStatus::Observed).await;
+    as_superuser_without_triggers(&pool, "DELETE FROM lifecycle_log WHERE seq = 4").await;
+    match store.verify_log_chain().await {
+        Err(StoreError::LogChainBroken {
+            seq: 4,
+            kind:
+                ChainBreak::Gap {
+                    expected: 4,
+                    found: 5,
+                },
+        }) => {}
+        other => panic!("expected a gap at seq 4, got {other:?}"),
+    }
+    let problems = doc_audit(&pool).await;
+    assert_eq!(problems.first().map(|(seq, _)| *seq), Some(5));
+    assert!(problems[0].1.contains("missing"), "{problems:?}");
+
+    as_superuser_without_triggers(&pool, "DELETE FROM lifecycle_log WHERE seq = 1").await;
+    match store.verify_log_chain().await {
+        Err(StoreError::LogChainBroken {
+            seq: 1,
+            kind: ChainBreak::Gap { .. },
+        }) => {}
+        other => panic!("expected a gap at seq 1, got {other:?}"),
+    }
+}
+
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn auditor_role_reads_but_never_writes(pool: PgPool) {
+    let store = store(pool.clone()).await;
+    let ids = seed(&store, 0, 2, 5, MessageStatus::Verified).await;
+    let id = ids[0].0.to_vec();
+
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("SET LOCAL ROLE isthmus_auditor")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    for view in [
+        "message_status_v",
+        "route_deliveries_v",
+        "route_stats_v",
+        "lifecycle_log",
+        "messages",
+    ] {
+        sqlx::query(&format!("SELECT * FROM {view}"))
+            .fetch_all(&mut *tx)
+            .await
+            .expect(view);
+    }
+    tx.commit().await.unwrap();
+
+    let writes = [
+        "INSERT INTO lifecycle_log (event, evidence, actor) VALUES ('operator', '{}', 'auditor')",
+        "UPDATE messages SET status = 'attested' WHERE id = $1",
+        "DELETE FROM messages WHERE id = $1",
+        "INSERT INTO ledgers (id, name, kind, finality) VALUES (1, 'x', 'evm', 'clique')",
+        "UPDATE progress_cursors SET block_number = 0",
+        "DELETE FROM operator_actions",
+    ];
+    for sql in writes {
+        let mut tx = pool.begin().await.unwrap();
+        sqlx::query("SET LOCAL ROLE isthmus_auditor")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let mut query = sqlx::query(sql);
+        if sql.contains("$1") {
+            query = query.bind(id.clone());
+        }
+        let err = query.execute(&mut *tx).await.unwrap_err();
+        assert_eq!(
+            err.as_database_error().and_then(|e| e.code()).as_deref(),
+            Some("42501"),
+            "{sql} must be refused: {err}"
+        );
+        tx.rollback().await.unwrap();
+    }
+    assert_eq!(store.verify_log_chain().await.unwrap(), 4);
+    let statuses: Vec<String> = sqlx::query_scalar("SELECT status FROM messages")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert!(statuses.iter().all(|s| s == "verified"));
+}
+
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn ledgers_and_ledger_wide_cursors(pool: PgPool) {
+    let store = store(pool.clone()).await;
+    let ledgers = store.ledgers().await.unwrap();
+    assert_eq!(ledgers.len(), 2);
+    assert_eq!(ledgers[1].finality, FinalityMode::Grandpa);
+
+    let wide = CursorKey {
+        ledger: DST,
+        destination: None,
+        stage: Stage::Confirm,
+    };
+    store
+        .record_observed(wide, block(1), &[], "confirmer")
+        .await
+        .unwrap();
+    store
+        .record_observed(wide, block(2), &[], "confirmer")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.load_cursor(wide).await.unwrap().unwrap().block,
+        block(2)
+    );
+    // Distinct from a per-route cursor of the same ledger and stage.
+    let routed = CursorKey {
+        ledger: DST,
+        destination: Some(SRC),
+        stage: Stage::Confirm,
+    };
+    assert_eq!(store.load_cursor(routed).await.unwrap(), None);
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM progress_cursors").await,
+        1
+    );
+}
