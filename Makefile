@@ -7,10 +7,12 @@ export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 # Debug info that keeps the 2-core builds fast; tests run the same code.
 export CARGO_INCREMENTAL ?= 0
 
+include devnet/substrate.mk
+
 .PHONY: help test lint fmt bench demo postgres build vectors clean devnet-tools contracts contracts-check
 
 help: ## List the targets.
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 postgres: ## Make sure a PostgreSQL server answers (start or install one).
 	@bash devnet/ensure-postgres.sh
@@ -31,7 +33,9 @@ contracts-check: contracts ## Fail if the committed contract artifacts differ fr
 build: ## Build the workspace (the `isthmus` binary lands in target/debug).
 	$(CARGO) build --workspace --all-targets
 
-test: postgres devnet-tools ## Run every test of the workspace (real Postgres, real anvil).
+test: postgres devnet-tools substrate-runtime ## Run every test of the workspace (real Postgres, real anvil, real relayers).
+	# The end-to-end tests run the `isthmus` binary as separate processes.
+	$(CARGO) build -p isthmus-relayer --bin isthmus
 	$(CARGO) test --workspace --no-fail-fast
 
 lint: ## rustfmt check and clippy with warnings denied.

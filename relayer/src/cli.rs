@@ -62,6 +62,116 @@ pub enum Command {
     /// Run local development ledgers (never for production).
     #[command(subcommand)]
     Devnet(DevnetCommand),
+    /// Run the relayer: observe, verify, attest, deliver and confirm on every enabled
+    /// route, serve HTTP (health, readiness, metrics, attestations) until SIGTERM/Ctrl-C.
+    Run(ConfigArg),
+    /// Dispatch a message from a configured EVM ledger's Outbox and print its id.
+    Send(SendArgs),
+    /// Show a message's lifecycle with the evidence of each step.
+    Status(StatusArgs),
+    /// List messages by route, status and time.
+    Messages(MessagesArgs),
+    /// Put a failed or dead-lettered message back into delivery (recorded as an
+    /// operator action).
+    Retry(RetryArgs),
+    /// Check the history for tampering.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// Just the configuration file.
+#[derive(Debug, Args)]
+pub struct ConfigArg {
+    /// Configuration file.
+    #[arg(long, short = 'c', value_name = "FILE", env = CONFIG_ENV, default_value = DEFAULT_CONFIG)]
+    pub config: PathBuf,
+}
+
+/// Arguments of `send`.
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// The configuration file.
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Source ledger name (its submitter key pays and becomes the sender).
+    #[arg(long, value_name = "LEDGER")]
+    pub from: String,
+    /// Destination ledger name.
+    #[arg(long, value_name = "LEDGER")]
+    pub to: String,
+    /// Recipient: 20-byte EVM address or 32-byte account, hex.
+    #[arg(long, value_name = "ADDRESS")]
+    pub recipient: String,
+    /// Body as text (see --body-hex for bytes).
+    #[arg(long, conflicts_with = "body_hex", value_name = "TEXT")]
+    pub body: Option<String>,
+    /// Body as hex bytes.
+    #[arg(long, value_name = "HEX")]
+    pub body_hex: Option<String>,
+    /// Unix seconds after which the message must not be delivered (0 = never).
+    #[arg(long, default_value_t = 0)]
+    pub deadline: u64,
+}
+
+/// Arguments of `status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The configuration file.
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Message id (0x + 64 hex digits).
+    pub id: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `messages`.
+#[derive(Debug, Args)]
+pub struct MessagesArgs {
+    /// The configuration file.
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Only this route, as SOURCE->DESTINATION ledger names.
+    #[arg(long, value_name = "SRC->DST")]
+    pub route: Option<String>,
+    /// Only these statuses (repeatable): observed, verified, attested, submitted,
+    /// delivered, failed, dead_letter, expired, rejected.
+    #[arg(long, value_name = "STATUS")]
+    pub status: Vec<String>,
+    /// Observed at or after this RFC 3339 time.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Observed before this RFC 3339 time.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// At most this many rows.
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+}
+
+/// Arguments of `retry`.
+#[derive(Debug, Args)]
+pub struct RetryArgs {
+    /// The configuration file.
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Message id.
+    pub id: String,
+    /// Who is acting (recorded).
+    #[arg(long, env = "USER", default_value = "operator")]
+    pub operator: String,
+    /// Why (recorded).
+    #[arg(long, default_value = "operator retry")]
+    pub reason: String,
+}
+
+/// `isthmus audit ...`
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the lifecycle log's hash chain; name the first altered or missing
+    /// row. Exit 0 when intact, 1 when not.
+    Verify(ConfigArg),
 }
 
 /// `isthmus devnet ...`

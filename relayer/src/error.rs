@@ -25,6 +25,9 @@ pub enum RelayerError {
     /// A ledger could not be reached or used.
     #[error(transparent)]
     Evm(#[from] isthmus_adapter_evm::EvmError),
+    /// A ledger step failed (chain IO or refused evidence).
+    #[error(transparent)]
+    Ledger(#[from] crate::ledgers::LedgerError),
     /// A command was given something it cannot use.
     #[error("{0}")]
     Usage(String),
@@ -43,6 +46,7 @@ impl RelayerError {
             RelayerError::Database(e) => is_retryable_sqlx(e),
             RelayerError::Migrate(sqlx::migrate::MigrateError::Execute(e)) => is_retryable_sqlx(e),
             RelayerError::Evm(e) => e.is_retryable(),
+            RelayerError::Ledger(e) => e.is_retryable(),
             RelayerError::Migrate(_)
             | RelayerError::LogFilter(_)
             | RelayerError::Output(_)

@@ -8,17 +8,24 @@
 //!   `Write`;
 //! - [`logging`]: the tracing subscriber (human or JSON, `RUST_LOG` over `log.level`).
 
+pub mod attest;
 pub mod cli;
 pub mod commands;
 pub mod devnet;
 mod error;
+pub mod http;
+pub mod ledgers;
 pub mod logging;
+pub mod metrics;
+pub mod operate;
+pub mod service;
+pub mod verified;
 
 use std::io::Write;
 
 pub use error::RelayerError;
 
-use crate::cli::{Cli, Command, ConfigCommand, DbCommand, DevnetCommand};
+use crate::cli::{AuditCommand, Cli, Command, ConfigCommand, DbCommand, DevnetCommand};
 use crate::commands::Outcome;
 
 /// Runs the parsed command line, writing the report to `out` and logs to stderr.
@@ -51,5 +58,62 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, RelayerError>
             logging::init(cli_format, None, isthmus_config::DEFAULT_LOG_LEVEL)?;
             devnet::evm(&args, out).await
         }
+        Command::Run(args) => {
+            let Some(config) = operate::load_valid(&args.config, out)? else {
+                return Ok(Outcome::Problems);
+            };
+            logging::init(cli_format, config.log.format, &config.log.level)?;
+            operate::run(config).await
+        }
+        Command::Send(args) => {
+            with_config(&args.config.config, cli_format, out, |c, out| {
+                Box::pin(operate::send(c, &args, out))
+            })
+            .await
+        }
+        Command::Status(args) => {
+            with_config(&args.config.config, cli_format, out, |c, out| {
+                Box::pin(operate::status(c, &args, out))
+            })
+            .await
+        }
+        Command::Messages(args) => {
+            with_config(&args.config.config, cli_format, out, |c, out| {
+                Box::pin(operate::messages(c, &args, out))
+            })
+            .await
+        }
+        Command::Retry(args) => {
+            with_config(&args.config.config, cli_format, out, |c, out| {
+                Box::pin(operate::retry(c, &args, out))
+            })
+            .await
+        }
+        Command::Audit(AuditCommand::Verify(args)) => {
+            with_config(&args.config, cli_format, out, |c, out| {
+                Box::pin(operate::audit_verify(c, out))
+            })
+            .await
+        }
     }
+}
+
+type CommandFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Outcome, RelayerError>> + 'a>>;
+
+/// Loads the configuration (printing parse problems), starts logging, runs `f`.
+async fn with_config<'a, F>(
+    path: &std::path::Path,
+    cli_format: Option<isthmus_config::LogFormat>,
+    out: &'a mut dyn Write,
+    f: F,
+) -> Result<Outcome, RelayerError>
+where
+    F: FnOnce(isthmus_config::Config, &'a mut dyn Write) -> CommandFuture<'a>,
+{
+    let Some(config) = commands::load(path, out)? else {
+        return Ok(Outcome::Problems);
+    };
+    logging::init(cli_format, config.log.format, &config.log.level)?;
+    f(config, out).await
 }

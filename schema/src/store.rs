@@ -1200,6 +1200,43 @@ impl Store {
             .collect()
     }
 
+    /// The ids of `origin`'s messages with nonce below `count`, in nonce order: the
+    /// leaves of the outbox tree as this relayer observed them. Refused with
+    /// [`StoreError::InvalidInput`] when a nonce is missing (the observer has not seen
+    /// every message the outbox committed), so a branch is never built from a tree
+    /// with a hole.
+    pub async fn outbox_leaves(&self, origin: LedgerId, count: u64) -> Result<Vec<[u8; 32]>> {
+        let rows = sqlx::query(
+            // Ordered by the numeric column, not by the text alias (which would put
+            // nonce 10 before nonce 2).
+            "SELECT m.nonce::text AS nonce_text, m.id FROM messages m \
+             WHERE m.origin = $1 AND m.nonce < $2::numeric ORDER BY m.nonce",
+        )
+        .bind(i64::from(origin))
+        .bind(count.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::db("read outbox leaves"))?;
+        let mut leaves = Vec::with_capacity(rows.len());
+        for (expected, row) in rows.iter().enumerate() {
+            let nonce: String = get(row, "nonce_text")?;
+            if parse_u64(&nonce, "nonce")? != expected as u64 {
+                return Err(StoreError::InvalidInput(format!(
+                    "outbox of ledger {origin}: nonce {expected} was never observed"
+                )));
+            }
+            let id: Vec<u8> = get(row, "id")?;
+            leaves.push(arr::<32>(&id, "messages.id")?);
+        }
+        if leaves.len() as u64 != count {
+            return Err(StoreError::InvalidInput(format!(
+                "outbox of ledger {origin}: {} of {count} messages observed",
+                leaves.len()
+            )));
+        }
+        Ok(leaves)
+    }
+
     /// Recomputes the whole lifecycle log chain in seq order, a page at a time, and
     /// returns the number of rows verified. Fails with
     /// [`StoreError::LogChainBroken`] naming the first row that was edited (hash

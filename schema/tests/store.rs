@@ -1055,3 +1055,29 @@ async fn ledgers_and_ledger_wide_cursors(pool: PgPool) {
         1
     );
 }
+
+/// The outbox leaves come back in numeric nonce order (10 after 9, not after 1), and
+/// a hole in the nonces is refused rather than producing a wrong tree.
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn outbox_leaves_are_in_numeric_nonce_order_and_holes_are_refused(pool: PgPool) {
+    let store = store(pool).await;
+    let ids = seed(&store, 0, 25, 10, MessageStatus::Observed).await;
+    let leaves = store.outbox_leaves(SRC, 25).await.expect("all 25 observed");
+    assert_eq!(leaves, ids.iter().map(|id| id.0).collect::<Vec<_>>());
+    assert_eq!(
+        store.outbox_leaves(SRC, 12).await.expect("prefix").len(),
+        12
+    );
+    // Nonce 26 is skipped: 25 and 27 exist, so a tree of 28 has a hole.
+    store
+        .record_observed(
+            observe_key(),
+            block(11),
+            &[message(SRC, DST, 25, 11), message(SRC, DST, 27, 11)],
+            "observer",
+        )
+        .await
+        .expect("observe");
+    let err = store.outbox_leaves(SRC, 28).await.expect_err("hole at 26");
+    assert!(err.to_string().contains("nonce 26"), "{err}");
+}

@@ -135,6 +135,32 @@ impl EvmDestination {
             .map_err(|e| contract_error("delivered", e))
     }
 
+    /// The transaction that delivered `id` (by whichever member), found by the
+    /// Inbox's `MessageDelivered` event, with its block.
+    pub async fn find_delivery(&self, id: MessageId) -> Result<Option<(H256, BlockRef)>, EvmError> {
+        use ethers::contract::EthEvent;
+        let filter = ethers::types::Filter::new()
+            .address(self.inbox.address())
+            .topic0(contracts::inbox::MessageDeliveredFilter::signature())
+            .topic1(H256(id.0))
+            .from_block(0u64);
+        let logs = self
+            .client
+            .inner()
+            .get_logs(&filter)
+            .await
+            .map_err(|e| EvmError::from_provider("eth_getLogs", e))?;
+        Ok(logs.last().and_then(|l| {
+            Some((
+                l.transaction_hash?,
+                BlockRef {
+                    number: l.block_number?.as_u64(),
+                    hash: l.block_hash?,
+                },
+            ))
+        }))
+    }
+
     /// Builds the `processBatch` transaction, estimating gas. A delivery the Inbox
     /// refuses fails here with the decoded reason, before anything is sent.
     pub async fn prepare(&self, delivery: &Delivery) -> Result<TypedTransaction, EvmError> {

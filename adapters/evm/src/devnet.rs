@@ -1,7 +1,7 @@
 //! A local anvil ledger with the Isthmus endpoints deployed, for the demo and tests.
 //!
 //! The anvil binary is the ELF shipped by the npm package pinned in
-//! `devnet/package.json` (`make devnet-tools` installs it); `ISTHMUS_ANVIL` names
+//! `devnet/package.json` (`make devnet-tools` installs it); `DEVNET_ANVIL` names
 //! another one. The process is started on a free port chosen by anvil itself and
 //! killed when the handle is dropped, so a failed test leaves nothing running.
 
@@ -59,9 +59,9 @@ pub struct Anvil {
 }
 
 impl Anvil {
-    /// The pinned anvil binary: `ISTHMUS_ANVIL`, else the one `devnet/` installed.
+    /// The pinned anvil binary: `DEVNET_ANVIL`, else the one `devnet/` installed.
     pub fn binary() -> Result<PathBuf, EvmError> {
-        if let Some(path) = std::env::var_os("ISTHMUS_ANVIL") {
+        if let Some(path) = std::env::var_os("DEVNET_ANVIL") {
             return Ok(PathBuf::from(path));
         }
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -70,7 +70,7 @@ impl Anvil {
             Ok(path)
         } else {
             Err(EvmError::Devnet(format!(
-                "anvil not found at {}; run `make devnet-tools` (or set ISTHMUS_ANVIL)",
+                "anvil not found at {}; run `make devnet-tools` (or set DEVNET_ANVIL)",
                 path.display()
             )))
         }

@@ -1,0 +1,269 @@
+//! Destination role: deliver attested messages to the pallet's inbox.
+//!
+//! One [`Destination`] per signing account: it serializes its submissions and keeps the
+//! account's next nonce locally (fetched from the chain on first use and after a
+//! dropped transaction), so a relayer can submit back to back without waiting for the
+//! node's pool to catch up. Submissions wait for a finalized block.
+
+use isthmus_protocol::{Attestation, Branch, Checkpoint, MessageId};
+use scale_decode::DecodeAsType;
+use scale_encode::EncodeAsType;
+use subxt::config::DefaultExtrinsicParamsBuilder;
+use subxt::dynamic::At;
+use subxt::transactions::Payload;
+use subxt_signer::sr25519::Keypair;
+use tokio::sync::Mutex;
+
+use crate::client::{ChainConfig, SubstrateClient};
+use crate::keys;
+use crate::Error;
+
+/// The pallet's `CheckpointArg`, encoded by field name against the metadata.
+#[derive(EncodeAsType)]
+#[encode_as_type(crate_path = "scale_encode")]
+struct CheckpointArg {
+    origin: u32,
+    outbox: [u8; 32],
+    root: [u8; 32],
+    count: u32,
+    block_number: u64,
+    block_hash: [u8; 32],
+}
+
+impl From<&Checkpoint> for CheckpointArg {
+    fn from(c: &Checkpoint) -> Self {
+        Self {
+            origin: c.origin,
+            outbox: c.outbox.0,
+            root: c.root,
+            count: c.count,
+            block_number: c.block_number,
+            block_hash: c.block_hash,
+        }
+    }
+}
+
+/// Why the inbox skipped a batch item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, DecodeAsType)]
+#[decode_as_type(crate_path = "scale_decode")]
+pub enum SkipReason {
+    /// Delivered before (by this or another member).
+    AlreadyProcessed,
+    /// Its deadline passed.
+    Expired,
+}
+
+/// What the inbox did with one message of an included transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Handled and consumed.
+    Processed,
+    /// The recipient failed; the message is not consumed and can be retried.
+    HandlerFailed {
+        /// The runtime's error, as text for the operator.
+        error: String,
+    },
+    /// Skipped in a batch.
+    Skipped(SkipReason),
+}
+
+/// A finalized delivery transaction and the outcome of each message in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    /// The finalized block that includes the transaction.
+    pub block_hash: [u8; 32],
+    /// The transaction hash.
+    pub tx_hash: [u8; 32],
+    /// `(message id, outcome)` in event order.
+    pub outcomes: Vec<(MessageId, Outcome)>,
+}
+
+#[derive(DecodeAsType)]
+#[decode_as_type(crate_path = "scale_decode")]
+struct IdOnly {
+    id: [u8; 32],
+}
+
+#[derive(DecodeAsType)]
+#[decode_as_type(crate_path = "scale_decode")]
+struct Skipped {
+    id: [u8; 32],
+    reason: SkipReason,
+}
+
+/// Submits to the inbox as one account.
+pub struct Destination {
+    client: SubstrateClient,
+    signer: Keypair,
+    next_nonce: Mutex<Option<u64>>,
+}
+
+impl Destination {
+    /// A destination submitting as `signer` through `client`.
+    pub fn new(client: SubstrateClient, signer: Keypair) -> Self {
+        Self {
+            client,
+            signer,
+            next_nonce: Mutex::new(None),
+        }
+    }
+
+    /// Delivers one message. Refusals (`AlreadyProcessed`, `Expired`, `InvalidBranch`,
+    /// `QuorumNotReached`, …) come back as [`Error::Refused`].
+    pub async fn process(
+        &self,
+        checkpoint: &Checkpoint,
+        attestations: &[Attestation],
+        message: &[u8],
+        branch: &Branch,
+    ) -> Result<Receipt, Error> {
+        let payload = subxt::dynamic::transaction(
+            keys::PALLET,
+            "process",
+            (
+                CheckpointArg::from(checkpoint),
+                attestations.iter().map(|a| a.0).collect::<Vec<[u8; 65]>>(),
+                message.to_vec(),
+                branch.siblings,
+            ),
+        );
+        self.submit(&payload).await
+    }
+
+    /// Delivers many messages of one checkpoint in one transaction.
+    pub async fn process_batch(
+        &self,
+        checkpoint: &Checkpoint,
+        attestations: &[Attestation],
+        items: &[(Vec<u8>, Branch)],
+    ) -> Result<Receipt, Error> {
+        let items: Vec<(Vec<u8>, [[u8; 32]; 32])> =
+            items.iter().map(|(m, b)| (m.clone(), b.siblings)).collect();
+        let payload = subxt::dynamic::transaction(
+            keys::PALLET,
+            "process_batch",
+            (
+                CheckpointArg::from(checkpoint),
+                attestations.iter().map(|a| a.0).collect::<Vec<[u8; 65]>>(),
+                items,
+            ),
+        );
+        self.submit(&payload).await
+    }
+
+    /// Whether the inbox recorded `id` as processed at the node's finalized head.
+    pub async fn is_processed(&self, id: &MessageId) -> Result<bool, Error> {
+        let (_, head) = self.client.finalized_head().await?;
+        Ok(self
+            .client
+            .storage(&keys::processed_key(&id.0), Some(head))
+            .await?
+            .is_some())
+    }
+
+    /// Signs and submits `payload` with the next nonce and waits until a finalized
+    /// block includes it; the runtime's refusal becomes [`Error::Refused`].
+    pub async fn submit<P: Payload>(&self, payload: &P) -> Result<Receipt, Error> {
+        let mut next = self.next_nonce.lock().await;
+        let at = self.client.api.at_current_block().await?;
+        let mut transactions = at.transactions();
+        let nonce = match *next {
+            Some(n) => n,
+            None => {
+                transactions
+                    .account_nonce(&self.signer.public_key().to_account_id())
+                    .await?
+            }
+        };
+        let params = DefaultExtrinsicParamsBuilder::<ChainConfig>::new()
+            .nonce(nonce)
+            .build();
+        let submitted = transactions
+            .sign_and_submit_then_watch(payload, &self.signer, params)
+            .await;
+        let progress = match submitted {
+            Ok(p) => p,
+            Err(e) => {
+                // The pool refused it (for example a stale nonce): ask the chain again.
+                *next = None;
+                return Err(e.into());
+            }
+        };
+        *next = Some(nonce + 1);
+        // The pool has it: later submissions need not wait for this one's finality.
+        drop(next);
+        let tx_hash = progress.extrinsic_hash().0;
+        let in_block = match progress.wait_for_finalized().await {
+            Ok(b) => b,
+            Err(e) => {
+                // Dropped or invalidated: the nonce may be unused, ask the chain again.
+                *self.next_nonce.lock().await = None;
+                return Err(match e {
+                    subxt::error::TransactionProgressError::TransactionStatusError(s) => {
+                        Error::Dropped(s.to_string())
+                    }
+                    other => other.into(),
+                });
+            }
+        };
+        let block_hash = in_block.block_hash().0;
+        let events = match in_block.wait_for_success().await {
+            Ok(events) => events,
+            Err(subxt::error::TransactionEventsError::ExtrinsicFailed(dispatch)) => {
+                return Err(refusal(&dispatch));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut outcomes = Vec::new();
+        for event in events.iter() {
+            let event = event?;
+            if event.pallet_name() != keys::PALLET {
+                continue;
+            }
+            match event.event_name() {
+                "MessageProcessed" => {
+                    let f = event.decode_fields_unchecked_as::<IdOnly>()?;
+                    outcomes.push((MessageId(f.id), Outcome::Processed));
+                }
+                "MessageHandlerFailed" => {
+                    let f = event.decode_fields_unchecked_as::<IdOnly>()?;
+                    let fields = event.decode_fields_unchecked_as::<subxt::dynamic::Value>()?;
+                    let error = fields
+                        .at("error")
+                        .map(|v| v.to_string())
+                        .unwrap_or_else(|| fields.to_string());
+                    outcomes.push((MessageId(f.id), Outcome::HandlerFailed { error }));
+                }
+                "MessageSkipped" => {
+                    let f = event.decode_fields_unchecked_as::<Skipped>()?;
+                    outcomes.push((MessageId(f.id), Outcome::Skipped(f.reason)));
+                }
+                _ => {}
+            }
+        }
+        Ok(Receipt {
+            block_hash,
+            tx_hash,
+            outcomes,
+        })
+    }
+}
+
+fn refusal(dispatch: &subxt::error::DispatchError) -> Error {
+    match dispatch {
+        subxt::error::DispatchError::Module(module) => match module.details() {
+            Ok(details) => Error::Refused {
+                pallet: details.pallet.name().to_string(),
+                error: details.variant.name.clone(),
+            },
+            Err(_) => Error::Refused {
+                pallet: "unknown".into(),
+                error: module.details_string(),
+            },
+        },
+        other => Error::Refused {
+            pallet: "runtime".into(),
+            error: other.to_string(),
+        },
+    }
+}

@@ -1,0 +1,64 @@
+//! Storage keys and constants of `pallet-isthmus` as the dev runtime lays them out
+//! (`docs/substrate.md`). The adapter computes keys itself so that it can ask for
+//! read proofs of exactly these entries and verify them with the light client.
+
+use sp_crypto_hashing::{blake2_128, twox_128};
+
+/// The pallet's name in the runtime's `construct_runtime!`: the storage prefix.
+pub const PALLET: &str = "Isthmus";
+
+/// The pallet's outbox id in checkpoints: `keccak256("isthmus pallet outbox")`.
+pub const OUTBOX_ID: [u8; 32] = [
+    0xe3, 0xaa, 0x7d, 0x24, 0xf5, 0x76, 0x97, 0x7d, 0xa1, 0xda, 0x14, 0x01, 0xb3, 0x05, 0xd8, 0x11,
+    0x2b, 0x56, 0x8c, 0x22, 0x5a, 0x55, 0x43, 0xb4, 0x37, 0xb0, 0x0c, 0xc2, 0x7c, 0x87, 0x37, 0x6e,
+];
+
+fn value_key(pallet: &str, entry: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(32);
+    key.extend_from_slice(&twox_128(pallet.as_bytes()));
+    key.extend_from_slice(&twox_128(entry.as_bytes()));
+    key
+}
+
+/// Key of `Isthmus::OutboxRoot` (`[u8; 32]`).
+pub fn outbox_root_key() -> Vec<u8> {
+    value_key(PALLET, "OutboxRoot")
+}
+
+/// Key of `Isthmus::OutboxCount` (`u32`, SCALE little-endian).
+pub fn outbox_count_key() -> Vec<u8> {
+    value_key(PALLET, "OutboxCount")
+}
+
+/// Key of `Isthmus::Processed[id]` (`Blake2_128Concat` of the id).
+pub fn processed_key(id: &[u8; 32]) -> Vec<u8> {
+    let mut key = value_key(PALLET, "Processed");
+    key.extend_from_slice(&blake2_128(id));
+    key.extend_from_slice(id);
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outbox_id_is_the_documented_hash() {
+        assert_eq!(
+            OUTBOX_ID,
+            isthmus_protocol::keccak256(b"isthmus pallet outbox")
+        );
+    }
+
+    #[test]
+    fn keys_have_the_frame_layout() {
+        // twox128("System") ‖ twox128("Number") is the well-known block number key.
+        assert_eq!(
+            hex::encode(value_key("System", "Number")),
+            "26aa394eea5630e07c48ae0c9558cef702a5c1b19ab7a04f536c519aca4983ac"
+        );
+        assert_eq!(outbox_root_key().len(), 32);
+        assert_eq!(processed_key(&[7; 32]).len(), 32 + 16 + 32);
+        assert_ne!(outbox_root_key(), outbox_count_key());
+    }
+}

@@ -1,0 +1,258 @@
+//! Against the real dev chain: chopsticks running the dev runtime's wasm, started by
+//! the test and killed on drop. Needs `make substrate-runtime` (the wasm) and the
+//! devnet's npm tools.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
+use isthmus_adapter_substrate::devnet::{sudo_set_origin, DevChain, DevnetFinality};
+use isthmus_adapter_substrate::{keys, Destination, Outcome, SubstrateClient};
+use isthmus_light_client_grandpa::{AuthoritySetTracker, GrandpaJustification, Header};
+use isthmus_protocol::{Address32, Attestation, Checkpoint, MerkleTree, Message};
+use k256::ecdsa::SigningKey;
+use subxt_signer::sr25519::dev;
+
+/// The dev runtime's ledger id (its `IsthmusLedgerId` default).
+const DEV_LEDGER: u32 = 2;
+/// The EVM devnet's ledger id in these tests.
+const EVM_LEDGER: u32 = 1;
+
+fn test_key(i: u8) -> SigningKey {
+    let secret = isthmus_protocol::keccak256(format!("isthmus test signer {i}").as_bytes());
+    SigningKey::from_slice(&secret).unwrap()
+}
+
+fn test_address(i: u8) -> [u8; 20] {
+    isthmus_protocol::attestation::address_of(test_key(i).verifying_key())
+}
+
+#[tokio::test]
+async fn dispatch_is_indexed_and_its_block_finalized_by_devnet_justification() {
+    let chain = DevChain::start().await.unwrap();
+    let client = SubstrateClient::connect(&chain.url()).await.unwrap();
+    let (start_number, start_hash) = client.finalized_head().await.unwrap();
+
+    // Alice dispatches a message to the EVM ledger.
+    let alice = Destination::new(client.clone(), dev::alice());
+    let payload = subxt::dynamic::transaction(
+        keys::PALLET,
+        "dispatch",
+        (EVM_LEDGER, [0x42u8; 32], 0u64, b"hello evm".to_vec()),
+    );
+    let receipt = alice.submit(&payload).await.unwrap();
+    // Two more at once: the destination hands out consecutive nonces itself.
+    let more = |body: &'static [u8]| {
+        subxt::dynamic::transaction(
+            keys::PALLET,
+            "dispatch",
+            (EVM_LEDGER, [0x43u8; 32], 0u64, body.to_vec()),
+        )
+    };
+    let (second, third) = (more(b"second"), more(b"third"));
+    let (a, b) = tokio::join!(alice.submit(&second), alice.submit(&third));
+    a.unwrap();
+    b.unwrap();
+
+    // The source role finds them in the finalized range, in nonce order.
+    let (head, head_hash) = client.finalized_head().await.unwrap();
+    assert!(head > start_number);
+    let found = client.dispatched(start_number + 1, head).await.unwrap();
+    assert_eq!(found.len(), 3);
+    let dispatched = &found[0];
+    assert_eq!(dispatched.block_hash, receipt.block_hash);
+    assert_eq!(
+        dispatched.message,
+        Message {
+            nonce: 0,
+            origin: DEV_LEDGER,
+            sender: Address32::from_account_id(dev::alice().public_key().0),
+            destination: EVM_LEDGER,
+            recipient: Address32([0x42; 32]),
+            deadline: 0,
+            body: b"hello evm".to_vec(),
+        }
+    );
+    let mut bodies: Vec<(u64, Vec<u8>)> = found
+        .iter()
+        .map(|d| (d.message.nonce, d.message.body.clone()))
+        .collect();
+    bodies.sort();
+    assert_eq!(bodies[0], (0, b"hello evm".to_vec()));
+    assert_eq!(
+        bodies.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+        vec![0, 1, 2]
+    );
+
+    // Finality: track from the starting block, import the head with a justification
+    // signed by the devnet's GRANDPA authorities, then prove root and count.
+    let finality = DevnetFinality::new();
+    let mut tracker = AuthoritySetTracker::new(
+        finality.authority_set().unwrap(),
+        isthmus_light_client_grandpa::H256(start_hash),
+        start_number,
+    );
+    let header = Header::decode_exact(&client.header_bytes(head_hash).await.unwrap()).unwrap();
+    assert_eq!(
+        header.hash().0,
+        head_hash,
+        "the header bytes hash to the block hash"
+    );
+    let justification =
+        GrandpaJustification::decode_exact(&finality.justify(head, head_hash)).unwrap();
+    let finalized = tracker.import(header, &justification).unwrap();
+    assert_eq!(finalized.hash().0, head_hash);
+
+    // The outbox's root and count in the finalized block's state. The dev chain cannot
+    // prove them: chopsticks leaves every header's state root at zero and serves read
+    // proofs only from an upstream node (docs/substrate.md), so this reads them
+    // unproven and checks them against the tree of the indexed messages.
+    let mut by_nonce = found.clone();
+    by_nonce.sort_by_key(|d| d.message.nonce);
+    let tree = MerkleTree::from_leaves(by_nonce.iter().map(|d| d.id.0).collect()).unwrap();
+    let root = client
+        .storage(&keys::outbox_root_key(), Some(head_hash))
+        .await
+        .unwrap()
+        .unwrap();
+    let count = client
+        .storage(&keys::outbox_count_key(), Some(head_hash))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(root, tree.root().to_vec());
+    assert_eq!(count, 3u32.to_le_bytes().to_vec());
+
+    // A justification by too few authorities is refused.
+    let mut weak = GrandpaJustification::decode_exact(&finality.justify(head, head_hash)).unwrap();
+    weak.commit.precommits.truncate(2);
+    let mut fresh = AuthoritySetTracker::new(
+        finality.authority_set().unwrap(),
+        isthmus_light_client_grandpa::H256(start_hash),
+        start_number,
+    );
+    let header = Header::decode_exact(&client.header_bytes(head_hash).await.unwrap()).unwrap();
+    assert!(fresh.import(header, &weak).is_err());
+}
+
+#[tokio::test]
+async fn attested_delivery_is_accepted_once() {
+    let chain = DevChain::start().await.unwrap();
+    let client = SubstrateClient::connect(&chain.url()).await.unwrap();
+    let evm_outbox = Address32::from_evm([0x5f; 20]);
+    sudo_set_origin(
+        &client,
+        EVM_LEDGER,
+        evm_outbox.0,
+        &[test_address(0), test_address(1), test_address(2)],
+        2,
+    )
+    .await
+    .unwrap();
+
+    // An instruction for the clearing app from a sender the app does not trust yet:
+    // a final business refusal, so the message is consumed.
+    let mut body = vec![0u8; 128];
+    body[..32].copy_from_slice(&[0x01; 32]);
+    body[32..64].copy_from_slice(&[0x0a; 32]);
+    body[64..96].copy_from_slice(&[0x0b; 32]);
+    body[127] = 10;
+    let messages: Vec<Message> = (0..2u64)
+        .map(|nonce| Message {
+            nonce,
+            origin: EVM_LEDGER,
+            sender: Address32::from_evm([0x11; 20]),
+            destination: DEV_LEDGER,
+            recipient: Address32(if nonce == 0 {
+                // The clearing app's address (`keccak256("isthmus clearing app")`).
+                isthmus_protocol::keccak256(b"isthmus clearing app")
+            } else {
+                [0x99; 32]
+            }),
+            deadline: 0,
+            body: body.clone(),
+        })
+        .collect();
+    let tree = MerkleTree::from_leaves(messages.iter().map(|m| m.id().0).collect()).unwrap();
+    let checkpoint = Checkpoint {
+        origin: EVM_LEDGER,
+        outbox: evm_outbox,
+        root: tree.root(),
+        count: 2,
+        block_number: 40,
+        block_hash: [0x40; 32],
+    };
+    let digest = checkpoint.digest();
+    let attestations: Vec<Attestation> = [0u8, 2]
+        .iter()
+        .map(|i| Attestation::sign(&test_key(*i), &digest).unwrap())
+        .collect();
+
+    let relayer = Destination::new(client.clone(), dev::bob());
+    let id = messages[0].id();
+    assert!(!relayer.is_processed(&id).await.unwrap());
+    let receipt = relayer
+        .process(
+            &checkpoint,
+            &attestations,
+            &messages[0].encode(),
+            &tree.branch(0).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(receipt.outcomes, vec![(id, Outcome::Processed)]);
+    assert!(relayer.is_processed(&id).await.unwrap());
+
+    // The replay is refused by the inbox, and the error says so.
+    let replay = relayer
+        .process(
+            &checkpoint,
+            &attestations,
+            &messages[0].encode(),
+            &tree.branch(0).unwrap(),
+        )
+        .await
+        .unwrap_err();
+    assert!(replay.is_already_processed(), "{replay}");
+    assert!(!replay.is_retryable());
+
+    // One attestation is below the threshold of 2.
+    let weak = relayer
+        .process(
+            &checkpoint,
+            &attestations[..1],
+            &messages[1].encode(),
+            &tree.branch(1).unwrap(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&weak, isthmus_adapter_substrate::Error::Refused { error, .. } if error == "QuorumNotReached"),
+        "{weak}"
+    );
+
+    // A message to an address with no handler is not consumed: reported, retryable.
+    let receipt = relayer
+        .process_batch(
+            &checkpoint,
+            &attestations,
+            &[
+                (messages[0].encode(), tree.branch(0).unwrap()),
+                (messages[1].encode(), tree.branch(1).unwrap()),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(receipt.outcomes.len(), 2);
+    assert_eq!(
+        receipt.outcomes[0],
+        (
+            id,
+            Outcome::Skipped(isthmus_adapter_substrate::SkipReason::AlreadyProcessed)
+        )
+    );
+    assert!(
+        matches!(&receipt.outcomes[1], (i, Outcome::HandlerFailed { .. }) if *i == messages[1].id())
+    );
+    assert!(!relayer.is_processed(&messages[1].id()).await.unwrap());
+}

@@ -1,0 +1,499 @@
+//! Harness for the end-to-end tests: two anvil ledgers with the endpoints deployed
+//! and wired to a three-member consortium (threshold 2), a Postgres database per
+//! member, and the members' `isthmus run` processes, all started by the test and
+//! stopped (databases dropped) when the handles drop.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ethers::middleware::SignerMiddleware;
+use ethers::providers::{Http, Provider};
+use ethers::signers::LocalWallet;
+use ethers::types::{Address, Bytes, U256};
+use isthmus_adapter_evm::contracts::{ClearingApp, Inbox, Outbox};
+use isthmus_adapter_evm::devnet::{self, Anvil, Deployment, DEV_KEY_0, DEV_KEY_1, DEV_KEY_2};
+use isthmus_protocol::attestation::address_of;
+use isthmus_protocol::{keccak256, Address32};
+use k256::ecdsa::SigningKey;
+
+/// A signing client.
+pub type Client = SignerMiddleware<Provider<Http>, LocalWallet>;
+
+/// Anvil's fourth development account (public test key), a third submitter.
+pub const DEV_KEY_3: [u8; 32] = [
+    0x7c, 0x85, 0x21, 0x18, 0x29, 0x4e, 0x51, 0xe6, 0x53, 0x71, 0x2a, 0x81, 0xe0, 0x58, 0x00, 0xf4,
+    0x19, 0x14, 0x17, 0x51, 0xbe, 0x58, 0xf6, 0x05, 0xc3, 0x71, 0xe1, 0x51, 0x41, 0xb0, 0x07, 0xa6,
+];
+
+/// Delivery keys of the three members.
+pub const SUBMITTERS: [[u8; 32]; 3] = [DEV_KEY_1, DEV_KEY_2, DEV_KEY_3];
+
+/// Member `i`'s attestation secret: keccak256("isthmus test signer i") (the
+/// protocol vectors' test keys).
+pub fn member_secret(i: usize) -> [u8; 32] {
+    keccak256(format!("isthmus test signer {i}").as_bytes())
+}
+
+/// Member `i`'s signer address.
+pub fn member_address(i: usize) -> Address {
+    let key = SigningKey::from_bytes(&member_secret(i).into())
+        .unwrap_or_else(|e| panic!("test key {i}: {e}"));
+    Address::from(address_of(key.verifying_key()))
+}
+
+/// One anvil ledger with the endpoints.
+pub struct Ledger {
+    /// Configured name.
+    pub name: &'static str,
+    /// Protocol ledger id.
+    pub id: u32,
+    /// The node (killed on drop).
+    pub anvil: Anvil,
+    /// Deployed addresses.
+    pub deployment: Deployment,
+    /// Admin client (anvil account 0): deploys, configures, dispatches.
+    pub admin: Arc<Client>,
+}
+
+impl Ledger {
+    /// The Outbox, as the admin.
+    pub fn outbox(&self) -> Outbox<Client> {
+        Outbox::new(self.deployment.outbox, self.admin.clone())
+    }
+
+    /// The Inbox, as the admin.
+    pub fn inbox(&self) -> Inbox<Client> {
+        Inbox::new(self.deployment.inbox, self.admin.clone())
+    }
+
+    /// The clearing app, as the admin.
+    pub fn clearing(&self) -> ClearingApp<Client> {
+        ClearingApp::new(self.deployment.clearing, self.admin.clone())
+    }
+
+    /// Dispatches `body` to `recipient` on ledger `destination`; returns the id.
+    pub async fn dispatch(
+        &self,
+        destination: u32,
+        recipient: Address,
+        deadline: u64,
+        body: &[u8],
+    ) -> [u8; 32] {
+        let receipt = self
+            .outbox()
+            .dispatch(
+                destination,
+                Address32::from_evm(recipient.0).0,
+                deadline,
+                Bytes::from(body.to_vec()),
+            )
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("dispatch on {}: {e}", self.name))
+            .await
+            .unwrap_or_else(|e| panic!("dispatch receipt on {}: {e}", self.name))
+            .unwrap_or_else(|| panic!("dispatch on {} dropped", self.name));
+        let log = receipt
+            .logs
+            .iter()
+            .find(|l| l.address == self.deployment.outbox)
+            .unwrap_or_else(|| panic!("no Dispatch event on {}", self.name));
+        log.topics[1].0
+    }
+}
+
+/// Two ledgers, `evm-a` (id 1) and `evm-b` (id 2), each trusting the other's
+/// Outbox with the three test members at threshold 2; blocks every second.
+pub struct Devnet {
+    /// Ledger evm-a.
+    pub a: Ledger,
+    /// Ledger evm-b.
+    pub b: Ledger,
+}
+
+/// The clearing banks the devnet opens on both ledgers.
+pub const BANK_A: [u8; 32] = [0xa1; 32];
+/// Second clearing bank.
+pub const BANK_B: [u8; 32] = [0xb2; 32];
+
+async fn ledger(name: &'static str, id: u32, chain_id: u64) -> Ledger {
+    let anvil = Anvil::spawn_with(chain_id, &["--block-time", "1"])
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let deployment = devnet::deploy(&anvil.url(), chain_id, id, &DEV_KEY_0)
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let admin = devnet::client(&anvil.url(), chain_id, &DEV_KEY_0)
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    Ledger {
+        name,
+        id,
+        anvil,
+        deployment,
+        admin,
+    }
+}
+
+impl Devnet {
+    /// Starts and wires both ledgers.
+    pub async fn start() -> Self {
+        let a = ledger("evm-a", 1, 31337).await;
+        let b = ledger("evm-b", 2, 31338).await;
+        let signers = vec![member_address(0), member_address(1), member_address(2)];
+        for (here, there) in [(&a, &b), (&b, &a)] {
+            here.inbox()
+                .set_origin(
+                    there.id,
+                    Address32::from_evm(there.deployment.outbox.0).0,
+                    signers.clone(),
+                    2,
+                )
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("setOrigin on {}: {e}", here.name))
+                .await
+                .unwrap_or_else(|e| panic!("setOrigin on {}: {e}", here.name));
+            let app = here.clearing();
+            for (bank, balance) in [(BANK_A, 1_000_000u64), (BANK_B, 0)] {
+                app.open_bank(bank, U256::from(balance))
+                    .send()
+                    .await
+                    .expect("openBank")
+                    .await
+                    .expect("openBank mined");
+            }
+            let sender = Address32::from_evm(there.admin_address().0).0;
+            app.set_trusted_sender(there.id, sender, true)
+                .send()
+                .await
+                .expect("trust")
+                .await
+                .expect("trust mined");
+        }
+        Self { a, b }
+    }
+}
+
+impl Ledger {
+    /// The admin's address.
+    pub fn admin_address(&self) -> Address {
+        use ethers::signers::Signer;
+        self.admin.signer().address()
+    }
+}
+
+/// A payment instruction for the clearing app.
+pub fn payment(instruction: u8, from: [u8; 32], to: [u8; 32], amount: u64) -> Vec<u8> {
+    use ethers::abi::Token;
+    ethers::abi::encode(&[
+        Token::FixedBytes(vec![instruction; 32]),
+        Token::FixedBytes(from.to_vec()),
+        Token::FixedBytes(to.to_vec()),
+        Token::Uint(U256::from(amount)),
+    ])
+}
+
+/// The `isthmus` binary: `ISTHMUS_BIN`, else the workspace's target directory.
+pub fn isthmus_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("ISTHMUS_BIN") {
+        return PathBuf::from(p);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let bin = target.join("debug/isthmus");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p isthmus-relayer` (make test does)",
+        bin.display()
+    );
+    bin
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port: {e}"))
+}
+
+/// The server URL every member's database lives on.
+pub fn server_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// One consortium member: its files, database and (when started) its process.
+pub struct Member {
+    /// Member name (`bank-0`...).
+    pub name: String,
+    /// Index in the consortium.
+    pub index: usize,
+    /// Its configuration file.
+    pub config: PathBuf,
+    /// Its database URL.
+    pub database_url: String,
+    db_name: String,
+    /// Its attestation/metrics port.
+    pub port: u16,
+    /// Its log file.
+    pub log: PathBuf,
+    child: Option<Child>,
+}
+
+/// A consortium of three members for a devnet, in a temporary directory.
+pub struct Consortium {
+    /// The members.
+    pub members: Vec<Member>,
+    /// Holds the configs, keys and logs.
+    pub dir: tempfile::TempDir,
+}
+
+impl Consortium {
+    /// Writes three members' configurations and creates their databases.
+    pub async fn new(devnet: &Devnet, tag: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ports = [free_port(), free_port(), free_port()];
+        let mut members = Vec::new();
+        for i in 0..3 {
+            let name = format!("bank-{i}");
+            let db_name = format!("isthmus_it_{tag}_{}_{i}", std::process::id());
+            let admin = sqlx::PgPool::connect(&server_url())
+                .await
+                .expect("postgres answers (make postgres)");
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)"))
+                .execute(&admin)
+                .await
+                .expect("drop");
+            sqlx::query(&format!("CREATE DATABASE {db_name}"))
+                .execute(&admin)
+                .await
+                .expect("create database");
+            admin.close().await;
+            let base = server_url();
+            let database_url = format!(
+                "{}/{db_name}",
+                base.rsplit_once('/').map_or(base.as_str(), |(b, _)| b)
+            );
+            let key = dir.path().join(format!("{name}.key"));
+            std::fs::write(&key, hex::encode(member_secret(i))).expect("key file");
+            let submitter = dir.path().join(format!("{name}-submitter.key"));
+            std::fs::write(&submitter, hex::encode(SUBMITTERS[i])).expect("key file");
+            let ledger = |l: &Ledger, chain_id: u64| {
+                format!(
+                    "[[ledgers]]\nname = \"{}\"\nid = {}\nkind = \"evm\"\nrpc = [\"{}\"]\nchain_id = {chain_id}\n\
+                     outbox = \"{:?}\"\ninbox = \"{:?}\"\nfinality = \"finalized-tag\"\npoll_interval_ms = 200\n\
+                     submitter = {{ file = \"{}\" }}\n\n",
+                    l.name, l.id, l.anvil.url(), l.deployment.outbox, l.deployment.inbox, submitter.display()
+                )
+            };
+            let mut toml = format!(
+                "[database]\nurl = \"{database_url}\"\npool_size = 4\n\n[member]\nname = \"{name}\"\nkey = {{ file = \"{}\" }}\n\n",
+                key.display()
+            );
+            toml += &ledger(&devnet.a, 31337);
+            toml += &ledger(&devnet.b, 31338);
+            toml += "[[routes]]\nsource = \"evm-a\"\ndestination = \"evm-b\"\nbatch_size = 16\n\n";
+            toml += "[[routes]]\nsource = \"evm-b\"\ndestination = \"evm-a\"\nbatch_size = 16\n\n";
+            toml += "[consortium]\nthreshold = 2\n\n";
+            for (j, port) in ports.iter().enumerate() {
+                toml += &format!(
+                    "[[consortium.members]]\nname = \"bank-{j}\"\nsigner = \"{:?}\"\nattestation_url = \"http://127.0.0.1:{port}\"\n\n",
+                    member_address(j)
+                );
+            }
+            toml += &format!(
+                "[http]\nlisten = \"127.0.0.1:{}\"\n\n[log]\nlevel = \"info\"\nformat = \"json\"\n",
+                ports[i]
+            );
+            let config = dir.path().join(format!("{name}.toml"));
+            std::fs::write(&config, toml).expect("config file");
+            let log = dir.path().join(format!("{name}.log"));
+            members.push(Member {
+                name,
+                index: i,
+                config,
+                database_url,
+                db_name,
+                port: ports[i],
+                log,
+                child: None,
+            });
+        }
+        Self { members, dir }
+    }
+}
+
+impl Member {
+    /// Starts (or restarts) `isthmus run`, appending to its log file.
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "{} is already running", self.name);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("log file");
+        let err = log.try_clone().expect("log file");
+        let child = Command::new(isthmus_bin())
+            .args(["run", "--config"])
+            .arg(&self.config)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", self.name));
+        self.child = Some(child);
+    }
+
+    /// SIGKILL: no chance to finish anything.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, then waits for a clean exit; returns its exit status.
+    pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        child.wait().ok()
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// Runs an `isthmus` command against this member's configuration.
+    pub fn isthmus(&self, args: &[&str]) -> std::process::Output {
+        Command::new(isthmus_bin())
+            .args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap_or_else(|e| panic!("running isthmus {args:?}: {e}"))
+    }
+
+    /// A pool on this member's database.
+    pub async fn db(&self) -> sqlx::PgPool {
+        sqlx::PgPool::connect(&self.database_url)
+            .await
+            .expect("member database")
+    }
+
+    /// The member's log so far (for failure messages).
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        self.kill();
+        let url = server_url();
+        let name = self.db_name.clone();
+        // Dropping needs a runtime; the tests' runtime may be shutting down.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                if let Ok(pool) = sqlx::PgPool::connect(&url).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&pool)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Polls `check` until it returns true or `timeout` passes.
+pub async fn wait_until<F, Fut>(timeout: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    false
+}
+
+/// Serves a dishonest member on `port`: it answers every attestation request with a
+/// valid signature by member `index`'s key over a checkpoint with a made-up root.
+/// Returns the server task (abort it to stop).
+pub async fn spawn_liar(port: u16, index: usize) -> tokio::task::JoinHandle<()> {
+    use axum::routing::post;
+    use axum::Json;
+    use isthmus_protocol::{Attestation, Checkpoint};
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("liar's port is free");
+    let app = axum::Router::new().route(
+        "/v1/attest",
+        post(move |Json(req): Json<serde_json::Value>| async move {
+            let hash: [u8; 32] = hex::decode(
+                req["block_hash"]
+                    .as_str()
+                    .unwrap_or("")
+                    .trim_start_matches("0x"),
+            )
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .unwrap_or([0; 32]);
+            let lie = Checkpoint {
+                origin: req["origin"].as_u64().unwrap_or(0) as u32,
+                outbox: Address32([0; 32]),
+                root: keccak256(b"a root that was never committed"),
+                count: 1_000,
+                block_number: req["block_number"].as_u64().unwrap_or(0),
+                block_hash: hash,
+            };
+            let key = SigningKey::from_bytes(&member_secret(index).into()).expect("test key");
+            let sig = Attestation::sign(&key, &lie.digest()).expect("sign");
+            Json(serde_json::json!({
+                "member": format!("bank-{index}"),
+                "signer": format!("{:?}", member_address(index)),
+                "checkpoint": {
+                    "origin": lie.origin,
+                    "outbox": format!("0x{}", hex::encode(lie.outbox.0)),
+                    "root": format!("0x{}", hex::encode(lie.root)),
+                    "count": lie.count,
+                    "block_number": lie.block_number,
+                    "block_hash": format!("0x{}", hex::encode(lie.block_hash)),
+                },
+                "signature": format!("0x{}", hex::encode(sig.0)),
+            }))
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    })
+}

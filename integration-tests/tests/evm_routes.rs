@@ -1,0 +1,169 @@
+//! End to end on real anvils, a real Postgres and real `isthmus run` processes:
+//! three members, threshold 2, routes evm-a -> evm-b and evm-b -> evm-a.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failure report"
+)]
+
+use std::time::Duration;
+
+use ethers::types::U256;
+use isthmus_integration_tests::*;
+
+const DELIVERY: Duration = Duration::from_secs(120);
+
+async fn delivered(ledger: &Ledger, ids: &[[u8; 32]]) -> usize {
+    let inbox = ledger.inbox();
+    let mut n = 0;
+    for id in ids {
+        if inbox.delivered(*id).call().await.unwrap_or(false) {
+            n += 1;
+        }
+    }
+    n
+}
+
+async fn statuses(member: &Member) -> Vec<(String, i64)> {
+    let pool = member.db().await;
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT status, count(*) FROM messages GROUP BY status ORDER BY status")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    pool.close().await;
+    rows
+}
+
+fn logs(c: &Consortium) -> String {
+    c.members
+        .iter()
+        .map(|m| format!("--- {} ---\n{}", m.name, m.log_tail()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_delivers_with_two_of_three_and_the_history_verifies() {
+    let devnet = Devnet::start().await;
+    let mut consortium = Consortium::new(&devnet, "routes").await;
+    for m in &mut consortium.members {
+        m.start();
+    }
+
+    let mut a_to_b = Vec::new();
+    for i in 0..5u8 {
+        a_to_b.push(
+            devnet
+                .a
+                .dispatch(2, devnet.b.deployment.echo, 0, &[i; 3])
+                .await,
+        );
+    }
+    a_to_b.push(
+        devnet
+            .a
+            .dispatch(
+                2,
+                devnet.b.deployment.clearing,
+                0,
+                &payment(1, BANK_A, BANK_B, 250),
+            )
+            .await,
+    );
+    a_to_b.push(
+        devnet
+            .a
+            .dispatch(
+                2,
+                devnet.b.deployment.clearing,
+                0,
+                &payment(2, BANK_A, BANK_B, 50),
+            )
+            .await,
+    );
+    let mut b_to_a = Vec::new();
+    for i in 0..3u8 {
+        b_to_a.push(
+            devnet
+                .b
+                .dispatch(1, devnet.a.deployment.echo, 0, &[i; 5])
+                .await,
+        );
+    }
+    b_to_a.push(
+        devnet
+            .b
+            .dispatch(
+                1,
+                devnet.a.deployment.clearing,
+                0,
+                &payment(9, BANK_A, BANK_B, 1_000),
+            )
+            .await,
+    );
+
+    let all_there = wait_until(DELIVERY, || async {
+        delivered(&devnet.b, &a_to_b).await == a_to_b.len()
+            && delivered(&devnet.a, &b_to_a).await == b_to_a.len()
+    })
+    .await;
+    assert!(
+        all_there,
+        "not every message was delivered in {DELIVERY:?}\n{}",
+        logs(&consortium)
+    );
+
+    // The recipients show the effect: echo counts and moved clearing balances.
+    let echo_b = isthmus_adapter_evm::contracts::EchoRecipient::new(
+        devnet.b.deployment.echo,
+        devnet.b.admin.clone(),
+    );
+    assert_eq!(echo_b.received().call().await.unwrap(), U256::from(5));
+    assert_eq!(
+        devnet.b.clearing().balance_of(BANK_B).call().await.unwrap(),
+        U256::from(300)
+    );
+    assert_eq!(
+        devnet.b.clearing().balance_of(BANK_A).call().await.unwrap(),
+        U256::from(1_000_000 - 300)
+    );
+    assert_eq!(
+        devnet.a.clearing().balance_of(BANK_B).call().await.unwrap(),
+        U256::from(1_000)
+    );
+
+    // Every member's history settles at delivered, and its hash chain verifies.
+    for m in &consortium.members {
+        let settled = wait_until(Duration::from_secs(60), || async {
+            statuses(m).await == vec![("delivered".to_owned(), 11)]
+        })
+        .await;
+        assert!(
+            settled,
+            "{}: {:?}\n{}",
+            m.name,
+            statuses(m).await,
+            logs(&consortium)
+        );
+        let out = m.isthmus(&["audit", "verify"]);
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            m.name,
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("intact"));
+    }
+    // `isthmus status` shows the lifecycle with evidence.
+    let out = consortium.members[0].isthmus(&["status", &format!("0x{}", hex::encode(a_to_b[0]))]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    for step in ["observed", "delivered"] {
+        assert!(text.contains(step), "status lacks {step}:\n{text}");
+    }
+    // SIGTERM stops each member cleanly.
+    for m in &mut consortium.members {
+        let status = m.stop().unwrap();
+        assert!(status.success(), "{} exited with {status}", m.name);
+    }
+}

@@ -1,0 +1,251 @@
+//! Members down, members lying, members killed: delivery still completes, exactly
+//! once, and the history says what happened.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failure report"
+)]
+
+use std::time::Duration;
+
+use ethers::types::U256;
+use isthmus_adapter_evm::contracts::EchoRecipient;
+use isthmus_integration_tests::*;
+
+const DELIVERY: Duration = Duration::from_secs(150);
+
+async fn all_delivered(ledger: &Ledger, ids: &[[u8; 32]]) -> bool {
+    let inbox = ledger.inbox();
+    for id in ids {
+        if !inbox.delivered(*id).call().await.unwrap_or(false) {
+            return false;
+        }
+    }
+    true
+}
+
+async fn count(member: &Member, sql: &str) -> i64 {
+    let pool = member.db().await;
+    let n: i64 = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
+    pool.close().await;
+    n
+}
+
+fn logs(c: &Consortium) -> String {
+    c.members
+        .iter()
+        .map(|m| format!("--- {} ---\n{}", m.name, m.log_tail()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_completes_with_a_member_stopped_and_refuses_a_lying_member() {
+    let devnet = Devnet::start().await;
+    let mut consortium = Consortium::new(&devnet, "liar").await;
+    for m in &mut consortium.members {
+        m.start();
+    }
+    let first = vec![
+        devnet
+            .a
+            .dispatch(2, devnet.b.deployment.echo, 0, b"all three up")
+            .await,
+    ];
+    assert!(
+        wait_until(DELIVERY, || all_delivered(&devnet.b, &first)).await,
+        "{}",
+        logs(&consortium)
+    );
+
+    // bank-2 stops: bank-0 and bank-1 are still a quorum.
+    assert!(consortium.members[2].stop().unwrap().success());
+    let second = vec![
+        devnet
+            .a
+            .dispatch(2, devnet.b.deployment.echo, 0, b"bank-2 down")
+            .await,
+    ];
+    assert!(
+        wait_until(DELIVERY, || all_delivered(&devnet.b, &second)).await,
+        "{}",
+        logs(&consortium)
+    );
+
+    // bank-2's endpoint now signs a root that was never committed.
+    let liar = spawn_liar(consortium.members[2].port, 2).await;
+    let third = [
+        devnet
+            .a
+            .dispatch(2, devnet.b.deployment.echo, 0, b"bank-2 lies")
+            .await,
+        devnet
+            .b
+            .dispatch(1, devnet.a.deployment.echo, 0, b"and on the way back")
+            .await,
+    ];
+    assert!(
+        wait_until(DELIVERY, || all_delivered(&devnet.b, &third[..1])).await,
+        "{}",
+        logs(&consortium)
+    );
+    assert!(
+        wait_until(DELIVERY, || all_delivered(&devnet.a, &third[1..])).await,
+        "{}",
+        logs(&consortium)
+    );
+    liar.abort();
+
+    for m in &consortium.members[..2] {
+        let refused = count(
+            m,
+            "SELECT count(*) FROM attestations WHERE member = 'bank-2' AND outcome = 'refused' \
+             AND reason LIKE 'signed a different checkpoint%'",
+        )
+        .await;
+        assert!(
+            refused >= 1,
+            "{} recorded no refused attestation of bank-2",
+            m.name
+        );
+        let accepted_lies = count(m, "SELECT count(*) FROM attestations WHERE member = 'bank-2' AND outcome = 'accepted' AND received_at > now() - interval '1 hour' AND signature IN (SELECT signature FROM attestations WHERE outcome = 'refused')").await;
+        assert_eq!(accepted_lies, 0);
+        let out = m.isthmus(&["audit", "verify"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_relayers_lose_nothing_and_deliver_exactly_once() {
+    let devnet = Devnet::start().await;
+    let mut consortium = Consortium::new(&devnet, "crash").await;
+    for m in &mut consortium.members {
+        m.start();
+    }
+    let mut ids = Vec::new();
+    let total = 24u32;
+    for i in 0..total {
+        ids.push(
+            devnet
+                .a
+                .dispatch(2, devnet.b.deployment.echo, 0, &i.to_be_bytes())
+                .await,
+        );
+        // SIGKILL at different points of the run, then restart.
+        match i {
+            4 => consortium.members[0].kill(),
+            8 => consortium.members[0].start(),
+            12 => {
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                consortium.members[1].kill();
+                consortium.members[0].kill();
+            }
+            14 => {
+                consortium.members[0].start();
+                consortium.members[1].start();
+            }
+            18 => {
+                tokio::time::sleep(Duration::from_millis(2500)).await;
+                consortium.members[2].kill();
+                consortium.members[2].start();
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        wait_until(DELIVERY, || all_delivered(&devnet.b, &ids)).await,
+        "{}",
+        logs(&consortium)
+    );
+
+    // Exactly once: the recipient handled each message once.
+    let echo = EchoRecipient::new(devnet.b.deployment.echo, devnet.b.admin.clone());
+    assert_eq!(echo.received().call().await.unwrap(), U256::from(total));
+
+    // Nothing stuck, and every history verifies.
+    for m in &consortium.members {
+        let settled = wait_until(Duration::from_secs(90), || async {
+            count(
+                m,
+                "SELECT count(*) FROM messages WHERE status = 'delivered'",
+            )
+            .await
+                == i64::from(total)
+        })
+        .await;
+        assert!(
+            settled,
+            "{} did not settle every message\n{}",
+            m.name,
+            logs(&consortium)
+        );
+        let out = m.isthmus(&["audit", "verify"]);
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            m.name,
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let rows = count(m, "SELECT count(*) FROM deliveries").await;
+        assert_eq!(
+            rows,
+            i64::from(total),
+            "{}: one delivery row per message",
+            m.name
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_message_is_recorded_and_never_delivered() {
+    let devnet = Devnet::start().await;
+    let mut consortium = Consortium::new(&devnet, "expiry").await;
+    for m in &mut consortium.members {
+        m.start();
+    }
+    let expired = devnet
+        .a
+        .dispatch(2, devnet.b.deployment.echo, 1, b"too late")
+        .await;
+    let fine = devnet
+        .a
+        .dispatch(2, devnet.b.deployment.echo, 0, b"on time")
+        .await;
+    let fine = [fine];
+    assert!(
+        wait_until(DELIVERY, || all_delivered(&devnet.b, &fine)).await,
+        "{}",
+        logs(&consortium)
+    );
+    for m in &consortium.members {
+        let recorded = wait_until(Duration::from_secs(60), || async {
+            count(
+                m,
+                &format!(
+                    "SELECT count(*) FROM messages WHERE status = 'expired' AND id = '\\x{}'",
+                    hex::encode(expired)
+                ),
+            )
+            .await
+                == 1
+                && count(
+                    m,
+                    "SELECT count(*) FROM messages WHERE status = 'delivered'",
+                )
+                .await
+                    == 1
+        })
+        .await;
+        assert!(
+            recorded,
+            "{} did not record the expiry\n{}",
+            m.name,
+            logs(&consortium)
+        );
+        assert_eq!(count(m, "SELECT count(*) FROM deliveries").await, 1);
+    }
+    assert!(!devnet.b.inbox().delivered(expired).call().await.unwrap());
+}

@@ -1,0 +1,257 @@
+//! Attestations: this member's signature over verified checkpoints, and the
+//! collection of the other members' signatures over HTTP.
+//!
+//! A member never signs what it did not verify itself: the HTTP endpoint takes only
+//! a block reference, verifies the checkpoint at that block with its own light
+//! client and signs the result ([`crate::http`]). The requester then checks every
+//! returned signature against the member's configured signer and its own digest, so
+//! a member that signs a different root is refused and recorded by name.
+
+use std::time::Duration;
+
+use isthmus_config::Config;
+use isthmus_protocol::attestation::address_of;
+use isthmus_protocol::{Attestation, Checkpoint, EvmAddress, SignerSet};
+use k256::ecdsa::SigningKey;
+use serde::{Deserialize, Serialize};
+
+use crate::verified::VerifiedCheckpoint;
+
+/// This member's attestation key.
+pub struct Attester {
+    key: SigningKey,
+    address: EvmAddress,
+    member: String,
+}
+
+impl std::fmt::Debug for Attester {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The key never prints.
+        f.debug_struct("Attester")
+            .field("member", &self.member)
+            .field("address", &hex::encode(self.address))
+            .finish()
+    }
+}
+
+impl Attester {
+    /// The attester for `member` with `secret`.
+    pub fn new(member: String, secret: &k256::SecretKey) -> Self {
+        let key = SigningKey::from(secret);
+        let address = address_of(key.verifying_key());
+        Self {
+            key,
+            address,
+            member,
+        }
+    }
+
+    /// The member name.
+    pub fn member(&self) -> &str {
+        &self.member
+    }
+
+    /// The signer address.
+    pub fn address(&self) -> EvmAddress {
+        self.address
+    }
+
+    /// Signs a checkpoint. Only a [`VerifiedCheckpoint`] can be signed.
+    pub fn sign(&self, checkpoint: &VerifiedCheckpoint) -> Attestation {
+        // Signing a 32-byte prehash with a valid key cannot fail; a failure would be a
+        // broken k256 and must not produce a signature.
+        Attestation::sign(&self.key, &checkpoint.checkpoint().digest())
+            .unwrap_or_else(|e| panic!("secp256k1 signing failed: {e}"))
+    }
+}
+
+/// A peer's request: "attest the outbox of `origin` at this block".
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AttestRequest {
+    /// Source ledger id.
+    pub origin: u32,
+    /// Final block number.
+    pub block_number: u64,
+    /// Its hash, `0x` hex.
+    pub block_hash: String,
+}
+
+/// The checkpoint as carried over HTTP.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CheckpointJson {
+    /// Source ledger id.
+    pub origin: u32,
+    /// Outbox, `0x` hex of 32 bytes.
+    pub outbox: String,
+    /// Root, `0x` hex.
+    pub root: String,
+    /// Message count.
+    pub count: u32,
+    /// Block number.
+    pub block_number: u64,
+    /// Block hash, `0x` hex.
+    pub block_hash: String,
+}
+
+impl From<&Checkpoint> for CheckpointJson {
+    fn from(c: &Checkpoint) -> Self {
+        Self {
+            origin: c.origin,
+            outbox: format!("0x{}", hex::encode(c.outbox.0)),
+            root: format!("0x{}", hex::encode(c.root)),
+            count: c.count,
+            block_number: c.block_number,
+            block_hash: format!("0x{}", hex::encode(c.block_hash)),
+        }
+    }
+}
+
+/// A member's answer.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AttestResponse {
+    /// The answering member.
+    pub member: String,
+    /// Its signer address, `0x` hex.
+    pub signer: String,
+    /// What it verified and signed.
+    pub checkpoint: CheckpointJson,
+    /// The signature, `0x` hex of 65 bytes.
+    pub signature: String,
+}
+
+/// Another member, as configured.
+#[derive(Clone, Debug)]
+pub struct Peer {
+    /// Member name.
+    pub name: String,
+    /// Its signer.
+    pub signer: EvmAddress,
+    /// Base URL of its attestation endpoint.
+    pub url: String,
+}
+
+/// The consortium as this relayer knows it.
+#[derive(Clone, Debug)]
+pub struct Consortium {
+    /// Every member, this one included.
+    pub members: Vec<Peer>,
+    /// Signer set and threshold.
+    pub signers: SignerSet,
+}
+
+impl Consortium {
+    /// From a validated configuration.
+    pub fn from_config(config: &Config) -> Result<Self, String> {
+        let mut members = Vec::new();
+        for m in &config.consortium.members {
+            let signer: ethers::types::Address = m
+                .signer
+                .parse()
+                .map_err(|_| format!("consortium member `{}`: bad signer address", m.name))?;
+            members.push(Peer {
+                name: m.name.clone(),
+                signer: signer.0,
+                url: m.attestation_url.clone(),
+            });
+        }
+        let signers = SignerSet::new(
+            members.iter().map(|m| m.signer).collect(),
+            config.consortium.threshold as usize,
+        )
+        .map_err(|e| format!("[consortium]: {e}"))?;
+        Ok(Self { members, signers })
+    }
+
+    /// The member with `signer`, if any.
+    pub fn member_of(&self, signer: &EvmAddress) -> Option<&Peer> {
+        self.members.iter().find(|m| m.signer == *signer)
+    }
+}
+
+/// One peer's contribution, as judged by the requester.
+#[derive(Clone, Debug)]
+pub struct PeerVerdict {
+    /// The peer.
+    pub member: String,
+    /// Its configured signer.
+    pub signer: EvmAddress,
+    /// The signature, when one came back.
+    pub attestation: Option<Attestation>,
+    /// Ok, or why it does not count.
+    pub verdict: Result<(), String>,
+}
+
+/// Asks `peer` to attest `checkpoint` and judges the answer against our digest.
+pub async fn request(
+    http: &reqwest::Client,
+    peer: &Peer,
+    checkpoint: &Checkpoint,
+    timeout: Duration,
+) -> PeerVerdict {
+    let mut verdict = PeerVerdict {
+        member: peer.name.clone(),
+        signer: peer.signer,
+        attestation: None,
+        verdict: Ok(()),
+    };
+    let body = AttestRequest {
+        origin: checkpoint.origin,
+        block_number: checkpoint.block_number,
+        block_hash: format!("0x{}", hex::encode(checkpoint.block_hash)),
+    };
+    let url = format!("{}/v1/attest", peer.url.trim_end_matches('/'));
+    let answer = async {
+        let response = http
+            .post(&url)
+            .json(&body)
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|e| format!("unreachable: {e}"))?;
+        let status = response.status();
+        if !status.is_success() {
+            let text = response.text().await.unwrap_or_default();
+            return Err(format!(
+                "answered {status}: {}",
+                text.chars().take(300).collect::<String>()
+            ));
+        }
+        response
+            .json::<AttestResponse>()
+            .await
+            .map_err(|e| format!("unreadable answer: {e}"))
+    }
+    .await;
+    let answer = match answer {
+        Ok(a) => a,
+        Err(e) => {
+            verdict.verdict = Err(e);
+            return verdict;
+        }
+    };
+    let signature = match hex::decode(answer.signature.trim_start_matches("0x"))
+        .ok()
+        .and_then(|b| <[u8; 65]>::try_from(b).ok())
+    {
+        Some(s) => Attestation(s),
+        None => {
+            verdict.verdict = Err("signature is not 65 bytes of hex".into());
+            return verdict;
+        }
+    };
+    verdict.attestation = Some(signature);
+    let ours = CheckpointJson::from(checkpoint);
+    verdict.verdict = match signature.recover(&checkpoint.digest()) {
+        Err(e) => Err(format!("invalid signature: {e}")),
+        Ok(signer) if signer == peer.signer => Ok(()),
+        Ok(_) if answer.checkpoint != ours => Err(format!(
+            "signed a different checkpoint (root {}, count {}) than ours (root {}, count {})",
+            answer.checkpoint.root, answer.checkpoint.count, ours.root, ours.count
+        )),
+        Ok(other) => Err(format!(
+            "not signed by the member's key (recovered 0x{})",
+            hex::encode(other)
+        )),
+    };
+    verdict
+}

@@ -1,0 +1,114 @@
+//! Prometheus metrics served on `/metrics`.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// The relayer's metrics. Message counts by route and status are read from Postgres
+/// at scrape time (the database is the truth; replicas agree); the rest is updated
+/// by the pipeline as it runs.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// Messages by route and status.
+    pub messages: IntGaugeVec,
+    /// Seconds from observation to final delivery, per route.
+    pub latency: HistogramVec,
+    /// Block heights per ledger: `finalized` (the node's), `observed` (our cursor).
+    pub height: IntGaugeVec,
+    /// RPC and ledger errors per ledger.
+    pub rpc_errors: IntCounterVec,
+    /// Submitter balance per destination ledger, in gwei.
+    pub balance_gwei: IntGaugeVec,
+    /// Attestations refused, per member.
+    pub refused_attestations: IntCounterVec,
+    /// Outbox logs rejected as malformed, per ledger.
+    pub rejected_logs: IntCounterVec,
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Self {
+        let registry = Registry::new_custom(Some("isthmus".into()), None).unwrap_or_default();
+        let messages = IntGaugeVec::new(
+            Opts::new("messages", "Messages by route and status"),
+            &["route", "status"],
+        )
+        .unwrap_or_else(|e| panic!("static metric definition: {e}"));
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "delivery_latency_seconds",
+                "From observation on the source to final delivery",
+            )
+            .buckets(vec![
+                0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+            ]),
+            &["route"],
+        )
+        .unwrap_or_else(|e| panic!("static metric definition: {e}"));
+        let height = IntGaugeVec::new(
+            Opts::new("ledger_height", "Block heights per ledger"),
+            &["ledger", "kind"],
+        )
+        .unwrap_or_else(|e| panic!("static metric definition: {e}"));
+        let rpc_errors = IntCounterVec::new(
+            Opts::new("rpc_errors_total", "Ledger RPC errors"),
+            &["ledger"],
+        )
+        .unwrap_or_else(|e| panic!("static metric definition: {e}"));
+        let balance_gwei = IntGaugeVec::new(
+            Opts::new("submitter_balance_gwei", "Balance of the delivery account"),
+            &["ledger"],
+        )
+        .unwrap_or_else(|e| panic!("static metric definition: {e}"));
+        let refused_attestations = IntCounterVec::new(
+            Opts::new("attestations_refused_total", "Peer attestations refused"),
+            &["member"],
+        )
+        .unwrap_or_else(|e| panic!("static metric definition: {e}"));
+        let rejected_logs = IntCounterVec::new(
+            Opts::new(
+                "rejected_outbox_logs_total",
+                "Outbox logs that hold no valid message",
+            ),
+            &["ledger"],
+        )
+        .unwrap_or_else(|e| panic!("static metric definition: {e}"));
+        for m in [
+            Box::new(messages.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(latency.clone()),
+            Box::new(height.clone()),
+            Box::new(rpc_errors.clone()),
+            Box::new(balance_gwei.clone()),
+            Box::new(refused_attestations.clone()),
+            Box::new(rejected_logs.clone()),
+        ] {
+            registry
+                .register(m)
+                .unwrap_or_else(|e| panic!("metric registered twice: {e}"));
+        }
+        Self {
+            registry,
+            messages,
+            latency,
+            height,
+            rpc_errors,
+            balance_gwei,
+            refused_attestations,
+            rejected_logs,
+        }
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

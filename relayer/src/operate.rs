@@ -1,0 +1,376 @@
+//! The operating commands: `run`, `send`, `status`, `messages`, `retry` and
+//! `audit verify`.
+
+use std::io::Write;
+use std::path::Path;
+
+use ethers::types::Bytes;
+use isthmus_adapter_evm::contracts::outbox::{DispatchFilter, Outbox};
+use isthmus_config::{Config, LedgerKind};
+use isthmus_protocol::Address32;
+use isthmus_schema::{
+    MessageFilter, MessageId, MessageStatus, OperatorAction, OperatorActionKind, Route, Store,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{MessagesArgs, RetryArgs, SendArgs, StatusArgs};
+use crate::commands::{self, Outcome};
+use crate::service::Relayer;
+use crate::RelayerError;
+
+/// Loads and validates a configuration, printing every problem. `None`: problems
+/// were printed and the command must not run.
+pub fn load_valid(path: &Path, out: &mut dyn Write) -> Result<Option<Config>, RelayerError> {
+    let Some(config) = commands::load(path, out)? else {
+        return Ok(None);
+    };
+    if let Err(problems) = config.validate() {
+        writeln!(
+            out,
+            "{}: {} problem(s); run `isthmus config validate` for details",
+            path.display(),
+            problems.len()
+        )?;
+        for p in problems {
+            writeln!(out, "error: {p}")?;
+        }
+        return Ok(None);
+    }
+    Ok(Some(config))
+}
+
+/// `isthmus run`.
+pub async fn run(config: Config) -> Result<Outcome, RelayerError> {
+    let relayer = Relayer::start(config).await?;
+    let shutdown = CancellationToken::new();
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        if crate::devnet::wait_for_shutdown().await.is_ok() {
+            tracing::info!("shutdown requested; finishing in-flight steps");
+        }
+        signal.cancel();
+    });
+    let http = tokio::spawn(crate::http::serve(relayer.clone(), shutdown.clone()));
+    let result = relayer.run(shutdown.clone()).await;
+    shutdown.cancel();
+    match http.await {
+        Ok(Err(e)) => return Err(e.into()),
+        Err(e) => tracing::error!(error = %e, "HTTP task failed"),
+        Ok(Ok(())) => {}
+    }
+    result.map(|()| Outcome::Success)
+}
+
+async fn store(config: &Config) -> Result<Store, RelayerError> {
+    Ok(Store::new(
+        isthmus_schema::connect(config.database.url.expose()).await?,
+    ))
+}
+
+fn parse_id(text: &str) -> Result<MessageId, RelayerError> {
+    let digits = text.strip_prefix("0x").unwrap_or(text);
+    let bytes = hex::decode(digits)
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok());
+    bytes.map(MessageId).ok_or_else(|| {
+        RelayerError::Usage(format!(
+            "`{text}` is not a message id (0x followed by 64 hex digits)"
+        ))
+    })
+}
+
+fn ledger_name(config: &Config, id: u32) -> String {
+    config
+        .ledgers
+        .iter()
+        .find(|l| l.id == id)
+        .map_or_else(|| format!("#{id}"), |l| l.name.clone())
+}
+
+/// `isthmus send`.
+pub async fn send(
+    config: Config,
+    args: &SendArgs,
+    out: &mut dyn Write,
+) -> Result<Outcome, RelayerError> {
+    let file = args.config.config.display().to_string();
+    let ledger = |name: &str| {
+        config.ledger(name).ok_or_else(|| {
+            let known: Vec<&str> = config.ledgers.iter().map(|l| l.name.as_str()).collect();
+            RelayerError::Usage(format!(
+                "ledger `{name}` is not in {file}; configured: {}",
+                known.join(", ")
+            ))
+        })
+    };
+    let from = ledger(&args.from)?;
+    let to = ledger(&args.to)?;
+    if from.kind != LedgerKind::Evm {
+        return Err(RelayerError::Usage(format!(
+            "--from {}: sending is implemented for EVM ledgers",
+            from.name
+        )));
+    }
+    let recipient: Address32 = args
+        .recipient
+        .parse()
+        .map_err(|e| RelayerError::Usage(format!("--recipient {}: {e}", args.recipient)))?;
+    let body = match (&args.body, &args.body_hex) {
+        (Some(text), None) => text.as_bytes().to_vec(),
+        (None, Some(h)) => hex::decode(h.trim_start_matches("0x"))
+            .map_err(|e| RelayerError::Usage(format!("--body-hex: {e}")))?,
+        _ => Vec::new(),
+    };
+    if body.len() > isthmus_protocol::MAX_BODY_LEN {
+        return Err(RelayerError::Usage(format!(
+            "the body is {} bytes; the protocol allows {}",
+            body.len(),
+            isthmus_protocol::MAX_BODY_LEN
+        )));
+    }
+    let usage =
+        |what: &str| RelayerError::Usage(format!("ledgers `{}` in {file}: {what}", from.name));
+    let url = from.rpc.first().ok_or_else(|| usage("no rpc URL"))?;
+    let chain_id = from.chain_id.ok_or_else(|| usage("no chain_id"))?;
+    let outbox: ethers::types::Address = from
+        .outbox
+        .as_deref()
+        .and_then(|a| a.parse().ok())
+        .ok_or_else(|| usage("no valid outbox address"))?;
+    let key: [u8; 32] = from.submitter.load_secp256k1()?.expose().to_bytes().into();
+    let client = isthmus_adapter_evm::devnet::client(url, chain_id, &key)?;
+    let contract = Outbox::new(outbox, client);
+    let call = contract.dispatch(to.id, recipient.0, args.deadline, Bytes::from(body));
+    let pending = call
+        .send()
+        .await
+        .map_err(|e| RelayerError::Usage(format!("dispatch on {}: {e}", from.name)))?;
+    let receipt = pending
+        .await
+        .map_err(|e| {
+            RelayerError::Usage(format!("waiting for the dispatch on {}: {e}", from.name))
+        })?
+        .ok_or_else(|| RelayerError::Usage(format!("the dispatch on {} was dropped", from.name)))?;
+    let event = receipt
+        .logs
+        .iter()
+        .filter(|l| l.address == outbox)
+        .find_map(|l| ethers::contract::parse_log::<DispatchFilter>(l.clone()).ok())
+        .ok_or_else(|| {
+            RelayerError::Usage("the dispatch transaction emitted no Dispatch event".into())
+        })?;
+    writeln!(out, "0x{}", hex::encode(event.id))?;
+    tracing::info!(msg_id = %format!("0x{}", hex::encode(event.id)), nonce = event.nonce, tx = ?receipt.transaction_hash, src = %from.name, dst = %to.name, "dispatched");
+    Ok(Outcome::Success)
+}
+
+/// `isthmus status <id>`.
+pub async fn status(
+    config: Config,
+    args: &StatusArgs,
+    out: &mut dyn Write,
+) -> Result<Outcome, RelayerError> {
+    let id = parse_id(&args.id)?;
+    let store = store(&config).await?;
+    let Some(history) = store.message(id).await? else {
+        writeln!(
+            out,
+            "{}: unknown to this relayer (not observed yet, or another consortium's)",
+            args.id
+        )?;
+        return Ok(Outcome::Problems);
+    };
+    let m = &history.message;
+    if args.json {
+        let log: Vec<_> = history
+            .log
+            .iter()
+            .map(|e| serde_json::json!({"seq": e.seq, "event": e.event.as_str(), "at": e.created_at, "actor": e.actor, "evidence": e.evidence}))
+            .collect();
+        let json = serde_json::json!({
+            "id": format!("{}", m.id),
+            "status": m.status.as_str(),
+            "origin": ledger_name(&config, m.origin),
+            "destination": ledger_name(&config, m.destination),
+            "nonce": m.nonce,
+            "attempts": m.attempts,
+            "last_error": m.last_error,
+            "log": log,
+        });
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&json).unwrap_or_default()
+        )?;
+        return Ok(Outcome::Success);
+    }
+    writeln!(out, "message {}", m.id)?;
+    writeln!(
+        out,
+        "  route    {} -> {}   nonce {}   status {}",
+        ledger_name(&config, m.origin),
+        ledger_name(&config, m.destination),
+        m.nonce,
+        m.status
+    )?;
+    writeln!(
+        out,
+        "  source   block {} tx {}",
+        m.source_block,
+        m.source_tx_hash
+            .map_or("-".into(), |t| format!("0x{}", hex::encode(t)))
+    )?;
+    if let Some(e) = &m.last_error {
+        writeln!(out, "  last error ({} attempts): {e}", m.attempts)?;
+    }
+    writeln!(out, "  lifecycle:")?;
+    for e in &history.log {
+        writeln!(
+            out,
+            "    #{:<6} {}  {:<10} by {:<14} {}",
+            e.seq,
+            e.created_at.format("%Y-%m-%d %H:%M:%S%.3f"),
+            e.event.as_str(),
+            e.actor,
+            e.evidence
+        )?;
+    }
+    Ok(Outcome::Success)
+}
+
+/// `isthmus messages`.
+pub async fn messages(
+    config: Config,
+    args: &MessagesArgs,
+    out: &mut dyn Write,
+) -> Result<Outcome, RelayerError> {
+    let id_of = |name: &str| {
+        config
+            .ledger(name)
+            .map(|l| l.id)
+            .ok_or_else(|| RelayerError::Usage(format!("--route: no ledger named `{name}`")))
+    };
+    let route = match &args.route {
+        Some(r) => {
+            let (s, d) = r.split_once("->").ok_or_else(|| {
+                RelayerError::Usage(format!("--route {r}: write SOURCE->DESTINATION"))
+            })?;
+            Some(Route {
+                source: id_of(s.trim())?,
+                destination: id_of(d.trim())?,
+            })
+        }
+        None => None,
+    };
+    let statuses = args
+        .status
+        .iter()
+        .map(|s| {
+            s.parse::<MessageStatus>()
+                .map_err(|e| RelayerError::Usage(format!("--status {s}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let time = |t: &Option<String>,
+                flag: &str|
+     -> Result<Option<chrono::DateTime<chrono::Utc>>, RelayerError> {
+        t.as_deref()
+            .map(|t| {
+                chrono::DateTime::parse_from_rfc3339(t)
+                    .map(|d| d.with_timezone(&chrono::Utc))
+                    .map_err(|e| {
+                        RelayerError::Usage(format!(
+                            "{flag} {t}: {e} (use RFC 3339, e.g. 2026-11-27T10:00:00Z)"
+                        ))
+                    })
+            })
+            .transpose()
+    };
+    let filter = MessageFilter {
+        route,
+        statuses,
+        observed_from: time(&args.since, "--since")?,
+        observed_to: time(&args.until, "--until")?,
+        limit: Some(args.limit),
+    };
+    let rows = store(&config).await?.list_messages(&filter).await?;
+    writeln!(
+        out,
+        "{:<68} {:<16} {:>8} {:<12} observed",
+        "id", "route", "nonce", "status"
+    )?;
+    for m in &rows {
+        writeln!(
+            out,
+            "{:<68} {:<16} {:>8} {:<12} {}",
+            m.id.to_string(),
+            format!(
+                "{}->{}",
+                ledger_name(&config, m.origin),
+                ledger_name(&config, m.destination)
+            ),
+            m.nonce,
+            m.status.as_str(),
+            m.observed_at.format("%Y-%m-%d %H:%M:%S")
+        )?;
+    }
+    writeln!(out, "{} message(s)", rows.len())?;
+    Ok(Outcome::Success)
+}
+
+/// `isthmus retry <id>`.
+pub async fn retry(
+    config: Config,
+    args: &RetryArgs,
+    out: &mut dyn Write,
+) -> Result<Outcome, RelayerError> {
+    let id = parse_id(&args.id)?;
+    let store = store(&config).await?;
+    let Some(history) = store.message(id).await? else {
+        return Err(RelayerError::Usage(format!("{}: no such message", args.id)));
+    };
+    let from = history.message.status;
+    if !matches!(from, MessageStatus::DeadLetter | MessageStatus::Failed) {
+        writeln!(
+            out,
+            "{}: status is {from}; only failed or dead_letter messages can be retried",
+            args.id
+        )?;
+        return Ok(Outcome::Problems);
+    }
+    let action = OperatorAction {
+        operator: args.operator.clone(),
+        action: OperatorActionKind::Retry,
+        reason: args.reason.clone(),
+        message_id: Some(id),
+        route: Some(history.message.route()),
+        details: serde_json::json!({"from_status": from.as_str()}),
+    };
+    let action_id = store
+        .operator_transition(&action, from, MessageStatus::Attested)
+        .await?;
+    writeln!(
+        out,
+        "{}: {from} -> attested (operator action #{action_id}); the relayer delivers it next round",
+        args.id
+    )?;
+    Ok(Outcome::Success)
+}
+
+/// `isthmus audit verify`.
+pub async fn audit_verify(config: Config, out: &mut dyn Write) -> Result<Outcome, RelayerError> {
+    let store = store(&config).await?;
+    match store.verify_log_chain().await {
+        Ok(rows) => {
+            writeln!(
+                out,
+                "lifecycle log intact: {rows} rows, hash chain verified"
+            )?;
+            Ok(Outcome::Success)
+        }
+        Err(e @ isthmus_schema::StoreError::LogChainBroken { .. }) => {
+            writeln!(out, "lifecycle log ALTERED: {e}")?;
+            Ok(Outcome::Problems)
+        }
+        Err(e) => Err(e.into()),
+    }
+}

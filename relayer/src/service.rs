@@ -1,0 +1,963 @@
+//! `isthmus run`: the relayer service.
+//!
+//! Per source ledger an **observer** scans finalized blocks and records messages
+//! and its cursor in one transaction. Per destination ledger a **deliverer** claims
+//! ready messages (`FOR UPDATE SKIP LOCKED`, so replicas share the work), verifies
+//! the source checkpoint with the light client, collects the consortium's
+//! attestations, submits one batch per origin and records the final outcome. Every
+//! status change is a compare-and-set with its log row; a crash at any point leaves
+//! a state from which the next round continues, and the Inbox's replay protection
+//! makes a repeated submission harmless.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use isthmus_adapter_evm::source::Scanned;
+use isthmus_adapter_evm::{Delivery, MessageOutcome};
+use isthmus_config::{Config, LedgerKind};
+use isthmus_protocol::{Attestation, MerkleTree, Message};
+use isthmus_schema::{
+    BlockRef, CursorKey, MessageId, MessageRecord, MessageStatus, NewAttestation, NewCheckpoint,
+    NewDelivery, NewMessage, RetryPolicy, Stage, Store,
+};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, info_span, warn, Instrument};
+
+use crate::attest::{self, Attester, Consortium};
+use crate::ledgers::{EvmLedger, LedgerError};
+use crate::metrics::Metrics;
+use crate::RelayerError;
+
+/// Blocks per observer scan: bounds `eth_getLogs` and the transaction size.
+const SCAN_RANGE: u64 = 2_000;
+/// How long a claimed message stays leased to this worker.
+const LEASE: Duration = Duration::from_secs(120);
+/// How long a delivery may take to become final on the destination.
+const FINALITY_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a peer has to answer an attestation request.
+const PEER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The running relayer's shared state.
+pub struct Relayer {
+    /// The configuration it runs with.
+    pub config: Config,
+    /// The history store.
+    pub store: Store,
+    /// Ledgers by protocol id.
+    pub ledgers: BTreeMap<u32, Arc<EvmLedger>>,
+    /// This member's attestation key.
+    pub attester: Attester,
+    /// The consortium.
+    pub consortium: Consortium,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Worker id for claim leases: member name and process id.
+    pub worker: String,
+    /// Retry budget of failed deliveries.
+    pub retry: RetryPolicy,
+    http: reqwest::Client,
+}
+
+impl Relayer {
+    /// Connects to Postgres (migrating it) and to every ledger of the configuration.
+    pub async fn start(config: Config) -> Result<Arc<Self>, RelayerError> {
+        let pool = isthmus_schema::connect(config.database.url.expose()).await?;
+        let store = Store::new(pool);
+        store.migrate().await?;
+        let secret = config.member.key.load_secp256k1()?;
+        let attester = Attester::new(config.member.name.clone(), secret.expose());
+        let consortium = Consortium::from_config(&config).map_err(RelayerError::Usage)?;
+        if consortium
+            .member_of(&attester.address())
+            .map(|m| m.name.as_str())
+            != Some(attester.member())
+        {
+            return Err(RelayerError::Usage(format!(
+                "member.key signs as 0x{} which is not the signer of member `{}` in [consortium]",
+                hex::encode(attester.address()),
+                attester.member()
+            )));
+        }
+        let mut ledgers = BTreeMap::new();
+        for l in &config.ledgers {
+            if l.kind != LedgerKind::Evm {
+                warn!(ledger = %l.name, kind = %l.kind, "ledger kind not wired into the relayer yet; its routes are skipped");
+                continue;
+            }
+            store
+                .upsert_ledger(&isthmus_schema::Ledger {
+                    id: l.id,
+                    name: l.name.clone(),
+                    kind: isthmus_schema::LedgerKind::Evm,
+                    finality: isthmus_schema::FinalityMode::FinalizedTag,
+                })
+                .await?;
+            let submitter = l.submitter.load_secp256k1()?.expose().to_bytes().into();
+            let trusted = store
+                .load_cursor(CursorKey {
+                    ledger: l.id,
+                    destination: None,
+                    stage: Stage::Verify,
+                })
+                .await?
+                .map(|c| isthmus_adapter_evm::BlockRef {
+                    number: c.block.number,
+                    hash: c.block.hash.into(),
+                });
+            let ledger = EvmLedger::connect(l, Some(submitter), trusted)
+                .await
+                .map_err(|e| RelayerError::Usage(e.to_string()))?;
+            ledgers.insert(l.id, Arc::new(ledger));
+        }
+        let worker = format!("{}/{}", config.member.name, std::process::id());
+        let http = reqwest::Client::builder()
+            .timeout(PEER_TIMEOUT)
+            .build()
+            .map_err(|e| RelayerError::Usage(format!("HTTP client: {e}")))?;
+        Ok(Arc::new(Self {
+            config,
+            store,
+            ledgers,
+            attester,
+            consortium,
+            metrics: Metrics::new(),
+            worker,
+            retry: RetryPolicy {
+                max_attempts: 8,
+                base_delay: Duration::from_secs(2),
+                max_delay: Duration::from_secs(300),
+            },
+            http,
+        }))
+    }
+
+    /// Runs observers and deliverers until `shutdown` is cancelled; in-flight steps
+    /// finish or are abandoned at a point the next start resumes from.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) -> Result<(), RelayerError> {
+        let mut tasks = tokio::task::JoinSet::new();
+        let sources: std::collections::BTreeSet<u32> =
+            self.enabled_routes().iter().map(|(s, _)| *s).collect();
+        let destinations: std::collections::BTreeSet<u32> =
+            self.enabled_routes().iter().map(|(_, d)| *d).collect();
+        for id in sources {
+            let me = self.clone();
+            let stop = shutdown.clone();
+            let name = me.ledgers[&id].name.clone();
+            tasks.spawn(
+                async move { me.observe_loop(id, stop).await }
+                    .instrument(info_span!("observe", ledger = %name)),
+            );
+        }
+        for id in destinations {
+            let me = self.clone();
+            let stop = shutdown.clone();
+            let name = me.ledgers[&id].name.clone();
+            tasks.spawn(
+                async move { me.deliver_loop(id, stop).await }
+                    .instrument(info_span!("deliver", dst = %name)),
+            );
+        }
+        info!(member = %self.attester.member(), worker = %self.worker, "relayer running");
+        while let Some(done) = tasks.join_next().await {
+            if let Err(e) = done {
+                error!(error = %e, "a relayer task panicked; stopping");
+                shutdown.cancel();
+            }
+        }
+        info!("relayer stopped");
+        Ok(())
+    }
+
+    /// Enabled routes between ledgers this relayer can reach: (source, destination).
+    pub fn enabled_routes(&self) -> Vec<(u32, u32)> {
+        let id = |name: &str| self.config.ledger(name).map(|l| l.id);
+        self.config
+            .routes
+            .iter()
+            .filter(|r| r.enabled)
+            .filter_map(|r| Some((id(&r.source)?, id(&r.destination)?)))
+            .filter(|(s, d)| self.ledgers.contains_key(s) && self.ledgers.contains_key(d))
+            .collect()
+    }
+
+    fn poll_interval(&self, ledger: u32) -> Duration {
+        let ms = self
+            .config
+            .ledgers
+            .iter()
+            .find(|l| l.id == ledger)
+            .map_or(1000, |l| l.poll_interval_ms);
+        Duration::from_millis(ms.max(50))
+    }
+
+    async fn observe_loop(&self, ledger: u32, stop: CancellationToken) {
+        let pause = self.poll_interval(ledger);
+        while !stop.is_cancelled() {
+            let wait = match self.observe_once(ledger).await {
+                Ok(true) => Duration::ZERO,
+                Ok(false) => pause,
+                Err(e) => {
+                    self.metrics
+                        .rpc_errors
+                        .with_label_values(&[&self.ledgers[&ledger].name])
+                        .inc();
+                    if e.is_retryable() {
+                        warn!(error = %e, "observation failed; retrying");
+                    } else {
+                        error!(error = %e, "observation failed; an operator must act");
+                    }
+                    pause * 4
+                }
+            };
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// Scans the next bounded range of final blocks. Returns whether more final
+    /// blocks remain (so the caller continues at once).
+    async fn observe_once(&self, id: u32) -> Result<bool, RelayerError> {
+        let ledger = &self.ledgers[&id];
+        let key = CursorKey {
+            ledger: id,
+            destination: None,
+            stage: Stage::Observe,
+        };
+        let cursor = self.store.load_cursor(key).await?;
+        if let Some(c) = cursor {
+            ledger
+                .source()
+                .check_linkage(isthmus_adapter_evm::BlockRef {
+                    number: c.block.number,
+                    hash: c.block.hash.into(),
+                })
+                .await
+                .map_err(LedgerError::from)?;
+        }
+        let finalized = ledger.finalized().await?;
+        self.metrics
+            .height
+            .with_label_values(&[&ledger.name, "finalized"])
+            .set(finalized.number as i64);
+        let from = cursor.map_or(0, |c| c.block.number + 1);
+        if from > finalized.number {
+            return Ok(false);
+        }
+        let to = finalized.number.min(from + SCAN_RANGE - 1);
+        let to_ref = ledger
+            .source()
+            .block_ref(to)
+            .await
+            .map_err(LedgerError::from)?
+            .ok_or_else(|| {
+                RelayerError::Usage(format!("ledger {}: final block {to} vanished", ledger.name))
+            })?;
+        let mut messages = Vec::new();
+        for scanned in ledger.scan(from, to).await? {
+            match scanned {
+                Scanned::Message(m) => messages.push(new_message(&m.message, &m)),
+                Scanned::Rejected {
+                    block,
+                    tx_hash,
+                    log_index,
+                    reason,
+                    ..
+                } => {
+                    self.metrics
+                        .rejected_logs
+                        .with_label_values(&[&ledger.name])
+                        .inc();
+                    warn!(block = block.number, tx = ?tx_hash, log_index, %reason, "outbox log rejected");
+                }
+            }
+        }
+        let outcome = self
+            .store
+            .record_observed(
+                key,
+                BlockRef {
+                    number: to,
+                    hash: to_ref.hash.0,
+                },
+                &messages,
+                &self.worker,
+            )
+            .await?;
+        self.metrics
+            .height
+            .with_label_values(&[&ledger.name, "observed"])
+            .set(to as i64);
+        let remaining = finalized.number - to;
+        if outcome.inserted > 0 || remaining > 0 {
+            info!(
+                from,
+                to,
+                inserted = outcome.inserted,
+                remaining_blocks = remaining,
+                "observed"
+            );
+        }
+        Ok(remaining > 0)
+    }
+
+    async fn deliver_loop(&self, destination: u32, stop: CancellationToken) {
+        let pause = self.poll_interval(destination);
+        while !stop.is_cancelled() {
+            let wait = match self.deliver_once(destination, &stop).await {
+                Ok(0) => pause,
+                Ok(_) => Duration::ZERO,
+                Err(e) => {
+                    if e.is_retryable() {
+                        warn!(error = %e, "delivery round failed; retrying");
+                    } else {
+                        error!(error = %e, "delivery round failed; an operator must act");
+                    }
+                    pause * 4
+                }
+            };
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// One round for `destination`: claim, then per origin verify, attest, deliver,
+    /// confirm. Returns how many messages reached a final state.
+    async fn deliver_once(
+        &self,
+        destination: u32,
+        stop: &CancellationToken,
+    ) -> Result<usize, RelayerError> {
+        let origins: Vec<u32> = self
+            .enabled_routes()
+            .iter()
+            .filter(|(_, d)| *d == destination)
+            .map(|(s, _)| *s)
+            .collect();
+        let batch = self
+            .config
+            .routes
+            .iter()
+            .filter(|r| self.config.ledger(&r.destination).map(|l| l.id) == Some(destination))
+            .map(|r| r.batch_size())
+            .max()
+            .unwrap_or(16);
+        let claimed = self
+            .store
+            .claim_ready(
+                destination,
+                &[
+                    MessageStatus::Observed,
+                    MessageStatus::Verified,
+                    MessageStatus::Attested,
+                    MessageStatus::Submitted,
+                    MessageStatus::Failed,
+                ],
+                batch,
+                &self.worker,
+                LEASE,
+            )
+            .await?;
+        if claimed.is_empty() {
+            return Ok(0);
+        }
+        let mut by_origin: BTreeMap<u32, Vec<MessageRecord>> = BTreeMap::new();
+        for m in claimed {
+            by_origin.entry(m.origin).or_default().push(m);
+        }
+        let mut done = 0;
+        for (origin, messages) in by_origin {
+            if stop.is_cancelled() {
+                break;
+            }
+            if !origins.contains(&origin) {
+                debug!(
+                    origin,
+                    "messages from a ledger with no enabled route here; left for another relayer"
+                );
+                continue;
+            }
+            let span = info_span!("route", src = %self.ledgers[&origin].name, dst = %self.ledgers[&destination].name);
+            done += self
+                .relay(origin, destination, messages)
+                .instrument(span)
+                .await?;
+        }
+        Ok(done)
+    }
+
+    async fn relay(
+        &self,
+        origin: u32,
+        destination: u32,
+        messages: Vec<MessageRecord>,
+    ) -> Result<usize, RelayerError> {
+        let source = &self.ledgers[&origin];
+        let target = &self.ledgers[&destination];
+        let now = Utc::now().timestamp().max(0) as u64;
+        let mut done = 0;
+        let mut live = Vec::new();
+        for m in messages {
+            let expired = m.deadline != 0 && now > m.deadline;
+            if expired && m.status != MessageStatus::Submitted {
+                self.store
+                    .transition(
+                        m.id,
+                        m.status,
+                        MessageStatus::Expired,
+                        &json!({"deadline": m.deadline, "now": now}),
+                        &self.worker,
+                    )
+                    .await?;
+                info!(msg_id = %m.id, deadline = m.deadline, "expired before delivery; never submitted");
+                done += 1;
+            } else if target.is_delivered(protocol_id(m.id)).await? {
+                self.record_foreign_delivery(target, &m).await?;
+                done += 1;
+            } else {
+                live.push(m);
+            }
+        }
+        if live.is_empty() {
+            return Ok(done);
+        }
+
+        // Verify: the checkpoint at the observer's cursor covers every claimed message.
+        let cursor = self
+            .store
+            .load_cursor(CursorKey {
+                ledger: origin,
+                destination: None,
+                stage: Stage::Observe,
+            })
+            .await?
+            .ok_or_else(|| {
+                RelayerError::Usage(format!("no observer cursor for ledger {}", source.name))
+            })?;
+        let block = isthmus_adapter_evm::BlockRef {
+            number: cursor.block.number,
+            hash: cursor.block.hash.into(),
+        };
+        let verified = source.verify_checkpoint(block).await?;
+        let checkpoint = *verified.checkpoint();
+        let leaves = self
+            .store
+            .outbox_leaves(origin, u64::from(checkpoint.count))
+            .await?;
+        let tree =
+            MerkleTree::from_leaves(leaves).map_err(|e| RelayerError::Usage(e.to_string()))?;
+        if tree.root() != checkpoint.root {
+            return Err(RelayerError::Usage(format!(
+                "observed messages of {} do not produce the proven root at block {}: the history is incomplete",
+                source.name, checkpoint.block_number
+            )));
+        }
+        // Remember how far the light client verified, so a restart does not
+        // re-verify the header chain from genesis.
+        let head = source.verified_head().await;
+        match self
+            .store
+            .record_observed(
+                CursorKey {
+                    ledger: origin,
+                    destination: None,
+                    stage: Stage::Verify,
+                },
+                BlockRef {
+                    number: head.number,
+                    hash: head.hash.0,
+                },
+                &[],
+                &self.worker,
+            )
+            .await
+        {
+            Ok(_) | Err(isthmus_schema::StoreError::CursorBackwards { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let digest = checkpoint.digest();
+        let evidence = json!({
+            "checkpoint_digest": hex32(&digest),
+            "source_block": checkpoint.block_number,
+            "source_block_hash": hex32(&checkpoint.block_hash),
+            "root": hex32(&checkpoint.root),
+            "count": checkpoint.count,
+            "finality": verified.finality(),
+        });
+        self.store
+            .record_checkpoint(
+                &NewCheckpoint {
+                    digest,
+                    origin,
+                    outbox: checkpoint.outbox.0,
+                    root: checkpoint.root,
+                    count: checkpoint.count,
+                    block: BlockRef {
+                        number: checkpoint.block_number,
+                        hash: checkpoint.block_hash,
+                    },
+                },
+                &evidence,
+                &self.worker,
+            )
+            .await?;
+        let observed: Vec<MessageId> = live
+            .iter()
+            .filter(|m| m.status == MessageStatus::Observed)
+            .map(|m| m.id)
+            .collect();
+        self.store
+            .transition_many(
+                &observed,
+                MessageStatus::Observed,
+                MessageStatus::Verified,
+                &evidence,
+                &self.worker,
+            )
+            .await?;
+
+        // Attest: ours, then the peers' until the threshold.
+        let attestations = self.collect_attestations(&verified).await?;
+        let quorum = match self.consortium.signers.verify(&digest, &attestations) {
+            Ok(q) => q,
+            Err(e) => {
+                warn!(
+                    have = e.have,
+                    need = e.need,
+                    "not enough attestations yet; will ask again"
+                );
+                for m in &live {
+                    let _ = self.store.release_claim(m.id, &self.worker).await;
+                }
+                return Ok(done);
+            }
+        };
+        let signers: Vec<String> = quorum
+            .signers
+            .iter()
+            .map(|s| {
+                self.consortium
+                    .member_of(s)
+                    .map_or_else(|| hex::encode(s), |m| m.name.clone())
+            })
+            .collect();
+        let attested = json!({"checkpoint_digest": hex32(&digest), "signers": signers});
+        for from in [
+            MessageStatus::Observed,
+            MessageStatus::Verified,
+            MessageStatus::Failed,
+            MessageStatus::Submitted,
+        ] {
+            let ids: Vec<MessageId> = live
+                .iter()
+                .filter(|m| m.status == from)
+                .map(|m| m.id)
+                .collect();
+            let from = if from == MessageStatus::Observed {
+                MessageStatus::Verified
+            } else {
+                from
+            };
+            self.store
+                .transition_many(&ids, from, MessageStatus::Attested, &attested, &self.worker)
+                .await?;
+        }
+
+        // Deliver: recorded as submitted before the transaction leaves, so a crash
+        // after sending is resolved by the destination's replay check next round.
+        let ids: Vec<MessageId> = live.iter().map(|m| m.id).collect();
+        let messages: Vec<Message> = live.iter().map(to_protocol).collect::<Result<_, _>>()?;
+        let delivery = Delivery {
+            checkpoint,
+            attestations: quorum
+                .signers
+                .iter()
+                .filter_map(|s| {
+                    attestations
+                        .iter()
+                        .find(|a| a.recover(&digest).ok() == Some(*s))
+                        .copied()
+                })
+                .collect(),
+            messages: messages
+                .iter()
+                .map(|m| tree.branch(m.nonce).map(|b| (m.clone(), b)))
+                .collect::<Result<_, _>>()
+                .map_err(|e| RelayerError::Usage(e.to_string()))?,
+        };
+        self.store
+            .transition_many(
+                &ids,
+                MessageStatus::Attested,
+                MessageStatus::Submitted,
+                &json!({"checkpoint_digest": hex32(&digest), "batch_size": ids.len()}),
+                &self.worker,
+            )
+            .await?;
+        let outcome = match target.deliver(&delivery, FINALITY_TIMEOUT).await {
+            Ok(o) => o,
+            Err(e) => {
+                self.metrics
+                    .rpc_errors
+                    .with_label_values(&[&target.name])
+                    .inc();
+                warn!(error = %e, retryable = e.is_retryable(), "delivery failed");
+                for id in &ids {
+                    self.store
+                        .set_failure(
+                            *id,
+                            MessageStatus::Submitted,
+                            &e.to_string(),
+                            &self.retry,
+                            &self.worker,
+                        )
+                        .await?;
+                }
+                return Ok(done);
+            }
+        };
+        let route = format!("{}->{}", source.name, target.name);
+        for (index, (id, result)) in outcome.outcomes.iter().enumerate() {
+            let id = MessageId(id.0);
+            let Some(record) = live.iter().find(|m| m.id == id) else {
+                continue;
+            };
+            match result {
+                MessageOutcome::Delivered => {
+                    self.store
+                        .record_delivery(
+                            &NewDelivery {
+                                message_id: id,
+                                destination,
+                                tx_hash: outcome.tx_hash.0,
+                                block_number: outcome.block.number,
+                                block_hash: Some(outcome.block.hash.0),
+                                gas_used: Some(outcome.gas_used),
+                                checkpoint_digest: Some(digest),
+                                batch_index: index as u32,
+                                batch_size: outcome.outcomes.len() as u32,
+                            },
+                            MessageStatus::Submitted,
+                            &self.worker,
+                        )
+                        .await?;
+                    let latency =
+                        (Utc::now() - record.observed_at).num_milliseconds().max(0) as f64 / 1000.0;
+                    self.metrics
+                        .latency
+                        .with_label_values(&[&route])
+                        .observe(latency);
+                    info!(msg_id = %id, tx = ?outcome.tx_hash, block = outcome.block.number, "delivered");
+                    done += 1;
+                }
+                MessageOutcome::AlreadyDelivered => {
+                    self.store
+                        .transition(
+                            id,
+                            MessageStatus::Submitted,
+                            MessageStatus::Attested,
+                            &json!({"note": "delivered by another submission"}),
+                            &self.worker,
+                        )
+                        .await?;
+                    let refreshed = MessageRecord {
+                        status: MessageStatus::Attested,
+                        ..record.clone()
+                    };
+                    self.record_foreign_delivery(target, &refreshed).await?;
+                    done += 1;
+                }
+                MessageOutcome::HandlerFailed(reason) => {
+                    let failure = self
+                        .store
+                        .set_failure(
+                            id,
+                            MessageStatus::Submitted,
+                            &format!("recipient refused: {reason}"),
+                            &self.retry,
+                            &self.worker,
+                        )
+                        .await?;
+                    warn!(msg_id = %id, %reason, ?failure, "recipient refused the message; it stays deliverable");
+                }
+                MessageOutcome::Expired => {
+                    self.store
+                        .transition(
+                            id,
+                            MessageStatus::Submitted,
+                            MessageStatus::Expired,
+                            &json!({"tx": format!("{:?}", outcome.tx_hash)}),
+                            &self.worker,
+                        )
+                        .await?;
+                    done += 1;
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    /// Records a delivery made by another submission (another member or an earlier
+    /// run of this one), found by the Inbox's event.
+    async fn record_foreign_delivery(
+        &self,
+        target: &EvmLedger,
+        m: &MessageRecord,
+    ) -> Result<(), RelayerError> {
+        let Some(dest) = target.destination() else {
+            return Ok(());
+        };
+        let Some((tx, block)) = dest
+            .find_delivery(protocol_id(m.id))
+            .await
+            .map_err(LedgerError::from)?
+        else {
+            return Err(RelayerError::Usage(format!(
+                "{} reports {} delivered but no delivery event was found",
+                target.name, m.id
+            )));
+        };
+        let from = match m.status {
+            MessageStatus::Observed | MessageStatus::Verified => {
+                // Delivered on the strength of other members' attestations: record the
+                // path through attested so the log stays a legal sequence.
+                let note =
+                    json!({"note": "delivered by another submission before this relayer attested"});
+                if m.status == MessageStatus::Observed {
+                    self.store
+                        .transition(
+                            m.id,
+                            MessageStatus::Observed,
+                            MessageStatus::Verified,
+                            &note,
+                            &self.worker,
+                        )
+                        .await?;
+                }
+                self.store
+                    .transition(
+                        m.id,
+                        MessageStatus::Verified,
+                        MessageStatus::Attested,
+                        &note,
+                        &self.worker,
+                    )
+                    .await?;
+                MessageStatus::Attested
+            }
+            other => other,
+        };
+        self.store
+            .record_delivery(
+                &NewDelivery {
+                    message_id: m.id,
+                    destination: target.id,
+                    tx_hash: tx.0,
+                    block_number: block.number,
+                    block_hash: Some(block.hash.0),
+                    gas_used: None,
+                    checkpoint_digest: None,
+                    batch_index: 0,
+                    batch_size: 1,
+                },
+                from,
+                &self.worker,
+            )
+            .await?;
+        info!(msg_id = %m.id, tx = ?tx, "already delivered; recorded");
+        Ok(())
+    }
+
+    /// Signs the checkpoint and gathers the other members' attestations, recording
+    /// every one with its verdict.
+    async fn collect_attestations(
+        &self,
+        verified: &crate::verified::VerifiedCheckpoint,
+    ) -> Result<Vec<Attestation>, RelayerError> {
+        let checkpoint = verified.checkpoint();
+        let digest = checkpoint.digest();
+        let own = self.attester.sign(verified);
+        let mut accepted = vec![own];
+        self.record_attestation(
+            digest,
+            self.attester.address(),
+            self.attester.member(),
+            Some(own),
+            Ok(()),
+        )
+        .await?;
+        let peers: Vec<_> = self
+            .consortium
+            .members
+            .iter()
+            .filter(|m| m.signer != self.attester.address())
+            .collect();
+        let answers = futures::future::join_all(
+            peers
+                .iter()
+                .map(|p| attest::request(&self.http, p, checkpoint, PEER_TIMEOUT)),
+        )
+        .await;
+        for verdict in answers {
+            match &verdict.verdict {
+                Ok(()) => {
+                    if let Some(a) = verdict.attestation {
+                        accepted.push(a);
+                    }
+                }
+                Err(reason) => {
+                    self.metrics
+                        .refused_attestations
+                        .with_label_values(&[&verdict.member])
+                        .inc();
+                    warn!(member = %verdict.member, %reason, "attestation refused");
+                }
+            }
+            self.record_attestation(
+                digest,
+                verdict.signer,
+                &verdict.member,
+                verdict.attestation,
+                verdict.verdict.clone(),
+            )
+            .await?;
+        }
+        Ok(accepted)
+    }
+
+    async fn record_attestation(
+        &self,
+        digest: [u8; 32],
+        signer: [u8; 20],
+        member: &str,
+        attestation: Option<Attestation>,
+        verdict: Result<(), String>,
+    ) -> Result<(), RelayerError> {
+        // An unreachable member produced no signature: nothing to record as an
+        // attestation; the warning and the metric say it.
+        let Some(attestation) = attestation else {
+            return Ok(());
+        };
+        self.store
+            .record_attestation(
+                &NewAttestation {
+                    checkpoint_digest: digest,
+                    signer,
+                    member: Some(member.to_owned()),
+                    signature: attestation.0,
+                    verdict,
+                },
+                &self.worker,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Verifies and signs a checkpoint at a peer's request (the attestation endpoint).
+    pub async fn attest_for_peer(
+        &self,
+        request: &attest::AttestRequest,
+    ) -> Result<attest::AttestResponse, String> {
+        let ledger = self
+            .ledgers
+            .get(&request.origin)
+            .ok_or_else(|| format!("ledger {} is not followed here", request.origin))?;
+        let hash: ethers::types::H256 = request
+            .block_hash
+            .parse()
+            .map_err(|_| "block_hash is not 32 bytes of hex".to_owned())?;
+        let verified = ledger
+            .verify_checkpoint(isthmus_adapter_evm::BlockRef {
+                number: request.block_number,
+                hash,
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        let signature = self.attester.sign(&verified);
+        info!(
+            origin = request.origin,
+            block = request.block_number,
+            count = verified.checkpoint().count,
+            "attested a checkpoint for a peer"
+        );
+        Ok(attest::AttestResponse {
+            member: self.attester.member().to_owned(),
+            signer: format!("0x{}", hex::encode(self.attester.address())),
+            checkpoint: verified.checkpoint().into(),
+            signature: format!("0x{}", hex::encode(signature.0)),
+        })
+    }
+
+    /// Refreshes the gauges read from Postgres and the ledgers (at scrape time).
+    pub async fn refresh_metrics(&self) -> Result<(), RelayerError> {
+        let rows: Vec<(i64, i64, String, i64)> = sqlx::query_as(
+            "SELECT origin::bigint, destination::bigint, status, count(*) FROM messages GROUP BY 1, 2, 3",
+        )
+        .fetch_all(self.store.pool())
+        .await?;
+        self.metrics.messages.reset();
+        let name = |id: i64| {
+            u32::try_from(id)
+                .ok()
+                .and_then(|id| self.ledgers.get(&id))
+                .map_or_else(|| id.to_string(), |l| l.name.clone())
+        };
+        for (o, d, status, n) in rows {
+            self.metrics
+                .messages
+                .with_label_values(&[&format!("{}->{}", name(o), name(d)), &status])
+                .set(n);
+        }
+        for ledger in self.ledgers.values() {
+            if let Some(dest) = ledger.destination() {
+                if let Ok(balance) = dest.balance().await {
+                    let gwei = balance / ethers::types::U256::exp10(9);
+                    self.metrics
+                        .balance_gwei
+                        .with_label_values(&[&ledger.name])
+                        .set(gwei.min(i64::MAX.into()).as_u64() as i64);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn hex32(b: &[u8; 32]) -> String {
+    format!("0x{}", hex::encode(b))
+}
+
+fn protocol_id(id: MessageId) -> isthmus_protocol::MessageId {
+    isthmus_protocol::MessageId(id.0)
+}
+
+fn new_message(m: &Message, o: &isthmus_adapter_evm::ObservedMessage) -> NewMessage {
+    NewMessage {
+        id: MessageId(o.id.0),
+        version: isthmus_protocol::VERSION,
+        nonce: m.nonce,
+        origin: m.origin,
+        sender: m.sender.0,
+        destination: m.destination,
+        recipient: m.recipient.0,
+        deadline: m.deadline,
+        body: m.body.clone(),
+        canonical: m.encode(),
+        source_block: BlockRef {
+            number: o.block.number,
+            hash: o.block.hash.0,
+        },
+        source_tx_hash: Some(o.tx_hash.0),
+    }
+}
+
+fn to_protocol(m: &MessageRecord) -> Result<Message, RelayerError> {
+    Message::decode(&m.canonical)
+        .map_err(|e| RelayerError::Usage(format!("stored message {} does not decode: {e}", m.id)))
+}

@@ -1,0 +1,117 @@
+//! Proof-carrying values: what a light client verified, and nothing else.
+//!
+//! A [`VerifiedCheckpoint`] can only be built from the light client's own
+//! proof-carrying outputs (`Verified<Header>` and `Verified<ProvenAccount>`, which
+//! only `isthmus-light-client-evm` constructs), so the signer in [`crate::attest`]
+//! cannot be handed a checkpoint that was not verified: the guarantee is in the
+//! types, not in the call order.
+
+use isthmus_light_client_evm::{Header, ProvenAccount, Verified, B256};
+use isthmus_protocol::{Address32, Checkpoint};
+
+/// Why verified evidence does not make a checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckpointError {
+    /// The account proof was verified against another block than the header's.
+    #[error("the outbox proof is for block {proof:?}, the header is {header:?}")]
+    BlockMismatch {
+        /// Block hash the proof is bound to.
+        proof: String,
+        /// The verified header's hash.
+        header: String,
+    },
+    /// The proof is of another account than the configured outbox.
+    #[error("the proof is of account {0}, not of the outbox")]
+    WrongAccount(String),
+    /// A committed slot is missing from the proof or out of range.
+    #[error("outbox slot {slot} is {reason}")]
+    Slot {
+        /// The slot.
+        slot: u64,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// A checkpoint whose root and count were proven against a final source header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedCheckpoint {
+    checkpoint: Checkpoint,
+    /// How finality was established (`finalized-tag (trusted)` or the seal mode).
+    finality: String,
+}
+
+impl VerifiedCheckpoint {
+    /// Builds the checkpoint of EVM ledger `origin` from a verified header and the
+    /// verified `eth_getProof` of its Outbox (`root` in slot 0, `count` in slot 33).
+    pub fn from_evm(
+        origin: u32,
+        outbox: [u8; 20],
+        header: &Verified<Header>,
+        account: &Verified<ProvenAccount>,
+    ) -> Result<Self, CheckpointError> {
+        if account.block_hash() != header.block_hash() {
+            return Err(CheckpointError::BlockMismatch {
+                proof: account.block_hash().to_string(),
+                header: header.block_hash().to_string(),
+            });
+        }
+        if account.value().address().0 != outbox {
+            return Err(CheckpointError::WrongAccount(
+                account.value().address().to_string(),
+            ));
+        }
+        let slot = |n: u64| -> Result<[u8; 32], CheckpointError> {
+            let mut key = [0u8; 32];
+            key[24..].copy_from_slice(&n.to_be_bytes());
+            account
+                .value()
+                .slot(&B256(key))
+                .map(|v| v.0)
+                .map_err(|e| CheckpointError::Slot {
+                    slot: n,
+                    reason: e.to_string(),
+                })
+        };
+        let root = slot(isthmus_adapter_evm::OUTBOX_ROOT_SLOT)?;
+        let count_word = slot(isthmus_adapter_evm::OUTBOX_COUNT_SLOT)?;
+        if count_word[..28].iter().any(|b| *b != 0) {
+            return Err(CheckpointError::Slot {
+                slot: isthmus_adapter_evm::OUTBOX_COUNT_SLOT,
+                reason: "larger than a tree can hold".into(),
+            });
+        }
+        let count = u32::from_be_bytes([
+            count_word[28],
+            count_word[29],
+            count_word[30],
+            count_word[31],
+        ]);
+        let finality = if header.finality_trusted_from_tag() {
+            "finalized-tag (trusted from the node)".to_owned()
+        } else {
+            format!("{:?}", header.finality())
+        };
+        Ok(Self {
+            checkpoint: Checkpoint {
+                origin,
+                outbox: Address32::from_evm(outbox),
+                root,
+                count,
+                block_number: header.value().number,
+                block_hash: header.block_hash().0,
+            },
+            finality,
+        })
+    }
+
+    /// The checkpoint.
+    pub fn checkpoint(&self) -> &Checkpoint {
+        &self.checkpoint
+    }
+
+    /// How the source block's finality was established, for the records.
+    pub fn finality(&self) -> &str {
+        &self.finality
+    }
+}
