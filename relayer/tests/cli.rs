@@ -47,14 +47,26 @@ fn help_describes_every_command() {
     let top = isthmus().arg("--help").output().expect("runs");
     assert!(top.status.success());
     let text = stdout(&top);
-    assert!(
-        text.contains("config  Inspect the configuration file"),
-        "{text}"
-    );
-    assert!(
-        text.contains("db      Manage the Postgres database"),
-        "{text}"
-    );
+    // Every command is listed with its description (clap aligns the columns).
+    for (command, description) in [
+        ("config", "Inspect the configuration file"),
+        ("db", "Manage the Postgres database"),
+        ("devnet", "Run local development ledgers"),
+        ("run", "Run the relayer"),
+        ("send", "Dispatch a message"),
+        ("status", "Show a message's lifecycle"),
+        ("messages", "List messages by route, status and time"),
+        ("retry", "Put a failed or dead-lettered message back"),
+        ("audit", "Check the history for tampering"),
+    ] {
+        assert!(
+            text.lines().any(|l| {
+                let l = l.trim_start();
+                l.starts_with(command) && l[command.len()..].trim_start().starts_with(description)
+            }),
+            "`{command}` is not listed with \"{description}\":\n{text}"
+        );
+    }
     assert!(text.contains("--log-format"), "{text}");
 
     let validate = isthmus()
@@ -472,4 +484,59 @@ fn with_database_replaces_only_the_path() {
         "postgres://u@h/x?sslmode=disable"
     );
     assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
+}
+
+/// `isthmus devnet evm` starts anvil on the configured port, deploys the endpoints at
+/// the addresses the example configuration names, writes them, and stops on SIGTERM.
+#[test]
+fn devnet_evm_deploys_writes_the_addresses_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let example = std::fs::read_to_string(examples().join("devnet.toml")).expect("example");
+    let config = dir.path().join("devnet.toml");
+    std::fs::write(
+        &config,
+        example.replace("http://127.0.0.1:8545", &format!("http://127.0.0.1:{port}")),
+    )
+    .expect("write");
+    let out = dir.path().join("evm-a.json");
+    let mut child = isthmus()
+        .args(["devnet", "evm", "--ledger", "evm-a", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !out.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let written = std::fs::read_to_string(&out).unwrap_or_default();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().expect("exits");
+    let json: serde_json::Value = serde_json::from_str(&written).expect("addresses file is JSON");
+    assert_eq!(json["ledger_id"], 1);
+    assert_eq!(json["chain_id"], 31337);
+    assert_eq!(json["rpc"], format!("http://127.0.0.1:{port}"));
+    assert_eq!(
+        json["deployment"]["outbox"],
+        "0x5fbdb2315678afecb367f032d93f642f64180aa3"
+    );
+    assert_eq!(
+        json["deployment"]["inbox"],
+        "0xe7f1725e7734ce288f8367e1bb143e90bb3f0512"
+    );
+    assert!(status.success(), "exit status {status}");
+    // The ledger is gone with the command.
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "anvil outlived the command"
+    );
 }
