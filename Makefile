@@ -51,10 +51,12 @@ bench: postgres ## Run the criterion benchmarks (results: docs/benchmarks.md).
 vectors: ## Regenerate protocol/vectors/v1.json (only for a new protocol version).
 	ISTHMUS_UPDATE_VECTORS=1 $(CARGO) test -p isthmus-protocol --test vectors
 
-demo: ## Bring up the local ledgers, Postgres and three relayers (not yet available).
-	@echo "make demo arrives with the relayer (pipeline, devnet ledgers and members);" >&2
-	@echo "until then: 'make test' runs everything that exists, 'isthmus config validate' checks a config." >&2
-	@exit 2
+demo: postgres devnet-tools ## Two anvil ledgers, Postgres, three members' relayers; messages crossing both EVM routes.
+	@for tool in jq xxd curl psql; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then echo "demo: installing$$missing"; apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq xxd curl postgresql-client >/dev/null; fi
+	$(CARGO) build -p isthmus-relayer --bin isthmus
+	bash devnet/demo.sh
 
 clean: ## Remove build output.
 	$(CARGO) clean

@@ -13,19 +13,15 @@ use ethers::providers::{Http, Provider};
 use ethers::signers::LocalWallet;
 use ethers::types::{Address, Bytes, U256};
 use isthmus_adapter_evm::contracts::{ClearingApp, Inbox, Outbox};
-use isthmus_adapter_evm::devnet::{self, Anvil, Deployment, DEV_KEY_0, DEV_KEY_1, DEV_KEY_2};
+use isthmus_adapter_evm::devnet::{
+    self, Anvil, Deployment, DEV_KEY_0, DEV_KEY_1, DEV_KEY_2, DEV_KEY_3,
+};
 use isthmus_protocol::attestation::address_of;
 use isthmus_protocol::{keccak256, Address32};
 use k256::ecdsa::SigningKey;
 
 /// A signing client.
 pub type Client = SignerMiddleware<Provider<Http>, LocalWallet>;
-
-/// Anvil's fourth development account (public test key), a third submitter.
-pub const DEV_KEY_3: [u8; 32] = [
-    0x7c, 0x85, 0x21, 0x18, 0x29, 0x4e, 0x51, 0xe6, 0x53, 0x71, 0x2a, 0x81, 0xe0, 0x58, 0x00, 0xf4,
-    0x19, 0x14, 0x17, 0x51, 0xbe, 0x58, 0xf6, 0x05, 0xc3, 0x71, 0xe1, 0x51, 0x41, 0xb0, 0x07, 0xa6,
-];
 
 /// Delivery keys of the three members.
 pub const SUBMITTERS: [[u8; 32]; 3] = [DEV_KEY_1, DEV_KEY_2, DEV_KEY_3];
@@ -194,9 +190,9 @@ pub fn payment(instruction: u8, from: [u8; 32], to: [u8; 32], amount: u64) -> Ve
     ])
 }
 
-/// The `isthmus` binary: `ISTHMUS_BIN`, else the workspace's target directory.
+/// The `isthmus` binary: `DEVNET_ISTHMUS_BIN`, else the workspace's target directory.
 pub fn isthmus_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("ISTHMUS_BIN") {
+    if let Some(p) = std::env::var_os("DEVNET_ISTHMUS_BIN") {
         return PathBuf::from(p);
     }
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -496,4 +492,47 @@ pub async fn spawn_liar(port: u16, index: usize) -> tokio::task::JoinHandle<()> 
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     })
+}
+
+impl Ledger {
+    /// How many of `ids` the Inbox has delivered.
+    pub async fn delivered_count(&self, ids: &[[u8; 32]]) -> usize {
+        let inbox = self.inbox();
+        let mut n = 0;
+        for id in ids {
+            if inbox.delivered(*id).call().await.unwrap_or(false) {
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Whether the Inbox has delivered every one of `ids`.
+    pub async fn all_delivered(&self, ids: &[[u8; 32]]) -> bool {
+        self.delivered_count(ids).await == ids.len()
+    }
+}
+
+impl Member {
+    /// The single number `sql` returns on this member's database.
+    pub async fn count(&self, sql: &str) -> i64 {
+        let pool = self.db().await;
+        let n: i64 = sqlx::query_scalar(sql)
+            .fetch_one(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        pool.close().await;
+        n
+    }
+}
+
+impl Consortium {
+    /// The end of every member's log, for failure messages.
+    pub fn logs(&self) -> String {
+        self.members
+            .iter()
+            .map(|m| format!("--- {} ---\n{}", m.name, m.log_tail()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
 }

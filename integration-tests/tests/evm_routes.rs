@@ -12,17 +12,6 @@ use isthmus_integration_tests::*;
 
 const DELIVERY: Duration = Duration::from_secs(120);
 
-async fn delivered(ledger: &Ledger, ids: &[[u8; 32]]) -> usize {
-    let inbox = ledger.inbox();
-    let mut n = 0;
-    for id in ids {
-        if inbox.delivered(*id).call().await.unwrap_or(false) {
-            n += 1;
-        }
-    }
-    n
-}
-
 async fn statuses(member: &Member) -> Vec<(String, i64)> {
     let pool = member.db().await;
     let rows: Vec<(String, i64)> =
@@ -32,14 +21,6 @@ async fn statuses(member: &Member) -> Vec<(String, i64)> {
             .unwrap();
     pool.close().await;
     rows
-}
-
-fn logs(c: &Consortium) -> String {
-    c.members
-        .iter()
-        .map(|m| format!("--- {} ---\n{}", m.name, m.log_tail()))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -103,14 +84,14 @@ async fn every_route_delivers_with_two_of_three_and_the_history_verifies() {
     );
 
     let all_there = wait_until(DELIVERY, || async {
-        delivered(&devnet.b, &a_to_b).await == a_to_b.len()
-            && delivered(&devnet.a, &b_to_a).await == b_to_a.len()
+        devnet.b.delivered_count(&a_to_b).await == a_to_b.len()
+            && devnet.a.delivered_count(&b_to_a).await == b_to_a.len()
     })
     .await;
     assert!(
         all_there,
         "not every message was delivered in {DELIVERY:?}\n{}",
-        logs(&consortium)
+        consortium.logs()
     );
 
     // The recipients show the effect: echo counts and moved clearing balances.
@@ -143,7 +124,7 @@ async fn every_route_delivers_with_two_of_three_and_the_history_verifies() {
             "{}: {:?}\n{}",
             m.name,
             statuses(m).await,
-            logs(&consortium)
+            consortium.logs()
         );
         let out = m.isthmus(&["audit", "verify"]);
         assert!(

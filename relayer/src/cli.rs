@@ -111,6 +111,11 @@ pub struct SendArgs {
     /// Unix seconds after which the message must not be delivered (0 = never).
     #[arg(long, default_value_t = 0)]
     pub deadline: u64,
+    /// Environment variable holding the sender's secp256k1 key (64 hex digits); the
+    /// sender pays and is the message's `sender`. Default: the source ledger's
+    /// submitter key (fine for testing; a relayer's submitter should not send).
+    #[arg(long, value_name = "VAR")]
+    pub key_env: Option<String>,
 }
 
 /// Arguments of `status`.
@@ -198,6 +203,10 @@ pub struct DevnetEvmArgs {
     /// Where to write the deployed addresses (JSON) [default: devnet/state/<ledger>.json].
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Seconds between blocks (0: a block only per transaction). Finality trails the
+    /// head by two blocks, so blocks must keep coming for messages to become final.
+    #[arg(long, default_value_t = 1, value_name = "SECONDS")]
+    pub block_time: u64,
 }
 
 /// `isthmus config ...`

@@ -42,7 +42,7 @@ pub async fn evm(args: &DevnetEvmArgs, out: &mut dyn Write) -> Result<Outcome, R
         .and_then(|p| p.trim_end_matches('/').parse::<u16>().ok())
         .ok_or_else(|| usage("the first rpc URL names no port; use http://127.0.0.1:PORT"))?;
 
-    let anvil = Anvil::spawn_at(chain_id, port)?;
+    let anvil = Anvil::spawn_at(chain_id, port, args.block_time)?;
     let deployment = deploy(&anvil.url(), chain_id, ledger.id, &DEV_KEY_0).await?;
     let configured = |addr: &Option<String>| addr.as_deref().map(str::to_ascii_lowercase);
     for (name, deployed, wanted) in [
@@ -54,6 +54,7 @@ pub async fn evm(args: &DevnetEvmArgs, out: &mut dyn Write) -> Result<Outcome, R
             tracing::warn!(ledger = %ledger.name, contract = name, %deployed, "the configuration names another address; use the deployed one");
         }
     }
+    wire(&config, ledger, &anvil.url(), chain_id, &deployment).await?;
     let path = args
         .out
         .clone()
@@ -93,6 +94,105 @@ pub async fn evm(args: &DevnetEvmArgs, out: &mut dyn Write) -> Result<Outcome, R
     wait_for_shutdown().await?;
     drop(anvil);
     Ok(Outcome::Success)
+}
+
+/// The clearing banks the devnet opens on every EVM ledger: their ids are the
+/// names, left-aligned in 32 bytes.
+pub const DEVNET_BANKS: [(&str, u64); 2] = [("bank-a", 1_000_000), ("bank-b", 0)];
+
+/// A bank id: the name's bytes, left-aligned and zero-padded to 32 bytes.
+pub fn bank_id(name: &str) -> [u8; 32] {
+    let mut id = [0u8; 32];
+    let n = name.len().min(32);
+    id[..n].copy_from_slice(&name.as_bytes()[..n]);
+    id
+}
+
+/// Makes a fresh devnet ledger usable: its Inbox trusts every other configured EVM
+/// ledger's Outbox with the consortium's signers and threshold, and its clearing app
+/// opens the devnet banks and accepts instructions from the devnet dApp account and
+/// the deployer on the other ledgers.
+async fn wire(
+    config: &isthmus_config::Config,
+    ledger: &isthmus_config::LedgerConfig,
+    url: &str,
+    chain_id: u64,
+    deployment: &isthmus_adapter_evm::devnet::Deployment,
+) -> Result<(), RelayerError> {
+    use ethers::signers::Signer;
+    use isthmus_adapter_evm::contracts::{ClearingApp, Inbox};
+    use isthmus_adapter_evm::devnet::{client, DEV_DAPP_KEY};
+    let admin = client(url, chain_id, &DEV_KEY_0)?;
+    let fail = |what: String| RelayerError::Usage(format!("configuring {}: {what}", ledger.name));
+    let signers = config
+        .consortium
+        .members
+        .iter()
+        .map(|m| {
+            m.signer
+                .parse::<ethers::types::Address>()
+                .map_err(|_| fail(format!("signer of `{}` is not an address", m.name)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let threshold = u8::try_from(config.consortium.threshold)
+        .map_err(|_| fail("threshold above 255".into()))?;
+    let inbox = Inbox::new(deployment.inbox, admin.clone());
+    let app = ClearingApp::new(deployment.clearing, admin.clone());
+    for (bank, balance) in DEVNET_BANKS {
+        app.open_bank(bank_id(bank), balance.into())
+            .send()
+            .await
+            .map_err(|e| fail(e.to_string()))?
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+    }
+    let senders: Vec<ethers::types::Address> = [DEV_KEY_0, DEV_DAPP_KEY]
+        .iter()
+        .filter_map(|k| {
+            ethers::signers::LocalWallet::from_bytes(k)
+                .ok()
+                .map(|w| w.address())
+        })
+        .collect();
+    for other in config
+        .ledgers
+        .iter()
+        .filter(|l| l.kind == isthmus_config::LedgerKind::Evm && l.name != ledger.name)
+    {
+        let Some(outbox) = other
+            .outbox
+            .as_deref()
+            .and_then(|a| a.parse::<ethers::types::Address>().ok())
+        else {
+            continue;
+        };
+        inbox
+            .set_origin(
+                other.id,
+                isthmus_protocol::Address32::from_evm(outbox.0).0,
+                signers.clone(),
+                threshold,
+            )
+            .send()
+            .await
+            .map_err(|e| fail(e.to_string()))?
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        for sender in &senders {
+            app.set_trusted_sender(
+                other.id,
+                isthmus_protocol::Address32::from_evm(sender.0).0,
+                true,
+            )
+            .send()
+            .await
+            .map_err(|e| fail(e.to_string()))?
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        }
+        tracing::info!(ledger = %ledger.name, origin = %other.name, threshold, "inbox trusts the origin's outbox");
+    }
+    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

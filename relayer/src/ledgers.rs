@@ -97,12 +97,16 @@ fn parse_address(
 
 impl EvmLedger {
     /// Connects to `config`'s first RPC URL. `submitter` is the delivery key (None:
-    /// this relayer only reads the ledger). The light client starts from `trusted`,
-    /// or from the node's genesis block when none is stored yet.
+    /// this relayer only reads the ledger). The light client starts at block
+    /// `start_at`, whose hash is taken from the node: with `finality =
+    /// "finalized-tag"` the node's view of final blocks is trusted anyway, and every
+    /// later header is checked by hash linkage from there. The caller starts a little
+    /// below its stored progress, so checkpoints it and lagging peers still need are
+    /// within the verified range after a restart.
     pub async fn connect(
         config: &LedgerConfig,
         submitter: Option<[u8; 32]>,
-        trusted: Option<BlockRef>,
+        start_at: u64,
     ) -> Result<Self, LedgerError> {
         let config_error = |reason: &str| LedgerError::Config {
             ledger: config.name.clone(),
@@ -126,13 +130,10 @@ impl EvmLedger {
             Some(key) => Some(EvmDestination::new(url, chain_id, inbox, &key)?),
             None => None,
         };
-        let start = match trusted {
-            Some(b) => b,
-            None => source
-                .block_ref(0)
-                .await?
-                .ok_or_else(|| config_error("the node has no genesis block"))?,
-        };
+        let start = source
+            .block_ref(start_at)
+            .await?
+            .ok_or_else(|| config_error(&format!("the node has no block {start_at}")))?;
         let client = EvmLightClient::finalized_tag(TrustedCheckpoint {
             number: start.number,
             hash: B256(start.hash.0),

@@ -137,7 +137,11 @@ pub async fn send(
         .as_deref()
         .and_then(|a| a.parse().ok())
         .ok_or_else(|| usage("no valid outbox address"))?;
-    let key: [u8; 32] = from.submitter.load_secp256k1()?.expose().to_bytes().into();
+    let source = match &args.key_env {
+        Some(var) => isthmus_config::KeySource::Env(var.clone()),
+        None => from.submitter.clone(),
+    };
+    let key: [u8; 32] = source.load_secp256k1()?.expose().to_bytes().into();
     let client = isthmus_adapter_evm::devnet::client(url, chain_id, &key)?;
     let contract = Outbox::new(outbox, client);
     let call = contract.dispatch(to.id, recipient.0, args.deadline, Bytes::from(body));

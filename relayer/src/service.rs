@@ -37,6 +37,9 @@ const SCAN_RANGE: u64 = 2_000;
 const LEASE: Duration = Duration::from_secs(120);
 /// How long a delivery may take to become final on the destination.
 const FINALITY_TIMEOUT: Duration = Duration::from_secs(120);
+/// Blocks below the observer's cursor at which the light client starts after a
+/// restart.
+const LIGHT_CLIENT_MARGIN: u64 = 256;
 /// How long a peer has to answer an attestation request.
 const PEER_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -96,18 +99,18 @@ impl Relayer {
                 })
                 .await?;
             let submitter = l.submitter.load_secp256k1()?.expose().to_bytes().into();
-            let trusted = store
+            // Start the light client a little below the observer's progress, so that
+            // after a restart the checkpoints this member and lagging peers still
+            // need are inside the verified range.
+            let start_at = store
                 .load_cursor(CursorKey {
                     ledger: l.id,
                     destination: None,
-                    stage: Stage::Verify,
+                    stage: Stage::Observe,
                 })
                 .await?
-                .map(|c| isthmus_adapter_evm::BlockRef {
-                    number: c.block.number,
-                    hash: c.block.hash.into(),
-                });
-            let ledger = EvmLedger::connect(l, Some(submitter), trusted)
+                .map_or(0, |c| c.block.number.saturating_sub(LIGHT_CLIENT_MARGIN));
+            let ledger = EvmLedger::connect(l, Some(submitter), start_at)
                 .await
                 .map_err(|e| RelayerError::Usage(e.to_string()))?;
             ledgers.insert(l.id, Arc::new(ledger));
@@ -457,29 +460,6 @@ impl Relayer {
                 "observed messages of {} do not produce the proven root at block {}: the history is incomplete",
                 source.name, checkpoint.block_number
             )));
-        }
-        // Remember how far the light client verified, so a restart does not
-        // re-verify the header chain from genesis.
-        let head = source.verified_head().await;
-        match self
-            .store
-            .record_observed(
-                CursorKey {
-                    ledger: origin,
-                    destination: None,
-                    stage: Stage::Verify,
-                },
-                BlockRef {
-                    number: head.number,
-                    hash: head.hash.0,
-                },
-                &[],
-                &self.worker,
-            )
-            .await
-        {
-            Ok(_) | Err(isthmus_schema::StoreError::CursorBackwards { .. }) => {}
-            Err(e) => return Err(e.into()),
         }
         let digest = checkpoint.digest();
         let evidence = json!({

@@ -31,6 +31,15 @@ pub const DEV_KEY_1: [u8; 32] =
 pub const DEV_KEY_2: [u8; 32] =
     hex_literal("5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a");
 
+/// The fourth anvil development account, used as a third submitter.
+pub const DEV_KEY_3: [u8; 32] =
+    hex_literal("7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6");
+
+/// The seventh anvil development account: the devnet's example dApp, which sends
+/// messages and clearing instructions (never a relayer's key).
+pub const DEV_DAPP_KEY: [u8; 32] =
+    hex_literal("92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e");
+
 const fn hex_literal(s: &str) -> [u8; 32] {
     const fn nibble(c: u8) -> u8 {
         match c {
@@ -87,9 +96,15 @@ impl Anvil {
         Self::start(chain_id, 0, extra)
     }
 
-    /// As [`Anvil::spawn`], on a given port (the one a configuration names).
-    pub fn spawn_at(chain_id: u64, port: u16) -> Result<Self, EvmError> {
-        Self::start(chain_id, port, &[])
+    /// As [`Anvil::spawn`], on a given port (the one a configuration names), mining
+    /// a block every `block_time_s` seconds like a live chain (0: only on demand).
+    pub fn spawn_at(chain_id: u64, port: u16, block_time_s: u64) -> Result<Self, EvmError> {
+        let block_time = block_time_s.to_string();
+        if block_time_s == 0 {
+            Self::start(chain_id, port, &[])
+        } else {
+            Self::start(chain_id, port, &["--block-time", &block_time])
+        }
     }
 
     fn start(chain_id: u64, port: u16, extra: &[&str]) -> Result<Self, EvmError> {

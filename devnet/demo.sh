@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# `make demo`: two anvil ledgers, Postgres and three consortium members' relayers
+# (threshold 2 of 3, one database each); messages and clearing payments sent on both
+# EVM routes; progress while they cross; a summary from Postgres. Exits 0 when every
+# message is delivered, non-zero with the reason otherwise. Ctrl-C stops everything.
+#
+# Uses config/examples/devnet.toml with each member's environment file. The
+# Substrate ledger of that file is not yet driven by the relayer (it is skipped with
+# a warning), so its routes are not part of the demo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BIN="${DEVNET_ISTHMUS_BIN:-target/debug/isthmus}"
+CONFIG=config/examples/devnet.toml
+STATE=devnet/state/demo
+TIMEOUT_S="${DEMO_TIMEOUT_S:-180}"
+mkdir -p "$STATE"
+pids=()
+
+cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
+  if ((${#pids[@]})); then
+    echo "demo: stopping relayers and ledgers"
+    kill -TERM "${pids[@]}" 2>/dev/null || true
+    wait "${pids[@]}" 2>/dev/null || true
+  fi
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+for port in 8545 8546 7101 7102 7103; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "demo: port $port is in use; config/examples/devnet.toml needs ports 8545, 8546 and 7101-7103 free" >&2
+    exit 1
+  fi
+done
+
+member_env() { grep -E '^[A-Z_]+=' "config/examples/devnet-$1.env"; }
+# Runs isthmus with member $1's environment.
+as_member() {
+  local member=$1; shift
+  env $(member_env "$member") "$BIN" "$@"
+}
+
+echo "== ledgers: evm-a (id 1, :8545) and evm-b (id 2, :8546), endpoints deployed and wired"
+for ledger in evm-a evm-b; do
+  "$BIN" devnet evm --config "$CONFIG" --ledger "$ledger" --out "$STATE/$ledger.json" \
+    > "$STATE/$ledger.log" 2>&1 &
+  pids+=($!)
+done
+for ledger in evm-a evm-b; do
+  for _ in $(seq 1 120); do [[ -s "$STATE/$ledger.json" ]] && break; sleep 0.5; done
+  [[ -s "$STATE/$ledger.json" ]] || { echo "demo: $ledger did not start; see $STATE/$ledger.log" >&2; exit 1; }
+done
+
+echo "== databases and relayers: bank-a, bank-b, bank-c (threshold 2)"
+for member in bank-a bank-b bank-c; do
+  url=$(member_env "$member" | sed -n 's/^ISTHMUS_DATABASE__URL=//p')
+  url=${url:-postgres://postgres@127.0.0.1:5432/isthmus_devnet}
+  db=${url##*/}
+  psql "${url%/*}/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null
+  # Not through as_member: $! must be the relayer itself, so cleanup can stop it.
+  env $(member_env "$member") "$BIN" run --config "$CONFIG" --log-format json > "$STATE/$member.log" 2>&1 &
+  pids+=($!)
+  echo "   $member: database $db, log $STATE/$member.log"
+done
+for port in 7101 7102 7103; do
+  for _ in $(seq 1 120); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.5; done
+  curl -sf "http://127.0.0.1:$port/healthz" >/dev/null || { echo "demo: the relayer on :$port did not start; see $STATE/*.log" >&2; exit 1; }
+done
+
+echo "== sending"
+echo_a=$(jq -r .deployment.echo "$STATE/evm-a.json")
+echo_b=$(jq -r .deployment.echo "$STATE/evm-b.json")
+clearing_a=$(jq -r .deployment.clearing "$STATE/evm-a.json")
+clearing_b=$(jq -r .deployment.clearing "$STATE/evm-b.json")
+bank() { printf '%s' "$1" | xxd -p | tr -d '\n' | sed -e :a -e 's/^.\{1,63\}$/&0/;ta'; }
+payment() { # instruction id (byte), amount
+  printf '%064x%s%s%064x' "$1" "$(bank bank-a)" "$(bank bank-b)" "$2"
+}
+# The example dApp's key (anvil's seventh development account), never a relayer's.
+export DEVNET_DAPP_KEY=92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e
+ids=()
+send() { # from to recipient (--body TEXT | --body-hex HEX)
+  local id
+  if ! id=$(as_member bank-a send --config "$CONFIG" --key-env DEVNET_DAPP_KEY --from "$1" --to "$2" --recipient "$3" "${@:4}" 2>>"$STATE/send.log"); then
+    echo "demo: sending $1 -> $2 failed: $(tail -n1 "$STATE/send.log")" >&2
+    exit 1
+  fi
+  ids+=("$id")
+  printf '   %-6s -> %-6s %s\n' "$1" "$2" "$id"
+}
+for i in 1 2 3; do send evm-a evm-b "$echo_b" --body "hello evm-b #$i"; done
+send evm-a evm-b "$clearing_b" --body-hex "$(payment 1 250)"
+send evm-a evm-b "$clearing_b" --body-hex "$(payment 2 50)"
+for i in 1 2; do send evm-b evm-a "$echo_a" --body "hello evm-a #$i"; done
+send evm-b evm-a "$clearing_a" --body-hex "$(payment 3 1000)"
+
+echo "== crossing (timeout ${TIMEOUT_S}s)"
+deadline=$((SECONDS + TIMEOUT_S))
+while :; do
+  done_n=0
+  for id in "${ids[@]}"; do
+    status=$(as_member bank-a status --config "$CONFIG" --json "$id" 2>/dev/null | jq -r .status 2>/dev/null || true)
+    [[ "$status" == delivered ]] && done_n=$((done_n + 1))
+  done
+  printf '   %s  delivered %d/%d\n' "$(date +%T)" "$done_n" "${#ids[@]}"
+  ((done_n == ${#ids[@]})) && break
+  if ((SECONDS > deadline)); then
+    echo "demo: only $done_n of ${#ids[@]} messages delivered in ${TIMEOUT_S}s; see $STATE/*.log and 'isthmus status <id>'" >&2
+    exit 1
+  fi
+  sleep 2
+done
+
+echo "== summary (bank-a's history)"
+psql postgres://postgres@127.0.0.1:5432/isthmus_devnet -P pager=off -c "
+  SELECT s.name || ' -> ' || d.name AS route, count(*) AS sent,
+         count(*) FILTER (WHERE m.status = 'delivered') AS delivered,
+         round(avg(extract(epoch FROM dl.delivered_at - m.observed_at))::numeric, 1) AS avg_latency_s,
+         round(max(extract(epoch FROM dl.delivered_at - m.observed_at))::numeric, 1) AS max_latency_s
+    FROM messages m JOIN ledgers s ON s.id = m.origin JOIN ledgers d ON d.id = m.destination
+    LEFT JOIN deliveries dl ON dl.message_id = m.id
+   GROUP BY 1 ORDER BY 1"
+for member in bank-a bank-b bank-c; do
+  printf '   %s: ' "$member"; as_member "$member" audit verify --config "$CONFIG"
+done
+echo "demo: all ${#ids[@]} messages delivered"
