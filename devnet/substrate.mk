@@ -2,14 +2,14 @@
 #
 # `make substrate-runtime` should run before `cargo test`: it installs Debian's Rust
 # toolchain for wasm if missing and builds the dev runtime's wasm (only when its
-# sources changed; the blob is cached under $(ISTHMUS_CACHE), the last one linked as
-# $(ISTHMUS_CACHE)/runtime/latest.wasm). The Substrate adapter's tests call the same
+# sources changed; the blob is cached under $(DEVNET_CACHE), the last one linked as
+# $(DEVNET_CACHE)/runtime/latest.wasm). The Substrate adapter's tests call the same
 # build script themselves (a cache hit costs milliseconds), so they always run the
 # current runtime; doing it in make first keeps the build out of the test timings.
 
-ISTHMUS_CACHE ?= $(HOME)/.cache/isthmus
-export ISTHMUS_CACHE
-SUBSTRATE_WASM_PATH = $(ISTHMUS_CACHE)/runtime/latest.wasm
+DEVNET_CACHE ?= $(HOME)/.cache/isthmus
+export DEVNET_CACHE
+SUBSTRATE_WASM_PATH = $(DEVNET_CACHE)/runtime/latest.wasm
 
 .PHONY: substrate-toolchain substrate-runtime substrate-devnet substrate-devnet-stop
 
@@ -24,7 +24,7 @@ substrate-runtime: substrate-toolchain ## Build (or reuse) the dev runtime wasm;
 	@bash devnet/substrate-build-runtime.sh
 
 substrate-devnet: devnet-tools substrate-runtime ## Start the Substrate dev chain (chopsticks); prints its port.
-	@ISTHMUS_RUNTIME_WASM="$(SUBSTRATE_WASM_PATH)" bash devnet/substrate-devnet.sh start
+	@DEVNET_RUNTIME_WASM="$(SUBSTRATE_WASM_PATH)" bash devnet/substrate-devnet.sh start
 
 substrate-devnet-stop: ## Stop the Substrate dev chain.
 	@bash devnet/substrate-devnet.sh stop

@@ -101,19 +101,19 @@ pub struct DevChain {
 }
 
 impl DevChain {
-    /// The devnet directory: `ISTHMUS_DEVNET_DIR` or `devnet/` of this repository.
+    /// The devnet directory: `DEVNET_DIR` or `devnet/` of this repository.
     pub fn devnet_dir() -> PathBuf {
-        std::env::var_os("ISTHMUS_DEVNET_DIR")
+        std::env::var_os("DEVNET_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../devnet"))
     }
 
-    /// The runtime blob: `ISTHMUS_RUNTIME_WASM` if set, else the one
+    /// The runtime blob: `DEVNET_RUNTIME_WASM` if set, else the one
     /// `devnet/substrate-build-runtime.sh` returns for the current sources (a cache hit
     /// costs milliseconds; after a change it rebuilds, a few minutes cold), so tests
     /// never run a stale runtime.
     pub async fn runtime_wasm() -> Result<PathBuf, Error> {
-        if let Some(path) = std::env::var_os("ISTHMUS_RUNTIME_WASM") {
+        if let Some(path) = std::env::var_os("DEVNET_RUNTIME_WASM") {
             return Ok(PathBuf::from(path));
         }
         let script = Self::devnet_dir().join("substrate-build-runtime.sh");
@@ -152,7 +152,7 @@ impl DevChain {
             .current_dir(&devnet)
             .env(
                 "LOG_LEVEL",
-                std::env::var("ISTHMUS_DEVNET_LOG").unwrap_or_else(|_| "warn".into()),
+                std::env::var("DEVNET_CHOPSTICKS_LOG").unwrap_or_else(|_| "warn".into()),
             )
             .process_group(0)
             .stdin(Stdio::null())
@@ -167,7 +167,7 @@ impl DevChain {
         let mut lines = BufReader::new(stdout).lines();
         let wait = async {
             while let Some(line) = lines.next_line().await? {
-                if let Some(port) = line.strip_prefix("ISTHMUS_SUBSTRATE_PORT=") {
+                if let Some(port) = line.strip_prefix("DEVNET_SUBSTRATE_PORT=") {
                     return port
                         .trim()
                         .parse::<u16>()
