@@ -135,6 +135,48 @@ async fn every_route_delivers_with_two_of_three_and_the_history_verifies() {
         );
         assert!(String::from_utf8_lossy(&out.stdout).contains("intact"));
     }
+    // `isthmus audit export` writes the log with its hash links, row after row.
+    let out = consortium.members[1].isthmus(&["audit", "export", "--format", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!rows.is_empty());
+    for (i, pair) in rows.windows(2).enumerate() {
+        assert_eq!(
+            pair[1]["seq"].as_i64(),
+            Some(i as i64 + 2),
+            "seq runs without gaps"
+        );
+        assert_eq!(
+            pair[1]["prev_hash"],
+            pair[0]["row_hash"],
+            "row {} links to its predecessor",
+            i + 2
+        );
+    }
+    let delivered = rows.iter().filter(|r| r["event"] == "delivered").count();
+    assert_eq!(delivered, 11);
+    let csv = consortium.members[1].isthmus(&["audit", "export"]);
+    assert!(csv.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&csv.stdout).lines().count(),
+        rows.len() + 1,
+        "header + one line per row"
+    );
+    let none =
+        consortium.members[1].isthmus(&["audit", "export", "--until", "2000-01-01T00:00:00Z"]);
+    assert_eq!(
+        String::from_utf8_lossy(&none.stdout).lines().count(),
+        1,
+        "only the header before any row"
+    );
+
     // `isthmus status` shows the lifecycle with evidence.
     let out = consortium.members[0].isthmus(&["status", &format!("0x{}", hex::encode(a_to_b[0]))]);
     let text = String::from_utf8_lossy(&out.stdout);

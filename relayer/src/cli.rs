@@ -177,6 +177,35 @@ pub enum AuditCommand {
     /// Recompute the lifecycle log's hash chain; name the first altered or missing
     /// row. Exit 0 when intact, 1 when not.
     Verify(ConfigArg),
+    /// Write the lifecycle log of a time range (CSV or JSON lines) with each row's
+    /// `prev_hash` and `row_hash`, so the export can be checked against the chain.
+    Export(ExportArgs),
+}
+
+/// Arguments of `audit export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The configuration file.
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Rows appended at or after this RFC 3339 time.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Rows appended before this RFC 3339 time.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: ExportFormat,
+}
+
+/// Formats of `audit export`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// A header line, then one comma-separated line per row (RFC 4180 quoting).
+    Csv,
+    /// One JSON object per line.
+    Json,
 }
 
 /// `isthmus devnet ...`

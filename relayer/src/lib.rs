@@ -89,6 +89,12 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, RelayerError>
             })
             .await
         }
+        Command::Audit(AuditCommand::Export(args)) => {
+            with_config(&args.config.config, cli_format, out, |c, out| {
+                Box::pin(operate::audit_export(c, &args, out))
+            })
+            .await
+        }
         Command::Audit(AuditCommand::Verify(args)) => {
             with_config(&args.config, cli_format, out, |c, out| {
                 Box::pin(operate::audit_verify(c, out))

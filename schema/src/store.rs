@@ -1200,6 +1200,35 @@ impl Store {
             .collect()
     }
 
+    /// Up to `limit` lifecycle log rows with `seq > after`, appended in
+    /// `[from, to)` (either bound optional), in chain order: one page of an export.
+    /// Callers page by passing the last `seq` they received.
+    pub async fn log_page(
+        &self,
+        after: i64,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> Result<Vec<LogEntry>> {
+        let sql = format!(
+            "SELECT {LOG_COLUMNS} FROM lifecycle_log \
+             WHERE seq > $1 AND ($2::timestamptz IS NULL OR created_at >= $2) \
+               AND ($3::timestamptz IS NULL OR created_at < $3) \
+             ORDER BY seq LIMIT $4"
+        );
+        sqlx::query(&sql)
+            .bind(after)
+            .bind(from)
+            .bind(to)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::db("read log page"))?
+            .iter()
+            .map(decode_log)
+            .collect()
+    }
+
     /// The ids of `origin`'s messages with nonce below `count`, in nonce order: the
     /// leaves of the outbox tree as this relayer observed them. Refused with
     /// [`StoreError::InvalidInput`] when a nonce is missing (the observer has not seen
