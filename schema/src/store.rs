@@ -841,7 +841,7 @@ impl Store {
             None
         } else {
             Some(
-                i64::try_from(policy.delay_after(attempts).as_micros())
+                i64::try_from(policy.jittered_delay_after(attempts, &id.0).as_micros())
                     .map_err(|_| StoreError::InvalidInput("backoff too long".into()))?,
             )
         };

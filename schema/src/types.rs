@@ -569,6 +569,20 @@ impl RetryPolicy {
             .unwrap_or(self.max_delay)
             .min(self.max_delay)
     }
+
+    /// [`RetryPolicy::delay_after`] spread over 75–100 % of its value by `seed` (a
+    /// message id), so messages that failed together do not all retry in the same
+    /// instant. Deterministic per (seed, attempts): a repeated computation agrees.
+    pub fn jittered_delay_after(&self, attempts: u32, seed: &[u8]) -> std::time::Duration {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        hasher.update(seed);
+        hasher.update(attempts.to_be_bytes());
+        let digest = hasher.finalize();
+        // 0..=255 -> 75 %..=100 % of the delay.
+        let per_mille = 750 + u32::from(digest[0]) * 250 / 255;
+        self.delay_after(attempts) * per_mille / 1000
+    }
 }
 
 /// Result of [`crate::Store::set_failure`].
@@ -652,5 +666,23 @@ mod tests {
         assert_eq!(p.delay_after(4).as_secs(), 16);
         assert_eq!(p.delay_after(10).as_secs(), 60);
         assert_eq!(p.delay_after(u32::MAX).as_secs(), 60);
+        // Jitter stays within 75-100 % and differs between messages.
+        let delays: Vec<_> = (0u8..32)
+            .map(|i| p.jittered_delay_after(3, &[i; 32]))
+            .collect();
+        assert!(
+            delays
+                .iter()
+                .all(|d| d.as_millis() >= 6_000 && d.as_millis() <= 8_000),
+            "{delays:?}"
+        );
+        assert!(
+            delays.iter().any(|d| *d != delays[0]),
+            "no spread: {delays:?}"
+        );
+        assert_eq!(
+            p.jittered_delay_after(3, &[1; 32]),
+            p.jittered_delay_after(3, &[1; 32])
+        );
     }
 }
