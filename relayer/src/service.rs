@@ -353,8 +353,9 @@ impl Relayer {
             .unwrap_or(16);
         let claimed = self
             .store
-            .claim_ready(
+            .claim_ready_from(
                 destination,
+                &origins,
                 &[
                     MessageStatus::Observed,
                     MessageStatus::Verified,

@@ -744,6 +744,21 @@ impl Store {
         worker: &str,
         lease: Duration,
     ) -> Result<Vec<MessageRecord>> {
+        self.claim_ready_from(destination, &[], statuses, limit, worker, lease)
+            .await
+    }
+
+    /// [`Store::claim_ready`] restricted to messages from `origins` (empty: any
+    /// origin), so a relayer never leases messages of routes it does not serve.
+    pub async fn claim_ready_from(
+        &self,
+        destination: LedgerId,
+        origins: &[LedgerId],
+        statuses: &[MessageStatus],
+        limit: u32,
+        worker: &str,
+        lease: Duration,
+    ) -> Result<Vec<MessageRecord>> {
         if worker.is_empty() {
             return Err(StoreError::InvalidInput("claims need a worker id".into()));
         }
@@ -754,6 +769,7 @@ impl Store {
             "WITH ready AS ( \
                  SELECT id FROM messages \
                  WHERE destination = $1 AND status = ANY($2::text[]) \
+                   AND (cardinality($6::bigint[]) = 0 OR origin = ANY($6::bigint[])) \
                    AND (next_attempt_at IS NULL OR next_attempt_at <= now()) \
                    AND (claimed_until IS NULL OR claimed_until <= now()) \
                  ORDER BY origin, nonce \
@@ -771,6 +787,7 @@ impl Store {
             .bind(i64::from(limit))
             .bind(worker)
             .bind(lease_micros)
+            .bind(origins.iter().map(|o| i64::from(*o)).collect::<Vec<_>>())
             .fetch_all(&self.pool)
             .await
             .map_err(StoreError::db("claim ready messages"))?;

@@ -1081,3 +1081,33 @@ async fn outbox_leaves_are_in_numeric_nonce_order_and_holes_are_refused(pool: Pg
     let err = store.outbox_leaves(SRC, 28).await.expect_err("hole at 26");
     assert!(err.to_string().contains("nonce 26"), "{err}");
 }
+
+/// A claim restricted to some origins never leases another origin's messages, even
+/// when those are older: a relayer only takes work of routes it serves.
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn claims_can_be_restricted_to_origins(pool: PgPool) {
+    let store = store(pool).await;
+    let other_origin = SRC + 100;
+    let batch: Vec<NewMessage> = (0..5)
+        .map(|i| message(other_origin, DST, i, 10))
+        .chain((0..3).map(|i| message(SRC, DST, i, 10)))
+        .collect();
+    store
+        .record_observed(observe_key(), block(10), &batch, "observer")
+        .await
+        .expect("observe");
+    let lease = std::time::Duration::from_secs(60);
+    let claimed = store
+        .claim_ready_from(DST, &[SRC], &[MessageStatus::Observed], 4, "worker", lease)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 3);
+    assert!(claimed.iter().all(|m| m.origin == SRC));
+    // Unrestricted, the other origin's messages are there to take.
+    let rest = store
+        .claim_ready(DST, &[MessageStatus::Observed], 10, "worker-2", lease)
+        .await
+        .expect("claim");
+    assert_eq!(rest.len(), 5);
+    assert!(rest.iter().all(|m| m.origin == other_origin));
+}
