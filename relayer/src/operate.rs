@@ -274,26 +274,11 @@ pub async fn messages(
                 .map_err(|e| RelayerError::Usage(format!("--status {s}: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let time = |t: &Option<String>,
-                flag: &str|
-     -> Result<Option<chrono::DateTime<chrono::Utc>>, RelayerError> {
-        t.as_deref()
-            .map(|t| {
-                chrono::DateTime::parse_from_rfc3339(t)
-                    .map(|d| d.with_timezone(&chrono::Utc))
-                    .map_err(|e| {
-                        RelayerError::Usage(format!(
-                            "{flag} {t}: {e} (use RFC 3339, e.g. 2026-11-27T10:00:00Z)"
-                        ))
-                    })
-            })
-            .transpose()
-    };
     let filter = MessageFilter {
         route,
         statuses,
-        observed_from: time(&args.since, "--since")?,
-        observed_to: time(&args.until, "--until")?,
+        observed_from: parse_time(&args.since, "--since")?,
+        observed_to: parse_time(&args.until, "--until")?,
         limit: Some(args.limit),
     };
     let rows = store(&config).await?.list_messages(&filter).await?;
