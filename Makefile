@@ -17,7 +17,12 @@ help: ## List the targets.
 postgres: ## Make sure a PostgreSQL server answers (start or install one).
 	@bash devnet/ensure-postgres.sh
 
-devnet-tools: devnet/node_modules/.installed ## Install the pinned npm tools (anvil, solc-js) from devnet/package-lock.json.
+devnet-tools: devnet/node_modules/.patched ## Install the pinned npm tools (anvil, solc-js, chopsticks) from devnet/package-lock.json.
+
+# chopsticks is patched to keep the runtime's header digest (devnet/patch-chopsticks.mjs).
+devnet/node_modules/.patched: devnet/node_modules/.installed devnet/patch-chopsticks.mjs
+	node devnet/patch-chopsticks.mjs
+	@touch $@
 
 devnet/node_modules/.installed: devnet/package.json devnet/package-lock.json
 	@command -v npm >/dev/null || { echo "npm is missing: apt-get install nodejs npm" >&2; exit 1; }
@@ -51,7 +56,7 @@ bench: postgres ## Run the criterion benchmarks (results: docs/benchmarks.md).
 vectors: ## Regenerate protocol/vectors/v1.json (only for a new protocol version).
 	ISTHMUS_UPDATE_VECTORS=1 $(CARGO) test -p isthmus-protocol --test vectors
 
-demo: postgres devnet-tools ## Two anvil ledgers, Postgres, three members' relayers; messages crossing both EVM routes.
+demo: postgres devnet-tools substrate-runtime ## Two anvil ledgers, the Substrate dev chain, Postgres, three members' relayers; messages crossing every route.
 	@for tool in jq xxd curl psql; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
 	if [ -n "$$missing" ]; then echo "demo: installing$$missing"; apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq xxd curl postgresql-client >/dev/null; fi

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# `make demo`: two anvil ledgers, Postgres and three consortium members' relayers
-# (threshold 2 of 3, one database each); messages and clearing payments sent on both
-# EVM routes; progress while they cross; a summary from Postgres. Exits 0 when every
-# message is delivered, non-zero with the reason otherwise. Ctrl-C stops everything.
+# `make demo`: two anvil ledgers, the Substrate dev chain (chopsticks running the dev
+# runtime), Postgres and three consortium members' relayers (threshold 2 of 3, one
+# database each); messages and clearing payments sent on every route (evm-a -> evm-b,
+# evm-b -> evm-a, evm-a -> sub, sub -> evm-a); progress while they cross; a summary
+# from Postgres. Exits 0 when every message is delivered, non-zero with the reason
+# otherwise. Ctrl-C stops everything.
 #
-# Uses config/examples/devnet.toml with each member's environment file. The
-# Substrate ledger of that file is not yet driven by the relayer (it is skipped with
-# a warning), so its routes are not part of the demo.
+# Uses config/examples/devnet.toml with each member's environment file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,9 +30,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-for port in 8545 8546 7101 7102 7103; do
+for port in 8545 8546 8000 7101 7102 7103; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    echo "demo: port $port is in use; config/examples/devnet.toml needs ports 8545, 8546 and 7101-7103 free" >&2
+    echo "demo: port $port is in use; config/examples/devnet.toml needs ports 8545, 8546, 8000 and 7101-7103 free" >&2
     exit 1
   fi
 done
@@ -54,6 +54,11 @@ for ledger in evm-a evm-b; do
   for _ in $(seq 1 120); do [[ -s "$STATE/$ledger.json" ]] && break; sleep 0.5; done
   [[ -s "$STATE/$ledger.json" ]] || { echo "demo: $ledger did not start; see $STATE/$ledger.log" >&2; exit 1; }
 done
+echo "== ledger: sub (id 3, :8000), the dev runtime on chopsticks, origins wired through sudo"
+"$BIN" devnet substrate --config "$CONFIG" --ledger sub > "$STATE/sub.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 240); do grep -q 'Ctrl-C stops' "$STATE/sub.log" && break; sleep 0.5; done
+grep -q 'Ctrl-C stops' "$STATE/sub.log" || { echo "demo: sub did not start; see $STATE/sub.log" >&2; exit 1; }
 
 echo "== databases and relayers: bank-a, bank-b, bank-c (threshold 2)"
 for member in bank-a bank-b bank-c; do
@@ -80,12 +85,20 @@ bank() { printf '%s' "$1" | xxd -p | tr -d '\n' | sed -e :a -e 's/^.\{1,63\}$/&0
 payment() { # instruction id (byte), amount
   printf '%064x%s%s%064x' "$1" "$(bank bank-a)" "$(bank bank-b)" "$2"
 }
+# The dev runtime's clearing app (keccak256("isthmus clearing app")) and its banks.
+clearing_sub=0x503f514c7aac782a4744beab84031b19a17bfd1f1a6d20035288f11174ec8fb0
+sub_payment() { # instruction id (byte), amount: bank 0x0a.. pays bank 0x0b..
+  printf '%064x%s%s%064x' "$1" "$(printf '0a%.0s' {1..32})" "$(printf '0b%.0s' {1..32})" "$2"
+}
 # The example dApp's key (anvil's seventh development account), never a relayer's.
 export DEVNET_DAPP_KEY=92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e
+# On the Substrate ledger the dApp is //Ferdie.
+export DEVNET_DAPP_SEED=//Ferdie
 ids=()
 send() { # from to recipient (--body TEXT | --body-hex HEX)
-  local id
-  if ! id=$(as_member bank-a send --config "$CONFIG" --key-env DEVNET_DAPP_KEY --from "$1" --to "$2" --recipient "$3" "${@:4}" 2>>"$STATE/send.log"); then
+  local id key=DEVNET_DAPP_KEY
+  [[ $1 == sub ]] && key=DEVNET_DAPP_SEED
+  if ! id=$(as_member bank-a send --config "$CONFIG" --key-env "$key" --from "$1" --to "$2" --recipient "$3" "${@:4}" 2>>"$STATE/send.log"); then
     echo "demo: sending $1 -> $2 failed: $(tail -n1 "$STATE/send.log")" >&2
     exit 1
   fi
@@ -97,6 +110,10 @@ send evm-a evm-b "$clearing_b" --body-hex "$(payment 1 250)"
 send evm-a evm-b "$clearing_b" --body-hex "$(payment 2 50)"
 for i in 1 2; do send evm-b evm-a "$echo_a" --body "hello evm-a #$i"; done
 send evm-b evm-a "$clearing_a" --body-hex "$(payment 3 1000)"
+send evm-a sub "$clearing_sub" --body-hex "$(sub_payment 4 250)"
+send evm-a sub "$clearing_sub" --body-hex "$(sub_payment 5 75)"
+send sub evm-a "$echo_a" --body "hello evm-a from the pallet"
+send sub evm-a "$clearing_a" --body-hex "$(payment 6 500)"
 
 echo "== crossing (timeout ${TIMEOUT_S}s)"
 deadline=$((SECONDS + TIMEOUT_S))

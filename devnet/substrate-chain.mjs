@@ -1,13 +1,14 @@
 // Runs the Isthmus dev runtime with chopsticks, offline, on a free local port.
 //
-//   node substrate-chain.mjs <runtime.wasm>
+//   node substrate-chain.mjs <runtime.wasm> [port]
 //
 // The raw genesis is produced from the runtime itself: its GenesisBuilder API builds
 // the `development` preset's storage inside chopsticks' wasm executor (no node binary
 // exists for this runtime). The spec is cached next to the wasm blob. Blocks are built
 // as soon as a transaction arrives (instant mode) and every block is final.
 //
-// Prints `DEVNET_SUBSTRATE_PORT=<port>` on stdout once the RPC server listens, then
+// Listens on 127.0.0.1:<port> (default 0: a free port). Prints
+// `DEVNET_SUBSTRATE_PORT=<port>` on stdout once the RPC server listens, then
 // runs until SIGTERM or SIGINT. Run it in its own process group and kill the group.
 import { readFileSync, writeFileSync, existsSync, renameSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -72,7 +73,10 @@ async function buildSpec(wasm) {
 }
 
 async function main() {
-  if (!process.argv[2]) throw new Error('usage: node substrate-chain.mjs <runtime.wasm>');
+  if (!process.argv[2]) throw new Error('usage: node substrate-chain.mjs <runtime.wasm> [port]');
+  if (process.argv[3] !== undefined && !/^[0-9]+$/.test(process.argv[3])) {
+    throw new Error(`port ${process.argv[3]}: a number expected`);
+  }
   // Resolve links (`latest.wasm`) so the cached spec belongs to this very blob.
   const wasmPath = realpathSync(process.argv[2]);
   const wasm = u8aToHex(readFileSync(wasmPath));
@@ -88,7 +92,7 @@ async function main() {
   }
   const chain = await setupWithServer({
     genesis: spec,
-    port: 0,
+    port: Number(process.argv[3] ?? 0),
     host: '127.0.0.1',
     'build-block-mode': core.BuildBlockMode.Instant,
     'mock-signature-host': false,

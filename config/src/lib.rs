@@ -43,10 +43,10 @@ pub use address::{AddressError, EvmAddress};
 pub use error::ConfigError;
 pub use key::{KeySource, Secp256k1Key};
 pub use model::{
-    Config, ConsortiumConfig, ConsortiumMember, DatabaseConfig, Finality, HttpConfig, LedgerConfig,
-    LedgerKind, LogConfig, LogFormat, MemberConfig, RouteConfig, DEFAULT_BATCH_SIZE,
-    DEFAULT_LISTEN, DEFAULT_LOG_LEVEL, DEFAULT_PALLET, DEFAULT_POLL_INTERVAL_MS, DEFAULT_POOL_SIZE,
-    MAX_BATCH_SIZE,
+    Config, ConsortiumConfig, ConsortiumMember, DatabaseConfig, Finality, HttpConfig,
+    Justifications, LedgerConfig, LedgerKind, LogConfig, LogFormat, MemberConfig, RouteConfig,
+    DEFAULT_BATCH_SIZE, DEFAULT_LISTEN, DEFAULT_LOG_LEVEL, DEFAULT_PALLET,
+    DEFAULT_POLL_INTERVAL_MS, DEFAULT_POOL_SIZE, MAX_BATCH_SIZE,
 };
 pub use problem::Problem;
 pub use secret::{DatabaseUrl, Secret, REDACTED};

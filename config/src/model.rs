@@ -176,6 +176,22 @@ pub struct LedgerConfig {
     /// Substrate only: the pallet's index in the runtime, checked against metadata.
     #[serde(default)]
     pub pallet_index: Option<u8>,
+    /// Substrate only: where GRANDPA justifications come from (default `rpc`).
+    #[serde(default)]
+    pub justifications: Option<Justifications>,
+}
+
+/// Where a Substrate ledger's GRANDPA justifications come from. Either way they are
+/// verified by the GRANDPA light client against the authority set it tracks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Justifications {
+    /// The node's GRANDPA RPC, on a network with GRANDPA voters.
+    Rpc,
+    /// The dev chain, which has no voters: the relayer signs justifications with the
+    /// dev runtime's published genesis authority keys (`docs/substrate.md`). Only for
+    /// the devnet: anyone holding those keys can finalize anything.
+    Devnet,
 }
 
 /// Default for `ledgers[].poll_interval_ms`.
@@ -191,6 +207,11 @@ impl LedgerConfig {
     /// The pallet name, defaulted for Substrate ledgers.
     pub fn pallet_name(&self) -> &str {
         self.pallet.as_deref().unwrap_or(DEFAULT_PALLET)
+    }
+
+    /// Where GRANDPA justifications come from, defaulted.
+    pub fn justifications(&self) -> Justifications {
+        self.justifications.unwrap_or(Justifications::Rpc)
     }
 
     /// Extra confirmations after finality, defaulted.

@@ -314,6 +314,7 @@ impl Checker<'_> {
         for (field, present) in [
             ("pallet", ledger.pallet.is_some()),
             ("pallet_index", ledger.pallet_index.is_some()),
+            ("justifications", ledger.justifications.is_some()),
         ] {
             if present {
                 self.report(

@@ -1,5 +1,6 @@
 //! Harness for the end-to-end tests: two anvil ledgers with the endpoints deployed
-//! and wired to a three-member consortium (threshold 2), a Postgres database per
+//! (and, for the Substrate routes, the dev chain on chopsticks running the dev
+//! runtime) wired to a three-member consortium (threshold 2), a Postgres database per
 //! member, and the members' `isthmus run` processes, all started by the test and
 //! stopped (databases dropped) when the handles drop.
 
@@ -77,14 +78,26 @@ impl Ledger {
         deadline: u64,
         body: &[u8],
     ) -> [u8; 32] {
+        self.dispatch_raw(
+            destination,
+            Address32::from_evm(recipient.0).0,
+            deadline,
+            body,
+        )
+        .await
+    }
+
+    /// [`Ledger::dispatch`] to a 32-byte recipient (an account or a pallet app).
+    pub async fn dispatch_raw(
+        &self,
+        destination: u32,
+        recipient: [u8; 32],
+        deadline: u64,
+        body: &[u8],
+    ) -> [u8; 32] {
         let receipt = self
             .outbox()
-            .dispatch(
-                destination,
-                Address32::from_evm(recipient.0).0,
-                deadline,
-                Bytes::from(body.to_vec()),
-            )
+            .dispatch(destination, recipient, deadline, Bytes::from(body.to_vec()))
             .send()
             .await
             .unwrap_or_else(|e| panic!("dispatch on {}: {e}", self.name))
@@ -101,13 +114,37 @@ impl Ledger {
 }
 
 /// Two ledgers, `evm-a` (id 1) and `evm-b` (id 2), each trusting the other's
-/// Outbox with the three test members at threshold 2; blocks every second.
+/// Outbox with the three test members at threshold 2; blocks every second. With
+/// [`Devnet::start_with_substrate`], also the Substrate ledger `sub` (id 3), trusted
+/// by both and trusting both.
 pub struct Devnet {
     /// Ledger evm-a.
     pub a: Ledger,
     /// Ledger evm-b.
     pub b: Ledger,
+    /// Ledger sub, when started.
+    pub sub: Option<SubLedger>,
 }
+
+/// The Substrate dev chain (killed on drop) and a client of it.
+pub struct SubLedger {
+    /// Protocol ledger id (3).
+    pub id: u32,
+    /// The chain process.
+    pub chain: isthmus_adapter_substrate::devnet::DevChain,
+    /// A client.
+    pub client: isthmus_adapter_substrate::SubstrateClient,
+}
+
+/// The Substrate ledger's id in the harness.
+pub const SUB_LEDGER: u32 = 3;
+/// The dev runtime's clearing banks (its genesis opens them with 1,000,000 each).
+pub const SUB_BANK_A: [u8; 32] = [0x0a; 32];
+/// Second bank of the dev runtime.
+pub const SUB_BANK_B: [u8; 32] = [0x0b; 32];
+/// The members' sr25519 submitters on the Substrate ledger (funded dev accounts; Alice
+/// is left to the tests as the dApp and sudo account).
+pub const SUB_SUBMITTERS: [&str; 3] = ["//Bob", "//Charlie", "//Dave"];
 
 /// The clearing banks the devnet opens on both ledgers.
 pub const BANK_A: [u8; 32] = [0xa1; 32];
@@ -167,7 +204,112 @@ impl Devnet {
                 .await
                 .expect("trust mined");
         }
-        Self { a, b }
+        Self { a, b, sub: None }
+    }
+
+    /// [`Devnet::start`] plus the Substrate dev chain, wired both ways: the pallet's
+    /// inbox trusts both Outboxes and its clearing app their admins; both Inboxes
+    /// trust the pallet's outbox and both clearing apps `//Alice`.
+    pub async fn start_with_substrate() -> Self {
+        use isthmus_adapter_substrate::devnet;
+        let mut net = Self::start().await;
+        let chain = devnet::DevChain::start().await.expect("dev chain starts");
+        let client = isthmus_adapter_substrate::SubstrateClient::connect(&chain.url())
+            .await
+            .expect("dev chain answers");
+        devnet::sudo_set_ledger_id(&client, SUB_LEDGER)
+            .await
+            .expect("set ledger id");
+        let signers = [member_address(0), member_address(1), member_address(2)];
+        let raw: Vec<[u8; 20]> = signers.iter().map(|a| a.0).collect();
+        for l in [&net.a, &net.b] {
+            devnet::sudo_set_origin(
+                &client,
+                l.id,
+                Address32::from_evm(l.deployment.outbox.0).0,
+                &raw,
+                2,
+            )
+            .await
+            .expect("set_origin on sub");
+            devnet::sudo_trust_sender(&client, l.id, Address32::from_evm(l.admin_address().0).0)
+                .await
+                .expect("trust sender on sub");
+            l.inbox()
+                .set_origin(
+                    SUB_LEDGER,
+                    isthmus_adapter_substrate::keys::OUTBOX_ID,
+                    signers.to_vec(),
+                    2,
+                )
+                .send()
+                .await
+                .expect("setOrigin")
+                .await
+                .expect("setOrigin mined");
+            let alice = devnet::dapp_accounts()[0];
+            l.clearing()
+                .set_trusted_sender(SUB_LEDGER, alice, true)
+                .send()
+                .await
+                .expect("trust")
+                .await
+                .expect("trust mined");
+        }
+        net.sub = Some(SubLedger {
+            id: SUB_LEDGER,
+            chain,
+            client,
+        });
+        net
+    }
+}
+
+impl SubLedger {
+    /// Dispatches `body` from `//Alice` to `recipient` on ledger `destination`;
+    /// returns the id.
+    pub async fn dispatch(
+        &self,
+        destination: u32,
+        recipient: [u8; 32],
+        deadline: u64,
+        body: &[u8],
+    ) -> [u8; 32] {
+        let alice = isthmus_adapter_substrate::Destination::new(
+            self.client.clone(),
+            subxt_signer::sr25519::dev::alice(),
+        );
+        let (_, id) = alice
+            .dispatch(destination, recipient, deadline, body.to_vec())
+            .await
+            .unwrap_or_else(|e| panic!("dispatch on sub: {e}"));
+        id.0
+    }
+
+    /// How many of `ids` the pallet's inbox has processed (at its finalized head).
+    pub async fn delivered_count(&self, ids: &[[u8; 32]]) -> usize {
+        let probe = isthmus_adapter_substrate::Destination::new(
+            self.client.clone(),
+            subxt_signer::sr25519::dev::alice(),
+        );
+        let mut n = 0;
+        for id in ids {
+            if probe
+                .is_processed(&isthmus_protocol::MessageId(*id))
+                .await
+                .unwrap_or(false)
+            {
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// The clearing app's balance of `bank`.
+    pub async fn clearing_balance(&self, bank: [u8; 32]) -> u128 {
+        isthmus_adapter_substrate::devnet::clearing_balance(&self.client, bank)
+            .await
+            .expect("clearing balance")
     }
 }
 
@@ -235,6 +377,8 @@ pub struct Member {
     pub port: u16,
     /// Its log file.
     pub log: PathBuf,
+    /// Extra environment of its process (configuration overrides).
+    pub env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -292,6 +436,22 @@ impl Consortium {
             toml += &ledger(&devnet.b, 31338);
             toml += "[[routes]]\nsource = \"evm-a\"\ndestination = \"evm-b\"\nbatch_size = 16\n\n";
             toml += "[[routes]]\nsource = \"evm-b\"\ndestination = \"evm-a\"\nbatch_size = 16\n\n";
+            if let Some(sub) = &devnet.sub {
+                let seed = dir.path().join(format!("{name}-sub-submitter.key"));
+                std::fs::write(&seed, SUB_SUBMITTERS[i]).expect("key file");
+                toml += &format!(
+                    "[[ledgers]]\nname = \"sub\"\nid = {}\nkind = \"substrate\"\nrpc = [\"{}\"]\n\
+                     finality = \"grandpa\"\njustifications = \"devnet\"\npoll_interval_ms = 200\n\
+                     submitter = {{ file = \"{}\" }}\n\n",
+                    sub.id,
+                    sub.chain.url(),
+                    seed.display()
+                );
+                toml +=
+                    "[[routes]]\nsource = \"evm-a\"\ndestination = \"sub\"\nbatch_size = 16\n\n";
+                toml +=
+                    "[[routes]]\nsource = \"sub\"\ndestination = \"evm-a\"\nbatch_size = 16\n\n";
+            }
             toml += "[consortium]\nthreshold = 2\n\n";
             for (j, port) in ports.iter().enumerate() {
                 toml += &format!(
@@ -314,6 +474,7 @@ impl Consortium {
                 db_name,
                 port: ports[i],
                 log,
+                env: Vec::new(),
                 child: None,
             });
         }
@@ -334,6 +495,7 @@ impl Member {
         let child = Command::new(isthmus_bin())
             .args(["run", "--config"])
             .arg(&self.config)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(log)
@@ -527,6 +689,33 @@ impl Member {
 }
 
 impl Consortium {
+    /// Adds a second process of member `of` (not started): the same configuration and
+    /// database, its own HTTP port (`ISTHMUS_HTTP__LISTEN`) and log. Returns its index
+    /// in `members`.
+    pub fn add_replica(&mut self, of: usize) -> usize {
+        let original = &self.members[of];
+        let port = free_port();
+        let replica = Member {
+            name: format!("{}-replica", original.name),
+            index: original.index,
+            config: original.config.clone(),
+            database_url: original.database_url.clone(),
+            db_name: original.db_name.clone(),
+            port,
+            log: self
+                .dir
+                .path()
+                .join(format!("{}-replica.log", original.name)),
+            env: vec![(
+                "ISTHMUS_HTTP__LISTEN".to_owned(),
+                format!("127.0.0.1:{port}"),
+            )],
+            child: None,
+        };
+        self.members.push(replica);
+        self.members.len() - 1
+    }
+
     /// The end of every member's log, for failure messages.
     pub fn logs(&self) -> String {
         self.members

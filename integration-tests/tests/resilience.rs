@@ -227,3 +227,116 @@ async fn an_expired_message_is_recorded_and_never_delivered() {
     }
     assert!(!devnet.b.inbox().delivered(expired).call().await.unwrap());
 }
+
+/// Ids of the messages each transaction from `submitter` to `inbox` carried
+/// (delivered, skipped or handler-failed: every per-message Inbox event).
+async fn ids_per_transaction(
+    ledger: &Ledger,
+    submitter: ethers::types::Address,
+) -> Vec<Vec<[u8; 32]>> {
+    use ethers::contract::EthEvent;
+    use ethers::providers::Middleware;
+    use isthmus_adapter_evm::contracts::inbox::{
+        MessageDeliveredFilter, MessageHandlerFailedFilter, MessageSkippedFilter,
+    };
+    let per_message = [
+        MessageDeliveredFilter::signature(),
+        MessageHandlerFailedFilter::signature(),
+        MessageSkippedFilter::signature(),
+    ];
+    let filter = ethers::types::Filter::new()
+        .address(ledger.deployment.inbox)
+        .from_block(0u64);
+    let logs = ledger.admin.get_logs(&filter).await.unwrap();
+    let mut by_tx: std::collections::BTreeMap<ethers::types::H256, Vec<[u8; 32]>> =
+        std::collections::BTreeMap::new();
+    for log in logs {
+        if !per_message.contains(&log.topics[0]) {
+            continue;
+        }
+        let tx = log.transaction_hash.unwrap();
+        let from = ledger
+            .admin
+            .get_transaction(tx)
+            .await
+            .unwrap()
+            .unwrap()
+            .from;
+        if from == submitter {
+            by_tx.entry(tx).or_default().push(log.topics[1].0);
+        }
+    }
+    by_tx.into_values().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_of_a_member_share_its_database_and_never_submit_a_message_twice() {
+    use ethers::signers::{LocalWallet, Signer};
+    let devnet = Devnet::start().await;
+    let mut consortium = Consortium::new(&devnet, "replicas").await;
+    let replica = consortium.add_replica(0);
+    // bank-0 runs twice on its one database; bank-1 attests (and delivers too);
+    // bank-2 stays down.
+    for i in [0, replica, 1] {
+        consortium.members[i].start();
+    }
+    let mut ids = Vec::new();
+    for i in 0..40u8 {
+        ids.push(
+            devnet
+                .a
+                .dispatch(2, devnet.b.deployment.echo, 0, &[b'r', i])
+                .await,
+        );
+    }
+    assert!(
+        wait_until(DELIVERY, || devnet.b.all_delivered(&ids)).await,
+        "{}",
+        consortium.logs()
+    );
+    let echo = EchoRecipient::new(devnet.b.deployment.echo, devnet.b.admin.clone());
+    assert_eq!(echo.received().call().await.unwrap(), U256::from(40));
+
+    // bank-0's history settles with every message delivered once.
+    let bank0 = &consortium.members[0];
+    let settled = wait_until(Duration::from_secs(60), || async {
+        bank0
+            .count("SELECT count(*) FROM messages WHERE status = 'delivered'")
+            .await
+            == 40
+    })
+    .await;
+    assert!(settled, "{}", consortium.logs());
+    assert_eq!(bank0.count("SELECT count(*) FROM deliveries").await, 40);
+    // Both processes worked: each recorded some of the claims and submissions.
+    let workers = bank0
+        .count(
+            "SELECT count(DISTINCT actor) FROM lifecycle_log \
+             WHERE event IN ('verified', 'attested', 'submitted', 'delivered')",
+        )
+        .await;
+    assert_eq!(workers, 2, "both replicas of bank-0 took part");
+    // On the ledger: no message is in two of bank-0's transactions.
+    let submitter = LocalWallet::from_bytes(&SUBMITTERS[0]).unwrap().address();
+    let txs = ids_per_transaction(&devnet.b, submitter).await;
+    let mut seen = std::collections::BTreeSet::new();
+    for tx in &txs {
+        for id in tx {
+            assert!(
+                seen.insert(*id),
+                "0x{} was submitted twice by bank-0",
+                hex::encode(id)
+            );
+        }
+    }
+    assert!(!txs.is_empty(), "bank-0 submitted nothing");
+    assert!(bank0.isthmus(&["audit", "verify"]).status.success());
+    for i in [0, replica, 1] {
+        let status = consortium.members[i].stop().unwrap();
+        assert!(
+            status.success(),
+            "{} exited with {status}",
+            consortium.members[i].name
+        );
+    }
+}

@@ -111,8 +111,9 @@ pub struct SendArgs {
     /// Unix seconds after which the message must not be delivered (0 = never).
     #[arg(long, default_value_t = 0)]
     pub deadline: u64,
-    /// Environment variable holding the sender's secp256k1 key (64 hex digits); the
-    /// sender pays and is the message's `sender`. Default: the source ledger's
+    /// Environment variable holding the sender's key: secp256k1 (64 hex digits) on an
+    /// EVM ledger, an sr25519 secret URI or 0x seed (`//Ferdie`) on a Substrate ledger.
+    /// The sender pays and is the message's `sender`. Default: the source ledger's
     /// submitter key (fine for testing; a relayer's submitter should not send).
     #[arg(long, value_name = "VAR")]
     pub key_env: Option<String>,
@@ -218,6 +219,27 @@ pub enum DevnetCommand {
     /// `chain_id`. Deployment uses anvil's first development account, so a fresh
     /// anvil always yields the same addresses (those of config/examples/devnet.toml).
     Evm(DevnetEvmArgs),
+    /// Start the Substrate dev chain (chopsticks running the dev runtime) for a
+    /// configured Substrate ledger and wire it; runs until Ctrl-C or SIGTERM.
+    ///
+    /// The chain listens on the port of the ledger's first `rpc` URL. Through `sudo`
+    /// the devnet sets the runtime's ledger id to the configured `id`, makes the
+    /// pallet's inbox trust every configured EVM ledger's Outbox with the consortium's
+    /// signers and threshold, and lets the devnet's dApp accounts on those ledgers
+    /// instruct the clearing app. Needs the runtime wasm (`make substrate-runtime`)
+    /// and the devnet tools (`make devnet-tools`).
+    Substrate(DevnetSubstrateArgs),
+}
+
+/// Arguments of `devnet substrate`.
+#[derive(Debug, Args)]
+pub struct DevnetSubstrateArgs {
+    /// Configuration file.
+    #[arg(long, short = 'c', value_name = "FILE", env = CONFIG_ENV, default_value = DEFAULT_CONFIG)]
+    pub config: PathBuf,
+    /// Name of the Substrate ledger (`[[ledgers]] name`) to run.
+    #[arg(long, value_name = "NAME")]
+    pub ledger: String,
 }
 
 /// Arguments of `devnet evm`.

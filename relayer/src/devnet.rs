@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use isthmus_adapter_evm::devnet::{deploy, Anvil, DEV_KEY_0};
 
-use crate::cli::DevnetEvmArgs;
+use crate::cli::{DevnetEvmArgs, DevnetSubstrateArgs};
 use crate::commands::{self, Outcome};
 use crate::RelayerError;
 
@@ -96,6 +96,134 @@ pub async fn evm(args: &DevnetEvmArgs, out: &mut dyn Write) -> Result<Outcome, R
     Ok(Outcome::Success)
 }
 
+/// Starts the Substrate dev chain for the configured ledger and wires it (ledger id,
+/// origins, clearing senders), then waits for Ctrl-C or SIGTERM and stops it.
+pub async fn substrate(
+    args: &DevnetSubstrateArgs,
+    out: &mut dyn Write,
+) -> Result<Outcome, RelayerError> {
+    use isthmus_adapter_substrate::devnet::{
+        sudo_set_ledger_id, sudo_set_origin, sudo_trust_sender, DevChain,
+    };
+    let Some(config) = commands::load(&args.config, out)? else {
+        return Ok(Outcome::Problems);
+    };
+    let file = args.config.display();
+    let Some(ledger) = config.ledger(&args.ledger) else {
+        let names: Vec<&str> = config.ledgers.iter().map(|l| l.name.as_str()).collect();
+        return Err(RelayerError::Usage(format!(
+            "--ledger {}: no such ledger in {file}; configured: {}",
+            args.ledger,
+            names.join(", ")
+        )));
+    };
+    let usage =
+        |what: &str| RelayerError::Usage(format!("ledgers `{}` in {file}: {what}", ledger.name));
+    if ledger.kind != isthmus_config::LedgerKind::Substrate {
+        return Err(usage("is not a Substrate ledger"));
+    }
+    let port = rpc_port(ledger)
+        .ok_or_else(|| usage("the first rpc URL names no port; use ws://127.0.0.1:PORT"))?;
+    let fail = |what: String| RelayerError::Usage(format!("configuring {}: {what}", ledger.name));
+    let chain = DevChain::start_at(port)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let client = isthmus_adapter_substrate::SubstrateClient::connect(&chain.url())
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    sudo_set_ledger_id(&client, ledger.id)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let (signers, threshold) = consortium_signers(&config).map_err(fail)?;
+    let senders = devnet_evm_senders();
+    for other in config
+        .ledgers
+        .iter()
+        .filter(|l| l.kind == isthmus_config::LedgerKind::Evm)
+    {
+        let Some(outbox) = other
+            .outbox
+            .as_deref()
+            .and_then(|a| a.parse::<ethers::types::Address>().ok())
+        else {
+            continue;
+        };
+        let raw: Vec<[u8; 20]> = signers.iter().map(|a| a.0).collect();
+        sudo_set_origin(
+            &client,
+            other.id,
+            isthmus_protocol::Address32::from_evm(outbox.0).0,
+            &raw,
+            u32::from(threshold),
+        )
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+        for sender in &senders {
+            sudo_trust_sender(
+                &client,
+                other.id,
+                isthmus_protocol::Address32::from_evm(sender.0).0,
+            )
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        }
+        tracing::info!(ledger = %ledger.name, origin = %other.name, threshold, "pallet inbox trusts the origin's outbox");
+    }
+    writeln!(
+        out,
+        "{} (ledger id {}) at {}; Ctrl-C stops the ledger",
+        ledger.name,
+        ledger.id,
+        chain.url()
+    )?;
+    out.flush()?;
+    wait_for_shutdown().await?;
+    drop(chain);
+    Ok(Outcome::Success)
+}
+
+fn rpc_port(ledger: &isthmus_config::LedgerConfig) -> Option<u16> {
+    ledger
+        .rpc
+        .first()?
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches('/').parse::<u16>().ok())
+}
+
+/// The consortium's signer addresses and threshold.
+fn consortium_signers(
+    config: &isthmus_config::Config,
+) -> Result<(Vec<ethers::types::Address>, u8), String> {
+    let signers = config
+        .consortium
+        .members
+        .iter()
+        .map(|m| {
+            m.signer
+                .parse::<ethers::types::Address>()
+                .map_err(|_| format!("signer of `{}` is not an address", m.name))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let threshold =
+        u8::try_from(config.consortium.threshold).map_err(|_| "threshold above 255".to_owned())?;
+    Ok((signers, threshold))
+}
+
+/// The devnet's dApp accounts on EVM ledgers: the deployer and the dApp key.
+fn devnet_evm_senders() -> Vec<ethers::types::Address> {
+    use ethers::signers::Signer;
+    use isthmus_adapter_evm::devnet::DEV_DAPP_KEY;
+    [DEV_KEY_0, DEV_DAPP_KEY]
+        .iter()
+        .filter_map(|k| {
+            ethers::signers::LocalWallet::from_bytes(k)
+                .ok()
+                .map(|w| w.address())
+        })
+        .collect()
+}
+
 /// The clearing banks the devnet opens on every EVM ledger: their ids are the
 /// names, left-aligned in 32 bytes.
 pub const DEVNET_BANKS: [(&str, u64); 2] = [("bank-a", 1_000_000), ("bank-b", 0)];
@@ -119,23 +247,11 @@ async fn wire(
     chain_id: u64,
     deployment: &isthmus_adapter_evm::devnet::Deployment,
 ) -> Result<(), RelayerError> {
-    use ethers::signers::Signer;
     use isthmus_adapter_evm::contracts::{ClearingApp, Inbox};
-    use isthmus_adapter_evm::devnet::{client, DEV_DAPP_KEY};
+    use isthmus_adapter_evm::devnet::client;
     let admin = client(url, chain_id, &DEV_KEY_0)?;
     let fail = |what: String| RelayerError::Usage(format!("configuring {}: {what}", ledger.name));
-    let signers = config
-        .consortium
-        .members
-        .iter()
-        .map(|m| {
-            m.signer
-                .parse::<ethers::types::Address>()
-                .map_err(|_| fail(format!("signer of `{}` is not an address", m.name)))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let threshold = u8::try_from(config.consortium.threshold)
-        .map_err(|_| fail("threshold above 255".into()))?;
+    let (signers, threshold) = consortium_signers(config).map_err(fail)?;
     let inbox = Inbox::new(deployment.inbox, admin.clone());
     let app = ClearingApp::new(deployment.clearing, admin.clone());
     for (bank, balance) in DEVNET_BANKS {
@@ -146,14 +262,7 @@ async fn wire(
             .await
             .map_err(|e| fail(e.to_string()))?;
     }
-    let senders: Vec<ethers::types::Address> = [DEV_KEY_0, DEV_DAPP_KEY]
-        .iter()
-        .filter_map(|k| {
-            ethers::signers::LocalWallet::from_bytes(k)
-                .ok()
-                .map(|w| w.address())
-        })
-        .collect();
+    let senders = devnet_evm_senders();
     for other in config
         .ledgers
         .iter()
@@ -191,6 +300,33 @@ async fn wire(
             .map_err(|e| fail(e.to_string()))?;
         }
         tracing::info!(ledger = %ledger.name, origin = %other.name, threshold, "inbox trusts the origin's outbox");
+    }
+    for other in config
+        .ledgers
+        .iter()
+        .filter(|l| l.kind == isthmus_config::LedgerKind::Substrate)
+    {
+        inbox
+            .set_origin(
+                other.id,
+                isthmus_adapter_substrate::keys::OUTBOX_ID,
+                signers.clone(),
+                threshold,
+            )
+            .send()
+            .await
+            .map_err(|e| fail(e.to_string()))?
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        for sender in isthmus_adapter_substrate::devnet::dapp_accounts() {
+            app.set_trusted_sender(other.id, sender, true)
+                .send()
+                .await
+                .map_err(|e| fail(e.to_string()))?
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+        }
+        tracing::info!(ledger = %ledger.name, origin = %other.name, threshold, "inbox trusts the pallet's outbox");
     }
     Ok(())
 }

@@ -46,7 +46,7 @@ async fn readyz(State(relayer): State<Arc<Relayer>>) -> Response {
     }
     for ledger in relayer.ledgers.values() {
         if let Err(e) = ledger.finalized().await {
-            problems.push(format!("ledger {}: {e}", ledger.name));
+            problems.push(format!("ledger {}: {e}", ledger.name()));
         }
     }
     if problems.is_empty() {

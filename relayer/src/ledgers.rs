@@ -1,7 +1,13 @@
 //! The ledgers a relayer talks to, behind the role each plays on a route.
 //!
-//! An EVM ledger is a source (its Outbox is scanned and its commitment proven
-//! through the light client) and a destination (its Inbox receives deliveries).
+//! Every ledger is a source (its outbox is scanned and its commitment proven through
+//! its light client) and a destination (its inbox receives deliveries). [`Ledger`]
+//! gives the service one interface over the two kinds:
+//! - [`EvmLedger`]: logs of the Outbox contract, headers and `eth_getProof` through
+//!   `isthmus-light-client-evm`, `processBatch` on the Inbox contract;
+//! - [`SubstrateLedger`]: `Dispatch` events of the pallet, headers and GRANDPA
+//!   justifications through `isthmus-light-client-grandpa` (the outbox's root and
+//!   count are committed in every header's digest), `process_batch` on the pallet.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -11,14 +17,23 @@ use isthmus_adapter_evm::source::Scanned;
 use isthmus_adapter_evm::{
     BlockRef, Delivery, DeliveryOutcome, EvmDestination, EvmError, EvmSource,
 };
+use isthmus_adapter_substrate::devnet::DevnetFinality;
+use isthmus_adapter_substrate::{
+    Destination, Outcome, SkipReason, SubstrateClient, VerifiedOutbox,
+};
+use isthmus_config::Justifications;
 use isthmus_config::{Finality, LedgerConfig};
 use isthmus_light_client_evm::{
     AccountProof, EvmLightClient, Header, TrustedCheckpoint, Verified, B256,
 };
-use isthmus_protocol::MessageId;
+use isthmus_light_client_grandpa::{AuthoritySet, FinalizedHeader, GrandpaJustification};
+use isthmus_protocol::{Message, MessageId};
+use isthmus_schema::{BlockRef as StoredBlock, NewMessage};
 use tokio::sync::Mutex;
 
 use crate::verified::{CheckpointError, VerifiedCheckpoint};
+
+pub use isthmus_adapter_evm::MessageOutcome;
 
 /// Most headers kept for attesting to blocks below the light client's head (a peer
 /// that is behind asks for an older checkpoint).
@@ -27,9 +42,32 @@ const VERIFIED_HEADER_CACHE: usize = 4096;
 /// Why a ledger step failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
-    /// Chain IO failed.
+    /// Chain IO failed (EVM ledger).
     #[error(transparent)]
     Evm(#[from] EvmError),
+    /// Chain IO failed (Substrate ledger).
+    #[error(transparent)]
+    Substrate(#[from] isthmus_adapter_substrate::Error),
+    /// The node's chain no longer holds a block the relayer recorded as final.
+    #[error("ledger `{ledger}`: block {number} is no longer {hash} on the node's chain")]
+    ChainChanged {
+        /// The ledger.
+        ledger: String,
+        /// The block number.
+        number: u64,
+        /// The recorded hash.
+        hash: String,
+    },
+    /// The ledger did not answer in time.
+    #[error("ledger `{ledger}`: {what} took longer than {seconds} s")]
+    Timeout {
+        /// The ledger.
+        ledger: String,
+        /// What was awaited.
+        what: &'static str,
+        /// The limit.
+        seconds: u64,
+    },
     /// The light client refused the evidence: the node's answer is not a proof.
     #[error("light client refused the evidence of ledger `{ledger}`: {reason}")]
     Refused {
@@ -56,6 +94,11 @@ impl LedgerError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Evm(e) => e.is_retryable(),
+            Self::Substrate(e) => e.is_retryable(),
+            Self::Timeout { .. } => true,
+            // A final block that changed needs an operator: the node is wrong or the
+            // chain's finality was violated.
+            Self::ChainChanged { .. } => false,
             // A node that served bad evidence may serve good evidence later (another
             // node behind a load balancer, a reorg that settled); the refusal is
             // recorded each time.
@@ -295,5 +338,456 @@ impl EvmLedger {
                 ledger: self.name.clone(),
                 reason: "no submitter key: this relayer cannot deliver here".into(),
             })
+    }
+}
+
+/// One entry of a scan: a message to record, or an outbox entry that does not hold a
+/// valid message (recorded as rejected with the reason; the scan goes on).
+#[derive(Clone, Debug)]
+pub enum Observed {
+    /// A valid protocol message.
+    Message(NewMessage),
+    /// An outbox entry that is not a valid message.
+    Rejected {
+        /// The block that holds it.
+        block: StoredBlock,
+        /// The transaction that emitted it, where the ledger has one.
+        tx_hash: Option<[u8; 32]>,
+        /// Position in the block.
+        log_index: u64,
+        /// Why it was refused.
+        reason: String,
+        /// The raw payload.
+        raw: Vec<u8>,
+    },
+}
+
+/// A final delivery transaction and what the inbox did with each message.
+#[derive(Clone, Debug)]
+pub struct Delivered {
+    /// The transaction.
+    pub tx_hash: [u8; 32],
+    /// Its block, final when reported.
+    pub block: StoredBlock,
+    /// Gas used, on ledgers that meter gas.
+    pub gas_used: Option<u64>,
+    /// One outcome per message, in the inbox's order.
+    pub outcomes: Vec<(MessageId, MessageOutcome)>,
+}
+
+/// A ledger of either kind.
+pub enum Ledger {
+    /// An EVM chain.
+    Evm(EvmLedger),
+    /// A Substrate chain with the Isthmus pallet.
+    Substrate(SubstrateLedger),
+}
+
+fn evm_block(b: StoredBlock) -> BlockRef {
+    BlockRef {
+        number: b.number,
+        hash: b.hash.into(),
+    }
+}
+
+fn stored_block(b: BlockRef) -> StoredBlock {
+    StoredBlock {
+        number: b.number,
+        hash: b.hash.0,
+    }
+}
+
+/// The stored form of a message the source emitted.
+pub fn new_message(
+    message: &Message,
+    id: MessageId,
+    block: StoredBlock,
+    tx_hash: Option<[u8; 32]>,
+) -> NewMessage {
+    NewMessage {
+        id: isthmus_schema::MessageId(id.0),
+        version: isthmus_protocol::VERSION,
+        nonce: message.nonce,
+        origin: message.origin,
+        sender: message.sender.0,
+        destination: message.destination,
+        recipient: message.recipient.0,
+        deadline: message.deadline,
+        body: message.body.clone(),
+        canonical: message.encode(),
+        source_block: block,
+        source_tx_hash: tx_hash,
+    }
+}
+
+impl Ledger {
+    /// Configured name.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Evm(l) => &l.name,
+            Self::Substrate(l) => &l.name,
+        }
+    }
+
+    /// Protocol ledger id.
+    pub fn id(&self) -> u32 {
+        match self {
+            Self::Evm(l) => l.id,
+            Self::Substrate(l) => l.id,
+        }
+    }
+
+    /// Most blocks one observer round scans: bounds `eth_getLogs` on EVM ledgers and
+    /// the per-block event reads on Substrate ledgers, so progress shows often.
+    pub fn scan_range(&self) -> u64 {
+        match self {
+            Self::Evm(_) => 2_000,
+            Self::Substrate(_) => 200,
+        }
+    }
+
+    /// The first block that can hold outbox entries: a Substrate genesis block runs
+    /// no extrinsics (and chopsticks serves no events for it).
+    pub fn first_block(&self) -> u64 {
+        match self {
+            Self::Evm(_) => 0,
+            Self::Substrate(_) => 1,
+        }
+    }
+
+    /// The node's finalized block.
+    pub async fn finalized(&self) -> Result<StoredBlock, LedgerError> {
+        match self {
+            Self::Evm(l) => Ok(stored_block(l.finalized().await?)),
+            Self::Substrate(l) => l.finalized().await,
+        }
+    }
+
+    /// Block `number` of the node's chain, if it has it.
+    pub async fn block_ref(&self, number: u64) -> Result<Option<StoredBlock>, LedgerError> {
+        match self {
+            Self::Evm(l) => Ok(l.source.block_ref(number).await?.map(stored_block)),
+            Self::Substrate(l) => l.block_ref(number).await,
+        }
+    }
+
+    /// Fails when `cursor` (a block recorded as final) is no longer on the node's chain.
+    pub async fn check_linkage(&self, cursor: StoredBlock) -> Result<(), LedgerError> {
+        match self {
+            Self::Evm(l) => Ok(l.source.check_linkage(evm_block(cursor)).await?),
+            Self::Substrate(l) => match l.block_ref(cursor.number).await? {
+                Some(b) if b.hash == cursor.hash => Ok(()),
+                _ => Err(LedgerError::ChainChanged {
+                    ledger: l.name.clone(),
+                    number: cursor.number,
+                    hash: format!("0x{}", hex::encode(cursor.hash)),
+                }),
+            },
+        }
+    }
+
+    /// The outbox's messages in blocks `from..=to` (final blocks only).
+    pub async fn scan(&self, from: u64, to: u64) -> Result<Vec<Observed>, LedgerError> {
+        match self {
+            Self::Evm(l) => Ok(l
+                .scan(from, to)
+                .await?
+                .into_iter()
+                .map(|s| match s {
+                    Scanned::Message(m) => Observed::Message(new_message(
+                        &m.message,
+                        m.id,
+                        stored_block(m.block),
+                        Some(m.tx_hash.0),
+                    )),
+                    Scanned::Rejected {
+                        block,
+                        tx_hash,
+                        log_index,
+                        reason,
+                        raw,
+                    } => Observed::Rejected {
+                        block: stored_block(block),
+                        tx_hash: Some(tx_hash.0),
+                        log_index,
+                        reason,
+                        raw,
+                    },
+                })
+                .collect()),
+            Self::Substrate(l) => l.scan(from, to).await,
+        }
+    }
+
+    /// Verifies the outbox's commitment at `block` through the ledger's light client.
+    pub async fn verify_checkpoint(
+        &self,
+        block: StoredBlock,
+    ) -> Result<VerifiedCheckpoint, LedgerError> {
+        match self {
+            Self::Evm(l) => l.verify_checkpoint(evm_block(block)).await,
+            Self::Substrate(l) => l.verify_checkpoint(block).await,
+        }
+    }
+
+    /// Whether the inbox already processed `id`.
+    pub async fn is_delivered(&self, id: MessageId) -> Result<bool, LedgerError> {
+        match self {
+            Self::Evm(l) => l.is_delivered(id).await,
+            Self::Substrate(l) => Ok(l.destination.is_processed(&id).await?),
+        }
+    }
+
+    /// Delivers a batch and waits until its transaction is final.
+    pub async fn deliver(
+        &self,
+        delivery: &Delivery,
+        timeout: Duration,
+    ) -> Result<Delivered, LedgerError> {
+        match self {
+            Self::Evm(l) => {
+                let o = l.deliver(delivery, timeout).await?;
+                Ok(Delivered {
+                    tx_hash: o.tx_hash.0,
+                    block: stored_block(o.block),
+                    gas_used: Some(o.gas_used),
+                    outcomes: o.outcomes,
+                })
+            }
+            Self::Substrate(l) => l.deliver(delivery, timeout).await,
+        }
+    }
+
+    /// The transaction and block in which the inbox processed `id`, if it did.
+    pub async fn find_delivery(
+        &self,
+        id: MessageId,
+    ) -> Result<Option<([u8; 32], StoredBlock)>, LedgerError> {
+        match self {
+            Self::Evm(l) => Ok(l
+                .submitter()?
+                .find_delivery(id)
+                .await?
+                .map(|(tx, block)| (tx.0, stored_block(block)))),
+            Self::Substrate(l) => {
+                Ok(l.destination
+                    .find_processed(&id)
+                    .await?
+                    .map(|(number, hash, tx)| {
+                        (
+                            tx,
+                            StoredBlock {
+                                number: u64::from(number),
+                                hash,
+                            },
+                        )
+                    }))
+            }
+        }
+    }
+
+    /// The submitter's balance in gwei, on ledgers where the relayer reads it.
+    pub async fn balance_gwei(&self) -> Option<i64> {
+        match self {
+            Self::Evm(l) => {
+                let balance = l.destination()?.balance().await.ok()?;
+                let gwei = balance / ethers::types::U256::exp10(9);
+                Some(gwei.min(i64::MAX.into()).as_u64() as i64)
+            }
+            Self::Substrate(_) => None,
+        }
+    }
+}
+
+/// A Substrate ledger carrying the Isthmus pallet.
+pub struct SubstrateLedger {
+    /// Configured name.
+    pub name: String,
+    /// Protocol ledger id.
+    pub id: u32,
+    client: SubstrateClient,
+    destination: Destination,
+    justifier: DevnetFinality,
+    authorities: AuthoritySet,
+}
+
+impl SubstrateLedger {
+    /// Connects to `config`'s first RPC URL; deliveries are signed with the sr25519
+    /// `submitter` secret.
+    pub async fn connect(config: &LedgerConfig, submitter: &str) -> Result<Self, LedgerError> {
+        let config_error = |reason: String| LedgerError::Config {
+            ledger: config.name.clone(),
+            reason,
+        };
+        if config.justifications() != Justifications::Devnet {
+            return Err(config_error(
+                "`justifications = \"rpc\"` is not wired into the relayer yet: fetching GRANDPA \
+                 justifications from a network's RPC and configuring its authority-set anchor are \
+                 still to come; the dev chain runs with `justifications = \"devnet\"`"
+                    .into(),
+            ));
+        }
+        let url = config
+            .rpc
+            .first()
+            .ok_or_else(|| config_error("no rpc URL".into()))?;
+        let client = SubstrateClient::connect(url).await?;
+        let destination = Destination::from_secret(client.clone(), submitter)
+            .map_err(|e| config_error(format!("submitter: {e}")))?;
+        let justifier = DevnetFinality::new();
+        let authorities = justifier.authority_set()?;
+        Ok(Self {
+            name: config.name.clone(),
+            id: config.id,
+            client,
+            destination,
+            justifier,
+            authorities,
+        })
+    }
+
+    /// The destination role (also the account `isthmus send` dispatches from).
+    pub fn destination(&self) -> &Destination {
+        &self.destination
+    }
+
+    fn block_number(&self, number: u64) -> Result<u32, LedgerError> {
+        u32::try_from(number).map_err(|_| LedgerError::Refused {
+            ledger: self.name.clone(),
+            reason: format!("block number {number} does not fit a Substrate block number"),
+        })
+    }
+
+    async fn finalized(&self) -> Result<StoredBlock, LedgerError> {
+        let (number, hash) = self.client.finalized_head().await?;
+        Ok(StoredBlock {
+            number: u64::from(number),
+            hash,
+        })
+    }
+
+    async fn block_ref(&self, number: u64) -> Result<Option<StoredBlock>, LedgerError> {
+        let n = self.block_number(number)?;
+        Ok(self
+            .client
+            .block_hash(n)
+            .await?
+            .map(|hash| StoredBlock { number, hash }))
+    }
+
+    async fn scan(&self, from: u64, to: u64) -> Result<Vec<Observed>, LedgerError> {
+        let (from, to) = (self.block_number(from)?, self.block_number(to)?);
+        Ok(self
+            .client
+            .dispatched(from, to)
+            .await?
+            .into_iter()
+            .map(|m| {
+                Observed::Message(new_message(
+                    &m.message,
+                    m.id,
+                    StoredBlock {
+                        number: u64::from(m.block_number),
+                        hash: m.block_hash,
+                    },
+                    None,
+                ))
+            })
+            .collect())
+    }
+
+    /// Verifies the outbox's commitment at `block`: the header's bytes must hash to
+    /// `block.hash`, a GRANDPA justification of that hash must verify against the
+    /// authority set, and the header's digest then gives the root and count.
+    async fn verify_checkpoint(
+        &self,
+        block: StoredBlock,
+    ) -> Result<VerifiedCheckpoint, LedgerError> {
+        let refused = |reason: String| LedgerError::Refused {
+            ledger: self.name.clone(),
+            reason,
+        };
+        let finalized = self.finalized().await?;
+        if block.number > finalized.number {
+            return Err(refused(format!(
+                "block {} is not final here (finalized: {})",
+                block.number, finalized.number
+            )));
+        }
+        let number = self.block_number(block.number)?;
+        let bytes = self.client.header_bytes(block.hash).await?;
+        let header = isthmus_light_client_grandpa::Header::decode_exact(&bytes)
+            .map_err(|e| refused(format!("header {number}: {e}")))?;
+        if header.hash().0 != block.hash || header.number != number {
+            return Err(refused(format!(
+                "the node's header {} hashes to {}, not to the requested block",
+                header.number,
+                header.hash()
+            )));
+        }
+        // The dev chain has no GRANDPA voters: its justification is signed here with
+        // the published genesis authority keys (`justifications = "devnet"`), then
+        // verified like any network's.
+        let justification =
+            GrandpaJustification::decode_exact(&self.justifier.justify(number, block.hash))
+                .map_err(|e| refused(format!("justification of block {number}: {e}")))?;
+        let finality = justification
+            .verify(&self.authorities)
+            .map_err(|e| refused(format!("justification of block {number}: {e}")))?;
+        let finalized = FinalizedHeader::new(header, finality)
+            .map_err(|e| refused(format!("block {number}: {e}")))?;
+        let outbox = VerifiedOutbox::from_digest(&finalized)
+            .map_err(|e| refused(format!("block {number}: {e}")))?;
+        Ok(VerifiedCheckpoint::from_substrate(
+            self.id,
+            &outbox,
+            "grandpa (devnet authority keys)",
+        ))
+    }
+
+    async fn deliver(
+        &self,
+        delivery: &Delivery,
+        timeout: Duration,
+    ) -> Result<Delivered, LedgerError> {
+        let items: Vec<(Vec<u8>, isthmus_protocol::Branch)> = delivery
+            .messages
+            .iter()
+            .map(|(m, b)| (m.encode(), b.clone()))
+            .collect();
+        let receipt = tokio::time::timeout(
+            timeout,
+            self.destination
+                .process_batch(&delivery.checkpoint, &delivery.attestations, &items),
+        )
+        .await
+        .map_err(|_| LedgerError::Timeout {
+            ledger: self.name.clone(),
+            what: "finality of the delivery",
+            seconds: timeout.as_secs(),
+        })??;
+        Ok(Delivered {
+            tx_hash: receipt.tx_hash,
+            block: StoredBlock {
+                number: u64::from(receipt.block_number),
+                hash: receipt.block_hash,
+            },
+            gas_used: None,
+            outcomes: receipt
+                .outcomes
+                .into_iter()
+                .map(|(id, outcome)| {
+                    let outcome = match outcome {
+                        Outcome::Processed => MessageOutcome::Delivered,
+                        Outcome::HandlerFailed { error } => MessageOutcome::HandlerFailed(error),
+                        Outcome::Skipped(SkipReason::AlreadyProcessed) => {
+                            MessageOutcome::AlreadyDelivered
+                        }
+                        Outcome::Skipped(SkipReason::Expired) => MessageOutcome::Expired,
+                    };
+                    (id, outcome)
+                })
+                .collect(),
+        })
     }
 }

@@ -58,6 +58,10 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, RelayerError>
             logging::init(cli_format, None, isthmus_config::DEFAULT_LOG_LEVEL)?;
             devnet::evm(&args, out).await
         }
+        Command::Devnet(DevnetCommand::Substrate(args)) => {
+            logging::init(cli_format, None, isthmus_config::DEFAULT_LOG_LEVEL)?;
+            devnet::substrate(&args, out).await
+        }
         Command::Run(args) => {
             let Some(config) = operate::load_valid(&args.config, out)? else {
                 return Ok(Outcome::Problems);

@@ -105,12 +105,6 @@ pub async fn send(
     };
     let from = ledger(&args.from)?;
     let to = ledger(&args.to)?;
-    if from.kind != LedgerKind::Evm {
-        return Err(RelayerError::Usage(format!(
-            "--from {}: sending is implemented for EVM ledgers",
-            from.name
-        )));
-    }
     let recipient: Address32 = args
         .recipient
         .parse()
@@ -131,16 +125,31 @@ pub async fn send(
     let usage =
         |what: &str| RelayerError::Usage(format!("ledgers `{}` in {file}: {what}", from.name));
     let url = from.rpc.first().ok_or_else(|| usage("no rpc URL"))?;
+    let source = match &args.key_env {
+        Some(var) => isthmus_config::KeySource::Env(var.clone()),
+        None => from.submitter.clone(),
+    };
+    if from.kind == LedgerKind::Substrate {
+        let secret = source.load_substrate_secret()?;
+        let client = isthmus_adapter_substrate::SubstrateClient::connect(url)
+            .await
+            .map_err(|e| RelayerError::Usage(format!("connecting to {}: {e}", from.name)))?;
+        let sender = isthmus_adapter_substrate::Destination::from_secret(client, secret.expose())
+            .map_err(|e| RelayerError::Usage(format!("the sending key: {e}")))?;
+        let (receipt, id) = sender
+            .dispatch(to.id, recipient.0, args.deadline, body)
+            .await
+            .map_err(|e| RelayerError::Usage(format!("dispatch on {}: {e}", from.name)))?;
+        writeln!(out, "0x{}", hex::encode(id.0))?;
+        tracing::info!(msg_id = %format!("0x{}", hex::encode(id.0)), block = receipt.block_number, tx = %format!("0x{}", hex::encode(receipt.tx_hash)), src = %from.name, dst = %to.name, "dispatched");
+        return Ok(Outcome::Success);
+    }
     let chain_id = from.chain_id.ok_or_else(|| usage("no chain_id"))?;
     let outbox: ethers::types::Address = from
         .outbox
         .as_deref()
         .and_then(|a| a.parse().ok())
         .ok_or_else(|| usage("no valid outbox address"))?;
-    let source = match &args.key_env {
-        Some(var) => isthmus_config::KeySource::Env(var.clone()),
-        None => from.submitter.clone(),
-    };
     let key: [u8; 32] = source.load_secp256k1()?.expose().to_bytes().into();
     let client = isthmus_adapter_evm::devnet::client(url, chain_id, &key)?;
     let contract = Outbox::new(outbox, client);

@@ -14,25 +14,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use isthmus_adapter_evm::source::Scanned;
-use isthmus_adapter_evm::{Delivery, MessageOutcome};
+use isthmus_adapter_evm::Delivery;
 use isthmus_config::{Config, LedgerKind};
 use isthmus_protocol::{Attestation, MerkleTree, Message};
 use isthmus_schema::{
     BlockRef, CursorKey, MessageId, MessageRecord, MessageStatus, NewAttestation, NewCheckpoint,
-    NewDelivery, NewMessage, RetryPolicy, Stage, Store,
+    NewDelivery, RetryPolicy, Stage, Store,
 };
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, info_span, warn, Instrument};
 
 use crate::attest::{self, Attester, Consortium};
-use crate::ledgers::{EvmLedger, LedgerError};
+use crate::ledgers::{EvmLedger, Ledger, MessageOutcome, Observed, SubstrateLedger};
 use crate::metrics::Metrics;
 use crate::RelayerError;
 
-/// Blocks per observer scan: bounds `eth_getLogs` and the transaction size.
-const SCAN_RANGE: u64 = 2_000;
 /// How long a claimed message stays leased to this worker.
 const LEASE: Duration = Duration::from_secs(120);
 /// How long a delivery may take to become final on the destination.
@@ -50,7 +47,7 @@ pub struct Relayer {
     /// The history store.
     pub store: Store,
     /// Ledgers by protocol id.
-    pub ledgers: BTreeMap<u32, Arc<EvmLedger>>,
+    pub ledgers: BTreeMap<u32, Arc<Ledger>>,
     /// This member's attestation key.
     pub attester: Attester,
     /// The consortium.
@@ -86,18 +83,32 @@ impl Relayer {
         }
         let mut ledgers = BTreeMap::new();
         for l in &config.ledgers {
-            if l.kind != LedgerKind::Evm {
-                warn!(ledger = %l.name, kind = %l.kind, "ledger kind not wired into the relayer yet; its routes are skipped");
-                continue;
-            }
+            let (kind, finality) = match l.kind {
+                LedgerKind::Evm => (
+                    isthmus_schema::LedgerKind::Evm,
+                    isthmus_schema::FinalityMode::FinalizedTag,
+                ),
+                LedgerKind::Substrate => (
+                    isthmus_schema::LedgerKind::Substrate,
+                    isthmus_schema::FinalityMode::Grandpa,
+                ),
+            };
             store
                 .upsert_ledger(&isthmus_schema::Ledger {
                     id: l.id,
                     name: l.name.clone(),
-                    kind: isthmus_schema::LedgerKind::Evm,
-                    finality: isthmus_schema::FinalityMode::FinalizedTag,
+                    kind,
+                    finality,
                 })
                 .await?;
+            if l.kind == LedgerKind::Substrate {
+                let secret = l.submitter.load_substrate_secret()?;
+                let ledger = SubstrateLedger::connect(l, secret.expose())
+                    .await
+                    .map_err(|e| RelayerError::Usage(e.to_string()))?;
+                ledgers.insert(l.id, Arc::new(Ledger::Substrate(ledger)));
+                continue;
+            }
             let submitter = l.submitter.load_secp256k1()?.expose().to_bytes().into();
             // Start the light client a little below the observer's progress, so that
             // after a restart the checkpoints this member and lagging peers still
@@ -113,7 +124,7 @@ impl Relayer {
             let ledger = EvmLedger::connect(l, Some(submitter), start_at)
                 .await
                 .map_err(|e| RelayerError::Usage(e.to_string()))?;
-            ledgers.insert(l.id, Arc::new(ledger));
+            ledgers.insert(l.id, Arc::new(Ledger::Evm(ledger)));
         }
         let worker = format!("{}/{}", config.member.name, std::process::id());
         let http = reqwest::Client::builder()
@@ -148,7 +159,7 @@ impl Relayer {
         for id in sources {
             let me = self.clone();
             let stop = shutdown.clone();
-            let name = me.ledgers[&id].name.clone();
+            let name = me.ledgers[&id].name().to_owned();
             tasks.spawn(
                 async move { me.observe_loop(id, stop).await }
                     .instrument(info_span!("observe", ledger = %name)),
@@ -157,7 +168,7 @@ impl Relayer {
         for id in destinations {
             let me = self.clone();
             let stop = shutdown.clone();
-            let name = me.ledgers[&id].name.clone();
+            let name = me.ledgers[&id].name().to_owned();
             tasks.spawn(
                 async move { me.deliver_loop(id, stop).await }
                     .instrument(info_span!("deliver", dst = %name)),
@@ -205,7 +216,7 @@ impl Relayer {
                 Err(e) => {
                     self.metrics
                         .rpc_errors
-                        .with_label_values(&[&self.ledgers[&ledger].name])
+                        .with_label_values(&[self.ledgers[&ledger].name()])
                         .inc();
                     if e.is_retryable() {
                         warn!(error = %e, "observation failed; retrying");
@@ -233,38 +244,29 @@ impl Relayer {
         };
         let cursor = self.store.load_cursor(key).await?;
         if let Some(c) = cursor {
-            ledger
-                .source()
-                .check_linkage(isthmus_adapter_evm::BlockRef {
-                    number: c.block.number,
-                    hash: c.block.hash.into(),
-                })
-                .await
-                .map_err(LedgerError::from)?;
+            ledger.check_linkage(c.block).await?;
         }
         let finalized = ledger.finalized().await?;
         self.metrics
             .height
-            .with_label_values(&[&ledger.name, "finalized"])
+            .with_label_values(&[ledger.name(), "finalized"])
             .set(finalized.number as i64);
-        let from = cursor.map_or(0, |c| c.block.number + 1);
+        let from = cursor.map_or(ledger.first_block(), |c| c.block.number + 1);
         if from > finalized.number {
             return Ok(false);
         }
-        let to = finalized.number.min(from + SCAN_RANGE - 1);
-        let to_ref = ledger
-            .source()
-            .block_ref(to)
-            .await
-            .map_err(LedgerError::from)?
-            .ok_or_else(|| {
-                RelayerError::Usage(format!("ledger {}: final block {to} vanished", ledger.name))
-            })?;
+        let to = finalized.number.min(from + ledger.scan_range() - 1);
+        let to_ref = ledger.block_ref(to).await?.ok_or_else(|| {
+            RelayerError::Usage(format!(
+                "ledger {}: final block {to} vanished",
+                ledger.name()
+            ))
+        })?;
         let mut messages = Vec::new();
         for scanned in ledger.scan(from, to).await? {
             match scanned {
-                Scanned::Message(m) => messages.push(new_message(&m.message, &m)),
-                Scanned::Rejected {
+                Observed::Message(m) => messages.push(m),
+                Observed::Rejected {
                     block,
                     tx_hash,
                     log_index,
@@ -273,27 +275,19 @@ impl Relayer {
                 } => {
                     self.metrics
                         .rejected_logs
-                        .with_label_values(&[&ledger.name])
+                        .with_label_values(&[ledger.name()])
                         .inc();
-                    warn!(block = block.number, tx = ?tx_hash, log_index, %reason, "outbox log rejected");
+                    warn!(block = block.number, tx = ?tx_hash.map(|t| hex32(&t)), log_index, %reason, "outbox log rejected");
                 }
             }
         }
         let outcome = self
             .store
-            .record_observed(
-                key,
-                BlockRef {
-                    number: to,
-                    hash: to_ref.hash.0,
-                },
-                &messages,
-                &self.worker,
-            )
+            .record_observed(key, to_ref, &messages, &self.worker)
             .await?;
         self.metrics
             .height
-            .with_label_values(&[&ledger.name, "observed"])
+            .with_label_values(&[ledger.name(), "observed"])
             .set(to as i64);
         let remaining = finalized.number - to;
         if outcome.inserted > 0 || remaining > 0 {
@@ -387,7 +381,7 @@ impl Relayer {
                 );
                 continue;
             }
-            let span = info_span!("route", src = %self.ledgers[&origin].name, dst = %self.ledgers[&destination].name);
+            let span = info_span!("route", src = %self.ledgers[&origin].name(), dst = %self.ledgers[&destination].name());
             done += self
                 .relay(origin, destination, messages)
                 .instrument(span)
@@ -408,6 +402,22 @@ impl Relayer {
         let mut done = 0;
         let mut live = Vec::new();
         for m in messages {
+            if m.status == MessageStatus::Observed {
+                if let Some(reason) = undeliverable(target, &m) {
+                    self.store
+                        .transition(
+                            m.id,
+                            MessageStatus::Observed,
+                            MessageStatus::Rejected,
+                            &json!({"reason": reason}),
+                            &self.worker,
+                        )
+                        .await?;
+                    warn!(msg_id = %m.id, %reason, "rejected: the destination cannot take this message; never submitted");
+                    done += 1;
+                    continue;
+                }
+            }
             let expired = m.deadline != 0 && now > m.deadline;
             if expired && m.status != MessageStatus::Submitted {
                 self.store
@@ -442,13 +452,9 @@ impl Relayer {
             })
             .await?
             .ok_or_else(|| {
-                RelayerError::Usage(format!("no observer cursor for ledger {}", source.name))
+                RelayerError::Usage(format!("no observer cursor for ledger {}", source.name()))
             })?;
-        let block = isthmus_adapter_evm::BlockRef {
-            number: cursor.block.number,
-            hash: cursor.block.hash.into(),
-        };
-        let verified = source.verify_checkpoint(block).await?;
+        let verified = source.verify_checkpoint(cursor.block).await?;
         let checkpoint = *verified.checkpoint();
         let leaves = self
             .store
@@ -459,7 +465,7 @@ impl Relayer {
         if tree.root() != checkpoint.root {
             return Err(RelayerError::Usage(format!(
                 "observed messages of {} do not produce the proven root at block {}: the history is incomplete",
-                source.name, checkpoint.block_number
+                source.name(), checkpoint.block_number
             )));
         }
         let digest = checkpoint.digest();
@@ -586,7 +592,7 @@ impl Relayer {
             Err(e) => {
                 self.metrics
                     .rpc_errors
-                    .with_label_values(&[&target.name])
+                    .with_label_values(&[target.name()])
                     .inc();
                 warn!(error = %e, retryable = e.is_retryable(), "delivery failed");
                 for id in &ids {
@@ -603,7 +609,7 @@ impl Relayer {
                 return Ok(done);
             }
         };
-        let route = format!("{}->{}", source.name, target.name);
+        let route = format!("{}->{}", source.name(), target.name());
         for (index, (id, result)) in outcome.outcomes.iter().enumerate() {
             let id = MessageId(id.0);
             let Some(record) = live.iter().find(|m| m.id == id) else {
@@ -616,10 +622,10 @@ impl Relayer {
                             &NewDelivery {
                                 message_id: id,
                                 destination,
-                                tx_hash: outcome.tx_hash.0,
+                                tx_hash: outcome.tx_hash,
                                 block_number: outcome.block.number,
-                                block_hash: Some(outcome.block.hash.0),
-                                gas_used: Some(outcome.gas_used),
+                                block_hash: Some(outcome.block.hash),
+                                gas_used: outcome.gas_used,
                                 checkpoint_digest: Some(digest),
                                 batch_index: index as u32,
                                 batch_size: outcome.outcomes.len() as u32,
@@ -634,7 +640,7 @@ impl Relayer {
                         .latency
                         .with_label_values(&[&route])
                         .observe(latency);
-                    info!(msg_id = %id, tx = ?outcome.tx_hash, block = outcome.block.number, "delivered");
+                    info!(msg_id = %id, tx = %hex32(&outcome.tx_hash), block = outcome.block.number, "delivered");
                     done += 1;
                 }
                 MessageOutcome::AlreadyDelivered => {
@@ -673,7 +679,7 @@ impl Relayer {
                             id,
                             MessageStatus::Submitted,
                             MessageStatus::Expired,
-                            &json!({"tx": format!("{:?}", outcome.tx_hash)}),
+                            &json!({"tx": hex32(&outcome.tx_hash)}),
                             &self.worker,
                         )
                         .await?;
@@ -688,20 +694,14 @@ impl Relayer {
     /// run of this one), found by the Inbox's event.
     async fn record_foreign_delivery(
         &self,
-        target: &EvmLedger,
+        target: &Ledger,
         m: &MessageRecord,
     ) -> Result<(), RelayerError> {
-        let Some(dest) = target.destination() else {
-            return Ok(());
-        };
-        let Some((tx, block)) = dest
-            .find_delivery(protocol_id(m.id))
-            .await
-            .map_err(LedgerError::from)?
-        else {
+        let Some((tx, block)) = target.find_delivery(protocol_id(m.id)).await? else {
             return Err(RelayerError::Usage(format!(
                 "{} reports {} delivered but no delivery event was found",
-                target.name, m.id
+                target.name(),
+                m.id
             )));
         };
         let from = match m.status {
@@ -738,10 +738,10 @@ impl Relayer {
             .record_delivery(
                 &NewDelivery {
                     message_id: m.id,
-                    destination: target.id,
-                    tx_hash: tx.0,
+                    destination: target.id(),
+                    tx_hash: tx,
                     block_number: block.number,
-                    block_hash: Some(block.hash.0),
+                    block_hash: Some(block.hash),
                     gas_used: None,
                     checkpoint_digest: None,
                     batch_index: 0,
@@ -751,7 +751,7 @@ impl Relayer {
                 &self.worker,
             )
             .await?;
-        info!(msg_id = %m.id, tx = ?tx, "already delivered; recorded");
+        info!(msg_id = %m.id, tx = %hex32(&tx), "already delivered; recorded");
         Ok(())
     }
 
@@ -849,12 +849,14 @@ impl Relayer {
             .ledgers
             .get(&request.origin)
             .ok_or_else(|| format!("ledger {} is not followed here", request.origin))?;
-        let hash: ethers::types::H256 = request
+        let hash: [u8; 32] = request
             .block_hash
-            .parse()
-            .map_err(|_| "block_hash is not 32 bytes of hex".to_owned())?;
+            .strip_prefix("0x")
+            .and_then(|h| hex::decode(h).ok())
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| "block_hash is not 0x and 32 bytes of hex".to_owned())?;
         let verified = ledger
-            .verify_checkpoint(isthmus_adapter_evm::BlockRef {
+            .verify_checkpoint(BlockRef {
                 number: request.block_number,
                 hash,
             })
@@ -887,7 +889,7 @@ impl Relayer {
             u32::try_from(id)
                 .ok()
                 .and_then(|id| self.ledgers.get(&id))
-                .map_or_else(|| id.to_string(), |l| l.name.clone())
+                .map_or_else(|| id.to_string(), |l| l.name().to_owned())
         };
         for (o, d, status, n) in rows {
             self.metrics
@@ -896,14 +898,11 @@ impl Relayer {
                 .set(n);
         }
         for ledger in self.ledgers.values() {
-            if let Some(dest) = ledger.destination() {
-                if let Ok(balance) = dest.balance().await {
-                    let gwei = balance / ethers::types::U256::exp10(9);
-                    self.metrics
-                        .balance_gwei
-                        .with_label_values(&[&ledger.name])
-                        .set(gwei.min(i64::MAX.into()).as_u64() as i64);
-                }
+            if let Some(gwei) = ledger.balance_gwei().await {
+                self.metrics
+                    .balance_gwei
+                    .with_label_values(&[ledger.name()])
+                    .set(gwei);
             }
         }
         Ok(())
@@ -918,23 +917,17 @@ fn protocol_id(id: MessageId) -> isthmus_protocol::MessageId {
     isthmus_protocol::MessageId(id.0)
 }
 
-fn new_message(m: &Message, o: &isthmus_adapter_evm::ObservedMessage) -> NewMessage {
-    NewMessage {
-        id: MessageId(o.id.0),
-        version: isthmus_protocol::VERSION,
-        nonce: m.nonce,
-        origin: m.origin,
-        sender: m.sender.0,
-        destination: m.destination,
-        recipient: m.recipient.0,
-        deadline: m.deadline,
-        body: m.body.clone(),
-        canonical: m.encode(),
-        source_block: BlockRef {
-            number: o.block.number,
-            hash: o.block.hash.0,
-        },
-        source_tx_hash: Some(o.tx_hash.0),
+/// Why `target` can never accept `m`, when that is decidable before submission: an
+/// EVM Inbox can only call a 20-byte address, so a recipient with non-zero upper 12
+/// bytes would fail on every attempt.
+fn undeliverable(target: &Ledger, m: &MessageRecord) -> Option<String> {
+    match target {
+        Ledger::Evm(_) if m.recipient[..12].iter().any(|b| *b != 0) => Some(format!(
+            "recipient 0x{} is not a 20-byte address, so no contract on EVM ledger `{}` can receive it",
+            hex::encode(m.recipient),
+            target.name()
+        )),
+        _ => None,
     }
 }
 

@@ -4,8 +4,10 @@
 //! proof-carrying outputs (`Verified<Header>` and `Verified<ProvenAccount>`, which
 //! only `isthmus-light-client-evm` constructs), so the signer in [`crate::attest`]
 //! cannot be handed a checkpoint that was not verified: the guarantee is in the
-//! types, not in the call order.
+//! types, not in the call order. On Substrate ledgers the same holds through
+//! `VerifiedOutbox`, which is only read out of a GRANDPA-finalized header.
 
+use isthmus_adapter_substrate::VerifiedOutbox;
 use isthmus_light_client_evm::{Header, ProvenAccount, Verified, B256};
 use isthmus_protocol::{Address32, Checkpoint};
 
@@ -103,6 +105,16 @@ impl VerifiedCheckpoint {
             },
             finality,
         })
+    }
+
+    /// Builds the checkpoint of Substrate ledger `origin` from the outbox commitment
+    /// read out of a GRANDPA-finalized header (a [`VerifiedOutbox`] has no other
+    /// constructor). `finality` names how the justification was obtained.
+    pub fn from_substrate(origin: u32, outbox: &VerifiedOutbox, finality: &str) -> Self {
+        Self {
+            checkpoint: outbox.checkpoint(origin),
+            finality: finality.to_owned(),
+        }
     }
 
     /// The checkpoint.

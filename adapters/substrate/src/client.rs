@@ -70,6 +70,19 @@ impl SubstrateClient {
         Ok(value)
     }
 
+    /// The number of block `hash`.
+    pub async fn block_number(&self, hash: [u8; 32]) -> Result<u32, Error> {
+        let header = self
+            .rpc
+            .chain_get_header(Some(BlockHash::from(hash)))
+            .await?
+            .ok_or_else(|| Error::UnknownBlock(format!("0x{}", hex::encode(hash))))?;
+        u32::try_from(header.number).map_err(|_| Error::Malformed {
+            what: "block number",
+            reason: format!("{} does not fit in u32", header.number),
+        })
+    }
+
     /// The node's finalized head `(number, hash)`.
     pub async fn finalized_head(&self) -> Result<(u32, [u8; 32]), Error> {
         let hash = self.rpc.chain_get_finalized_head().await?;

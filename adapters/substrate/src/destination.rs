@@ -14,7 +14,7 @@ use subxt::transactions::Payload;
 use subxt_signer::sr25519::Keypair;
 use tokio::sync::Mutex;
 
-use crate::client::{ChainConfig, SubstrateClient};
+use crate::client::{BlockHash, ChainConfig, SubstrateClient};
 use crate::keys;
 use crate::Error;
 
@@ -72,6 +72,8 @@ pub enum Outcome {
 pub struct Receipt {
     /// The finalized block that includes the transaction.
     pub block_hash: [u8; 32],
+    /// Its number.
+    pub block_number: u32,
     /// The transaction hash.
     pub tx_hash: [u8; 32],
     /// `(message id, outcome)` in event order.
@@ -106,6 +108,54 @@ impl Destination {
             signer,
             next_nonce: Mutex::new(None),
         }
+    }
+
+    /// A destination signing with the sr25519 key `secret`: a secret URI such as
+    /// `//Alice`, a mnemonic with an optional derivation path, or a `0x` hex seed. The
+    /// error never repeats the secret.
+    pub fn from_secret(client: SubstrateClient, secret: &str) -> Result<Self, Error> {
+        let refused = || Error::Malformed {
+            what: "sr25519 secret",
+            reason: "not a secret URI, mnemonic or 0x hex seed".into(),
+        };
+        let uri: subxt_signer::SecretUri = secret.parse().map_err(|_| refused())?;
+        let signer = Keypair::from_uri(&uri).map_err(|_| refused())?;
+        Ok(Self::new(client, signer))
+    }
+
+    /// The signing account (32-byte public key).
+    pub fn account(&self) -> [u8; 32] {
+        self.signer.public_key().0
+    }
+
+    /// Dispatches a message from the signing account through the pallet's outbox and
+    /// waits for finality; returns the receipt and the message's id from the
+    /// `Dispatch` event.
+    pub async fn dispatch(
+        &self,
+        destination: u32,
+        recipient: [u8; 32],
+        deadline: u64,
+        body: Vec<u8>,
+    ) -> Result<(Receipt, MessageId), Error> {
+        let payload = subxt::dynamic::transaction(
+            keys::PALLET,
+            "dispatch",
+            (destination, recipient, deadline, body),
+        );
+        let receipt = self.submit(&payload).await?;
+        let (number, hash) = (receipt.block_number, receipt.block_hash);
+        let found = self.client.dispatched_in(number, hash).await?;
+        let sender = isthmus_protocol::Address32(self.account());
+        let mine = found
+            .into_iter()
+            .rev()
+            .find(|m| m.message.sender == sender && m.message.destination == destination)
+            .ok_or_else(|| Error::Malformed {
+                what: "Dispatch event",
+                reason: format!("block {number} has no dispatch from the signing account"),
+            })?;
+        Ok((receipt, mine.id))
     }
 
     /// Delivers one message. Refusals (`AlreadyProcessed`, `Expired`, `InvalidBranch`,
@@ -161,6 +211,72 @@ impl Destination {
             .is_some())
     }
 
+    /// Where the inbox processed `id`, from `Processed[id]` (the block number) and that
+    /// block's `MessageProcessed` event: `(block number, block hash, extrinsic hash)`.
+    /// None when the id is not processed at the finalized head.
+    pub async fn find_processed(
+        &self,
+        id: &MessageId,
+    ) -> Result<Option<(u32, [u8; 32], [u8; 32])>, Error> {
+        use parity_scale_codec::Decode;
+        let (_, head) = self.client.finalized_head().await?;
+        let Some(raw) = self
+            .client
+            .storage(&keys::processed_key(&id.0), Some(head))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let number = u32::decode(&mut raw.as_slice()).map_err(|e| Error::Malformed {
+            what: "Processed entry",
+            reason: e.to_string(),
+        })?;
+        let hash = self
+            .client
+            .block_hash(number)
+            .await?
+            .ok_or_else(|| Error::UnknownBlock(number.to_string()))?;
+        let at = self
+            .client
+            .api
+            .at_block_hash_and_number(BlockHash::from(hash), u64::from(number))
+            .await?;
+        let events = at.events().fetch().await?;
+        let mut index = None;
+        for event in events.iter() {
+            let event = event?;
+            if event.pallet_name() == keys::PALLET && event.event_name() == "MessageProcessed" {
+                let f = event.decode_fields_unchecked_as::<IdOnly>()?;
+                if f.id == id.0 {
+                    if let subxt::events::Phase::ApplyExtrinsic(i) = event.phase() {
+                        index = Some(i as usize);
+                    }
+                }
+            }
+        }
+        let Some(index) = index else {
+            return Err(Error::Malformed {
+                what: "Processed entry",
+                reason: format!("block {number} has no MessageProcessed event for the id"),
+            });
+        };
+        let extrinsics = at.extrinsics().fetch().await?;
+        let tx = extrinsics
+            .iter()
+            .nth(index)
+            .ok_or_else(|| Error::Malformed {
+                what: "block body",
+                reason: format!("block {number} has no extrinsic {index}"),
+            })?
+            .map_err(|e| Error::Malformed {
+                what: "extrinsic",
+                reason: e.to_string(),
+            })?
+            .hash()
+            .0;
+        Ok(Some((number, hash, tx)))
+    }
+
     /// Signs and submits `payload` with the next nonce and waits until a finalized
     /// block includes it; the runtime's refusal becomes [`Error::Refused`].
     pub async fn submit<P: Payload>(&self, payload: &P) -> Result<Receipt, Error> {
@@ -207,6 +323,7 @@ impl Destination {
             }
         };
         let block_hash = in_block.block_hash().0;
+        let block_number = self.client.block_number(block_hash).await?;
         let events = match in_block.wait_for_success().await {
             Ok(events) => events,
             Err(subxt::error::TransactionEventsError::ExtrinsicFailed(dispatch)) => {
@@ -243,6 +360,7 @@ impl Destination {
         }
         Ok(Receipt {
             block_hash,
+            block_number,
             tx_hash,
             outcomes,
         })

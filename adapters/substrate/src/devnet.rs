@@ -134,9 +134,14 @@ impl DevChain {
         Ok(PathBuf::from(path))
     }
 
-    /// Starts chopsticks on the dev runtime in a new process group and waits for its
-    /// port (the first start builds the genesis spec, a few seconds).
+    /// Starts chopsticks on the dev runtime in a new process group on a free port and
+    /// waits for it (the first start builds the genesis spec, a few seconds).
     pub async fn start() -> Result<Self, Error> {
+        Self::start_at(0).await
+    }
+
+    /// [`DevChain::start`] on 127.0.0.1:`port` (0: any free port).
+    pub async fn start_at(port: u16) -> Result<Self, Error> {
         let devnet = Self::devnet_dir();
         let wasm = Self::runtime_wasm().await?;
         if !wasm.is_file() {
@@ -149,6 +154,7 @@ impl DevChain {
         let mut child = Command::new(&node)
             .arg(devnet.join("substrate-chain.mjs"))
             .arg(&wasm)
+            .arg(port.to_string())
             .current_dir(&devnet)
             .env(
                 "LOG_LEVEL",
@@ -215,6 +221,100 @@ impl Drop for DevChain {
     }
 }
 
+/// The dev accounts the devnet lets instruct the clearing apps on the other ledgers:
+/// `//Alice` and `//Ferdie` (sr25519 public keys, i.e. their `Address32`).
+pub fn dapp_accounts() -> [[u8; 32]; 2] {
+    use subxt_signer::sr25519::dev;
+    [dev::alice().public_key().0, dev::ferdie().public_key().0]
+}
+
+/// Submits `call` through `sudo` as Alice (the dev runtime's sudo key).
+async fn sudo(client: &SubstrateClient, call: subxt::dynamic::Value) -> Result<(), Error> {
+    let payload = subxt::dynamic::transaction("Sudo", "sudo", (call,));
+    let sudo = crate::Destination::new(client.clone(), subxt_signer::sr25519::dev::alice());
+    sudo.submit(&payload).await?;
+    Ok(())
+}
+
+/// Key of the dev runtime's `IsthmusLedgerId` storage parameter.
+fn ledger_id_key() -> Vec<u8> {
+    sp_crypto_hashing::twox_128(b":IsthmusLedgerId:").to_vec()
+}
+
+/// Sets the dev runtime's Isthmus ledger id (a storage parameter, default 2) through
+/// `sudo(system.set_storage)`, so the devnet's configuration decides it.
+pub async fn sudo_set_ledger_id(client: &SubstrateClient, id: u32) -> Result<(), Error> {
+    use subxt::dynamic::Value;
+    let call = Value::unnamed_variant(
+        "System",
+        [Value::named_variant(
+            "set_storage",
+            [(
+                "items",
+                Value::unnamed_composite([Value::unnamed_composite([
+                    Value::from_bytes(ledger_id_key()),
+                    Value::from_bytes(id.to_le_bytes()),
+                ])]),
+            )],
+        )],
+    );
+    sudo(client, call).await
+}
+
+/// The dev runtime's Isthmus ledger id as stored now.
+pub async fn ledger_id(client: &SubstrateClient) -> Result<u32, Error> {
+    Ok(match client.storage(&ledger_id_key(), None).await? {
+        Some(bytes) => u32::from_le_bytes(<[u8; 4]>::try_from(bytes.as_slice()).map_err(|_| {
+            Error::Malformed {
+                what: "IsthmusLedgerId",
+                reason: format!("{} bytes, 4 expected", bytes.len()),
+            }
+        })?),
+        None => 2,
+    })
+}
+
+/// Lets `sender` on ledger `origin` instruct the clearing app (through `sudo`).
+pub async fn sudo_trust_sender(
+    client: &SubstrateClient,
+    origin: u32,
+    sender: [u8; 32],
+) -> Result<(), Error> {
+    use subxt::dynamic::Value;
+    let call = Value::unnamed_variant(
+        "Clearing",
+        [Value::named_variant(
+            "set_trusted_sender",
+            [
+                ("origin_ledger", Value::u128(u128::from(origin))),
+                ("sender", Value::from_bytes(sender)),
+                ("trusted", Value::bool(true)),
+            ],
+        )],
+    );
+    sudo(client, call).await
+}
+
+/// The clearing app's balance of `bank` at the node's best block.
+pub async fn clearing_balance(client: &SubstrateClient, bank: [u8; 32]) -> Result<u128, Error> {
+    use sp_crypto_hashing::{blake2_128, twox_128};
+    let mut key = twox_128(b"Clearing").to_vec();
+    key.extend_from_slice(&twox_128(b"BalanceOf"));
+    key.extend_from_slice(&blake2_128(&bank));
+    key.extend_from_slice(&bank);
+    Ok(match client.storage(&key, None).await? {
+        Some(bytes) => {
+            u128::from_le_bytes(<[u8; 16]>::try_from(bytes.as_slice()).map_err(|_| {
+                Error::Malformed {
+                    what: "clearing balance",
+                    reason: format!("{} bytes, 16 expected", bytes.len()),
+                }
+            })?)
+        }
+        None => 0,
+    })
+}
+
 /// Sets an origin's trust configuration through `sudo` (the dev runtime's admin is
 /// Root; Alice holds the sudo key).
 pub async fn sudo_set_origin(
@@ -240,8 +340,5 @@ pub async fn sudo_set_origin(
             ],
         )],
     );
-    let payload = subxt::dynamic::transaction("Sudo", "sudo", (call,));
-    let sudo = crate::Destination::new(client.clone(), subxt_signer::sr25519::dev::alice());
-    sudo.submit(&payload).await?;
-    Ok(())
+    sudo(client, call).await
 }

@@ -13,6 +13,10 @@ pub const OUTBOX_ID: [u8; 32] = [
     0x2b, 0x56, 0x8c, 0x22, 0x5a, 0x55, 0x43, 0xb4, 0x37, 0xb0, 0x0c, 0xc2, 0x7c, 0x87, 0x37, 0x6e,
 ];
 
+/// Engine id of the digest item in which the pallet commits the outbox's root and
+/// count in every block header (`pallet_isthmus::COMMITMENT_ENGINE_ID`).
+pub const COMMITMENT_ENGINE_ID: [u8; 4] = *b"ISTH";
+
 fn value_key(pallet: &str, entry: &str) -> Vec<u8> {
     let mut key = Vec::with_capacity(32);
     key.extend_from_slice(&twox_128(pallet.as_bytes()));

@@ -5,7 +5,7 @@
 //! go through `isthmus-light-client-grandpa`, and only a [`VerifiedOutbox`] (built
 //! from a finalized header) yields a checkpoint to attest.
 
-use isthmus_light_client_grandpa::{FinalizedHeader, ReadProof};
+use isthmus_light_client_grandpa::{DigestItem, FinalizedHeader, ReadProof};
 use isthmus_protocol::{Address32, Checkpoint, Message, MessageId};
 use scale_decode::DecodeAsType;
 
@@ -58,6 +58,46 @@ pub struct VerifiedOutbox {
 }
 
 impl VerifiedOutbox {
+    /// Reads the outbox's commitment from `finalized`'s digest: the pallet deposits
+    /// `Consensus(ISTH, root ‖ count)` in every block, and the header's hash (which the
+    /// justification finalized) covers the digest, so no state proof is needed. Exactly
+    /// one commitment item must be present.
+    pub fn from_digest(finalized: &FinalizedHeader) -> Result<Self, Error> {
+        let mut items = finalized
+            .header()
+            .digest
+            .logs
+            .iter()
+            .filter_map(|item| match item {
+                DigestItem::Consensus(engine, data) if *engine == keys::COMMITMENT_ENGINE_ID => {
+                    Some(data)
+                }
+                _ => None,
+            });
+        let (Some(data), None) = (items.next(), items.next()) else {
+            return Err(Error::Malformed {
+                what: "outbox commitment",
+                reason: format!(
+                    "block {} must carry exactly one `ISTH` digest item",
+                    finalized.number()
+                ),
+            });
+        };
+        let bytes = <[u8; 36]>::try_from(data.as_slice()).map_err(|_| Error::Malformed {
+            what: "outbox commitment",
+            reason: format!("{} bytes, 36 expected", data.len()),
+        })?;
+        let mut root = [0u8; 32];
+        root.copy_from_slice(&bytes[..32]);
+        let count = u32::from_le_bytes([bytes[32], bytes[33], bytes[34], bytes[35]]);
+        Ok(Self {
+            root,
+            count,
+            block_number: finalized.number(),
+            block_hash: finalized.hash().0,
+        })
+    }
+
     /// Checks `proof` against `finalized`'s state root. Absent values mean an untouched
     /// outbox (empty root, count 0), as the pallet's defaults say.
     pub fn verify(finalized: &FinalizedHeader, proof: &OutboxProof) -> Result<Self, Error> {
@@ -299,6 +339,48 @@ mod tests {
             .verify(&finality.authority_set().unwrap())
             .unwrap();
         FinalizedHeader::new(header, verified).unwrap()
+    }
+
+    fn finalized_with_digest(logs: Vec<DigestItem>) -> FinalizedHeader {
+        let header = Header {
+            parent_hash: H256([1; 32]),
+            number: 9,
+            state_root: H256([0; 32]),
+            extrinsics_root: H256([2; 32]),
+            digest: Digest { logs },
+        };
+        let finality = DevnetFinality::new();
+        let justification =
+            GrandpaJustification::decode_exact(&finality.justify(9, header.hash().0)).unwrap();
+        let verified = justification
+            .verify(&finality.authority_set().unwrap())
+            .unwrap();
+        FinalizedHeader::new(header, verified).unwrap()
+    }
+
+    #[test]
+    fn outbox_state_is_read_from_the_finalized_digest() {
+        let mut data = [0x5a; 32].to_vec();
+        data.extend(7u32.to_le_bytes());
+        let aura = DigestItem::PreRuntime(*b"aura", vec![1, 2, 3]);
+        let item = DigestItem::Consensus(keys::COMMITMENT_ENGINE_ID, data.clone());
+        let header = finalized_with_digest(vec![aura.clone(), item.clone()]);
+        let outbox = VerifiedOutbox::from_digest(&header).unwrap();
+        assert_eq!((outbox.root(), outbox.count()), ([0x5a; 32], 7));
+        assert_eq!(outbox.checkpoint(3).block_hash, header.hash().0);
+        assert_eq!(outbox.checkpoint(3).block_number, 9);
+        // Missing, doubled, or of the wrong size: refused.
+        for logs in [
+            vec![aura.clone()],
+            vec![item.clone(), item.clone()],
+            vec![DigestItem::Consensus(
+                keys::COMMITMENT_ENGINE_ID,
+                data[..35].to_vec(),
+            )],
+            vec![DigestItem::Consensus(*b"ISTX", data.clone())],
+        ] {
+            assert!(VerifiedOutbox::from_digest(&finalized_with_digest(logs)).is_err());
+        }
     }
 
     #[test]

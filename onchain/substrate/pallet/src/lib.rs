@@ -8,7 +8,10 @@
 //!   to the depth-32 incremental Merkle tree and emits [`Event::Dispatch`] with the
 //!   whole encoding. The tree's root and count live in the storage values
 //!   [`OutboxRoot`] and [`OutboxCount`] so that one trie read proof at a finalized
-//!   block proves both (`docs/substrate.md` gives the keys).
+//!   block proves both (`docs/substrate.md` gives the keys). Every block's header
+//!   also carries them: `on_finalize` deposits an [`OutboxCommitment`] as a
+//!   consensus digest item under [`COMMITMENT_ENGINE_ID`], so a GRANDPA
+//!   justification of the header alone proves the outbox's state at that block.
 //! - **Inbox.** A privileged origin ([`Config::AdminOrigin`], Root in the dev runtime)
 //!   sets per origin ledger the trusted outbox id, the signer set and the threshold.
 //!   [`Pallet::process`] and [`Pallet::process_batch`] check the attestations with the
@@ -57,6 +60,20 @@ pub const OUTBOX_ID: [u8; 32] = [
     0xe3, 0xaa, 0x7d, 0x24, 0xf5, 0x76, 0x97, 0x7d, 0xa1, 0xda, 0x14, 0x01, 0xb3, 0x05, 0xd8, 0x11,
     0x2b, 0x56, 0x8c, 0x22, 0x5a, 0x55, 0x43, 0xb4, 0x37, 0xb0, 0x0c, 0xc2, 0x7c, 0x87, 0x37, 0x6e,
 ];
+
+/// Engine id of the digest item carrying the outbox's [`OutboxCommitment`].
+pub const COMMITMENT_ENGINE_ID: [u8; 4] = *b"ISTH";
+
+/// The outbox's root and count after a block, deposited in the block's header digest
+/// as `DigestItem::Consensus(COMMITMENT_ENGINE_ID, commitment.encode())`: 36 bytes,
+/// the root then the count as SCALE `u32` (little-endian).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, TypeInfo, MaxEncodedLen)]
+pub struct OutboxCommitment {
+    /// Merkle root of the outbox's tree.
+    pub root: [u8; 32],
+    /// Number of dispatched messages.
+    pub count: u32,
+}
 
 /// A Merkle branch as submitted: the 32 siblings from the leaf level upwards. The leaf
 /// index is the message's nonce.
@@ -263,6 +280,25 @@ pub mod pallet {
                     .expect("genesis origin configuration is valid");
                 Origins::<T>::insert(origin, config);
             }
+        }
+    }
+
+    #[pallet::hooks]
+    impl<T: Config> Hooks<BlockNumberFor<T>> for Pallet<T> {
+        fn on_initialize(_n: BlockNumberFor<T>) -> Weight {
+            // `on_finalize` reads the root and the count.
+            T::DbWeight::get().reads(2)
+        }
+
+        fn on_finalize(_n: BlockNumberFor<T>) {
+            let commitment = OutboxCommitment {
+                root: OutboxRoot::<T>::get(),
+                count: OutboxCount::<T>::get(),
+            };
+            frame_system::Pallet::<T>::deposit_log(sp_runtime::DigestItem::Consensus(
+                COMMITMENT_ENGINE_ID,
+                commitment.encode(),
+            ));
         }
     }
 

@@ -7,9 +7,11 @@
 
 use crate::mock::*;
 use crate::{
-    AttestationOutcome, CheckpointArg, Error, Event, InvalidSignature, OutboxCount, OutboxRoot,
-    Processed, SkipReason, OUTBOX_ID,
+    AttestationOutcome, CheckpointArg, Error, Event, InvalidSignature, OutboxCommitment,
+    OutboxCount, OutboxRoot, Processed, SkipReason, COMMITMENT_ENGINE_ID, OUTBOX_ID,
 };
+use codec::{Decode, Encode};
+use frame_support::traits::Hooks;
 use frame_support::{assert_noop, assert_ok};
 use isthmus_protocol::{Address32, Attestation, MerkleTree, Message, TREE_DEPTH};
 use k256::ecdsa::SigningKey;
@@ -206,6 +208,57 @@ fn dispatch_assigns_nonces_and_commits_to_the_tree() {
             assert_eq!(OutboxRoot::<Test>::get(), tree.root());
             assert_eq!(u64::from(OutboxCount::<Test>::get()), tree.count());
         }
+    });
+}
+
+/// The commitment items `on_finalize` left in the block's digest.
+fn commitments() -> Vec<OutboxCommitment> {
+    frame_system::Pallet::<Test>::digest()
+        .logs
+        .iter()
+        .filter_map(|item| match item {
+            sp_runtime::DigestItem::Consensus(id, data) if *id == COMMITMENT_ENGINE_ID => {
+                Some(OutboxCommitment::decode(&mut data.as_slice()).unwrap())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn every_block_commits_the_outbox_in_its_digest() {
+    new_test_ext().execute_with(|| {
+        // An untouched outbox still commits: any final block is a checkpoint.
+        Isthmus::on_finalize(1);
+        let empty = MerkleTree::from_leaves(vec![]).unwrap().root();
+        assert_eq!(
+            commitments(),
+            vec![OutboxCommitment {
+                root: empty,
+                count: 0
+            }]
+        );
+        // The next block commits the state after its dispatches, and only once.
+        frame_system::Pallet::<Test>::reset_events();
+        frame_system::Pallet::<Test>::initialize(&2, &Default::default(), &Default::default());
+        assert_ok!(Isthmus::dispatch(
+            RuntimeOrigin::signed(alice()),
+            9,
+            [0xcc; 32],
+            0,
+            b"pay".to_vec()
+        ));
+        Isthmus::on_finalize(2);
+        let committed = commitments();
+        assert_eq!(committed.len(), 1);
+        assert_eq!(committed[0].count, 1);
+        assert_eq!(committed[0].root, OutboxRoot::<Test>::get());
+        assert_ne!(committed[0].root, empty);
+        // The documented layout: root, then the count little-endian, 36 bytes.
+        let bytes = committed[0].encode();
+        assert_eq!(bytes.len(), 36);
+        assert_eq!(&bytes[..32], &committed[0].root);
+        assert_eq!(&bytes[32..], &1u32.to_le_bytes());
     });
 }
 

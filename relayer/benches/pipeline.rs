@@ -1,0 +1,531 @@
+//! Off-chain pipeline throughput of one relayer: observe -> verify -> record.
+//!
+//! At start the bench records, from a real anvil with the Outbox deployed, what a
+//! relayer's node would answer for 20,000 dispatched messages: the `eth_getLogs`
+//! response of each scanned range, every header (`eth_getBlockByNumber`) and the
+//! `eth_getProof` of the Outbox's root and count at each range's last block. The
+//! measured loop then does, per range and in the relayer's order: decode the logs
+//! into protocol messages and check their ids (as `EvmSource::scan`), verify the
+//! header chain and the account proof with the light client and build the
+//! `VerifiedCheckpoint` (as `EvmLedger::verify_checkpoint`), check each message's
+//! Merkle branch against the proven root and count, and `Store::record_observed`
+//! the range into a fresh migrated database. Chain IO is the only part replaced.
+//!
+//! Baseline, in the same run: a raw `COPY messages (...) FROM STDIN` of the same
+//! rows into a fresh migrated database, the physical bound of writing them.
+//!
+//! Run with `cargo bench -p isthmus-relayer --bench pipeline` (Postgres from
+//! `DATABASE_URL`, anvil from `make devnet-tools`).
+
+use std::time::{Duration, Instant};
+
+use ethers::contract::EthEvent;
+use ethers::providers::Middleware;
+use ethers::signers::{LocalWallet, Signer};
+use ethers::types::transaction::eip2718::TypedTransaction;
+use ethers::types::{Bytes, Filter, Log, TransactionRequest, H256, U256};
+use futures::{StreamExt, TryStreamExt};
+use isthmus_adapter_evm::contracts::outbox::{DispatchFilter, Outbox};
+use isthmus_adapter_evm::devnet::{self, Anvil, DEV_DAPP_KEY, DEV_KEY_0};
+use isthmus_adapter_evm::source::Scanned;
+use isthmus_adapter_evm::{EvmSource, ObservedMessage};
+use isthmus_light_client_evm::{AccountProof, EvmLightClient, Header, TrustedCheckpoint, B256};
+use isthmus_protocol::{Address32, MerkleTree, Message};
+use isthmus_relayer::verified::VerifiedCheckpoint;
+use isthmus_schema::{
+    BlockRef, CursorKey, FinalityMode, Ledger, LedgerKind, MessageId, NewMessage, Stage, Store,
+};
+use sqlx::postgres::PgPoolCopyExt;
+
+mod common;
+use common::{machine_line, median, ms, TempDb};
+
+/// The source ledger's protocol id.
+const LEDGER_ID: u32 = 1;
+/// Its chain id.
+const CHAIN_ID: u64 = 31337;
+/// Messages recorded and pushed through the pipeline in each run.
+const MESSAGES: usize = 20_000;
+/// Dispatches mined per block.
+const PER_BLOCK: usize = 100;
+/// Blocks per observer round, so that a round records 2,000 messages.
+const RANGE_BLOCKS: u64 = 20;
+/// Body size: an inter-bank clearing instruction is 128 bytes.
+const BODY_LEN: usize = 128;
+/// Measured runs of each side.
+const RUNS: usize = 5;
+/// Actor written into the lifecycle log.
+const WORKER: &str = "bench/pipeline";
+
+/// What the node answered for one observer round.
+struct RangeResponses {
+    from: u64,
+    to: u64,
+    to_hash: [u8; 32],
+    /// `eth_getLogs` result for the Outbox's `Dispatch` topic in `from..=to`.
+    logs: String,
+    /// `eth_getBlockByNumber(n, false)` for every `n` in `from..=to`.
+    headers: Vec<String>,
+    /// `eth_getProof(outbox, [slot 0, slot 33], to)`.
+    proof: String,
+}
+
+/// The recorded answers of a whole pass.
+struct Recording {
+    outbox: [u8; 20],
+    /// The light client's trusted start: the block before the first range.
+    trusted: TrustedCheckpoint,
+    ranges: Vec<RangeResponses>,
+}
+
+fn body(i: usize) -> Vec<u8> {
+    let mut b = vec![0u8; BODY_LEN];
+    b[..8].copy_from_slice(&(i as u64).to_be_bytes());
+    b[8..16].copy_from_slice(&(i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes());
+    b
+}
+
+/// Dispatches `MESSAGES` messages on a fresh anvil, `PER_BLOCK` per block, and
+/// records the responses a relayer's observer and verifier would get.
+async fn record(anvil: &Anvil) -> Recording {
+    let url = anvil.url();
+    let deployment = devnet::deploy(&url, CHAIN_ID, LEDGER_ID, &DEV_KEY_0)
+        .await
+        .expect("endpoints deploy on anvil");
+    let provider = anvil.provider().expect("anvil provider");
+    let _: serde_json::Value = provider
+        .request("evm_setAutomine", (false,))
+        .await
+        .expect("automine off");
+    let client = devnet::client(&url, CHAIN_ID, &DEV_DAPP_KEY).expect("dApp client");
+    let wallet = LocalWallet::from_bytes(&DEV_DAPP_KEY)
+        .expect("dApp key")
+        .with_chain_id(CHAIN_ID);
+    let outbox = Outbox::new(deployment.outbox, client.clone());
+    let recipient = Address32::from_evm(deployment.sink.0).0;
+    let gas = outbox
+        .dispatch(2, recipient, 0, Bytes::from(body(0)))
+        .estimate_gas()
+        .await
+        .expect("estimate dispatch gas")
+        * U256::from(2);
+    let gas_price = provider.get_gas_price().await.expect("gas price") * U256::from(4);
+    let mut nonce = provider
+        .get_transaction_count(wallet.address(), None)
+        .await
+        .expect("nonce");
+    let start = provider.get_block_number().await.expect("head").as_u64();
+    let source = EvmSource::new(&url, deployment.outbox, LEDGER_ID).expect("source");
+    let trusted = source
+        .block_ref(start)
+        .await
+        .expect("start block")
+        .expect("start block exists");
+
+    let blocks = MESSAGES.div_ceil(PER_BLOCK);
+    for b in 0..blocks {
+        let mut raw = Vec::with_capacity(PER_BLOCK);
+        for j in 0..PER_BLOCK.min(MESSAGES - b * PER_BLOCK) {
+            let i = b * PER_BLOCK + j;
+            let data = outbox
+                .dispatch(2, recipient, 0, Bytes::from(body(i)))
+                .calldata()
+                .expect("dispatch calldata");
+            let tx: TypedTransaction = TransactionRequest::new()
+                .to(deployment.outbox)
+                .data(data)
+                .gas(gas)
+                .gas_price(gas_price)
+                .nonce(nonce)
+                .chain_id(CHAIN_ID)
+                .into();
+            nonce += U256::one();
+            let sig = wallet.sign_transaction_sync(&tx).expect("sign");
+            raw.push(tx.rlp_signed(&sig));
+        }
+        let provider = &provider;
+        let _: Vec<H256> = futures::stream::iter(raw)
+            .map(|tx| async move { provider.request("eth_sendRawTransaction", [tx]).await })
+            .buffered(16)
+            .try_collect()
+            .await
+            .expect("dispatch transactions accepted");
+        anvil.mine(1).await.expect("mine a block");
+    }
+    // The finalized tag trails the head by two blocks.
+    anvil.mine(3).await.expect("mine past finality");
+    let count = outbox.count().call().await.expect("outbox count");
+    assert_eq!(count, U256::from(MESSAGES), "every dispatch was mined");
+    let last = start + blocks as u64;
+    let finalized = source.finalized().await.expect("finalized");
+    assert!(finalized.number >= last, "the recorded blocks are final");
+
+    let mut ranges = Vec::new();
+    let mut from = start + 1;
+    while from <= last {
+        let to = (from + RANGE_BLOCKS - 1).min(last);
+        let filter = Filter::new()
+            .address(deployment.outbox)
+            .topic0(DispatchFilter::signature())
+            .from_block(from)
+            .to_block(to);
+        let logs: serde_json::Value = provider
+            .request("eth_getLogs", [&filter])
+            .await
+            .expect("eth_getLogs");
+        let mut headers = Vec::new();
+        for n in from..=to {
+            headers.push(source.header_json(n).await.expect("header").to_string());
+        }
+        let to_ref = source
+            .block_ref(to)
+            .await
+            .expect("block")
+            .expect("block exists");
+        let proof = source.outbox_proof(to_ref).await.expect("eth_getProof");
+        ranges.push(RangeResponses {
+            from,
+            to,
+            to_hash: to_ref.hash.0,
+            logs: logs.to_string(),
+            headers,
+            proof: proof.proof_json.to_string(),
+        });
+        from = to + 1;
+    }
+    Recording {
+        outbox: deployment.outbox.0,
+        trusted: TrustedCheckpoint {
+            number: trusted.number,
+            hash: B256(trusted.hash.0),
+        },
+        ranges,
+    }
+}
+
+/// `EvmSource::scan`'s decoding of one `Dispatch` log (that method keeps it
+/// private): the log must be mined and the Outbox's, its payload a v1 message
+/// whose id equals the indexed id and whose origin is this ledger.
+fn decode_log(log: Log, outbox: [u8; 20], ledger_id: u32) -> Result<Scanned, String> {
+    let (Some(n), Some(h), Some(tx_hash), Some(i)) = (
+        log.block_number,
+        log.block_hash,
+        log.transaction_hash,
+        log.log_index,
+    ) else {
+        return Err("log without block, transaction or index".into());
+    };
+    let block = isthmus_adapter_evm::BlockRef {
+        number: n.as_u64(),
+        hash: h,
+    };
+    let log_index = i.as_u64();
+    if log.address.0 != outbox || log.removed == Some(true) {
+        return Err("log outside the filter".into());
+    }
+    let raw_log = ethers::abi::RawLog {
+        topics: log.topics.clone(),
+        data: log.data.to_vec(),
+    };
+    let reject = |reason: String, raw: Vec<u8>| Scanned::Rejected {
+        block,
+        tx_hash,
+        log_index,
+        reason,
+        raw,
+    };
+    let event = match <DispatchFilter as EthEvent>::decode_log(&raw_log) {
+        Ok(e) => e,
+        Err(e) => return Ok(reject(format!("does not decode: {e}"), log.data.to_vec())),
+    };
+    let raw = event.message.to_vec();
+    let message = match Message::decode(&raw) {
+        Ok(m) => m,
+        Err(e) => return Ok(reject(format!("not a v1 message: {e}"), raw)),
+    };
+    let id = message.id();
+    if id.0 != event.id {
+        return Ok(reject("indexed id differs".into(), raw));
+    }
+    if message.origin != ledger_id {
+        return Ok(reject("origin is not this ledger".into(), raw));
+    }
+    Ok(Scanned::Message(ObservedMessage {
+        message,
+        id,
+        block,
+        tx_hash,
+        log_index,
+    }))
+}
+
+/// The relayer's row for an observed message (as `service::new_message`).
+fn new_message(o: &ObservedMessage) -> NewMessage {
+    let m = &o.message;
+    NewMessage {
+        id: MessageId(o.id.0),
+        version: isthmus_protocol::VERSION,
+        nonce: m.nonce,
+        origin: m.origin,
+        sender: m.sender.0,
+        destination: m.destination,
+        recipient: m.recipient.0,
+        deadline: m.deadline,
+        body: m.body.clone(),
+        canonical: m.encode(),
+        source_block: BlockRef {
+            number: o.block.number,
+            hash: o.block.hash.0,
+        },
+        source_tx_hash: Some(o.tx_hash.0),
+    }
+}
+
+/// Observe and verify one recorded range: decoded, checked messages and the
+/// verified checkpoint's block.
+fn observe_and_verify(
+    r: &RangeResponses,
+    outbox: [u8; 20],
+    client: &mut EvmLightClient,
+    leaves: &mut Vec<[u8; 32]>,
+) -> Vec<NewMessage> {
+    // Observe: the logs as the provider deserializes them, in chain order.
+    let mut logs: Vec<Log> = serde_json::from_str(&r.logs).expect("eth_getLogs result parses");
+    logs.sort_by_key(|l| (l.block_number, l.log_index));
+    let mut observed = Vec::with_capacity(logs.len());
+    for log in logs {
+        match decode_log(log, outbox, LEDGER_ID).expect("log is mined and the Outbox's") {
+            Scanned::Message(m) => observed.push(m),
+            Scanned::Rejected { reason, .. } => panic!("recorded log rejected: {reason}"),
+        }
+    }
+
+    // Verify: header chain, then the Outbox's account proof at the range's end.
+    let headers: Vec<Header> = r
+        .headers
+        .iter()
+        .map(|text| {
+            let json: serde_json::Value = serde_json::from_str(text).expect("header JSON");
+            Header::from_rpc_json(&json.to_string()).expect("header decodes")
+        })
+        .collect();
+    let verified = client.verify_headers(headers).expect("header chain links");
+    let header = verified.last().expect("range has headers");
+    assert_eq!(
+        header.block_hash().0,
+        r.to_hash,
+        "verified head is the range's end"
+    );
+    let proof: serde_json::Value = serde_json::from_str(&r.proof).expect("proof JSON");
+    let account = AccountProof::from_rpc_json(&proof.to_string())
+        .and_then(|p| header.verify_account_proof(&p))
+        .expect("account proof verifies");
+    let verified = VerifiedCheckpoint::from_evm(LEDGER_ID, outbox, header, &account)
+        .expect("proof makes a checkpoint");
+    let checkpoint = verified.checkpoint();
+
+    // Every message is a leaf of the proven tree, at its nonce.
+    leaves.extend(observed.iter().map(|m| m.id.0));
+    assert_eq!(leaves.len() as u64, u64::from(checkpoint.count), "count");
+    let tree = MerkleTree::from_leaves(leaves.clone()).expect("tree");
+    assert_eq!(
+        tree.root(),
+        checkpoint.root,
+        "observed messages give the proven root"
+    );
+    let count = u64::from(checkpoint.count);
+    for m in &observed {
+        let branch = tree.branch(m.message.nonce).expect("branch");
+        assert!(
+            branch.verify(&m.id.0, &checkpoint.root, count),
+            "branch of nonce {}",
+            m.message.nonce
+        );
+    }
+    observed.iter().map(new_message).collect()
+}
+
+async fn fresh_store(name: &str) -> (TempDb, Store) {
+    let db = TempDb::create(name, None).await;
+    let store = Store::new(isthmus_schema::connect(&db.url).await.expect("connect"));
+    store.migrate().await.expect("migrate");
+    store
+        .upsert_ledger(&Ledger {
+            id: LEDGER_ID,
+            name: "evm-a".into(),
+            kind: LedgerKind::Evm,
+            finality: FinalityMode::FinalizedTag,
+        })
+        .await
+        .expect("ledger row");
+    (db, store)
+}
+
+/// One pass of the pipeline over the recording; returns the total time and the
+/// part spent in `record_observed`.
+async fn pipeline_run(rec: &Recording, store: &Store) -> (Duration, Duration) {
+    let key = CursorKey {
+        ledger: LEDGER_ID,
+        destination: None,
+        stage: Stage::Observe,
+    };
+    let mut client = EvmLightClient::finalized_tag(rec.trusted);
+    let mut leaves = Vec::with_capacity(MESSAGES);
+    let mut in_db = Duration::ZERO;
+    let start = Instant::now();
+    for r in &rec.ranges {
+        let cursor = store.load_cursor(key).await.expect("load cursor");
+        assert_eq!(cursor.map_or(r.from, |c| c.block.number + 1), r.from);
+        let messages = observe_and_verify(r, rec.outbox, &mut client, &mut leaves);
+        let t = Instant::now();
+        let outcome = store
+            .record_observed(
+                key,
+                BlockRef {
+                    number: r.to,
+                    hash: r.to_hash,
+                },
+                &messages,
+                WORKER,
+            )
+            .await
+            .expect("record_observed");
+        in_db += t.elapsed();
+        assert_eq!(outcome.inserted, messages.len());
+    }
+    (start.elapsed(), in_db)
+}
+
+fn hex_bytea(out: &mut String, bytes: &[u8]) {
+    // COPY text format: the bytea hex form `\x..` with its backslash escaped.
+    out.push_str("\\\\x");
+    out.push_str(&hex::encode(bytes));
+}
+
+/// The rows of `messages` in COPY text format, as `record_observed` inserts them.
+fn copy_text(messages: &[NewMessage]) -> Vec<u8> {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(messages.len() * 1200);
+    for m in messages {
+        hex_bytea(&mut out, &m.id.0);
+        let _ = write!(out, "\t{}\t{}\t{}\t", m.version, m.nonce, m.origin);
+        hex_bytea(&mut out, &m.sender);
+        let _ = write!(out, "\t{}\t", m.destination);
+        hex_bytea(&mut out, &m.recipient);
+        let _ = write!(out, "\t{}\t", m.deadline);
+        hex_bytea(&mut out, &m.body);
+        out.push('\t');
+        hex_bytea(&mut out, &m.canonical);
+        let _ = write!(out, "\tobserved\t{}\t", m.source_block.number);
+        hex_bytea(&mut out, &m.source_block.hash);
+        out.push('\t');
+        match m.source_tx_hash {
+            Some(h) => hex_bytea(&mut out, &h),
+            None => out.push_str("\\N"),
+        }
+        out.push('\n');
+    }
+    out.into_bytes()
+}
+
+async fn copy_run(rows: &[u8], store: &Store) -> Duration {
+    let start = Instant::now();
+    let mut copy = store
+        .pool()
+        .copy_in_raw(
+            "COPY messages (id, version, nonce, origin, sender, destination, recipient, \
+             deadline, body, canonical, status, source_block_number, source_block_hash, \
+             source_tx_hash) FROM STDIN",
+        )
+        .await
+        .expect("COPY starts");
+    copy.send(rows).await.expect("COPY data");
+    let n = copy.finish().await.expect("COPY ends");
+    let elapsed = start.elapsed();
+    assert_eq!(n, MESSAGES as u64);
+    elapsed
+}
+
+async fn count(store: &Store, sql: &str) -> i64 {
+    sqlx::query_scalar(sql)
+        .fetch_one(store.pool())
+        .await
+        .expect("count")
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let setup = Instant::now();
+    let anvil = Anvil::spawn_with(CHAIN_ID, &["--gas-limit", "1000000000"])
+        .expect("anvil starts (make devnet-tools)");
+    let rec = record(&anvil).await;
+    drop(anvil);
+    println!(
+        "pipeline: recorded {MESSAGES} messages ({PER_BLOCK} per block, {BODY_LEN}-byte bodies) in {} rounds of {RANGE_BLOCKS} blocks from anvil in {:.1} s",
+        rec.ranges.len(),
+        setup.elapsed().as_secs_f64()
+    );
+
+    // The baseline's rows: exactly what the pipeline records.
+    let mut client = EvmLightClient::finalized_tag(rec.trusted);
+    let mut leaves = Vec::new();
+    let rows: Vec<NewMessage> = rec
+        .ranges
+        .iter()
+        .flat_map(|r| observe_and_verify(r, rec.outbox, &mut client, &mut leaves))
+        .collect();
+    assert_eq!(rows.len(), MESSAGES);
+    let text = copy_text(&rows);
+
+    let pid = std::process::id();
+    let mut pipeline = Vec::new();
+    let mut db_share = Vec::new();
+    let mut copy = Vec::new();
+    for run in 1..=RUNS {
+        let (db, store) = fresh_store(&format!("isthmus_bench_pipeline_{pid}_{run}")).await;
+        let (total, in_db) = pipeline_run(&rec, &store).await;
+        assert_eq!(
+            count(&store, "SELECT count(*) FROM messages").await,
+            MESSAGES as i64
+        );
+        assert_eq!(
+            count(
+                &store,
+                "SELECT count(*) FROM lifecycle_log WHERE event = 'observed'"
+            )
+            .await,
+            MESSAGES as i64
+        );
+        store.pool().close().await;
+        drop(db);
+
+        let (db, store) = fresh_store(&format!("isthmus_bench_copy_{pid}_{run}")).await;
+        let copied = copy_run(&text, &store).await;
+        store.pool().close().await;
+        drop(db);
+
+        let p = MESSAGES as f64 / total.as_secs_f64();
+        let c = MESSAGES as f64 / copied.as_secs_f64();
+        println!(
+            "run {run}: pipeline {p:>8.0} msg/s ({:.0} ms, record_observed {:.0} ms); COPY {c:>8.0} rows/s ({:.0} ms)",
+            ms(total),
+            ms(in_db),
+            ms(copied)
+        );
+        pipeline.push(p);
+        db_share.push(in_db.as_secs_f64() / total.as_secs_f64());
+        copy.push(c);
+    }
+    let p = median(&pipeline);
+    let c = median(&copy);
+    println!(
+        "median of {RUNS}: pipeline {p:.0} msg/s, COPY {c:.0} rows/s, pipeline/COPY {:.3}; record_observed is {:.0} % of the pipeline's time",
+        p / c,
+        median(&db_share) * 100.0
+    );
+    println!(
+        "target >= 5,000 msg/s: {}",
+        if p >= 5_000.0 { "met" } else { "NOT met" }
+    );
+    println!("machine: {}", machine_line());
+}
