@@ -322,11 +322,17 @@ async fn replicas_of_a_member_share_its_database_and_never_submit_a_message_twic
     let mut seen = std::collections::BTreeSet::new();
     for tx in &txs {
         for id in tx {
-            assert!(
-                seen.insert(*id),
-                "0x{} was submitted twice by bank-0",
-                hex::encode(id)
-            );
+            if !seen.insert(*id) {
+                let needle = hex::encode(id);
+                let mut trace = String::new();
+                for m in &consortium.members {
+                    let text = std::fs::read_to_string(&m.log).unwrap_or_default();
+                    for line in text.lines().filter(|l| l.contains(&needle) || l.contains("WARN") || l.contains("ERROR")) {
+                        trace += &format!("{}: {line}\n", m.name);
+                    }
+                }
+                panic!("0x{needle} was submitted twice by bank-0: {txs:?}\n{trace}");
+            }
         }
     }
     assert!(!txs.is_empty(), "bank-0 submitted nothing");

@@ -145,7 +145,11 @@ async fn record(anvil: &Anvil) -> Recording {
         }
         let provider = &provider;
         let _: Vec<H256> = futures::stream::iter(raw)
-            .map(|tx| async move { provider.request("eth_sendRawTransaction", [tx]).await })
+            .map(|tx| async move {
+                provider
+                    .request::<_, H256>("eth_sendRawTransaction", [tx])
+                    .await
+            })
             .buffered(16)
             .try_collect()
             .await

@@ -30,10 +30,13 @@ use crate::ledgers::{EvmLedger, Ledger, MessageOutcome, Observed, SubstrateLedge
 use crate::metrics::Metrics;
 use crate::RelayerError;
 
-/// How long a claimed message stays leased to this worker.
-const LEASE: Duration = Duration::from_secs(120);
 /// How long a delivery may take to become final on the destination.
 const FINALITY_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a claimed message stays leased to this worker. The lease survives the
+/// in-flight statuses, so it must outlast a whole round (peers' answers, the
+/// submission and its finality): a replica of this member takes the message over
+/// only after a crash, and then the destination's replay check decides.
+const LEASE: Duration = Duration::from_secs(300);
 /// Blocks below the observer's cursor at which the light client starts after a
 /// restart.
 const LIGHT_CLIENT_MARGIN: u64 = 256;
@@ -370,24 +373,49 @@ impl Relayer {
             by_origin.entry(m.origin).or_default().push(m);
         }
         let mut done = 0;
+        let mut failure = None;
         for (origin, messages) in by_origin {
-            if stop.is_cancelled() {
-                break;
-            }
-            if !origins.contains(&origin) {
-                debug!(
-                    origin,
-                    "messages from a ledger with no enabled route here; left for another relayer"
-                );
+            let ids: Vec<MessageId> = messages.iter().map(|m| m.id).collect();
+            if stop.is_cancelled() || failure.is_some() || !origins.contains(&origin) {
+                if !origins.contains(&origin) {
+                    debug!(
+                        origin,
+                        "messages from a ledger with no enabled route here; left for another relayer"
+                    );
+                }
+                self.release(&ids).await;
                 continue;
             }
             let span = info_span!("route", src = %self.ledgers[&origin].name(), dst = %self.ledgers[&destination].name());
-            done += self
+            match self
                 .relay(origin, destination, messages)
                 .instrument(span)
-                .await?;
+                .await
+            {
+                Ok(n) => done += n,
+                Err(e) => {
+                    // Whatever this round left in flight is retried from its stored
+                    // status by the next round (here or in a replica), not after the
+                    // lease runs out.
+                    self.release(&ids).await;
+                    failure = Some(e);
+                }
+            }
         }
-        Ok(done)
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(done),
+        }
+    }
+
+    /// Gives back this worker's leases on `ids` (those still held: final states and
+    /// failures already cleared theirs).
+    async fn release(&self, ids: &[MessageId]) {
+        for id in ids {
+            if let Err(e) = self.store.release_claim(*id, &self.worker).await {
+                warn!(msg_id = %id, error = %e, "could not release a claim; it expires with its lease");
+            }
+        }
     }
 
     async fn relay(

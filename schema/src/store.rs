@@ -323,7 +323,10 @@ async fn append_log(
 }
 
 /// Compare-and-set of many messages from `from` to `to`, with one log row each in
-/// input order. All or nothing: if one id is missing or not in `from`, the error
+/// input order. A lease survives a move into an in-flight status (`verified`,
+/// `attested`, `submitted`): the worker holding it is mid-delivery, and another
+/// replica must not take the message until the lease expires; any other target
+/// clears it. All or nothing: if one id is missing or not in `from`, the error
 /// names it and the caller's transaction must be dropped. Returns each message's
 /// destination in input order.
 async fn cas_status(
@@ -346,7 +349,10 @@ async fn cas_status(
     let raw: Vec<Vec<u8>> = ids.iter().map(|id| id.0.to_vec()).collect();
     let rows = sqlx::query(
         "UPDATE messages SET status = $3, updated_at = now(), \
-                claimed_by = NULL, claimed_until = NULL, \
+                claimed_by = CASE WHEN $3 IN ('verified', 'attested', 'submitted') \
+                                  THEN claimed_by END, \
+                claimed_until = CASE WHEN $3 IN ('verified', 'attested', 'submitted') \
+                                     THEN claimed_until END, \
                 next_attempt_at = CASE WHEN $3 = 'failed' THEN next_attempt_at END \
          WHERE id = ANY($1::bytea[]) AND status = $2 \
          RETURNING id, destination",

@@ -1111,3 +1111,72 @@ async fn claims_can_be_restricted_to_origins(pool: PgPool) {
     assert_eq!(rest.len(), 5);
     assert!(rest.iter().all(|m| m.origin == other_origin));
 }
+
+/// A lease survives the moves through the in-flight statuses: a replica polling for
+/// work while the holder verifies, attests and submits finds nothing to take. Leaving
+/// the in-flight statuses (a final state or `failed`) clears it.
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn leases_hold_through_in_flight_statuses(pool: PgPool) {
+    let store = store(pool).await;
+    let batch: Vec<NewMessage> = (0..2).map(|i| message(SRC, DST, i, 10)).collect();
+    let ids: Vec<MessageId> = batch.iter().map(|m| m.id).collect();
+    store
+        .record_observed(observe_key(), block(10), &batch, "observer")
+        .await
+        .expect("observe");
+    let lease = std::time::Duration::from_secs(60);
+    let in_flight = [
+        MessageStatus::Observed,
+        MessageStatus::Verified,
+        MessageStatus::Attested,
+        MessageStatus::Submitted,
+        MessageStatus::Failed,
+    ];
+    let claimed = store
+        .claim_ready(DST, &in_flight, 10, "replica-a", lease)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 2);
+    for (from, to) in [
+        (MessageStatus::Observed, MessageStatus::Verified),
+        (MessageStatus::Verified, MessageStatus::Attested),
+        (MessageStatus::Attested, MessageStatus::Submitted),
+    ] {
+        store
+            .transition_many(&ids, from, to, &json!({}), "replica-a")
+            .await
+            .expect("transition");
+        let taken = store
+            .claim_ready(DST, &in_flight, 10, "replica-b", lease)
+            .await
+            .expect("claim");
+        assert!(taken.is_empty(), "replica-b took {to:?} messages of replica-a");
+    }
+    // One fails (back-off, lease cleared); the other is delivered elsewhere and
+    // recorded (lease cleared): once the back-off passes, the failed one is free.
+    let policy = RetryPolicy {
+        max_attempts: 5,
+        base_delay: Duration::from_secs(30),
+        max_delay: Duration::from_secs(60),
+    };
+    store
+        .set_failure(ids[0], MessageStatus::Submitted, "reverted", &policy, "replica-a")
+        .await
+        .expect("failure");
+    sqlx::query("UPDATE messages SET next_attempt_at = now() - interval '1 second'")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let taken = store
+        .claim_ready(DST, &in_flight, 10, "replica-b", lease)
+        .await
+        .expect("claim");
+    assert_eq!(taken.iter().map(|m| m.id).collect::<Vec<_>>(), vec![ids[0]]);
+    let holder: Option<String> =
+        sqlx::query_scalar("SELECT claimed_by FROM messages WHERE id = $1")
+            .bind(ids[1].0.to_vec())
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(holder.as_deref(), Some("replica-a"));
+}
