@@ -327,7 +327,9 @@ async fn replicas_of_a_member_share_its_database_and_never_submit_a_message_twic
                 let mut trace = String::new();
                 for m in &consortium.members {
                     let text = std::fs::read_to_string(&m.log).unwrap_or_default();
-                    for line in text.lines().filter(|l| l.contains(&needle) || l.contains("WARN") || l.contains("ERROR")) {
+                    for line in text.lines().filter(|l| {
+                        l.contains(&needle) || l.contains("WARN") || l.contains("ERROR")
+                    }) {
                         trace += &format!("{}: {line}\n", m.name);
                     }
                 }

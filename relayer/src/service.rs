@@ -40,6 +40,8 @@ const LEASE: Duration = Duration::from_secs(300);
 /// Blocks below the observer's cursor at which the light client starts after a
 /// restart.
 const LIGHT_CLIENT_MARGIN: u64 = 256;
+/// How often a deliverer looks for leases held by stopped replicas of this member.
+const ORPHAN_CHECK: Duration = Duration::from_secs(30);
 /// How long a peer has to answer an attestation request.
 const PEER_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -67,9 +69,21 @@ pub struct Relayer {
 impl Relayer {
     /// Connects to Postgres (migrating it) and to every ledger of the configuration.
     pub async fn start(config: Config) -> Result<Arc<Self>, RelayerError> {
-        let pool = isthmus_schema::connect(config.database.url.expose()).await?;
+        // Sessions carry the worker id, so replicas can tell this process's leases
+        // from those of a process that died (`release_orphaned_leases`).
+        let worker = worker_id(&config.member.name);
+        let pool = isthmus_schema::connect_as(config.database.url.expose(), &worker).await?;
         let store = Store::new(pool);
         store.migrate().await?;
+        let freed = store
+            .release_orphaned_leases(&worker_prefix(&config.member.name))
+            .await?;
+        if freed > 0 {
+            info!(
+                freed,
+                "took back the leases of a stopped process of this member"
+            );
+        }
         let secret = config.member.key.load_secp256k1()?;
         let attester = Attester::new(config.member.name.clone(), secret.expose());
         let consortium = Consortium::from_config(&config).map_err(RelayerError::Usage)?;
@@ -129,7 +143,6 @@ impl Relayer {
                 .map_err(|e| RelayerError::Usage(e.to_string()))?;
             ledgers.insert(l.id, Arc::new(Ledger::Evm(ledger)));
         }
-        let worker = format!("{}/{}", config.member.name, std::process::id());
         let http = reqwest::Client::builder()
             .timeout(PEER_TIMEOUT)
             .build()
@@ -307,7 +320,21 @@ impl Relayer {
 
     async fn deliver_loop(&self, destination: u32, stop: CancellationToken) {
         let pause = self.poll_interval(destination);
+        let mut orphans_checked = std::time::Instant::now();
         while !stop.is_cancelled() {
+            // A replica that died holds leases until they expire; free them sooner.
+            if orphans_checked.elapsed() >= ORPHAN_CHECK {
+                orphans_checked = std::time::Instant::now();
+                match self
+                    .store
+                    .release_orphaned_leases(&worker_prefix(&self.config.member.name))
+                    .await
+                {
+                    Ok(0) => {}
+                    Ok(freed) => info!(freed, "took back the leases of a stopped replica"),
+                    Err(e) => warn!(error = %e, "could not check for leases of stopped replicas"),
+                }
+            }
             let wait = match self.deliver_once(destination, &stop).await {
                 Ok(0) => pause,
                 Ok(_) => Duration::ZERO,
@@ -935,6 +962,25 @@ impl Relayer {
         }
         Ok(())
     }
+}
+
+/// The lease-holder prefix of this member's processes.
+fn worker_prefix(member: &str) -> String {
+    // Postgres keeps 63 bytes of a session's application name: the member part is
+    // cut so the whole id fits and matches its sessions.
+    let mut end = 0;
+    for (i, c) in member.char_indices() {
+        if i + c.len_utf8() > 40 {
+            break;
+        }
+        end = i + c.len_utf8();
+    }
+    format!("{}/", &member[..end])
+}
+
+/// This process's worker id: `<member>/<pid>`.
+fn worker_id(member: &str) -> String {
+    format!("{}{}", worker_prefix(member), std::process::id())
 }
 
 fn hex32(b: &[u8; 32]) -> String {

@@ -25,7 +25,7 @@ mod types;
 
 pub use chain::{RawLogRow, GENESIS_PREV_HASH, LOG_DOMAIN_TAG};
 pub use error::{ChainBreak, StoreError};
-pub use store::{connect, redact_url, Store};
+pub use store::{connect, connect_as, redact_url, Store};
 pub use types::{
     AttestationOutcome, AttestationRecord, BlockRef, CheckpointRecord, Cursor, CursorKey,
     FailureOutcome, FinalityMode, Ledger, LedgerId, LedgerKind, LogEntry, LogEvent, MessageFilter,

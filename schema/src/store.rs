@@ -42,6 +42,31 @@ pub async fn connect(url: &str) -> Result<PgPool> {
         })
 }
 
+/// [`connect`] with every session named `application_name` (Postgres keeps at most
+/// 63 bytes of it). A relayer process names its sessions after its worker id, so
+/// [`Store::release_orphaned_leases`] can tell a live lease holder from a dead one.
+/// One session is kept open while the pool lives.
+pub async fn connect_as(url: &str, application_name: &str) -> Result<PgPool> {
+    let redacted = || redact_url(url);
+    let options = url
+        .parse::<sqlx::postgres::PgConnectOptions>()
+        .map_err(|source| StoreError::Connect {
+            target: redacted(),
+            source,
+        })?
+        .application_name(application_name);
+    PgPoolOptions::new()
+        .max_connections(16)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await
+        .map_err(|source| StoreError::Connect {
+            target: redacted(),
+            source,
+        })
+}
+
 /// `url` with the password (in the user info or a `password=` query parameter)
 /// replaced by `***`, for error messages and logs.
 pub fn redact_url(url: &str) -> String {
@@ -803,6 +828,26 @@ impl Store {
             .collect::<Result<Vec<_>>>()?;
         claimed.sort_by_key(|m| (m.origin, m.nonce));
         Ok(claimed)
+    }
+
+    /// Frees the unexpired leases held by workers whose id starts with `prefix` and
+    /// that have no database session left (a killed or crashed process of this
+    /// member: relayer processes name their sessions after their worker id, see
+    /// [`connect_as`]). Their messages resume at once instead of after the lease.
+    /// Returns how many leases were freed.
+    pub async fn release_orphaned_leases(&self, prefix: &str) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE messages SET claimed_by = NULL, claimed_until = NULL \
+             WHERE claimed_by IS NOT NULL AND starts_with(claimed_by, $1) \
+               AND claimed_until > now() \
+               AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a \
+                               WHERE a.application_name = messages.claimed_by)",
+        )
+        .bind(prefix)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::db("release orphaned leases"))?;
+        Ok(done.rows_affected())
     }
 
     /// Gives a lease back before it expires. Returns whether `worker` held it.

@@ -1150,7 +1150,10 @@ async fn leases_hold_through_in_flight_statuses(pool: PgPool) {
             .claim_ready(DST, &in_flight, 10, "replica-b", lease)
             .await
             .expect("claim");
-        assert!(taken.is_empty(), "replica-b took {to:?} messages of replica-a");
+        assert!(
+            taken.is_empty(),
+            "replica-b took {to:?} messages of replica-a"
+        );
     }
     // One fails (back-off, lease cleared); the other is delivered elsewhere and
     // recorded (lease cleared): once the back-off passes, the failed one is free.
@@ -1160,7 +1163,13 @@ async fn leases_hold_through_in_flight_statuses(pool: PgPool) {
         max_delay: Duration::from_secs(60),
     };
     store
-        .set_failure(ids[0], MessageStatus::Submitted, "reverted", &policy, "replica-a")
+        .set_failure(
+            ids[0],
+            MessageStatus::Submitted,
+            "reverted",
+            &policy,
+            "replica-a",
+        )
         .await
         .expect("failure");
     sqlx::query("UPDATE messages SET next_attempt_at = now() - interval '1 second'")
@@ -1179,4 +1188,51 @@ async fn leases_hold_through_in_flight_statuses(pool: PgPool) {
             .await
             .unwrap();
     assert_eq!(holder.as_deref(), Some("replica-a"));
+}
+
+/// Leases of a process that has no database session left are freed at once; leases
+/// of a live process (a session named after its worker id) and of other members stay.
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn orphaned_leases_are_freed_and_live_ones_kept(pool: PgPool) {
+    let store = store(pool.clone()).await;
+    let batch: Vec<NewMessage> = (0..3).map(|i| message(SRC, DST, i, 10)).collect();
+    store
+        .record_observed(observe_key(), block(10), &batch, "observer")
+        .await
+        .expect("observe");
+    let lease = Duration::from_secs(300);
+    let statuses = [MessageStatus::Observed];
+    for worker in ["bank-0/live", "bank-0/dead", "bank-1/dead"] {
+        let claimed = store
+            .claim_ready(DST, &statuses, 1, worker, lease)
+            .await
+            .expect("claim");
+        assert_eq!(claimed.len(), 1);
+    }
+    // The live process holds a session named after it.
+    let mut live = pool.acquire().await.unwrap();
+    sqlx::query("SET application_name = 'bank-0/live'")
+        .execute(&mut *live)
+        .await
+        .unwrap();
+    assert_eq!(store.release_orphaned_leases("bank-0/").await.unwrap(), 1);
+    let holders: Vec<String> = sqlx::query_scalar(
+        "SELECT claimed_by FROM messages WHERE claimed_by IS NOT NULL ORDER BY claimed_by",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(holders, vec!["bank-0/live", "bank-1/dead"]);
+    // Once the live one's session is gone, its lease is freed too.
+    live.close().await.unwrap();
+    // The server ends the backend asynchronously: allow it a moment.
+    let mut freed = 0;
+    for _ in 0..50 {
+        freed += store.release_orphaned_leases("bank-0/").await.unwrap();
+        if freed > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(freed, 1);
 }
