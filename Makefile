@@ -50,8 +50,10 @@ lint: ## rustfmt check and clippy with warnings denied.
 fmt: ## Format the workspace.
 	$(CARGO) fmt --all
 
-bench: postgres ## Run the criterion benchmarks (results: docs/benchmarks.md).
-	$(CARGO) bench --workspace
+bench: postgres devnet-tools ## Run the benchmarks (results: docs/benchmarks.md); the relayer's need anvil.
+	# The end-to-end delivery benchmark runs the release `isthmus` binary.
+	$(CARGO) build --release -p isthmus-relayer --bin isthmus
+	DEVNET_ISTHMUS_BIN=$(CURDIR)/target/release/isthmus $(CARGO) bench --workspace
 
 vectors: ## Regenerate protocol/vectors/v1.json (only for a new protocol version).
 	ISTHMUS_UPDATE_VECTORS=1 $(CARGO) test -p isthmus-protocol --test vectors

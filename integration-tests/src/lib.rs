@@ -87,6 +87,62 @@ impl Ledger {
         .await
     }
 
+    /// Dispatches `n` messages to `recipient` on `destination` as fast as the node
+    /// takes them (each transaction enters the pool before the next is signed; the
+    /// receipts are awaited at the end); returns their ids in nonce order.
+    pub async fn dispatch_burst(
+        &self,
+        destination: u32,
+        recipient: Address,
+        n: usize,
+    ) -> Vec<[u8; 32]> {
+        use ethers::providers::Middleware;
+        use ethers::signers::Signer;
+        let first = self
+            .admin
+            .get_transaction_count(
+                self.admin.signer().address(),
+                Some(ethers::types::BlockNumber::Pending.into()),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("nonce on {}: {e}", self.name));
+        let mut pending = Vec::with_capacity(n);
+        for i in 0..n {
+            let call = self
+                .outbox()
+                .dispatch(
+                    destination,
+                    Address32::from_evm(recipient.0).0,
+                    0,
+                    Bytes::from(format!("burst {i}").into_bytes()),
+                )
+                .nonce(first + i);
+            let tx = call
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("dispatch on {}: {e}", self.name))
+                .tx_hash();
+            pending.push(tx);
+        }
+        let mut ids = Vec::with_capacity(n);
+        for tx in pending {
+            let receipt = loop {
+                match self.admin.get_transaction_receipt(tx).await {
+                    Ok(Some(r)) => break r,
+                    Ok(None) => tokio::time::sleep(Duration::from_millis(200)).await,
+                    Err(e) => panic!("receipt on {}: {e}", self.name),
+                }
+            };
+            let log = receipt
+                .logs
+                .iter()
+                .find(|l| l.address == self.deployment.outbox)
+                .unwrap_or_else(|| panic!("no Dispatch event on {}", self.name));
+            ids.push(log.topics[1].0);
+        }
+        ids
+    }
+
     /// [`Ledger::dispatch`] to a 32-byte recipient (an account or a pallet app).
     pub async fn dispatch_raw(
         &self,
@@ -391,8 +447,14 @@ pub struct Consortium {
 }
 
 impl Consortium {
-    /// Writes three members' configurations and creates their databases.
+    /// Writes three members' configurations (batches of up to 16 messages) and
+    /// creates their databases.
     pub async fn new(devnet: &Devnet, tag: &str) -> Self {
+        Self::with_batch_size(devnet, tag, 16).await
+    }
+
+    /// [`Consortium::new`] with routes batching up to `batch_size` messages.
+    pub async fn with_batch_size(devnet: &Devnet, tag: &str, batch_size: u32) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let ports = [free_port(), free_port(), free_port()];
         let mut members = Vec::new();
@@ -434,8 +496,8 @@ impl Consortium {
             );
             toml += &ledger(&devnet.a, 31337);
             toml += &ledger(&devnet.b, 31338);
-            toml += "[[routes]]\nsource = \"evm-a\"\ndestination = \"evm-b\"\nbatch_size = 16\n\n";
-            toml += "[[routes]]\nsource = \"evm-b\"\ndestination = \"evm-a\"\nbatch_size = 16\n\n";
+            toml += &format!("[[routes]]\nsource = \"evm-a\"\ndestination = \"evm-b\"\nbatch_size = {batch_size}\n\n");
+            toml += &format!("[[routes]]\nsource = \"evm-b\"\ndestination = \"evm-a\"\nbatch_size = {batch_size}\n\n");
             if let Some(sub) = &devnet.sub {
                 let seed = dir.path().join(format!("{name}-sub-submitter.key"));
                 std::fs::write(&seed, SUB_SUBMITTERS[i]).expect("key file");

@@ -378,9 +378,9 @@ pub struct Delivered {
 /// A ledger of either kind.
 pub enum Ledger {
     /// An EVM chain.
-    Evm(EvmLedger),
+    Evm(Box<EvmLedger>),
     /// A Substrate chain with the Isthmus pallet.
-    Substrate(SubstrateLedger),
+    Substrate(Box<SubstrateLedger>),
 }
 
 fn evm_block(b: StoredBlock) -> BlockRef {

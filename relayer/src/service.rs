@@ -123,7 +123,7 @@ impl Relayer {
                 let ledger = SubstrateLedger::connect(l, secret.expose())
                     .await
                     .map_err(|e| RelayerError::Usage(e.to_string()))?;
-                ledgers.insert(l.id, Arc::new(Ledger::Substrate(ledger)));
+                ledgers.insert(l.id, Arc::new(Ledger::Substrate(Box::new(ledger))));
                 continue;
             }
             let submitter = l.submitter.load_secp256k1()?.expose().to_bytes().into();
@@ -141,7 +141,7 @@ impl Relayer {
             let ledger = EvmLedger::connect(l, Some(submitter), start_at)
                 .await
                 .map_err(|e| RelayerError::Usage(e.to_string()))?;
-            ledgers.insert(l.id, Arc::new(Ledger::Evm(ledger)));
+            ledgers.insert(l.id, Arc::new(Ledger::Evm(Box::new(ledger))));
         }
         let http = reqwest::Client::builder()
             .timeout(PEER_TIMEOUT)

@@ -1,0 +1,193 @@
+//! Delivery throughput and latency on anvil, with the real relayer.
+//!
+//! For each batch size: two fresh anvil ledgers (one block per second), three members'
+//! `isthmus run` processes (threshold 2, one Postgres database each), and a burst of
+//! messages dispatched on evm-a to evm-b's echo recipient. Reported, all from the
+//! ledgers and one member's history:
+//! - throughput: messages / (last destination inclusion − first observation), against
+//!   the chain's capacity = block gas limit / Inbox gas per message / block time;
+//! - Inbox gas per message (the transactions that delivered) and gas per message of
+//!   every delivery transaction the members sent (members race, and the Inbox skips
+//!   what another member delivered first);
+//! - latency from the relayer seeing a message final on the source (`observed_at`) to
+//!   the timestamp of the destination block that includes its delivery: p50 and p95.
+//!
+//! `cargo bench -p isthmus-integration-tests --bench delivery` (uses the `isthmus`
+//! binary of `DEVNET_ISTHMUS_BIN`, else `target/debug/isthmus`; `make bench` builds
+//! and passes the release one). `DEVNET_BENCH_MESSAGES` sets the burst size.
+#![expect(
+    clippy::unwrap_used,
+    clippy::print_stdout,
+    reason = "a benchmark program: a panic is the failure report, stdout the result"
+)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use ethers::contract::EthEvent;
+use ethers::providers::Middleware;
+use ethers::types::H256;
+use isthmus_adapter_evm::contracts::inbox::{
+    MessageDeliveredFilter, MessageHandlerFailedFilter, MessageSkippedFilter,
+};
+use isthmus_integration_tests::*;
+
+struct Report {
+    batch: u32,
+    messages: usize,
+    seconds: f64,
+    inbox_gas_per_message: f64,
+    all_gas_per_message: f64,
+    gas_limit: u64,
+    p50: f64,
+    p95: f64,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let rank = ((p / 100.0) * (sorted.len() as f64 - 1.0)).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+async fn measure(batch: u32, n: usize) -> Report {
+    let devnet = Devnet::start().await;
+    let mut consortium =
+        Consortium::with_batch_size(&devnet, &format!("bench{batch}"), batch).await;
+    for m in &mut consortium.members {
+        m.start();
+    }
+    let ids = devnet
+        .a
+        .dispatch_burst(2, devnet.b.deployment.echo, n)
+        .await;
+    let all = wait_until(Duration::from_secs(900), || devnet.b.all_delivered(&ids)).await;
+    assert!(all, "not delivered in 15 min\n{}", consortium.logs());
+
+    // One member's view: when each message was seen final, and where it landed.
+    let member = &consortium.members[0];
+    let settled = wait_until(Duration::from_secs(120), || async {
+        member.count("SELECT count(*) FROM deliveries").await == n as i64
+    })
+    .await;
+    assert!(settled, "{}", consortium.logs());
+    let pool = member.db().await;
+    let rows: Vec<(f64, i64)> = sqlx::query_as(
+        "SELECT extract(epoch FROM m.observed_at)::float8, d.block_number \
+           FROM messages m JOIN deliveries d ON d.message_id = m.id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    let b = &devnet.b.admin;
+    let mut block_time = BTreeMap::new();
+    for (_, number) in &rows {
+        if let std::collections::btree_map::Entry::Vacant(e) = block_time.entry(*number) {
+            let block = b.get_block(*number as u64).await.unwrap().unwrap();
+            e.insert(block.timestamp.as_u64() as f64);
+        }
+    }
+    let mut latencies: Vec<f64> = rows
+        .iter()
+        .map(|(observed, number)| (block_time[number] - observed).max(0.0))
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    let first_seen = rows.iter().map(|(o, _)| *o).fold(f64::INFINITY, f64::min);
+    let last_included = block_time.values().copied().fold(0.0, f64::max);
+
+    // Gas, from the chain: every transaction to the Inbox after the wiring.
+    let logs = b
+        .get_logs(
+            &ethers::types::Filter::new()
+                .address(devnet.b.deployment.inbox)
+                .from_block(0u64),
+        )
+        .await
+        .unwrap();
+    let delivered_topic = MessageDeliveredFilter::signature();
+    let per_message = [
+        delivered_topic,
+        MessageSkippedFilter::signature(),
+        MessageHandlerFailedFilter::signature(),
+    ];
+    // Delivery transactions: those with a per-message event (not the wiring's).
+    let mut txs: BTreeSet<H256> = BTreeSet::new();
+    let mut delivering: BTreeMap<H256, usize> = BTreeMap::new();
+    for log in &logs {
+        let tx = log.transaction_hash.unwrap();
+        let Some(topic) = log.topics.first() else {
+            continue;
+        };
+        if *topic == delivered_topic {
+            *delivering.entry(tx).or_default() += 1;
+        }
+        if per_message.contains(topic) {
+            txs.insert(tx);
+        }
+    }
+    let mut inbox_gas = 0u64;
+    let mut all_gas = 0u64;
+    for tx in &txs {
+        let receipt = b.get_transaction_receipt(*tx).await.unwrap().unwrap();
+        let gas = receipt.gas_used.unwrap().as_u64();
+        all_gas += gas;
+        if delivering.contains_key(tx) {
+            inbox_gas += gas;
+        }
+    }
+    let delivered: usize = delivering.values().sum();
+    let gas_limit = b
+        .get_block(ethers::types::BlockNumber::Latest)
+        .await
+        .unwrap()
+        .unwrap()
+        .gas_limit
+        .as_u64();
+    for m in &mut consortium.members {
+        m.stop();
+    }
+    Report {
+        batch,
+        messages: n,
+        seconds: last_included - first_seen,
+        inbox_gas_per_message: inbox_gas as f64 / delivered as f64,
+        all_gas_per_message: all_gas as f64 / n as f64,
+        gas_limit,
+        p50: percentile(&latencies, 50.0),
+        p95: percentile(&latencies, 95.0),
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    // `cargo bench` passes `--bench`; nothing else is accepted.
+    if std::env::args().skip(1).any(|a| a != "--bench") {
+        println!("delivery: no options (set DEVNET_BENCH_MESSAGES for the burst size)");
+        return;
+    }
+    let n: usize = std::env::var("DEVNET_BENCH_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256);
+    println!("delivery on anvil (1 s blocks), 3 members, threshold 2, {n} messages per run");
+    println!(
+        "| batch | msgs/s | capacity msgs/s | of capacity | Inbox gas/msg | all submissions gas/msg | latency p50 | latency p95 |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for batch in [16, 128] {
+        let r = measure(batch, n).await;
+        let throughput = r.messages as f64 / r.seconds.max(1.0);
+        let capacity = r.gas_limit as f64 / r.inbox_gas_per_message;
+        println!(
+            "| {} | {:.1} | {:.0} | {:.1} % | {:.0} | {:.0} | {:.1} s | {:.1} s |",
+            r.batch,
+            throughput,
+            capacity,
+            100.0 * throughput / capacity,
+            r.inbox_gas_per_message,
+            r.all_gas_per_message,
+            r.p50,
+            r.p95
+        );
+    }
+}
