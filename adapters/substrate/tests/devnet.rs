@@ -7,8 +7,8 @@
 )]
 
 use isthmus_adapter_substrate::devnet::{sudo_set_origin, DevChain, DevnetFinality};
-use isthmus_adapter_substrate::{keys, Destination, Outcome, SubstrateClient};
-use isthmus_light_client_grandpa::{AuthoritySetTracker, GrandpaJustification, Header};
+use isthmus_adapter_substrate::{keys, Destination, Outcome, SubstrateClient, VerifiedOutbox};
+use isthmus_light_client_grandpa::{AuthoritySetTracker, DigestItem, GrandpaJustification, Header};
 use isthmus_protocol::{Address32, Attestation, Checkpoint, MerkleTree, Message};
 use k256::ecdsa::SigningKey;
 use subxt_signer::sr25519::dev;
@@ -103,13 +103,19 @@ async fn dispatch_is_indexed_and_its_block_finalized_by_devnet_justification() {
     let finalized = tracker.import(header, &justification).unwrap();
     assert_eq!(finalized.hash().0, head_hash);
 
-    // The outbox's root and count in the finalized block's state. The dev chain cannot
-    // prove them: chopsticks leaves every header's state root at zero and serves read
-    // proofs only from an upstream node (docs/substrate.md), so this reads them
-    // unproven and checks them against the tree of the indexed messages.
+    // The outbox's root and count, proven: the finalized header's digest carries the
+    // pallet's commitment, and they equal the tree of the indexed messages.
     let mut by_nonce = found.clone();
     by_nonce.sort_by_key(|d| d.message.nonce);
     let tree = MerkleTree::from_leaves(by_nonce.iter().map(|d| d.id.0).collect()).unwrap();
+    let proven = VerifiedOutbox::from_digest(&finalized).unwrap();
+    assert_eq!(proven.root(), tree.root());
+    assert_eq!(proven.count(), 3);
+    let checkpoint = proven.checkpoint(DEV_LEDGER);
+    assert_eq!(checkpoint.block_hash, head_hash);
+    assert_eq!(checkpoint.block_number, u64::from(head));
+    // The state agrees (read unproven: chopsticks serves no read proofs and leaves
+    // the state root at zero, docs/substrate.md).
     let root = client
         .storage(&keys::outbox_root_key(), Some(head_hash))
         .await
@@ -122,6 +128,28 @@ async fn dispatch_is_indexed_and_its_block_finalized_by_devnet_justification() {
         .unwrap();
     assert_eq!(root, tree.root().to_vec());
     assert_eq!(count, 3u32.to_le_bytes().to_vec());
+
+    // A node that serves the header with another commitment (a forged count) gives
+    // bytes whose hash the justification does not finalize: refused.
+    let mut forged = Header::decode_exact(&client.header_bytes(head_hash).await.unwrap()).unwrap();
+    let item = forged
+        .digest
+        .logs
+        .iter_mut()
+        .find_map(|l| match l {
+            DigestItem::Consensus(engine, data) if *engine == keys::COMMITMENT_ENGINE_ID => {
+                Some(data)
+            }
+            _ => None,
+        })
+        .expect("the head carries the commitment");
+    item[32] = 4;
+    let mut fresh = AuthoritySetTracker::new(
+        finality.authority_set().unwrap(),
+        isthmus_light_client_grandpa::H256(start_hash),
+        start_number,
+    );
+    assert!(fresh.import(forged, &justification).is_err());
 
     // A justification by too few authorities is refused.
     let mut weak = GrandpaJustification::decode_exact(&finality.justify(head, head_hash)).unwrap();
