@@ -4,12 +4,14 @@
 //! relayer's node would answer for 20,000 dispatched messages: the `eth_getLogs`
 //! response of each scanned range, every header (`eth_getBlockByNumber`) and the
 //! `eth_getProof` of the Outbox's root and count at each range's last block. The
-//! measured loop then does, per range and in the relayer's order: decode the logs
-//! into protocol messages and check their ids (as `EvmSource::scan`), verify the
-//! header chain and the account proof with the light client and build the
-//! `VerifiedCheckpoint` (as `EvmLedger::verify_checkpoint`), check each message's
-//! Merkle branch against the proven root and count, and `Store::record_observed`
-//! the range into a fresh migrated database. Chain IO is the only part replaced.
+//! measured loop then does, per range, what the relayer's observer and verifier do
+//! with those answers: decode the logs into protocol messages and check their ids
+//! (as `EvmSource::scan`), verify the header chain and the account proof with the
+//! light client and build the `VerifiedCheckpoint` (as
+//! `EvmLedger::verify_checkpoint`), check each message's Merkle branch against the
+//! proven root and count (the leaves are kept in memory, where the deliverer reads
+//! them back with `Store::outbox_leaves`), and `Store::record_observed` the range
+//! into a fresh migrated database. Chain IO is the only part replaced.
 //!
 //! Baseline, in the same run: a raw `COPY messages (...) FROM STDIN` of the same
 //! rows into a fresh migrated database, the physical bound of writing them.
@@ -30,10 +32,10 @@ use isthmus_adapter_evm::devnet::{self, Anvil, DEV_DAPP_KEY, DEV_KEY_0};
 use isthmus_adapter_evm::source::Scanned;
 use isthmus_adapter_evm::{EvmSource, ObservedMessage};
 use isthmus_light_client_evm::{AccountProof, EvmLightClient, Header, TrustedCheckpoint, B256};
-use isthmus_protocol::{Address32, MerkleTree, Message};
+use isthmus_protocol::{Address32, MerkleTree};
 use isthmus_relayer::verified::VerifiedCheckpoint;
 use isthmus_schema::{
-    BlockRef, CursorKey, FinalityMode, Ledger, LedgerKind, MessageId, NewMessage, Stage, Store,
+    BlockRef, CursorKey, FinalityMode, Ledger, LedgerKind, NewMessage, Stage, Store,
 };
 use sqlx::postgres::PgPoolCopyExt;
 
@@ -207,82 +209,13 @@ async fn record(anvil: &Anvil) -> Recording {
     }
 }
 
-/// `EvmSource::scan`'s decoding of one `Dispatch` log (that method keeps it
-/// private): the log must be mined and the Outbox's, its payload a v1 message
-/// whose id equals the indexed id and whose origin is this ledger.
-fn decode_log(log: Log, outbox: [u8; 20], ledger_id: u32) -> Result<Scanned, String> {
-    let (Some(n), Some(h), Some(tx_hash), Some(i)) = (
-        log.block_number,
-        log.block_hash,
-        log.transaction_hash,
-        log.log_index,
-    ) else {
-        return Err("log without block, transaction or index".into());
-    };
-    let block = isthmus_adapter_evm::BlockRef {
-        number: n.as_u64(),
-        hash: h,
-    };
-    let log_index = i.as_u64();
-    if log.address.0 != outbox || log.removed == Some(true) {
-        return Err("log outside the filter".into());
-    }
-    let raw_log = ethers::abi::RawLog {
-        topics: log.topics.clone(),
-        data: log.data.to_vec(),
-    };
-    let reject = |reason: String, raw: Vec<u8>| Scanned::Rejected {
-        block,
-        tx_hash,
-        log_index,
-        reason,
-        raw,
-    };
-    let event = match <DispatchFilter as EthEvent>::decode_log(&raw_log) {
-        Ok(e) => e,
-        Err(e) => return Ok(reject(format!("does not decode: {e}"), log.data.to_vec())),
-    };
-    let raw = event.message.to_vec();
-    let message = match Message::decode(&raw) {
-        Ok(m) => m,
-        Err(e) => return Ok(reject(format!("not a v1 message: {e}"), raw)),
-    };
-    let id = message.id();
-    if id.0 != event.id {
-        return Ok(reject("indexed id differs".into(), raw));
-    }
-    if message.origin != ledger_id {
-        return Ok(reject("origin is not this ledger".into(), raw));
-    }
-    Ok(Scanned::Message(ObservedMessage {
-        message,
-        id,
-        block,
-        tx_hash,
-        log_index,
-    }))
-}
-
-/// The relayer's row for an observed message (as `service::new_message`).
+/// The relayer's row for an observed message (as `Ledger::scan` makes it).
 fn new_message(o: &ObservedMessage) -> NewMessage {
-    let m = &o.message;
-    NewMessage {
-        id: MessageId(o.id.0),
-        version: isthmus_protocol::VERSION,
-        nonce: m.nonce,
-        origin: m.origin,
-        sender: m.sender.0,
-        destination: m.destination,
-        recipient: m.recipient.0,
-        deadline: m.deadline,
-        body: m.body.clone(),
-        canonical: m.encode(),
-        source_block: BlockRef {
-            number: o.block.number,
-            hash: o.block.hash.0,
-        },
-        source_tx_hash: Some(o.tx_hash.0),
-    }
+    let block = BlockRef {
+        number: o.block.number,
+        hash: o.block.hash.0,
+    };
+    isthmus_relayer::ledgers::new_message(&o.message, o.id, block, Some(o.tx_hash.0))
 }
 
 /// Observe and verify one recorded range: decoded, checked messages and the
@@ -296,9 +229,14 @@ fn observe_and_verify(
     // Observe: the logs as the provider deserializes them, in chain order.
     let mut logs: Vec<Log> = serde_json::from_str(&r.logs).expect("eth_getLogs result parses");
     logs.sort_by_key(|l| (l.block_number, l.log_index));
+    // The relayer's own decoder; decoding does no IO, so the URL is never contacted.
+    let decoder = EvmSource::new("http://127.0.0.1:9", outbox.into(), LEDGER_ID).expect("decoder");
     let mut observed = Vec::with_capacity(logs.len());
     for log in logs {
-        match decode_log(log, outbox, LEDGER_ID).expect("log is mined and the Outbox's") {
+        match decoder
+            .decode_log(log)
+            .expect("log is mined and the Outbox's")
+        {
             Scanned::Message(m) => observed.push(m),
             Scanned::Rejected { reason, .. } => panic!("recorded log rejected: {reason}"),
         }

@@ -17,7 +17,9 @@
 //! blocks were mined past the cursor, so that round is a full 2,000-block range
 //! with blocks remaining, which the observer always logs. Baselines in the same
 //! run: the same start against an empty migrated database (first round from block
-//! 0), and against a new, unmigrated one.
+//! 0), and against a new, unmigrated one. Last, the one start step that reads the
+//! whole `messages` table, `Store::release_orphaned_leases`, is timed on its own on
+//! fresh copies of the history.
 //!
 //! Run with `cargo bench -p isthmus-relayer --bench restart` (Postgres from
 //! `DATABASE_URL`, anvil from `make devnet-tools`).
@@ -263,10 +265,10 @@ async fn fill_history(url: &str, a: &Chain, b: &Chain) {
         .execute(store.pool())
         .await
         .expect("vacuum");
-    let counts: (i64, i64, i64, i64) = sqlx::query_as(
+    let counts: (i64, i64, i64, i64, i64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM messages WHERE status = 'delivered'), \
                 (SELECT count(*) FROM lifecycle_log), (SELECT count(*) FROM deliveries), \
-                pg_database_size(current_database())",
+                pg_database_size(current_database()), pg_relation_size('messages')",
     )
     .fetch_one(store.pool())
     .await
@@ -282,11 +284,12 @@ async fn fill_history(url: &str, a: &Chain, b: &Chain) {
     assert_eq!(cursor.block, b.block(CURSOR_BLOCK).await);
     store.pool().close().await;
     println!(
-        "restart: history of {} delivered messages, {} log rows, {} deliveries, {} MiB, filled in {:.1} s",
+        "restart: history of {} delivered messages, {} log rows, {} deliveries, {} MiB ({} MiB in the messages table), filled in {:.1} s",
         counts.0,
         counts.1,
         counts.2,
         counts.3 / (1 << 20),
+        counts.4 / (1 << 20),
         start.elapsed().as_secs_f64()
     );
 }
@@ -505,6 +508,29 @@ async fn main() {
         "history / empty: {:.2}; target <= 2 s: {}",
         resumed / medians[1].2,
         if resumed <= 2_000.0 { "met" } else { "NOT met" }
+    );
+
+    // The start step whose cost follows the history's size: freeing the leases of
+    // stopped processes reads the whole messages table.
+    let mut release = Vec::new();
+    for _ in 0..STARTS {
+        let db = TempDb::create(
+            &format!("isthmus_bench_restart_run_{pid}"),
+            Some(&history.name),
+        )
+        .await;
+        let store = Store::new(isthmus_schema::connect(&db.url).await.expect("connect"));
+        let t = Instant::now();
+        store
+            .release_orphaned_leases("bank-0/")
+            .await
+            .expect("release_orphaned_leases");
+        release.push(ms(t.elapsed()));
+        store.pool().close().await;
+    }
+    println!(
+        "median of {STARTS}: Store::release_orphaned_leases on a fresh copy of the history {:.0} ms",
+        median(&release)
     );
     println!("machine: {}", machine_line());
 }

@@ -181,7 +181,12 @@ impl EvmSource {
         logs.into_iter().map(|log| self.decode_log(log)).collect()
     }
 
-    fn decode_log(&self, log: Log) -> Result<Scanned, EvmError> {
+    /// Decodes one log of a scan (no IO): a `Dispatch` of this Outbox, mined, whose
+    /// payload is a v1 message with the indexed id and this ledger as origin, is a
+    /// [`Scanned::Message`]; any other payload is [`Scanned::Rejected`] with the
+    /// reason. A log without its block, transaction or index, or from another
+    /// address, is an error: the node did not answer the filter that was asked.
+    pub fn decode_log(&self, log: Log) -> Result<Scanned, EvmError> {
         let (block, tx_hash, log_index) = match (
             log.block_number,
             log.block_hash,
