@@ -632,8 +632,13 @@ impl SubstrateLedger {
             .first()
             .ok_or_else(|| config_error("no rpc URL".into()))?;
         let client = SubstrateClient::connect(url).await?;
-        let destination = Destination::from_secret(client.clone(), submitter)
-            .map_err(|e| config_error(format!("submitter: {e}")))?;
+        let destination = Destination::from_secret(client.clone(), submitter).map_err(|_| {
+            config_error(format!(
+                "`submitter` ({}) holds no usable sr25519 secret: use a secret URI such as \
+                 `//Alice`, a mnemonic with an optional `//derivation`, or `0x` and 64 hex digits",
+                config.submitter.describe()
+            ))
+        })?;
         let justifier = DevnetFinality::new();
         let authorities = justifier.authority_set()?;
         Ok(Self {

@@ -135,7 +135,14 @@ pub async fn send(
             .await
             .map_err(|e| RelayerError::Usage(format!("connecting to {}: {e}", from.name)))?;
         let sender = isthmus_adapter_substrate::Destination::from_secret(client, secret.expose())
-            .map_err(|e| RelayerError::Usage(format!("the sending key: {e}")))?;
+            .map_err(|_| {
+            RelayerError::Usage(format!(
+                "the sending key ({}) holds no usable sr25519 secret: use a secret URI such \
+                     as `//Ferdie`, a mnemonic with an optional `//derivation`, or `0x` and 64 \
+                     hex digits",
+                source.describe()
+            ))
+        })?;
         let (receipt, id) = sender
             .dispatch(to.id, recipient.0, args.deadline, body)
             .await

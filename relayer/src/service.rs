@@ -225,10 +225,36 @@ impl Relayer {
 
     async fn observe_loop(&self, ledger: u32, stop: CancellationToken) {
         let pause = self.poll_interval(ledger);
+        // A catch-up (more than one round of final blocks behind): where it started.
+        let mut catch_up: Option<(u64, std::time::Instant)> = None;
         while !stop.is_cancelled() {
+            let began = std::time::Instant::now();
             let wait = match self.observe_once(ledger).await {
-                Ok(true) => Duration::ZERO,
-                Ok(false) => pause,
+                Ok(Some(round)) if round.to < round.finalized => {
+                    let (start, since) = *catch_up.get_or_insert((round.from, began));
+                    let done = (round.to + 1 - start) as f64;
+                    let total = (round.finalized + 1 - start) as f64;
+                    let rate = done / since.elapsed().as_secs_f64().max(0.001);
+                    info!(
+                        percent = format!("{:.1}", 100.0 * done / total),
+                        blocks_per_s = rate.round() as u64,
+                        remaining_blocks = round.finalized - round.to,
+                        eta_s =
+                            ((round.finalized - round.to) as f64 / rate.max(0.001)).round() as u64,
+                        "catching up"
+                    );
+                    Duration::ZERO
+                }
+                Ok(round) => {
+                    if let (Some((start, since)), Some(round)) = (catch_up.take(), round) {
+                        info!(
+                            blocks = round.to + 1 - start,
+                            seconds = since.elapsed().as_secs(),
+                            "caught up"
+                        );
+                    }
+                    pause
+                }
                 Err(e) => {
                     self.metrics
                         .rpc_errors
@@ -249,9 +275,10 @@ impl Relayer {
         }
     }
 
-    /// Scans the next bounded range of final blocks. Returns whether more final
-    /// blocks remain (so the caller continues at once).
-    async fn observe_once(&self, id: u32) -> Result<bool, RelayerError> {
+    /// Scans the next bounded range of final blocks. Returns the range scanned and
+    /// the final head (more remain when `to < finalized`), or None when there was
+    /// nothing new.
+    async fn observe_once(&self, id: u32) -> Result<Option<ObservedRound>, RelayerError> {
         let ledger = &self.ledgers[&id];
         let key = CursorKey {
             ledger: id,
@@ -269,7 +296,7 @@ impl Relayer {
             .set(finalized.number as i64);
         let from = cursor.map_or(ledger.first_block(), |c| c.block.number + 1);
         if from > finalized.number {
-            return Ok(false);
+            return Ok(None);
         }
         let to = finalized.number.min(from + ledger.scan_range() - 1);
         let to_ref = ledger.block_ref(to).await?.ok_or_else(|| {
@@ -315,7 +342,11 @@ impl Relayer {
                 "observed"
             );
         }
-        Ok(remaining > 0)
+        Ok(Some(ObservedRound {
+            from,
+            to,
+            finalized: finalized.number,
+        }))
     }
 
     async fn deliver_loop(&self, destination: u32, stop: CancellationToken) {
@@ -962,6 +993,14 @@ impl Relayer {
         }
         Ok(())
     }
+}
+
+/// One observer round: blocks `from..=to` scanned, `finalized` the final head then.
+#[derive(Clone, Copy, Debug)]
+struct ObservedRound {
+    from: u64,
+    to: u64,
+    finalized: u64,
 }
 
 /// The lease-holder prefix of this member's processes.
