@@ -82,6 +82,7 @@ async fn evm_and_substrate_exchange_payments_with_two_of_three() {
     assert_eq!(echo.received().call().await.unwrap(), U256::from(1));
     assert_eq!(devnet.a.delivered_count(&[unroutable]).await, 0);
 
+    let mut grandpa_verified = 0;
     // Every member recorded all four as delivered, with the Substrate checkpoint
     // verified through GRANDPA, and its hash chain verifies.
     for m in &consortium.members {
@@ -92,13 +93,27 @@ async fn evm_and_substrate_exchange_payments_with_two_of_three() {
         })
         .await;
         assert!(settled, "{}\n{}", m.name, consortium.logs());
-        let grandpa = m
+        // A member verified a Substrate checkpoint through GRANDPA itself, or (when
+        // another member's turn delivered first) recorded that delivery.
+        let unexplained = m
+            .count(&format!(
+                "SELECT count(*) FROM lifecycle_log l JOIN messages m ON m.id = l.message_id \
+                 WHERE l.event = 'verified' AND m.origin = {SUB_LEDGER} \
+                   AND coalesce(l.evidence->>'finality', '') NOT LIKE 'grandpa%' \
+                   AND coalesce(l.evidence->>'note', '') NOT LIKE 'delivered by another%'"
+            ))
+            .await;
+        assert_eq!(
+            unexplained, 0,
+            "{}: a Substrate message verified otherwise",
+            m.name
+        );
+        grandpa_verified += m
             .count(
                 "SELECT count(*) FROM lifecycle_log WHERE event = 'verified' \
                  AND evidence->>'finality' LIKE 'grandpa%'",
             )
             .await;
-        assert!(grandpa >= 1, "{}: no GRANDPA-verified checkpoint", m.name);
         let rejected = wait_until(Duration::from_secs(60), || async {
             m.count(&format!(
                 "SELECT count(*) FROM lifecycle_log WHERE event = 'rejected' \
@@ -129,6 +144,11 @@ async fn evm_and_substrate_exchange_payments_with_two_of_three() {
             String::from_utf8_lossy(&out.stdout)
         );
     }
+
+    assert!(
+        grandpa_verified >= 1,
+        "no member verified a Substrate checkpoint through GRANDPA"
+    );
 
     // `isthmus send` from the Substrate ledger prints the id, and it crosses too.
     let out = consortium.members[0].isthmus(&[

@@ -140,6 +140,14 @@ pub struct Consortium {
 }
 
 impl Consortium {
+    /// The signer of the member whose turn it is to submit the message with `nonce`:
+    /// members take turns by nonce, in the configuration's order.
+    pub fn turn_of(&self, nonce: u64) -> Option<[u8; 20]> {
+        let n = u64::try_from(self.members.len()).ok().filter(|n| *n > 0)?;
+        let index = usize::try_from(nonce % n).ok()?;
+        self.members.get(index).map(|m| m.signer)
+    }
+
     /// From a validated configuration.
     pub fn from_config(config: &Config) -> Result<Self, String> {
         let mut members = Vec::new();
@@ -254,4 +262,40 @@ pub async fn request(
         )),
     };
     verdict
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        reason = "test code: a failed unwrap is a failed test"
+    )]
+
+    use super::*;
+
+    fn consortium(n: u8) -> Consortium {
+        let members: Vec<Peer> = (0..n)
+            .map(|i| Peer {
+                name: format!("bank-{i}"),
+                signer: [i + 1; 20],
+                url: format!("http://127.0.0.1:{}", 7100 + u16::from(i)),
+            })
+            .collect();
+        let signers = SignerSet::new(members.iter().map(|m| m.signer).collect(), 1).unwrap();
+        Consortium { members, signers }
+    }
+
+    #[test]
+    fn submission_turns_go_round_the_members_by_nonce() {
+        let c = consortium(3);
+        let turns: Vec<_> = (0..7).map(|n| c.turn_of(n).unwrap()[0]).collect();
+        assert_eq!(turns, vec![1, 2, 3, 1, 2, 3, 1]);
+        // Every member gets a third of a run of nonces; u64::MAX is someone's too.
+        assert_eq!(c.turn_of(u64::MAX).unwrap()[0], (u64::MAX % 3) as u8 + 1);
+        let empty = Consortium {
+            members: Vec::new(),
+            signers: consortium(1).signers,
+        };
+        assert_eq!(empty.turn_of(5), None);
+    }
 }

@@ -40,6 +40,9 @@ const LEASE: Duration = Duration::from_secs(300);
 /// Blocks below the observer's cursor at which the light client starts after a
 /// restart.
 const LIGHT_CLIENT_MARGIN: u64 = 256;
+/// How long a member holds back a message whose submission is another member's
+/// turn before taking it over.
+const TAKEOVER: Duration = Duration::from_secs(20);
 /// How often a deliverer looks for leases held by stopped replicas of this member.
 const ORPHAN_CHECK: Duration = Duration::from_secs(30);
 /// How long a peer has to answer an attestation request.
@@ -328,6 +331,17 @@ impl Relayer {
             .store
             .record_observed(key, to_ref, &messages, &self.worker)
             .await?;
+        // Submission turns: each message has one member whose turn it is to submit
+        // it; the others hold it back for TAKEOVER, by when that member has normally
+        // delivered it (they then only record the delivery). If that member is down,
+        // they deliver it after the delay. The Inbox's replay check keeps delivery
+        // exactly once either way; the turns only spare the duplicate transactions.
+        let others: Vec<MessageId> = messages
+            .iter()
+            .filter(|m| self.consortium.turn_of(m.nonce) != Some(self.attester.address()))
+            .map(|m| m.id)
+            .collect();
+        self.store.defer_observed(&others, TAKEOVER).await?;
         self.metrics
             .height
             .with_label_values(&[ledger.name(), "observed"])

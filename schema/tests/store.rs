@@ -1236,3 +1236,56 @@ async fn orphaned_leases_are_freed_and_live_ones_kept(pool: PgPool) {
     }
     assert_eq!(freed, 1);
 }
+
+/// Messages held back for another member's submission turn are skipped by claims
+/// until the delay passes; a status change clears the hold.
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn held_back_messages_wait_for_their_takeover(pool: PgPool) {
+    let store = store(pool).await;
+    let batch: Vec<NewMessage> = (0..3).map(|i| message(SRC, DST, i, 10)).collect();
+    let ids: Vec<MessageId> = batch.iter().map(|m| m.id).collect();
+    store
+        .record_observed(observe_key(), block(10), &batch, "observer")
+        .await
+        .expect("observe");
+    let held = store
+        .defer_observed(&ids[1..], Duration::from_millis(300))
+        .await
+        .expect("defer");
+    assert_eq!(held, 2);
+    // Holding again does not push the takeover further out.
+    assert_eq!(
+        store
+            .defer_observed(&ids[1..], Duration::from_secs(3600))
+            .await
+            .expect("defer"),
+        0
+    );
+    let lease = Duration::from_secs(60);
+    let now = store
+        .claim_ready(DST, &[MessageStatus::Observed], 10, "w", lease)
+        .await
+        .expect("claim");
+    assert_eq!(now.iter().map(|m| m.id).collect::<Vec<_>>(), vec![ids[0]]);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let later = store
+        .claim_ready(DST, &[MessageStatus::Observed], 10, "w2", lease)
+        .await
+        .expect("claim");
+    assert_eq!(later.len(), 2);
+    // A moved message is not held back again.
+    store
+        .transition(
+            ids[0],
+            MessageStatus::Observed,
+            MessageStatus::Verified,
+            &json!({}),
+            "w",
+        )
+        .await
+        .expect("transition");
+    assert_eq!(
+        store.defer_observed(&ids[..1], lease).await.expect("defer"),
+        0
+    );
+}
