@@ -43,6 +43,8 @@ const LIGHT_CLIENT_MARGIN: u64 = 256;
 /// How long a member holds back a message whose submission is another member's
 /// turn before taking it over.
 const TAKEOVER: Duration = Duration::from_secs(20);
+/// How often a held-back message is looked at (delivered by its member yet?).
+const HOLD_STEP: Duration = Duration::from_secs(4);
 /// How often a deliverer looks for leases held by stopped replicas of this member.
 const ORPHAN_CHECK: Duration = Duration::from_secs(30);
 /// How long a peer has to answer an attestation request.
@@ -332,16 +334,16 @@ impl Relayer {
             .record_observed(key, to_ref, &messages, &self.worker)
             .await?;
         // Submission turns: each message has one member whose turn it is to submit
-        // it; the others hold it back for TAKEOVER, by when that member has normally
-        // delivered it (they then only record the delivery). If that member is down,
-        // they deliver it after the delay. The Inbox's replay check keeps delivery
-        // exactly once either way; the turns only spare the duplicate transactions.
+        // it. The others hold it back, looking every HOLD_STEP whether it was
+        // delivered (then they only record the delivery), and take it over once it
+        // is TAKEOVER old. The Inbox's replay check keeps delivery exactly once
+        // either way; the turns spare the duplicate transactions.
         let others: Vec<MessageId> = messages
             .iter()
             .filter(|m| self.consortium.turn_of(m.nonce) != Some(self.attester.address()))
             .map(|m| m.id)
             .collect();
-        self.store.defer_observed(&others, TAKEOVER).await?;
+        self.store.defer_observed(&others, HOLD_STEP).await?;
         self.metrics
             .height
             .with_label_values(&[ledger.name(), "observed"])
@@ -501,6 +503,7 @@ impl Relayer {
         let now = Utc::now().timestamp().max(0) as u64;
         let mut done = 0;
         let mut live = Vec::new();
+        let mut held = Vec::new();
         for m in messages {
             if m.status == MessageStatus::Observed {
                 if let Some(reason) = undeliverable(target, &m) {
@@ -534,9 +537,20 @@ impl Relayer {
             } else if target.is_delivered(protocol_id(m.id)).await? {
                 self.record_foreign_delivery(target, &m).await?;
                 done += 1;
+            } else if m.status == MessageStatus::Observed
+                && self.consortium.turn_of(m.nonce) != Some(self.attester.address())
+                && Utc::now() - m.observed_at
+                    < chrono::Duration::from_std(TAKEOVER).unwrap_or(chrono::Duration::MAX)
+            {
+                // Another member's turn, not delivered yet: look again shortly.
+                held.push(m.id);
             } else {
                 live.push(m);
             }
+        }
+        if !held.is_empty() {
+            self.store.defer_observed(&held, HOLD_STEP).await?;
+            self.release(&held).await;
         }
         if live.is_empty() {
             return Ok(done);

@@ -850,11 +850,11 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// Holds back `ids` (those still `observed` and not already held back) for `delay`
-    /// from now: claims skip a message until its `next_attempt_at`. A relayer holds
-    /// back the messages another member's turn it is to submit, so that member's
-    /// delivery is normally the only one; after the delay any member takes them
-    /// over. Scheduling only: no status change and no log row. Returns how many.
+    /// Holds back `ids` (those still `observed`) until `delay` from now: claims skip a
+    /// message until its `next_attempt_at`. A relayer holds back the messages another
+    /// member's turn it is to submit, so that member's delivery is normally the only
+    /// one, and looks at them again after each delay. Scheduling only: no status
+    /// change and no log row. Returns how many.
     pub async fn defer_observed(&self, ids: &[MessageId], delay: Duration) -> Result<u64> {
         if ids.is_empty() {
             return Ok(0);
@@ -864,7 +864,7 @@ impl Store {
         let raw: Vec<Vec<u8>> = ids.iter().map(|id| id.0.to_vec()).collect();
         let done = sqlx::query(
             "UPDATE messages SET next_attempt_at = now() + $2::bigint * interval '1 microsecond' \
-             WHERE id = ANY($1::bytea[]) AND status = 'observed' AND next_attempt_at IS NULL",
+             WHERE id = ANY($1::bytea[]) AND status = 'observed'",
         )
         .bind(&raw)
         .bind(micros)
