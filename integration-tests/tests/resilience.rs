@@ -275,13 +275,40 @@ async fn replicas_of_a_member_share_its_database_and_never_submit_a_message_twic
     let devnet = Devnet::start().await;
     let mut consortium = Consortium::new(&devnet, "replicas").await;
     let replica = consortium.add_replica(0);
-    // bank-0 runs twice on its one database; bank-1 attests (and delivers too);
-    // bank-2 stays down.
-    for i in [0, replica, 1] {
+    // bank-0 first runs alone (with bank-1; bank-2 stays down) until it has submitted
+    // something; then its replica joins on the same database and both run while
+    // more messages come; then the first is killed and the replica finishes.
+    for i in [0, 1] {
         consortium.members[i].start();
     }
     let mut ids = Vec::new();
-    for i in 0..40u8 {
+    for i in 0..12u8 {
+        ids.push(
+            devnet
+                .a
+                .dispatch(2, devnet.b.deployment.echo, 0, &[b'r', i])
+                .await,
+        );
+    }
+    let first_submitted = wait_until(DELIVERY, || async {
+        consortium.members[0]
+            .count("SELECT count(*) FROM lifecycle_log WHERE event = 'submitted'")
+            .await
+            > 0
+    })
+    .await;
+    assert!(first_submitted, "{}", consortium.logs());
+    consortium.members[replica].start();
+    for i in 12..28u8 {
+        ids.push(
+            devnet
+                .a
+                .dispatch(2, devnet.b.deployment.echo, 0, &[b'r', i])
+                .await,
+        );
+    }
+    consortium.members[0].kill();
+    for i in 28..40u8 {
         ids.push(
             devnet
                 .a
@@ -315,7 +342,7 @@ async fn replicas_of_a_member_share_its_database_and_never_submit_a_message_twic
              WHERE event IN ('verified', 'attested', 'submitted', 'delivered')",
         )
         .await;
-    assert_eq!(workers, 2, "both replicas of bank-0 took part");
+    assert_eq!(workers, 2, "both processes of bank-0 took part");
     // On the ledger: no message is in two of bank-0's transactions.
     let submitter = LocalWallet::from_bytes(&SUBMITTERS[0]).unwrap().address();
     let txs = ids_per_transaction(&devnet.b, submitter).await;
@@ -339,7 +366,7 @@ async fn replicas_of_a_member_share_its_database_and_never_submit_a_message_twic
     }
     assert!(!txs.is_empty(), "bank-0 submitted nothing");
     assert!(bank0.isthmus(&["audit", "verify"]).status.success());
-    for i in [0, replica, 1] {
+    for i in [replica, 1] {
         let status = consortium.members[i].stop().unwrap();
         assert!(
             status.success(),
