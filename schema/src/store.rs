@@ -761,12 +761,15 @@ impl Store {
     }
 
     /// Leases up to `limit` messages for `destination` in one of `statuses` to
-    /// `worker` for `lease`, oldest nonce first per origin.
+    /// `worker` for `lease`: first those never scheduled (no `next_attempt_at`), then
+    /// retries and held-back messages; oldest nonce first per origin within each.
     ///
-    /// Ready means: not leased (or lease expired) and, for failed messages, past
-    /// `next_attempt_at`. The rows are selected `FOR UPDATE SKIP LOCKED` and marked
-    /// in the same statement (one implicit transaction), so concurrent claimers
-    /// never receive the same message. Any status change ends the lease.
+    /// Ready means: not leased (or lease expired) and past `next_attempt_at` if set
+    /// (a failed message's back-off, or a message held back for another member's
+    /// submission turn). The rows are selected `FOR UPDATE SKIP LOCKED` and marked in
+    /// the same statement (one implicit transaction), so concurrent claimers never
+    /// receive the same message. A status change out of the in-flight statuses ends
+    /// the lease.
     pub async fn claim_ready(
         &self,
         destination: LedgerId,
@@ -803,7 +806,7 @@ impl Store {
                    AND (cardinality($6::bigint[]) = 0 OR origin = ANY($6::bigint[])) \
                    AND (next_attempt_at IS NULL OR next_attempt_at <= now()) \
                    AND (claimed_until IS NULL OR claimed_until <= now()) \
-                 ORDER BY origin, nonce \
+                 ORDER BY (next_attempt_at IS NOT NULL), origin, nonce \
                  LIMIT $3 \
                  FOR UPDATE SKIP LOCKED) \
              UPDATE messages m \

@@ -1281,3 +1281,32 @@ async fn held_back_messages_wait_for_their_takeover(pool: PgPool) {
         0
     );
 }
+
+/// Claims take messages never scheduled before retries and held-back ones, so a
+/// member's own submission turns are not crowded out by messages it only watches.
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn claims_take_unscheduled_messages_first(pool: PgPool) {
+    let store = store(pool).await;
+    let batch: Vec<NewMessage> = (0..3).map(|i| message(SRC, DST, i, 10)).collect();
+    let ids: Vec<MessageId> = batch.iter().map(|m| m.id).collect();
+    store
+        .record_observed(observe_key(), block(10), &batch, "observer")
+        .await
+        .expect("observe");
+    // The oldest is held back (and its hold already over): it comes last.
+    store
+        .defer_observed(&ids[..1], Duration::from_millis(1))
+        .await
+        .expect("defer");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let lease = Duration::from_secs(60);
+    let mut order = Vec::new();
+    for worker in ["w1", "w2", "w3"] {
+        let claimed = store
+            .claim_ready(DST, &[MessageStatus::Observed], 1, worker, lease)
+            .await
+            .expect("claim");
+        order.extend(claimed.into_iter().map(|m| m.id));
+    }
+    assert_eq!(order, vec![ids[1], ids[2], ids[0]]);
+}
