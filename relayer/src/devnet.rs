@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use isthmus_adapter_evm::devnet::{deploy, Anvil, DEV_KEY_0};
 
+use isthmus_config::LedgerKind;
+
 use crate::cli::{DevnetEvmArgs, DevnetSubstrateArgs};
 use crate::commands::{self, Outcome};
 use crate::RelayerError;
@@ -16,30 +18,13 @@ pub async fn evm(args: &DevnetEvmArgs, out: &mut dyn Write) -> Result<Outcome, R
         return Ok(Outcome::Problems);
     };
     let file = args.config.display();
-    let Some(ledger) = config.ledger(&args.ledger) else {
-        let names: Vec<&str> = config.ledgers.iter().map(|l| l.name.as_str()).collect();
-        return Err(RelayerError::Usage(format!(
-            "--ledger {}: no such ledger in {file}; configured: {}",
-            args.ledger,
-            names.join(", ")
-        )));
-    };
+    let ledger = devnet_ledger(&config, &args.config, &args.ledger, LedgerKind::Evm)?;
     let usage =
         |what: &str| RelayerError::Usage(format!("ledgers `{}` in {file}: {what}", ledger.name));
-    if ledger.kind != isthmus_config::LedgerKind::Evm {
-        return Err(usage("is not an EVM ledger"));
-    }
     let chain_id = ledger
         .chain_id
         .ok_or_else(|| usage("has no chain_id; set one"))?;
-    let url = ledger
-        .rpc
-        .first()
-        .ok_or_else(|| usage("has no rpc URL; add one"))?;
-    let port = url
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.trim_end_matches('/').parse::<u16>().ok())
+    let port = rpc_port(ledger)
         .ok_or_else(|| usage("the first rpc URL names no port; use http://127.0.0.1:PORT"))?;
 
     let anvil = Anvil::spawn_at(chain_id, port, args.block_time)?;
@@ -109,19 +94,9 @@ pub async fn substrate(
         return Ok(Outcome::Problems);
     };
     let file = args.config.display();
-    let Some(ledger) = config.ledger(&args.ledger) else {
-        let names: Vec<&str> = config.ledgers.iter().map(|l| l.name.as_str()).collect();
-        return Err(RelayerError::Usage(format!(
-            "--ledger {}: no such ledger in {file}; configured: {}",
-            args.ledger,
-            names.join(", ")
-        )));
-    };
+    let ledger = devnet_ledger(&config, &args.config, &args.ledger, LedgerKind::Substrate)?;
     let usage =
         |what: &str| RelayerError::Usage(format!("ledgers `{}` in {file}: {what}", ledger.name));
-    if ledger.kind != isthmus_config::LedgerKind::Substrate {
-        return Err(usage("is not a Substrate ledger"));
-    }
     let port = rpc_port(ledger)
         .ok_or_else(|| usage("the first rpc URL names no port; use ws://127.0.0.1:PORT"))?;
     let fail = |what: String| RelayerError::Usage(format!("configuring {}: {what}", ledger.name));
@@ -136,11 +111,7 @@ pub async fn substrate(
         .map_err(|e| fail(e.to_string()))?;
     let (signers, threshold) = consortium_signers(&config).map_err(fail)?;
     let senders = devnet_evm_senders();
-    for other in config
-        .ledgers
-        .iter()
-        .filter(|l| l.kind == isthmus_config::LedgerKind::Evm)
-    {
+    for other in config.ledgers.iter().filter(|l| l.kind == LedgerKind::Evm) {
         let Some(outbox) = other
             .outbox
             .as_deref()
@@ -182,6 +153,31 @@ pub async fn substrate(
     Ok(Outcome::Success)
 }
 
+/// `--ledger NAME` of the configuration read from `file`, which must be of `kind`.
+fn devnet_ledger<'c>(
+    config: &'c isthmus_config::Config,
+    file: &std::path::Path,
+    name: &str,
+    kind: LedgerKind,
+) -> Result<&'c isthmus_config::LedgerConfig, RelayerError> {
+    let file = file.display();
+    let Some(ledger) = config.ledger(name) else {
+        let names: Vec<&str> = config.ledgers.iter().map(|l| l.name.as_str()).collect();
+        return Err(RelayerError::Usage(format!(
+            "--ledger {name}: no such ledger in {file}; configured: {}",
+            names.join(", ")
+        )));
+    };
+    if ledger.kind != kind {
+        return Err(RelayerError::Usage(format!(
+            "ledgers `{name}` in {file}: its kind is `{}`; `isthmus devnet {kind}` runs {kind} ledgers",
+            ledger.kind
+        )));
+    }
+    Ok(ledger)
+}
+
+/// The port of the ledger's first RPC URL.
 fn rpc_port(ledger: &isthmus_config::LedgerConfig) -> Option<u16> {
     ledger
         .rpc
@@ -266,7 +262,7 @@ async fn wire(
     for other in config
         .ledgers
         .iter()
-        .filter(|l| l.kind == isthmus_config::LedgerKind::Evm && l.name != ledger.name)
+        .filter(|l| l.kind == LedgerKind::Evm && l.name != ledger.name)
     {
         let Some(outbox) = other
             .outbox
@@ -304,7 +300,7 @@ async fn wire(
     for other in config
         .ledgers
         .iter()
-        .filter(|l| l.kind == isthmus_config::LedgerKind::Substrate)
+        .filter(|l| l.kind == LedgerKind::Substrate)
     {
         inbox
             .set_origin(
