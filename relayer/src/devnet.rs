@@ -251,12 +251,9 @@ async fn wire(
     let inbox = Inbox::new(deployment.inbox, admin.clone());
     let app = ClearingApp::new(deployment.clearing, admin.clone());
     for (bank, balance) in DEVNET_BANKS {
-        app.open_bank(bank_id(bank), balance.into())
-            .send()
+        mined(app.open_bank(bank_id(bank), balance.into()))
             .await
-            .map_err(|e| fail(e.to_string()))?
-            .await
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(fail)?;
     }
     let senders = devnet_evm_senders();
     for other in config
@@ -271,29 +268,22 @@ async fn wire(
         else {
             continue;
         };
-        inbox
-            .set_origin(
-                other.id,
-                isthmus_protocol::Address32::from_evm(outbox.0).0,
-                signers.clone(),
-                threshold,
-            )
-            .send()
-            .await
-            .map_err(|e| fail(e.to_string()))?
-            .await
-            .map_err(|e| fail(e.to_string()))?;
+        mined(inbox.set_origin(
+            other.id,
+            isthmus_protocol::Address32::from_evm(outbox.0).0,
+            signers.clone(),
+            threshold,
+        ))
+        .await
+        .map_err(fail)?;
         for sender in &senders {
-            app.set_trusted_sender(
+            mined(app.set_trusted_sender(
                 other.id,
                 isthmus_protocol::Address32::from_evm(sender.0).0,
                 true,
-            )
-            .send()
+            ))
             .await
-            .map_err(|e| fail(e.to_string()))?
-            .await
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(fail)?;
         }
         tracing::info!(ledger = %ledger.name, origin = %other.name, threshold, "inbox trusts the origin's outbox");
     }
@@ -302,28 +292,32 @@ async fn wire(
         .iter()
         .filter(|l| l.kind == LedgerKind::Substrate)
     {
-        inbox
-            .set_origin(
-                other.id,
-                isthmus_adapter_substrate::keys::OUTBOX_ID,
-                signers.clone(),
-                threshold,
-            )
-            .send()
-            .await
-            .map_err(|e| fail(e.to_string()))?
-            .await
-            .map_err(|e| fail(e.to_string()))?;
+        mined(inbox.set_origin(
+            other.id,
+            isthmus_adapter_substrate::keys::OUTBOX_ID,
+            signers.clone(),
+            threshold,
+        ))
+        .await
+        .map_err(fail)?;
         for sender in isthmus_adapter_substrate::devnet::dapp_accounts() {
-            app.set_trusted_sender(other.id, sender, true)
-                .send()
+            mined(app.set_trusted_sender(other.id, sender, true))
                 .await
-                .map_err(|e| fail(e.to_string()))?
-                .await
-                .map_err(|e| fail(e.to_string()))?;
+                .map_err(fail)?;
         }
         tracing::info!(ledger = %ledger.name, origin = %other.name, threshold, "inbox trusts the pallet's outbox");
     }
+    Ok(())
+}
+
+/// Sends a wiring transaction and waits until it is mined.
+async fn mined<M, D>(call: ethers::contract::ContractCall<M, D>) -> Result<(), String>
+where
+    M: ethers::providers::Middleware + 'static,
+    D: ethers::abi::Detokenize,
+{
+    let pending = call.send().await.map_err(|e| e.to_string())?;
+    pending.await.map_err(|e| e.to_string())?;
     Ok(())
 }
 
