@@ -231,6 +231,10 @@ pub struct RouteConfig {
     /// Messages per delivery transaction (default [`DEFAULT_BATCH_SIZE`]).
     #[serde(default)]
     pub batch_size: Option<u32>,
+    /// Delivery batches this relayer keeps in flight at once towards the route's
+    /// destination, each waiting for its own finality (default [`DEFAULT_IN_FLIGHT`]).
+    #[serde(default)]
+    pub in_flight: Option<u32>,
     /// Whether the route runs (default true).
     #[serde(default = "default_true")]
     pub enabled: bool,
@@ -240,6 +244,10 @@ pub struct RouteConfig {
 pub const DEFAULT_BATCH_SIZE: u32 = 16;
 /// Largest accepted `routes[].batch_size`.
 pub const MAX_BATCH_SIZE: u32 = 1_000;
+/// Default for `routes[].in_flight`.
+pub const DEFAULT_IN_FLIGHT: u32 = 4;
+/// Largest accepted `routes[].in_flight`.
+pub const MAX_IN_FLIGHT: u32 = 32;
 
 fn default_true() -> bool {
     true
@@ -249,6 +257,11 @@ impl RouteConfig {
     /// The batch size, defaulted.
     pub fn batch_size(&self) -> u32 {
         self.batch_size.unwrap_or(DEFAULT_BATCH_SIZE)
+    }
+
+    /// The number of batches in flight, defaulted.
+    pub fn in_flight(&self) -> u32 {
+        self.in_flight.unwrap_or(DEFAULT_IN_FLIGHT)
     }
 }
 
@@ -260,6 +273,22 @@ pub struct ConsortiumConfig {
     pub members: Vec<ConsortiumMember>,
     /// How many members' attestations a destination needs.
     pub threshold: u32,
+    /// Seconds after observing a message before a member delivers it although it is
+    /// another member's turn (default [`DEFAULT_TAKEOVER_S`]).
+    #[serde(default)]
+    pub takeover_s: Option<u64>,
+}
+
+/// Default for `consortium.takeover_s`.
+pub const DEFAULT_TAKEOVER_S: u64 = 20;
+/// Largest accepted `consortium.takeover_s` (one hour).
+pub const MAX_TAKEOVER_S: u64 = 3_600;
+
+impl ConsortiumConfig {
+    /// How long another member's turn is waited for, defaulted.
+    pub fn takeover(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.takeover_s.unwrap_or(DEFAULT_TAKEOVER_S))
+    }
 }
 
 /// One `[[consortium.members]]` entry.

@@ -5,7 +5,9 @@ use std::collections::{BTreeSet, HashMap};
 use crate::address::EvmAddress;
 use crate::error::ConfigError;
 use crate::key::KeySource;
-use crate::model::{Config, Finality, LedgerConfig, LedgerKind, MAX_BATCH_SIZE};
+use crate::model::{
+    Config, Finality, LedgerConfig, LedgerKind, MAX_BATCH_SIZE, MAX_IN_FLIGHT, MAX_TAKEOVER_S,
+};
 use crate::problem::{KeyPath, Problem};
 use crate::secret::redact_url;
 
@@ -467,6 +469,17 @@ impl Checker<'_> {
                     );
                 }
             }
+            if let Some(lanes) = route.in_flight {
+                if lanes == 0 || lanes > MAX_IN_FLIGHT {
+                    self.report(
+                        &at.field("in_flight"),
+                        format!("in_flight {lanes} is outside 1..={MAX_IN_FLIGHT}"),
+                        format!(
+                            "set it between 1 and {MAX_IN_FLIGHT}, or remove it for the default"
+                        ),
+                    );
+                }
+            }
         }
     }
 
@@ -517,6 +530,16 @@ impl Checker<'_> {
                 HTTP_SCHEMES,
                 "attestation URL",
             );
+        }
+        if let Some(takeover) = consortium.takeover_s {
+            if takeover == 0 || takeover > MAX_TAKEOVER_S {
+                self.report(
+                    &KeyPath::root("consortium").field("takeover_s"),
+                    format!("takeover_s {takeover} is outside 1..={MAX_TAKEOVER_S}"),
+                    "set it above the time a member needs to deliver a message on the slowest \
+                     destination (default 20), at most 3600",
+                );
+            }
         }
         let count = consortium.members.len();
         if consortium.threshold == 0 || consortium.threshold as usize > count {

@@ -121,6 +121,10 @@ fn base_config_is_valid_and_has_defaults() {
             isthmus_config::DEFAULT_BATCH_SIZE
         );
         assert_eq!(config.routes[1].batch_size(), 8);
+        assert_eq!(
+            config.routes[0].in_flight(),
+            isthmus_config::DEFAULT_IN_FLIGHT
+        );
         assert!(config.routes[0].enabled);
         assert_eq!(config.ledgers[1].pallet_name(), "Isthmus");
         assert_eq!(config.source_file(), Some(Path::new("isthmus.toml")));
@@ -164,7 +168,7 @@ fn ledger_names_and_ids_must_be_unique() {
 fn routes_must_join_two_defined_distinct_ledgers_once() {
     let toml = format!(
         "{BASE}\n[[routes]]\nsource = \"alpha\"\ndestination = \"alpha\"\n\
-         [[routes]]\nsource = \"alpha\"\ndestination = \"beta\"\nbatch_size = 0\n\
+         [[routes]]\nsource = \"alpha\"\ndestination = \"beta\"\nbatch_size = 0\nin_flight = 33\n\
          [[routes]]\nsource = \"nowhere\"\ndestination = \"beta\"\n"
     );
     let found = problems(&toml);
@@ -177,10 +181,14 @@ fn routes_must_join_two_defined_distinct_ledgers_once() {
     assert!(find(&found, "routes[3].batch_size")
         .fix
         .contains("between 1 and 1000"));
+    assert_eq!(
+        find(&found, "routes[3].in_flight").message,
+        "in_flight 33 is outside 1..=32"
+    );
     assert!(find(&found, "routes[4].source")
         .fix
         .ends_with("use one of: alpha, beta"));
-    assert_eq!(found.len(), 4, "{found:#?}");
+    assert_eq!(found.len(), 5, "{found:#?}");
 }
 
 #[test]
@@ -194,6 +202,17 @@ fn threshold_must_be_within_member_count() {
         find(&high, "consortium.threshold").fix,
         "set threshold between 1 and 3; a majority is 2"
     );
+}
+
+#[test]
+fn takeover_must_be_positive_and_bounded() {
+    let zero = problems(&BASE.replace("threshold = 2", "threshold = 2\ntakeover_s = 0"));
+    assert_eq!(
+        find(&zero, "consortium.takeover_s").message,
+        "takeover_s 0 is outside 1..=3600"
+    );
+    assert_eq!(zero.len(), 1, "{zero:#?}");
+    assert!(problems(&BASE.replace("threshold = 2", "threshold = 2\ntakeover_s = 90")).is_empty());
 }
 
 #[test]
@@ -563,7 +582,7 @@ fn unknown_keys_are_named_with_their_file_or_variable() {
         assert_eq!(found[0].message, "unknown key `quorum`");
         assert_eq!(
             found[0].fix,
-            "remove it, or use one of the keys accepted here: members, threshold"
+            "remove it, or use one of the keys accepted here: members, threshold, takeover_s"
         );
 
         jail.create_file("isthmus.toml", BASE)?;

@@ -737,7 +737,28 @@ impl Ledger {
     }
 }
 
+/// The value of the series `series` (name and labels exactly as exported) in a
+/// Prometheus text exposition.
+pub fn metric(exposition: &str, series: &str) -> Option<f64> {
+    exposition.lines().find_map(|line| {
+        let value = line.strip_prefix(series)?.strip_prefix(' ')?;
+        value.trim().parse().ok()
+    })
+}
+
 impl Member {
+    /// This member's `/metrics` page.
+    pub async fn metrics(&self) -> String {
+        let url = format!("http://127.0.0.1:{}/metrics", self.port);
+        reqwest::get(&url)
+            .await
+            .and_then(|r| r.error_for_status())
+            .unwrap_or_else(|e| panic!("{url}: {e}"))
+            .text()
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"))
+    }
+
     /// The single number `sql` returns on this member's database.
     pub async fn count(&self, sql: &str) -> i64 {
         let pool = self.db().await;

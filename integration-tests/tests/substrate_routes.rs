@@ -136,6 +136,27 @@ async fn evm_and_substrate_exchange_payments_with_two_of_three() {
             ))
             .await;
         assert_eq!(delivered_on_sub, 2, "{}", m.name);
+        // The operator's view of the same: counts by route, both submitters funded.
+        let metrics = m.metrics().await;
+        assert_eq!(
+            metric(
+                &metrics,
+                "isthmus_messages{route=\"evm-a->sub\",status=\"delivered\"}"
+            ),
+            Some(2.0),
+            "{}: {metrics}",
+            m.name
+        );
+        for balance in [
+            "isthmus_submitter_free_balance{ledger=\"sub\"}",
+            "isthmus_submitter_balance_gwei{ledger=\"evm-a\"}",
+        ] {
+            assert!(
+                metric(&metrics, balance).is_some_and(|v| v > 0.0),
+                "{}: no {balance} in\n{metrics}",
+                m.name
+            );
+        }
         let out = m.isthmus(&["audit", "verify"]);
         assert!(
             out.status.success(),

@@ -148,6 +148,16 @@ impl Consortium {
         self.members.get(index).map(|m| m.signer)
     }
 
+    /// The turns of the member signing with `signer`, for claims that take its own
+    /// turns first; `None` for a signer outside the consortium.
+    pub fn turns_of(&self, signer: [u8; 20]) -> Option<isthmus_schema::Turn> {
+        let index = self.members.iter().position(|m| m.signer == signer)?;
+        Some(isthmus_schema::Turn {
+            members: u32::try_from(self.members.len()).ok()?,
+            index: u32::try_from(index).ok()?,
+        })
+    }
+
     /// From a validated configuration.
     pub fn from_config(config: &Config) -> Result<Self, String> {
         let mut members = Vec::new();
@@ -297,5 +307,19 @@ mod tests {
             signers: consortium(1).signers,
         };
         assert_eq!(empty.turn_of(5), None);
+    }
+
+    #[test]
+    fn a_members_turns_match_turn_of() {
+        let c = consortium(3);
+        for member in &c.members {
+            let turn = c.turns_of(member.signer).unwrap();
+            assert_eq!(turn.members, 3);
+            for nonce in 0..9u64 {
+                let mine = nonce % u64::from(turn.members) == u64::from(turn.index);
+                assert_eq!(c.turn_of(nonce) == Some(member.signer), mine);
+            }
+        }
+        assert_eq!(c.turns_of([0xee; 20]), None);
     }
 }

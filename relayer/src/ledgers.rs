@@ -33,6 +33,9 @@ use tokio::sync::Mutex;
 
 use crate::verified::{CheckpointError, VerifiedCheckpoint};
 
+/// How many "already delivered?" queries run at once against one destination.
+const DELIVERED_QUERIES: usize = 16;
+
 pub use isthmus_adapter_evm::MessageOutcome;
 
 /// Most headers kept for attesting to blocks below the light client's head (a peer
@@ -583,6 +586,56 @@ impl Ledger {
                         )
                     }))
             }
+        }
+    }
+
+    /// Which of `ids` the inbox already processed (a few queries at a time).
+    pub async fn delivered_among(
+        &self,
+        ids: &[MessageId],
+    ) -> Result<std::collections::HashSet<MessageId>, LedgerError> {
+        use futures::stream::{StreamExt, TryStreamExt};
+        let answers: Vec<(MessageId, bool)> = futures::stream::iter(ids.iter().copied())
+            .map(|id| async move { Ok::<_, LedgerError>((id, self.is_delivered(id).await?)) })
+            .buffer_unordered(DELIVERED_QUERIES)
+            .try_collect()
+            .await?;
+        Ok(answers
+            .into_iter()
+            .filter_map(|(id, done)| done.then_some(id))
+            .collect())
+    }
+
+    /// [`Ledger::find_delivery`] for many ids: one log query on EVM ledgers.
+    pub async fn find_deliveries(
+        &self,
+        ids: &[MessageId],
+    ) -> Result<std::collections::HashMap<MessageId, ([u8; 32], StoredBlock)>, LedgerError> {
+        match self {
+            Self::Evm(l) => Ok(l
+                .submitter()?
+                .find_deliveries(ids)
+                .await?
+                .into_iter()
+                .map(|(id, (tx, block))| (id, (tx.0, stored_block(block))))
+                .collect()),
+            Self::Substrate(_) => {
+                let mut found = std::collections::HashMap::new();
+                for id in ids {
+                    if let Some(d) = self.find_delivery(*id).await? {
+                        found.insert(*id, d);
+                    }
+                }
+                Ok(found)
+            }
+        }
+    }
+
+    /// The submitter's free balance in the smallest unit, on Substrate ledgers.
+    pub async fn free_balance(&self) -> Option<u128> {
+        match self {
+            Self::Evm(_) => None,
+            Self::Substrate(l) => l.destination.free_balance().await.ok(),
         }
     }
 

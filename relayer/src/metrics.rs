@@ -1,7 +1,8 @@
 //! Prometheus metrics served on `/metrics`.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 /// The relayer's metrics. Message counts by route and status are read from Postgres
@@ -20,6 +21,8 @@ pub struct Metrics {
     pub rpc_errors: IntCounterVec,
     /// Submitter balance per destination ledger, in gwei.
     pub balance_gwei: IntGaugeVec,
+    /// Submitter free balance per Substrate destination, in the chain's smallest unit.
+    pub free_balance: GaugeVec,
     /// Attestations refused, per member.
     pub refused_attestations: IntCounterVec,
     /// Outbox logs rejected as malformed, per ledger.
@@ -61,6 +64,14 @@ impl Metrics {
             &["ledger"],
         )
         .unwrap_or_else(|e| panic!("static metric definition: {e}"));
+        let free_balance = GaugeVec::new(
+            Opts::new(
+                "submitter_free_balance",
+                "Free balance of the delivery account (Substrate), in the smallest unit",
+            ),
+            &["ledger"],
+        )
+        .unwrap_or_else(|e| panic!("static metric definition: {e}"));
         let refused_attestations = IntCounterVec::new(
             Opts::new("attestations_refused_total", "Peer attestations refused"),
             &["member"],
@@ -80,6 +91,7 @@ impl Metrics {
             Box::new(height.clone()),
             Box::new(rpc_errors.clone()),
             Box::new(balance_gwei.clone()),
+            Box::new(free_balance.clone()),
             Box::new(refused_attestations.clone()),
             Box::new(rejected_logs.clone()),
         ] {
@@ -94,6 +106,7 @@ impl Metrics {
             height,
             rpc_errors,
             balance_gwei,
+            free_balance,
             refused_attestations,
             rejected_logs,
         }

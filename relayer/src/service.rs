@@ -23,7 +23,7 @@ use isthmus_schema::{
 };
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, error, info, info_span, warn, Instrument};
+use tracing::{debug, debug_span, error, info, info_span, warn, Instrument};
 
 use crate::attest::{self, Attester, Consortium};
 use crate::ledgers::{EvmLedger, Ledger, MessageOutcome, Observed, SubstrateLedger};
@@ -42,7 +42,6 @@ const LEASE: Duration = Duration::from_secs(300);
 const LIGHT_CLIENT_MARGIN: u64 = 256;
 /// How long a member holds back a message whose submission is another member's
 /// turn before taking it over.
-const TAKEOVER: Duration = Duration::from_secs(20);
 /// How often a held-back message is looked at (delivered by its member yet?).
 const HOLD_STEP: Duration = Duration::from_secs(4);
 /// How often a deliverer looks for leases held by stopped replicas of this member.
@@ -336,7 +335,7 @@ impl Relayer {
         // Submission turns: each message has one member whose turn it is to submit
         // it. The others hold it back, looking every HOLD_STEP whether it was
         // delivered (then they only record the delivery), and take it over once it
-        // is TAKEOVER old. The Inbox's replay check keeps delivery exactly once
+        // is `consortium.takeover_s` old. The Inbox's replay check keeps delivery exactly once
         // either way; the turns spare the duplicate transactions.
         let others: Vec<MessageId> = messages
             .iter()
@@ -365,12 +364,32 @@ impl Relayer {
         }))
     }
 
+    /// Runs the route's `in_flight` delivery lanes towards `destination`. Each lane
+    /// claims its own batch (the claims never overlap), so one lane sends while the
+    /// others wait for their batches' finality.
     async fn deliver_loop(&self, destination: u32, stop: CancellationToken) {
+        let lanes = self
+            .config
+            .routes
+            .iter()
+            .filter(|r| r.enabled)
+            .filter(|r| self.config.ledger(&r.destination).map(|l| l.id) == Some(destination))
+            .map(|r| r.in_flight())
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        futures::future::join_all(
+            (0..lanes).map(|lane| self.deliver_lane(destination, lane, stop.clone())),
+        )
+        .await;
+    }
+
+    async fn deliver_lane(&self, destination: u32, lane: u32, stop: CancellationToken) {
         let pause = self.poll_interval(destination);
         let mut orphans_checked = std::time::Instant::now();
         while !stop.is_cancelled() {
             // A replica that died holds leases until they expire; free them sooner.
-            if orphans_checked.elapsed() >= ORPHAN_CHECK {
+            if lane == 0 && orphans_checked.elapsed() >= ORPHAN_CHECK {
                 orphans_checked = std::time::Instant::now();
                 match self
                     .store
@@ -382,14 +401,18 @@ impl Relayer {
                     Err(e) => warn!(error = %e, "could not check for leases of stopped replicas"),
                 }
             }
-            let wait = match self.deliver_once(destination, &stop).await {
+            let wait = match self
+                .deliver_once(destination, &stop)
+                .instrument(debug_span!("lane", lane))
+                .await
+            {
                 Ok(0) => pause,
                 Ok(_) => Duration::ZERO,
                 Err(e) => {
                     if e.is_retryable() {
-                        warn!(error = %e, "delivery round failed; retrying");
+                        warn!(lane, error = %e, "delivery round failed; retrying");
                     } else {
-                        error!(error = %e, "delivery round failed; an operator must act");
+                        error!(lane, error = %e, "delivery round failed; an operator must act");
                     }
                     pause * 4
                 }
@@ -424,7 +447,7 @@ impl Relayer {
             .unwrap_or(16);
         let claimed = self
             .store
-            .claim_ready_from(
+            .claim_ready_turns(
                 destination,
                 &origins,
                 &[
@@ -437,6 +460,7 @@ impl Relayer {
                 batch,
                 &self.worker,
                 LEASE,
+                self.consortium.turns_of(self.attester.address()),
             )
             .await?;
         if claimed.is_empty() {
@@ -502,8 +526,7 @@ impl Relayer {
         let target = &self.ledgers[&destination];
         let now = Utc::now().timestamp().max(0) as u64;
         let mut done = 0;
-        let mut live = Vec::new();
-        let mut held = Vec::new();
+        let mut open = Vec::new();
         for m in messages {
             if m.status == MessageStatus::Observed {
                 if let Some(reason) = undeliverable(target, &m) {
@@ -534,13 +557,26 @@ impl Relayer {
                     .await?;
                 info!(msg_id = %m.id, deadline = m.deadline, "expired before delivery; never submitted");
                 done += 1;
-            } else if target.is_delivered(protocol_id(m.id)).await? {
-                self.record_foreign_delivery(target, &m).await?;
-                done += 1;
-            } else if m.status == MessageStatus::Observed
+            } else {
+                open.push(m);
+            }
+        }
+        // Skip what the destination already processed (another member's submission,
+        // or this member's before a restart): record that delivery instead.
+        let ids: Vec<_> = open.iter().map(|m| protocol_id(m.id)).collect();
+        let delivered = target.delivered_among(&ids).await?;
+        let (already, open): (Vec<_>, Vec<_>) = open
+            .into_iter()
+            .partition(|m| delivered.contains(&protocol_id(m.id)));
+        done += self.record_foreign_deliveries(target, &already).await?;
+        let mut live = Vec::new();
+        let mut held = Vec::new();
+        for m in open {
+            if m.status == MessageStatus::Observed
                 && self.consortium.turn_of(m.nonce) != Some(self.attester.address())
                 && Utc::now() - m.observed_at
-                    < chrono::Duration::from_std(TAKEOVER).unwrap_or(chrono::Duration::MAX)
+                    < chrono::Duration::from_std(self.config.consortium.takeover())
+                        .unwrap_or(chrono::Duration::MAX)
             {
                 // Another member's turn, not delivered yet: look again shortly.
                 held.push(m.id);
@@ -724,6 +760,9 @@ impl Relayer {
             }
         };
         let route = format!("{}->{}", source.name(), target.name());
+        let mut deliveries = Vec::new();
+        let mut latencies = Vec::new();
+        let mut foreign = Vec::new();
         for (index, (id, result)) in outcome.outcomes.iter().enumerate() {
             let id = MessageId(id.0);
             let Some(record) = live.iter().find(|m| m.id == id) else {
@@ -731,31 +770,20 @@ impl Relayer {
             };
             match result {
                 MessageOutcome::Delivered => {
-                    self.store
-                        .record_delivery(
-                            &NewDelivery {
-                                message_id: id,
-                                destination,
-                                tx_hash: outcome.tx_hash,
-                                block_number: outcome.block.number,
-                                block_hash: Some(outcome.block.hash),
-                                gas_used: outcome.gas_used,
-                                checkpoint_digest: Some(digest),
-                                batch_index: index as u32,
-                                batch_size: outcome.outcomes.len() as u32,
-                            },
-                            MessageStatus::Submitted,
-                            &self.worker,
-                        )
-                        .await?;
-                    let latency =
-                        (Utc::now() - record.observed_at).num_milliseconds().max(0) as f64 / 1000.0;
-                    self.metrics
-                        .latency
-                        .with_label_values(&[&route])
-                        .observe(latency);
-                    info!(msg_id = %id, tx = %hex32(&outcome.tx_hash), block = outcome.block.number, "delivered");
-                    done += 1;
+                    deliveries.push(NewDelivery {
+                        message_id: id,
+                        destination,
+                        tx_hash: outcome.tx_hash,
+                        block_number: outcome.block.number,
+                        block_hash: Some(outcome.block.hash),
+                        gas_used: outcome.gas_used,
+                        checkpoint_digest: Some(digest),
+                        batch_index: index as u32,
+                        batch_size: outcome.outcomes.len() as u32,
+                    });
+                    latencies.push(
+                        (Utc::now() - record.observed_at).num_milliseconds().max(0) as f64 / 1000.0,
+                    );
                 }
                 MessageOutcome::AlreadyDelivered => {
                     self.store
@@ -767,12 +795,10 @@ impl Relayer {
                             &self.worker,
                         )
                         .await?;
-                    let refreshed = MessageRecord {
+                    foreign.push(MessageRecord {
                         status: MessageStatus::Attested,
                         ..record.clone()
-                    };
-                    self.record_foreign_delivery(target, &refreshed).await?;
-                    done += 1;
+                    });
                 }
                 MessageOutcome::HandlerFailed(reason) => {
                     let failure = self
@@ -801,56 +827,88 @@ impl Relayer {
                 }
             }
         }
+        // One transaction for the batch's deliveries: all are recorded or none.
+        self.store
+            .record_deliveries(&deliveries, MessageStatus::Submitted, &self.worker)
+            .await?;
+        for (d, latency) in deliveries.iter().zip(latencies) {
+            self.metrics
+                .latency
+                .with_label_values(&[&route])
+                .observe(latency);
+            info!(msg_id = %d.message_id, tx = %hex32(&outcome.tx_hash), block = outcome.block.number, "delivered");
+        }
+        done += deliveries.len();
+        done += self.record_foreign_deliveries(target, &foreign).await?;
         Ok(done)
     }
 
-    /// Records a delivery made by another submission (another member or an earlier
-    /// run of this one), found by the Inbox's event.
-    async fn record_foreign_delivery(
+    /// Records deliveries made by other submissions (another member, or an earlier
+    /// run of this one), each found by the inbox's event. Returns how many.
+    async fn record_foreign_deliveries(
         &self,
         target: &Ledger,
-        m: &MessageRecord,
-    ) -> Result<(), RelayerError> {
-        let Some((tx, block)) = target.find_delivery(protocol_id(m.id)).await? else {
+        messages: &[MessageRecord],
+    ) -> Result<usize, RelayerError> {
+        if messages.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<_> = messages.iter().map(|m| protocol_id(m.id)).collect();
+        let found = target.find_deliveries(&ids).await?;
+        if let Some(missing) = messages
+            .iter()
+            .find(|m| !found.contains_key(&protocol_id(m.id)))
+        {
             return Err(RelayerError::Usage(format!(
                 "{} reports {} delivered but no delivery event was found",
                 target.name(),
-                m.id
+                missing.id
             )));
+        }
+        // Delivered on the strength of other members' attestations: record the path
+        // through attested so the log stays a legal sequence.
+        let note = json!({"note": "delivered by another submission before this relayer attested"});
+        let in_status = |status: MessageStatus| -> Vec<MessageId> {
+            messages
+                .iter()
+                .filter(|m| m.status == status)
+                .map(|m| m.id)
+                .collect()
         };
-        let from = match m.status {
-            MessageStatus::Observed | MessageStatus::Verified => {
-                // Delivered on the strength of other members' attestations: record the
-                // path through attested so the log stays a legal sequence.
-                let note =
-                    json!({"note": "delivered by another submission before this relayer attested"});
-                if m.status == MessageStatus::Observed {
-                    self.store
-                        .transition(
-                            m.id,
-                            MessageStatus::Observed,
-                            MessageStatus::Verified,
-                            &note,
-                            &self.worker,
-                        )
-                        .await?;
-                }
-                self.store
-                    .transition(
-                        m.id,
-                        MessageStatus::Verified,
-                        MessageStatus::Attested,
-                        &note,
-                        &self.worker,
-                    )
-                    .await?;
-                MessageStatus::Attested
-            }
-            other => other,
-        };
+        let observed = in_status(MessageStatus::Observed);
         self.store
-            .record_delivery(
-                &NewDelivery {
+            .transition_many(
+                &observed,
+                MessageStatus::Observed,
+                MessageStatus::Verified,
+                &note,
+                &self.worker,
+            )
+            .await?;
+        let mut verified = in_status(MessageStatus::Verified);
+        verified.extend(&observed);
+        self.store
+            .transition_many(
+                &verified,
+                MessageStatus::Verified,
+                MessageStatus::Attested,
+                &note,
+                &self.worker,
+            )
+            .await?;
+        let mut by_status: BTreeMap<&'static str, (MessageStatus, Vec<NewDelivery>)> =
+            BTreeMap::new();
+        for m in messages {
+            let from = match m.status {
+                MessageStatus::Observed | MessageStatus::Verified => MessageStatus::Attested,
+                other => other,
+            };
+            let (tx, block) = found[&protocol_id(m.id)];
+            by_status
+                .entry(from.as_str())
+                .or_insert_with(|| (from, Vec::new()))
+                .1
+                .push(NewDelivery {
                     message_id: m.id,
                     destination: target.id(),
                     tx_hash: tx,
@@ -860,17 +918,19 @@ impl Relayer {
                     checkpoint_digest: None,
                     batch_index: 0,
                     batch_size: 1,
-                },
-                from,
-                &self.worker,
-            )
-            .await?;
-        info!(msg_id = %m.id, tx = %hex32(&tx), "already delivered; recorded");
-        Ok(())
+                });
+        }
+        for (from, deliveries) in by_status.into_values() {
+            self.store
+                .record_deliveries(&deliveries, from, &self.worker)
+                .await?;
+            for d in &deliveries {
+                info!(msg_id = %d.message_id, tx = %hex32(&d.tx_hash), "already delivered; recorded");
+            }
+        }
+        Ok(messages.len())
     }
 
-    /// Signs the checkpoint and gathers the other members' attestations, recording
-    /// every one with its verdict.
     async fn collect_attestations(
         &self,
         verified: &crate::verified::VerifiedCheckpoint,
@@ -1017,6 +1077,12 @@ impl Relayer {
                     .balance_gwei
                     .with_label_values(&[ledger.name()])
                     .set(gwei);
+            }
+            if let Some(free) = ledger.free_balance().await {
+                self.metrics
+                    .free_balance
+                    .with_label_values(&[ledger.name()])
+                    .set(free as f64);
             }
         }
         Ok(())

@@ -31,7 +31,7 @@ pub use types::{
     FailureOutcome, FinalityMode, Ledger, LedgerId, LedgerKind, LogEntry, LogEvent, MessageFilter,
     MessageHistory, MessageId, MessageRecord, MessageStatus, NewAttestation, NewCheckpoint,
     NewDelivery, NewMessage, ObservedOutcome, OperatorAction, OperatorActionKind, RetryPolicy,
-    Route, Stage, TRANSITIONS,
+    Route, Stage, Turn, TRANSITIONS,
 };
 
 /// The schema migrations, embedded at build time from `schema/migrations/`.

@@ -14,7 +14,7 @@ use crate::types::{
     AttestationOutcome, AttestationRecord, BlockRef, CheckpointRecord, Cursor, CursorKey,
     FailureOutcome, Ledger, LedgerId, LogEntry, LogEvent, MessageFilter, MessageHistory, MessageId,
     MessageRecord, MessageStatus, NewAttestation, NewCheckpoint, NewDelivery, NewMessage,
-    ObservedOutcome, OperatorAction, RetryPolicy,
+    ObservedOutcome, OperatorAction, RetryPolicy, Turn,
 };
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -450,6 +450,74 @@ async fn cas_status(
         .collect()
 }
 
+/// The delivery row, the move to `delivered` and its log row (inside the caller's
+/// transaction).
+async fn insert_delivery(
+    conn: &mut PgConnection,
+    delivery: &NewDelivery,
+    from: MessageStatus,
+    actor: &str,
+) -> Result<()> {
+    if delivery.batch_size == 0 || delivery.batch_index >= delivery.batch_size {
+        return Err(StoreError::InvalidInput(format!(
+            "batch position {} of {} is impossible",
+            delivery.batch_index, delivery.batch_size
+        )));
+    }
+    let block_number = to_i64(delivery.block_number, "delivery block number")?;
+    let gas_used = delivery
+        .gas_used
+        .map(|g| to_i64(g, "gas used"))
+        .transpose()?;
+    let batch_index = i32::try_from(delivery.batch_index)
+        .map_err(|_| StoreError::InvalidInput("batch index too large".into()))?;
+    let batch_size = i32::try_from(delivery.batch_size)
+        .map_err(|_| StoreError::InvalidInput("batch size too large".into()))?;
+    let evidence = json!({
+        "tx_hash": hex::encode(delivery.tx_hash),
+        "destination": delivery.destination,
+        "block_number": delivery.block_number,
+        "block_hash": delivery.block_hash.map(hex::encode),
+        "gas_used": delivery.gas_used,
+        "checkpoint_digest": delivery.checkpoint_digest.map(hex::encode),
+        "batch_index": delivery.batch_index,
+        "batch_size": delivery.batch_size,
+    });
+    let destinations = cas_status(
+        conn,
+        &[delivery.message_id],
+        from,
+        MessageStatus::Delivered,
+        &evidence,
+        actor,
+    )
+    .await?;
+    if destinations.first() != Some(&delivery.destination) {
+        return Err(StoreError::InvalidInput(format!(
+            "message {} is not addressed to ledger {}",
+            delivery.message_id, delivery.destination
+        )));
+    }
+    sqlx::query(
+        "INSERT INTO deliveries (message_id, destination, tx_hash, block_number, block_hash, \
+             gas_used, checkpoint_digest, batch_index, batch_size) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(delivery.message_id.0.to_vec())
+    .bind(i64::from(delivery.destination))
+    .bind(delivery.tx_hash.to_vec())
+    .bind(block_number)
+    .bind(delivery.block_hash.map(|h| h.to_vec()))
+    .bind(gas_used)
+    .bind(delivery.checkpoint_digest.map(|h| h.to_vec()))
+    .bind(batch_index)
+    .bind(batch_size)
+    .execute(&mut *conn)
+    .await
+    .map_err(StoreError::db("insert delivery"))?;
+    Ok(())
+}
+
 async fn insert_operator_action(conn: &mut PgConnection, action: &OperatorAction) -> Result<i64> {
     if action.operator.is_empty() || action.reason.is_empty() {
         return Err(StoreError::InvalidInput(
@@ -793,6 +861,25 @@ impl Store {
         worker: &str,
         lease: Duration,
     ) -> Result<Vec<MessageRecord>> {
+        self.claim_ready_turns(destination, origins, statuses, limit, worker, lease, None)
+            .await
+    }
+
+    /// [`Store::claim_ready_from`] for a member that submits in turns: among the
+    /// never-scheduled messages, those whose `nonce % members == index` (the
+    /// member's own turns) come first, so a batch is not filled with messages the
+    /// member would only hold back.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn claim_ready_turns(
+        &self,
+        destination: LedgerId,
+        origins: &[LedgerId],
+        statuses: &[MessageStatus],
+        limit: u32,
+        worker: &str,
+        lease: Duration,
+        turn: Option<Turn>,
+    ) -> Result<Vec<MessageRecord>> {
         if worker.is_empty() {
             return Err(StoreError::InvalidInput("claims need a worker id".into()));
         }
@@ -806,7 +893,9 @@ impl Store {
                    AND (cardinality($6::bigint[]) = 0 OR origin = ANY($6::bigint[])) \
                    AND (next_attempt_at IS NULL OR next_attempt_at <= now()) \
                    AND (claimed_until IS NULL OR claimed_until <= now()) \
-                 ORDER BY (next_attempt_at IS NOT NULL), origin, nonce \
+                 ORDER BY (next_attempt_at IS NOT NULL), \
+                          ($7::bigint > 0 AND nonce % greatest($7::bigint, 1) <> $8::bigint), \
+                          origin, nonce \
                  LIMIT $3 \
                  FOR UPDATE SKIP LOCKED) \
              UPDATE messages m \
@@ -822,6 +911,8 @@ impl Store {
             .bind(worker)
             .bind(lease_micros)
             .bind(origins.iter().map(|o| i64::from(*o)).collect::<Vec<_>>())
+            .bind(turn.map_or(0, |t| i64::from(t.members)))
+            .bind(turn.map_or(0, |t| i64::from(t.index)))
             .fetch_all(&self.pool)
             .await
             .map_err(StoreError::db("claim ready messages"))?;
@@ -1148,64 +1239,25 @@ impl Store {
         from: MessageStatus,
         actor: &str,
     ) -> Result<()> {
-        if delivery.batch_size == 0 || delivery.batch_index >= delivery.batch_size {
-            return Err(StoreError::InvalidInput(format!(
-                "batch position {} of {} is impossible",
-                delivery.batch_index, delivery.batch_size
-            )));
+        self.record_deliveries(std::slice::from_ref(delivery), from, actor)
+            .await
+    }
+
+    /// [`Store::record_delivery`] for the messages of one delivery transaction, all
+    /// in `from`: every row and log entry commits together, or none does.
+    pub async fn record_deliveries(
+        &self,
+        deliveries: &[NewDelivery],
+        from: MessageStatus,
+        actor: &str,
+    ) -> Result<()> {
+        if deliveries.is_empty() {
+            return Ok(());
         }
-        let block_number = to_i64(delivery.block_number, "delivery block number")?;
-        let gas_used = delivery
-            .gas_used
-            .map(|g| to_i64(g, "gas used"))
-            .transpose()?;
-        let batch_index = i32::try_from(delivery.batch_index)
-            .map_err(|_| StoreError::InvalidInput("batch index too large".into()))?;
-        let batch_size = i32::try_from(delivery.batch_size)
-            .map_err(|_| StoreError::InvalidInput("batch size too large".into()))?;
-        let evidence = json!({
-            "tx_hash": hex::encode(delivery.tx_hash),
-            "destination": delivery.destination,
-            "block_number": delivery.block_number,
-            "block_hash": delivery.block_hash.map(hex::encode),
-            "gas_used": delivery.gas_used,
-            "checkpoint_digest": delivery.checkpoint_digest.map(hex::encode),
-            "batch_index": delivery.batch_index,
-            "batch_size": delivery.batch_size,
-        });
         let mut tx = self.begin().await?;
-        let destinations = cas_status(
-            &mut tx,
-            &[delivery.message_id],
-            from,
-            MessageStatus::Delivered,
-            &evidence,
-            actor,
-        )
-        .await?;
-        if destinations.first() != Some(&delivery.destination) {
-            return Err(StoreError::InvalidInput(format!(
-                "message {} is not addressed to ledger {}",
-                delivery.message_id, delivery.destination
-            )));
+        for delivery in deliveries {
+            insert_delivery(&mut tx, delivery, from, actor).await?;
         }
-        sqlx::query(
-            "INSERT INTO deliveries (message_id, destination, tx_hash, block_number, block_hash, \
-                 gas_used, checkpoint_digest, batch_index, batch_size) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(delivery.message_id.0.to_vec())
-        .bind(i64::from(delivery.destination))
-        .bind(delivery.tx_hash.to_vec())
-        .bind(block_number)
-        .bind(delivery.block_hash.map(|h| h.to_vec()))
-        .bind(gas_used)
-        .bind(delivery.checkpoint_digest.map(|h| h.to_vec()))
-        .bind(batch_index)
-        .bind(batch_size)
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::db("insert delivery"))?;
         tx.commit().await.map_err(StoreError::db("commit delivery"))
     }
 

@@ -602,6 +602,16 @@ pub enum FailureOutcome {
     },
 }
 
+/// A member's place in the submission turns, for [`crate::Store::claim_ready_turns`]:
+/// the message with nonce `n` is the turn of member `n % members`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Turn {
+    /// How many members take turns.
+    pub members: u32,
+    /// This member's index among them.
+    pub index: u32,
+}
+
 /// Filter for [`crate::Store::list_messages`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MessageFilter {

@@ -1310,3 +1310,99 @@ async fn claims_take_unscheduled_messages_first(pool: PgPool) {
     }
     assert_eq!(order, vec![ids[1], ids[2], ids[0]]);
 }
+
+/// A member that submits in turns claims its own turns before the others' messages,
+/// which it would only hold back.
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn claims_take_a_members_own_turns_first(pool: PgPool) {
+    let store = store(pool).await;
+    let batch: Vec<NewMessage> = (0..6).map(|i| message(SRC, DST, i, 10)).collect();
+    store
+        .record_observed(observe_key(), block(10), &batch, "observer")
+        .await
+        .expect("observe");
+    let lease = Duration::from_secs(60);
+    let turn = Some(isthmus_schema::Turn {
+        members: 3,
+        index: 1,
+    });
+    let claim = |worker: &'static str, limit: u32| {
+        let store = &store;
+        async move {
+            store
+                .claim_ready_turns(
+                    DST,
+                    &[],
+                    &[MessageStatus::Observed],
+                    limit,
+                    worker,
+                    lease,
+                    turn,
+                )
+                .await
+                .expect("claim")
+                .into_iter()
+                .map(|m| m.nonce)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(claim("w1", 2).await, vec![1, 4]);
+    assert_eq!(claim("w2", 10).await, vec![0, 2, 3, 5]);
+}
+
+/// The deliveries of one transaction are recorded together: one bad entry leaves
+/// every message of the batch as it was.
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn a_batchs_deliveries_commit_together(pool: PgPool) {
+    let store = store(pool).await;
+    let batch: Vec<NewMessage> = (0..3).map(|i| message(SRC, DST, i, 10)).collect();
+    let ids: Vec<MessageId> = batch.iter().map(|m| m.id).collect();
+    store
+        .record_observed(observe_key(), block(10), &batch, "observer")
+        .await
+        .expect("observe");
+    for (from, to) in [
+        (MessageStatus::Observed, MessageStatus::Verified),
+        (MessageStatus::Verified, MessageStatus::Attested),
+        (MessageStatus::Attested, MessageStatus::Submitted),
+    ] {
+        store
+            .transition_many(&ids, from, to, &json!({}), "w")
+            .await
+            .expect("transition");
+    }
+    let deliveries = |last_destination: u32| -> Vec<NewDelivery> {
+        ids.iter()
+            .enumerate()
+            .map(|(i, id)| NewDelivery {
+                message_id: *id,
+                destination: if i == 2 { last_destination } else { DST },
+                tx_hash: [0xdd; 32],
+                block_number: 900,
+                block_hash: Some([0xde; 32]),
+                gas_used: Some(180_000),
+                checkpoint_digest: None,
+                batch_index: u32::try_from(i).unwrap(),
+                batch_size: 3,
+            })
+            .collect()
+    };
+    let err = store
+        .record_deliveries(&deliveries(SRC), MessageStatus::Submitted, "c")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidInput(_)), "{err}");
+    for id in &ids {
+        let history = store.message(*id).await.unwrap().unwrap();
+        assert_eq!(history.message.status, MessageStatus::Submitted);
+    }
+    store
+        .record_deliveries(&deliveries(DST), MessageStatus::Submitted, "c")
+        .await
+        .expect("record");
+    for id in &ids {
+        let history = store.message(*id).await.unwrap().unwrap();
+        assert_eq!(history.message.status, MessageStatus::Delivered);
+    }
+    assert_eq!(store.verify_log_chain().await.unwrap(), 3 * 5);
+}

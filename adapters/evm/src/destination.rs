@@ -74,6 +74,8 @@ pub struct EvmDestination {
     replace_after: Duration,
     /// Most replacements before giving up (the caller retries later).
     max_replacements: u32,
+    /// Held while a delivery takes its nonce and is sent.
+    send_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl EvmDestination {
@@ -95,9 +97,10 @@ impl EvmDestination {
         Ok(Self {
             client,
             inbox,
-            gas_margin_pct: 25,
+            gas_margin_pct: 10,
             replace_after: Duration::from_secs(30),
             max_replacements: 3,
+            send_lock: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 
@@ -159,6 +162,53 @@ impl EvmDestination {
                 },
             ))
         }))
+    }
+
+    /// [`EvmDestination::find_delivery`] for many ids with one `eth_getLogs`: the
+    /// delivering transaction and block of each id found (ids not delivered are
+    /// absent).
+    pub async fn find_deliveries(
+        &self,
+        ids: &[MessageId],
+    ) -> Result<std::collections::HashMap<MessageId, (H256, BlockRef)>, EvmError> {
+        use ethers::contract::EthEvent;
+        let mut found = std::collections::HashMap::new();
+        if ids.is_empty() {
+            return Ok(found);
+        }
+        let filter = ethers::types::Filter::new()
+            .address(self.inbox.address())
+            .topic0(contracts::inbox::MessageDeliveredFilter::signature())
+            .topic1(ids.iter().map(|id| H256(id.0)).collect::<Vec<_>>())
+            .from_block(0u64);
+        let logs = self
+            .client
+            .inner()
+            .get_logs(&filter)
+            .await
+            .map_err(|e| EvmError::from_provider("eth_getLogs", e))?;
+        for log in logs {
+            let (Some(id), Some(tx), Some(number), Some(hash)) = (
+                log.topics.get(1),
+                log.transaction_hash,
+                log.block_number,
+                log.block_hash,
+            ) else {
+                continue;
+            };
+            // The last event wins, as in `find_delivery`.
+            found.insert(
+                MessageId(id.0),
+                (
+                    tx,
+                    BlockRef {
+                        number: number.as_u64(),
+                        hash,
+                    },
+                ),
+            );
+        }
+        Ok(found)
     }
 
     /// Builds the `processBatch` transaction, estimating gas. A delivery the Inbox
@@ -263,16 +313,24 @@ impl EvmDestination {
         finality_timeout: Duration,
     ) -> Result<DeliveryOutcome, EvmError> {
         let tx = self.prepare(delivery).await?;
-        let nonce = self.next_nonce().await?;
+        // Concurrent deliveries from this submitter take nonces one after the other:
+        // the node counts a sent transaction as pending before the lock is released.
+        let (nonce, first) = {
+            let _turn = self.send_lock.lock().await;
+            let nonce = self.next_nonce().await?;
+            (nonce, self.send(tx.clone(), nonce, 100).await?)
+        };
         let mut bump = 100;
-        let mut hashes = Vec::new();
+        let mut hashes = vec![first];
         let receipt = 'mined: {
-            for _ in 0..=self.max_replacements {
-                match self.send(tx.clone(), nonce, bump).await {
-                    Ok(hash) => hashes.push(hash),
-                    // The previous attempt was mined meanwhile; its receipt is checked below.
-                    Err(EvmError::NonceRace { .. }) if !hashes.is_empty() => {}
-                    Err(e) => return Err(e),
+            for attempt in 0..=self.max_replacements {
+                if attempt > 0 {
+                    match self.send(tx.clone(), nonce, bump).await {
+                        Ok(hash) => hashes.push(hash),
+                        // The previous attempt was mined meanwhile; its receipt is checked below.
+                        Err(EvmError::NonceRace { .. }) => {}
+                        Err(e) => return Err(e),
+                    }
                 }
                 let started = Instant::now();
                 while started.elapsed() < self.replace_after {

@@ -128,6 +128,20 @@ impl Destination {
         self.signer.public_key().0
     }
 
+    /// The signing account's free balance (`System.Account`), in the chain's smallest
+    /// unit, at the finalized head; 0 for an account the chain does not hold.
+    pub async fn free_balance(&self) -> Result<u128, Error> {
+        let (_, head) = self.client.finalized_head().await?;
+        let Some(raw) = self
+            .client
+            .storage(&keys::system_account_key(&self.account()), Some(head))
+            .await?
+        else {
+            return Ok(0);
+        };
+        keys::free_balance(&raw)
+    }
+
     /// Dispatches a message from the signing account through the pallet's outbox and
     /// waits for finality; returns the receipt and the message's id from the
     /// `Dispatch` event.

@@ -42,9 +42,45 @@ pub fn processed_key(id: &[u8; 32]) -> Vec<u8> {
     key
 }
 
+/// Key of `System::Account[account]` (`Blake2_128Concat` of the account id).
+pub fn system_account_key(account: &[u8; 32]) -> Vec<u8> {
+    let mut key = value_key("System", "Account");
+    key.extend_from_slice(&blake2_128(account));
+    key.extend_from_slice(account);
+    key
+}
+
+/// The free balance in a SCALE `AccountInfo<u32, AccountData<u128>>`: four `u32`
+/// counters (nonce, consumers, providers, sufficients), then `free: u128`.
+pub fn free_balance(account_info: &[u8]) -> Result<u128, crate::Error> {
+    account_info
+        .get(16..32)
+        .and_then(|b| <[u8; 16]>::try_from(b).ok())
+        .map(u128::from_le_bytes)
+        .ok_or_else(|| crate::Error::Malformed {
+            what: "System.Account",
+            reason: format!("{} bytes, at least 32 expected", account_info.len()),
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn free_balance_follows_the_counters() {
+        let mut info = Vec::new();
+        for counter in [7u32, 1, 1, 0] {
+            info.extend_from_slice(&counter.to_le_bytes());
+        }
+        info.extend_from_slice(&(5_000_000_000_000u128).to_le_bytes());
+        info.extend_from_slice(&[0; 48]);
+        assert_eq!(free_balance(&info).unwrap(), 5_000_000_000_000);
+        assert!(matches!(
+            free_balance(&info[..20]),
+            Err(crate::Error::Malformed { .. })
+        ));
+    }
 
     #[test]
     fn outbox_id_is_the_documented_hash() {
