@@ -206,7 +206,10 @@ async fn measure(batch: u32, in_flight: u32, n: usize) -> Report {
 async fn main() {
     // `cargo bench` passes `--bench`; nothing else is accepted.
     if std::env::args().skip(1).any(|a| a != "--bench") {
-        println!("delivery: no options (set DEVNET_BENCH_MESSAGES for the backlog size)");
+        println!(
+            "delivery: no options (DEVNET_BENCH_MESSAGES sets the backlog, \
+             DEVNET_BENCH_SETTINGS the BATCHxIN_FLIGHT list)"
+        );
         return;
     }
     let n: usize = std::env::var("DEVNET_BENCH_MESSAGES")
@@ -221,7 +224,18 @@ async fn main() {
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     // One batch in flight is the relayer before pipelining: the baseline of the run.
-    for (batch, in_flight) in [(128, 1), (128, 4), (96, 8)] {
+    // `DEVNET_BENCH_SETTINGS=128x4,96x8` runs only those settings.
+    let settings: Vec<(u32, u32)> = match std::env::var("DEVNET_BENCH_SETTINGS") {
+        Ok(list) => list
+            .split(',')
+            .map(|s| {
+                let (b, f) = s.split_once('x').expect("settings are BATCHxIN_FLIGHT");
+                (b.trim().parse().unwrap(), f.trim().parse().unwrap())
+            })
+            .collect(),
+        Err(_) => vec![(128, 1), (128, 4), (110, 4), (110, 8)],
+    };
+    for (batch, in_flight) in settings {
         let r = measure(batch, in_flight, n).await;
         // One second per block (the devnet's block time).
         let sustained = r.messages as f64 / r.window_blocks as f64;

@@ -63,6 +63,12 @@ pub struct DeliveryOutcome {
     pub outcomes: Vec<(MessageId, MessageOutcome)>,
 }
 
+/// How often a pending delivery is looked up in the node's pool.
+const DROPPED_CHECK: Duration = Duration::from_secs(3);
+
+/// Multiplier on the node's fee-cap estimate for deliveries.
+const MAX_FEE_HEADROOM: u64 = 3;
+
 /// Submits deliveries to one Inbox.
 #[derive(Clone, Debug)]
 pub struct EvmDestination {
@@ -266,7 +272,11 @@ impl EvmDestination {
                 })?;
         tx.set_nonce(nonce);
         if let TypedTransaction::Eip1559(ref mut inner) = tx {
-            inner.max_fee_per_gas = Some(max_fee * bump / 100);
+            // The fee cap only bounds what a transaction may pay (it pays the base fee
+            // plus the tip). With several batches in flight, full blocks raise the
+            // base fee by up to 12.5 % per block; a cap at the node's estimate (about
+            // twice the base fee) would leave later batches unmineable after six.
+            inner.max_fee_per_gas = Some(max_fee * MAX_FEE_HEADROOM * bump / 100);
             inner.max_priority_fee_per_gas = Some((priority * bump / 100).max(U256::one()));
         }
         let pending = self
@@ -313,13 +323,13 @@ impl EvmDestination {
         finality_timeout: Duration,
     ) -> Result<DeliveryOutcome, EvmError> {
         let tx = self.prepare(delivery).await?;
-        // Concurrent deliveries from this submitter take nonces one after the other:
-        // the node counts a sent transaction as pending before the lock is released.
-        let (nonce, first) = {
-            let _turn = self.send_lock.lock().await;
-            let nonce = self.next_nonce().await?;
-            (nonce, self.send(tx.clone(), nonce, 100).await?)
-        };
+        let (mut nonce, first) = self.send_next(&tx, 100).await?;
+        tracing::info!(
+            nonce = %nonce,
+            tx = ?first,
+            messages = delivery.messages.len(),
+            "delivery sent"
+        );
         let mut bump = 100;
         let mut hashes = vec![first];
         let receipt = 'mined: {
@@ -332,11 +342,30 @@ impl EvmDestination {
                         Err(e) => return Err(e),
                     }
                 }
-                let started = Instant::now();
+                let mut started = Instant::now();
+                let mut looked = Instant::now();
                 while started.elapsed() < self.replace_after {
                     for hash in &hashes {
                         if let Some(r) = self.receipt(*hash).await? {
                             break 'mined r;
+                        }
+                    }
+                    // A node may drop a pending transaction from its pool; then the
+                    // nonce may go to the next delivery. Send it again at once, at the
+                    // next free nonce, rather than wait for the replacement deadline.
+                    if looked.elapsed() >= DROPPED_CHECK {
+                        looked = Instant::now();
+                        if !self.any_known(&hashes).await? {
+                            let (next, hash) = self.send_next(&tx, bump).await?;
+                            tracing::warn!(
+                                nonce = %nonce,
+                                new_nonce = %next,
+                                tx = ?hash,
+                                "delivery dropped from the node's pool; sent again"
+                            );
+                            nonce = next;
+                            hashes.push(hash);
+                            started = Instant::now();
                         }
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -353,6 +382,31 @@ impl EvmDestination {
         let wanted: Vec<MessageId> = delivery.messages.iter().map(|(m, _)| m.id()).collect();
         self.confirm_receipt(receipt, &wanted, finality_timeout)
             .await
+    }
+
+    /// Takes the next nonce and sends `tx` at it, under the send lock: concurrent
+    /// deliveries from this submitter take nonces one after the other, because the
+    /// node counts a sent transaction as pending before the lock is released.
+    async fn send_next(&self, tx: &TypedTransaction, bump: u64) -> Result<(U256, H256), EvmError> {
+        let _turn = self.send_lock.lock().await;
+        let nonce = self.next_nonce().await?;
+        Ok((nonce, self.send(tx.clone(), nonce, bump).await?))
+    }
+
+    /// Whether the node knows any of `hashes` (pending in its pool or mined).
+    async fn any_known(&self, hashes: &[H256]) -> Result<bool, EvmError> {
+        for hash in hashes {
+            let known = self
+                .client
+                .inner()
+                .get_transaction(*hash)
+                .await
+                .map_err(|e| EvmError::from_provider("eth_getTransactionByHash", e))?;
+            if known.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     async fn receipt(&self, hash: H256) -> Result<Option<TransactionReceipt>, EvmError> {
