@@ -75,7 +75,10 @@ mod tests {
         }
         info.extend_from_slice(&(5_000_000_000_000u128).to_le_bytes());
         info.extend_from_slice(&[0; 48]);
-        assert_eq!(free_balance(&info).unwrap(), 5_000_000_000_000);
+        assert_eq!(
+            free_balance(&info).expect("32 bytes or more"),
+            5_000_000_000_000
+        );
         assert!(matches!(
             free_balance(&info[..20]),
             Err(crate::Error::Malformed { .. })
