@@ -263,6 +263,76 @@ async fn a_stuck_delivery_is_replaced_with_higher_fees() {
     );
 }
 
+/// A node may drop a pending delivery from its pool (anvil does under load). The
+/// delivery notices within seconds and sends the batch again at the free nonce,
+/// long before the replacement deadline.
+#[tokio::test]
+async fn a_delivery_dropped_from_the_pool_is_sent_again() {
+    let b = ledger(2, 31339).await;
+    let mut foreign = ForeignOutbox::new(1);
+    trust_origin(&b, 1, foreign.outbox).await;
+    let m = foreign.push(2, b.deployment.echo, 0, b"dropped");
+    let cp = foreign.checkpoint();
+    let delivery = Delivery {
+        checkpoint: cp,
+        attestations: attest(&cp, &[0, 1]),
+        messages: vec![(m.clone(), foreign.tree().branch(0).unwrap())],
+    };
+    // Replacement would only come after 10 minutes: only the pool check can help.
+    let destination = EvmDestination::new(&b.anvil.url(), 31339, b.deployment.inbox, &DEV_KEY_1)
+        .unwrap()
+        .with_replace_after(Duration::from_secs(600));
+    let provider = b.anvil.provider().unwrap();
+    let nonce_before = destination.next_nonce().await.unwrap();
+    let _: serde_json::Value = provider.request("evm_setAutomine", (false,)).await.unwrap();
+    let url = b.anvil.url();
+    let submitter = destination.submitter();
+    let dropper = tokio::spawn(async move {
+        let p = ethers::providers::Provider::<ethers::providers::Http>::try_from(url).unwrap();
+        // Wait until the delivery is pending, then empty the pool once.
+        loop {
+            let pending = p
+                .get_transaction_count(submitter, Some(ethers::types::BlockNumber::Pending.into()))
+                .await
+                .unwrap();
+            if pending > nonce_before {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _: serde_json::Value = p.request("anvil_dropAllTransactions", ()).await.unwrap();
+        let after = p
+            .get_transaction_count(submitter, Some(ethers::types::BlockNumber::Pending.into()))
+            .await
+            .unwrap();
+        assert_eq!(after, nonce_before, "the pool still holds the delivery");
+        loop {
+            let _: Result<serde_json::Value, _> = p.request("evm_mine", ()).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(120),
+        destination.deliver(&delivery, FINALITY),
+    )
+    .await
+    .expect("the dropped delivery was not sent again")
+    .unwrap();
+    dropper.abort();
+    assert_eq!(outcome.outcomes, vec![(m.id(), MessageOutcome::Delivered)]);
+    let mined = provider
+        .get_transaction(outcome.tx_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(mined.nonce, nonce_before, "sent again at the freed nonce");
+    assert_eq!(
+        destination.next_nonce().await.unwrap(),
+        nonce_before + 1,
+        "exactly one transaction landed"
+    );
+}
+
 /// Mines a block every 200 ms so the finalized tag keeps moving.
 fn keep_mining(url: String) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
