@@ -147,27 +147,7 @@ impl EvmDestination {
     /// The transaction that delivered `id` (by whichever member), found by the
     /// Inbox's `MessageDelivered` event, with its block.
     pub async fn find_delivery(&self, id: MessageId) -> Result<Option<(H256, BlockRef)>, EvmError> {
-        use ethers::contract::EthEvent;
-        let filter = ethers::types::Filter::new()
-            .address(self.inbox.address())
-            .topic0(contracts::inbox::MessageDeliveredFilter::signature())
-            .topic1(H256(id.0))
-            .from_block(0u64);
-        let logs = self
-            .client
-            .inner()
-            .get_logs(&filter)
-            .await
-            .map_err(|e| EvmError::from_provider("eth_getLogs", e))?;
-        Ok(logs.last().and_then(|l| {
-            Some((
-                l.transaction_hash?,
-                BlockRef {
-                    number: l.block_number?.as_u64(),
-                    hash: l.block_hash?,
-                },
-            ))
-        }))
+        Ok(self.find_deliveries(&[id]).await?.remove(&id))
     }
 
     /// [`EvmDestination::find_delivery`] for many ids with one `eth_getLogs`: the
@@ -202,7 +182,7 @@ impl EvmDestination {
             ) else {
                 continue;
             };
-            // The last event wins, as in `find_delivery`.
+            // The Inbox emits `MessageDelivered` once per id.
             found.insert(
                 MessageId(id.0),
                 (

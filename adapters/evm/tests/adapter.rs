@@ -214,19 +214,8 @@ async fn a_reorg_before_finality_is_detected_and_its_message_never_indexed() {
 
 #[tokio::test]
 async fn a_stuck_delivery_is_replaced_with_higher_fees() {
-    let b = ledger(2, 31338).await;
-    let mut foreign = ForeignOutbox::new(1);
-    trust_origin(&b, 1, foreign.outbox).await;
-    let m = foreign.push(2, b.deployment.echo, 0, b"patience");
-    let cp = foreign.checkpoint();
-    let delivery = Delivery {
-        checkpoint: cp,
-        attestations: attest(&cp, &[0, 1]),
-        messages: vec![(m.clone(), foreign.tree().branch(0).unwrap())],
-    };
-    let destination = EvmDestination::new(&b.anvil.url(), 31338, b.deployment.inbox, &DEV_KEY_1)
-        .unwrap()
-        .with_replace_after(Duration::from_millis(1500));
+    let (b, m, delivery, destination) =
+        one_message_delivery(31338, b"patience", Duration::from_millis(1500)).await;
     let provider = b.anvil.provider().unwrap();
     let nonce_before = destination.next_nonce().await.unwrap();
     // Stop mining: the first submission sits in the pool until it is replaced.
@@ -268,27 +257,17 @@ async fn a_stuck_delivery_is_replaced_with_higher_fees() {
 /// long before the replacement deadline.
 #[tokio::test]
 async fn a_delivery_dropped_from_the_pool_is_sent_again() {
-    let b = ledger(2, 31339).await;
-    let mut foreign = ForeignOutbox::new(1);
-    trust_origin(&b, 1, foreign.outbox).await;
-    let m = foreign.push(2, b.deployment.echo, 0, b"dropped");
-    let cp = foreign.checkpoint();
-    let delivery = Delivery {
-        checkpoint: cp,
-        attestations: attest(&cp, &[0, 1]),
-        messages: vec![(m.clone(), foreign.tree().branch(0).unwrap())],
-    };
     // Replacement would only come after 10 minutes: only the pool check can help.
-    let destination = EvmDestination::new(&b.anvil.url(), 31339, b.deployment.inbox, &DEV_KEY_1)
-        .unwrap()
-        .with_replace_after(Duration::from_secs(600));
+    let (b, m, delivery, destination) =
+        one_message_delivery(31339, b"dropped", Duration::from_secs(600)).await;
     let provider = b.anvil.provider().unwrap();
     let nonce_before = destination.next_nonce().await.unwrap();
     let _: serde_json::Value = provider.request("evm_setAutomine", (false,)).await.unwrap();
     let url = b.anvil.url();
     let submitter = destination.submitter();
     let dropper = tokio::spawn(async move {
-        let p = ethers::providers::Provider::<ethers::providers::Http>::try_from(url).unwrap();
+        let p =
+            ethers::providers::Provider::<ethers::providers::Http>::try_from(url.as_str()).unwrap();
         // Wait until the delivery is pending, then empty the pool once.
         loop {
             let pending = p
@@ -306,10 +285,7 @@ async fn a_delivery_dropped_from_the_pool_is_sent_again() {
             .await
             .unwrap();
         assert_eq!(after, nonce_before, "the pool still holds the delivery");
-        loop {
-            let _: Result<serde_json::Value, _> = p.request("evm_mine", ()).await;
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        keep_mining(url)
     });
     let outcome = tokio::time::timeout(
         Duration::from_secs(120),
@@ -318,7 +294,7 @@ async fn a_delivery_dropped_from_the_pool_is_sent_again() {
     .await
     .expect("the dropped delivery was not sent again")
     .unwrap();
-    dropper.abort();
+    dropper.await.expect("the pool was emptied").abort();
     assert_eq!(outcome.outcomes, vec![(m.id(), MessageOutcome::Delivered)]);
     let mined = provider
         .get_transaction(outcome.tx_hash)
@@ -331,6 +307,30 @@ async fn a_delivery_dropped_from_the_pool_is_sent_again() {
         nonce_before + 1,
         "exactly one transaction landed"
     );
+}
+
+/// A ledger (id 2, on `chain_id`) whose Inbox trusts a foreign outbox holding one
+/// message to the echo recipient; that message's delivery; and a submitter that
+/// replaces a stuck transaction after `replace_after`.
+async fn one_message_delivery(
+    chain_id: u64,
+    body: &[u8],
+    replace_after: Duration,
+) -> (Ledger, isthmus_protocol::Message, Delivery, EvmDestination) {
+    let b = ledger(2, chain_id).await;
+    let mut foreign = ForeignOutbox::new(1);
+    trust_origin(&b, 1, foreign.outbox).await;
+    let m = foreign.push(2, b.deployment.echo, 0, body);
+    let cp = foreign.checkpoint();
+    let delivery = Delivery {
+        checkpoint: cp,
+        attestations: attest(&cp, &[0, 1]),
+        messages: vec![(m.clone(), foreign.tree().branch(0).unwrap())],
+    };
+    let destination = EvmDestination::new(&b.anvil.url(), chain_id, b.deployment.inbox, &DEV_KEY_1)
+        .unwrap()
+        .with_replace_after(replace_after);
+    (b, m, delivery, destination)
 }
 
 /// Mines a block every 200 ms so the finalized tag keeps moving.
