@@ -285,7 +285,7 @@ async fn a_delivery_dropped_from_the_pool_is_sent_again() {
             .await
             .unwrap();
         assert_eq!(after, nonce_before, "the pool still holds the delivery");
-        keep_mining(url)
+        keep_mining(url).abort_handle()
     });
     let outcome = tokio::time::timeout(
         Duration::from_secs(120),
