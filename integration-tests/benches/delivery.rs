@@ -56,9 +56,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 async fn measure(batch: u32, in_flight: u32, n: usize) -> Report {
     let devnet = Devnet::start().await;
-    let consortium =
+    let mut consortium =
         Consortium::with_batch_size(&devnet, &format!("bench{batch}x{in_flight}"), batch).await;
-    let mut consortium = consortium;
     for m in &consortium.members {
         let toml = std::fs::read_to_string(&m.config).unwrap().replace(
             &format!("batch_size = {batch}\n"),

@@ -561,34 +561,6 @@ impl Ledger {
         }
     }
 
-    /// The transaction and block in which the inbox processed `id`, if it did.
-    pub async fn find_delivery(
-        &self,
-        id: MessageId,
-    ) -> Result<Option<([u8; 32], StoredBlock)>, LedgerError> {
-        match self {
-            Self::Evm(l) => Ok(l
-                .submitter()?
-                .find_delivery(id)
-                .await?
-                .map(|(tx, block)| (tx.0, stored_block(block)))),
-            Self::Substrate(l) => {
-                Ok(l.destination
-                    .find_processed(&id)
-                    .await?
-                    .map(|(number, hash, tx)| {
-                        (
-                            tx,
-                            StoredBlock {
-                                number: u64::from(number),
-                                hash,
-                            },
-                        )
-                    }))
-            }
-        }
-    }
-
     /// Which of `ids` the inbox already processed (a few queries at a time).
     pub async fn delivered_among(
         &self,
@@ -606,7 +578,9 @@ impl Ledger {
             .collect())
     }
 
-    /// [`Ledger::find_delivery`] for many ids: one log query on EVM ledgers.
+    /// The transaction and block in which the inbox processed each of `ids` (ids
+    /// not processed are absent): one log query on EVM ledgers, one lookup per id on
+    /// Substrate.
     pub async fn find_deliveries(
         &self,
         ids: &[MessageId],
@@ -619,11 +593,15 @@ impl Ledger {
                 .into_iter()
                 .map(|(id, (tx, block))| (id, (tx.0, stored_block(block))))
                 .collect()),
-            Self::Substrate(_) => {
+            Self::Substrate(l) => {
                 let mut found = std::collections::HashMap::new();
                 for id in ids {
-                    if let Some(d) = self.find_delivery(*id).await? {
-                        found.insert(*id, d);
+                    if let Some((number, hash, tx)) = l.destination.find_processed(id).await? {
+                        let block = StoredBlock {
+                            number: u64::from(number),
+                            hash,
+                        };
+                        found.insert(*id, (tx, block));
                     }
                 }
                 Ok(found)

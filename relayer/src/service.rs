@@ -40,8 +40,6 @@ const LEASE: Duration = Duration::from_secs(300);
 /// Blocks below the observer's cursor at which the light client starts after a
 /// restart.
 const LIGHT_CLIENT_MARGIN: u64 = 256;
-/// How long a member holds back a message whose submission is another member's
-/// turn before taking it over.
 /// How often a held-back message is looked at (delivered by its member yet?).
 const HOLD_STEP: Duration = Duration::from_secs(4);
 /// How often a deliverer looks for leases held by stopped replicas of this member.
@@ -335,8 +333,8 @@ impl Relayer {
         // Submission turns: each message has one member whose turn it is to submit
         // it. The others hold it back, looking every HOLD_STEP whether it was
         // delivered (then they only record the delivery), and take it over once it
-        // is `consortium.takeover_s` old. The Inbox's replay check keeps delivery exactly once
-        // either way; the turns spare the duplicate transactions.
+        // is `consortium.takeover_s` old. The Inbox's replay check keeps delivery
+        // exactly once either way; the turns spare the duplicate transactions.
         let others: Vec<MessageId> = messages
             .iter()
             .filter(|m| self.consortium.turn_of(m.nonce) != Some(self.attester.address()))
@@ -896,31 +894,27 @@ impl Relayer {
                 &self.worker,
             )
             .await?;
-        let mut by_status: BTreeMap<&'static str, (MessageStatus, Vec<NewDelivery>)> =
-            BTreeMap::new();
+        let mut by_status: std::collections::HashMap<MessageStatus, Vec<NewDelivery>> =
+            std::collections::HashMap::new();
         for m in messages {
             let from = match m.status {
                 MessageStatus::Observed | MessageStatus::Verified => MessageStatus::Attested,
                 other => other,
             };
             let (tx, block) = found[&protocol_id(m.id)];
-            by_status
-                .entry(from.as_str())
-                .or_insert_with(|| (from, Vec::new()))
-                .1
-                .push(NewDelivery {
-                    message_id: m.id,
-                    destination: target.id(),
-                    tx_hash: tx,
-                    block_number: block.number,
-                    block_hash: Some(block.hash),
-                    gas_used: None,
-                    checkpoint_digest: None,
-                    batch_index: 0,
-                    batch_size: 1,
-                });
+            by_status.entry(from).or_default().push(NewDelivery {
+                message_id: m.id,
+                destination: target.id(),
+                tx_hash: tx,
+                block_number: block.number,
+                block_hash: Some(block.hash),
+                gas_used: None,
+                checkpoint_digest: None,
+                batch_index: 0,
+                batch_size: 1,
+            });
         }
-        for (from, deliveries) in by_status.into_values() {
+        for (from, deliveries) in by_status {
             self.store
                 .record_deliveries(&deliveries, from, &self.worker)
                 .await?;
@@ -931,6 +925,8 @@ impl Relayer {
         Ok(messages.len())
     }
 
+    /// Signs the checkpoint and gathers the other members' attestations, recording
+    /// every one with its verdict.
     async fn collect_attestations(
         &self,
         verified: &crate::verified::VerifiedCheckpoint,

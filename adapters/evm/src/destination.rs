@@ -144,15 +144,9 @@ impl EvmDestination {
             .map_err(|e| contract_error("delivered", e))
     }
 
-    /// The transaction that delivered `id` (by whichever member), found by the
-    /// Inbox's `MessageDelivered` event, with its block.
-    pub async fn find_delivery(&self, id: MessageId) -> Result<Option<(H256, BlockRef)>, EvmError> {
-        Ok(self.find_deliveries(&[id]).await?.remove(&id))
-    }
-
-    /// [`EvmDestination::find_delivery`] for many ids with one `eth_getLogs`: the
-    /// delivering transaction and block of each id found (ids not delivered are
-    /// absent).
+    /// The transactions that delivered `ids` (by whichever member), found by the
+    /// Inbox's `MessageDelivered` events with one `eth_getLogs`, with their blocks
+    /// (ids not delivered are absent).
     pub async fn find_deliveries(
         &self,
         ids: &[MessageId],
