@@ -13,11 +13,18 @@
 //!   every delivery transaction the members sent (the Inbox skips what another
 //!   member delivered first);
 //! - latency from the relayer seeing a message final on the source (`observed_at`) to
-//!   the timestamp of the destination block that includes its delivery: p50 and p95.
+//!   the timestamp of the destination block that includes its delivery: p50 and p95;
+//! - messages per delivering transaction, and the CPU share of the ledgers, the
+//!   relayers and Postgres over the drain (from /proc);
+//! - on stderr, each destination block of the window as transactions:gas used;
+//! - after the table, member bank-0's mean seconds per delivery round in each phase
+//!   (`isthmus_delivery_round_phase_seconds`).
 //!
 //! `cargo bench -p isthmus-integration-tests --bench delivery` (uses the `isthmus`
 //! binary of `DEVNET_ISTHMUS_BIN`, else `target/debug/isthmus`; `make bench` builds
-//! and passes the release one). `DEVNET_BENCH_MESSAGES` sets the backlog size.
+//! and passes the release one). `DEVNET_BENCH_MESSAGES` sets the backlog size
+//! (default 20,000) and `DEVNET_BENCH_SETTINGS` the `BATCHxIN_FLIGHT` list (default
+//! 128x1, 128x4, 128x8).
 #![expect(
     clippy::unwrap_used,
     clippy::print_stdout,
@@ -45,8 +52,55 @@ struct Report {
     inbox_gas_per_message: f64,
     all_gas_per_message: f64,
     gas_limit: u64,
+    /// Messages per transaction that delivered any.
+    per_tx: f64,
     p50: f64,
     p95: f64,
+    /// CPU seconds per process group over the drain, and the drain's wall seconds.
+    cpu: BTreeMap<&'static str, f64>,
+    drain_s: f64,
+    /// Mean seconds per delivery round in each phase, and the rounds (member bank-0).
+    phases: Vec<(&'static str, f64, f64)>,
+}
+
+/// The phases of a delivery round, as `isthmus_delivery_round_phase_seconds` names them.
+const PHASES: [&str; 6] = ["claim", "checks", "verify", "attest", "submit", "record"];
+
+/// The process groups whose CPU time is reported: the ledgers, the relayers, the
+/// database server.
+const GROUPS: [&str; 3] = ["anvil", "isthmus", "postgres"];
+
+/// CPU seconds (user + system) used so far by the running processes of each group,
+/// by command name, from /proc (Linux; clock ticks of 1/100 s). A process that exits
+/// takes its count with it, so both samples are taken while everything runs.
+fn cpu_by_group() -> BTreeMap<&'static str, f64> {
+    let mut used: BTreeMap<&'static str, f64> = GROUPS.iter().map(|g| (*g, 0.0)).collect();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return used;
+    };
+    for entry in entries.flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ... utime stime: fields 14 and 15, counted from 1.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let comm = &stat[open + 1..close];
+        let Some(group) = GROUPS.iter().find(|g| comm.starts_with(**g)) else {
+            continue;
+        };
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        // After the comm: state is index 0, so utime (14) is 11 and stime (15) is 12.
+        *used.get_mut(group).unwrap() += (ticks(11) + ticks(12)) / 100.0;
+    }
+    used
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -66,10 +120,17 @@ async fn measure(batch: u32, in_flight: u32, n: usize) -> Report {
         std::fs::write(&m.config, toml).unwrap();
     }
     // The backlog is on the source before any member runs.
+    let dispatching = std::time::Instant::now();
     let ids = devnet
         .a
         .dispatch_burst(2, devnet.b.deployment.echo, n)
         .await;
+    eprintln!(
+        "{batch} x {in_flight}: {n} messages dispatched on evm-a in {:.0} s; the members start",
+        dispatching.elapsed().as_secs_f64()
+    );
+    let cpu_before = cpu_by_group();
+    let drain = std::time::Instant::now();
     for m in &mut consortium.members {
         m.start();
     }
@@ -88,7 +149,13 @@ async fn measure(batch: u32, in_flight: u32, n: usize) -> Report {
             .is_ok_and(|logs| logs.len() >= n)
     })
     .await;
+    let cpu_after = cpu_by_group();
+    let drain_s = drain.elapsed().as_secs_f64();
     assert!(all, "not delivered in 15 min\n{}", consortium.logs());
+    let cpu = GROUPS
+        .iter()
+        .map(|g| (*g, cpu_after[g] - cpu_before[g]))
+        .collect();
     assert!(
         devnet.b.all_delivered(&ids).await,
         "the Inbox delivered other ids"
@@ -130,10 +197,21 @@ async fn measure(batch: u32, in_flight: u32, n: usize) -> Report {
     let last_block = *block_time.keys().next_back().unwrap() as u64;
     let window_blocks = last_block - first_block + 1;
     let mut window_gas = 0u64;
+    // Per block of the window: transactions and the share of the block's gas used.
+    let mut blocks = Vec::new();
     for number in first_block..=last_block {
         let block = b.get_block(number).await.unwrap().unwrap();
         window_gas += block.gas_used.as_u64();
+        blocks.push(format!(
+            "{}:{:.0}%",
+            block.transactions.len(),
+            100.0 * block.gas_used.as_u64() as f64 / block.gas_limit.as_u64().max(1) as f64
+        ));
     }
+    eprintln!(
+        "{batch} x {in_flight}: destination blocks {first_block}..={last_block} (transactions:gas used) {}",
+        blocks.join(" ")
+    );
 
     // Gas, from the chain: every transaction to the Inbox after the wiring.
     let logs = b
@@ -183,6 +261,23 @@ async fn measure(batch: u32, in_flight: u32, n: usize) -> Report {
         .unwrap()
         .gas_limit
         .as_u64();
+    let exposition = consortium.members[0].metrics().await;
+    let phases = PHASES
+        .iter()
+        .map(|phase| {
+            let series = |part: &str| {
+                metric(
+                    &exposition,
+                    &format!(
+                        "isthmus_delivery_round_phase_seconds_{part}{{ledger=\"evm-b\",phase=\"{phase}\"}}"
+                    ),
+                )
+                .unwrap_or(0.0)
+            };
+            let (sum, count) = (series("sum"), series("count"));
+            (*phase, sum / count.max(1.0), count)
+        })
+        .collect();
     for m in &mut consortium.members {
         m.stop();
     }
@@ -196,8 +291,12 @@ async fn measure(batch: u32, in_flight: u32, n: usize) -> Report {
         inbox_gas_per_message: inbox_gas as f64 / delivered as f64,
         all_gas_per_message: all_gas as f64 / n as f64,
         gas_limit,
+        per_tx: delivered as f64 / delivering.len().max(1) as f64,
         p50: percentile(&latencies, 50.0),
         p95: percentile(&latencies, 95.0),
+        cpu,
+        drain_s,
+        phases,
     }
 }
 
@@ -214,14 +313,14 @@ async fn main() {
     let n: usize = std::env::var("DEVNET_BENCH_MESSAGES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(3000);
+        .unwrap_or(20_000);
     println!(
         "delivery on anvil (1 s blocks), 3 members, threshold 2, backlog of {n} messages per run"
     );
     println!(
-        "| batch | in flight | sustained msgs/s | capacity msgs/s | of capacity | block gas used | end to end msgs/s | Inbox gas/msg | all submissions gas/msg | latency p50 | latency p95 |"
+        "| batch | in flight | sustained msgs/s | capacity msgs/s | of capacity | block gas used | end to end msgs/s | msgs/tx | Inbox gas/msg | all submissions gas/msg | latency p50 | latency p95 | CPU anvil / isthmus / postgres |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     // One batch in flight is the relayer before pipelining: the baseline of the run.
     // `DEVNET_BENCH_SETTINGS=128x4,96x8` runs only those settings.
     let settings: Vec<(u32, u32)> = match std::env::var("DEVNET_BENCH_SETTINGS") {
@@ -232,16 +331,33 @@ async fn main() {
                 (b.trim().parse().unwrap(), f.trim().parse().unwrap())
             })
             .collect(),
-        Err(_) => vec![(128, 1), (128, 4), (110, 4), (110, 8)],
+        Err(_) => vec![(128, 1), (128, 4), (128, 8)],
     };
+    let mut phase_rows = Vec::new();
     for (batch, in_flight) in settings {
         let r = measure(batch, in_flight, n).await;
+        phase_rows.push((
+            r.batch,
+            r.in_flight,
+            r.phases
+                .iter()
+                .map(|(_, mean, _)| format!("{mean:.2} s"))
+                .collect::<Vec<_>>()
+                .join(" | "),
+            r.phases.first().map_or(0.0, |(_, _, rounds)| *rounds),
+        ));
         // One second per block (the devnet's block time).
         let sustained = r.messages as f64 / r.window_blocks as f64;
         let end_to_end = r.messages as f64 / r.seconds.max(1.0);
         let capacity = r.gas_limit as f64 / r.inbox_gas_per_message;
+        // Per group, the share of one core over the drain (2 cores: 200 % in all).
+        let cpu = GROUPS
+            .iter()
+            .map(|g| format!("{:.0} %", 100.0 * r.cpu[g] / r.drain_s))
+            .collect::<Vec<_>>()
+            .join(" / ");
         println!(
-            "| {} | {} | {:.1} | {:.0} | {:.1} % | {:.1} % | {:.1} | {:.0} | {:.0} | {:.1} s | {:.1} s |",
+            "| {} | {} | {:.1} | {:.0} | {:.1} % | {:.1} % | {:.1} | {:.1} | {:.0} | {:.0} | {:.1} s | {:.1} s | {cpu} |",
             r.batch,
             r.in_flight,
             sustained,
@@ -249,10 +365,18 @@ async fn main() {
             100.0 * sustained / capacity,
             100.0 * r.fill,
             end_to_end,
+            r.per_tx,
             r.inbox_gas_per_message,
             r.all_gas_per_message,
             r.p50,
-            r.p95
+            r.p95,
         );
+    }
+    println!();
+    println!("mean seconds per delivery round by phase, member bank-0 (`isthmus_delivery_round_phase_seconds`)");
+    println!("| batch | in flight | rounds | {} |", PHASES.join(" | "));
+    println!("|---|---|---|{}", "---|".repeat(PHASES.len()));
+    for (batch, in_flight, phases, rounds) in phase_rows {
+        println!("| {batch} | {in_flight} | {rounds:.0} | {phases} |");
     }
 }

@@ -365,6 +365,23 @@ pub enum Observed {
     },
 }
 
+/// A delivery made by the inbox of a destination ledger, by whichever member.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeenDelivery {
+    /// The message.
+    pub id: MessageId,
+    /// Its origin ledger.
+    pub origin: u32,
+    /// Its nonce in the origin's outbox (it tells whose turn it was).
+    pub nonce: u64,
+    /// The delivering transaction.
+    pub tx_hash: [u8; 32],
+    /// Its block.
+    pub block: StoredBlock,
+    /// Whether this relayer's submitter sent it.
+    pub by_this_submitter: bool,
+}
+
 /// A final delivery transaction and what the inbox did with each message.
 #[derive(Clone, Debug)]
 pub struct Delivered {
@@ -606,6 +623,55 @@ impl Ledger {
                 }
                 Ok(found)
             }
+        }
+    }
+
+    /// Whether [`Ledger::deliveries_between`] lists this ledger's deliveries (then
+    /// a relayer learns of other members' deliveries as they land, without looking
+    /// up held messages one by one).
+    pub fn lists_deliveries(&self) -> bool {
+        matches!(self, Self::Evm(_))
+    }
+
+    /// The deliveries the inbox made in blocks `from..=to`, by any member, where
+    /// the ledger can list them with one query (EVM: the Inbox's events); None on
+    /// ledgers that cannot (Substrate), where held messages are looked up one by one.
+    pub async fn deliveries_between(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> Result<Option<Vec<SeenDelivery>>, LedgerError> {
+        match self {
+            Self::Evm(l) => Ok(Some(
+                l.submitter()?
+                    .deliveries_between(from, to)
+                    .await?
+                    .into_iter()
+                    .map(|d| SeenDelivery {
+                        id: d.id,
+                        origin: d.origin,
+                        nonce: d.nonce,
+                        tx_hash: d.tx_hash.0,
+                        block: stored_block(d.block),
+                        by_this_submitter: d.by_this_submitter,
+                    })
+                    .collect(),
+            )),
+            Self::Substrate(_) => Ok(None),
+        }
+    }
+
+    /// How many messages the next delivery to this ledger should carry, at most
+    /// `requested` (the route's `batch_size`). On an EVM ledger, the largest count
+    /// whose whole delivery transactions fill a block (from the block gas limit and
+    /// the gas per message of the last estimates; `requested` before the first);
+    /// elsewhere `requested`.
+    pub fn batch_for(&self, requested: u32) -> u32 {
+        match self {
+            Self::Evm(l) => l
+                .destination()
+                .map_or(requested, |d| d.batch_for(requested)),
+            Self::Substrate(_) => requested,
         }
     }
 

@@ -27,6 +27,8 @@ pub struct Metrics {
     pub refused_attestations: IntCounterVec,
     /// Outbox logs rejected as malformed, per ledger.
     pub rejected_logs: IntCounterVec,
+    /// Seconds a delivery round spends in each phase, per destination.
+    pub round_phase: HistogramVec,
 }
 
 impl Metrics {
@@ -77,6 +79,19 @@ impl Metrics {
             &["member"],
         )
         .unwrap_or_else(|e| panic!("static metric definition: {e}"));
+        let round_phase = HistogramVec::new(
+            HistogramOpts::new(
+                "delivery_round_phase_seconds",
+                "Seconds a delivery round spends per phase: claim, checks (already \
+                 delivered?), verify (checkpoint and proof), attest (own and peers' \
+                 signatures), submit (send until final on the destination), record",
+            )
+            .buckets(vec![
+                0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0,
+            ]),
+            &["ledger", "phase"],
+        )
+        .unwrap_or_else(|e| panic!("static metric definition: {e}"));
         let rejected_logs = IntCounterVec::new(
             Opts::new(
                 "rejected_outbox_logs_total",
@@ -94,6 +109,7 @@ impl Metrics {
             Box::new(free_balance.clone()),
             Box::new(refused_attestations.clone()),
             Box::new(rejected_logs.clone()),
+            Box::new(round_phase.clone()),
         ] {
             registry
                 .register(m)
@@ -109,6 +125,7 @@ impl Metrics {
             free_balance,
             refused_attestations,
             rejected_logs,
+            round_phase,
         }
     }
 

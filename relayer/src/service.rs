@@ -9,9 +9,9 @@
 //! a state from which the next round continues, and the Inbox's replay protection
 //! makes a repeated submission harmless.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use isthmus_adapter_evm::Delivery;
@@ -19,7 +19,7 @@ use isthmus_config::{Config, LedgerKind};
 use isthmus_protocol::{Attestation, MerkleTree, Message};
 use isthmus_schema::{
     BlockRef, CursorKey, MessageId, MessageRecord, MessageStatus, NewAttestation, NewCheckpoint,
-    NewDelivery, RetryPolicy, Stage, Store,
+    NewDelivery, RejectedEntry, RetryPolicy, Stage, Store,
 };
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -42,6 +42,10 @@ const LEASE: Duration = Duration::from_secs(300);
 const LIGHT_CLIENT_MARGIN: u64 = 256;
 /// How often a held-back message is looked at (delivered by its member yet?).
 const HOLD_STEP: Duration = Duration::from_secs(4);
+/// Final blocks of a destination below its head from which a relayer starts to
+/// follow its deliveries (older ones are looked up when a held message's turn
+/// times out).
+const WATCH_LOOKBACK: u64 = 64;
 /// How often a deliverer looks for leases held by stopped replicas of this member.
 const ORPHAN_CHECK: Duration = Duration::from_secs(30);
 /// How long a peer has to answer an attestation request.
@@ -66,6 +70,11 @@ pub struct Relayer {
     /// Retry budget of failed deliveries.
     pub retry: RetryPolicy,
     http: reqwest::Client,
+    /// When each member last delivered a message of its turn, per destination, as
+    /// the destination's deliveries show (see `watch_deliveries`).
+    progress: std::sync::Mutex<HashMap<(u32, [u8; 20]), Instant>>,
+    /// When this process started (a member never seen delivering counts from here).
+    started: Instant,
 }
 
 impl Relayer {
@@ -163,6 +172,8 @@ impl Relayer {
                 max_delay: Duration::from_secs(300),
             },
             http,
+            progress: std::sync::Mutex::new(HashMap::new()),
+            started: Instant::now(),
         }))
     }
 
@@ -308,6 +319,7 @@ impl Relayer {
             ))
         })?;
         let mut messages = Vec::new();
+        let mut rejected = Vec::new();
         for scanned in ledger.scan(from, to).await? {
             match scanned {
                 Observed::Message(m) => messages.push(m),
@@ -316,31 +328,55 @@ impl Relayer {
                     tx_hash,
                     log_index,
                     reason,
-                    ..
+                    raw,
                 } => {
-                    self.metrics
-                        .rejected_logs
-                        .with_label_values(&[ledger.name()])
-                        .inc();
-                    warn!(block = block.number, tx = ?tx_hash.map(|t| hex32(&t)), log_index, %reason, "outbox log rejected");
+                    warn!(block = block.number, tx = ?tx_hash.map(|t| hex32(&t)), log_index, %reason, "outbox entry rejected; recorded in the history");
+                    rejected.push(RejectedEntry {
+                        block,
+                        tx_hash,
+                        index: log_index,
+                        reason,
+                        raw,
+                    });
                 }
             }
         }
+        // The entries are recorded with the range, so the history shows every
+        // outbox entry: a message, or a rejection with its reason.
         let outcome = self
             .store
-            .record_observed(key, to_ref, &messages, &self.worker)
+            .record_observed_with_rejected(key, to_ref, &messages, &rejected, &self.worker)
             .await?;
+        self.metrics
+            .rejected_logs
+            .with_label_values(&[ledger.name()])
+            .inc_by(outcome.rejected as u64);
         // Submission turns: each message has one member whose turn it is to submit
-        // it. The others hold it back, looking every HOLD_STEP whether it was
-        // delivered (then they only record the delivery), and take it over once it
-        // is `consortium.takeover_s` old. The Inbox's replay check keeps delivery
-        // exactly once either way; the turns spare the duplicate transactions.
-        let others: Vec<MessageId> = messages
-            .iter()
-            .filter(|m| self.consortium.turn_of(m.nonce) != Some(self.attester.address()))
-            .map(|m| m.id)
-            .collect();
-        self.store.defer_observed(&others, HOLD_STEP).await?;
+        // it. The others hold it back until it is `consortium.takeover_s` old; then
+        // they look whether it was delivered (and only record that delivery), or
+        // take it over. The Inbox's replay check keeps delivery exactly once either
+        // way; the turns spare the duplicate transactions. Where the destination's
+        // deliveries are followed as they land (`watch_deliveries`), a held message
+        // is looked at again only at its takeover; elsewhere every HOLD_STEP, so
+        // that other members' deliveries reach this history soon.
+        let mut others: BTreeMap<bool, Vec<MessageId>> = BTreeMap::new();
+        for m in &messages {
+            if self.consortium.turn_of(m.nonce) != Some(self.attester.address()) {
+                let followed = self
+                    .ledgers
+                    .get(&m.destination)
+                    .is_some_and(|l| l.lists_deliveries());
+                others.entry(followed).or_default().push(m.id);
+            }
+        }
+        for (followed, held) in others {
+            let wait = if followed {
+                self.config.consortium.takeover()
+            } else {
+                HOLD_STEP
+            };
+            self.store.defer_observed(&held, wait).await?;
+        }
         self.metrics
             .height
             .with_label_values(&[ledger.name(), "observed"])
@@ -376,10 +412,110 @@ impl Relayer {
             .max()
             .unwrap_or(1)
             .max(1);
-        futures::future::join_all(
-            (0..lanes).map(|lane| self.deliver_lane(destination, lane, stop.clone())),
+        futures::future::join(
+            futures::future::join_all(
+                (0..lanes).map(|lane| self.deliver_lane(destination, lane, stop.clone())),
+            ),
+            self.watch_deliveries(destination, stop.clone()),
         )
         .await;
+    }
+
+    /// Follows the deliveries the destination makes, by any member, over its final
+    /// blocks: records those of messages held here (another member's turn) as soon
+    /// as they land, and notes when each member last delivered a message of its turn
+    /// (a member that keeps delivering is not taken over, however long the queue).
+    /// On ledgers that cannot list their deliveries (Substrate), held messages are
+    /// looked up one by one instead and takeover goes by age alone.
+    async fn watch_deliveries(&self, destination: u32, stop: CancellationToken) {
+        let pause = self.poll_interval(destination);
+        let mut next = None;
+        while !stop.is_cancelled() {
+            match self.watch_once(destination, next).await {
+                Ok(Some(n)) => next = Some(n),
+                Ok(None) => return,
+                Err(e) => {
+                    warn!(error = %e, "could not follow the destination's deliveries; retrying")
+                }
+            }
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = tokio::time::sleep(pause) => {}
+            }
+        }
+    }
+
+    /// One step of [`Self::watch_deliveries`] from block `next` (None: from a little
+    /// below the final head). Returns the next block to look at, or None when the
+    /// ledger cannot list deliveries.
+    async fn watch_once(
+        &self,
+        destination: u32,
+        next: Option<u64>,
+    ) -> Result<Option<u64>, RelayerError> {
+        let target = &self.ledgers[&destination];
+        let head = target.finalized().await?.number;
+        let from = next.unwrap_or_else(|| head.saturating_sub(WATCH_LOOKBACK));
+        if from > head {
+            return Ok(Some(from));
+        }
+        let to = head.min(from + target.scan_range() - 1);
+        let Some(seen) = target.deliveries_between(from, to).await? else {
+            return Ok(None);
+        };
+        if seen.is_empty() {
+            return Ok(Some(to + 1));
+        }
+        // A member's progress: deliveries of its turns sent by another submitter
+        // than this relayer's. This relayer's own takeovers do not count, or its
+        // first takeover would make a stopped member look alive to it.
+        if let Ok(mut progress) = self.progress.lock() {
+            let now = Instant::now();
+            for d in seen.iter().filter(|d| !d.by_this_submitter) {
+                if let Some(member) = self.consortium.turn_of(d.nonce) {
+                    progress.insert((destination, member), now);
+                }
+            }
+        }
+        let ids: Vec<MessageId> = seen.iter().map(|d| MessageId(d.id.0)).collect();
+        let held = self
+            .store
+            .claim_ids(
+                &ids,
+                &[
+                    MessageStatus::Observed,
+                    MessageStatus::Verified,
+                    MessageStatus::Attested,
+                    MessageStatus::Failed,
+                ],
+                &self.worker,
+                LEASE,
+            )
+            .await?;
+        if !held.is_empty() {
+            let found = seen.iter().map(|d| (d.id, (d.tx_hash, d.block))).collect();
+            let recorded = self.record_found_deliveries(target, &held, &found).await;
+            self.release(&held.iter().map(|m| m.id).collect::<Vec<_>>())
+                .await;
+            recorded?;
+        }
+        Ok(Some(to + 1))
+    }
+
+    /// Whether the member whose turn `nonce` is looks stopped on `destination`: no
+    /// delivery of its turns seen there for `consortium.takeover_s` (counted from this
+    /// process's start when none was seen).
+    fn turn_holder_idle(&self, destination: u32, nonce: u64) -> bool {
+        let Some(member) = self.consortium.turn_of(nonce) else {
+            return true;
+        };
+        let last = self
+            .progress
+            .lock()
+            .ok()
+            .and_then(|p| p.get(&(destination, member)).copied())
+            .unwrap_or(self.started);
+        last.elapsed() >= self.config.consortium.takeover()
     }
 
     async fn deliver_lane(&self, destination: u32, lane: u32, stop: CancellationToken) {
@@ -443,6 +579,9 @@ impl Relayer {
             .map(|r| r.batch_size())
             .max()
             .unwrap_or(16);
+        // Sized so that whole delivery transactions fill the destination's blocks.
+        let batch = self.ledgers[&destination].batch_for(batch);
+        let claiming = Instant::now();
         let claimed = self
             .store
             .claim_ready_turns(
@@ -464,6 +603,7 @@ impl Relayer {
         if claimed.is_empty() {
             return Ok(0);
         }
+        self.phase(destination, "claim", claiming);
         let mut by_origin: BTreeMap<u32, Vec<MessageRecord>> = BTreeMap::new();
         for m in claimed {
             by_origin.entry(m.origin).or_default().push(m);
@@ -507,10 +647,8 @@ impl Relayer {
     /// Gives back this worker's leases on `ids` (those still held: final states and
     /// failures already cleared theirs).
     async fn release(&self, ids: &[MessageId]) {
-        for id in ids {
-            if let Err(e) = self.store.release_claim(*id, &self.worker).await {
-                warn!(msg_id = %id, error = %e, "could not release a claim; it expires with its lease");
-            }
+        if let Err(e) = self.store.release_claims(ids, &self.worker).await {
+            warn!(messages = ids.len(), error = %e, "could not release claims; they expire with their lease");
         }
     }
 
@@ -525,6 +663,7 @@ impl Relayer {
         let now = Utc::now().timestamp().max(0) as u64;
         let mut done = 0;
         let mut open = Vec::new();
+        let mut phase = Instant::now();
         for m in messages {
             if m.status == MessageStatus::Observed {
                 if let Some(reason) = undeliverable(target, &m) {
@@ -560,35 +699,58 @@ impl Relayer {
             }
         }
         // Skip what the destination already processed (another member's submission,
-        // or this member's before a restart): record that delivery instead.
-        let ids: Vec<_> = open.iter().map(|m| protocol_id(m.id)).collect();
+        // or this member's before a restart): record that delivery instead. A
+        // message of this member's turn that was never attempted can only have been
+        // delivered by a member taking it over, which the delivery watcher records;
+        // the inbox would skip it anyway.
+        let mine = |m: &MessageRecord| {
+            m.status == MessageStatus::Observed
+                && m.attempts == 0
+                && self.consortium.turn_of(m.nonce) == Some(self.attester.address())
+        };
+        let ids: Vec<_> = open
+            .iter()
+            .filter(|m| !mine(m))
+            .map(|m| protocol_id(m.id))
+            .collect();
         let delivered = target.delivered_among(&ids).await?;
         let (already, open): (Vec<_>, Vec<_>) = open
             .into_iter()
             .partition(|m| delivered.contains(&protocol_id(m.id)));
         done += self.record_foreign_deliveries(target, &already).await?;
+        let takeover = self.config.consortium.takeover();
         let mut live = Vec::new();
-        let mut held = Vec::new();
+        let mut young = Vec::new();
+        let mut busy = Vec::new();
         for m in open {
-            if m.status == MessageStatus::Observed
-                && self.consortium.turn_of(m.nonce) != Some(self.attester.address())
-                && Utc::now() - m.observed_at
-                    < chrono::Duration::from_std(self.config.consortium.takeover())
-                        .unwrap_or(chrono::Duration::MAX)
+            if m.status != MessageStatus::Observed
+                || self.consortium.turn_of(m.nonce) == Some(self.attester.address())
+            {
+                live.push(m);
+            } else if Utc::now() - m.observed_at
+                < chrono::Duration::from_std(takeover).unwrap_or(chrono::Duration::MAX)
             {
                 // Another member's turn, not delivered yet: look again shortly.
-                held.push(m.id);
+                young.push(m.id);
+            } else if !self.turn_holder_idle(destination, m.nonce) {
+                // Its member keeps delivering (a queue, not a stop): the watcher
+                // records the delivery when it lands; look again after a takeover
+                // period.
+                busy.push(m.id);
             } else {
                 live.push(m);
             }
         }
-        if !held.is_empty() {
-            self.store.defer_observed(&held, HOLD_STEP).await?;
-            self.release(&held).await;
+        for (held, wait) in [(young, HOLD_STEP), (busy, takeover)] {
+            if !held.is_empty() {
+                self.store.defer_observed(&held, wait).await?;
+                self.release(&held).await;
+            }
         }
         if live.is_empty() {
             return Ok(done);
         }
+        phase = self.phase(destination, "checks", phase);
 
         // Verify: the checkpoint at the observer's cursor covers every claimed message.
         let cursor = self
@@ -656,6 +818,7 @@ impl Relayer {
                 &self.worker,
             )
             .await?;
+        phase = self.phase(destination, "verify", phase);
 
         // Attest: ours, then the peers' until the threshold.
         let attestations = self.collect_attestations(&verified).await?;
@@ -703,6 +866,8 @@ impl Relayer {
                 .transition_many(&ids, from, MessageStatus::Attested, &attested, &self.worker)
                 .await?;
         }
+
+        phase = self.phase(destination, "attest", phase);
 
         // Deliver: recorded as submitted before the transaction leaves, so a crash
         // after sending is resolved by the destination's replay check next round.
@@ -757,6 +922,7 @@ impl Relayer {
                 return Ok(done);
             }
         };
+        phase = self.phase(destination, "submit", phase);
         let route = format!("{}->{}", source.name(), target.name());
         let mut deliveries = Vec::new();
         let mut latencies = Vec::new();
@@ -838,7 +1004,19 @@ impl Relayer {
         }
         done += deliveries.len();
         done += self.record_foreign_deliveries(target, &foreign).await?;
+        self.phase(destination, "record", phase);
         Ok(done)
+    }
+
+    /// Observes the seconds since `since` as `phase` of a delivery round towards
+    /// `destination`; returns now, the start of the next phase.
+    fn phase(&self, destination: u32, phase: &str, since: Instant) -> Instant {
+        let now = Instant::now();
+        self.metrics
+            .round_phase
+            .with_label_values(&[self.ledgers[&destination].name(), phase])
+            .observe(now.duration_since(since).as_secs_f64());
+        now
     }
 
     /// Records deliveries made by other submissions (another member, or an earlier
@@ -853,6 +1031,17 @@ impl Relayer {
         }
         let ids: Vec<_> = messages.iter().map(|m| protocol_id(m.id)).collect();
         let found = target.find_deliveries(&ids).await?;
+        self.record_found_deliveries(target, messages, &found).await
+    }
+
+    /// Records the deliveries of `messages` (claimed by this worker) that another
+    /// submission made, as `found` gives them (every message must be in it).
+    async fn record_found_deliveries(
+        &self,
+        target: &Ledger,
+        messages: &[MessageRecord],
+        found: &HashMap<isthmus_protocol::MessageId, ([u8; 32], BlockRef)>,
+    ) -> Result<usize, RelayerError> {
         if let Some(missing) = messages
             .iter()
             .find(|m| !found.contains_key(&protocol_id(m.id)))
@@ -863,46 +1052,13 @@ impl Relayer {
                 missing.id
             )));
         }
-        // Delivered on the strength of other members' attestations: record the path
-        // through attested so the log stays a legal sequence.
-        let note = json!({"note": "delivered by another submission before this relayer attested"});
-        let in_status = |status: MessageStatus| -> Vec<MessageId> {
-            messages
-                .iter()
-                .filter(|m| m.status == status)
-                .map(|m| m.id)
-                .collect()
-        };
-        let observed = in_status(MessageStatus::Observed);
-        self.store
-            .transition_many(
-                &observed,
-                MessageStatus::Observed,
-                MessageStatus::Verified,
-                &note,
-                &self.worker,
-            )
-            .await?;
-        let mut verified = in_status(MessageStatus::Verified);
-        verified.extend(&observed);
-        self.store
-            .transition_many(
-                &verified,
-                MessageStatus::Verified,
-                MessageStatus::Attested,
-                &note,
-                &self.worker,
-            )
-            .await?;
         let mut by_status: std::collections::HashMap<MessageStatus, Vec<NewDelivery>> =
             std::collections::HashMap::new();
+        // A message this relayer had not verified or attested goes straight to
+        // delivered: its history shows only what this relayer did.
         for m in messages {
-            let from = match m.status {
-                MessageStatus::Observed | MessageStatus::Verified => MessageStatus::Attested,
-                other => other,
-            };
             let (tx, block) = found[&protocol_id(m.id)];
-            by_status.entry(from).or_default().push(NewDelivery {
+            by_status.entry(m.status).or_default().push(NewDelivery {
                 message_id: m.id,
                 destination: target.id(),
                 tx_hash: tx,
@@ -918,9 +1074,10 @@ impl Relayer {
             self.store
                 .record_deliveries(&deliveries, from, &self.worker)
                 .await?;
-            for d in &deliveries {
-                info!(msg_id = %d.message_id, tx = %hex32(&d.tx_hash), "already delivered; recorded");
-            }
+            debug!(
+                messages = deliveries.len(),
+                "delivered by another submission; recorded"
+            );
         }
         Ok(messages.len())
     }

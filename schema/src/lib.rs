@@ -30,8 +30,8 @@ pub use types::{
     AttestationOutcome, AttestationRecord, BlockRef, CheckpointRecord, Cursor, CursorKey,
     FailureOutcome, FinalityMode, Ledger, LedgerId, LedgerKind, LogEntry, LogEvent, MessageFilter,
     MessageHistory, MessageId, MessageRecord, MessageStatus, NewAttestation, NewCheckpoint,
-    NewDelivery, NewMessage, ObservedOutcome, OperatorAction, OperatorActionKind, RetryPolicy,
-    Route, Stage, Turn, TRANSITIONS,
+    NewDelivery, NewMessage, ObservedOutcome, OperatorAction, OperatorActionKind, RejectedEntry,
+    RetryPolicy, Route, Stage, Turn, TRANSITIONS,
 };
 
 /// The schema migrations, embedded at build time from `schema/migrations/`.

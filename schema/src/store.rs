@@ -14,7 +14,7 @@ use crate::types::{
     AttestationOutcome, AttestationRecord, BlockRef, CheckpointRecord, Cursor, CursorKey,
     FailureOutcome, Ledger, LedgerId, LogEntry, LogEvent, MessageFilter, MessageHistory, MessageId,
     MessageRecord, MessageStatus, NewAttestation, NewCheckpoint, NewDelivery, NewMessage,
-    ObservedOutcome, OperatorAction, RetryPolicy, Turn,
+    ObservedOutcome, OperatorAction, RejectedEntry, RetryPolicy, Turn,
 };
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -362,6 +362,27 @@ async fn cas_status(
     evidence: &Value,
     actor: &str,
 ) -> Result<Vec<LedgerId>> {
+    let evidence = with_from(from, evidence).to_string();
+    cas_status_each(conn, ids, from, to, &vec![evidence; ids.len()], actor).await
+}
+
+/// [`cas_status`] with its own evidence per message (`evidences[i]` for `ids[i]`,
+/// JSON objects that already name `from_status`).
+async fn cas_status_each(
+    conn: &mut PgConnection,
+    ids: &[MessageId],
+    from: MessageStatus,
+    to: MessageStatus,
+    evidences: &[String],
+    actor: &str,
+) -> Result<Vec<LedgerId>> {
+    if evidences.len() != ids.len() {
+        return Err(StoreError::InvalidInput(format!(
+            "{} evidence entries for {} messages",
+            evidences.len(),
+            ids.len()
+        )));
+    }
     if !from.can_transition_to(to) {
         return Err(StoreError::IllegalTransition { from, to });
     }
@@ -423,15 +444,15 @@ async fn cas_status(
         });
     }
 
-    let evidence = with_from(from, evidence).to_string();
     sqlx::query(
         "INSERT INTO lifecycle_log (message_id, event, evidence, actor) \
-         SELECT u.id, $2, $3::jsonb, $4 \
-         FROM unnest($1::bytea[]) WITH ORDINALITY AS u(id, ord) ORDER BY u.ord",
+         SELECT u.id, $2, u.evidence::jsonb, $4 \
+         FROM unnest($1::bytea[], $3::text[]) WITH ORDINALITY AS u(id, evidence, ord) \
+         ORDER BY u.ord",
     )
     .bind(&raw)
     .bind(to.event().as_str())
-    .bind(evidence)
+    .bind(evidences)
     .bind(actor)
     .execute(&mut *conn)
     .await
@@ -450,49 +471,85 @@ async fn cas_status(
         .collect()
 }
 
-/// The delivery row, the move to `delivered` and its log row (inside the caller's
-/// transaction).
-async fn insert_delivery(
+/// The delivery rows, the moves to `delivered` and their log rows (inside the
+/// caller's transaction), one statement per table whatever the count.
+async fn insert_deliveries(
     conn: &mut PgConnection,
-    delivery: &NewDelivery,
+    deliveries: &[NewDelivery],
     from: MessageStatus,
     actor: &str,
 ) -> Result<()> {
-    if delivery.batch_size == 0 || delivery.batch_index >= delivery.batch_size {
-        return Err(StoreError::InvalidInput(format!(
-            "batch position {} of {} is impossible",
-            delivery.batch_index, delivery.batch_size
-        )));
+    let n = deliveries.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut evidences = Vec::with_capacity(n);
+    let mut raw_ids = Vec::with_capacity(n);
+    let mut destinations = Vec::with_capacity(n);
+    let mut tx_hashes = Vec::with_capacity(n);
+    let mut block_numbers = Vec::with_capacity(n);
+    let mut block_hashes = Vec::with_capacity(n);
+    let mut gas = Vec::with_capacity(n);
+    let mut digests = Vec::with_capacity(n);
+    let mut indexes = Vec::with_capacity(n);
+    let mut sizes = Vec::with_capacity(n);
+    for delivery in deliveries {
+        if delivery.batch_size == 0 || delivery.batch_index >= delivery.batch_size {
+            return Err(StoreError::InvalidInput(format!(
+                "batch position {} of {} is impossible",
+                delivery.batch_index, delivery.batch_size
+            )));
+        }
+        ids.push(delivery.message_id);
+        evidences.push(
+            with_from(
+                from,
+                &json!({
+                    "tx_hash": hex::encode(delivery.tx_hash),
+                    "destination": delivery.destination,
+                    "block_number": delivery.block_number,
+                    "block_hash": delivery.block_hash.map(hex::encode),
+                    "gas_used": delivery.gas_used,
+                    "checkpoint_digest": delivery.checkpoint_digest.map(hex::encode),
+                    "batch_index": delivery.batch_index,
+                    "batch_size": delivery.batch_size,
+                }),
+            )
+            .to_string(),
+        );
+        raw_ids.push(delivery.message_id.0.to_vec());
+        destinations.push(i64::from(delivery.destination));
+        tx_hashes.push(delivery.tx_hash.to_vec());
+        block_numbers.push(to_i64(delivery.block_number, "delivery block number")?);
+        block_hashes.push(delivery.block_hash.map(|h| h.to_vec()));
+        gas.push(
+            delivery
+                .gas_used
+                .map(|g| to_i64(g, "gas used"))
+                .transpose()?,
+        );
+        digests.push(delivery.checkpoint_digest.map(|h| h.to_vec()));
+        indexes.push(
+            i32::try_from(delivery.batch_index)
+                .map_err(|_| StoreError::InvalidInput("batch index too large".into()))?,
+        );
+        sizes.push(
+            i32::try_from(delivery.batch_size)
+                .map_err(|_| StoreError::InvalidInput("batch size too large".into()))?,
+        );
     }
-    let block_number = to_i64(delivery.block_number, "delivery block number")?;
-    let gas_used = delivery
-        .gas_used
-        .map(|g| to_i64(g, "gas used"))
-        .transpose()?;
-    let batch_index = i32::try_from(delivery.batch_index)
-        .map_err(|_| StoreError::InvalidInput("batch index too large".into()))?;
-    let batch_size = i32::try_from(delivery.batch_size)
-        .map_err(|_| StoreError::InvalidInput("batch size too large".into()))?;
-    let evidence = json!({
-        "tx_hash": hex::encode(delivery.tx_hash),
-        "destination": delivery.destination,
-        "block_number": delivery.block_number,
-        "block_hash": delivery.block_hash.map(hex::encode),
-        "gas_used": delivery.gas_used,
-        "checkpoint_digest": delivery.checkpoint_digest.map(hex::encode),
-        "batch_index": delivery.batch_index,
-        "batch_size": delivery.batch_size,
-    });
-    let destinations = cas_status(
+    let addressed = cas_status_each(
         conn,
-        &[delivery.message_id],
+        &ids,
         from,
         MessageStatus::Delivered,
-        &evidence,
+        &evidences,
         actor,
     )
     .await?;
-    if destinations.first() != Some(&delivery.destination) {
+    if let Some((delivery, _)) = deliveries
+        .iter()
+        .zip(&addressed)
+        .find(|(d, to)| d.destination != **to)
+    {
         return Err(StoreError::InvalidInput(format!(
             "message {} is not addressed to ledger {}",
             delivery.message_id, delivery.destination
@@ -501,20 +558,21 @@ async fn insert_delivery(
     sqlx::query(
         "INSERT INTO deliveries (message_id, destination, tx_hash, block_number, block_hash, \
              gas_used, checkpoint_digest, batch_index, batch_size) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         SELECT * FROM unnest($1::bytea[], $2::int8[], $3::bytea[], $4::int8[], $5::bytea[], \
+                              $6::int8[], $7::bytea[], $8::int4[], $9::int4[])",
     )
-    .bind(delivery.message_id.0.to_vec())
-    .bind(i64::from(delivery.destination))
-    .bind(delivery.tx_hash.to_vec())
-    .bind(block_number)
-    .bind(delivery.block_hash.map(|h| h.to_vec()))
-    .bind(gas_used)
-    .bind(delivery.checkpoint_digest.map(|h| h.to_vec()))
-    .bind(batch_index)
-    .bind(batch_size)
+    .bind(&raw_ids)
+    .bind(&destinations)
+    .bind(&tx_hashes)
+    .bind(&block_numbers)
+    .bind(&block_hashes)
+    .bind(&gas)
+    .bind(&digests)
+    .bind(&indexes)
+    .bind(&sizes)
     .execute(&mut *conn)
     .await
-    .map_err(StoreError::db("insert delivery"))?;
+    .map_err(StoreError::db("insert deliveries"))?;
     Ok(())
 }
 
@@ -646,6 +704,31 @@ impl Store {
         messages: &[NewMessage],
         actor: &str,
     ) -> Result<ObservedOutcome> {
+        self.record_observed_with_rejected(key, block, messages, &[], actor)
+            .await
+    }
+
+    /// [`Store::record_observed`], also recording the range's `rejected` outbox
+    /// entries: one `rejected` log row each, without a message id, whose evidence
+    /// names the ledger, block, transaction, index, reason and raw payload (hex). They
+    /// commit with the messages and the cursor; a range recorded again (the cursor
+    /// did not move) adds no second row.
+    pub async fn record_observed_with_rejected(
+        &self,
+        key: CursorKey,
+        block: BlockRef,
+        messages: &[NewMessage],
+        rejected: &[RejectedEntry],
+        actor: &str,
+    ) -> Result<ObservedOutcome> {
+        for r in rejected {
+            if r.block.number > block.number {
+                return Err(StoreError::InvalidInput(format!(
+                    "rejected entry {} of block {} is beyond the cursor {}",
+                    r.index, r.block.number, block.number
+                )));
+            }
+        }
         let block_number = to_i64(block.number, "cursor block number")?;
         let n = messages.len();
         let mut ids = Vec::with_capacity(n);
@@ -782,6 +865,35 @@ impl Store {
                 });
             }
         }
+        let mut recorded = 0;
+        if advanced && !rejected.is_empty() {
+            let evidence: Vec<serde_json::Value> = rejected
+                .iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "ledger": key.ledger,
+                        "cursor": key.to_string(),
+                        "source_block_number": r.block.number,
+                        "source_block_hash": hex::encode(r.block.hash),
+                        "source_tx_hash": r.tx_hash.map(hex::encode),
+                        "index": r.index,
+                        "reason": r.reason,
+                        "raw": hex::encode(&r.raw),
+                    })
+                })
+                .collect();
+            recorded = sqlx::query(
+                "INSERT INTO lifecycle_log (message_id, event, evidence, actor) \
+                 SELECT NULL, 'rejected', e.evidence, $2 \
+                 FROM unnest($1::jsonb[]) WITH ORDINALITY AS e(evidence, n) ORDER BY e.n",
+            )
+            .bind(&evidence)
+            .bind(actor)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::db("append rejected log rows"))?
+            .rows_affected() as usize;
+        }
         tx.commit()
             .await
             .map_err(StoreError::db("commit observed batch"))?;
@@ -789,6 +901,7 @@ impl Store {
             inserted: inserted.len(),
             already_known: n - inserted.len(),
             cursor_advanced: advanced,
+            rejected: recorded,
         })
     }
 
@@ -885,28 +998,38 @@ impl Store {
         }
         let lease_micros = i64::try_from(lease.as_micros())
             .map_err(|_| StoreError::InvalidInput("lease too long".into()))?;
-        let statuses: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+        // The statuses go into the statement as literals (from the enum, never from
+        // input), so that the planner can use the partial index of pending messages
+        // (`messages_due_idx`): a claim then reads the messages that are due, not the
+        // whole history nor the ones held back.
+        if statuses.is_empty() {
+            return Ok(Vec::new());
+        }
+        let statuses = statuses
+            .iter()
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ");
         let sql = format!(
             "WITH ready AS ( \
                  SELECT id FROM messages \
-                 WHERE destination = $1 AND status = ANY($2::text[]) \
-                   AND (cardinality($6::bigint[]) = 0 OR origin = ANY($6::bigint[])) \
+                 WHERE destination = $1 AND status IN ({statuses}) \
+                   AND (cardinality($5::bigint[]) = 0 OR origin = ANY($5::bigint[])) \
                    AND (next_attempt_at IS NULL OR next_attempt_at <= now()) \
                    AND (claimed_until IS NULL OR claimed_until <= now()) \
                  ORDER BY (next_attempt_at IS NOT NULL), \
-                          ($7::bigint > 0 AND nonce % greatest($7::bigint, 1) <> $8::bigint), \
+                          ($6::bigint > 0 AND nonce % greatest($6::bigint, 1) <> $7::bigint), \
                           origin, nonce \
-                 LIMIT $3 \
+                 LIMIT $2 \
                  FOR UPDATE SKIP LOCKED) \
              UPDATE messages m \
-                SET claimed_by = $4, claimed_until = now() + $5::bigint * interval '1 microsecond' \
+                SET claimed_by = $3, claimed_until = now() + $4::bigint * interval '1 microsecond' \
              FROM ready WHERE m.id = ready.id \
              RETURNING {}",
             message_columns("m.")
         );
         let rows = sqlx::query(&sql)
             .bind(i64::from(destination))
-            .bind(&statuses)
             .bind(i64::from(limit))
             .bind(worker)
             .bind(lease_micros)
@@ -916,6 +1039,56 @@ impl Store {
             .fetch_all(&self.pool)
             .await
             .map_err(StoreError::db("claim ready messages"))?;
+        let mut claimed = rows
+            .iter()
+            .map(decode_message)
+            .collect::<Result<Vec<_>>>()?;
+        claimed.sort_by_key(|m| (m.origin, m.nonce));
+        Ok(claimed)
+    }
+
+    /// Claims those of `ids` that are in one of `statuses` and not leased (or whose
+    /// lease expired), whatever their `next_attempt_at`: for a relayer that learned
+    /// from the destination that these messages were delivered and records it. Rows
+    /// are locked `FOR UPDATE SKIP LOCKED` and marked in one statement, like
+    /// [`Store::claim_ready`], so a delivery lane and this claimer never share one.
+    pub async fn claim_ids(
+        &self,
+        ids: &[MessageId],
+        statuses: &[MessageStatus],
+        worker: &str,
+        lease: Duration,
+    ) -> Result<Vec<MessageRecord>> {
+        if worker.is_empty() {
+            return Err(StoreError::InvalidInput("claims need a worker id".into()));
+        }
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let lease_micros = i64::try_from(lease.as_micros())
+            .map_err(|_| StoreError::InvalidInput("lease too long".into()))?;
+        let statuses: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+        let raw: Vec<Vec<u8>> = ids.iter().map(|id| id.0.to_vec()).collect();
+        let sql = format!(
+            "WITH ready AS ( \
+                 SELECT id FROM messages \
+                 WHERE id = ANY($1::bytea[]) AND status = ANY($2::text[]) \
+                   AND (claimed_until IS NULL OR claimed_until <= now()) \
+                 FOR UPDATE SKIP LOCKED) \
+             UPDATE messages m \
+                SET claimed_by = $3, claimed_until = now() + $4::bigint * interval '1 microsecond' \
+             FROM ready WHERE m.id = ready.id \
+             RETURNING {}",
+            message_columns("m.")
+        );
+        let rows = sqlx::query(&sql)
+            .bind(&raw)
+            .bind(&statuses)
+            .bind(worker)
+            .bind(lease_micros)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::db("claim messages by id"))?;
         let mut claimed = rows
             .iter()
             .map(decode_message)
@@ -965,6 +1138,25 @@ impl Store {
         .execute(&self.pool)
         .await
         .map_err(StoreError::db("defer observed messages"))?;
+        Ok(done.rows_affected())
+    }
+
+    /// Gives the leases `worker` holds on `ids` back before they expire, in one
+    /// statement. Returns how many it held.
+    pub async fn release_claims(&self, ids: &[MessageId], worker: &str) -> Result<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let raw: Vec<Vec<u8>> = ids.iter().map(|id| id.0.to_vec()).collect();
+        let done = sqlx::query(
+            "UPDATE messages SET claimed_by = NULL, claimed_until = NULL \
+             WHERE id = ANY($1::bytea[]) AND claimed_by = $2",
+        )
+        .bind(&raw)
+        .bind(worker)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::db("release claims"))?;
         Ok(done.rows_affected())
     }
 
@@ -1255,9 +1447,7 @@ impl Store {
             return Ok(());
         }
         let mut tx = self.begin().await?;
-        for delivery in deliveries {
-            insert_delivery(&mut tx, delivery, from, actor).await?;
-        }
+        insert_deliveries(&mut tx, deliveries, from, actor).await?;
         tx.commit().await.map_err(StoreError::db("commit delivery"))
     }
 

@@ -168,8 +168,10 @@ pub const TRANSITIONS: &[(MessageStatus, MessageStatus)] = {
         (Observed, Verified),
         (Observed, Expired),
         (Observed, Rejected),
+        (Observed, Delivered),
         (Verified, Attested),
         (Verified, Expired),
+        (Verified, Delivered),
         (Attested, Submitted),
         (Attested, Delivered),
         (Attested, Failed),
@@ -444,6 +446,23 @@ pub struct MessageHistory {
     pub log: Vec<LogEntry>,
 }
 
+/// An outbox entry of a scanned range that is not a valid message (it cannot be
+/// decoded, or it names another origin): no message row can hold it, so it is
+/// recorded as a `rejected` log row without a message id, with this as evidence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RejectedEntry {
+    /// The block that holds it.
+    pub block: BlockRef,
+    /// The transaction (or extrinsic) that emitted it, when the ledger has one.
+    pub tx_hash: Option<[u8; 32]>,
+    /// Its position in the block (log index or event index).
+    pub index: u64,
+    /// Why it was refused.
+    pub reason: String,
+    /// The raw payload as the ledger gave it.
+    pub raw: Vec<u8>,
+}
+
 /// Result of [`crate::Store::record_observed`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ObservedOutcome {
@@ -453,6 +472,9 @@ pub struct ObservedOutcome {
     pub already_known: usize,
     /// Whether the cursor moved (false when the same block was recorded again).
     pub cursor_advanced: bool,
+    /// Rejected entries recorded (none when the same block was recorded again: the
+    /// first recording holds them).
+    pub rejected: usize,
 }
 
 /// A checkpoint to record.
@@ -651,7 +673,10 @@ mod tests {
     fn transition_table_shape() {
         use MessageStatus::*;
         assert!(Observed.can_transition_to(Verified));
-        assert!(!Observed.can_transition_to(Delivered));
+        // Another member's delivery, seen before this relayer verified the message.
+        assert!(Observed.can_transition_to(Delivered));
+        assert!(!Observed.can_transition_to(Submitted));
+        assert!(!Observed.can_transition_to(Attested));
         assert!(!Verified.can_transition_to(Observed));
         assert!(DeadLetter.can_transition_to(Attested));
         for terminal in [Delivered, Expired, Rejected] {

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use isthmus_schema::{
     BlockRef, ChainBreak, CursorKey, FailureOutcome, FinalityMode, Ledger, LedgerKind, LogEvent,
     MessageFilter, MessageId, MessageStatus, NewAttestation, NewCheckpoint, NewDelivery,
-    NewMessage, OperatorAction, OperatorActionKind, RetryPolicy, Route, Stage, Store, StoreError,
-    TRANSITIONS,
+    NewMessage, OperatorAction, OperatorActionKind, RejectedEntry, RetryPolicy, Route, Stage,
+    Store, StoreError, TRANSITIONS,
 };
 use serde_json::json;
 use sqlx::PgPool;
@@ -415,7 +415,7 @@ async fn illegal_and_stale_transitions_change_nothing(pool: PgPool) {
         .transition(
             ids[0],
             MessageStatus::Observed,
-            MessageStatus::Delivered,
+            MessageStatus::Submitted,
             &json!({}),
             "x",
         )
@@ -426,7 +426,7 @@ async fn illegal_and_stale_transitions_change_nothing(pool: PgPool) {
             err,
             StoreError::IllegalTransition {
                 from: MessageStatus::Observed,
-                to: MessageStatus::Delivered
+                to: MessageStatus::Submitted
             }
         ),
         "{err}"
@@ -503,7 +503,7 @@ async fn illegal_and_stale_transitions_change_nothing(pool: PgPool) {
     );
 
     // The database refuses an illegal change even from a writer bypassing the store.
-    let err = sqlx::query("UPDATE messages SET status = 'delivered' WHERE id = $1")
+    let err = sqlx::query("UPDATE messages SET status = 'submitted' WHERE id = $1")
         .bind(ids[0].0.to_vec())
         .execute(&pool)
         .await
@@ -1405,4 +1405,196 @@ async fn a_batchs_deliveries_commit_together(pool: PgPool) {
         assert_eq!(history.message.status, MessageStatus::Delivered);
     }
     assert_eq!(store.verify_log_chain().await.unwrap(), 3 * 5);
+}
+
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn rejected_entries_are_recorded_with_their_range_once(pool: PgPool) {
+    let store = store(pool.clone()).await;
+    let rejected = RejectedEntry {
+        block: block(41),
+        tx_hash: Some([0x7e; 32]),
+        index: 3,
+        reason: "not a v1 message: truncated".into(),
+        raw: vec![0xde, 0xad],
+    };
+    // Beyond the cursor: refused before anything is written.
+    let beyond = RejectedEntry {
+        block: block(43),
+        ..rejected.clone()
+    };
+    let refused = store
+        .record_observed_with_rejected(observe_key(), block(42), &[], &[beyond], "observer")
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::InvalidInput(_))),
+        "{refused:?}"
+    );
+    assert_eq!(store.load_cursor(observe_key()).await.unwrap(), None);
+
+    let batch = [message(SRC, DST, 0, 41)];
+    let outcome = store
+        .record_observed_with_rejected(
+            observe_key(),
+            block(42),
+            &batch,
+            std::slice::from_ref(&rejected),
+            "observer",
+        )
+        .await
+        .unwrap();
+    assert_eq!((outcome.inserted, outcome.rejected), (1, 1));
+    let rows: Vec<(Option<Vec<u8>>, serde_json::Value)> =
+        sqlx::query_as("SELECT message_id, evidence FROM lifecycle_log WHERE event = 'rejected'")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), 1);
+    let (message_id, evidence) = &rows[0];
+    assert_eq!(*message_id, None);
+    assert_eq!(evidence["reason"], json!("not a v1 message: truncated"));
+    assert_eq!(evidence["source_block_number"], json!(41));
+    assert_eq!(evidence["source_tx_hash"], json!(hex::encode([0x7e; 32])));
+    assert_eq!(evidence["index"], json!(3));
+    assert_eq!(evidence["raw"], json!("dead"));
+    assert_eq!(evidence["ledger"], json!(SRC));
+
+    // The same range again (a restart before the next range): no second row.
+    let again = store
+        .record_observed_with_rejected(
+            observe_key(),
+            block(42),
+            &batch,
+            std::slice::from_ref(&rejected),
+            "observer",
+        )
+        .await
+        .unwrap();
+    assert_eq!((again.cursor_advanced, again.rejected), (false, 0));
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM lifecycle_log WHERE event = 'rejected'"
+        )
+        .await,
+        1
+    );
+    // The rejection is part of the hash chain like every other row.
+    assert_eq!(store.verify_log_chain().await.unwrap(), 2);
+}
+
+/// A relayer that saw messages delivered on the destination claims them by id to
+/// record it: held-back ones too, but never one a delivery lane holds or one in a
+/// status it did not ask for; the leases go back in one statement.
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn messages_are_claimed_and_released_by_id(pool: PgPool) {
+    let store = store(pool).await;
+    let observed = seed(&store, 0, 4, 10, MessageStatus::Observed).await;
+    let submitted = seed(&store, 4, 1, 11, MessageStatus::Submitted).await;
+    let lease = Duration::from_secs(60);
+    // Held back for another member's turn: claims by id ignore that.
+    store
+        .defer_observed(&observed[..2], lease)
+        .await
+        .expect("defer");
+    // A delivery lane holds one.
+    let lane = store
+        .claim_ready(DST, &[MessageStatus::Observed], 1, "lane", lease)
+        .await
+        .expect("lane claim");
+    assert_eq!(lane.len(), 1);
+    assert_eq!(lane[0].id, observed[2]);
+
+    let mut wanted = observed.clone();
+    wanted.extend(&submitted);
+    let got = store
+        .claim_ids(&wanted, &[MessageStatus::Observed], "watcher", lease)
+        .await
+        .expect("claim by id");
+    let got: HashSet<MessageId> = got.iter().map(|m| m.id).collect();
+    assert_eq!(
+        got,
+        HashSet::from([observed[0], observed[1], observed[3]]),
+        "not the lane's message, not the submitted one"
+    );
+    // Claimed: nobody else gets them until they are released.
+    let again = store
+        .claim_ids(&wanted, &[MessageStatus::Observed], "other", lease)
+        .await
+        .expect("claim by id");
+    assert!(again.is_empty(), "{again:?}");
+    assert_eq!(
+        store
+            .release_claims(&wanted, "watcher")
+            .await
+            .expect("release"),
+        3,
+        "only the watcher's leases"
+    );
+    let after = store
+        .claim_ids(&wanted, &[MessageStatus::Observed], "other", lease)
+        .await
+        .expect("claim by id");
+    assert_eq!(after.len(), 3);
+    assert!(store
+        .claim_ids(&[], &[MessageStatus::Observed], "other", lease)
+        .await
+        .expect("empty")
+        .is_empty());
+    assert!(matches!(
+        store
+            .claim_ids(&wanted, &[MessageStatus::Observed], "", lease)
+            .await,
+        Err(StoreError::InvalidInput(_))
+    ));
+}
+
+/// A message another member delivered before this relayer verified it goes from
+/// `observed` (or `verified`) straight to `delivered`, with no verification or
+/// attestation in its history that this relayer never made.
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn a_delivery_seen_elsewhere_skips_the_unmade_steps(pool: PgPool) {
+    let store = store(pool).await;
+    let observed = seed(&store, 0, 1, 10, MessageStatus::Observed).await;
+    let verified = seed(&store, 1, 1, 11, MessageStatus::Verified).await;
+    for (id, from) in [
+        (observed[0], MessageStatus::Observed),
+        (verified[0], MessageStatus::Verified),
+    ] {
+        store
+            .record_deliveries(
+                &[NewDelivery {
+                    message_id: id,
+                    destination: DST,
+                    tx_hash: [0xdd; 32],
+                    block_number: 20,
+                    block_hash: Some([0xbb; 32]),
+                    gas_used: None,
+                    checkpoint_digest: None,
+                    batch_index: 0,
+                    batch_size: 1,
+                }],
+                from,
+                "watcher",
+            )
+            .await
+            .expect("delivered elsewhere");
+    }
+    let history = store.message(observed[0]).await.unwrap().expect("stored");
+    assert_eq!(history.message.status, MessageStatus::Delivered);
+    assert_eq!(
+        history.log.iter().map(|e| e.event).collect::<Vec<_>>(),
+        vec![LogEvent::Observed, LogEvent::Delivered]
+    );
+    assert_eq!(history.log[1].evidence["from_status"], json!("observed"));
+    assert_eq!(
+        store
+            .message(verified[0])
+            .await
+            .unwrap()
+            .expect("stored")
+            .message
+            .status,
+        MessageStatus::Delivered
+    );
+    assert!(store.verify_log_chain().await.unwrap() >= 5);
 }

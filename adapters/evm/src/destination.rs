@@ -48,6 +48,23 @@ pub enum MessageOutcome {
     Expired,
 }
 
+/// A delivery the Inbox made, as its `MessageDelivered` event tells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeenDelivery {
+    /// The message.
+    pub id: MessageId,
+    /// Its origin ledger.
+    pub origin: u32,
+    /// Its nonce in the origin's outbox.
+    pub nonce: u64,
+    /// The transaction that delivered it.
+    pub tx_hash: H256,
+    /// That transaction's block.
+    pub block: BlockRef,
+    /// Whether this destination's own submitter sent that transaction.
+    pub by_this_submitter: bool,
+}
+
 /// The final result of a delivery transaction.
 #[derive(Clone, Debug)]
 pub struct DeliveryOutcome {
@@ -69,6 +86,68 @@ const DROPPED_CHECK: Duration = Duration::from_secs(3);
 /// Multiplier on the node's fee-cap estimate for deliveries.
 const MAX_FEE_HEADROOM: u64 = 3;
 
+/// Estimates whose gas per message sizes the next batches (the largest counts).
+const GAS_SAMPLES: usize = 8;
+
+/// What recent estimates showed of this Inbox's gas, to size batches to the block.
+#[derive(Clone, Debug, Default)]
+struct GasFit {
+    /// The latest block's gas limit.
+    block_gas_limit: Option<u64>,
+    /// Gas per message (estimate / messages) of the last estimates, newest last.
+    per_message: std::collections::VecDeque<u64>,
+    /// Messages of the last delivery that needed more gas than a block, until an
+    /// estimate succeeds again: the next batches take at most half as many.
+    too_large: Option<u32>,
+}
+
+impl GasFit {
+    fn record(&mut self, block_gas_limit: u64, estimate: u64, messages: usize) {
+        self.block_gas_limit = Some(block_gas_limit);
+        self.too_large = None;
+        if messages > 0 {
+            if self.per_message.len() == GAS_SAMPLES {
+                self.per_message.pop_front();
+            }
+            self.per_message
+                .push_back(estimate.div_ceil(messages as u64).max(1));
+        }
+    }
+
+    /// The largest batch, up to `requested`, such that a whole number of such
+    /// batches fills a block: a block takes a transaction only while its gas
+    /// *limit* fits, so a batch of a little more than a third of a block leaves a
+    /// third of every block empty. `margin_pct` is the gas limit's margin over the
+    /// estimate. Without an estimate yet, `requested`: all lanes start at once, and
+    /// small first batches would leave the blocks empty while they wait for
+    /// finality; a batch too large for a block is refused before sending and halves
+    /// the next ones.
+    fn record_too_large(&mut self, block_gas_limit: u64, messages: usize) {
+        self.block_gas_limit = Some(block_gas_limit);
+        self.too_large = Some(u32::try_from(messages).unwrap_or(u32::MAX));
+    }
+
+    fn batch_for(&self, requested: u32, margin_pct: u64) -> u32 {
+        let requested = match self.too_large {
+            Some(n) => requested.min(n / 2).max(1),
+            None => requested,
+        };
+        let (Some(limit), Some(per_message)) =
+            (self.block_gas_limit, self.per_message.iter().max().copied())
+        else {
+            return requested.max(1);
+        };
+        // Messages per block at this gas, keeping 1 % of the block spare.
+        let per_block = (u128::from(limit) * 99 * 100
+            / (u128::from(per_message) * u128::from(100 + margin_pct) * 100))
+            .max(1) as u64;
+        let requested = u64::from(requested.max(1));
+        // The fewest batches per block whose share of it is at most `requested`.
+        let batches = per_block / (requested + 1) + 1;
+        (per_block / batches).clamp(1, requested) as u32
+    }
+}
+
 /// Submits deliveries to one Inbox.
 #[derive(Clone, Debug)]
 pub struct EvmDestination {
@@ -82,6 +161,8 @@ pub struct EvmDestination {
     max_replacements: u32,
     /// Held while a delivery takes its nonce and is sent.
     send_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Gas per message and block gas limit seen by the last estimates.
+    gas_fit: Arc<std::sync::Mutex<GasFit>>,
 }
 
 impl EvmDestination {
@@ -107,6 +188,7 @@ impl EvmDestination {
             replace_after: Duration::from_secs(30),
             max_replacements: 3,
             send_lock: Arc::new(tokio::sync::Mutex::new(())),
+            gas_fit: Arc::default(),
         })
     }
 
@@ -124,6 +206,16 @@ impl EvmDestination {
     /// The Inbox contract binding.
     pub fn inbox(&self) -> &Inbox<Client> {
         &self.inbox
+    }
+
+    /// How many messages the next delivery should carry, at most `requested`: the
+    /// largest count such that a whole number of delivery transactions fills a block
+    /// of this ledger (from the block gas limit and the gas per message of the last
+    /// estimates). Before the first estimate, `requested`.
+    pub fn batch_for(&self, requested: u32) -> u32 {
+        self.gas_fit.lock().map_or(requested, |fit| {
+            fit.batch_for(requested, self.gas_margin_pct)
+        })
     }
 
     /// The submitter's balance in wei (for the balance metric and alerts).
@@ -191,6 +283,75 @@ impl EvmDestination {
         Ok(found)
     }
 
+    /// Every delivery the Inbox made in blocks `from..=to` (by whichever member),
+    /// from its `MessageDelivered` events with one `eth_getLogs`, in chain order;
+    /// each delivering transaction is looked up once for its sender.
+    pub async fn deliveries_between(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<SeenDelivery>, EvmError> {
+        use ethers::contract::EthEvent;
+        let filter = ethers::types::Filter::new()
+            .address(self.inbox.address())
+            .topic0(contracts::inbox::MessageDeliveredFilter::signature())
+            .from_block(from)
+            .to_block(to);
+        let logs = self
+            .client
+            .inner()
+            .get_logs(&filter)
+            .await
+            .map_err(|e| EvmError::from_provider("eth_getLogs", e))?;
+        let bad = |detail: &str| EvmError::BadResponse {
+            call: "eth_getLogs",
+            detail: detail.into(),
+        };
+        let mut seen = Vec::with_capacity(logs.len());
+        let mut ours = std::collections::HashMap::new();
+        for log in logs {
+            let (Some(tx), Some(number), Some(hash)) =
+                (log.transaction_hash, log.block_number, log.block_hash)
+            else {
+                return Err(bad(
+                    "a MessageDelivered log without its transaction or block",
+                ));
+            };
+            let raw = ethers::abi::RawLog {
+                topics: log.topics,
+                data: log.data.to_vec(),
+            };
+            let event = <contracts::inbox::MessageDeliveredFilter as EthEvent>::decode_log(&raw)
+                .map_err(|e| bad(&format!("MessageDelivered does not decode: {e}")))?;
+            let by_this_submitter = match ours.get(&tx) {
+                Some(known) => *known,
+                None => {
+                    let sender = self
+                        .client
+                        .inner()
+                        .get_transaction(tx)
+                        .await
+                        .map_err(|e| EvmError::from_provider("eth_getTransactionByHash", e))?
+                        .ok_or_else(|| bad("a delivering transaction the node does not know"))?
+                        .from;
+                    *ours.entry(tx).or_insert(sender == self.submitter())
+                }
+            };
+            seen.push(SeenDelivery {
+                id: MessageId(event.id),
+                origin: event.origin,
+                nonce: event.nonce,
+                tx_hash: tx,
+                block: BlockRef {
+                    number: number.as_u64(),
+                    hash,
+                },
+                by_this_submitter,
+            });
+        }
+        Ok(seen)
+    }
+
     /// Builds the `processBatch` transaction, estimating gas. A delivery the Inbox
     /// refuses fails here with the decoded reason, before anything is sent.
     pub async fn prepare(&self, delivery: &Delivery) -> Result<TypedTransaction, EvmError> {
@@ -218,14 +379,65 @@ impl EvmDestination {
         let call = self
             .inbox
             .process_batch(checkpoint, signatures, messages, branches);
-        let estimate = call
-            .estimate_gas()
+        let block_gas_limit = self
+            .client
+            .inner()
+            .get_block(BlockNumber::Latest)
             .await
-            .map_err(|e| contract_error("processBatch", e))?;
+            .map_err(|e| EvmError::from_provider("eth_getBlockByNumber(latest)", e))?
+            .map(|b| b.gas_limit)
+            .ok_or_else(|| EvmError::BadResponse {
+                call: "eth_getBlockByNumber(latest)",
+                detail: "no latest block".into(),
+            })?;
+        let messages = delivery.messages.len();
+        let estimate = match call.estimate_gas().await {
+            Ok(estimate) => estimate,
+            Err(e) => {
+                let e = contract_error("processBatch", e);
+                if e.to_string()
+                    .to_ascii_lowercase()
+                    .contains("exceeds allowance")
+                {
+                    // More gas than a block holds: the next batches take at most half
+                    // as many messages, until an estimate succeeds.
+                    if let Ok(mut fit) = self.gas_fit.lock() {
+                        fit.record_too_large(block_gas_limit.low_u64(), messages);
+                    }
+                    return Err(EvmError::TooLargeForBlock {
+                        messages,
+                        block_gas_limit: block_gas_limit.as_u64(),
+                    });
+                }
+                return Err(e);
+            }
+        };
+        if estimate > block_gas_limit {
+            if let Ok(mut fit) = self.gas_fit.lock() {
+                fit.record_too_large(block_gas_limit.low_u64(), messages);
+            }
+            return Err(EvmError::TooLargeForBlock {
+                messages,
+                block_gas_limit: block_gas_limit.as_u64(),
+            });
+        }
+        self.record_gas(block_gas_limit, estimate, messages);
+        // Within the block: the margin is cut where it would exceed the block.
+        let gas = (estimate * (100 + self.gas_margin_pct) / 100).min(block_gas_limit);
         let mut tx = call.tx;
-        tx.set_gas(estimate * (100 + self.gas_margin_pct) / 100);
+        tx.set_gas(gas);
         tx.set_from(self.submitter());
         Ok(tx)
+    }
+
+    fn record_gas(&self, block_gas_limit: U256, estimate: U256, messages: usize) {
+        if let Ok(mut fit) = self.gas_fit.lock() {
+            fit.record(
+                block_gas_limit.low_u64(),
+                estimate.min(U256::from(u64::MAX)).low_u64(),
+                messages,
+            );
+        }
     }
 
     /// Sends a prepared transaction at `nonce` with EIP-1559 fees scaled by `bump`
@@ -561,5 +773,95 @@ pub(crate) fn contract_error<M: Middleware>(call: &'static str, err: ContractErr
             call,
             detail: other.to_string(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Block gas of the devnet and the Inbox's gas per message there (echo recipient).
+    const BLOCK: u64 = 30_000_000;
+    const PER_MESSAGE: u64 = 59_940;
+
+    fn fit(samples: &[u64]) -> GasFit {
+        let mut fit = GasFit::default();
+        for per_message in samples {
+            fit.record(BLOCK, per_message * 100, 100);
+        }
+        fit
+    }
+
+    /// The gas limit of a batch of `size` (the estimate plus 10 %).
+    fn limit(size: u32, per_message: u64) -> u64 {
+        u64::from(size) * per_message * 110 / 100
+    }
+
+    #[test]
+    fn before_any_estimate_batches_are_as_asked() {
+        let fit = GasFit::default();
+        assert_eq!(fit.batch_for(128, 10), 128);
+        assert_eq!(fit.batch_for(5, 10), 5);
+        assert_eq!(fit.batch_for(0, 10), 1);
+    }
+
+    #[test]
+    fn whole_batches_fill_a_block() {
+        let fit = fit(&[PER_MESSAGE]);
+        // 128 asked: three batches of 128 would leave a quarter of each block empty;
+        // four of 112 fill it.
+        assert_eq!(fit.batch_for(128, 10), 112);
+        assert!(4 * limit(112, PER_MESSAGE) <= BLOCK);
+        assert_eq!(fit.batch_for(112, 10), 112);
+        // More than a block's worth is cut to one block.
+        assert_eq!(fit.batch_for(1_000, 10), 450);
+        assert!(limit(450, PER_MESSAGE) <= BLOCK);
+        // Whatever is asked, the answer fits, and its whole batches leave less than
+        // one batch's worth of a message each (plus the 1 % spare) of a block unused.
+        for requested in 1..=1_000u32 {
+            let size = fit.batch_for(requested, 10);
+            assert!((1..=requested).contains(&size), "{requested} -> {size}");
+            let per_block = BLOCK / limit(size, PER_MESSAGE);
+            assert!(per_block >= 1, "{requested} -> {size} does not fit a block");
+            let unused = BLOCK - per_block * limit(size, PER_MESSAGE);
+            assert!(
+                unused <= per_block * limit(1, PER_MESSAGE) + BLOCK / 100
+                    || u64::from(size) == u64::from(requested),
+                "{requested} -> {size}: {per_block} batches leave {unused} of {BLOCK}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_heaviest_recent_estimate_sizes_batches() {
+        // A batch whose messages another member already delivered is cheap; one cheap
+        // estimate must not make the next batches too large for four per block.
+        let mut fit = fit(&[PER_MESSAGE, 20_000]);
+        assert_eq!(fit.batch_for(128, 10), 112);
+        // A heavier recipient: two batches of 67 per block.
+        fit.record(BLOCK, 200_000 * 50, 50);
+        assert_eq!(fit.batch_for(128, 10), 67);
+        assert!(2 * limit(67, 200_000) <= BLOCK);
+        // Old samples age out.
+        for _ in 0..GAS_SAMPLES {
+            fit.record(BLOCK, PER_MESSAGE * 100, 100);
+        }
+        assert_eq!(fit.batch_for(128, 10), 112);
+    }
+
+    #[test]
+    fn a_batch_too_large_for_a_block_halves_the_next_until_an_estimate_succeeds() {
+        let mut first = GasFit::default();
+        first.record_too_large(BLOCK, 128);
+        assert_eq!(first.batch_for(128, 10), 64);
+        first.record_too_large(BLOCK, 8);
+        assert_eq!(first.batch_for(128, 10), 4);
+        first.record(BLOCK, 4 * 2_000_000, 4);
+        // Fitted again: 2M gas a message, 13 per block.
+        assert_eq!(first.batch_for(128, 10), 13);
+        let mut fitted = fit(&[PER_MESSAGE]);
+        fitted.record_too_large(BLOCK, 112);
+        assert_eq!(fitted.batch_for(128, 10), 56);
+        assert_eq!(fitted.batch_for(1, 10), 1);
     }
 }

@@ -67,6 +67,18 @@ pub enum EvmError {
         /// Why it was refused.
         detail: String,
     },
+    /// A delivery needs more gas than a block of the ledger holds; the next batches
+    /// are sized smaller from what this one showed.
+    #[error(
+        "a delivery of {messages} messages needs more gas than a block holds \
+         ({block_gas_limit}); the next batches are sized to fit"
+    )]
+    TooLargeForBlock {
+        /// Messages in the delivery.
+        messages: usize,
+        /// The ledger's block gas limit.
+        block_gas_limit: u64,
+    },
     /// A transaction did not reach finality in the allotted time.
     #[error("transaction {tx:?} not final after {waited_s} s")]
     NotFinal {
@@ -88,6 +100,8 @@ impl EvmError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Transient { .. } | Self::NonceRace { .. } | Self::NotFinal { .. } => true,
+            // The next claim is sized to the block.
+            Self::TooLargeForBlock { .. } => true,
             // Retried with backoff: funding the account resolves it without a restart.
             Self::InsufficientFunds { .. } => true,
             // A reorg is handled by rewinding, after which the scan is repeated.

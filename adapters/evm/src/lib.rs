@@ -20,7 +20,7 @@ pub mod devnet;
 pub mod error;
 pub mod source;
 
-pub use destination::{Delivery, DeliveryOutcome, EvmDestination, MessageOutcome};
+pub use destination::{Delivery, DeliveryOutcome, EvmDestination, MessageOutcome, SeenDelivery};
 pub use error::EvmError;
 pub use source::{BlockRef, EvmSource, ObservedMessage, OutboxProof};
 

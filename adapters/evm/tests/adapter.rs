@@ -309,6 +309,103 @@ async fn a_delivery_dropped_from_the_pool_is_sent_again() {
     );
 }
 
+/// A batch that needs more gas than a block holds is refused before sending, and
+/// the destination then sizes batches to the block: on a ledger whose blocks hold
+/// 3M gas, 90 echo messages (about 5.4M) are refused, and the batches it asks for
+/// instead each fit and together deliver all 90.
+#[tokio::test]
+async fn batches_are_sized_to_the_block_gas_limit() {
+    const BLOCK_GAS: u64 = 3_000_000;
+    let b = ledger(2, 31340).await;
+    let provider = b.anvil.provider().unwrap();
+    let _: bool = provider
+        .request("evm_setBlockGasLimit", (U256::from(BLOCK_GAS),))
+        .await
+        .unwrap();
+    b.anvil.mine(1).await.unwrap();
+    let mut foreign = ForeignOutbox::new(1);
+    trust_origin(&b, 1, foreign.outbox).await;
+    let all: Vec<_> = (0..90)
+        .map(|i| foreign.push(2, b.deployment.echo, 0, format!("m{i}").as_bytes()))
+        .collect();
+    let cp = foreign.checkpoint();
+    let tree = foreign.tree();
+    let delivery_of = |messages: &[isthmus_protocol::Message]| Delivery {
+        checkpoint: cp,
+        attestations: attest(&cp, &[0, 1]),
+        messages: messages
+            .iter()
+            .map(|m| (m.clone(), tree.branch(m.nonce).unwrap()))
+            .collect(),
+    };
+    let destination =
+        EvmDestination::new(&b.anvil.url(), 31340, b.deployment.inbox, &DEV_KEY_1).unwrap();
+    assert_eq!(destination.batch_for(90), 90, "no estimate yet: as asked");
+
+    let nonce_before = destination.next_nonce().await.unwrap();
+    let err = destination.prepare(&delivery_of(&all)).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            EvmError::TooLargeForBlock {
+                messages: 90,
+                block_gas_limit: BLOCK_GAS
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.is_retryable());
+    assert_eq!(
+        destination.batch_for(90),
+        45,
+        "half as many after a refusal"
+    );
+
+    let miner = keep_mining(b.anvil.url());
+    let mut sent = 0;
+    let mut sizes = Vec::new();
+    while sent < all.len() {
+        let size = destination.batch_for(90) as usize;
+        let batch = &all[sent..(sent + size).min(all.len())];
+        let outcome = destination
+            .deliver(&delivery_of(batch), FINALITY)
+            .await
+            .unwrap();
+        assert!(
+            outcome
+                .outcomes
+                .iter()
+                .all(|(_, o)| *o == MessageOutcome::Delivered),
+            "{:?}",
+            outcome.outcomes
+        );
+        let tx = provider
+            .get_transaction(outcome.tx_hash)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            tx.gas <= U256::from(BLOCK_GAS),
+            "gas limit {} above the block's",
+            tx.gas
+        );
+        sizes.push(batch.len());
+        sent += batch.len();
+    }
+    miner.abort();
+    // The halved batch (45, about 2.7M gas) fits; after its estimate the batches
+    // are fitted to one a block with the gas margin spare (44 here).
+    assert_eq!(sizes[0], 45);
+    assert!((40..45).contains(&sizes[1]), "{sizes:?}");
+    let echo = EchoRecipient::new(b.deployment.echo, b.admin.clone());
+    assert_eq!(echo.received().call().await.unwrap(), U256::from(90));
+    assert_eq!(
+        destination.next_nonce().await.unwrap(),
+        nonce_before + sizes.len(),
+        "nothing was sent for the refused batch"
+    );
+}
+
 /// A ledger (id 2, on `chain_id`) whose Inbox trusts a foreign outbox holding one
 /// message to the echo recipient; that message's delivery; and a submitter that
 /// replaces a stuck transaction after `replace_after`.
