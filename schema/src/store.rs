@@ -471,6 +471,24 @@ async fn cas_status_each(
         .collect()
 }
 
+/// A claim's lease in microseconds, for `worker` (which must be named).
+fn lease_micros(worker: &str, lease: Duration) -> Result<i64> {
+    if worker.is_empty() {
+        return Err(StoreError::InvalidInput("claims need a worker id".into()));
+    }
+    i64::try_from(lease.as_micros()).map_err(|_| StoreError::InvalidInput("lease too long".into()))
+}
+
+/// Claimed rows as records, in (origin, nonce) order.
+fn claimed_in_order(rows: &[PgRow]) -> Result<Vec<MessageRecord>> {
+    let mut claimed = rows
+        .iter()
+        .map(decode_message)
+        .collect::<Result<Vec<_>>>()?;
+    claimed.sort_by_key(|m| (m.origin, m.nonce));
+    Ok(claimed)
+}
+
 /// The delivery rows, the moves to `delivered` and their log rows (inside the
 /// caller's transaction), one statement per table whatever the count.
 async fn insert_deliveries(
@@ -993,11 +1011,7 @@ impl Store {
         lease: Duration,
         turn: Option<Turn>,
     ) -> Result<Vec<MessageRecord>> {
-        if worker.is_empty() {
-            return Err(StoreError::InvalidInput("claims need a worker id".into()));
-        }
-        let lease_micros = i64::try_from(lease.as_micros())
-            .map_err(|_| StoreError::InvalidInput("lease too long".into()))?;
+        let lease_micros = lease_micros(worker, lease)?;
         // The statuses go into the statement as literals (from the enum, never from
         // input), so that the planner can use the partial index of pending messages
         // (`messages_due_idx`): a claim then reads the messages that are due, not the
@@ -1039,12 +1053,7 @@ impl Store {
             .fetch_all(&self.pool)
             .await
             .map_err(StoreError::db("claim ready messages"))?;
-        let mut claimed = rows
-            .iter()
-            .map(decode_message)
-            .collect::<Result<Vec<_>>>()?;
-        claimed.sort_by_key(|m| (m.origin, m.nonce));
-        Ok(claimed)
+        claimed_in_order(&rows)
     }
 
     /// Claims those of `ids` that are in one of `statuses` and not leased (or whose
@@ -1059,14 +1068,10 @@ impl Store {
         worker: &str,
         lease: Duration,
     ) -> Result<Vec<MessageRecord>> {
-        if worker.is_empty() {
-            return Err(StoreError::InvalidInput("claims need a worker id".into()));
-        }
+        let lease_micros = lease_micros(worker, lease)?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let lease_micros = i64::try_from(lease.as_micros())
-            .map_err(|_| StoreError::InvalidInput("lease too long".into()))?;
         let statuses: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
         let raw: Vec<Vec<u8>> = ids.iter().map(|id| id.0.to_vec()).collect();
         let sql = format!(
@@ -1089,12 +1094,7 @@ impl Store {
             .fetch_all(&self.pool)
             .await
             .map_err(StoreError::db("claim messages by id"))?;
-        let mut claimed = rows
-            .iter()
-            .map(decode_message)
-            .collect::<Result<Vec<_>>>()?;
-        claimed.sort_by_key(|m| (m.origin, m.nonce));
-        Ok(claimed)
+        claimed_in_order(&rows)
     }
 
     /// Frees the unexpired leases held by workers whose id starts with `prefix` and

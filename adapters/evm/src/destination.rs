@@ -243,22 +243,17 @@ impl EvmDestination {
         &self,
         ids: &[MessageId],
     ) -> Result<std::collections::HashMap<MessageId, (H256, BlockRef)>, EvmError> {
-        use ethers::contract::EthEvent;
         let mut found = std::collections::HashMap::new();
         if ids.is_empty() {
             return Ok(found);
         }
-        let filter = ethers::types::Filter::new()
-            .address(self.inbox.address())
-            .topic0(contracts::inbox::MessageDeliveredFilter::signature())
-            .topic1(ids.iter().map(|id| H256(id.0)).collect::<Vec<_>>())
-            .from_block(0u64);
         let logs = self
-            .client
-            .inner()
-            .get_logs(&filter)
-            .await
-            .map_err(|e| EvmError::from_provider("eth_getLogs", e))?;
+            .delivered_logs(
+                ethers::types::Filter::new()
+                    .topic1(ids.iter().map(|id| H256(id.0)).collect::<Vec<_>>())
+                    .from_block(0u64),
+            )
+            .await?;
         for log in logs {
             let (Some(id), Some(tx), Some(number), Some(hash)) = (
                 log.topics.get(1),
@@ -283,6 +278,22 @@ impl EvmDestination {
         Ok(found)
     }
 
+    /// The Inbox's `MessageDelivered` logs that also match `filter` (blocks, ids).
+    async fn delivered_logs(
+        &self,
+        filter: ethers::types::Filter,
+    ) -> Result<Vec<ethers::types::Log>, EvmError> {
+        use ethers::contract::EthEvent;
+        let filter = filter
+            .address(self.inbox.address())
+            .topic0(contracts::inbox::MessageDeliveredFilter::signature());
+        self.client
+            .inner()
+            .get_logs(&filter)
+            .await
+            .map_err(|e| EvmError::from_provider("eth_getLogs", e))
+    }
+
     /// Every delivery the Inbox made in blocks `from..=to` (by whichever member),
     /// from its `MessageDelivered` events with one `eth_getLogs`, in chain order;
     /// each delivering transaction is looked up once for its sender.
@@ -292,17 +303,9 @@ impl EvmDestination {
         to: u64,
     ) -> Result<Vec<SeenDelivery>, EvmError> {
         use ethers::contract::EthEvent;
-        let filter = ethers::types::Filter::new()
-            .address(self.inbox.address())
-            .topic0(contracts::inbox::MessageDeliveredFilter::signature())
-            .from_block(from)
-            .to_block(to);
         let logs = self
-            .client
-            .inner()
-            .get_logs(&filter)
-            .await
-            .map_err(|e| EvmError::from_provider("eth_getLogs", e))?;
+            .delivered_logs(ethers::types::Filter::new().from_block(from).to_block(to))
+            .await?;
         let bad = |detail: &str| EvmError::BadResponse {
             call: "eth_getLogs",
             detail: detail.into(),
