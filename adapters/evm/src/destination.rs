@@ -102,6 +102,7 @@ struct GasFit {
 }
 
 impl GasFit {
+    /// An estimate of `estimate` gas for a delivery of `messages`.
     fn record(&mut self, block_gas_limit: u64, estimate: u64, messages: usize) {
         self.block_gas_limit = Some(block_gas_limit);
         self.too_large = None;
@@ -114,6 +115,12 @@ impl GasFit {
         }
     }
 
+    /// A delivery of `messages` needed more gas than a block holds.
+    fn record_too_large(&mut self, block_gas_limit: u64, messages: usize) {
+        self.block_gas_limit = Some(block_gas_limit);
+        self.too_large = Some(u32::try_from(messages).unwrap_or(u32::MAX));
+    }
+
     /// The largest batch, up to `requested`, such that a whole number of such
     /// batches fills a block: a block takes a transaction only while its gas
     /// *limit* fits, so a batch of a little more than a third of a block leaves a
@@ -122,11 +129,6 @@ impl GasFit {
     /// small first batches would leave the blocks empty while they wait for
     /// finality; a batch too large for a block is refused before sending and halves
     /// the next ones.
-    fn record_too_large(&mut self, block_gas_limit: u64, messages: usize) {
-        self.block_gas_limit = Some(block_gas_limit);
-        self.too_large = Some(u32::try_from(messages).unwrap_or(u32::MAX));
-    }
-
     fn batch_for(&self, requested: u32, margin_pct: u64) -> u32 {
         let requested = match self.too_large {
             Some(n) => requested.min(n / 2).max(1),
