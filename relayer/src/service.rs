@@ -830,9 +830,8 @@ impl Relayer {
                     need = e.need,
                     "not enough attestations yet; will ask again"
                 );
-                for m in &live {
-                    let _ = self.store.release_claim(m.id, &self.worker).await;
-                }
+                self.release(&live.iter().map(|m| m.id).collect::<Vec<_>>())
+                    .await;
                 return Ok(done);
             }
         };
