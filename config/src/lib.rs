@@ -4,11 +4,16 @@
 //! override it (`__` separates nesting levels: `ISTHMUS_DATABASE__URL` sets
 //! `database.url`). Loading happens in two steps:
 //!
-//! 1. [`Config::load`] parses the file into typed sections and rejects unknown keys,
-//!    missing keys and wrong types, naming the key and the file or variable.
+//! 1. [`Config::load`] parses the file into its raw sections ([`Config`]) and rejects
+//!    unknown keys, missing keys and wrong types, naming the key and the file or
+//!    variable.
 //! 2. [`Config::validate`] checks meaning and reports **every** problem at once:
 //!    references between sections, uniqueness, address and URL formats, finality
-//!    modes, and that every key source can be read and holds a valid key.
+//!    modes, that every key source can be read and holds a valid key, and that every
+//!    mode and option is one `isthmus run` supports. When there is no problem it
+//!    returns the [`Settings`]: the configuration parsed once into types (an enum per
+//!    ledger kind, [`EvmAddress`]es, [`Duration`](std::time::Duration)s, route
+//!    endpoints as ledger ids, defaults applied), which is what the relayer runs with.
 //!
 //! Secrets never appear in `Debug`, `Display` or serialized output: keys are read only
 //! from the environment or files ([`KeySource`]) and held in [`Secret`]; the database
@@ -17,9 +22,12 @@
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = isthmus_config::Config::load(std::path::Path::new("isthmus.toml"))?;
-//! if let Err(problems) = config.validate() {
-//!     for problem in problems {
-//!         eprintln!("{problem}");
+//! match config.validate() {
+//!     Ok(settings) => println!("{} ledgers", settings.ledgers.len()),
+//!     Err(problems) => {
+//!         for problem in problems {
+//!             eprintln!("{problem}");
+//!         }
 //!     }
 //! }
 //! # Ok(())
@@ -32,6 +40,7 @@ mod key;
 mod model;
 mod problem;
 mod secret;
+mod settings;
 mod validate;
 
 use std::path::Path;
@@ -51,6 +60,11 @@ pub use model::{
 };
 pub use problem::Problem;
 pub use secret::{DatabaseUrl, Secret, REDACTED};
+pub use settings::{
+    ConsortiumMemberSettings, ConsortiumSettings, DatabaseSettings, EvmFinality, EvmSettings,
+    HttpSettings, JustificationSource, LedgerKindSettings, LedgerSettings, LogSettings,
+    MemberSettings, RouteSettings, Settings, SubstrateSettings,
+};
 
 /// Prefix of the environment variables that override configuration keys.
 pub const ENV_PREFIX: &str = "ISTHMUS_";

@@ -15,7 +15,8 @@ use crate::secret::DatabaseUrl;
 /// Obtain it with [`Config::load`](crate::Config::load) or
 /// [`Config::from_figment`](crate::Config::from_figment), then call
 /// [`Config::validate`](crate::Config::validate): parsing checks shape and types,
-/// validation checks meaning (references, uniqueness, formats, key sources). `Debug`
+/// validation checks meaning (references, uniqueness, formats, key sources, supported
+/// modes) and yields the typed [`Settings`](crate::Settings) to run with. `Debug`
 /// never shows a secret.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -91,7 +92,10 @@ impl fmt::Display for LedgerKind {
     }
 }
 
-/// How the relayer decides that a source block is final.
+/// How the relayer decides that a source block is final, as written. Validation
+/// accepts `finalized-tag` (EVM) and `grandpa` (Substrate); `qbft`, `ibft2` and
+/// `clique` are refused until the relayer can be given a trusted checkpoint for them
+/// (see [`EvmFinality`](crate::EvmFinality)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Finality {
@@ -167,26 +171,34 @@ pub struct LedgerConfig {
     /// EVM only: the Inbox contract address.
     #[serde(default)]
     pub inbox: Option<String>,
-    /// EVM only: extra blocks to wait after finality (default 0).
+    /// EVM only: extra blocks to wait after finality (default 0); carried into
+    /// [`EvmSettings::confirmations`](crate::EvmSettings::confirmations).
     #[serde(default)]
     pub confirmations: Option<u64>,
-    /// Substrate only: the Isthmus pallet's name in the runtime (default `Isthmus`).
+    /// Substrate only: the Isthmus pallet's name in the runtime. The relayer always
+    /// addresses the pallet by its metadata name `Isthmus`: validation refuses any other
+    /// value (the key is kept so that the refusal names the reason, not "unknown key").
     #[serde(default)]
     pub pallet: Option<String>,
-    /// Substrate only: the pallet's index in the runtime, checked against metadata.
+    /// Substrate only: the pallet's index in the runtime. Nothing checks an index (the
+    /// pallet is found by name), so validation refuses the key with that reason.
     #[serde(default)]
     pub pallet_index: Option<u8>,
-    /// Substrate only: where GRANDPA justifications come from (default `rpc`).
+    /// Substrate only: where GRANDPA justifications come from. Validation requires it
+    /// and accepts only `devnet` so far (see [`Justifications`]).
     #[serde(default)]
     pub justifications: Option<Justifications>,
 }
 
-/// Where a Substrate ledger's GRANDPA justifications come from. Either way they are
-/// verified by the GRANDPA light client against the authority set it tracks.
+/// Where a Substrate ledger's GRANDPA justifications come from, as written. Either way
+/// they are verified by the GRANDPA light client against the authority set it tracks.
+/// Validation accepts only `devnet` so far (see
+/// [`JustificationSource`](crate::JustificationSource)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Justifications {
-    /// The node's GRANDPA RPC, on a network with GRANDPA voters.
+    /// The node's GRANDPA RPC, on a network with GRANDPA voters. Not wired into the
+    /// relayer yet: validation refuses it.
     Rpc,
     /// The dev chain, which has no voters: the relayer signs justifications with the
     /// dev runtime's published genesis authority keys (`docs/substrate.md`). Only for
@@ -196,7 +208,8 @@ pub enum Justifications {
 
 /// Default for `ledgers[].poll_interval_ms`.
 pub const DEFAULT_POLL_INTERVAL_MS: u64 = 2_000;
-/// Default for `ledgers[].pallet`.
+/// The metadata name the relayer finds the Isthmus pallet by; the only accepted
+/// `ledgers[].pallet`.
 pub const DEFAULT_PALLET: &str = "Isthmus";
 
 fn default_poll_interval_ms() -> u64 {
@@ -204,12 +217,13 @@ fn default_poll_interval_ms() -> u64 {
 }
 
 impl LedgerConfig {
-    /// The pallet name, defaulted for Substrate ledgers.
+    /// The pallet name as written, defaulted to [`DEFAULT_PALLET`].
     pub fn pallet_name(&self) -> &str {
         self.pallet.as_deref().unwrap_or(DEFAULT_PALLET)
     }
 
-    /// Where GRANDPA justifications come from, defaulted.
+    /// Where GRANDPA justifications come from as written, `Rpc` when absent (which
+    /// validation refuses).
     pub fn justifications(&self) -> Justifications {
         self.justifications.unwrap_or(Justifications::Rpc)
     }

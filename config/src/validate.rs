@@ -1,15 +1,22 @@
 //! Whole-configuration validation: every problem, each with its key, place and fix.
 
 use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
 
 use crate::address::EvmAddress;
 use crate::error::ConfigError;
 use crate::key::KeySource;
 use crate::model::{
-    Config, Finality, LedgerConfig, LedgerKind, MAX_BATCH_SIZE, MAX_IN_FLIGHT, MAX_TAKEOVER_S,
+    Config, Finality, Justifications, LedgerConfig, LedgerKind, DEFAULT_PALLET, MAX_BATCH_SIZE,
+    MAX_IN_FLIGHT, MAX_TAKEOVER_S,
 };
 use crate::problem::{KeyPath, Problem};
 use crate::secret::redact_url;
+use crate::settings::{
+    ConsortiumMemberSettings, ConsortiumSettings, DatabaseSettings, EvmFinality, EvmSettings,
+    HttpSettings, JustificationSource, LedgerKindSettings, LedgerSettings, LogSettings,
+    MemberSettings, RouteSettings, Settings, SubstrateSettings,
+};
 
 /// URL schemes accepted for ledger RPC endpoints.
 const RPC_SCHEMES: &[&str] = &["http", "https", "ws", "wss"];
@@ -21,32 +28,65 @@ const DB_SCHEMES: &[&str] = &["postgres", "postgresql"];
 const LOG_LEVELS: &[&str] = &["trace", "debug", "info", "warn", "error", "off"];
 
 impl Config {
-    /// Checks the configuration's meaning and returns every problem found, not just
-    /// the first: an operator fixing a file should need one run, not one per mistake.
+    /// Checks the configuration's meaning and, when it is sound, returns it parsed
+    /// into the typed [`Settings`] the relayer runs with. Otherwise returns every
+    /// problem found, not just the first: an operator fixing a file should need one
+    /// run, not one per mistake.
     ///
     /// Key sources are checked for real: environment variables must be set and files
     /// readable, holding a key of the right form. Key material never appears in a
-    /// problem.
-    pub fn validate(&self) -> Result<(), Vec<Problem>> {
+    /// problem, nor in the settings (which hold the [`KeySource`]s).
+    ///
+    /// Modes and options that `isthmus run` cannot honour are problems too, each with
+    /// its reason: EVM `finality` `qbft`/`ibft2`/`clique`, Substrate `justifications`
+    /// other than an explicit `devnet`, a `pallet` other than `Isthmus`, and
+    /// `pallet_index`.
+    pub fn validate(&self) -> Result<Settings, Vec<Problem>> {
         let mut check = Checker {
             config: self,
             problems: Vec::new(),
         };
-        check.database();
-        check.ledgers();
-        check.routes();
-        check.consortium();
-        check.member();
-        check.log();
-        if check.problems.is_empty() {
-            Ok(())
-        } else {
-            Err(check.problems)
+        let database = check.database();
+        let ledgers = check.ledgers();
+        let routes = check.routes();
+        let consortium = check.consortium();
+        let member = check.member();
+        let log = check.log();
+        let settings = (|| {
+            Some(Settings {
+                database: database?,
+                member: member?,
+                ledgers: ledgers.into_iter().collect::<Option<_>>()?,
+                routes: routes.into_iter().collect::<Option<_>>()?,
+                consortium: consortium?,
+                http: HttpSettings {
+                    listen: self.http.listen,
+                },
+                log: log?,
+            })
+        })();
+        match settings {
+            Some(settings) if check.problems.is_empty() => Ok(settings),
+            _ => {
+                if check.problems.is_empty() {
+                    // Every check that yields no value reports why; reaching this is a
+                    // bug in this crate, and a configuration must not pass because of it.
+                    check.problems.push(self.provenance.problem(
+                        &KeyPath::default(),
+                        "the configuration could not be turned into settings, but no check says why"
+                            .to_owned(),
+                        "report this as a bug in isthmus-config, with the configuration (keys removed)"
+                            .to_owned(),
+                    ));
+                }
+                Err(check.problems)
+            }
         }
     }
 
     /// Legal but risky settings, worth a look and never fatal: a threshold that a
-    /// minority of members can meet, or no enabled route.
+    /// minority of members can meet, no enabled route, or an HTTP server listening on
+    /// every interface.
     pub fn warnings(&self) -> Vec<Problem> {
         let mut warnings = Vec::new();
         let members = self.consortium.members.len();
@@ -67,6 +107,21 @@ impl Config {
                 "add a [[routes]] table or set `enabled = true` on one".to_owned(),
             ));
         }
+        let listen = self.http.listen;
+        if listen.ip().is_unspecified() {
+            warnings.push(self.provenance.problem(
+                &KeyPath::root("http").field("listen"),
+                format!(
+                    "{listen} is an unspecified address: the attestation endpoint is then \
+                     reachable from every network the host is on"
+                ),
+                format!(
+                    "bind to a specific interface: the address the other members reach this \
+                     relayer on, or 127.0.0.1:{} behind a proxy",
+                    listen.port()
+                ),
+            ));
+        }
         warnings
     }
 }
@@ -77,6 +132,11 @@ struct Checker<'a> {
 }
 
 impl Checker<'_> {
+    /// Whether no problem was reported since there were `before`.
+    fn clean_since(&self, before: usize) -> bool {
+        self.problems.len() == before
+    }
+
     fn report(&mut self, path: &KeyPath, message: impl Into<String>, fix: impl Into<String>) {
         let problem = self
             .config
@@ -165,7 +225,8 @@ impl Checker<'_> {
         }
     }
 
-    fn database(&mut self) {
+    fn database(&mut self) -> Option<DatabaseSettings> {
+        let before = self.problems.len();
         let db = &self.config.database;
         let url_path = KeyPath::root("database").field("url");
         match url::Url::parse(db.url.expose()) {
@@ -189,9 +250,14 @@ impl Checker<'_> {
                 "set it to 1 or more (default 10)",
             );
         }
+        self.clean_since(before).then(|| DatabaseSettings {
+            url: db.url.clone(),
+            pool_size: db.pool_size,
+        })
     }
 
-    fn ledgers(&mut self) {
+    /// One entry per ledger: its settings, or `None` when it has a problem.
+    fn ledgers(&mut self) -> Vec<Option<LedgerSettings>> {
         let ledgers = &self.config.ledgers;
         if ledgers.is_empty() {
             self.report(
@@ -202,6 +268,7 @@ impl Checker<'_> {
         }
         let mut names: HashMap<&str, usize> = HashMap::new();
         let mut ids: HashMap<u32, usize> = HashMap::new();
+        let mut settings = Vec::with_capacity(ledgers.len());
         for (i, ledger) in ledgers.iter().enumerate() {
             let at = KeyPath::root("ledgers").index(i);
             self.name(&at.field("name"), &ledger.name, "ledger name");
@@ -227,11 +294,13 @@ impl Checker<'_> {
                     "give every ledger a unique domain id; messages name ledgers by it",
                 );
             }
-            self.ledger(&at, ledger);
+            settings.push(self.ledger(&at, ledger));
         }
+        settings
     }
 
-    fn ledger(&mut self, at: &KeyPath, ledger: &LedgerConfig) {
+    fn ledger(&mut self, at: &KeyPath, ledger: &LedgerConfig) -> Option<LedgerSettings> {
+        let before = self.problems.len();
         if ledger.rpc.is_empty() {
             self.report(
                 &at.field("rpc"),
@@ -249,13 +318,32 @@ impl Checker<'_> {
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join(", ");
+            let fix = match ledger.kind {
+                LedgerKind::Evm => format!(
+                    "use one of: {list} (`isthmus run` supports only `finalized-tag` so far)"
+                ),
+                LedgerKind::Substrate => format!("use one of: {list}"),
+            };
             self.report(
                 &at.field("finality"),
                 format!(
                     "finality `{}` does not apply to {} ledger `{}`",
                     ledger.finality, ledger.kind, ledger.name
                 ),
-                format!("use one of: {list}"),
+                fix,
+            );
+        } else if matches!(
+            ledger.finality,
+            Finality::Qbft | Finality::Ibft2 | Finality::Clique
+        ) {
+            self.report(
+                &at.field("finality"),
+                format!(
+                    "finality `{}` cannot run yet: the light client exists but the relayer has \
+                     no trusted-checkpoint configuration for it yet",
+                    ledger.finality
+                ),
+                "use `finality = \"finalized-tag\"` (trusts the node's finalized tag)",
             );
         }
         if ledger.poll_interval_ms == 0 {
@@ -265,46 +353,45 @@ impl Checker<'_> {
                 "set it to 100 or more (default 2000)",
             );
         }
-        match ledger.kind {
-            LedgerKind::Evm => self.evm_ledger(at, ledger),
-            LedgerKind::Substrate => self.substrate_ledger(at, ledger),
-        }
+        let kind = match ledger.kind {
+            LedgerKind::Evm => self.evm_ledger(at, ledger).map(LedgerKindSettings::Evm),
+            LedgerKind::Substrate => self
+                .substrate_ledger(at, ledger)
+                .map(LedgerKindSettings::Substrate),
+        }?;
+        self.clean_since(before).then(|| LedgerSettings {
+            name: ledger.name.clone(),
+            id: ledger.id,
+            rpc: ledger.rpc.clone(),
+            poll_interval: Duration::from_millis(ledger.poll_interval_ms),
+            submitter: ledger.submitter.clone(),
+            kind,
+        })
     }
 
-    fn evm_ledger(&mut self, at: &KeyPath, ledger: &LedgerConfig) {
-        match ledger.chain_id {
-            None => self.report(
-                &at.field("chain_id"),
-                format!("evm ledger `{}` has no chain_id", ledger.name),
-                "add the chain id transactions are signed for, e.g. chain_id = 1337",
-            ),
-            Some(0) => self.report(
-                &at.field("chain_id"),
-                "chain_id 0 is not a valid EVM chain id",
-                "use the chain id the node reports (eth_chainId)",
-            ),
-            Some(_) => {}
-        }
-        let mut contracts = Vec::new();
-        for field in ["outbox", "inbox"] {
-            let value = if field == "outbox" {
-                &ledger.outbox
-            } else {
-                &ledger.inbox
-            };
-            match value {
-                None => self.report(
-                    &at.field(field),
-                    format!("evm ledger `{}` has no {field} address", ledger.name),
-                    format!("add {field} = \"0x...\" with the deployed {field} contract's address"),
-                ),
-                Some(raw) => {
-                    let address = self.address(&at.field(field), raw, &format!("{field} address"));
-                    contracts.extend(address);
-                }
+    fn evm_ledger(&mut self, at: &KeyPath, ledger: &LedgerConfig) -> Option<EvmSettings> {
+        let chain_id = match ledger.chain_id {
+            None => {
+                self.report(
+                    &at.field("chain_id"),
+                    format!("evm ledger `{}` has no chain_id", ledger.name),
+                    "add the chain id transactions are signed for, e.g. chain_id = 1337",
+                );
+                None
             }
-        }
-        if let [outbox, inbox] = contracts[..] {
+            Some(0) => {
+                self.report(
+                    &at.field("chain_id"),
+                    "chain_id 0 is not a valid EVM chain id",
+                    "use the chain id the node reports (eth_chainId)",
+                );
+                None
+            }
+            Some(id) => Some(id),
+        };
+        let outbox = self.contract(at, ledger, "outbox", ledger.outbox.as_deref());
+        let inbox = self.contract(at, ledger, "inbox", ledger.inbox.as_deref());
+        if let (Some(outbox), Some(inbox)) = (outbox, inbox) {
             if outbox == inbox {
                 self.report(
                     &at.field("inbox"),
@@ -335,9 +422,46 @@ impl Checker<'_> {
         } else if let Err(error) = ledger.submitter.load_secp256k1() {
             self.key_error(&submitter, &ledger.submitter, error);
         }
+        // Any other mode was refused (or found not to suit the kind) by `ledger`.
+        let finality = match ledger.finality {
+            Finality::FinalizedTag => Some(EvmFinality::FinalizedTag),
+            Finality::Qbft | Finality::Ibft2 | Finality::Clique | Finality::Grandpa => None,
+        };
+        Some(EvmSettings {
+            chain_id: chain_id?,
+            outbox: outbox?,
+            inbox: inbox?,
+            finality: finality?,
+            confirmations: ledger.confirmations(),
+        })
     }
 
-    fn substrate_ledger(&mut self, at: &KeyPath, ledger: &LedgerConfig) {
+    /// An EVM ledger's `outbox` or `inbox` address, required.
+    fn contract(
+        &mut self,
+        at: &KeyPath,
+        ledger: &LedgerConfig,
+        field: &str,
+        value: Option<&str>,
+    ) -> Option<EvmAddress> {
+        match value {
+            None => {
+                self.report(
+                    &at.field(field),
+                    format!("evm ledger `{}` has no {field} address", ledger.name),
+                    format!("add {field} = \"0x...\" with the deployed {field} contract's address"),
+                );
+                None
+            }
+            Some(raw) => self.address(&at.field(field), raw, &format!("{field} address")),
+        }
+    }
+
+    fn substrate_ledger(
+        &mut self,
+        at: &KeyPath,
+        ledger: &LedgerConfig,
+    ) -> Option<SubstrateSettings> {
         for (field, present) in [
             ("chain_id", ledger.chain_id.is_some()),
             ("outbox", ledger.outbox.is_some()),
@@ -355,24 +479,75 @@ impl Checker<'_> {
                 );
             }
         }
-        if let Some(pallet) = &ledger.pallet {
-            if pallet.is_empty()
-                || !pallet
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
-            {
-                self.report(
-                    &at.field("pallet"),
-                    format!("pallet name `{pallet}` is not a runtime pallet identifier"),
-                    "use the pallet's name as in construct_runtime!, e.g. `Isthmus`",
-                );
-            }
+        // The relayer finds the pallet by its metadata name and nothing else: a
+        // different name or an index would be silently ignored, so both are refused.
+        if let Some(pallet) = ledger.pallet.as_deref().filter(|p| *p != DEFAULT_PALLET) {
+            self.report(
+                &at.field("pallet"),
+                format!(
+                    "pallet `{pallet}` cannot be used: the relayer addresses the pallet by its \
+                     metadata name `{DEFAULT_PALLET}`"
+                ),
+                format!(
+                    "remove `pallet` (the runtime must include the pallet as `{DEFAULT_PALLET}`)"
+                ),
+            );
         }
+        if let Some(index) = ledger.pallet_index {
+            self.report(
+                &at.field("pallet_index"),
+                format!(
+                    "pallet_index {index} is not used: the relayer addresses the pallet by its \
+                     metadata name `{DEFAULT_PALLET}` and never checks an index"
+                ),
+                "remove `pallet_index`",
+            );
+        }
+        let justifications = self.justifications(at, ledger);
         let submitter = at.field("submitter");
         if let Some(error) = self.key_source_problem(&submitter, &ledger.submitter) {
             self.key_error(&submitter, &ledger.submitter, error);
         } else if let Err(error) = ledger.submitter.load_substrate_secret() {
             self.key_error(&submitter, &ledger.submitter, error);
+        }
+        Some(SubstrateSettings {
+            justifications: justifications?,
+        })
+    }
+
+    /// A Substrate ledger's `justifications`: only an explicit `devnet` runs today.
+    fn justifications(
+        &mut self,
+        at: &KeyPath,
+        ledger: &LedgerConfig,
+    ) -> Option<JustificationSource> {
+        let path = at.field("justifications");
+        match ledger.justifications {
+            Some(Justifications::Devnet) => Some(JustificationSource::Devnet),
+            Some(Justifications::Rpc) => {
+                self.report(
+                    &path,
+                    "`justifications = \"rpc\"` cannot run yet: fetching GRANDPA justifications \
+                     from a network's RPC is not wired yet",
+                    "the dev chain runs with `justifications = \"devnet\"`; a network with GRANDPA \
+                     voters cannot be relayed until RPC justifications are supported",
+                );
+                None
+            }
+            None => {
+                self.report(
+                    &path,
+                    format!(
+                        "substrate ledger `{}` does not say where its GRANDPA justifications come \
+                         from; the only source wired so far is the dev chain's (`devnet`), and \
+                         fetching a network's justifications from its RPC is not wired yet",
+                        ledger.name
+                    ),
+                    "for the dev chain write `justifications = \"devnet\"` (its trust in the dev \
+                     runtime's public authority keys must be explicit)",
+                );
+                None
+            }
         }
     }
 
@@ -421,25 +596,29 @@ impl Checker<'_> {
         })
     }
 
-    fn routes(&mut self) {
+    /// One entry per route: its settings, or `None` when it has a problem.
+    fn routes(&mut self) -> Vec<Option<RouteSettings>> {
         let names = self.ledger_names();
         let mut seen: HashMap<(&str, &str), usize> = HashMap::new();
+        let mut settings = Vec::with_capacity(self.config.routes.len());
         for (i, route) in self.config.routes.iter().enumerate() {
+            let before = self.problems.len();
             let at = KeyPath::root("routes").index(i);
-            let mut endpoints_defined = true;
+            let mut ids = Vec::with_capacity(2);
             for (field, name) in [
                 ("source", &route.source),
                 ("destination", &route.destination),
             ] {
-                if self.config.ledger(name).is_none() {
-                    endpoints_defined = false;
-                    self.report(
+                match self.config.ledger(name) {
+                    Some(ledger) => ids.push(ledger.id),
+                    None => self.report(
                         &at.field(field),
                         format!("route names ledger `{name}` which is not defined"),
                         format!("define it under [[ledgers]] or use one of: {names}"),
-                    );
+                    ),
                 }
             }
+            let endpoints_defined = ids.len() == 2;
             if endpoints_defined && route.source == route.destination {
                 self.report(
                     &at.field("destination"),
@@ -480,10 +659,25 @@ impl Checker<'_> {
                     );
                 }
             }
+            let route_settings = match ids[..] {
+                [source, destination] if self.clean_since(before) => Some(RouteSettings {
+                    source,
+                    destination,
+                    source_name: route.source.clone(),
+                    destination_name: route.destination.clone(),
+                    batch_size: route.batch_size(),
+                    in_flight: route.in_flight(),
+                    enabled: route.enabled,
+                }),
+                _ => None,
+            };
+            settings.push(route_settings);
         }
+        settings
     }
 
-    fn consortium(&mut self) {
+    fn consortium(&mut self) -> Option<ConsortiumSettings> {
+        let before = self.problems.len();
         let consortium = &self.config.consortium;
         let members_path = KeyPath::root("consortium").field("members");
         if consortium.members.is_empty() {
@@ -495,6 +689,7 @@ impl Checker<'_> {
         }
         let mut names: HashMap<&str, usize> = HashMap::new();
         let mut signers: HashMap<EvmAddress, usize> = HashMap::new();
+        let mut members = Vec::with_capacity(consortium.members.len());
         for (i, member) in consortium.members.iter().enumerate() {
             let at = members_path.index(i);
             self.name(&at.field("name"), &member.name, "member name");
@@ -509,9 +704,8 @@ impl Checker<'_> {
                     "give every member a unique name",
                 );
             }
-            if let Some(signer) =
-                self.address(&at.field("signer"), &member.signer, "signer address")
-            {
+            let signer = self.address(&at.field("signer"), &member.signer, "signer address");
+            if let Some(signer) = signer {
                 if let Some(first) = signers.insert(signer, i) {
                     signers.insert(signer, first);
                     self.report(
@@ -530,6 +724,11 @@ impl Checker<'_> {
                 HTTP_SCHEMES,
                 "attestation URL",
             );
+            members.push(signer.map(|signer| ConsortiumMemberSettings {
+                name: member.name.clone(),
+                signer,
+                attestation_url: member.attestation_url.clone(),
+            }));
         }
         if let Some(takeover) = consortium.takeover_s {
             if takeover == 0 || takeover > MAX_TAKEOVER_S {
@@ -559,9 +758,18 @@ impl Checker<'_> {
                 },
             );
         }
+        if !self.clean_since(before) {
+            return None;
+        }
+        Some(ConsortiumSettings {
+            members: members.into_iter().collect::<Option<_>>()?,
+            threshold: consortium.threshold,
+            takeover: consortium.takeover(),
+        })
     }
 
-    fn member(&mut self) {
+    fn member(&mut self) -> Option<MemberSettings> {
+        let before = self.problems.len();
         let member = &self.config.member;
         let name_path = KeyPath::root("member").field("name");
         self.name(&name_path, &member.name, "member name");
@@ -598,15 +806,17 @@ impl Checker<'_> {
         let key_path = KeyPath::root("member").field("key");
         if let Some(error) = self.key_source_problem(&key_path, &member.key) {
             self.key_error(&key_path, &member.key, error);
-            return;
+            return None;
         }
         match member.key.load_secp256k1() {
-            Err(error) => self.key_error(&key_path, &member.key, error),
+            Err(error) => {
+                self.key_error(&key_path, &member.key, error);
+                None
+            }
             Ok(key) => {
-                let Some(entry) = entry else { return };
-                let Ok(signer) = entry.signer.parse::<EvmAddress>() else {
-                    return;
-                };
+                // Without its consortium entry (reported above) or a valid signer there
+                // (reported by `consortium`) there is nothing to compare the key with.
+                let signer = entry?.signer.parse::<EvmAddress>().ok()?;
                 let actual = key.address();
                 if actual != signer {
                     self.report(
@@ -622,11 +832,16 @@ impl Checker<'_> {
                         ),
                     );
                 }
+                self.clean_since(before).then(|| MemberSettings {
+                    name: member.name.clone(),
+                    key: member.key.clone(),
+                    signer,
+                })
             }
         }
     }
 
-    fn log(&mut self) {
+    fn log(&mut self) -> Option<LogSettings> {
         let level = &self.config.log.level;
         let path = KeyPath::root("log").field("level");
         let bad = level.split(',').map(str::trim).find(|directive| {
@@ -642,7 +857,12 @@ impl Checker<'_> {
                     LOG_LEVELS.join(", ")
                 ),
             );
+            return None;
         }
+        Some(LogSettings {
+            format: self.config.log.format,
+            level: level.clone(),
+        })
     }
 }
 

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use isthmus_config::{Config, Finality, LedgerKind};
+use isthmus_config::{Config, Finality, LedgerKind, LedgerKindSettings};
 
 fn example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -33,15 +33,46 @@ fn validate_as(member_env: &str, expected_member: &str, expected_listen: &str) {
             jail.set_env(k, v);
         }
         let config = Config::load(&example("devnet.toml")).map_err(|e| e.to_string())?;
-        if let Err(problems) = config.validate() {
+        let settings = config.validate().unwrap_or_else(|problems| {
             let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
             panic!(
                 "devnet.toml is invalid for {member_env}:\n{}",
                 text.join("\n")
             );
-        }
-        assert_eq!(config.member.name, expected_member);
-        assert_eq!(config.http.listen.to_string(), expected_listen);
+        });
+        assert_eq!(settings.member.name, expected_member);
+        assert_eq!(settings.http.listen.to_string(), expected_listen);
+        let signer = settings
+            .consortium
+            .member(expected_member)
+            .map(|m| m.signer);
+        assert_eq!(Some(settings.member.signer), signer);
+        // The devnet runs the modes `isthmus run` supports.
+        let modes: Vec<(&str, String)> = settings
+            .ledgers
+            .iter()
+            .map(|l| {
+                let mode = match &l.kind {
+                    LedgerKindSettings::Evm(evm) => evm.finality.to_string(),
+                    LedgerKindSettings::Substrate(sub) => sub.justifications.to_string(),
+                };
+                (l.name.as_str(), mode)
+            })
+            .collect();
+        assert_eq!(
+            modes,
+            vec![
+                ("evm-a", "finalized-tag".to_owned()),
+                ("evm-b", "finalized-tag".to_owned()),
+                ("sub", "devnet".to_owned()),
+            ]
+        );
+        let routes: Vec<(u32, u32)> = settings
+            .routes
+            .iter()
+            .map(|r| (r.source, r.destination))
+            .collect();
+        assert_eq!(routes, vec![(1, 2), (1, 3), (3, 1), (2, 1)]);
         assert!(config.warnings().is_empty(), "{:?}", config.warnings());
         Ok(())
     });

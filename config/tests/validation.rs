@@ -11,7 +11,7 @@ use std::path::Path;
 
 use figment::providers::{Format, Serialized, Toml};
 use figment::{Figment, Jail};
-use isthmus_config::{Config, ConfigError, KeySource, Problem};
+use isthmus_config::{Config, ConfigError, KeySource, Problem, Settings};
 
 /// anvil account 3: its address is the consortium signer of `bank-a` below.
 const MEMBER_KEY: &str = "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6";
@@ -35,7 +35,7 @@ rpc = ["http://127.0.0.1:8545", "ws://127.0.0.1:8546"]
 chain_id = 1337
 outbox = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 inbox = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"
-finality = "qbft"
+finality = "finalized-tag"
 submitter = { env = "TEST_EVM_KEY" }
 
 [[ledgers]]
@@ -45,6 +45,7 @@ kind = "substrate"
 rpc = ["ws://127.0.0.1:9944"]
 finality = "grandpa"
 submitter = { env = "TEST_SUB_SEED" }
+justifications = "devnet"
 
 [[routes]]
 source = "alpha"
@@ -98,6 +99,14 @@ fn problems(toml: &str) -> Vec<Problem> {
     found
 }
 
+/// Validates `config`, panicking with the problems if there are any.
+fn valid(config: &Config) -> Settings {
+    config.validate().unwrap_or_else(|problems| {
+        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        panic!("unexpected problems:\n{}", text.join("\n"))
+    })
+}
+
 fn find<'a>(problems: &'a [Problem], key: &str) -> &'a Problem {
     problems
         .iter()
@@ -110,7 +119,7 @@ fn base_config_is_valid_and_has_defaults() {
     Jail::expect_with(|jail| {
         set_keys(jail);
         let config = load(jail, BASE)?;
-        assert_eq!(config.validate(), Ok(()));
+        valid(&config);
         assert!(config.warnings().is_empty());
         assert_eq!(config.database.pool_size, isthmus_config::DEFAULT_POOL_SIZE);
         assert_eq!(config.http.listen, isthmus_config::DEFAULT_LISTEN);
@@ -220,7 +229,7 @@ fn minority_threshold_is_only_a_warning() {
     Jail::expect_with(|jail| {
         set_keys(jail);
         let config = load(jail, &BASE.replace("threshold = 2", "threshold = 1"))?;
-        assert_eq!(config.validate(), Ok(()));
+        valid(&config);
         let warnings = config.warnings();
         assert_eq!(warnings.len(), 1, "{warnings:#?}");
         assert_eq!(warnings[0].key, "consortium.threshold");
@@ -312,7 +321,7 @@ fn urls_are_checked() {
 #[test]
 fn finality_must_suit_the_ledger_kind() {
     let toml = BASE
-        .replace("finality = \"qbft\"", "finality = \"grandpa\"")
+        .replace("finality = \"finalized-tag\"", "finality = \"grandpa\"")
         .replace(
             "finality = \"grandpa\"\nsubmitter = { env = \"TEST_SUB_SEED\" }",
             "finality = \"clique\"\nsubmitter = { env = \"TEST_SUB_SEED\" }",
@@ -320,12 +329,14 @@ fn finality_must_suit_the_ledger_kind() {
     let found = problems(&toml);
     assert_eq!(
         find(&found, "ledgers[0].finality").fix,
-        "use one of: qbft, ibft2, clique, finalized-tag"
+        "use one of: qbft, ibft2, clique, finalized-tag \
+         (`isthmus run` supports only `finalized-tag` so far)"
     );
     assert_eq!(
         find(&found, "ledgers[1].finality").fix,
         "use one of: grandpa"
     );
+    assert_eq!(found.len(), 2, "{found:#?}");
 }
 
 #[test]
@@ -420,7 +431,7 @@ fn key_files_are_read_relative_to_the_config_and_checked() {
         );
         jail.create_file("conf/isthmus.toml", &toml)?;
         let config = Config::load(Path::new("conf/isthmus.toml")).map_err(|e| e.to_string())?;
-        assert_eq!(config.validate(), Ok(()));
+        valid(&config);
 
         for (file, expect) in [
             ("bad.key", "not hex digits"),
@@ -485,8 +496,8 @@ fn database_log_and_interval_values_are_checked() {
         )
         .replace("[member]", "pool_size = 0\n\n[member]")
         .replace(
-            "finality = \"qbft\"",
-            "finality = \"qbft\"\npoll_interval_ms = 0",
+            "finality = \"finalized-tag\"",
+            "finality = \"finalized-tag\"\npoll_interval_ms = 0",
         ) + "\n[log]\nlevel = \"isthmus=chatty,info\"\n";
     let found = problems(&toml);
     let url = find(&found, "database.url");
@@ -510,7 +521,7 @@ fn every_problem_is_reported_at_once() {
         .replace("destination = \"beta\"", "destination = \"gamma\"")
         .replace("threshold = 2", "threshold = 9")
         .replace("http://127.0.0.1:7101", "bogus")
-        .replace("finality = \"qbft\"", "finality = \"grandpa\"");
+        .replace("finality = \"finalized-tag\"", "finality = \"grandpa\"");
     let keys: Vec<String> = problems(&toml).into_iter().map(|p| p.key).collect();
     assert_eq!(
         keys,
@@ -607,7 +618,7 @@ fn type_errors_and_bad_enums_name_the_key() {
             "isthmus.toml",
             &BASE
                 .replace("id = 20", "id = \"twenty\"")
-                .replace("finality = \"qbft\"", "finality = \"pow\""),
+                .replace("finality = \"finalized-tag\"", "finality = \"pow\""),
         )?;
         let err = Config::load(Path::new("isthmus.toml")).expect_err("bad types");
         let ConfigError::Parse(found) = err else {
@@ -691,7 +702,7 @@ fn from_figment_accepts_explicit_providers() {
         assert_eq!(config.database.url.expose(), "postgres://code@h/d");
         assert_eq!(config.log.level, "debug");
         assert_eq!(config.source_file(), None);
-        assert_eq!(config.validate(), Ok(()));
+        valid(&config);
         Ok(())
     });
 }
@@ -710,7 +721,7 @@ fn an_array_is_replaced_whole_from_the_environment() {
             (config.routes[0].source.as_str(), config.routes[0].enabled),
             ("beta", false)
         );
-        assert_eq!(config.validate(), Ok(()));
+        valid(&config);
         assert_eq!(config.warnings()[0].key, "routes");
         Ok(())
     });
@@ -726,4 +737,137 @@ fn url_credentials_are_not_echoed() {
     let p = find(&found, "ledgers[0].rpc[1]");
     assert!(p.message.contains("ftp://node:[redacted]@127.0.0.1"), "{p}");
     assert!(!p.to_string().contains("rpc-token-77"), "{p}");
+}
+
+#[test]
+fn evm_finality_modes_without_a_checkpoint_are_refused() {
+    for mode in ["qbft", "ibft2", "clique"] {
+        let toml = BASE.replace(
+            "finality = \"finalized-tag\"",
+            &format!("finality = \"{mode}\""),
+        );
+        let found = problems(&toml);
+        assert_eq!(found.len(), 1, "{mode}: {found:#?}");
+        let p = find(&found, "ledgers[0].finality");
+        assert_eq!(p.location, "isthmus.toml");
+        assert_eq!(
+            p.message,
+            format!(
+                "finality `{mode}` cannot run yet: the light client exists but the relayer has \
+                 no trusted-checkpoint configuration for it yet"
+            )
+        );
+        assert_eq!(
+            p.fix,
+            "use `finality = \"finalized-tag\"` (trusts the node's finalized tag)"
+        );
+    }
+}
+
+#[test]
+fn rpc_justifications_are_refused() {
+    let found = problems(&BASE.replace("justifications = \"devnet\"", "justifications = \"rpc\""));
+    assert_eq!(found.len(), 1, "{found:#?}");
+    let p = find(&found, "ledgers[1].justifications");
+    assert_eq!(p.location, "isthmus.toml");
+    assert!(
+        p.message
+            .contains("fetching GRANDPA justifications from a network's RPC is not wired yet"),
+        "{p}"
+    );
+    assert!(p.message.contains("`justifications = \"rpc\"`"), "{p}");
+    assert!(
+        p.fix
+            .starts_with("the dev chain runs with `justifications = \"devnet\"`"),
+        "{p}"
+    );
+}
+
+#[test]
+fn absent_justifications_must_be_written_as_devnet() {
+    let found = problems(&BASE.replace("justifications = \"devnet\"\n", ""));
+    assert_eq!(found.len(), 1, "{found:#?}");
+    let p = find(&found, "ledgers[1].justifications");
+    assert_eq!(p.location, "isthmus.toml");
+    assert!(
+        p.message.contains(
+            "substrate ledger `beta` does not say where its GRANDPA justifications come from"
+        ),
+        "{p}"
+    );
+    assert!(p.message.contains("RPC is not wired yet"), "{p}");
+    assert!(
+        p.fix
+            .starts_with("for the dev chain write `justifications = \"devnet\"`"),
+        "{p}"
+    );
+}
+
+#[test]
+fn pallet_other_than_isthmus_and_pallet_index_are_refused() {
+    let named = |extra: &str| {
+        BASE.replace(
+            "justifications = \"devnet\"\n",
+            &format!("justifications = \"devnet\"\n{extra}\n"),
+        )
+    };
+    // The name the relayer uses anyway is accepted.
+    assert!(problems(&named("pallet = \"Isthmus\"")).is_empty());
+
+    let found = problems(&named("pallet = \"Bridge\"\npallet_index = 42"));
+    assert_eq!(found.len(), 2, "{found:#?}");
+    let pallet = find(&found, "ledgers[1].pallet");
+    assert_eq!(pallet.location, "isthmus.toml");
+    assert_eq!(
+        pallet.message,
+        "pallet `Bridge` cannot be used: the relayer addresses the pallet by its metadata name \
+         `Isthmus`"
+    );
+    assert!(pallet.fix.starts_with("remove `pallet`"), "{pallet}");
+    let index = find(&found, "ledgers[1].pallet_index");
+    assert_eq!(
+        index.message,
+        "pallet_index 42 is not used: the relayer addresses the pallet by its metadata name \
+         `Isthmus` and never checks an index"
+    );
+    assert_eq!(index.fix, "remove `pallet_index`");
+}
+
+#[test]
+fn listening_on_every_interface_is_a_warning() {
+    for (listen, shown) in [("0.0.0.0:7101", "0.0.0.0:7101"), ("[::]:7101", "[::]:7101")] {
+        Jail::expect_with(|jail| {
+            set_keys(jail);
+            let config = load(jail, &format!("{BASE}\n[http]\nlisten = \"{listen}\"\n"))?;
+            let settings = valid(&config);
+            assert_eq!(settings.http.listen.to_string(), shown);
+            let warnings = config.warnings();
+            assert_eq!(warnings.len(), 1, "{warnings:#?}");
+            let w = &warnings[0];
+            assert_eq!(w.key, "http.listen");
+            assert_eq!(w.location, "isthmus.toml");
+            assert!(
+                w.message
+                    .contains(&format!("{shown} is an unspecified address")),
+                "{w}"
+            );
+            assert!(
+                w.message.contains(
+                    "the attestation endpoint is then reachable from every network the host is on"
+                ),
+                "{w}"
+            );
+            assert!(w.fix.starts_with("bind to a specific interface"), "{w}");
+            Ok(())
+        });
+    }
+    Jail::expect_with(|jail| {
+        set_keys(jail);
+        let config = load(
+            jail,
+            &format!("{BASE}\n[http]\nlisten = \"10.0.0.5:7101\"\n"),
+        )?;
+        assert!(config.warnings().is_empty(), "{:#?}", config.warnings());
+        Ok(())
+    });
 }

@@ -351,7 +351,7 @@ impl SubLedger {
         let mut n = 0;
         for id in ids {
             if probe
-                .is_processed(&isthmus_protocol::MessageId(*id))
+                .is_delivered(&isthmus_protocol::MessageId(*id))
                 .await
                 .unwrap_or(false)
             {

@@ -12,12 +12,17 @@
 //! - [`merkle`]: the incremental Merkle tree every outbox keeps, and branches.
 //! - [`checkpoint`]: the [`Checkpoint`] members attest to and its digest.
 //! - [`attestation`]: secp256k1 attestations and quorum verification.
+//! - [`block`]: [`BlockRef`], a block of any ledger by number and hash.
+//! - [`batch`]: the [`Batch`] an inbox takes, the [`MessageOutcome`] it reports, and
+//!   the deliveries it shows ([`SeenDelivery`]).
 #![cfg_attr(not(feature = "std"), no_std)]
 
 extern crate alloc;
 
 pub mod address;
 pub mod attestation;
+pub mod batch;
+pub mod block;
 pub mod checkpoint;
 pub mod merkle;
 pub mod message;
@@ -26,6 +31,8 @@ pub use address::{Address32, EvmAddress};
 pub use attestation::{
     Attestation, AttestationError, Outcome, Quorum, QuorumError, SignerSet, SignerSetError,
 };
+pub use batch::{Batch, DeliveryRef, MessageOutcome, SeenDelivery};
+pub use block::BlockRef;
 pub use checkpoint::{Checkpoint, CHECKPOINT_DOMAIN_TAG};
 pub use merkle::{Branch, IncrementalTree, MerkleTree, TreeError, TREE_DEPTH};
 pub use message::{DecodeError, Message, MessageId, MAX_BODY_LEN, MESSAGE_HEADER_LEN, VERSION};

@@ -8,7 +8,7 @@
 //! with those answers: decode the logs into protocol messages and check their ids
 //! (as `EvmSource::scan`), verify the header chain and the account proof with the
 //! light client and build the `VerifiedCheckpoint` (as
-//! `EvmLedger::verify_checkpoint`), check each message's Merkle branch against the
+//! `Source::verify_checkpoint` of `EvmLedger`), check each message's Merkle branch against the
 //! proven root and count (the leaves are kept in memory, where the deliverer reads
 //! them back with `Store::outbox_leaves`), and `Store::record_observed` the range
 //! into a fresh migrated database. Chain IO is the only part replaced.
@@ -192,7 +192,7 @@ async fn record(anvil: &Anvil) -> Recording {
         ranges.push(RangeResponses {
             from,
             to,
-            to_hash: to_ref.hash.0,
+            to_hash: to_ref.hash,
             logs: logs.to_string(),
             headers,
             proof: proof.proof_json.to_string(),
@@ -203,19 +203,15 @@ async fn record(anvil: &Anvil) -> Recording {
         outbox: deployment.outbox.0,
         trusted: TrustedCheckpoint {
             number: trusted.number,
-            hash: B256(trusted.hash.0),
+            hash: B256(trusted.hash),
         },
         ranges,
     }
 }
 
-/// The relayer's row for an observed message (as `Ledger::scan` makes it).
+/// The relayer's row for an observed message (as `Source::scan` makes it).
 fn new_message(o: &ObservedMessage) -> NewMessage {
-    let block = BlockRef {
-        number: o.block.number,
-        hash: o.block.hash.0,
-    };
-    isthmus_relayer::ledgers::new_message(&o.message, o.id, block, Some(o.tx_hash.0))
+    isthmus_relayer::ledger::new_message(&o.message, o.id, o.block, Some(o.tx_hash.0))
 }
 
 /// Observe and verify one recorded range: decoded, checked messages and the

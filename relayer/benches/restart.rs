@@ -109,7 +109,7 @@ impl Chain {
             .expect("block exists");
         BlockRef {
             number: n,
-            hash: b.hash.0,
+            hash: b.hash,
         }
     }
 

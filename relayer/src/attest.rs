@@ -7,14 +7,18 @@
 //! returned signature against the member's configured signer and its own digest, so
 //! a member that signs a different root is refused and recorded by name.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
-use isthmus_config::Config;
+use async_trait::async_trait;
+use isthmus_config::ConsortiumSettings;
 use isthmus_protocol::attestation::address_of;
 use isthmus_protocol::{Attestation, Checkpoint, EvmAddress, SignerSet};
 use k256::ecdsa::SigningKey;
 use serde::{Deserialize, Serialize};
 
+use crate::ledger::Source;
 use crate::verified::VerifiedCheckpoint;
 
 /// This member's attestation key.
@@ -158,23 +162,20 @@ impl Consortium {
         })
     }
 
-    /// From a validated configuration.
-    pub fn from_config(config: &Config) -> Result<Self, String> {
-        let mut members = Vec::new();
-        for m in &config.consortium.members {
-            let signer: ethers::types::Address = m
-                .signer
-                .parse()
-                .map_err(|_| format!("consortium member `{}`: bad signer address", m.name))?;
-            members.push(Peer {
+    /// From the validated consortium settings.
+    pub fn from_settings(settings: &ConsortiumSettings) -> Result<Self, String> {
+        let members: Vec<Peer> = settings
+            .members
+            .iter()
+            .map(|m| Peer {
                 name: m.name.clone(),
-                signer: signer.0,
+                signer: *m.signer.as_bytes(),
                 url: m.attestation_url.clone(),
-            });
-        }
+            })
+            .collect();
         let signers = SignerSet::new(
             members.iter().map(|m| m.signer).collect(),
-            config.consortium.threshold as usize,
+            settings.threshold as usize,
         )
         .map_err(|e| format!("[consortium]: {e}"))?;
         Ok(Self { members, signers })
@@ -197,6 +198,101 @@ pub struct PeerVerdict {
     pub attestation: Option<Attestation>,
     /// Ok, or why it does not count.
     pub verdict: Result<(), String>,
+}
+
+/// The other members, as the attestation step asks them.
+#[async_trait]
+pub trait Peers: Send + Sync {
+    /// Asks every other member to attest `checkpoint`; one verdict per member.
+    async fn attest(&self, checkpoint: &Checkpoint) -> Vec<PeerVerdict>;
+}
+
+/// The other members' attestation endpoints over HTTP.
+pub struct HttpPeers {
+    http: reqwest::Client,
+    peers: Vec<Peer>,
+    timeout: Duration,
+}
+
+impl HttpPeers {
+    /// The members of `consortium` other than `me`, each asked with `timeout`.
+    pub fn new(
+        consortium: &Consortium,
+        me: EvmAddress,
+        timeout: Duration,
+    ) -> Result<Self, reqwest::Error> {
+        Ok(Self {
+            http: reqwest::Client::builder().timeout(timeout).build()?,
+            peers: consortium
+                .members
+                .iter()
+                .filter(|m| m.signer != me)
+                .cloned()
+                .collect(),
+            timeout,
+        })
+    }
+}
+
+#[async_trait]
+impl Peers for HttpPeers {
+    async fn attest(&self, checkpoint: &Checkpoint) -> Vec<PeerVerdict> {
+        futures::future::join_all(
+            self.peers
+                .iter()
+                .map(|p| request(&self.http, p, checkpoint, self.timeout)),
+        )
+        .await
+    }
+}
+
+/// This member's side of the exchange: verifies a checkpoint a peer asks for with its
+/// own light client and signs it (served on `POST /v1/attest`).
+#[derive(Clone)]
+pub struct Endpoint {
+    sources: BTreeMap<u32, Arc<dyn Source>>,
+    attester: Arc<Attester>,
+}
+
+impl Endpoint {
+    /// Attests the outboxes of `sources` (by ledger id) with `attester`.
+    pub fn new(sources: BTreeMap<u32, Arc<dyn Source>>, attester: Arc<Attester>) -> Self {
+        Self { sources, attester }
+    }
+
+    /// Verifies and signs the checkpoint `request` names; the error says why not.
+    pub async fn attest(&self, request: &AttestRequest) -> Result<AttestResponse, String> {
+        let source = self
+            .sources
+            .get(&request.origin)
+            .ok_or_else(|| format!("ledger {} is not followed here", request.origin))?;
+        let hash: [u8; 32] = request
+            .block_hash
+            .strip_prefix("0x")
+            .and_then(|h| hex::decode(h).ok())
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| "block_hash is not 0x and 32 bytes of hex".to_owned())?;
+        let verified = source
+            .verify_checkpoint(isthmus_schema::BlockRef {
+                number: request.block_number,
+                hash,
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        let signature = self.attester.sign(&verified);
+        tracing::info!(
+            origin = request.origin,
+            block = request.block_number,
+            count = verified.checkpoint().count,
+            "attested a checkpoint for a peer"
+        );
+        Ok(AttestResponse {
+            member: self.attester.member().to_owned(),
+            signer: format!("0x{}", hex::encode(self.attester.address())),
+            checkpoint: verified.checkpoint().into(),
+            signature: format!("0x{}", hex::encode(signature.0)),
+        })
+    }
 }
 
 /// Asks `peer` to attest `checkpoint` and judges the answer against our digest.

@@ -28,7 +28,7 @@ pub fn config_validate(path: &Path, out: &mut dyn Write) -> Result<Outcome, Rela
     };
     let warnings = config.warnings();
     match config.validate() {
-        Ok(()) => {
+        Ok(_settings) => {
             writeln!(out, "{} is valid", path.display())?;
             write_summary(&config, out)?;
             write_problems("warning", &warnings, out)?;

@@ -20,7 +20,7 @@ pub async fn evm(args: &DevnetEvmArgs, out: &mut dyn Write) -> Result<Outcome, R
     let file = args.config.display();
     let ledger = devnet_ledger(&config, &args.config, &args.ledger, LedgerKind::Evm)?;
     let usage =
-        |what: &str| RelayerError::Usage(format!("ledgers `{}` in {file}: {what}", ledger.name));
+        |what: &str| RelayerError::Devnet(format!("ledgers `{}` in {file}: {what}", ledger.name));
     let chain_id = ledger
         .chain_id
         .ok_or_else(|| usage("has no chain_id; set one"))?;
@@ -76,7 +76,7 @@ pub async fn evm(args: &DevnetEvmArgs, out: &mut dyn Write) -> Result<Outcome, R
         path.display()
     )?;
     out.flush()?;
-    wait_for_shutdown().await?;
+    crate::supervise::wait_for_shutdown().await?;
     drop(anvil);
     Ok(Outcome::Success)
 }
@@ -96,10 +96,10 @@ pub async fn substrate(
     let file = args.config.display();
     let ledger = devnet_ledger(&config, &args.config, &args.ledger, LedgerKind::Substrate)?;
     let usage =
-        |what: &str| RelayerError::Usage(format!("ledgers `{}` in {file}: {what}", ledger.name));
+        |what: &str| RelayerError::Devnet(format!("ledgers `{}` in {file}: {what}", ledger.name));
     let port = rpc_port(ledger)
         .ok_or_else(|| usage("the first rpc URL names no port; use ws://127.0.0.1:PORT"))?;
-    let fail = |what: String| RelayerError::Usage(format!("configuring {}: {what}", ledger.name));
+    let fail = |what: String| RelayerError::Devnet(format!("configuring {}: {what}", ledger.name));
     let chain = DevChain::start_at(port)
         .await
         .map_err(|e| fail(e.to_string()))?;
@@ -148,7 +148,7 @@ pub async fn substrate(
         chain.url()
     )?;
     out.flush()?;
-    wait_for_shutdown().await?;
+    crate::supervise::wait_for_shutdown().await?;
     drop(chain);
     Ok(Outcome::Success)
 }
@@ -246,7 +246,7 @@ async fn wire(
     use isthmus_adapter_evm::contracts::{ClearingApp, Inbox};
     use isthmus_adapter_evm::devnet::client;
     let admin = client(url, chain_id, &DEV_KEY_0)?;
-    let fail = |what: String| RelayerError::Usage(format!("configuring {}: {what}", ledger.name));
+    let fail = |what: String| RelayerError::Devnet(format!("configuring {}: {what}", ledger.name));
     let (signers, threshold) = consortium_signers(config).map_err(fail)?;
     let inbox = Inbox::new(deployment.inbox, admin.clone());
     let app = ClearingApp::new(deployment.clearing, admin.clone());
@@ -319,13 +319,4 @@ where
     let pending = call.send().await.map_err(|e| e.to_string())?;
     pending.await.map_err(|e| e.to_string())?;
     Ok(())
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn wait_for_shutdown() -> std::io::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r,
-        _ = term.recv() => Ok(()),
-    }
 }

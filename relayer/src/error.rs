@@ -27,8 +27,17 @@ pub enum RelayerError {
     Evm(#[from] isthmus_adapter_evm::EvmError),
     /// A ledger step failed (chain IO or refused evidence).
     #[error(transparent)]
-    Ledger(#[from] crate::ledgers::LedgerError),
-    /// A command was given something it cannot use.
+    Ledger(#[from] crate::ledger::LedgerError),
+    /// The consortium section and this member's key do not fit together.
+    #[error("{0}")]
+    Consortium(String),
+    /// `isthmus send` could not dispatch the message.
+    #[error("{0}")]
+    Dispatch(String),
+    /// A `devnet` command could not start or wire a local ledger.
+    #[error("{0}")]
+    Devnet(String),
+    /// A command was given command-line input it cannot use.
     #[error("{0}")]
     Usage(String),
     /// Writing the command's report to standard output failed.
@@ -47,6 +56,9 @@ impl RelayerError {
             RelayerError::Migrate(sqlx::migrate::MigrateError::Execute(e)) => is_retryable_sqlx(e),
             RelayerError::Evm(e) => e.is_retryable(),
             RelayerError::Ledger(e) => e.is_retryable(),
+            // A node that did not answer may answer the next time.
+            RelayerError::Dispatch(_) => true,
+            RelayerError::Consortium(_) | RelayerError::Devnet(_) => false,
             RelayerError::Migrate(_)
             | RelayerError::LogFilter(_)
             | RelayerError::Output(_)

@@ -1,6 +1,8 @@
 //! The relayer's HTTP interface: health, readiness, metrics and the attestation
-//! endpoint the other members call.
+//! endpoint the other members call. It works on narrow [`Handles`], not on the
+//! pipeline's context.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -8,24 +10,41 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use isthmus_schema::Store;
 use tokio_util::sync::CancellationToken;
 
-use crate::attest::AttestRequest;
-use crate::service::Relayer;
+use crate::attest::{AttestRequest, Endpoint};
+use crate::ledger::{Balance, LedgerHandle};
+use crate::metrics::Metrics;
+
+/// What the HTTP layer reaches of a running relayer.
+#[derive(Clone)]
+pub struct Handles {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// The history store (readiness, message counts).
+    pub store: Store,
+    /// The ledgers (readiness, balances).
+    pub ledgers: Vec<LedgerHandle>,
+    /// The metrics the pipeline updates.
+    pub metrics: Metrics,
+    /// This member's attestation endpoint.
+    pub endpoint: Endpoint,
+}
 
 /// The routes.
-pub fn router(relayer: Arc<Relayer>) -> Router {
+pub fn router(handles: Arc<Handles>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/v1/attest", post(attest))
-        .with_state(relayer)
+        .with_state(handles)
 }
 
 /// Serves until `shutdown` is cancelled.
-pub async fn serve(relayer: Arc<Relayer>, shutdown: CancellationToken) -> std::io::Result<()> {
-    let listen = relayer.config.http.listen;
+pub async fn serve(handles: Arc<Handles>, shutdown: CancellationToken) -> std::io::Result<()> {
+    let listen = handles.listen;
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
         std::io::Error::new(
             e.kind(),
@@ -33,20 +52,20 @@ pub async fn serve(relayer: Arc<Relayer>, shutdown: CancellationToken) -> std::i
         )
     })?;
     tracing::info!(%listen, "HTTP listening (/healthz, /readyz, /metrics, /v1/attest)");
-    axum::serve(listener, router(relayer))
+    axum::serve(listener, router(handles))
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
 }
 
 /// Ready when the database answers and every ledger's node answers.
-async fn readyz(State(relayer): State<Arc<Relayer>>) -> Response {
+async fn readyz(State(handles): State<Arc<Handles>>) -> Response {
     let mut problems = Vec::new();
-    if let Err(e) = sqlx::query("SELECT 1").execute(relayer.store.pool()).await {
+    if let Err(e) = sqlx::query("SELECT 1").execute(handles.store.pool()).await {
         problems.push(format!("database: {e}"));
     }
-    for ledger in relayer.ledgers.values() {
-        if let Err(e) = ledger.finalized().await {
-            problems.push(format!("ledger {}: {e}", ledger.name()));
+    for ledger in &handles.ledgers {
+        if let Err(e) = ledger.source.finalized().await {
+            problems.push(format!("ledger {}: {e}", ledger.name));
         }
     }
     if problems.is_empty() {
@@ -56,8 +75,8 @@ async fn readyz(State(relayer): State<Arc<Relayer>>) -> Response {
     }
 }
 
-async fn metrics(State(relayer): State<Arc<Relayer>>) -> Response {
-    if let Err(e) = relayer.refresh_metrics().await {
+async fn metrics(State(handles): State<Arc<Handles>>) -> Response {
+    if let Err(e) = refresh(&handles).await {
         tracing::warn!(error = %e, "refreshing metrics from the database failed");
     }
     (
@@ -65,16 +84,60 @@ async fn metrics(State(relayer): State<Arc<Relayer>>) -> Response {
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        relayer.metrics.render(),
+        handles.metrics.render(),
     )
         .into_response()
 }
 
+/// Refreshes the gauges read from Postgres and the ledgers (at scrape time).
+async fn refresh(handles: &Handles) -> Result<(), isthmus_schema::StoreError> {
+    let counts: Vec<(i64, i64, String, i64)> = sqlx::query_as(
+        "SELECT origin::bigint, destination::bigint, status, count(*) FROM messages GROUP BY 1, 2, 3",
+    )
+    .fetch_all(handles.store.pool())
+    .await
+    .map_err(|source| isthmus_schema::StoreError::Database {
+        op: "count messages",
+        source,
+    })?;
+    handles.metrics.messages.reset();
+    let name = |id: i64| {
+        handles
+            .ledgers
+            .iter()
+            .find(|l| i64::from(l.id) == id)
+            .map_or_else(|| id.to_string(), |l| l.name.clone())
+    };
+    for (origin, destination, status, count) in counts {
+        handles
+            .metrics
+            .messages
+            .with_label_values(&[&format!("{}->{}", name(origin), name(destination)), &status])
+            .set(count);
+    }
+    for ledger in &handles.ledgers {
+        match ledger.destination.balance().await {
+            Some(Balance::Gwei(gwei)) => handles
+                .metrics
+                .balance_gwei
+                .with_label_values(&[&ledger.name])
+                .set(gwei),
+            Some(Balance::Free(free)) => handles
+                .metrics
+                .free_balance
+                .with_label_values(&[&ledger.name])
+                .set(free as f64),
+            None => {}
+        }
+    }
+    Ok(())
+}
+
 async fn attest(
-    State(relayer): State<Arc<Relayer>>,
+    State(handles): State<Arc<Handles>>,
     Json(request): Json<AttestRequest>,
 ) -> Response {
-    match relayer.attest_for_peer(&request).await {
+    match handles.endpoint.attest(&request).await {
         Ok(answer) => Json(answer).into_response(),
         Err(reason) => {
             tracing::warn!(origin = request.origin, block = request.block_number, %reason, "refused to attest");

@@ -6,7 +6,20 @@
 //! - [`cli`]: the clap definition of the command line;
 //! - [`commands`]: `config validate` and `db migrate`, writing their reports to any
 //!   `Write`;
-//! - [`logging`]: the tracing subscriber (human or JSON, `RUST_LOG` over `log.level`).
+//! - [`logging`]: the tracing subscriber (human or JSON, `RUST_LOG` over `log.level`);
+//! - [`operate`]: the operating commands (`run`, `send`, `status`, `messages`,
+//!   `retry`, `audit`);
+//! - [`devnet`]: `devnet evm` and `devnet substrate`, the local ledgers;
+//! - [`supervise`]: `isthmus run`'s bootstrap, named tasks and shutdown;
+//! - [`pipeline`]: the delivery pipeline, one module per step (observe, claim,
+//!   triage, verify, attest, submit, record, watch);
+//! - [`ledger`]: the [`ledger::Source`], [`ledger::Destination`] and
+//!   [`ledger::DeliveryFeed`] roles, implemented for EVM and Substrate ledgers;
+//! - [`verified`]: [`verified::VerifiedCheckpoint`], only buildable from a light
+//!   client's output;
+//! - [`attest`]: this member's signing key, the consortium, the peers' endpoints;
+//! - [`http`]: health, readiness, metrics and `/v1/attest` on narrow handles;
+//! - [`metrics`]: the Prometheus metrics.
 
 pub mod attest;
 pub mod cli;
@@ -14,11 +27,12 @@ pub mod commands;
 pub mod devnet;
 mod error;
 pub mod http;
-pub mod ledgers;
+pub mod ledger;
 pub mod logging;
 pub mod metrics;
 pub mod operate;
-pub mod service;
+pub mod pipeline;
+pub mod supervise;
 pub mod verified;
 
 use std::io::Write;
@@ -63,17 +77,18 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, RelayerError>
             devnet::substrate(&args, out).await
         }
         Command::Run(args) => {
-            let Some(config) = operate::load_valid(&args.config, out)? else {
+            let Some(settings) = operate::load_valid(&args.config, out)? else {
                 return Ok(Outcome::Problems);
             };
-            logging::init(cli_format, config.log.format, &config.log.level)?;
-            operate::run(config).await
+            logging::init(cli_format, settings.log.format, &settings.log.level)?;
+            operate::run(settings).await
         }
         Command::Send(args) => {
-            with_config(&args.config.config, cli_format, out, |c, out| {
-                Box::pin(operate::send(c, &args, out))
-            })
-            .await
+            let Some(settings) = operate::load_valid(&args.config.config, out)? else {
+                return Ok(Outcome::Problems);
+            };
+            logging::init(cli_format, settings.log.format, &settings.log.level)?;
+            operate::send(settings, &args, out).await
         }
         Command::Status(args) => {
             with_config(&args.config.config, cli_format, out, |c, out| {

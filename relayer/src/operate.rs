@@ -3,10 +3,11 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
 use ethers::types::Bytes;
 use isthmus_adapter_evm::contracts::outbox::{DispatchFilter, Outbox};
-use isthmus_config::{Config, LedgerKind};
+use isthmus_config::{Config, LedgerKindSettings, Settings};
 use isthmus_protocol::Address32;
 use isthmus_schema::{
     MessageFilter, MessageId, MessageStatus, OperatorAction, OperatorActionKind, Route, Store,
@@ -15,50 +16,52 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::{ExportArgs, ExportFormat, MessagesArgs, RetryArgs, SendArgs, StatusArgs};
 use crate::commands::{self, Outcome};
-use crate::service::Relayer;
 use crate::RelayerError;
 
 /// Loads and validates a configuration, printing every problem. `None`: problems
 /// were printed and the command must not run.
-pub fn load_valid(path: &Path, out: &mut dyn Write) -> Result<Option<Config>, RelayerError> {
+pub fn load_valid(path: &Path, out: &mut dyn Write) -> Result<Option<Settings>, RelayerError> {
     let Some(config) = commands::load(path, out)? else {
         return Ok(None);
     };
-    if let Err(problems) = config.validate() {
-        writeln!(
-            out,
-            "{}: {} problem(s); run `isthmus config validate` for details",
-            path.display(),
-            problems.len()
-        )?;
-        for p in problems {
-            writeln!(out, "error: {p}")?;
+    match config.validate() {
+        Ok(settings) => Ok(Some(settings)),
+        Err(problems) => {
+            writeln!(
+                out,
+                "{}: {} problem(s); run `isthmus config validate` for details",
+                path.display(),
+                problems.len()
+            )?;
+            for p in problems {
+                writeln!(out, "error: {p}")?;
+            }
+            Ok(None)
         }
-        return Ok(None);
     }
-    Ok(Some(config))
 }
 
 /// `isthmus run`.
-pub async fn run(config: Config) -> Result<Outcome, RelayerError> {
-    let relayer = Relayer::start(config).await?;
+pub async fn run(settings: Settings) -> Result<Outcome, RelayerError> {
+    let ctx = Arc::new(crate::supervise::start(&settings).await?);
     let shutdown = CancellationToken::new();
     let signal = shutdown.clone();
     tokio::spawn(async move {
-        if crate::devnet::wait_for_shutdown().await.is_ok() {
+        if crate::supervise::wait_for_shutdown().await.is_ok() {
             tracing::info!("shutdown requested; finishing in-flight steps");
         }
         signal.cancel();
     });
-    let http = tokio::spawn(crate::http::serve(relayer.clone(), shutdown.clone()));
-    let result = relayer.run(shutdown.clone()).await;
+    let handles = Arc::new(crate::supervise::handles(&ctx, settings.http.listen));
+    let http = tokio::spawn(crate::http::serve(handles, shutdown.clone()));
+    crate::supervise::run(ctx, shutdown.clone()).await;
     shutdown.cancel();
     match http.await {
         Ok(Err(e)) => return Err(e.into()),
         Err(e) => tracing::error!(error = %e, "HTTP task failed"),
         Ok(Ok(())) => {}
     }
-    result.map(|()| Outcome::Success)
+    Ok(Outcome::Success)
 }
 
 async fn store(config: &Config) -> Result<Store, RelayerError> {
@@ -89,14 +92,14 @@ fn ledger_name(config: &Config, id: u32) -> String {
 
 /// `isthmus send`.
 pub async fn send(
-    config: Config,
+    settings: Settings,
     args: &SendArgs,
     out: &mut dyn Write,
 ) -> Result<Outcome, RelayerError> {
     let file = args.config.config.display().to_string();
     let ledger = |name: &str| {
-        config.ledger(name).ok_or_else(|| {
-            let known: Vec<&str> = config.ledgers.iter().map(|l| l.name.as_str()).collect();
+        settings.ledger(name).ok_or_else(|| {
+            let known: Vec<&str> = settings.ledgers.iter().map(|l| l.name.as_str()).collect();
             RelayerError::Usage(format!(
                 "ledger `{name}` is not in {file}; configured: {}",
                 known.join(", ")
@@ -122,62 +125,64 @@ pub async fn send(
             isthmus_protocol::MAX_BODY_LEN
         )));
     }
-    let usage =
-        |what: &str| RelayerError::Usage(format!("ledgers `{}` in {file}: {what}", from.name));
-    let url = from.rpc.first().ok_or_else(|| usage("no rpc URL"))?;
+    let url = from.rpc.first().ok_or_else(|| {
+        RelayerError::Dispatch(format!("ledger `{}` in {file} has no rpc URL", from.name))
+    })?;
     let source = match &args.key_env {
         Some(var) => isthmus_config::KeySource::Env(var.clone()),
         None => from.submitter.clone(),
     };
-    if from.kind == LedgerKind::Substrate {
-        let secret = source.load_substrate_secret()?;
-        let client = isthmus_adapter_substrate::SubstrateClient::connect(url)
-            .await
-            .map_err(|e| RelayerError::Usage(format!("connecting to {}: {e}", from.name)))?;
-        let sender = isthmus_adapter_substrate::Destination::from_secret(client, secret.expose())
-            .map_err(|_| {
-            RelayerError::Usage(format!(
+    let evm = match &from.kind {
+        LedgerKindSettings::Evm(evm) => evm,
+        LedgerKindSettings::Substrate(_) => {
+            let secret = source.load_substrate_secret()?;
+            let client = isthmus_adapter_substrate::SubstrateClient::connect(url)
+                .await
+                .map_err(|e| RelayerError::Dispatch(format!("connecting to {}: {e}", from.name)))?;
+            let sender =
+                isthmus_adapter_substrate::Destination::from_secret(client, secret.expose())
+                    .map_err(|_| {
+                        RelayerError::Dispatch(format!(
                 "the sending key ({}) holds no usable sr25519 secret: use a secret URI such \
                      as `//Ferdie`, a mnemonic with an optional `//derivation`, or `0x` and 64 \
                      hex digits",
                 source.describe()
             ))
-        })?;
-        let (receipt, id) = sender
-            .dispatch(to.id, recipient.0, args.deadline, body)
-            .await
-            .map_err(|e| RelayerError::Usage(format!("dispatch on {}: {e}", from.name)))?;
-        writeln!(out, "0x{}", hex::encode(id.0))?;
-        tracing::info!(msg_id = %format!("0x{}", hex::encode(id.0)), block = receipt.block_number, tx = %format!("0x{}", hex::encode(receipt.tx_hash)), src = %from.name, dst = %to.name, "dispatched");
-        return Ok(Outcome::Success);
-    }
-    let chain_id = from.chain_id.ok_or_else(|| usage("no chain_id"))?;
-    let outbox: ethers::types::Address = from
-        .outbox
-        .as_deref()
-        .and_then(|a| a.parse().ok())
-        .ok_or_else(|| usage("no valid outbox address"))?;
+                    })?;
+            let (receipt, id) = sender
+                .dispatch(to.id, recipient.0, args.deadline, body)
+                .await
+                .map_err(|e| RelayerError::Dispatch(format!("dispatch on {}: {e}", from.name)))?;
+            writeln!(out, "0x{}", hex::encode(id.0))?;
+            tracing::info!(msg_id = %format!("0x{}", hex::encode(id.0)), block = receipt.block_number, tx = %format!("0x{}", hex::encode(receipt.tx_hash)), src = %from.name, dst = %to.name, "dispatched");
+            return Ok(Outcome::Success);
+        }
+    };
+    let chain_id = evm.chain_id;
+    let outbox = ethers::types::Address::from(*evm.outbox.as_bytes());
     let key: [u8; 32] = source.load_secp256k1()?.expose().to_bytes().into();
-    let client = isthmus_adapter_evm::devnet::client(url, chain_id, &key)?;
+    let client = isthmus_adapter_evm::signing_client(url, chain_id, &key)?;
     let contract = Outbox::new(outbox, client);
     let call = contract.dispatch(to.id, recipient.0, args.deadline, Bytes::from(body));
     let pending = call
         .send()
         .await
-        .map_err(|e| RelayerError::Usage(format!("dispatch on {}: {e}", from.name)))?;
+        .map_err(|e| RelayerError::Dispatch(format!("dispatch on {}: {e}", from.name)))?;
     let receipt = pending
         .await
         .map_err(|e| {
-            RelayerError::Usage(format!("waiting for the dispatch on {}: {e}", from.name))
+            RelayerError::Dispatch(format!("waiting for the dispatch on {}: {e}", from.name))
         })?
-        .ok_or_else(|| RelayerError::Usage(format!("the dispatch on {} was dropped", from.name)))?;
+        .ok_or_else(|| {
+            RelayerError::Dispatch(format!("the dispatch on {} was dropped", from.name))
+        })?;
     let event = receipt
         .logs
         .iter()
         .filter(|l| l.address == outbox)
         .find_map(|l| ethers::contract::parse_log::<DispatchFilter>(l.clone()).ok())
         .ok_or_else(|| {
-            RelayerError::Usage("the dispatch transaction emitted no Dispatch event".into())
+            RelayerError::Dispatch("the dispatch transaction emitted no Dispatch event".into())
         })?;
     writeln!(out, "0x{}", hex::encode(event.id))?;
     tracing::info!(msg_id = %format!("0x{}", hex::encode(event.id)), nonce = event.nonce, tx = ?receipt.transaction_hash, src = %from.name, dst = %to.name, "dispatched");
@@ -208,7 +213,7 @@ pub async fn status(
             .map(|e| serde_json::json!({"seq": e.seq, "event": e.event.as_str(), "at": e.created_at, "actor": e.actor, "evidence": e.evidence}))
             .collect();
         let json = serde_json::json!({
-            "id": format!("{}", m.id),
+            "id": hex::encode(m.id.0),
             "status": m.status.as_str(),
             "origin": ledger_name(&config, m.origin),
             "destination": ledger_name(&config, m.destination),
@@ -224,7 +229,7 @@ pub async fn status(
         )?;
         return Ok(Outcome::Success);
     }
-    writeln!(out, "message {}", m.id)?;
+    writeln!(out, "message {}", hex::encode(m.id.0))?;
     writeln!(
         out,
         "  route    {} -> {}   nonce {}   status {}",
@@ -307,7 +312,7 @@ pub async fn messages(
         writeln!(
             out,
             "{:<68} {:<16} {:>8} {:<12} {}",
-            m.id.to_string(),
+            hex::encode(m.id.0),
             format!(
                 "{}->{}",
                 ledger_name(&config, m.origin),
@@ -423,7 +428,7 @@ pub async fn audit_export(
         let Some(last) = page.last() else { break };
         after = last.seq;
         for e in &page {
-            let message = e.message_id.map(|id| id.to_string()).unwrap_or_default();
+            let message = e.message_id.map(|id| hex::encode(id.0)).unwrap_or_default();
             let created = e
                 .created_at
                 .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);

@@ -127,3 +127,16 @@ impl VerifiedCheckpoint {
         &self.finality
     }
 }
+
+#[cfg(test)]
+impl VerifiedCheckpoint {
+    /// A checkpoint taken as verified, for the pipeline's unit tests with a fake
+    /// ledger (compiled into tests only: production code has no way around the
+    /// light client).
+    pub(crate) fn assumed_for_tests(checkpoint: Checkpoint) -> Self {
+        Self {
+            checkpoint,
+            finality: "assumed (unit test)".to_owned(),
+        }
+    }
+}

@@ -9,8 +9,8 @@
 //!   rows and the moved cursor at once; a cursor never moves backwards.
 //! - [`Store::transition`] changes a status by compare-and-set along
 //!   [`TRANSITIONS`] and logs the step with its evidence.
-//! - [`Store::claim_ready`] leases ready messages with `FOR UPDATE SKIP LOCKED`,
-//!   so concurrent delivery workers never share one.
+//! - [`Store::claim`] leases ready messages (a [`Claim`]) with
+//!   `FOR UPDATE SKIP LOCKED`, so concurrent delivery workers never share one.
 //! - [`Store::verify_log_chain`] recomputes the lifecycle log's hash chain and
 //!   names the first altered or deleted row.
 //!
@@ -27,7 +27,7 @@ pub use chain::{RawLogRow, GENESIS_PREV_HASH, LOG_DOMAIN_TAG};
 pub use error::{ChainBreak, StoreError};
 pub use store::{connect, connect_as, redact_url, Store};
 pub use types::{
-    AttestationOutcome, AttestationRecord, BlockRef, CheckpointRecord, Cursor, CursorKey,
+    AttestationOutcome, AttestationRecord, BlockRef, CheckpointRecord, Claim, Cursor, CursorKey,
     FailureOutcome, FinalityMode, Ledger, LedgerId, LedgerKind, LogEntry, LogEvent, MessageFilter,
     MessageHistory, MessageId, MessageRecord, MessageStatus, NewAttestation, NewCheckpoint,
     NewDelivery, NewMessage, ObservedOutcome, OperatorAction, OperatorActionKind, RejectedEntry,

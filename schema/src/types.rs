@@ -1,9 +1,10 @@
 //! Domain values as the store persists them.
 //!
-//! The store does not depend on the protocol crate: it takes plain integers and byte
-//! arrays, so the schema can be read and audited without the Rust types. Every enum
-//! here whose value is written to Postgres is PERSISTED: variants may be added (with
-//! a migration extending the CHECK constraint) but never renamed or removed.
+//! The store takes plain integers and byte arrays, not the protocol crate's types, so
+//! the schema can be read and audited without them (the protocol crate only checks a
+//! message's canonical bytes before they are stored). Every enum here whose value is
+//! written to Postgres is PERSISTED: variants may be added (with a migration
+//! extending the CHECK constraint) but never renamed or removed.
 
 use std::fmt;
 use std::str::FromStr;
@@ -15,27 +16,9 @@ use crate::error::StoreError;
 /// A protocol ledger id (u32 domain assigned in config).
 pub type LedgerId = u32;
 
-/// A 32-byte message id: keccak256 of the message's canonical encoding.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct MessageId(pub [u8; 32]);
-
-impl fmt::Display for MessageId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
-    }
-}
-
-impl fmt::Debug for MessageId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "MessageId({self})")
-    }
-}
-
-impl From<[u8; 32]> for MessageId {
-    fn from(bytes: [u8; 32]) -> Self {
-        Self(bytes)
-    }
-}
+/// A 32-byte message id: keccak256 of the message's canonical encoding (the
+/// protocol's type; it prints as `0x` and 64 hex digits).
+pub use isthmus_protocol::MessageId;
 
 /// A route: messages from `source` to `destination`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -191,6 +174,21 @@ pub const TRANSITIONS: &[(MessageStatus, MessageStatus)] = {
 };
 
 impl MessageStatus {
+    /// The statuses a delivery round claims (see [`crate::Store::claim`]): every
+    /// status from which a delivery can still happen without an operator, that is
+    /// all but the final ones (`delivered`, `expired`, `rejected`) and `dead_letter`.
+    ///
+    /// They are the predicate of the partial index of due messages
+    /// (`messages_due_idx`, migration `0004_due_index.sql`), which a claim can use
+    /// only when it asks for these statuses or some of them.
+    pub const PENDING: &'static [MessageStatus] = &[
+        MessageStatus::Observed,
+        MessageStatus::Verified,
+        MessageStatus::Attested,
+        MessageStatus::Submitted,
+        MessageStatus::Failed,
+    ];
+
     /// Whether `self -> to` is a legal status change.
     pub fn can_transition_to(self, to: MessageStatus) -> bool {
         TRANSITIONS.iter().any(|&(f, t)| f == self && t == to)
@@ -308,20 +306,8 @@ impl fmt::Display for CursorKey {
     }
 }
 
-/// A block position: the last block fully processed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BlockRef {
-    /// Block number (must fit in a Postgres bigint).
-    pub number: u64,
-    /// Block hash.
-    pub hash: [u8; 32],
-}
-
-impl fmt::Display for BlockRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "#{} 0x{}", self.number, hex::encode(self.hash))
-    }
-}
+/// A block position by number and hash (the protocol's type).
+pub use isthmus_protocol::BlockRef;
 
 /// A stored cursor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -624,14 +610,39 @@ pub enum FailureOutcome {
     },
 }
 
-/// A member's place in the submission turns, for [`crate::Store::claim_ready_turns`]:
-/// the message with nonce `n` is the turn of member `n % members`.
+/// A member's place in the submission turns, for [`Claim::turn`]: the message with
+/// nonce `n` is the turn of member `n % members`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Turn {
     /// How many members take turns.
     pub members: u32,
     /// This member's index among them.
     pub index: u32,
+}
+
+/// What [`crate::Store::claim`] leases: up to `limit` ready messages towards
+/// `destination`, to `worker` for `lease`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Claim<'a> {
+    /// Ledger the messages are addressed to.
+    pub destination: LedgerId,
+    /// Only messages from these ledgers (empty = any origin), so a relayer never
+    /// leases messages of routes it does not serve.
+    pub origins: &'a [LedgerId],
+    /// Only messages in these statuses; usually [`MessageStatus::PENDING`] (a subset
+    /// of it keeps the claim on the partial index of due messages). Empty claims
+    /// nothing.
+    pub statuses: &'a [MessageStatus],
+    /// Most messages to lease.
+    pub limit: u32,
+    /// Who holds the leases (must not be empty): relayer processes use their worker
+    /// id, which is also their sessions' `application_name`.
+    pub worker: &'a str,
+    /// How long the leases last unless given back or ended by a status change.
+    pub lease: std::time::Duration,
+    /// This member's submission turns, if members take turns: its own turns are
+    /// claimed before the messages it would only hold back.
+    pub turn: Option<Turn>,
 }
 
 /// Filter for [`crate::Store::list_messages`].
@@ -667,6 +678,16 @@ mod tests {
             assert_eq!(e.as_str().parse::<LogEvent>().expect("round trip"), *e);
         }
         assert!("delivering".parse::<MessageStatus>().is_err());
+    }
+
+    #[test]
+    fn pending_statuses_are_the_live_ones_without_dead_letters() {
+        let live: Vec<MessageStatus> = MessageStatus::ALL
+            .iter()
+            .copied()
+            .filter(|s| !s.is_terminal() && *s != MessageStatus::DeadLetter)
+            .collect();
+        assert_eq!(MessageStatus::PENDING, live.as_slice());
     }
 
     #[test]

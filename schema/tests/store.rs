@@ -7,8 +7,8 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use isthmus_schema::{
-    BlockRef, ChainBreak, CursorKey, FailureOutcome, FinalityMode, Ledger, LedgerKind, LogEvent,
-    MessageFilter, MessageId, MessageStatus, NewAttestation, NewCheckpoint, NewDelivery,
+    BlockRef, ChainBreak, Claim, CursorKey, FailureOutcome, FinalityMode, Ledger, LedgerKind,
+    LogEvent, MessageFilter, MessageId, MessageStatus, NewAttestation, NewCheckpoint, NewDelivery,
     NewMessage, OperatorAction, OperatorActionKind, RejectedEntry, RetryPolicy, Route, Stage,
     Store, StoreError, TRANSITIONS,
 };
@@ -18,14 +18,7 @@ use sqlx::PgPool;
 const SRC: u32 = 7;
 const DST: u32 = 9;
 
-fn keccak(bytes: &[u8]) -> [u8; 32] {
-    use tiny_keccak::{Hasher, Keccak};
-    let mut k = Keccak::v256();
-    k.update(bytes);
-    let mut out = [0u8; 32];
-    k.finalize(&mut out);
-    out
-}
+use isthmus_protocol::keccak256 as keccak;
 
 fn block(number: u64) -> BlockRef {
     let mut hash = [0u8; 32];
@@ -34,7 +27,9 @@ fn block(number: u64) -> BlockRef {
     BlockRef { number, hash }
 }
 
-/// A v1 message with a correct canonical encoding and id.
+/// A v1 message with a correct canonical encoding and id (encoded here by hand, so
+/// the store's check against the protocol crate is also checked against the layout
+/// documented in docs/schema.md).
 fn message(origin: u32, destination: u32, nonce: u64, at: u64) -> NewMessage {
     let sender = [0x11; 32];
     let recipient = [0x22; 32];
@@ -70,6 +65,24 @@ fn observe_key() -> CursorKey {
         ledger: SRC,
         destination: Some(DST),
         stage: Stage::Observe,
+    }
+}
+
+/// A claim of `statuses` towards `DST` from any origin, without turns.
+fn claim_of<'a>(
+    statuses: &'a [MessageStatus],
+    limit: u32,
+    worker: &'a str,
+    lease: Duration,
+) -> Claim<'a> {
+    Claim {
+        destination: DST,
+        origins: &[],
+        statuses,
+        limit,
+        worker,
+        lease,
+        turn: None,
     }
 }
 
@@ -315,13 +328,12 @@ async fn concurrent_claimers_never_share_a_message(pool: PgPool) {
             let mut mine = Vec::new();
             loop {
                 let claimed = store
-                    .claim_ready(
-                        DST,
+                    .claim(&claim_of(
                         &[MessageStatus::Attested],
                         17,
                         worker,
                         Duration::from_secs(60),
-                    )
+                    ))
                     .await
                     .expect("claim");
                 if claimed.is_empty() {
@@ -349,13 +361,12 @@ async fn concurrent_claimers_never_share_a_message(pool: PgPool) {
 
     // Leases hold: nothing is ready until one is released or a status changes.
     let none = store
-        .claim_ready(
-            DST,
+        .claim(&claim_of(
             &[MessageStatus::Attested],
             10,
             "late",
             Duration::from_secs(60),
-        )
+        ))
         .await
         .unwrap();
     assert!(none.is_empty());
@@ -364,15 +375,19 @@ async fn concurrent_claimers_never_share_a_message(pool: PgPool) {
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert!(store.release_claim(ids[0], &holder).await.unwrap());
+    assert_eq!(store.release_claims(&ids[..1], &holder).await.unwrap(), 1);
+    assert_eq!(
+        store.release_claims(&ids[..1], &holder).await.unwrap(),
+        0,
+        "given back already"
+    );
     let again = store
-        .claim_ready(
-            DST,
+        .claim(&claim_of(
             &[MessageStatus::Attested],
             10,
             "late",
             Duration::from_secs(60),
-        )
+        ))
         .await
         .unwrap();
     assert_eq!(again.iter().map(|m| m.id).collect::<Vec<_>>(), vec![ids[0]]);
@@ -380,25 +395,23 @@ async fn concurrent_claimers_never_share_a_message(pool: PgPool) {
     // An expired lease makes the message claimable again.
     let short = seed(&store, 600, 1, 51, MessageStatus::Attested).await;
     let first = store
-        .claim_ready(
-            DST,
+        .claim(&claim_of(
             &[MessageStatus::Attested],
             10,
             "a",
             Duration::from_millis(1),
-        )
+        ))
         .await
         .unwrap();
     assert_eq!(first.len(), 1);
     tokio::time::sleep(Duration::from_millis(20)).await;
     let second = store
-        .claim_ready(
-            DST,
+        .claim(&claim_of(
             &[MessageStatus::Attested],
             10,
             "b",
             Duration::from_secs(60),
-        )
+        ))
         .await
         .unwrap();
     assert_eq!(second.iter().map(|m| m.id).collect::<Vec<_>>(), short);
@@ -529,6 +542,23 @@ async fn database_transition_table_matches_rust(pool: PgPool) {
     assert_eq!(db, rust);
 }
 
+/// `MessageStatus::PENDING` is the predicate of the partial index of due messages
+/// (migration 0004), so a delivery round's claim can use it.
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn pending_statuses_are_the_due_index_predicate(pool: PgPool) {
+    let predicate: String = sqlx::query_scalar(
+        "SELECT pg_get_expr(i.indpred, i.indrelid) FROM pg_index i \
+         JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'messages_due_idx'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    // e.g. (status = ANY (ARRAY['observed'::text, ...])): the quoted names, in order.
+    let indexed: Vec<&str> = predicate.split('\'').skip(1).step_by(2).collect();
+    let pending: Vec<&str> = MessageStatus::PENDING.iter().map(|s| s.as_str()).collect();
+    assert_eq!(indexed, pending, "{predicate}");
+}
+
 #[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
 async fn failures_back_off_then_dead_letter_and_operator_retries(pool: PgPool) {
     let store = store(pool.clone()).await;
@@ -559,13 +589,12 @@ async fn failures_back_off_then_dead_letter_and_operator_retries(pool: PgPool) {
     assert!(next_attempt_at > chrono::Utc::now() + chrono::Duration::seconds(20));
     // Backing off: not ready yet.
     let ready = store
-        .claim_ready(
-            DST,
+        .claim(&claim_of(
             &[MessageStatus::Failed],
             10,
             "w",
             Duration::from_secs(5),
-        )
+        ))
         .await
         .unwrap();
     assert!(ready.is_empty());
@@ -574,13 +603,12 @@ async fn failures_back_off_then_dead_letter_and_operator_retries(pool: PgPool) {
         .await
         .unwrap();
     let ready = store
-        .claim_ready(
-            DST,
+        .claim(&claim_of(
             &[MessageStatus::Failed],
             10,
             "w",
             Duration::from_secs(5),
-        )
+        ))
         .await
         .unwrap();
     assert_eq!(ready.len(), 1);
@@ -711,7 +739,11 @@ async fn checkpoints_attestations_deliveries_and_views(pool: PgPool) {
             batch_size: 3,
         };
         store
-            .record_delivery(&delivery, MessageStatus::Submitted, "confirmer")
+            .record_deliveries(
+                std::slice::from_ref(&delivery),
+                MessageStatus::Submitted,
+                "confirmer",
+            )
             .await
             .unwrap();
     }
@@ -728,7 +760,7 @@ async fn checkpoints_attestations_deliveries_and_views(pool: PgPool) {
         batch_size: 1,
     };
     let err = store
-        .record_delivery(&wrong, MessageStatus::Submitted, "c")
+        .record_deliveries(std::slice::from_ref(&wrong), MessageStatus::Submitted, "c")
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::InvalidInput(_)), "{err}");
@@ -1098,14 +1130,17 @@ async fn claims_can_be_restricted_to_origins(pool: PgPool) {
         .expect("observe");
     let lease = std::time::Duration::from_secs(60);
     let claimed = store
-        .claim_ready_from(DST, &[SRC], &[MessageStatus::Observed], 4, "worker", lease)
+        .claim(&Claim {
+            origins: &[SRC],
+            ..claim_of(&[MessageStatus::Observed], 4, "worker", lease)
+        })
         .await
         .expect("claim");
     assert_eq!(claimed.len(), 3);
     assert!(claimed.iter().all(|m| m.origin == SRC));
     // Unrestricted, the other origin's messages are there to take.
     let rest = store
-        .claim_ready(DST, &[MessageStatus::Observed], 10, "worker-2", lease)
+        .claim(&claim_of(&[MessageStatus::Observed], 10, "worker-2", lease))
         .await
         .expect("claim");
     assert_eq!(rest.len(), 5);
@@ -1125,15 +1160,9 @@ async fn leases_hold_through_in_flight_statuses(pool: PgPool) {
         .await
         .expect("observe");
     let lease = std::time::Duration::from_secs(60);
-    let in_flight = [
-        MessageStatus::Observed,
-        MessageStatus::Verified,
-        MessageStatus::Attested,
-        MessageStatus::Submitted,
-        MessageStatus::Failed,
-    ];
+    let in_flight = MessageStatus::PENDING;
     let claimed = store
-        .claim_ready(DST, &in_flight, 10, "replica-a", lease)
+        .claim(&claim_of(in_flight, 10, "replica-a", lease))
         .await
         .expect("claim");
     assert_eq!(claimed.len(), 2);
@@ -1147,7 +1176,7 @@ async fn leases_hold_through_in_flight_statuses(pool: PgPool) {
             .await
             .expect("transition");
         let taken = store
-            .claim_ready(DST, &in_flight, 10, "replica-b", lease)
+            .claim(&claim_of(in_flight, 10, "replica-b", lease))
             .await
             .expect("claim");
         assert!(
@@ -1177,7 +1206,7 @@ async fn leases_hold_through_in_flight_statuses(pool: PgPool) {
         .await
         .unwrap();
     let taken = store
-        .claim_ready(DST, &in_flight, 10, "replica-b", lease)
+        .claim(&claim_of(in_flight, 10, "replica-b", lease))
         .await
         .expect("claim");
     assert_eq!(taken.iter().map(|m| m.id).collect::<Vec<_>>(), vec![ids[0]]);
@@ -1204,7 +1233,7 @@ async fn orphaned_leases_are_freed_and_live_ones_kept(pool: PgPool) {
     let statuses = [MessageStatus::Observed];
     for worker in ["bank-0/live", "bank-0/dead", "bank-1/dead"] {
         let claimed = store
-            .claim_ready(DST, &statuses, 1, worker, lease)
+            .claim(&claim_of(&statuses, 1, worker, lease))
             .await
             .expect("claim");
         assert_eq!(claimed.len(), 1);
@@ -1255,13 +1284,13 @@ async fn held_back_messages_wait_for_their_takeover(pool: PgPool) {
     assert_eq!(held, 2);
     let lease = Duration::from_secs(60);
     let now = store
-        .claim_ready(DST, &[MessageStatus::Observed], 10, "w", lease)
+        .claim(&claim_of(&[MessageStatus::Observed], 10, "w", lease))
         .await
         .expect("claim");
     assert_eq!(now.iter().map(|m| m.id).collect::<Vec<_>>(), vec![ids[0]]);
     tokio::time::sleep(Duration::from_millis(400)).await;
     let later = store
-        .claim_ready(DST, &[MessageStatus::Observed], 10, "w2", lease)
+        .claim(&claim_of(&[MessageStatus::Observed], 10, "w2", lease))
         .await
         .expect("claim");
     assert_eq!(later.len(), 2);
@@ -1303,7 +1332,7 @@ async fn claims_take_unscheduled_messages_first(pool: PgPool) {
     let mut order = Vec::new();
     for worker in ["w1", "w2", "w3"] {
         let claimed = store
-            .claim_ready(DST, &[MessageStatus::Observed], 1, worker, lease)
+            .claim(&claim_of(&[MessageStatus::Observed], 1, worker, lease))
             .await
             .expect("claim");
         order.extend(claimed.into_iter().map(|m| m.id));
@@ -1330,15 +1359,10 @@ async fn claims_take_a_members_own_turns_first(pool: PgPool) {
         let store = &store;
         async move {
             store
-                .claim_ready_turns(
-                    DST,
-                    &[],
-                    &[MessageStatus::Observed],
-                    limit,
-                    worker,
-                    lease,
+                .claim(&Claim {
                     turn,
-                )
+                    ..claim_of(&[MessageStatus::Observed], limit, worker, lease)
+                })
                 .await
                 .expect("claim")
                 .into_iter()
@@ -1498,7 +1522,7 @@ async fn messages_are_claimed_and_released_by_id(pool: PgPool) {
         .expect("defer");
     // A delivery lane holds one.
     let lane = store
-        .claim_ready(DST, &[MessageStatus::Observed], 1, "lane", lease)
+        .claim(&claim_of(&[MessageStatus::Observed], 1, "lane", lease))
         .await
         .expect("lane claim");
     assert_eq!(lane.len(), 1);

@@ -16,54 +16,13 @@ use ethers::providers::{Http, Middleware, Provider};
 use ethers::signers::{LocalWallet, Signer};
 use ethers::types::transaction::eip2718::TypedTransaction;
 use ethers::types::{Address, BlockId, BlockNumber, Bytes, TransactionReceipt, H256, U256};
-use isthmus_protocol::{Attestation, Branch, Checkpoint, Message, MessageId};
+use isthmus_protocol::{Batch, DeliveryRef, MessageId, MessageOutcome, SeenDelivery};
 
 use crate::contracts::{self, Inbox, InboxErrors, InboxEvents};
 use crate::source::BlockRef;
 use crate::EvmError;
 
 type Client = SignerMiddleware<Provider<Http>, LocalWallet>;
-
-/// Messages under one attested checkpoint, ready for `processBatch`.
-#[derive(Clone, Debug)]
-pub struct Delivery {
-    /// The checkpoint the branches lead to.
-    pub checkpoint: Checkpoint,
-    /// At least the destination's threshold of attestations of its digest.
-    pub attestations: Vec<Attestation>,
-    /// The messages and their branches under `checkpoint.root`.
-    pub messages: Vec<(Message, Branch)>,
-}
-
-/// What the Inbox did with one message of a delivery.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum MessageOutcome {
-    /// Handed to the recipient, which accepted it.
-    Delivered,
-    /// The recipient reverted; the message is still deliverable.
-    HandlerFailed(String),
-    /// Another submission delivered it first.
-    AlreadyDelivered,
-    /// Its deadline passed before inclusion.
-    Expired,
-}
-
-/// A delivery the Inbox made, as its `MessageDelivered` event tells.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SeenDelivery {
-    /// The message.
-    pub id: MessageId,
-    /// Its origin ledger.
-    pub origin: u32,
-    /// Its nonce in the origin's outbox.
-    pub nonce: u64,
-    /// The transaction that delivered it.
-    pub tx_hash: H256,
-    /// That transaction's block.
-    pub block: BlockRef,
-    /// Whether this destination's own submitter sent that transaction.
-    pub by_this_submitter: bool,
-}
 
 /// The final result of a delivery transaction.
 #[derive(Clone, Debug)]
@@ -244,7 +203,7 @@ impl EvmDestination {
     pub async fn find_deliveries(
         &self,
         ids: &[MessageId],
-    ) -> Result<std::collections::HashMap<MessageId, (H256, BlockRef)>, EvmError> {
+    ) -> Result<std::collections::HashMap<MessageId, DeliveryRef>, EvmError> {
         let mut found = std::collections::HashMap::new();
         if ids.is_empty() {
             return Ok(found);
@@ -268,13 +227,13 @@ impl EvmDestination {
             // The Inbox emits `MessageDelivered` once per id.
             found.insert(
                 MessageId(id.0),
-                (
-                    tx,
-                    BlockRef {
+                DeliveryRef {
+                    tx_hash: tx.0,
+                    block: BlockRef {
                         number: number.as_u64(),
-                        hash,
+                        hash: hash.0,
                     },
-                ),
+                },
             );
         }
         Ok(found)
@@ -346,10 +305,12 @@ impl EvmDestination {
                 id: MessageId(event.id),
                 origin: event.origin,
                 nonce: event.nonce,
-                tx_hash: tx,
-                block: BlockRef {
-                    number: number.as_u64(),
-                    hash,
+                at: DeliveryRef {
+                    tx_hash: tx.0,
+                    block: BlockRef {
+                        number: number.as_u64(),
+                        hash: hash.0,
+                    },
                 },
                 by_this_submitter,
             });
@@ -359,8 +320,8 @@ impl EvmDestination {
 
     /// Builds the `processBatch` transaction, estimating gas. A delivery the Inbox
     /// refuses fails here with the decoded reason, before anything is sent.
-    pub async fn prepare(&self, delivery: &Delivery) -> Result<TypedTransaction, EvmError> {
-        let cp = delivery.checkpoint;
+    pub async fn prepare(&self, batch: &Batch) -> Result<TypedTransaction, EvmError> {
+        let cp = batch.checkpoint;
         let checkpoint = contracts::inbox::Checkpoint {
             origin: cp.origin,
             outbox: cp.outbox.0,
@@ -369,18 +330,18 @@ impl EvmDestination {
             block_number: cp.block_number,
             block_hash: cp.block_hash,
         };
-        let signatures: Vec<Bytes> = delivery
+        let signatures: Vec<Bytes> = batch
             .attestations
             .iter()
             .map(|a| Bytes::from(a.0.to_vec()))
             .collect();
-        let messages: Vec<Bytes> = delivery
+        let messages: Vec<Bytes> = batch
             .messages
             .iter()
             .map(|(m, _)| Bytes::from(m.encode()))
             .collect();
         let branches: Vec<[[u8; 32]; 32]> =
-            delivery.messages.iter().map(|(_, b)| b.siblings).collect();
+            batch.messages.iter().map(|(_, b)| b.siblings).collect();
         let call = self
             .inbox
             .process_batch(checkpoint, signatures, messages, branches);
@@ -395,7 +356,7 @@ impl EvmDestination {
                 call: "eth_getBlockByNumber(latest)",
                 detail: "no latest block".into(),
             })?;
-        let messages = delivery.messages.len();
+        let messages = batch.messages.len();
         let estimate = match call.estimate_gas().await {
             Ok(estimate) => estimate,
             Err(e) => {
@@ -510,15 +471,15 @@ impl EvmDestination {
     /// until the receipt's block is final and decodes the outcome per message.
     pub async fn deliver(
         &self,
-        delivery: &Delivery,
+        batch: &Batch,
         finality_timeout: Duration,
     ) -> Result<DeliveryOutcome, EvmError> {
-        let tx = self.prepare(delivery).await?;
+        let tx = self.prepare(batch).await?;
         let (mut nonce, first) = self.send_next(&tx, 100).await?;
         tracing::info!(
             nonce = %nonce,
             tx = ?first,
-            messages = delivery.messages.len(),
+            messages = batch.messages.len(),
             "delivery sent"
         );
         let mut bump = 100;
@@ -570,7 +531,7 @@ impl EvmDestination {
                 waited_s: 0,
             });
         };
-        let wanted: Vec<MessageId> = delivery.messages.iter().map(|(m, _)| m.id()).collect();
+        let wanted: Vec<MessageId> = batch.messages.iter().map(|(m, _)| m.id()).collect();
         self.confirm_receipt(receipt, &wanted, finality_timeout)
             .await
     }
@@ -608,29 +569,6 @@ impl EvmDestination {
             .map_err(|e| EvmError::from_provider("eth_getTransactionReceipt", e))
     }
 
-    /// Waits until `tx` is mined in a final block and reports the outcome of `ids`.
-    pub async fn confirm(
-        &self,
-        tx: H256,
-        ids: &[MessageId],
-        timeout: Duration,
-    ) -> Result<DeliveryOutcome, EvmError> {
-        let started = Instant::now();
-        loop {
-            if let Some(r) = self.receipt(tx).await? {
-                let left = timeout.saturating_sub(started.elapsed());
-                return self.confirm_receipt(r, ids, left).await;
-            }
-            if started.elapsed() >= timeout {
-                return Err(EvmError::NotFinal {
-                    tx,
-                    waited_s: started.elapsed().as_secs(),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
     async fn confirm_receipt(
         &self,
         receipt: TransactionReceipt,
@@ -646,7 +584,7 @@ impl EvmDestination {
         };
         let block = BlockRef {
             number: number.as_u64(),
-            hash,
+            hash: hash.0,
         };
         if receipt.status != Some(1u64.into()) {
             return Err(EvmError::Reverted {

@@ -9,12 +9,9 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::sync::Arc;
 use std::time::Duration;
 
-use ethers::middleware::SignerMiddleware;
 use ethers::providers::{Http, Middleware, Provider};
-use ethers::signers::{LocalWallet, Signer};
 use ethers::types::Address;
 
 use crate::contracts::{ClearingApp, EchoRecipient, Inbox, Outbox, SinkRecipient};
@@ -210,20 +207,7 @@ pub struct Deployment {
     pub sink: Address,
 }
 
-/// A signing client for `secret` on the node at `url`.
-pub fn client(
-    url: &str,
-    chain_id: u64,
-    secret: &[u8; 32],
-) -> Result<Arc<SignerMiddleware<Provider<Http>, LocalWallet>>, EvmError> {
-    let provider = Provider::<Http>::try_from(url)
-        .map_err(|e| EvmError::Config(format!("RPC URL `{url}` is not usable: {e}")))?
-        .interval(Duration::from_millis(50));
-    let wallet = LocalWallet::from_bytes(secret)
-        .map_err(|_| EvmError::Config("deployer key is not a valid secp256k1 secret".into()))?
-        .with_chain_id(chain_id);
-    Ok(Arc::new(SignerMiddleware::new(provider, wallet)))
-}
+pub use crate::signing_client as client;
 
 /// Deploys Outbox, Inbox and the example recipients for ledger `ledger_id`, in a
 /// fixed order (so a fresh anvil gives the same addresses every time).

@@ -20,8 +20,9 @@ pub mod devnet;
 pub mod error;
 pub mod source;
 
-pub use destination::{Delivery, DeliveryOutcome, EvmDestination, MessageOutcome, SeenDelivery};
+pub use destination::{DeliveryOutcome, EvmDestination};
 pub use error::EvmError;
+pub use isthmus_protocol::{Batch, DeliveryRef, MessageOutcome, SeenDelivery};
 pub use source::{BlockRef, EvmSource, ObservedMessage, OutboxProof};
 
 use ethers::types::{Address, H256};
@@ -40,4 +41,31 @@ pub const OUTBOX_COUNT_SLOT: u64 = 33;
 /// The storage key of a slot number, as `eth_getProof` takes it.
 pub fn slot_key(slot: u64) -> H256 {
     H256::from_low_u64_be(slot)
+}
+
+/// A client on the node at `url` that signs with `secret` for `chain_id` (the
+/// submitter of deliveries, the sender of `isthmus send`, the devnet deployer).
+pub fn signing_client(
+    url: &str,
+    chain_id: u64,
+    secret: &[u8; 32],
+) -> Result<
+    std::sync::Arc<
+        ethers::middleware::SignerMiddleware<
+            ethers::providers::Provider<ethers::providers::Http>,
+            ethers::signers::LocalWallet,
+        >,
+    >,
+    EvmError,
+> {
+    use ethers::signers::Signer;
+    let provider = ethers::providers::Provider::<ethers::providers::Http>::try_from(url)
+        .map_err(|e| EvmError::Config(format!("RPC URL `{url}` is not usable: {e}")))?
+        .interval(std::time::Duration::from_millis(50));
+    let wallet = ethers::signers::LocalWallet::from_bytes(secret)
+        .map_err(|_| EvmError::Config("the signing key is not a valid secp256k1 secret".into()))?
+        .with_chain_id(chain_id);
+    Ok(std::sync::Arc::new(
+        ethers::middleware::SignerMiddleware::new(provider, wallet),
+    ))
 }

@@ -10,14 +10,7 @@ use isthmus_protocol::{Message, MessageId};
 use crate::contracts::DispatchFilter;
 use crate::{slot_key, EvmError, OUTBOX_COUNT_SLOT, OUTBOX_ROOT_SLOT};
 
-/// A block by number and hash: what cursors and checkpoints point at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BlockRef {
-    /// Block number.
-    pub number: u64,
-    /// Block hash.
-    pub hash: H256,
-}
+pub use isthmus_protocol::BlockRef;
 
 /// A message read from an Outbox `Dispatch` log.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -121,7 +114,7 @@ impl EvmSource {
         Ok(block.and_then(|b| {
             Some(BlockRef {
                 number,
-                hash: b.hash?,
+                hash: b.hash?.0,
             })
         }))
     }
@@ -139,7 +132,7 @@ impl EvmSource {
         match (block.number, block.hash) {
             (Some(n), Some(hash)) => Ok(BlockRef {
                 number: n.as_u64(),
-                hash,
+                hash: hash.0,
             }),
             _ => Err(EvmError::BadResponse {
                 call,
@@ -156,8 +149,8 @@ impl EvmSource {
             Some(b) if b.hash == cursor.hash => Ok(()),
             other => Err(EvmError::Reorg {
                 number: cursor.number,
-                expected: cursor.hash,
-                found: other.map(|b| b.hash),
+                expected: H256(cursor.hash),
+                found: other.map(|b| H256(b.hash)),
             }),
         }
     }
@@ -196,7 +189,7 @@ impl EvmSource {
             (Some(n), Some(h), Some(tx), Some(i)) => (
                 BlockRef {
                     number: n.as_u64(),
-                    hash: h,
+                    hash: h.0,
                 },
                 tx,
                 i.as_u64(),
@@ -301,11 +294,11 @@ impl EvmSource {
             .get("hash")
             .and_then(|h| h.as_str())
             .and_then(|h| h.parse::<H256>().ok());
-        if hash_in_header != Some(block.hash) {
+        if hash_in_header != Some(H256(block.hash)) {
             // The block changed between the caller's read and ours: a reorg.
             return Err(EvmError::Reorg {
                 number: block.number,
-                expected: block.hash,
+                expected: H256(block.hash),
                 found: hash_in_header,
             });
         }

@@ -16,9 +16,7 @@ use ethers::types::{Bytes, U256};
 use isthmus_adapter_evm::contracts::{EchoRecipient, Outbox};
 use isthmus_adapter_evm::devnet::DEV_KEY_1;
 use isthmus_adapter_evm::source::Scanned;
-use isthmus_adapter_evm::{
-    address32, Delivery, EvmDestination, EvmError, EvmSource, MessageOutcome,
-};
+use isthmus_adapter_evm::{address32, Batch, EvmDestination, EvmError, EvmSource, MessageOutcome};
 use isthmus_light_client_evm::AccountProof;
 use isthmus_light_client_evm::Header;
 use isthmus_light_client_evm::{EvmLightClient, TrustedCheckpoint};
@@ -73,7 +71,7 @@ async fn index_prove_deliver_and_refuse_the_replay() {
     let genesis = source.block_ref(0).await.unwrap().unwrap();
     let mut client = EvmLightClient::finalized_tag(TrustedCheckpoint {
         number: 0,
-        hash: genesis.hash.0.into(),
+        hash: genesis.hash.into(),
     });
     let mut headers = Vec::new();
     for n in 1..=finalized.number {
@@ -82,7 +80,7 @@ async fn index_prove_deliver_and_refuse_the_replay() {
     }
     let verified = client.verify_headers(headers).unwrap();
     let final_header = verified.last().unwrap();
-    assert_eq!(final_header.block_hash().0, finalized.hash.0);
+    assert_eq!(final_header.block_hash().0, finalized.hash);
     assert!(final_header.finality_trusted_from_tag());
     let proof = source.outbox_proof(finalized).await.unwrap();
     let account = AccountProof::from_rpc_json(&proof.proof_json.to_string()).unwrap();
@@ -113,9 +111,9 @@ async fn index_prove_deliver_and_refuse_the_replay() {
         root: tree.root(),
         count: 3,
         block_number: finalized.number,
-        block_hash: finalized.hash.0,
+        block_hash: finalized.hash,
     };
-    let delivery = Delivery {
+    let delivery = Batch {
         checkpoint,
         attestations: attest(&checkpoint, &[0, 2]),
         messages: observed
@@ -330,7 +328,7 @@ async fn batches_are_sized_to_the_block_gas_limit() {
         .collect();
     let cp = foreign.checkpoint();
     let tree = foreign.tree();
-    let delivery_of = |messages: &[isthmus_protocol::Message]| Delivery {
+    let delivery_of = |messages: &[isthmus_protocol::Message]| Batch {
         checkpoint: cp,
         attestations: attest(&cp, &[0, 1]),
         messages: messages
@@ -413,13 +411,13 @@ async fn one_message_delivery(
     chain_id: u64,
     body: &[u8],
     replace_after: Duration,
-) -> (Ledger, isthmus_protocol::Message, Delivery, EvmDestination) {
+) -> (Ledger, isthmus_protocol::Message, Batch, EvmDestination) {
     let b = ledger(2, chain_id).await;
     let mut foreign = ForeignOutbox::new(1);
     trust_origin(&b, 1, foreign.outbox).await;
     let m = foreign.push(2, b.deployment.echo, 0, body);
     let cp = foreign.checkpoint();
-    let delivery = Delivery {
+    let delivery = Batch {
         checkpoint: cp,
         attestations: attest(&cp, &[0, 1]),
         messages: vec![(m.clone(), foreign.tree().branch(0).unwrap())],

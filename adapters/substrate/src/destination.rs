@@ -5,7 +5,7 @@
 //! dropped transaction), so a relayer can submit back to back without waiting for the
 //! node's pool to catch up. Submissions wait for a finalized block.
 
-use isthmus_protocol::{Attestation, Branch, Checkpoint, MessageId};
+use isthmus_protocol::{Attestation, Batch, Branch, Checkpoint, MessageId, MessageOutcome};
 use scale_decode::DecodeAsType;
 use scale_encode::EncodeAsType;
 use subxt::config::DefaultExtrinsicParamsBuilder;
@@ -43,28 +43,14 @@ impl From<&Checkpoint> for CheckpointArg {
     }
 }
 
-/// Why the inbox skipped a batch item.
+/// Why the inbox skipped a batch item (the pallet's `SkipReason`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, DecodeAsType)]
 #[decode_as_type(crate_path = "scale_decode")]
-pub enum SkipReason {
+enum SkipReason {
     /// Delivered before (by this or another member).
     AlreadyProcessed,
     /// Its deadline passed.
     Expired,
-}
-
-/// What the inbox did with one message of an included transaction.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// Handled and consumed.
-    Processed,
-    /// The recipient failed; the message is not consumed and can be retried.
-    HandlerFailed {
-        /// The runtime's error, as text for the operator.
-        error: String,
-    },
-    /// Skipped in a batch.
-    Skipped(SkipReason),
 }
 
 /// A finalized delivery transaction and the outcome of each message in it.
@@ -77,7 +63,7 @@ pub struct Receipt {
     /// The transaction hash.
     pub tx_hash: [u8; 32],
     /// `(message id, outcome)` in event order.
-    pub outcomes: Vec<(MessageId, Outcome)>,
+    pub outcomes: Vec<(MessageId, MessageOutcome)>,
 }
 
 #[derive(DecodeAsType)]
@@ -194,21 +180,23 @@ impl Destination {
         self.submit(&payload).await
     }
 
-    /// Delivers many messages of one checkpoint in one transaction.
-    pub async fn process_batch(
-        &self,
-        checkpoint: &Checkpoint,
-        attestations: &[Attestation],
-        items: &[(Vec<u8>, Branch)],
-    ) -> Result<Receipt, Error> {
-        let items: Vec<(Vec<u8>, [[u8; 32]; 32])> =
-            items.iter().map(|(m, b)| (m.clone(), b.siblings)).collect();
+    /// Delivers a batch (many messages of one checkpoint) in one transaction.
+    pub async fn deliver(&self, batch: &Batch) -> Result<Receipt, Error> {
+        let items: Vec<(Vec<u8>, [[u8; 32]; 32])> = batch
+            .messages
+            .iter()
+            .map(|(m, b)| (m.encode(), b.siblings))
+            .collect();
         let payload = subxt::dynamic::transaction(
             keys::PALLET,
             "process_batch",
             (
-                CheckpointArg::from(checkpoint),
-                attestations.iter().map(|a| a.0).collect::<Vec<[u8; 65]>>(),
+                CheckpointArg::from(&batch.checkpoint),
+                batch
+                    .attestations
+                    .iter()
+                    .map(|a| a.0)
+                    .collect::<Vec<[u8; 65]>>(),
                 items,
             ),
         );
@@ -216,7 +204,7 @@ impl Destination {
     }
 
     /// Whether the inbox recorded `id` as processed at the node's finalized head.
-    pub async fn is_processed(&self, id: &MessageId) -> Result<bool, Error> {
+    pub async fn is_delivered(&self, id: &MessageId) -> Result<bool, Error> {
         let (_, head) = self.client.finalized_head().await?;
         Ok(self
             .client
@@ -228,7 +216,7 @@ impl Destination {
     /// Where the inbox processed `id`, from `Processed[id]` (the block number) and that
     /// block's `MessageProcessed` event: `(block number, block hash, extrinsic hash)`.
     /// None when the id is not processed at the finalized head.
-    pub async fn find_processed(
+    pub async fn find_delivery(
         &self,
         id: &MessageId,
     ) -> Result<Option<(u32, [u8; 32], [u8; 32])>, Error> {
@@ -354,7 +342,7 @@ impl Destination {
             match event.event_name() {
                 "MessageProcessed" => {
                     let f = event.decode_fields_unchecked_as::<IdOnly>()?;
-                    outcomes.push((MessageId(f.id), Outcome::Processed));
+                    outcomes.push((MessageId(f.id), MessageOutcome::Delivered));
                 }
                 "MessageHandlerFailed" => {
                     let f = event.decode_fields_unchecked_as::<IdOnly>()?;
@@ -363,11 +351,15 @@ impl Destination {
                         .at("error")
                         .map(|v| v.to_string())
                         .unwrap_or_else(|| fields.to_string());
-                    outcomes.push((MessageId(f.id), Outcome::HandlerFailed { error }));
+                    outcomes.push((MessageId(f.id), MessageOutcome::HandlerFailed(error)));
                 }
                 "MessageSkipped" => {
                     let f = event.decode_fields_unchecked_as::<Skipped>()?;
-                    outcomes.push((MessageId(f.id), Outcome::Skipped(f.reason)));
+                    let outcome = match f.reason {
+                        SkipReason::AlreadyProcessed => MessageOutcome::AlreadyDelivered,
+                        SkipReason::Expired => MessageOutcome::Expired,
+                    };
+                    outcomes.push((MessageId(f.id), outcome));
                 }
                 _ => {}
             }

@@ -6,7 +6,7 @@
 //! - [`source`]: finalized blocks, the outbox's `Dispatch` events as protocol
 //!   messages, header bytes and read proofs of the outbox's root and count, verified
 //!   into a [`VerifiedOutbox`] with `isthmus-light-client-grandpa`.
-//! - [`destination`]: `process` / `process_batch` with local nonce management,
+//! - [`destination`]: `process` / `deliver` (a batch) with local nonce management,
 //!   inclusion and finality, per-message outcomes, and replay checks.
 //! - [`devnet`]: the local dev chain (chopsticks) and its signed GRANDPA finality.
 //! - [`keys`]: the pallet's storage keys and outbox id.
@@ -21,6 +21,6 @@ pub mod keys;
 pub mod source;
 
 pub use client::SubstrateClient;
-pub use destination::{Destination, Outcome, Receipt, SkipReason};
+pub use destination::{Destination, Receipt};
 pub use error::Error;
 pub use source::{DispatchedMessage, OutboxProof, VerifiedOutbox};

@@ -7,9 +7,10 @@
 )]
 
 use isthmus_adapter_substrate::devnet::{sudo_set_origin, DevChain, DevnetFinality};
-use isthmus_adapter_substrate::{keys, Destination, Outcome, SubstrateClient, VerifiedOutbox};
+use isthmus_adapter_substrate::{keys, Destination, SubstrateClient, VerifiedOutbox};
 use isthmus_light_client_grandpa::{AuthoritySetTracker, DigestItem, GrandpaJustification, Header};
 use isthmus_protocol::{Address32, Attestation, Checkpoint, MerkleTree, Message};
+use isthmus_protocol::{Batch, MessageOutcome};
 use k256::ecdsa::SigningKey;
 use subxt_signer::sr25519::dev;
 
@@ -218,7 +219,7 @@ async fn attested_delivery_is_accepted_once() {
 
     let relayer = Destination::new(client.clone(), dev::bob());
     let id = messages[0].id();
-    assert!(!relayer.is_processed(&id).await.unwrap());
+    assert!(!relayer.is_delivered(&id).await.unwrap());
     let receipt = relayer
         .process(
             &checkpoint,
@@ -228,8 +229,8 @@ async fn attested_delivery_is_accepted_once() {
         )
         .await
         .unwrap();
-    assert_eq!(receipt.outcomes, vec![(id, Outcome::Processed)]);
-    assert!(relayer.is_processed(&id).await.unwrap());
+    assert_eq!(receipt.outcomes, vec![(id, MessageOutcome::Delivered)]);
+    assert!(relayer.is_delivered(&id).await.unwrap());
 
     // The replay is refused by the inbox, and the error says so.
     let replay = relayer
@@ -261,26 +262,20 @@ async fn attested_delivery_is_accepted_once() {
 
     // A message to an address with no handler is not consumed: reported, retryable.
     let receipt = relayer
-        .process_batch(
-            &checkpoint,
-            &attestations,
-            &[
-                (messages[0].encode(), tree.branch(0).unwrap()),
-                (messages[1].encode(), tree.branch(1).unwrap()),
+        .deliver(&Batch {
+            checkpoint,
+            attestations: attestations.clone(),
+            messages: vec![
+                (messages[0].clone(), tree.branch(0).unwrap()),
+                (messages[1].clone(), tree.branch(1).unwrap()),
             ],
-        )
+        })
         .await
         .unwrap();
     assert_eq!(receipt.outcomes.len(), 2);
-    assert_eq!(
-        receipt.outcomes[0],
-        (
-            id,
-            Outcome::Skipped(isthmus_adapter_substrate::SkipReason::AlreadyProcessed)
-        )
-    );
+    assert_eq!(receipt.outcomes[0], (id, MessageOutcome::AlreadyDelivered));
     assert!(
-        matches!(&receipt.outcomes[1], (i, Outcome::HandlerFailed { .. }) if *i == messages[1].id())
+        matches!(&receipt.outcomes[1], (i, MessageOutcome::HandlerFailed(_)) if *i == messages[1].id())
     );
-    assert!(!relayer.is_processed(&messages[1].id()).await.unwrap());
+    assert!(!relayer.is_delivered(&messages[1].id()).await.unwrap());
 }

@@ -1,0 +1,299 @@
+//! The ledgers a relayer talks to, behind the narrow role each plays on a route.
+//!
+//! A new kind of ledger implements these traits and nothing else:
+//! - [`Source`]: its outbox is scanned over final blocks and its commitment proven
+//!   through its light client;
+//! - [`Destination`]: its inbox receives batches, and says what it already did;
+//! - [`DeliveryFeed`] (optional, from [`Destination::feed`]): its inbox's deliveries,
+//!   by any member, listed over a block range with one query.
+//!
+//! The shared vocabulary lives here and in `isthmus-protocol` ([`Batch`],
+//! [`MessageOutcome`], [`DeliveryRef`], [`SeenDelivery`]). The implementations are [`evm`] (Outbox/Inbox contracts
+//! through ethers, headers and `eth_getProof` through `isthmus-light-client-evm`) and
+//! [`substrate`] (the pallet through subxt, GRANDPA through
+//! `isthmus-light-client-grandpa`).
+
+pub mod evm;
+pub mod substrate;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use isthmus_protocol::{Batch, Message, MessageId, MessageOutcome};
+pub use isthmus_protocol::{DeliveryRef, SeenDelivery};
+use isthmus_schema::{BlockRef, NewMessage};
+
+use crate::verified::{CheckpointError, VerifiedCheckpoint};
+
+/// Why a ledger step failed. Retryability is decided here, where the cause is known.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// Chain IO failed (EVM ledger).
+    #[error(transparent)]
+    Evm(#[from] isthmus_adapter_evm::EvmError),
+    /// Chain IO failed (Substrate ledger).
+    #[error(transparent)]
+    Substrate(#[from] isthmus_adapter_substrate::Error),
+    /// The node's chain no longer holds a block the relayer recorded as final.
+    #[error("ledger `{ledger}`: block {number} is no longer {hash} on the node's chain")]
+    ChainChanged {
+        /// The ledger.
+        ledger: String,
+        /// The block number.
+        number: u64,
+        /// The recorded hash.
+        hash: String,
+    },
+    /// A block the node reported as final is missing when asked for by number.
+    #[error("ledger `{ledger}`: final block {number} is missing from the node")]
+    BlockMissing {
+        /// The ledger.
+        ledger: String,
+        /// The block number.
+        number: u64,
+    },
+    /// The ledger did not answer in time.
+    #[error("ledger `{ledger}`: {what} took longer than {seconds} s")]
+    Timeout {
+        /// The ledger.
+        ledger: String,
+        /// What was awaited.
+        what: &'static str,
+        /// The limit.
+        seconds: u64,
+    },
+    /// The light client refused the evidence: the node's answer is not a proof.
+    #[error("light client refused the evidence of ledger `{ledger}`: {reason}")]
+    Refused {
+        /// The ledger.
+        ledger: String,
+        /// Why.
+        reason: String,
+    },
+    /// The proven values do not form a checkpoint.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// The ledger is configured in a way this relayer cannot use.
+    #[error("ledger `{ledger}`: {reason}")]
+    Config {
+        /// The ledger.
+        ledger: String,
+        /// What to fix.
+        reason: String,
+    },
+}
+
+impl LedgerError {
+    /// Whether the step may succeed later.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Evm(e) => e.is_retryable(),
+            Self::Substrate(e) => e.is_retryable(),
+            // A node behind a load balancer, or one still importing, answers later.
+            Self::Timeout { .. } | Self::BlockMissing { .. } => true,
+            // A final block that changed needs an operator: the node is wrong or the
+            // chain's finality was violated.
+            Self::ChainChanged { .. } => false,
+            // A node that served bad evidence may serve good evidence later (another
+            // node behind a load balancer, a reorg that settled); the refusal is
+            // recorded each time.
+            Self::Refused { .. } => true,
+            Self::Checkpoint(_) | Self::Config { .. } => false,
+        }
+    }
+}
+
+/// One entry of a scan: a message to record, or an outbox entry that does not hold a
+/// valid message (recorded as rejected with the reason; the scan goes on).
+#[derive(Clone, Debug)]
+pub enum Observed {
+    /// A valid protocol message.
+    Message(NewMessage),
+    /// An outbox entry that is not a valid message.
+    Rejected {
+        /// The block that holds it.
+        block: BlockRef,
+        /// The transaction that emitted it, where the ledger has one.
+        tx_hash: Option<[u8; 32]>,
+        /// Position in the block.
+        log_index: u64,
+        /// Why it was refused.
+        reason: String,
+        /// The raw payload.
+        raw: Vec<u8>,
+    },
+}
+
+/// A final delivery transaction and what the inbox did with each message.
+#[derive(Clone, Debug)]
+pub struct Delivered {
+    /// The transaction and its final block.
+    pub at: DeliveryRef,
+    /// Gas used, on ledgers that meter gas.
+    pub gas_used: Option<u64>,
+    /// One outcome per message, in the inbox's order.
+    pub outcomes: Vec<(MessageId, MessageOutcome)>,
+}
+
+/// The submitter's balance, as the ledger counts it (for the low-balance gauges).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Balance {
+    /// An EVM account, in gwei.
+    Gwei(i64),
+    /// A Substrate account's free balance, in the chain's smallest unit.
+    Free(u128),
+}
+
+/// A ledger whose outbox messages leave from.
+#[async_trait]
+pub trait Source: Send + Sync {
+    /// The first block that can hold outbox entries.
+    fn first_block(&self) -> u64;
+
+    /// Most blocks one observer round scans (bounds each query, so progress shows
+    /// often).
+    fn scan_range(&self) -> u64;
+
+    /// The node's final head.
+    async fn finalized(&self) -> Result<BlockRef, LedgerError>;
+
+    /// Block `number` of the node's chain, if it has it.
+    async fn block_ref(&self, number: u64) -> Result<Option<BlockRef>, LedgerError>;
+
+    /// Fails with [`LedgerError::ChainChanged`] when `cursor` (a block recorded as
+    /// final) is no longer on the node's chain.
+    async fn check_linkage(&self, cursor: BlockRef) -> Result<(), LedgerError>;
+
+    /// The outbox's entries in final blocks `from..=to`, in chain order.
+    async fn scan(&self, from: u64, to: u64) -> Result<Vec<Observed>, LedgerError>;
+
+    /// The outbox's commitment at `block`, proven through the ledger's light client.
+    async fn verify_checkpoint(&self, block: BlockRef) -> Result<VerifiedCheckpoint, LedgerError>;
+}
+
+/// A ledger whose inbox messages are delivered to.
+#[async_trait]
+pub trait Destination: Send + Sync {
+    /// Why this inbox can never accept a message for `recipient`, when that is
+    /// decidable before any submission (None: it may).
+    fn refuses_recipient(&self, recipient: &[u8; 32]) -> Option<String>;
+
+    /// How many messages the next batch should carry, at most `requested`.
+    fn batch_for(&self, requested: u32) -> u32;
+
+    /// Which of `ids` the inbox already processed.
+    async fn delivered_among(&self, ids: &[MessageId]) -> Result<HashSet<MessageId>, LedgerError>;
+
+    /// Where the inbox processed each of `ids` (ids not processed are absent).
+    async fn find_deliveries(
+        &self,
+        ids: &[MessageId],
+    ) -> Result<HashMap<MessageId, DeliveryRef>, LedgerError>;
+
+    /// Submits `batch` and waits until its transaction is final (at most `timeout`).
+    async fn deliver(&self, batch: &Batch, timeout: Duration) -> Result<Delivered, LedgerError>;
+
+    /// The submitter's balance, where the relayer can read it.
+    async fn balance(&self) -> Option<Balance>;
+
+    /// The inbox's deliveries as a feed, where the ledger can list them in one query.
+    fn feed(&self) -> Option<&dyn DeliveryFeed> {
+        None
+    }
+}
+
+/// A destination whose deliveries, by any member, can be listed over final blocks.
+#[async_trait]
+pub trait DeliveryFeed: Send + Sync {
+    /// The node's final head.
+    async fn head(&self) -> Result<u64, LedgerError>;
+
+    /// Most blocks one listing covers.
+    fn range(&self) -> u64;
+
+    /// The deliveries the inbox made in blocks `from..=to`.
+    async fn deliveries_between(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<SeenDelivery>, LedgerError>;
+}
+
+/// One configured ledger: its name, id and roles.
+#[derive(Clone)]
+pub struct LedgerHandle {
+    /// Configured name.
+    pub name: String,
+    /// Protocol ledger id.
+    pub id: u32,
+    /// How often its node is polled for new final blocks.
+    pub poll_interval: Duration,
+    /// The source role.
+    pub source: Arc<dyn Source>,
+    /// The destination role.
+    pub destination: Arc<dyn Destination>,
+}
+
+impl std::fmt::Debug for LedgerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LedgerHandle")
+            .field("name", &self.name)
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The stored form of a message the source emitted.
+pub fn new_message(
+    message: &Message,
+    id: MessageId,
+    block: BlockRef,
+    tx_hash: Option<[u8; 32]>,
+) -> NewMessage {
+    NewMessage {
+        id: isthmus_schema::MessageId(id.0),
+        version: isthmus_protocol::VERSION,
+        nonce: message.nonce,
+        origin: message.origin,
+        sender: message.sender.0,
+        destination: message.destination,
+        recipient: message.recipient.0,
+        deadline: message.deadline,
+        body: message.body.clone(),
+        canonical: message.encode(),
+        source_block: block,
+        source_tx_hash: tx_hash,
+    }
+}
+
+/// How many "already delivered?" queries run at once against one inbox.
+const DELIVERED_QUERIES: usize = 16;
+
+/// Which of `ids` `is_delivered` says the inbox processed, a few queries at a time.
+async fn delivered_among<F, Fut>(
+    ids: &[MessageId],
+    is_delivered: F,
+) -> Result<HashSet<MessageId>, LedgerError>
+where
+    F: Fn(MessageId) -> Fut,
+    Fut: std::future::Future<Output = Result<bool, LedgerError>>,
+{
+    use futures::stream::{StreamExt, TryStreamExt};
+    let answers: Vec<(MessageId, bool)> = futures::stream::iter(ids.iter().copied())
+        .map(|id| {
+            let query = is_delivered(id);
+            async move { Ok::<_, LedgerError>((id, query.await?)) }
+        })
+        .buffer_unordered(DELIVERED_QUERIES)
+        .try_collect()
+        .await?;
+    Ok(answers
+        .into_iter()
+        .filter_map(|(id, done)| done.then_some(id))
+        .collect())
+}
+
+#[cfg(test)]
+pub(crate) mod fake;

@@ -1,0 +1,186 @@
+//! Step 4, attest: this member signs the verified checkpoint, the other members are
+//! asked for theirs, every answer is recorded with its verdict, and the batch goes on
+//! only with a quorum of the consortium's signers.
+
+use isthmus_protocol::{Attestation, Checkpoint, MerkleTree};
+use isthmus_schema::{MessageId, MessageRecord, MessageStatus, NewAttestation};
+use tracing::warn;
+
+use super::evidence::{self, Attested as Evidence};
+use super::verify::Verified;
+use super::{hex32, Context, PipelineError};
+
+/// Live messages under a checkpoint a quorum of the consortium signed.
+pub struct Attested {
+    origin: u32,
+    destination: u32,
+    live: Vec<MessageRecord>,
+    checkpoint: Checkpoint,
+    tree: MerkleTree,
+    /// A quorum's attestations, in the signer set's order.
+    quorum: Vec<Attestation>,
+}
+
+impl Attested {
+    /// The attested checkpoint.
+    pub fn checkpoint(&self) -> &Checkpoint {
+        &self.checkpoint
+    }
+
+    /// The quorum's attestations.
+    pub fn quorum(&self) -> &[Attestation] {
+        &self.quorum
+    }
+
+    pub(super) fn into_parts(
+        self,
+    ) -> (
+        u32,
+        u32,
+        Vec<MessageRecord>,
+        Checkpoint,
+        MerkleTree,
+        Vec<Attestation>,
+    ) {
+        (
+            self.origin,
+            self.destination,
+            self.live,
+            self.checkpoint,
+            self.tree,
+            self.quorum,
+        )
+    }
+}
+
+/// Collects attestations of `verified`'s checkpoint. None when the quorum is not met
+/// (the messages' leases are given back; the next round asks again).
+pub async fn attest(ctx: &Context, verified: Verified) -> Result<Option<Attested>, PipelineError> {
+    let checkpoint = *verified.checkpoint().checkpoint();
+    let digest = checkpoint.digest();
+    let own = ctx.attester.sign(verified.checkpoint());
+    record(
+        ctx,
+        digest,
+        ctx.attester.address(),
+        ctx.attester.member(),
+        own,
+        Ok(()),
+    )
+    .await?;
+    let mut accepted = vec![own];
+    for verdict in ctx.peers.attest(&checkpoint).await {
+        match &verdict.verdict {
+            Ok(()) => accepted.extend(verdict.attestation),
+            Err(reason) => {
+                ctx.metrics
+                    .refused_attestations
+                    .with_label_values(&[&verdict.member])
+                    .inc();
+                warn!(member = %verdict.member, %reason, "attestation refused");
+            }
+        }
+        // An unreachable member produced no signature: nothing to record as an
+        // attestation; the warning and the metric say it.
+        if let Some(attestation) = verdict.attestation {
+            record(
+                ctx,
+                digest,
+                verdict.signer,
+                &verdict.member,
+                attestation,
+                verdict.verdict.clone(),
+            )
+            .await?;
+        }
+    }
+    let (origin, destination, live, _, tree) = verified.into_parts();
+    let quorum = match ctx.consortium.signers.verify(&digest, &accepted) {
+        Ok(q) => q,
+        Err(e) => {
+            warn!(
+                have = e.have,
+                need = e.need,
+                "not enough attestations yet; will ask again"
+            );
+            ctx.release(&live.iter().map(|m| m.id).collect::<Vec<_>>())
+                .await;
+            return Ok(None);
+        }
+    };
+    let signers: Vec<String> = quorum
+        .signers
+        .iter()
+        .map(|s| {
+            ctx.consortium
+                .member_of(s)
+                .map_or_else(|| hex::encode(s), |m| m.name.clone())
+        })
+        .collect();
+    let evidence = evidence::json(&Evidence {
+        checkpoint_digest: hex32(&digest),
+        signers,
+    });
+    for from in [
+        MessageStatus::Observed,
+        MessageStatus::Verified,
+        MessageStatus::Failed,
+        MessageStatus::Submitted,
+    ] {
+        let ids: Vec<MessageId> = live
+            .iter()
+            .filter(|m| m.status == from)
+            .map(|m| m.id)
+            .collect();
+        // Observed messages were moved to verified by the previous step.
+        let from = if from == MessageStatus::Observed {
+            MessageStatus::Verified
+        } else {
+            from
+        };
+        ctx.store
+            .transition_many(&ids, from, MessageStatus::Attested, &evidence, &ctx.worker)
+            .await?;
+    }
+    let quorum = quorum
+        .signers
+        .iter()
+        .filter_map(|s| {
+            accepted
+                .iter()
+                .find(|a| a.recover(&digest).ok() == Some(*s))
+                .copied()
+        })
+        .collect();
+    Ok(Some(Attested {
+        origin,
+        destination,
+        live,
+        checkpoint,
+        tree,
+        quorum,
+    }))
+}
+
+async fn record(
+    ctx: &Context,
+    digest: [u8; 32],
+    signer: [u8; 20],
+    member: &str,
+    attestation: Attestation,
+    verdict: Result<(), String>,
+) -> Result<(), PipelineError> {
+    ctx.store
+        .record_attestation(
+            &NewAttestation {
+                checkpoint_digest: digest,
+                signer,
+                member: Some(member.to_owned()),
+                signature: attestation.0,
+                verdict,
+            },
+            &ctx.worker,
+        )
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,127 @@
+//! The observer of a source: scans final blocks in bounded ranges and records the
+//! outbox's entries (messages, and rejected entries with their reason) with the
+//! cursor in one transaction, so a restart resumes from the stored cursor and
+//! nowhere else. Messages of another member's turn are held back from the start.
+
+use std::collections::BTreeMap;
+
+use isthmus_schema::{CursorKey, MessageId, RejectedEntry, Stage};
+use tracing::{info, warn};
+
+use super::{hex32, Context, PipelineError, HOLD_STEP};
+use crate::ledger::{LedgerError, Observed};
+
+/// One observer round: blocks `from..=to` scanned, `finalized` the final head then.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Round {
+    /// First block scanned.
+    pub from: u64,
+    /// Last block scanned.
+    pub to: u64,
+    /// The final head when the round started (more remain when `to < finalized`).
+    pub finalized: u64,
+}
+
+/// Scans the next bounded range of final blocks of `id`. None when there was
+/// nothing new.
+pub async fn observe(ctx: &Context, id: u32) -> Result<Option<Round>, PipelineError> {
+    let ledger = ctx.ledger(id)?;
+    let source = &ledger.source;
+    let key = CursorKey {
+        ledger: id,
+        destination: None,
+        stage: Stage::Observe,
+    };
+    let cursor = ctx.store.load_cursor(key).await?;
+    if let Some(c) = cursor {
+        source.check_linkage(c.block).await?;
+    }
+    let finalized = source.finalized().await?;
+    ctx.metrics
+        .height
+        .with_label_values(&[&ledger.name, "finalized"])
+        .set(finalized.number as i64);
+    let from = cursor.map_or(source.first_block(), |c| c.block.number + 1);
+    if from > finalized.number {
+        return Ok(None);
+    }
+    let to = finalized.number.min(from + source.scan_range() - 1);
+    let to_ref = source
+        .block_ref(to)
+        .await?
+        .ok_or_else(|| LedgerError::BlockMissing {
+            ledger: ledger.name.clone(),
+            number: to,
+        })?;
+    let mut messages = Vec::new();
+    let mut rejected = Vec::new();
+    for scanned in source.scan(from, to).await? {
+        match scanned {
+            Observed::Message(m) => messages.push(m),
+            Observed::Rejected {
+                block,
+                tx_hash,
+                log_index,
+                reason,
+                raw,
+            } => {
+                warn!(block = block.number, tx = ?tx_hash.map(|t| hex32(&t)), log_index, %reason, "outbox entry rejected; recorded in the history");
+                rejected.push(RejectedEntry {
+                    block,
+                    tx_hash,
+                    index: log_index,
+                    reason,
+                    raw,
+                });
+            }
+        }
+    }
+    // The entries are recorded with the range, so the history shows every outbox
+    // entry: a message, or a rejection with its reason.
+    let outcome = ctx
+        .store
+        .record_observed_with_rejected(key, to_ref, &messages, &rejected, &ctx.worker)
+        .await?;
+    ctx.metrics
+        .rejected_logs
+        .with_label_values(&[&ledger.name])
+        .inc_by(outcome.rejected as u64);
+    // Another member's turn is held back until it is `consortium.takeover_s` old
+    // where the destination's deliveries are followed as they land (the watcher
+    // records them); elsewhere it is looked at every HOLD_STEP, so other members'
+    // deliveries reach this history soon.
+    let me = ctx.attester.address();
+    let mut others: BTreeMap<bool, Vec<MessageId>> = BTreeMap::new();
+    for m in &messages {
+        if ctx.consortium.turn_of(m.nonce) != Some(me) {
+            let followed = ctx
+                .ledgers
+                .get(&m.destination)
+                .is_some_and(|l| l.destination.feed().is_some());
+            others.entry(followed).or_default().push(m.id);
+        }
+    }
+    for (followed, held) in others {
+        let wait = if followed { ctx.takeover } else { HOLD_STEP };
+        ctx.store.defer_observed(&held, wait).await?;
+    }
+    ctx.metrics
+        .height
+        .with_label_values(&[&ledger.name, "observed"])
+        .set(to as i64);
+    let remaining = finalized.number - to;
+    if outcome.inserted > 0 || remaining > 0 {
+        info!(
+            from,
+            to,
+            inserted = outcome.inserted,
+            remaining_blocks = remaining,
+            "observed"
+        );
+    }
+    Ok(Some(Round {
+        from,
+        to,
+        finalized: finalized.number,
+    }))
+}

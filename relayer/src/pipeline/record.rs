@@ -1,0 +1,195 @@
+//! Step 6, record: what the destination did with each message of a batch goes into
+//! the history (one transaction for the batch's deliveries), and deliveries made by
+//! other submissions are recorded from the destination's evidence.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use isthmus_schema::{MessageRecord, MessageStatus, NewDelivery};
+use tracing::{debug, info, warn};
+
+use super::evidence::{self, DeliveredElsewhere, ExpiredInTransaction};
+use super::submit::Submitted;
+use super::{hex32, protocol_id, Context, PipelineError};
+use crate::ledger::DeliveryRef;
+use isthmus_protocol::MessageOutcome;
+
+/// Records a sent batch's outcome. Returns how many messages reached a final state.
+pub async fn record(ctx: &Context, submitted: Submitted) -> Result<usize, PipelineError> {
+    let (origin, destination, live, digest, result) = submitted.into_parts();
+    let target = ctx.ledger(destination)?;
+    let delivered = match result {
+        Ok(d) => d,
+        Err(e) => {
+            ctx.metrics
+                .rpc_errors
+                .with_label_values(&[&target.name])
+                .inc();
+            warn!(error = %e, retryable = e.is_retryable(), "delivery failed");
+            for m in &live {
+                ctx.store
+                    .set_failure(
+                        m.id,
+                        MessageStatus::Submitted,
+                        &e.to_string(),
+                        &ctx.retry,
+                        &ctx.worker,
+                    )
+                    .await?;
+            }
+            return Ok(0);
+        }
+    };
+    let route = format!("{}->{}", ctx.name(origin), target.name);
+    let mut done = 0;
+    let mut deliveries = Vec::new();
+    let mut latencies = Vec::new();
+    let mut foreign = Vec::new();
+    let size = delivered.outcomes.len() as u32;
+    for (index, (id, outcome)) in delivered.outcomes.iter().enumerate() {
+        let Some(record) = live.iter().find(|m| m.id.0 == id.0) else {
+            continue;
+        };
+        match outcome {
+            MessageOutcome::Delivered => {
+                deliveries.push(NewDelivery {
+                    message_id: record.id,
+                    destination,
+                    tx_hash: delivered.at.tx_hash,
+                    block_number: delivered.at.block.number,
+                    block_hash: Some(delivered.at.block.hash),
+                    gas_used: delivered.gas_used,
+                    checkpoint_digest: Some(digest),
+                    batch_index: index as u32,
+                    batch_size: size,
+                });
+                latencies.push(
+                    (Utc::now() - record.observed_at).num_milliseconds().max(0) as f64 / 1000.0,
+                );
+            }
+            MessageOutcome::AlreadyDelivered => {
+                ctx.store
+                    .transition(
+                        record.id,
+                        MessageStatus::Submitted,
+                        MessageStatus::Attested,
+                        &evidence::json(&DeliveredElsewhere {
+                            note: "delivered by another submission",
+                        }),
+                        &ctx.worker,
+                    )
+                    .await?;
+                foreign.push(MessageRecord {
+                    status: MessageStatus::Attested,
+                    ..record.clone()
+                });
+            }
+            MessageOutcome::HandlerFailed(reason) => {
+                let failure = ctx
+                    .store
+                    .set_failure(
+                        record.id,
+                        MessageStatus::Submitted,
+                        &format!("recipient refused: {reason}"),
+                        &ctx.retry,
+                        &ctx.worker,
+                    )
+                    .await?;
+                warn!(msg_id = %record.id, %reason, ?failure, "recipient refused the message; it stays deliverable");
+            }
+            MessageOutcome::Expired => {
+                ctx.store
+                    .transition(
+                        record.id,
+                        MessageStatus::Submitted,
+                        MessageStatus::Expired,
+                        &evidence::json(&ExpiredInTransaction {
+                            tx: hex32(&delivered.at.tx_hash),
+                        }),
+                        &ctx.worker,
+                    )
+                    .await?;
+                done += 1;
+            }
+        }
+    }
+    // One transaction for the batch's deliveries: all are recorded or none.
+    ctx.store
+        .record_deliveries(&deliveries, MessageStatus::Submitted, &ctx.worker)
+        .await?;
+    for (d, latency) in deliveries.iter().zip(latencies) {
+        ctx.metrics
+            .latency
+            .with_label_values(&[&route])
+            .observe(latency);
+        info!(msg_id = %d.message_id, tx = %hex32(&delivered.at.tx_hash), block = delivered.at.block.number, "delivered");
+    }
+    done += deliveries.len();
+    done += foreign_deliveries(ctx, destination, &foreign).await?;
+    Ok(done)
+}
+
+/// Records deliveries made by other submissions (another member, or an earlier run
+/// of this one), each found where the inbox records it. Returns how many.
+pub async fn foreign_deliveries(
+    ctx: &Context,
+    destination: u32,
+    messages: &[MessageRecord],
+) -> Result<usize, PipelineError> {
+    if messages.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<_> = messages.iter().map(|m| protocol_id(m.id)).collect();
+    let found = ctx
+        .ledger(destination)?
+        .destination
+        .find_deliveries(&ids)
+        .await?;
+    found_deliveries(ctx, destination, messages, &found).await
+}
+
+/// Records the deliveries of `messages` (claimed by this worker) that another
+/// submission made, as `found` gives them (every message must be in it).
+pub async fn found_deliveries(
+    ctx: &Context,
+    destination: u32,
+    messages: &[MessageRecord],
+    found: &HashMap<isthmus_protocol::MessageId, DeliveryRef>,
+) -> Result<usize, PipelineError> {
+    if let Some(missing) = messages
+        .iter()
+        .find(|m| !found.contains_key(&protocol_id(m.id)))
+    {
+        return Err(PipelineError::DeliveryNotFound {
+            ledger: ctx.name(destination),
+            id: missing.id,
+        });
+    }
+    let mut by_status: HashMap<MessageStatus, Vec<NewDelivery>> = HashMap::new();
+    // A message this relayer had not verified or attested goes straight to
+    // delivered: its history shows only what this relayer did.
+    for m in messages {
+        let at = found[&protocol_id(m.id)];
+        by_status.entry(m.status).or_default().push(NewDelivery {
+            message_id: m.id,
+            destination,
+            tx_hash: at.tx_hash,
+            block_number: at.block.number,
+            block_hash: Some(at.block.hash),
+            gas_used: None,
+            checkpoint_digest: None,
+            batch_index: 0,
+            batch_size: 1,
+        });
+    }
+    for (from, deliveries) in by_status {
+        ctx.store
+            .record_deliveries(&deliveries, from, &ctx.worker)
+            .await?;
+        debug!(
+            messages = deliveries.len(),
+            "delivered by another submission; recorded"
+        );
+    }
+    Ok(messages.len())
+}

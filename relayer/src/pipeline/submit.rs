@@ -1,0 +1,88 @@
+//! Step 5, submit: the batch is recorded as submitted before its transaction leaves
+//! (so a crash after sending is resolved by the destination's replay check next
+//! round), then sent, and its finality awaited.
+
+use isthmus_protocol::{Batch, Message};
+use isthmus_schema::{MessageId, MessageRecord, MessageStatus};
+
+use super::attest::Attested;
+use super::evidence::{self, Submitted as Evidence};
+use super::{hex32, Context, PipelineError, FINALITY_TIMEOUT};
+use crate::ledger::{Delivered, LedgerError};
+
+/// A batch that was sent: the destination's final answer, or why there is none.
+pub struct Submitted {
+    origin: u32,
+    destination: u32,
+    live: Vec<MessageRecord>,
+    digest: [u8; 32],
+    result: Result<Delivered, LedgerError>,
+}
+
+impl Submitted {
+    /// The destination's answer.
+    pub fn result(&self) -> &Result<Delivered, LedgerError> {
+        &self.result
+    }
+
+    pub(super) fn into_parts(
+        self,
+    ) -> (
+        u32,
+        u32,
+        Vec<MessageRecord>,
+        [u8; 32],
+        Result<Delivered, LedgerError>,
+    ) {
+        (
+            self.origin,
+            self.destination,
+            self.live,
+            self.digest,
+            self.result,
+        )
+    }
+}
+
+/// Sends `attested`'s messages with their branches and the quorum's attestations.
+pub async fn submit(ctx: &Context, attested: Attested) -> Result<Submitted, PipelineError> {
+    let (origin, destination, live, checkpoint, tree, quorum) = attested.into_parts();
+    let digest = checkpoint.digest();
+    let mut messages = Vec::with_capacity(live.len());
+    for m in &live {
+        let corrupt = |reason: String| PipelineError::CorruptRecord { id: m.id, reason };
+        let message =
+            Message::decode(&m.canonical).map_err(|e| corrupt(format!("does not decode: {e}")))?;
+        let branch = tree
+            .branch(message.nonce)
+            .map_err(|e| corrupt(format!("no branch under the checkpoint: {e}")))?;
+        messages.push((message, branch));
+    }
+    let batch = Batch {
+        checkpoint,
+        attestations: quorum,
+        messages,
+    };
+    let ids: Vec<MessageId> = live.iter().map(|m| m.id).collect();
+    ctx.store
+        .transition_many(
+            &ids,
+            MessageStatus::Attested,
+            MessageStatus::Submitted,
+            &evidence::json(&Evidence {
+                checkpoint_digest: hex32(&digest),
+                batch_size: ids.len(),
+            }),
+            &ctx.worker,
+        )
+        .await?;
+    let target = ctx.ledger(destination)?;
+    let result = target.destination.deliver(&batch, FINALITY_TIMEOUT).await;
+    Ok(Submitted {
+        origin,
+        destination,
+        live,
+        digest,
+        result,
+    })
+}

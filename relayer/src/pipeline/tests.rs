@@ -1,0 +1,440 @@
+//! The pipeline's steps against a fake ledger pair (`crate::ledger::fake`), fake
+//! peers and a real Postgres (each test gets its own database).
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use isthmus_protocol::{
+    Address32, Attestation, Checkpoint, Message, MessageId, MessageOutcome, SignerSet,
+};
+use isthmus_schema::{FinalityMode, LedgerKind, MessageStatus, RetryPolicy, Store};
+use k256::ecdsa::SigningKey;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use super::*;
+use crate::attest::{Attester, Consortium, Peer, PeerVerdict, Peers};
+use crate::ledger::fake::FakeLedger;
+use crate::ledger::{LedgerError, LedgerHandle};
+use crate::metrics::Metrics;
+
+const SRC: u32 = 1;
+const DST: u32 = 2;
+
+fn secret(i: u8) -> k256::SecretKey {
+    k256::SecretKey::from_slice(&[i; 32]).unwrap()
+}
+
+/// The other members, answering with their own keys unless told to refuse.
+struct FakePeers {
+    members: Vec<(String, SigningKey)>,
+    refuse: AtomicBool,
+}
+
+#[async_trait]
+impl Peers for FakePeers {
+    async fn attest(&self, checkpoint: &Checkpoint) -> Vec<PeerVerdict> {
+        self.members
+            .iter()
+            .map(|(name, key)| {
+                let signer = isthmus_protocol::attestation::address_of(key.verifying_key());
+                if self.refuse.load(Ordering::SeqCst) {
+                    PeerVerdict {
+                        member: name.clone(),
+                        signer,
+                        attestation: None,
+                        verdict: Err("unreachable: connection refused".into()),
+                    }
+                } else {
+                    PeerVerdict {
+                        member: name.clone(),
+                        signer,
+                        attestation: Some(Attestation::sign(key, &checkpoint.digest()).unwrap()),
+                        verdict: Ok(()),
+                    }
+                }
+            })
+            .collect()
+    }
+}
+
+struct Setup {
+    ctx: Context,
+    source: Arc<FakeLedger>,
+    target: Arc<FakeLedger>,
+    peers: Arc<FakePeers>,
+}
+
+/// Three members (this one is `bank-a`, turn 0 of 3), threshold 2, one route.
+async fn setup(pool: PgPool, target: FakeLedger, takeover: Duration) -> Setup {
+    let store = Store::new(pool);
+    for id in [SRC, DST] {
+        store
+            .upsert_ledger(&isthmus_schema::Ledger {
+                id,
+                name: format!("ledger-{id}"),
+                kind: LedgerKind::Evm,
+                finality: FinalityMode::FinalizedTag,
+            })
+            .await
+            .unwrap();
+    }
+    let source = Arc::new(FakeLedger::new(SRC));
+    let target = Arc::new(target);
+    let attester = Arc::new(Attester::new("bank-a".into(), &secret(1)));
+    let others: Vec<(String, SigningKey)> = [("bank-b", 2u8), ("bank-c", 3)]
+        .iter()
+        .map(|(n, i)| (n.to_string(), SigningKey::from(secret(*i))))
+        .collect();
+    let mut members = vec![Peer {
+        name: "bank-a".into(),
+        signer: attester.address(),
+        url: String::new(),
+    }];
+    for (name, key) in &others {
+        members.push(Peer {
+            name: name.clone(),
+            signer: isthmus_protocol::attestation::address_of(key.verifying_key()),
+            url: String::new(),
+        });
+    }
+    let signers = SignerSet::new(members.iter().map(|m| m.signer).collect(), 2).unwrap();
+    let peers = Arc::new(FakePeers {
+        members: others,
+        refuse: AtomicBool::new(false),
+    });
+    let handle = |l: &Arc<FakeLedger>| LedgerHandle {
+        name: format!("ledger-{}", l.id),
+        id: l.id,
+        poll_interval: Duration::from_millis(50),
+        source: l.clone(),
+        destination: l.clone(),
+    };
+    let ledgers = BTreeMap::from([(SRC, handle(&source)), (DST, handle(&target))]);
+    let ctx = Context {
+        store,
+        ledgers,
+        routes: vec![Route {
+            source: SRC,
+            destination: DST,
+            batch_size: 16,
+            in_flight: 1,
+        }],
+        attester,
+        consortium: Consortium { members, signers },
+        peers: peers.clone(),
+        metrics: Metrics::new(),
+        worker: "bank-a/1".into(),
+        retry: RetryPolicy {
+            max_attempts: 8,
+            base_delay: Duration::from_secs(2),
+            max_delay: Duration::from_secs(300),
+        },
+        takeover,
+        progress: turns::Progress::new(Instant::now()),
+    };
+    Setup {
+        ctx,
+        source,
+        target,
+        peers,
+    }
+}
+
+fn message(recipient: [u8; 32], deadline: u64) -> Message {
+    Message {
+        nonce: 0,
+        origin: 0,
+        sender: Address32([0x5a; 32]),
+        destination: DST,
+        recipient: Address32(recipient),
+        deadline,
+        body: b"pay 10".to_vec(),
+    }
+}
+
+/// A recipient any ledger takes (a 20-byte address, left-padded).
+const RECIPIENT: [u8; 32] = {
+    let mut r = [0u8; 32];
+    r[31] = 0x42;
+    r
+};
+
+impl Setup {
+    /// Dispatches `n` plain messages; returns their ids by nonce.
+    fn dispatch(&self, n: usize) -> Vec<MessageId> {
+        (0..n)
+            .map(|_| self.source.dispatch(message(RECIPIENT, 0)))
+            .collect()
+    }
+
+    async fn observe(&self) {
+        while observe::observe(&self.ctx, SRC).await.unwrap().is_some() {}
+    }
+
+    async fn round(&self) -> Result<usize, PipelineError> {
+        round(&self.ctx, DST, &CancellationToken::new()).await
+    }
+
+    async fn record(&self, id: MessageId) -> isthmus_schema::MessageRecord {
+        self.ctx
+            .store
+            .message(isthmus_schema::MessageId(id.0))
+            .await
+            .unwrap()
+            .unwrap()
+            .message
+    }
+
+    async fn status(&self, id: MessageId) -> MessageStatus {
+        self.record(id).await.status
+    }
+
+    fn batches(&self) -> Vec<isthmus_protocol::Batch> {
+        self.target.inbox().batches.clone()
+    }
+}
+
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn a_batch_goes_through_every_step_and_each_outcome_is_recorded(pool: PgPool) {
+    let s = setup(pool, FakeLedger::new(DST), Duration::from_secs(3600)).await;
+    let ids = s.dispatch(10);
+    // This member's turns are nonces 0, 3, 6 and 9.
+    s.target.delivered_elsewhere(ids[3], 3);
+    {
+        let mut inbox = s.target.inbox();
+        inbox.outcomes.insert(
+            ids[6],
+            MessageOutcome::HandlerFailed("insufficient funds".into()),
+        );
+        inbox.outcomes.insert(ids[9], MessageOutcome::Expired);
+    }
+    s.observe().await;
+    let done = s.round().await.unwrap();
+    assert_eq!(done, 3, "delivered, delivered elsewhere, expired");
+
+    let batches = s.batches();
+    assert_eq!(batches.len(), 1);
+    let nonces: Vec<u64> = batches[0].messages.iter().map(|(m, _)| m.nonce).collect();
+    assert_eq!(nonces, vec![0, 3, 6, 9], "only this member's turns");
+    assert_eq!(
+        batches[0].attestations.len(),
+        3,
+        "every valid signature, in signer order"
+    );
+    assert_eq!(batches[0].checkpoint.count, 10);
+    for (m, branch) in &batches[0].messages {
+        assert_eq!(branch.root_for(&m.id().0), batches[0].checkpoint.root);
+    }
+
+    assert_eq!(s.status(ids[0]).await, MessageStatus::Delivered);
+    assert_eq!(s.status(ids[3]).await, MessageStatus::Delivered);
+    let failed = s.record(ids[6]).await;
+    assert_eq!(failed.status, MessageStatus::Failed);
+    assert_eq!(failed.attempts, 1);
+    assert!(failed.last_error.unwrap().contains("insufficient funds"));
+    assert!(failed.next_attempt_at.is_some());
+    assert_eq!(s.status(ids[9]).await, MessageStatus::Expired);
+    for held in [1, 2, 4, 5, 7, 8] {
+        assert_eq!(
+            s.status(ids[held]).await,
+            MessageStatus::Observed,
+            "nonce {held}"
+        );
+    }
+    assert!(s.ctx.store.verify_log_chain().await.unwrap() > 0);
+}
+
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn unreceivable_and_expired_messages_are_settled_without_a_submission(pool: PgPool) {
+    let mut target = FakeLedger::new(DST);
+    target.evm_recipients = true;
+    let s = setup(pool, target, Duration::from_secs(3600)).await;
+    let unreceivable = s.source.dispatch(message([0x77; 32], 0));
+    s.dispatch(2);
+    let expired = s.source.dispatch(message(RECIPIENT, 1));
+    s.observe().await;
+    assert_eq!(s.round().await.unwrap(), 2);
+    assert_eq!(s.status(unreceivable).await, MessageStatus::Rejected);
+    assert_eq!(s.status(expired).await, MessageStatus::Expired);
+    assert!(s.batches().is_empty(), "nothing was submitted");
+    let history = s
+        .ctx
+        .store
+        .message(isthmus_schema::MessageId(unreceivable.0))
+        .await
+        .unwrap()
+        .unwrap();
+    let last = history.log.last().unwrap();
+    assert_eq!(last.evidence["reason"], "not a 20-byte address");
+}
+
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn another_members_turn_waits_while_it_delivers_and_is_taken_over_when_it_stops(
+    pool: PgPool,
+) {
+    let mut target = FakeLedger::new(DST);
+    target.with_feed = true;
+    let takeover = Duration::from_secs(1);
+    let s = setup(pool, target, takeover).await;
+    let ids = s.dispatch(2);
+    s.observe().await;
+    // Nonce 1 is bank-b's turn: held back for the takeover period at observation.
+    assert_eq!(s.round().await.unwrap(), 1);
+    assert_eq!(s.status(ids[1]).await, MessageStatus::Observed);
+    tokio::time::sleep(takeover + Duration::from_millis(200)).await;
+
+    // Old enough, but bank-b was just seen delivering: a queue, not a stop.
+    let bank_b = s.ctx.consortium.turn_of(1).unwrap();
+    s.ctx.progress.delivered(DST, bank_b, Instant::now());
+    assert_eq!(s.round().await.unwrap(), 0);
+    assert_eq!(
+        s.batches().len(),
+        1,
+        "no takeover while its member delivers"
+    );
+    let held = s.record(ids[1]).await;
+    assert_eq!(held.claimed_by, None, "its lease was given back");
+
+    // bank-b stays silent for a takeover period: this member delivers its turn.
+    tokio::time::sleep(takeover + Duration::from_millis(200)).await;
+    assert_eq!(s.round().await.unwrap(), 1);
+    assert_eq!(s.status(ids[1]).await, MessageStatus::Delivered);
+    assert_eq!(s.batches().len(), 2);
+}
+
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn the_watcher_records_a_held_message_another_member_delivered(pool: PgPool) {
+    let mut target = FakeLedger::new(DST);
+    target.with_feed = true;
+    let s = setup(pool, target, Duration::from_secs(3600)).await;
+    let ids = s.dispatch(2);
+    s.observe().await;
+    {
+        let mut inbox = s.target.inbox();
+        inbox.delivered.insert(
+            ids[1],
+            (
+                1,
+                crate::ledger::DeliveryRef {
+                    tx_hash: [0xee; 32],
+                    block: isthmus_schema::BlockRef {
+                        number: 150,
+                        hash: crate::ledger::fake::block_hash(150),
+                    },
+                },
+            ),
+        );
+    }
+    let next = watch::watch(&s.ctx, DST, None).await.unwrap();
+    assert_eq!(next, Some(201));
+    assert_eq!(s.status(ids[1]).await, MessageStatus::Delivered);
+    let bank_b = s.ctx.consortium.turn_of(1).unwrap();
+    assert!(!s
+        .ctx
+        .progress
+        .idle(DST, bank_b, Duration::from_secs(60), Instant::now()));
+    assert!(s.batches().is_empty(), "nothing was sent for it");
+}
+
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn a_round_without_quorum_sends_nothing_and_gives_its_leases_back(pool: PgPool) {
+    let s = setup(pool, FakeLedger::new(DST), Duration::from_secs(3600)).await;
+    let ids = s.dispatch(1);
+    s.observe().await;
+    s.peers.refuse.store(true, Ordering::SeqCst);
+    assert_eq!(s.round().await.unwrap(), 0);
+    assert!(s.batches().is_empty());
+    let m = s.record(ids[0]).await;
+    assert_eq!(m.status, MessageStatus::Verified);
+    assert_eq!(m.claimed_by, None);
+
+    // The peers answer again: the next round delivers.
+    s.peers.refuse.store(false, Ordering::SeqCst);
+    assert_eq!(s.round().await.unwrap(), 1);
+    assert_eq!(s.status(ids[0]).await, MessageStatus::Delivered);
+}
+
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn a_failed_submission_is_retried_later(pool: PgPool) {
+    let s = setup(pool, FakeLedger::new(DST), Duration::from_secs(3600)).await;
+    let ids = s.dispatch(1);
+    s.observe().await;
+    s.target.inbox().fail_next = Some(|| LedgerError::Timeout {
+        ledger: "ledger-2".into(),
+        what: "finality of the delivery",
+        seconds: 120,
+    });
+    assert_eq!(s.round().await.unwrap(), 0);
+    let m = s.record(ids[0]).await;
+    assert_eq!(m.status, MessageStatus::Failed);
+    assert_eq!(m.attempts, 1);
+    assert!(m.last_error.unwrap().contains("took longer than 120 s"));
+    assert!(m.next_attempt_at.unwrap() > chrono::Utc::now());
+    assert_eq!(s.batches().len(), 1);
+}
+
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn a_history_that_misses_an_outbox_entry_is_a_final_error(pool: PgPool) {
+    let s = setup(pool, FakeLedger::new(DST), Duration::from_secs(3600)).await;
+    let ids = s.dispatch(1);
+    s.observe().await;
+    // The chain now proves another message at that position than the one recorded.
+    s.source.outbox.lock().unwrap()[0].1.body = b"something else".to_vec();
+    let e = s.round().await.unwrap_err();
+    assert!(matches!(e, PipelineError::IncompleteHistory { .. }), "{e}");
+    assert!(!e.is_retryable());
+    let m = s.record(ids[0]).await;
+    assert_eq!(m.status, MessageStatus::Observed);
+    assert_eq!(m.claimed_by, None, "the round gave its lease back");
+    assert!(s.batches().is_empty());
+}
+
+#[test]
+fn retryability_is_decided_where_the_cause_is_known() {
+    let retryable = [
+        PipelineError::NotObserved { ledger: "a".into() },
+        PipelineError::DeliveryNotFound {
+            ledger: "a".into(),
+            id: isthmus_schema::MessageId([1; 32]),
+        },
+        PipelineError::Ledger(LedgerError::BlockMissing {
+            ledger: "a".into(),
+            number: 3,
+        }),
+        PipelineError::Ledger(LedgerError::Refused {
+            ledger: "a".into(),
+            reason: "bad proof".into(),
+        }),
+    ];
+    for e in retryable {
+        assert!(e.is_retryable(), "{e}");
+    }
+    let final_ = [
+        PipelineError::IncompleteHistory {
+            ledger: "a".into(),
+            block: 3,
+        },
+        PipelineError::UnknownLedger { id: 9 },
+        PipelineError::CorruptRecord {
+            id: isthmus_schema::MessageId([1; 32]),
+            reason: "does not decode".into(),
+        },
+        PipelineError::Ledger(LedgerError::ChainChanged {
+            ledger: "a".into(),
+            number: 3,
+            hash: "0x01".into(),
+        }),
+    ];
+    for e in final_ {
+        assert!(!e.is_retryable(), "{e}");
+    }
+}

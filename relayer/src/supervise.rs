@@ -1,0 +1,405 @@
+//! `isthmus run`: bootstrap, the named tasks of the pipeline, and shutdown.
+//!
+//! [`start`] connects to Postgres (migrating it) and to every ledger and builds the
+//! pipeline's [`Context`]. [`run`] then supervises one task per role until shutdown:
+//! an observer per source, `in_flight` delivery lanes and a delivery watcher per
+//! destination, and a check for leases of stopped replicas. The HTTP layer gets
+//! narrow handles ([`crate::http::Handles`]), not the context.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use isthmus_config::{
+    EvmFinality, JustificationSource, LedgerKindSettings, LedgerSettings, Settings,
+};
+use isthmus_schema::{CursorKey, RetryPolicy, Stage, Store};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug_span, error, info, info_span, warn, Instrument};
+
+use crate::attest::{Attester, Consortium, Endpoint, HttpPeers};
+use crate::http::Handles;
+use crate::ledger::evm::{EvmEndpoints, EvmLedger};
+use crate::ledger::substrate::{Justifier, SubstrateLedger};
+use crate::ledger::{LedgerError, LedgerHandle, Source};
+use crate::metrics::Metrics;
+use crate::pipeline::{self, observe, turns, Context, PipelineError, Route};
+use crate::RelayerError;
+
+/// Blocks below the observer's cursor at which an EVM light client starts after a
+/// restart.
+const LIGHT_CLIENT_MARGIN: u64 = 256;
+/// How often leases held by stopped replicas of this member are looked for.
+const ORPHAN_CHECK: Duration = Duration::from_secs(30);
+/// How long a peer has to answer an attestation request.
+const PEER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connects to Postgres (migrating it) and to every ledger of the validated
+/// settings.
+pub async fn start(settings: &Settings) -> Result<Context, RelayerError> {
+    // Sessions carry the worker id, so replicas can tell this process's leases from
+    // those of a process that died (`release_orphaned_leases`).
+    let worker = worker_id(&settings.member.name);
+    let pool = isthmus_schema::connect_as(settings.database.url.expose(), &worker).await?;
+    let store = Store::new(pool);
+    store.migrate().await?;
+    let freed = store
+        .release_orphaned_leases(&worker_prefix(&settings.member.name))
+        .await?;
+    if freed > 0 {
+        info!(
+            freed,
+            "took back the leases of a stopped process of this member"
+        );
+    }
+    let secret = settings.member.key.load_secp256k1()?;
+    let attester = Arc::new(Attester::new(settings.member.name.clone(), secret.expose()));
+    let consortium =
+        Consortium::from_settings(&settings.consortium).map_err(RelayerError::Consortium)?;
+    if consortium
+        .member_of(&attester.address())
+        .map(|m| m.name.as_str())
+        != Some(attester.member())
+    {
+        return Err(RelayerError::Consortium(format!(
+            "member.key signs as 0x{} which is not the signer of member `{}` in [consortium]",
+            hex::encode(attester.address()),
+            attester.member()
+        )));
+    }
+    let mut ledgers = BTreeMap::new();
+    for l in &settings.ledgers {
+        let handle = match &l.kind {
+            LedgerKindSettings::Substrate(substrate) => {
+                store
+                    .upsert_ledger(&isthmus_schema::Ledger {
+                        id: l.id,
+                        name: l.name.clone(),
+                        kind: isthmus_schema::LedgerKind::Substrate,
+                        finality: isthmus_schema::FinalityMode::Grandpa,
+                    })
+                    .await?;
+                let justifier = match substrate.justifications {
+                    JustificationSource::Devnet => {
+                        Justifier::Devnet(isthmus_adapter_substrate::devnet::DevnetFinality::new())
+                    }
+                };
+                let secret = l.submitter.load_substrate_secret()?;
+                let ledger = Arc::new(
+                    SubstrateLedger::connect(
+                        &l.name,
+                        l.id,
+                        rpc(l)?,
+                        secret.expose(),
+                        &l.submitter.describe(),
+                        justifier,
+                    )
+                    .await?,
+                );
+                handle(l, ledger.clone(), ledger)
+            }
+            LedgerKindSettings::Evm(evm) => {
+                let finality = match evm.finality {
+                    EvmFinality::FinalizedTag => isthmus_schema::FinalityMode::FinalizedTag,
+                };
+                store
+                    .upsert_ledger(&isthmus_schema::Ledger {
+                        id: l.id,
+                        name: l.name.clone(),
+                        kind: isthmus_schema::LedgerKind::Evm,
+                        finality,
+                    })
+                    .await?;
+                let endpoints = EvmEndpoints {
+                    url: rpc(l)?.to_owned(),
+                    chain_id: evm.chain_id,
+                    outbox: *evm.outbox.as_bytes(),
+                    inbox: *evm.inbox.as_bytes(),
+                    confirmations: evm.confirmations,
+                };
+                let submitter: [u8; 32] = l.submitter.load_secp256k1()?.expose().to_bytes().into();
+                // Start the light client a little below the observer's progress, so that
+                // after a restart the checkpoints this member and lagging peers still need
+                // are inside the verified range.
+                let start_at = store
+                    .load_cursor(CursorKey {
+                        ledger: l.id,
+                        destination: None,
+                        stage: Stage::Observe,
+                    })
+                    .await?
+                    .map_or(0, |c| c.block.number.saturating_sub(LIGHT_CLIENT_MARGIN));
+                let ledger = Arc::new(
+                    EvmLedger::connect(&l.name, l.id, &endpoints, &submitter, start_at).await?,
+                );
+                handle(l, ledger.clone(), ledger)
+            }
+        };
+        ledgers.insert(l.id, handle);
+    }
+    let routes = settings
+        .enabled_routes()
+        .map(|r| Route {
+            source: r.source,
+            destination: r.destination,
+            batch_size: r.batch_size,
+            in_flight: r.in_flight.max(1),
+        })
+        .collect();
+    let peers = HttpPeers::new(&consortium, attester.address(), PEER_TIMEOUT)
+        .map_err(|e| RelayerError::Consortium(format!("HTTP client for the peers: {e}")))?;
+    Ok(Context {
+        store,
+        ledgers,
+        routes,
+        attester,
+        consortium,
+        peers: Arc::new(peers),
+        metrics: Metrics::new(),
+        worker,
+        retry: RetryPolicy {
+            max_attempts: 8,
+            base_delay: Duration::from_secs(2),
+            max_delay: Duration::from_secs(300),
+        },
+        takeover: settings.consortium.takeover,
+        progress: turns::Progress::new(Instant::now()),
+    })
+}
+
+/// The node a ledger is reached at (validation makes sure there is one).
+fn rpc(l: &LedgerSettings) -> Result<&str, LedgerError> {
+    l.rpc
+        .first()
+        .map(String::as_str)
+        .ok_or_else(|| LedgerError::Config {
+            ledger: l.name.clone(),
+            reason: "no rpc URL".into(),
+        })
+}
+
+fn handle<L>(l: &LedgerSettings, source: Arc<L>, destination: Arc<L>) -> LedgerHandle
+where
+    L: Source + crate::ledger::Destination + 'static,
+{
+    LedgerHandle {
+        name: l.name.clone(),
+        id: l.id,
+        poll_interval: l.poll_interval.max(Duration::from_millis(50)),
+        source,
+        destination,
+    }
+}
+
+/// The HTTP layer's handles onto a running relayer.
+pub fn handles(ctx: &Context, listen: std::net::SocketAddr) -> Handles {
+    let sources: BTreeMap<u32, Arc<dyn Source>> = ctx
+        .ledgers
+        .iter()
+        .map(|(id, l)| (*id, l.source.clone()))
+        .collect();
+    Handles {
+        listen,
+        store: ctx.store.clone(),
+        ledgers: ctx.ledgers.values().cloned().collect(),
+        metrics: ctx.metrics.clone(),
+        endpoint: Endpoint::new(sources, ctx.attester.clone()),
+    }
+}
+
+/// Runs the pipeline's tasks until `shutdown` is cancelled; in-flight steps finish or
+/// are abandoned at a point the next start resumes from. A task that panics stops
+/// the relayer.
+pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken) {
+    let mut tasks = JoinSet::new();
+    let sources: BTreeSet<u32> = ctx.routes.iter().map(|r| r.source).collect();
+    let destinations: BTreeSet<u32> = ctx.routes.iter().map(|r| r.destination).collect();
+    for id in sources {
+        let span = info_span!("observe", ledger = %ctx.name(id));
+        tasks.spawn(observe_loop(ctx.clone(), id, shutdown.clone()).instrument(span));
+    }
+    for id in destinations {
+        let lanes = ctx
+            .routes
+            .iter()
+            .filter(|r| r.destination == id)
+            .map(|r| r.in_flight)
+            .max()
+            .unwrap_or(1);
+        for lane in 0..lanes {
+            let span = info_span!("deliver", dst = %ctx.name(id), lane);
+            tasks.spawn(deliver_loop(ctx.clone(), id, shutdown.clone()).instrument(span));
+        }
+        let span = info_span!("watch", dst = %ctx.name(id));
+        tasks.spawn(watch_loop(ctx.clone(), id, shutdown.clone()).instrument(span));
+    }
+    tasks.spawn(orphan_loop(ctx.clone(), shutdown.clone()).instrument(info_span!("leases")));
+    info!(member = %ctx.attester.member(), worker = %ctx.worker, "relayer running");
+    while let Some(done) = tasks.join_next().await {
+        if let Err(e) = done {
+            error!(error = %e, "a relayer task panicked; stopping");
+            shutdown.cancel();
+        }
+    }
+    info!("relayer stopped");
+}
+
+/// Sleeps `wait`, or less when `stop` is cancelled.
+async fn pause(stop: &CancellationToken, wait: Duration) {
+    tokio::select! {
+        _ = stop.cancelled() => {}
+        _ = tokio::time::sleep(wait) => {}
+    }
+}
+
+/// Logs a failed step: a warning when it may succeed later, an error when an
+/// operator must act.
+fn report(what: &str, e: &PipelineError) {
+    if e.is_retryable() {
+        warn!(error = %e, "{what} failed; retrying");
+    } else {
+        error!(error = %e, "{what} failed; an operator must act");
+    }
+}
+
+async fn observe_loop(ctx: Arc<Context>, ledger: u32, stop: CancellationToken) {
+    let Some(interval) = ctx.ledgers.get(&ledger).map(|l| l.poll_interval) else {
+        return;
+    };
+    // A catch-up (more than one round of final blocks behind): where it started.
+    let mut catch_up: Option<(u64, Instant)> = None;
+    while !stop.is_cancelled() {
+        let began = Instant::now();
+        let wait = match observe::observe(&ctx, ledger).await {
+            Ok(Some(round)) if round.to < round.finalized => {
+                let (start, since) = *catch_up.get_or_insert((round.from, began));
+                let done = (round.to + 1 - start) as f64;
+                let total = (round.finalized + 1 - start) as f64;
+                let rate = done / since.elapsed().as_secs_f64().max(0.001);
+                info!(
+                    percent = format!("{:.1}", 100.0 * done / total),
+                    blocks_per_s = rate.round() as u64,
+                    remaining_blocks = round.finalized - round.to,
+                    eta_s = ((round.finalized - round.to) as f64 / rate.max(0.001)).round() as u64,
+                    "catching up"
+                );
+                Duration::ZERO
+            }
+            Ok(round) => {
+                if let (Some((start, since)), Some(round)) = (catch_up.take(), round) {
+                    info!(
+                        blocks = round.to + 1 - start,
+                        seconds = since.elapsed().as_secs(),
+                        "caught up"
+                    );
+                }
+                interval
+            }
+            Err(e) => {
+                ctx.metrics
+                    .rpc_errors
+                    .with_label_values(&[&ctx.name(ledger)])
+                    .inc();
+                report("observation", &e);
+                interval * 4
+            }
+        };
+        pause(&stop, wait).await;
+    }
+}
+
+/// One delivery lane: rounds back to back while there is work, each claiming its own
+/// batch (the claims never overlap), so one lane sends while others await finality.
+async fn deliver_loop(ctx: Arc<Context>, destination: u32, stop: CancellationToken) {
+    let Some(interval) = ctx.ledgers.get(&destination).map(|l| l.poll_interval) else {
+        return;
+    };
+    while !stop.is_cancelled() {
+        let wait = match pipeline::round(&ctx, destination, &stop)
+            .instrument(debug_span!("round"))
+            .await
+        {
+            Ok(0) => interval,
+            Ok(_) => Duration::ZERO,
+            Err(e) => {
+                report("delivery round", &e);
+                interval * 4
+            }
+        };
+        pause(&stop, wait).await;
+    }
+}
+
+async fn watch_loop(ctx: Arc<Context>, destination: u32, stop: CancellationToken) {
+    let Some(interval) = ctx.ledgers.get(&destination).map(|l| l.poll_interval) else {
+        return;
+    };
+    let mut next = None;
+    while !stop.is_cancelled() {
+        match pipeline::watch::watch(&ctx, destination, next).await {
+            Ok(Some(n)) => next = Some(n),
+            Ok(None) => return,
+            Err(e) => warn!(error = %e, "could not follow the destination's deliveries; retrying"),
+        }
+        pause(&stop, interval).await;
+    }
+}
+
+/// A replica that died holds leases until they expire; frees them sooner.
+async fn orphan_loop(ctx: Arc<Context>, stop: CancellationToken) {
+    let prefix = worker_prefix(ctx.attester.member());
+    loop {
+        pause(&stop, ORPHAN_CHECK).await;
+        if stop.is_cancelled() {
+            return;
+        }
+        match ctx.store.release_orphaned_leases(&prefix).await {
+            Ok(0) => {}
+            Ok(freed) => info!(freed, "took back the leases of a stopped replica"),
+            Err(e) => warn!(error = %e, "could not check for leases of stopped replicas"),
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn wait_for_shutdown() -> std::io::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r,
+        _ = term.recv() => Ok(()),
+    }
+}
+
+/// The lease-holder prefix of this member's processes.
+fn worker_prefix(member: &str) -> String {
+    // Postgres keeps 63 bytes of a session's application name: the member part is cut
+    // so the whole id fits and matches its sessions.
+    let mut end = 0;
+    for (i, c) in member.char_indices() {
+        if i + c.len_utf8() > 40 {
+            break;
+        }
+        end = i + c.len_utf8();
+    }
+    format!("{}/", &member[..end])
+}
+
+/// This process's worker id: `<member>/<pid>`.
+fn worker_id(member: &str) -> String {
+    format!("{}{}", worker_prefix(member), std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worker_ids_fit_a_postgres_application_name() {
+        let long = "é".repeat(60);
+        let id = worker_id(&long);
+        assert!(id.len() <= 63, "{id}");
+        assert!(id.starts_with(&worker_prefix(&long)));
+        assert_eq!(worker_prefix("bank-a"), "bank-a/");
+    }
+}
