@@ -41,7 +41,12 @@ pub async fn start(settings: &Settings) -> Result<Context, RelayerError> {
     // Sessions carry the worker id, so replicas can tell this process's leases from
     // those of a process that died (`release_orphaned_leases`).
     let worker = worker_id(&settings.member.name);
-    let pool = isthmus_schema::connect_as(settings.database.url.expose(), &worker).await?;
+    let pool = isthmus_schema::connect_as(
+        settings.database.url.expose(),
+        &worker,
+        settings.database.pool_size,
+    )
+    .await?;
     let store = Store::new(pool);
     store.migrate().await?;
     let freed = store

@@ -17,9 +17,15 @@
 //! Writes to the lifecycle log are serialized by the database itself (an insert
 //! trigger takes an advisory lock, reads the head and assigns seq and hashes), so
 //! the chain cannot fork whoever the writer is.
+//!
+//! Modules: `types` (the persisted enums and records), `chain` (the log's hash chain
+//! and its verifier), `evidence` (the typed evidence of the log rows the store writes
+//! itself), `error` ([`StoreError`], with `is_retryable`), and `store`, split by
+//! concern: `ingest`, `cursors`, `claims`, `transitions`, `deliveries`, `audit`.
 
 mod chain;
 mod error;
+mod evidence;
 mod store;
 mod types;
 

@@ -793,7 +793,7 @@ async fn checkpoints_attestations_deliveries_and_views(pool: PgPool) {
 
     let (status, latest): (String, String) =
         sqlx::query_as("SELECT status, latest_event FROM message_status_v WHERE id_hex = $1")
-            .bind(ids[0].to_string())
+            .bind(hex::encode(ids[0].0))
             .fetch_one(&pool)
             .await
             .unwrap();

@@ -2,7 +2,7 @@
 //! message histories and listings, log export pages and hash-chain verification.
 
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sqlx::postgres::PgRow;
 
 use super::{
@@ -10,6 +10,7 @@ use super::{
 };
 use crate::chain::{ChainVerifier, RawLogRow};
 use crate::error::StoreError;
+use crate::evidence::{self, AttestationLog, CheckpointLog};
 use crate::types::{
     AttestationOutcome, AttestationRecord, BlockRef, CheckpointRecord, LogEntry, LogEvent,
     MessageFilter, MessageHistory, MessageId, MessageRecord, NewAttestation, NewCheckpoint,
@@ -55,15 +56,15 @@ impl Store {
         .map_err(StoreError::db("insert checkpoint"))?
         .is_some();
         if inserted {
-            let log = json!({
-                "digest": hex::encode(checkpoint.digest),
-                "origin": checkpoint.origin,
-                "outbox": hex::encode(checkpoint.outbox),
-                "root": hex::encode(checkpoint.root),
-                "count": checkpoint.count,
-                "block_number": checkpoint.block.number,
-                "block_hash": hex::encode(checkpoint.block.hash),
-                "proof": evidence,
+            let log = evidence::json(&CheckpointLog {
+                digest: hex::encode(checkpoint.digest),
+                origin: checkpoint.origin,
+                outbox: hex::encode(checkpoint.outbox),
+                root: hex::encode(checkpoint.root),
+                count: checkpoint.count,
+                block_number: checkpoint.block.number,
+                block_hash: hex::encode(checkpoint.block.hash),
+                proof: evidence,
             });
             append_log(&mut tx, None, LogEvent::Checkpoint, &log, actor).await?;
         }
@@ -137,14 +138,14 @@ impl Store {
         .await
         .map_err(StoreError::db("insert attestation"))?;
         if let Some(id) = id {
-            let log = json!({
-                "attestation_id": id,
-                "checkpoint_digest": hex::encode(attestation.checkpoint_digest),
-                "signer": hex::encode(attestation.signer),
-                "member": attestation.member,
-                "signature": hex::encode(attestation.signature),
-                "outcome": outcome.as_str(),
-                "reason": reason,
+            let log = evidence::json(&AttestationLog {
+                attestation_id: id,
+                checkpoint_digest: hex::encode(attestation.checkpoint_digest),
+                signer: hex::encode(attestation.signer),
+                member: attestation.member.as_deref(),
+                signature: hex::encode(attestation.signature),
+                outcome: outcome.as_str(),
+                reason,
             });
             append_log(&mut tx, None, LogEvent::Attestation, &log, actor).await?;
         }

@@ -1,12 +1,12 @@
 //! Final deliveries on the destination: the delivery rows, the moves to
 //! `delivered` and their log rows, per delivery transaction.
 
-use serde_json::json;
 use sqlx::PgConnection;
 
 use super::transitions::cas_status_each;
 use super::{to_i64, with_from, Result, Store};
 use crate::error::StoreError;
+use crate::evidence::{self, DeliveryLog};
 use crate::types::{MessageStatus, NewDelivery};
 
 impl Store {
@@ -62,15 +62,15 @@ async fn insert_deliveries(
         evidences.push(
             with_from(
                 from,
-                &json!({
-                    "tx_hash": hex::encode(delivery.tx_hash),
-                    "destination": delivery.destination,
-                    "block_number": delivery.block_number,
-                    "block_hash": delivery.block_hash.map(hex::encode),
-                    "gas_used": delivery.gas_used,
-                    "checkpoint_digest": delivery.checkpoint_digest.map(hex::encode),
-                    "batch_index": delivery.batch_index,
-                    "batch_size": delivery.batch_size,
+                &evidence::json(&DeliveryLog {
+                    tx_hash: hex::encode(delivery.tx_hash),
+                    destination: delivery.destination,
+                    block_number: delivery.block_number,
+                    block_hash: delivery.block_hash.map(hex::encode),
+                    gas_used: delivery.gas_used,
+                    checkpoint_digest: delivery.checkpoint_digest.map(hex::encode),
+                    batch_index: delivery.batch_index,
+                    batch_size: delivery.batch_size,
                 }),
             )
             .to_string(),

@@ -7,6 +7,7 @@ use isthmus_protocol::Message;
 use super::cursors::advance_cursor;
 use super::{arr, get, parse_u64, to_i64, to_u32, Result, Store};
 use crate::error::StoreError;
+use crate::evidence::{self, RejectedEntryLog};
 use crate::types::{
     BlockRef, CursorKey, Ledger, LedgerId, NewMessage, ObservedOutcome, RejectedEntry,
 };
@@ -193,15 +194,15 @@ impl Store {
             let evidence: Vec<serde_json::Value> = rejected
                 .iter()
                 .map(|r| {
-                    serde_json::json!({
-                        "ledger": key.ledger,
-                        "cursor": key.to_string(),
-                        "source_block_number": r.block.number,
-                        "source_block_hash": hex::encode(r.block.hash),
-                        "source_tx_hash": r.tx_hash.map(hex::encode),
-                        "index": r.index,
-                        "reason": r.reason,
-                        "raw": hex::encode(&r.raw),
+                    evidence::json(&RejectedEntryLog {
+                        ledger: key.ledger,
+                        cursor: key.to_string(),
+                        source_block_number: r.block.number,
+                        source_block_hash: hex::encode(r.block.hash),
+                        source_tx_hash: r.tx_hash.map(hex::encode),
+                        index: r.index,
+                        reason: &r.reason,
+                        raw: hex::encode(&r.raw),
                     })
                 })
                 .collect();

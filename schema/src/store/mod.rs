@@ -52,8 +52,9 @@ pub async fn connect(url: &str) -> Result<PgPool> {
 /// [`connect`] with every session named `application_name` (Postgres keeps at most
 /// 63 bytes of it). A relayer process names its sessions after its worker id, so
 /// [`Store::release_orphaned_leases`] can tell a live lease holder from a dead one.
-/// One session is kept open while the pool lives.
-pub async fn connect_as(url: &str, application_name: &str) -> Result<PgPool> {
+/// One session is kept open while the pool lives, and at most `max_connections`
+/// (the configuration's `database.pool_size`).
+pub async fn connect_as(url: &str, application_name: &str, max_connections: u32) -> Result<PgPool> {
     let redacted = || redact_url(url);
     let options = url
         .parse::<sqlx::postgres::PgConnectOptions>()
@@ -63,7 +64,7 @@ pub async fn connect_as(url: &str, application_name: &str) -> Result<PgPool> {
         })?
         .application_name(application_name);
     PgPoolOptions::new()
-        .max_connections(16)
+        .max_connections(max_connections.max(1))
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(10))
         .connect_with(options)

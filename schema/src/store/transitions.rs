@@ -4,11 +4,12 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sqlx::PgConnection;
 
 use super::{append_log, arr, get, to_u32, with_from, Result, Store};
 use crate::error::StoreError;
+use crate::evidence::{self, FailureLog, OperatorLog, OperatorTransitionLog, RouteLog};
 use crate::types::{
     FailureOutcome, LedgerId, LogEvent, MessageId, MessageStatus, OperatorAction, RetryPolicy,
 };
@@ -114,12 +115,12 @@ impl Store {
         .await
         .map_err(StoreError::db("record failure"))?;
         let next_attempt_at: Option<DateTime<Utc>> = get(&row, "next_attempt_at")?;
-        let evidence = json!({
-            "from_status": from.as_str(),
-            "error": error,
-            "attempts": attempts,
-            "max_attempts": policy.max_attempts,
-            "next_attempt_at": next_attempt_at.map(|t| t.to_rfc3339()),
+        let evidence = evidence::json(&FailureLog {
+            from_status: from.as_str(),
+            error,
+            attempts,
+            max_attempts: policy.max_attempts,
+            next_attempt_at: next_attempt_at.map(|t| t.to_rfc3339()),
         });
         append_log(&mut tx, Some(&id), to.event(), &evidence, actor).await?;
         tx.commit()
@@ -149,7 +150,10 @@ impl Store {
         })?;
         let mut tx = self.begin().await?;
         let action_id = insert_operator_action(&mut tx, action).await?;
-        let evidence = json!({ "operator_action_id": action_id, "reason": action.reason });
+        let evidence = evidence::json(&OperatorTransitionLog {
+            operator_action_id: action_id,
+            reason: &action.reason,
+        });
         cas_status(&mut tx, &[id], from, to, &evidence, &action.operator).await?;
         tx.commit()
             .await
@@ -306,12 +310,15 @@ async fn insert_operator_action(conn: &mut PgConnection, action: &OperatorAction
     .await
     .map_err(StoreError::db("insert operator action"))?;
     let id: i64 = get(&row, "id")?;
-    let evidence = json!({
-        "operator_action_id": id,
-        "action": action.action.as_str(),
-        "reason": action.reason,
-        "route": action.route.map(|r| json!({"source": r.source, "destination": r.destination})),
-        "details": action.details,
+    let evidence = evidence::json(&OperatorLog {
+        operator_action_id: id,
+        action: action.action.as_str(),
+        reason: &action.reason,
+        route: action.route.map(|r| RouteLog {
+            source: r.source,
+            destination: r.destination,
+        }),
+        details: &action.details,
     });
     append_log(
         conn,
