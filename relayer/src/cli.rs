@@ -102,12 +102,15 @@ pub struct SendArgs {
     /// Recipient: 20-byte EVM address or 32-byte account, hex.
     #[arg(long, value_name = "ADDRESS")]
     pub recipient: String,
-    /// Body as text (see --body-hex for bytes).
-    #[arg(long, conflicts_with = "body_hex", value_name = "TEXT")]
+    /// Body as text (see --body-hex and --body-file for bytes).
+    #[arg(long, conflicts_with_all = ["body_hex", "body_file"], value_name = "TEXT")]
     pub body: Option<String>,
     /// Body as hex bytes.
-    #[arg(long, value_name = "HEX")]
+    #[arg(long, conflicts_with = "body_file", value_name = "HEX")]
     pub body_hex: Option<String>,
+    /// Body read from a file, as its bytes (for bodies too large for an argument).
+    #[arg(long, value_name = "PATH")]
+    pub body_file: Option<std::path::PathBuf>,
     /// Unix seconds after which the message must not be delivered (0 = never).
     #[arg(long, default_value_t = 0)]
     pub deadline: u64,

@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -11,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use isthmus_schema::Store;
+use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 
 use crate::attest::{AttestRequest, Endpoint};
@@ -57,21 +59,55 @@ pub async fn serve(handles: Arc<Handles>, shutdown: CancellationToken) -> std::i
         .await
 }
 
-/// Ready when the database answers and every ledger's node answers.
+/// How long `/readyz` waits for each dependency, and `/metrics` for each balance:
+/// a hung node or database makes the answer "not ready", never a hung probe.
+const DEPENDENCY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Ready when the database answers and every ledger's node answers, each within
+/// [`DEPENDENCY_TIMEOUT`] (asked at once, so the probe answers within about that).
+/// The body names every dependency with its state.
 async fn readyz(State(handles): State<Arc<Handles>>) -> Response {
-    let mut problems = Vec::new();
-    if let Err(e) = sqlx::query("SELECT 1").execute(handles.store.pool()).await {
-        problems.push(format!("database: {e}"));
-    }
-    for ledger in &handles.ledgers {
-        if let Err(e) = ledger.source.finalized().await {
-            problems.push(format!("ledger {}: {e}", ledger.name));
-        }
-    }
-    if problems.is_empty() {
-        (StatusCode::OK, "ready\n").into_response()
+    let database = async {
+        let state = match timeout(
+            DEPENDENCY_TIMEOUT,
+            sqlx::query("SELECT 1").execute(handles.store.pool()),
+        )
+        .await
+        {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!(
+                "no answer within {} s",
+                DEPENDENCY_TIMEOUT.as_secs()
+            )),
+        };
+        ("database".to_owned(), state)
+    };
+    let ledgers = futures::future::join_all(handles.ledgers.iter().map(|ledger| async move {
+        let state = match timeout(DEPENDENCY_TIMEOUT, ledger.source.finalized()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!(
+                "no answer within {} s",
+                DEPENDENCY_TIMEOUT.as_secs()
+            )),
+        };
+        (format!("ledger {}", ledger.name), state)
+    }));
+    let (database, ledgers) = futures::future::join(database, ledgers).await;
+    let states: Vec<_> = std::iter::once(database).chain(ledgers).collect();
+    let ready = states.iter().all(|(_, s)| s.is_ok());
+    let body: String = states
+        .iter()
+        .map(|(name, state)| match state {
+            Ok(()) => format!("{name}: ok\n"),
+            Err(e) => format!("{name}: {e}\n"),
+        })
+        .collect();
+    if ready {
+        (StatusCode::OK, format!("ready\n{body}")).into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, problems.join("\n") + "\n").into_response()
+        (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
     }
 }
 
@@ -116,7 +152,12 @@ async fn refresh(handles: &Handles) -> Result<(), isthmus_schema::StoreError> {
             .set(count);
     }
     for ledger in &handles.ledgers {
-        match ledger.destination.balance().await {
+        // A node that does not answer leaves the last value: a scrape never hangs.
+        let balance = timeout(DEPENDENCY_TIMEOUT, ledger.destination.balance())
+            .await
+            .ok()
+            .flatten();
+        match balance {
             Some(Balance::Gwei(gwei)) => handles
                 .metrics
                 .balance_gwei

@@ -112,11 +112,17 @@ pub async fn send(
         .recipient
         .parse()
         .map_err(|e| RelayerError::Usage(format!("--recipient {}: {e}", args.recipient)))?;
-    let body = match (&args.body, &args.body_hex) {
-        (Some(text), None) => text.as_bytes().to_vec(),
-        (None, Some(h)) => hex::decode(h.trim_start_matches("0x"))
+    let body = match (&args.body, &args.body_hex, &args.body_file) {
+        (Some(text), _, _) => text.as_bytes().to_vec(),
+        (None, Some(h), _) => hex::decode(h.trim_start_matches("0x"))
             .map_err(|e| RelayerError::Usage(format!("--body-hex: {e}")))?,
-        _ => Vec::new(),
+        (None, None, Some(path)) => std::fs::read(path).map_err(|e| {
+            RelayerError::Usage(format!(
+                "--body-file {}: cannot read it ({e})",
+                path.display()
+            ))
+        })?,
+        (None, None, None) => Vec::new(),
     };
     if body.len() > isthmus_protocol::MAX_BODY_LEN {
         return Err(RelayerError::Usage(format!(
@@ -124,6 +130,15 @@ pub async fn send(
             body.len(),
             isthmus_protocol::MAX_BODY_LEN
         )));
+    }
+    if let LedgerKindSettings::Evm(_) = to.kind {
+        if let Some(reason) = evm_recipient_problem(&recipient) {
+            return Err(RelayerError::Usage(format!(
+                "--recipient {}: {reason}, so no contract on EVM ledger `{}` can receive it \
+                 (every member would reject the message); give a 20-byte address",
+                args.recipient, to.name
+            )));
+        }
     }
     let url = from.rpc.first().ok_or_else(|| {
         RelayerError::Dispatch(format!("ledger `{}` in {file} has no rpc URL", from.name))
@@ -164,10 +179,13 @@ pub async fn send(
     let client = isthmus_adapter_evm::signing_client(url, chain_id, &key)?;
     let contract = Outbox::new(outbox, client);
     let call = contract.dispatch(to.id, recipient.0, args.deadline, Bytes::from(body));
-    let pending = call
-        .send()
-        .await
-        .map_err(|e| RelayerError::Dispatch(format!("dispatch on {}: {e}", from.name)))?;
+    let pending = call.send().await.map_err(|e| {
+        let reason = e
+            .as_revert()
+            .and_then(outbox_refusal)
+            .unwrap_or_else(|| e.to_string());
+        RelayerError::Dispatch(format!("dispatch on {}: {reason}", from.name))
+    })?;
     let receipt = pending
         .await
         .map_err(|e| {
@@ -189,6 +207,27 @@ pub async fn send(
     Ok(Outcome::Success)
 }
 
+/// Why an EVM Inbox could never call `recipient`: it is not a left-padded 20-byte
+/// address.
+fn evm_recipient_problem(recipient: &Address32) -> Option<&'static str> {
+    recipient.0[..12]
+        .iter()
+        .any(|b| *b != 0)
+        .then_some("is a 32-byte account, not a 20-byte address")
+}
+
+/// The Outbox's refusal of a dispatch, decoded from the revert data of its custom
+/// errors (None: not one of the Outbox's errors).
+fn outbox_refusal(revert: &Bytes) -> Option<String> {
+    use ethers::abi::AbiDecode;
+    use isthmus_adapter_evm::contracts::outbox::OutboxErrors;
+    let error = OutboxErrors::decode(revert.as_ref()).ok()?;
+    Some(match error {
+        OutboxErrors::RevertString(reason) => format!("the Outbox refused: {reason}"),
+        other => format!("the Outbox refused: {other:?}"),
+    })
+}
+
 /// `isthmus status <id>`.
 pub async fn status(
     config: Config,
@@ -198,11 +237,17 @@ pub async fn status(
     let id = parse_id(&args.id)?;
     let store = store(&config).await?;
     let Some(history) = store.message(id).await? else {
-        writeln!(
-            out,
-            "{}: unknown to this relayer (not observed yet, or another consortium's)",
-            args.id
-        )?;
+        let detail = "unknown to this relayer (not observed yet, or another consortium's)";
+        if args.json {
+            let json = serde_json::json!({
+                "id": hex::encode(id.0),
+                "status": "unknown",
+                "detail": detail,
+            });
+            writeln!(out, "{json}")?;
+        } else {
+            writeln!(out, "{}: {detail}", args.id)?;
+        }
         return Ok(Outcome::Problems);
     };
     let m = &history.message;
@@ -428,7 +473,9 @@ pub async fn audit_export(
         let Some(last) = page.last() else { break };
         after = last.seq;
         for e in &page {
-            let message = e.message_id.map(|id| hex::encode(id.0)).unwrap_or_default();
+            // Rows that name no message (checkpoints, attestations, rejected outbox
+            // entries) export a null id in JSON and an empty field in CSV.
+            let message = e.message_id.map(|id| hex::encode(id.0));
             let created = e
                 .created_at
                 .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
@@ -451,7 +498,7 @@ pub async fn audit_export(
                     "{},{},{},{},{},{},{},{}",
                     e.seq,
                     created,
-                    message,
+                    message.unwrap_or_default(),
                     e.event.as_str(),
                     csv_field(&e.actor),
                     csv_field(&e.evidence.to_string()),
@@ -480,7 +527,30 @@ fn csv_field(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::csv_field;
+    use super::{csv_field, evm_recipient_problem, outbox_refusal};
+    use ethers::abi::AbiEncode;
+    use isthmus_adapter_evm::contracts::outbox::{DestinationIsLocal, OutboxErrors};
+    use isthmus_protocol::Address32;
+
+    #[test]
+    fn an_evm_recipient_must_be_a_left_padded_address() {
+        assert_eq!(
+            evm_recipient_problem(&Address32::from_evm([0x77; 20])),
+            None
+        );
+        assert!(evm_recipient_problem(&Address32([0x77; 32])).is_some());
+        let mut high = [0u8; 32];
+        high[0] = 1;
+        assert!(evm_recipient_problem(&Address32(high)).is_some());
+    }
+
+    #[test]
+    fn the_outboxs_custom_errors_are_named() {
+        let revert = OutboxErrors::DestinationIsLocal(DestinationIsLocal).encode();
+        let text = outbox_refusal(&revert.into()).expect("decodes");
+        assert!(text.contains("DestinationIsLocal"), "{text}");
+        assert_eq!(outbox_refusal(&vec![0xde, 0xad, 0xbe, 0xef].into()), None);
+    }
 
     #[test]
     fn csv_fields_are_quoted_only_when_needed() {

@@ -540,3 +540,88 @@ fn devnet_evm_deploys_writes_the_addresses_and_stops_on_sigterm() {
         "anvil outlived the command"
     );
 }
+
+/// `isthmus send` refuses, before it connects to anything, a message that every
+/// member would reject: a 32-byte account as the recipient on an EVM ledger.
+#[test]
+fn send_refuses_a_32_byte_recipient_for_an_evm_ledger_before_dispatch() {
+    let output = isthmus()
+        .args(["send", "--from", "evm-a", "--to", "evm-b", "--recipient"])
+        .arg(format!("0x{}", "77".repeat(32)))
+        .args(["--body", "x", "--config"])
+        .arg(examples().join("devnet.toml"))
+        .envs(env_file("devnet-bank-a.env"))
+        .output()
+        .expect("runs");
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(err.contains("--recipient 0x7777"), "{err}");
+    assert!(err.contains("EVM ledger `evm-b`"), "{err}");
+    assert!(err.contains("give a 20-byte address"), "{err}");
+    // Nothing was tried on a node (none runs here): the refusal came first.
+    assert!(!err.contains("dispatch on"), "{err}");
+}
+
+/// A body too large for an argument comes from a file; a file that cannot be read
+/// is named, and a body over the protocol's limit is refused before dispatch.
+#[test]
+fn send_takes_the_body_from_a_file_and_checks_it_first() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let send = |body_file: &Path| {
+        isthmus()
+            .args(["send", "--from", "evm-a", "--to", "evm-b", "--recipient"])
+            .arg(format!("0x{}", "77".repeat(20)))
+            .arg("--body-file")
+            .arg(body_file)
+            .arg("--config")
+            .arg(examples().join("devnet.toml"))
+            .envs(env_file("devnet-bank-a.env"))
+            .output()
+            .expect("runs")
+    };
+    let missing = dir.path().join("missing.bin");
+    let output = send(&missing);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("--body-file {}", missing.display())),
+        "{err}"
+    );
+
+    let big = dir.path().join("big.bin");
+    std::fs::write(&big, vec![7u8; isthmus_protocol::MAX_BODY_LEN + 1]).expect("write");
+    let output = send(&big);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "the body is {} bytes; the protocol allows {}",
+            isthmus_protocol::MAX_BODY_LEN + 1,
+            isthmus_protocol::MAX_BODY_LEN
+        )),
+        "{err}"
+    );
+}
+
+/// `status --json` answers JSON for an unknown message too (exit status 1).
+#[test]
+fn status_json_names_an_unknown_message_in_json() {
+    let db = TempDatabase::create();
+    let migrate = isthmus()
+        .args(["db", "migrate", "--database-url", &db.url])
+        .output()
+        .expect("runs");
+    assert!(migrate.status.success(), "{}", stderr(&migrate));
+    let id = format!("0x{}", "ab".repeat(32));
+    let output = isthmus()
+        .args(["status", "--json", &id, "--config"])
+        .arg(examples().join("devnet.toml"))
+        .env("ISTHMUS_DATABASE__URL", &db.url)
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let json: serde_json::Value = serde_json::from_str(stdout(&output).trim())
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(&output)));
+    assert_eq!(json["status"], "unknown");
+    assert_eq!(json["id"], "ab".repeat(32));
+}
