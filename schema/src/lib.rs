@@ -15,7 +15,8 @@
 //!   names the first altered or deleted row.
 //!
 //! Writes to the lifecycle log are serialized by the database itself (an insert
-//! trigger takes an advisory lock, reads the head and assigns seq and hashes), so
+//! trigger takes the row lock of `lifecycle_log_writer`, which no auditor can take,
+//! reads the head and assigns seq and hashes), so
 //! the chain cannot fork whoever the writer is.
 //!
 //! Modules: `types` (the persisted enums and records), `chain` (the log's hash chain

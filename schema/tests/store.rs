@@ -1622,3 +1622,93 @@ async fn a_delivery_seen_elsewhere_skips_the_unmade_steps(pool: PgPool) {
     );
     assert!(store.verify_log_chain().await.unwrap() >= 5);
 }
+
+/// Whatever the auditor role can hold cannot stop the relayer's history writes: an
+/// auditor session holds the log writers' former advisory lock, a share lock on
+/// every table it reads and an open transaction over them, and tries the writers'
+/// row lock and stronger table locks (refused); meanwhile the relayer records a
+/// range and moves a message, and the chain stays whole.
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn the_auditor_role_cannot_stall_the_relayers_writes(pool: PgPool) {
+    let store = store(pool.clone()).await;
+    let ids = seed(&store, 0, 2, 5, MessageStatus::Observed).await;
+
+    let mut auditor = pool.acquire().await.unwrap();
+    sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        .execute(&mut *auditor)
+        .await
+        .unwrap();
+    sqlx::query("SET LOCAL ROLE isthmus_auditor")
+        .execute(&mut *auditor)
+        .await
+        .unwrap();
+    // What an auditor can take: any advisory lock (the writers used one before
+    // migration 0005), share locks by reading, an open snapshot.
+    sqlx::query("SELECT pg_advisory_lock(7350213370001)")
+        .execute(&mut *auditor)
+        .await
+        .unwrap();
+    sqlx::query("LOCK TABLE lifecycle_log, messages, progress_cursors IN ACCESS SHARE MODE")
+        .execute(&mut *auditor)
+        .await
+        .unwrap();
+    sqlx::query("SELECT count(*) FROM lifecycle_log")
+        .execute(&mut *auditor)
+        .await
+        .unwrap();
+    // What it cannot: the writers' row lock, row locks on what it reads, or table
+    // locks that conflict with writers. Each is refused, in a savepoint.
+    for sql in [
+        "SELECT 1 FROM lifecycle_log_writer FOR UPDATE",
+        "SELECT 1 FROM lifecycle_log_writer",
+        "SELECT 1 FROM messages FOR SHARE",
+        "SELECT 1 FROM lifecycle_log FOR KEY SHARE",
+        "LOCK TABLE lifecycle_log IN SHARE MODE",
+        "LOCK TABLE messages IN EXCLUSIVE MODE",
+    ] {
+        sqlx::query("SAVEPOINT probe")
+            .execute(&mut *auditor)
+            .await
+            .unwrap();
+        let err = sqlx::query(sql).execute(&mut *auditor).await.unwrap_err();
+        assert_eq!(
+            err.as_database_error().and_then(|e| e.code()).as_deref(),
+            Some("42501"),
+            "{sql} must be refused to the auditor: {err}"
+        );
+        sqlx::query("ROLLBACK TO SAVEPOINT probe")
+            .execute(&mut *auditor)
+            .await
+            .unwrap();
+    }
+
+    // The relayer writes while all of that is held. A write that waited on the
+    // auditor would never finish; the bound only turns a hang into a failure.
+    let writes = async {
+        seed(&store, 2, 3, 6, MessageStatus::Observed).await;
+        store
+            .transition(
+                ids[0],
+                MessageStatus::Observed,
+                MessageStatus::Verified,
+                &json!({"note": "written while an auditor held everything it can"}),
+                "relayer",
+            )
+            .await
+            .unwrap();
+    };
+    tokio::time::timeout(Duration::from_secs(60), writes)
+        .await
+        .expect("the relayer's writes did not wait on the auditor");
+
+    sqlx::query("ROLLBACK")
+        .execute(&mut *auditor)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_advisory_unlock_all()")
+        .execute(&mut *auditor)
+        .await
+        .unwrap();
+    // 2 + 3 observed rows and one transition, in one unbroken chain.
+    assert_eq!(store.verify_log_chain().await.unwrap(), 6);
+}
