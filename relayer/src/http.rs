@@ -97,13 +97,24 @@ async fn readyz(State(handles): State<Arc<Handles>>) -> Response {
     let (database, ledgers) = futures::future::join(database, ledgers).await;
     let states: Vec<_> = std::iter::once(database).chain(ledgers).collect();
     let ready = states.iter().all(|(_, s)| s.is_ok());
-    let body: String = states
+    let mut body: String = states
         .iter()
         .map(|(name, state)| match state {
             Ok(()) => format!("{name}: ok\n"),
             Err(e) => format!("{name}: {e}\n"),
         })
         .collect();
+    // Healthy but relaying nothing: each route's oldest waiting message, for the
+    // operator (it does not change readiness).
+    if let Ok(Ok(oldest)) = timeout(DEPENDENCY_TIMEOUT, handles.store.oldest_pending()).await {
+        for o in oldest {
+            body.push_str(&format!(
+                "route {}: oldest pending message observed {:.0} s ago\n",
+                route_name(&handles, o.route),
+                o.age_seconds
+            ));
+        }
+    }
     if ready {
         (StatusCode::OK, format!("ready\n{body}")).into_response()
     } else {
@@ -127,29 +138,23 @@ async fn metrics(State(handles): State<Arc<Handles>>) -> Response {
 
 /// Refreshes the gauges read from Postgres and the ledgers (at scrape time).
 async fn refresh(handles: &Handles) -> Result<(), isthmus_schema::StoreError> {
-    let counts: Vec<(i64, i64, String, i64)> = sqlx::query_as(
-        "SELECT origin::bigint, destination::bigint, status, count(*) FROM messages GROUP BY 1, 2, 3",
-    )
-    .fetch_all(handles.store.pool())
-    .await
-    .map_err(|source| isthmus_schema::StoreError::Database {
-        op: "count messages",
-        source,
-    })?;
+    let counts = handles.store.message_counts().await?;
+    let oldest = handles.store.oldest_pending().await?;
     handles.metrics.messages.reset();
-    let name = |id: i64| {
-        handles
-            .ledgers
-            .iter()
-            .find(|l| i64::from(l.id) == id)
-            .map_or_else(|| id.to_string(), |l| l.name.clone())
-    };
-    for (origin, destination, status, count) in counts {
+    handles.metrics.oldest_pending.reset();
+    for c in counts {
         handles
             .metrics
             .messages
-            .with_label_values(&[&format!("{}->{}", name(origin), name(destination)), &status])
-            .set(count);
+            .with_label_values(&[&route_name(handles, c.route), c.status.as_str()])
+            .set(c.count);
+    }
+    for o in oldest {
+        handles
+            .metrics
+            .oldest_pending
+            .with_label_values(&[&route_name(handles, o.route)])
+            .set(o.age_seconds);
     }
     for ledger in &handles.ledgers {
         // A node that does not answer leaves the last value: a scrape never hangs.
@@ -172,6 +177,18 @@ async fn refresh(handles: &Handles) -> Result<(), isthmus_schema::StoreError> {
         }
     }
     Ok(())
+}
+
+/// `source->destination` by ledger names (ids for ledgers not configured here).
+fn route_name(handles: &Handles, route: isthmus_schema::Route) -> String {
+    let name = |id: u32| {
+        handles
+            .ledgers
+            .iter()
+            .find(|l| l.id == id)
+            .map_or_else(|| id.to_string(), |l| l.name.clone())
+    };
+    format!("{}->{}", name(route.source), name(route.destination))
 }
 
 async fn attest(

@@ -29,6 +29,9 @@ pub struct Metrics {
     pub rejected_logs: IntCounterVec,
     /// Seconds a delivery round spends in each phase, per destination.
     pub round_phase: HistogramVec,
+    /// Age of the oldest message still waiting for delivery, per route (absent when
+    /// none waits): "healthy but relaying nothing" shows here.
+    pub oldest_pending: GaugeVec,
 }
 
 impl Metrics {
@@ -100,8 +103,17 @@ impl Metrics {
             &["ledger"],
         )
         .unwrap_or_else(|e| panic!("static metric definition: {e}"));
+        let oldest_pending = GaugeVec::new(
+            Opts::new(
+                "oldest_pending_seconds",
+                "Seconds since the oldest message still waiting for delivery was observed, per route",
+            ),
+            &["route"],
+        )
+        .unwrap_or_else(|e| panic!("static metric definition: {e}"));
         for m in [
             Box::new(messages.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(oldest_pending.clone()),
             Box::new(latency.clone()),
             Box::new(height.clone()),
             Box::new(rpc_errors.clone()),
@@ -126,6 +138,7 @@ impl Metrics {
             refused_attestations,
             rejected_logs,
             round_phase,
+            oldest_pending,
         }
     }
 

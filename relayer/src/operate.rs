@@ -448,6 +448,19 @@ fn parse_time(
         .transpose()
 }
 
+/// One line of `audit export --format json` (field names are the log's columns).
+#[derive(serde::Serialize)]
+struct ExportRow<'a> {
+    seq: i64,
+    created_at: &'a str,
+    message_id: Option<&'a str>,
+    event: &'a str,
+    actor: &'a str,
+    evidence: &'a serde_json::value::RawValue,
+    prev_hash: &'a str,
+    row_hash: &'a str,
+}
+
 /// Rows per page of `audit export`: memory stays bounded whatever the range.
 const EXPORT_PAGE: u32 = 2_000;
 
@@ -484,15 +497,36 @@ pub async fn audit_export(
                 format!("0x{}", hex::encode(e.row_hash)),
             );
             match args.format {
-                ExportFormat::Json => writeln!(
-                    out,
-                    "{}",
-                    serde_json::json!({
-                        "seq": e.seq, "created_at": created, "message_id": message,
-                        "event": e.event.as_str(), "actor": e.actor, "evidence": e.evidence,
-                        "prev_hash": prev, "row_hash": hash,
-                    })
-                )?,
+                ExportFormat::Json => {
+                    // The evidence goes out as the very text `row_hash` covers, so a
+                    // program outside Postgres can recompute every row
+                    // (`schema/audit/recompute_row_hashes.py`).
+                    let evidence = serde_json::value::RawValue::from_string(
+                        e.evidence_text.clone(),
+                    )
+                    .map_err(|err| {
+                        RelayerError::Store(isthmus_schema::StoreError::Decode {
+                            what: "evidence",
+                            reason: err.to_string(),
+                        })
+                    })?;
+                    let row = ExportRow {
+                        seq: e.seq,
+                        created_at: &created,
+                        message_id: message.as_deref(),
+                        event: e.event.as_str(),
+                        actor: &e.actor,
+                        evidence: &evidence,
+                        prev_hash: &prev,
+                        row_hash: &hash,
+                    };
+                    writeln!(
+                        out,
+                        "{}",
+                        serde_json::to_string(&row)
+                            .unwrap_or_else(|e| panic!("export row serializes: {e}"))
+                    )?
+                }
                 ExportFormat::Csv => writeln!(
                     out,
                     "{},{},{},{},{},{},{},{}",
@@ -501,7 +535,7 @@ pub async fn audit_export(
                     message.unwrap_or_default(),
                     e.event.as_str(),
                     csv_field(&e.actor),
-                    csv_field(&e.evidence.to_string()),
+                    csv_field(&e.evidence_text),
                     prev,
                     hash
                 )?,

@@ -2,8 +2,8 @@
 //!
 //! [`start`] connects to Postgres (migrating it) and to every ledger and builds the
 //! pipeline's [`Context`]. [`run`] then supervises one task per role until shutdown:
-//! an observer per source, `in_flight` delivery lanes and a delivery watcher per
-//! destination, and a check for leases of stopped replicas. The HTTP layer gets
+//! an observer per source, `in_flight` delivery lanes, a delivery watcher and a
+//! dead-letter check per destination, and a check for leases of stopped replicas. The HTTP layer gets
 //! narrow handles ([`crate::http::Handles`]), not the context.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,7 +24,7 @@ use crate::ledger::evm::{EvmEndpoints, EvmLedger};
 use crate::ledger::substrate::{Justifier, SubstrateLedger};
 use crate::ledger::{LedgerError, LedgerHandle, Source};
 use crate::metrics::Metrics;
-use crate::pipeline::{self, observe, turns, Context, PipelineError, Route};
+use crate::pipeline::{self, observe, quiet, turns, Context, PipelineError, Route};
 use crate::RelayerError;
 
 /// Blocks below the observer's cursor at which an EVM light client starts after a
@@ -32,6 +32,10 @@ use crate::RelayerError;
 const LIGHT_CLIENT_MARGIN: u64 = 256;
 /// How often leases held by stopped replicas of this member are looked for.
 const ORPHAN_CHECK: Duration = Duration::from_secs(30);
+/// At most one line per kind of repeated warning in this period.
+const QUIET_PERIOD: Duration = Duration::from_secs(60);
+/// How often this member's dead letters are checked against the destination.
+const RECONCILE_EVERY: Duration = Duration::from_secs(60);
 /// How long a peer has to answer an attestation request.
 const PEER_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -170,6 +174,8 @@ pub async fn start(settings: &Settings) -> Result<Context, RelayerError> {
         },
         takeover: settings.consortium.takeover,
         progress: turns::Progress::new(Instant::now()),
+        quiet: quiet::Quiet::new(QUIET_PERIOD),
+        refusals: std::sync::Mutex::new(std::collections::HashSet::new()),
     })
 }
 
@@ -238,6 +244,8 @@ pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken) {
         }
         let span = info_span!("watch", dst = %ctx.name(id));
         tasks.spawn(watch_loop(ctx.clone(), id, shutdown.clone()).instrument(span));
+        let span = info_span!("reconcile", dst = %ctx.name(id));
+        tasks.spawn(reconcile_loop(ctx.clone(), id, shutdown.clone()).instrument(span));
     }
     tasks.spawn(orphan_loop(ctx.clone(), shutdown.clone()).instrument(info_span!("leases")));
     info!(member = %ctx.attester.member(), worker = %ctx.worker, "relayer running");
@@ -348,6 +356,19 @@ async fn watch_loop(ctx: Arc<Context>, destination: u32, stop: CancellationToken
             Err(e) => warn!(error = %e, "could not follow the destination's deliveries; retrying"),
         }
         pause(&stop, interval).await;
+    }
+}
+
+/// Corrects dead letters the destination contradicts (`pipeline::reconcile`).
+async fn reconcile_loop(ctx: Arc<Context>, destination: u32, stop: CancellationToken) {
+    loop {
+        pause(&stop, RECONCILE_EVERY).await;
+        if stop.is_cancelled() {
+            return;
+        }
+        if let Err(e) = pipeline::reconcile::dead_letters(&ctx, destination).await {
+            report("checking dead letters against the destination", &e);
+        }
     }
 }
 

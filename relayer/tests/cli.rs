@@ -625,3 +625,141 @@ fn status_json_names_an_unknown_message_in_json() {
     assert_eq!(json["status"], "unknown");
     assert_eq!(json["id"], "ab".repeat(32));
 }
+
+/// An auditor recomputes every row of an `audit export` outside Postgres, with a
+/// program that shares no code with the relayer or the database
+/// (`schema/audit/recompute_row_hashes.py`, following `docs/schema.md`), and a row
+/// altered in the export is named.
+#[test]
+fn an_audit_export_is_recomputed_outside_postgres() {
+    use isthmus_schema::{
+        BlockRef, CursorKey, FinalityMode, Ledger, LedgerKind, MessageStatus, RejectedEntry, Stage,
+        Store,
+    };
+    let db = TempDatabase::create();
+    let migrate = isthmus()
+        .args(["db", "migrate", "--database-url", &db.url])
+        .output()
+        .expect("runs");
+    assert!(migrate.status.success(), "{}", stderr(&migrate));
+    db.runtime.block_on(async {
+        let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
+        let store = Store::new(pool.clone());
+        for (id, name) in [(1, "evm-a"), (2, "evm-b")] {
+            store
+                .upsert_ledger(&Ledger {
+                    id,
+                    name: name.into(),
+                    kind: LedgerKind::Evm,
+                    finality: FinalityMode::FinalizedTag,
+                })
+                .await
+                .expect("ledger");
+        }
+        let block = BlockRef {
+            number: 7,
+            hash: [0x07; 32],
+        };
+        let messages: Vec<_> = (0..2u64)
+            .map(|nonce| {
+                let m = isthmus_protocol::Message {
+                    nonce,
+                    origin: 1,
+                    sender: isthmus_protocol::Address32([0x11; 32]),
+                    destination: 2,
+                    recipient: isthmus_protocol::Address32::from_evm([0x22; 20]),
+                    deadline: 0,
+                    body: "Zürich → Genève".as_bytes().to_vec(),
+                };
+                isthmus_relayer::ledger::new_message(&m, m.id(), block, Some([0x33; 32]))
+            })
+            .collect();
+        let key = CursorKey {
+            ledger: 1,
+            destination: None,
+            stage: Stage::Observe,
+        };
+        let rejected = RejectedEntry {
+            block,
+            tx_hash: None,
+            index: 4,
+            reason: "payload \"short\" — 3 bytes\n\tand a control \u{1} character".into(),
+            raw: vec![1, 2, 3],
+        };
+        store
+            .record_observed_with_rejected(key, block, &messages, &[rejected], "bank-a/1")
+            .await
+            .expect("observed");
+        store
+            .transition(
+                messages[0].id,
+                MessageStatus::Observed,
+                MessageStatus::Verified,
+                &serde_json::json!({
+                    "checkpoint_digest": "0xab",
+                    "nested": {"k": [1, null, true, false], "ß": "Zürich", "a": {}},
+                    "count": 12345678901234567890u64,
+                }),
+                "bank-a/1",
+            )
+            .await
+            .expect("transition");
+        // Numbers as an operator tool might write them: Postgres keeps `1.50` and
+        // writes `1e3` as 1000; the hash covers that text.
+        sqlx::query(
+            "INSERT INTO lifecycle_log (event, evidence, actor) \
+             VALUES ('operator', '{\"amount\": 1.50, \"limit\": 1e3, \"ratio\": -0.25}', 'ops')",
+        )
+        .execute(&pool)
+        .await
+        .expect("operator row");
+        pool.close().await;
+    });
+    let export = isthmus()
+        .args(["audit", "export", "--format", "json", "--config"])
+        .arg(examples().join("devnet.toml"))
+        .env("ISTHMUS_DATABASE__URL", &db.url)
+        .output()
+        .expect("runs");
+    assert!(export.status.success(), "{}", stderr(&export));
+    let text = stdout(&export);
+    assert_eq!(text.lines().count(), 5, "{text}");
+    assert!(text.contains("\"message_id\":null"), "{text}");
+
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema/audit/recompute_row_hashes.py");
+    let recompute = |export: &str| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("log.jsonl");
+        std::fs::write(&file, export).expect("write");
+        Command::new("python3")
+            .arg(&script)
+            .arg(&file)
+            .output()
+            .expect("python3 runs")
+    };
+    let checked = recompute(&text);
+    assert_eq!(
+        checked.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&checked),
+        stderr(&checked)
+    );
+    assert!(
+        stdout(&checked).contains("5 rows (seq 1..5): every row_hash recomputed and equal"),
+        "{}",
+        stdout(&checked)
+    );
+
+    // One character of one row's evidence changed in the export: that row is named.
+    let tampered = text.replacen("\"Zürich\"", "\"Zurich\"", 1);
+    assert_ne!(tampered, text, "the export holds the value to alter");
+    let checked = recompute(&tampered);
+    assert_eq!(checked.status.code(), Some(1), "{}", stdout(&checked));
+    assert!(
+        stdout(&checked).contains("row 4: row_hash"),
+        "{}",
+        stdout(&checked)
+    );
+}

@@ -27,11 +27,13 @@ pub(crate) struct CheckpointLog<'a> {
     pub proof: &'a Value,
 }
 
-/// An attestation recorded with its verdict (`event = 'attestation'`).
+/// An attestation recorded with its verdict (`event = 'attestation'`). A refusal
+/// with no signature (an unreachable member, an unreadable answer) has no
+/// `attestations` row: its `attestation_id` and `signature` are null.
 #[derive(Serialize)]
 pub(crate) struct AttestationLog<'a> {
     /// The attestation row.
-    pub attestation_id: i64,
+    pub attestation_id: Option<i64>,
     /// The attested digest, hex.
     pub checkpoint_digest: String,
     /// The signer address, hex.
@@ -39,7 +41,7 @@ pub(crate) struct AttestationLog<'a> {
     /// The member, when known.
     pub member: Option<&'a str>,
     /// The 65-byte signature, hex.
-    pub signature: String,
+    pub signature: Option<String>,
     /// `accepted` or `refused`.
     pub outcome: &'a str,
     /// Why it was refused.
@@ -175,11 +177,11 @@ mod tests {
         );
         assert_eq!(
             json(&AttestationLog {
-                attestation_id: 4,
+                attestation_id: Some(4),
                 checkpoint_digest: "dd".into(),
                 signer: "ss".into(),
                 member: None,
-                signature: "gg".into(),
+                signature: Some("gg".into()),
                 outcome: "refused",
                 reason: Some("why"),
             }),

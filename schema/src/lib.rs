@@ -22,7 +22,8 @@
 //! Modules: `types` (the persisted enums and records), `chain` (the log's hash chain
 //! and its verifier), `evidence` (the typed evidence of the log rows the store writes
 //! itself), `error` ([`StoreError`], with `is_retryable`), and `store`, split by
-//! concern: `ingest`, `cursors`, `claims`, `transitions`, `deliveries`, `audit`.
+//! concern: `ingest`, `cursors`, `claims`, `transitions`, `deliveries`, `audit`,
+//! `gauges` (what the relayer's gauges read at scrape time).
 
 mod chain;
 mod error;
@@ -32,7 +33,7 @@ mod types;
 
 pub use chain::{RawLogRow, GENESIS_PREV_HASH, LOG_DOMAIN_TAG};
 pub use error::{ChainBreak, StoreError};
-pub use store::{connect, connect_as, redact_url, Store};
+pub use store::{connect, connect_as, redact_url, OldestPending, StatusCount, Store};
 pub use types::{
     AttestationOutcome, AttestationRecord, BlockRef, CheckpointRecord, Claim, Cursor, CursorKey,
     FailureOutcome, FinalityMode, Ledger, LedgerId, LedgerKind, LogEntry, LogEvent, MessageFilter,

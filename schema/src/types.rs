@@ -170,6 +170,7 @@ pub const TRANSITIONS: &[(MessageStatus, MessageStatus)] = {
         (Failed, DeadLetter),
         (Failed, Expired),
         (DeadLetter, Attested),
+        (DeadLetter, Delivered),
     ]
 };
 
@@ -413,6 +414,10 @@ pub struct LogEntry {
     pub event: LogEvent,
     /// Evidence of the step (heights, hashes, signers, tx, gas...).
     pub evidence: serde_json::Value,
+    /// The evidence exactly as Postgres renders it (`evidence::text`), which is what
+    /// `row_hash` covers: numbers keep their written form (`1.50`), which `evidence`
+    /// may not.
+    pub evidence_text: String,
     /// Who did it (worker, member or operator name).
     pub actor: String,
     /// When it was appended.
@@ -700,6 +705,8 @@ mod tests {
         assert!(!Observed.can_transition_to(Attested));
         assert!(!Verified.can_transition_to(Observed));
         assert!(DeadLetter.can_transition_to(Attested));
+        // The destination shows a delivery after this relayer gave up.
+        assert!(DeadLetter.can_transition_to(Delivered));
         for terminal in [Delivered, Expired, Rejected] {
             assert!(terminal.is_terminal(), "{terminal} is terminal");
         }

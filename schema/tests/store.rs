@@ -1712,3 +1712,60 @@ async fn the_auditor_role_cannot_stall_the_relayers_writes(pool: PgPool) {
     // 2 + 3 observed rows and one transition, in one unbroken chain.
     assert_eq!(store.verify_log_chain().await.unwrap(), 6);
 }
+
+/// The gauges' reads: counts by route and status, and the oldest pending message's
+/// age per route (a delivered or dead-lettered message is not pending).
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn gauges_count_by_status_and_age_the_oldest_pending(pool: PgPool) {
+    let store = store(pool.clone()).await;
+    let ids = seed(&store, 0, 3, 5, MessageStatus::Observed).await;
+    store
+        .transition(
+            ids[0],
+            MessageStatus::Observed,
+            MessageStatus::Rejected,
+            &json!({"reason": "test"}),
+            "relayer",
+        )
+        .await
+        .unwrap();
+    let counts = store.message_counts().await.unwrap();
+    let route = Route {
+        source: SRC,
+        destination: DST,
+    };
+    let count = |status| {
+        counts
+            .iter()
+            .find(|c| c.route == route && c.status == status)
+            .map_or(0, |c| c.count)
+    };
+    assert_eq!(count(MessageStatus::Observed), 2);
+    assert_eq!(count(MessageStatus::Rejected), 1);
+
+    // Backdate the observation of one pending message: the oldest is that one.
+    sqlx::query("UPDATE messages SET observed_at = now() - interval '90 seconds' WHERE id = $1")
+        .bind(ids[2].0.to_vec())
+        .execute(&pool)
+        .await
+        .unwrap();
+    let oldest = store.oldest_pending().await.unwrap();
+    assert_eq!(oldest.len(), 1);
+    assert_eq!(oldest[0].route, route);
+    assert!((89.0..200.0).contains(&oldest[0].age_seconds), "{oldest:?}");
+
+    // No pending message left on the route: no age.
+    for id in &ids[1..] {
+        store
+            .transition(
+                *id,
+                MessageStatus::Observed,
+                MessageStatus::Rejected,
+                &json!({"reason": "test"}),
+                "relayer",
+            )
+            .await
+            .unwrap();
+    }
+    assert!(store.oldest_pending().await.unwrap().is_empty());
+}

@@ -134,9 +134,8 @@ impl EvmDestination {
         inbox: Address,
         secret: &[u8; 32],
     ) -> Result<Self, EvmError> {
-        let provider = Provider::<Http>::try_from(url)
-            .map_err(|e| EvmError::Config(format!("RPC URL `{url}` is not usable: {e}")))?
-            .interval(Duration::from_millis(100));
+        let provider =
+            crate::http_provider(url, crate::RPC_TIMEOUT)?.interval(Duration::from_millis(100));
         let wallet = LocalWallet::from_bytes(secret)
             .map_err(|_| EvmError::Config("submitter key is not a valid secp256k1 secret".into()))?
             .with_chain_id(chain_id);

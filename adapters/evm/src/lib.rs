@@ -43,6 +43,28 @@ pub fn slot_key(slot: u64) -> H256 {
     H256::from_low_u64_be(slot)
 }
 
+/// How long one JSON-RPC call to an EVM node may take. Past it the call fails with
+/// a retryable error: a node that stops answering shows as errors and as
+/// `isthmus_rpc_errors_total`, never as a relayer that waits forever.
+pub const RPC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A JSON-RPC provider for the node at `url` whose every call gives up after
+/// `timeout`.
+pub fn http_provider(
+    url: &str,
+    timeout: std::time::Duration,
+) -> Result<ethers::providers::Provider<ethers::providers::Http>, EvmError> {
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| EvmError::Config(format!("RPC URL `{url}` is not usable: {e}")))?;
+    let client = reqwest::Client::builder()
+        .timeout(timeout)
+        .build()
+        .map_err(|e| EvmError::Config(format!("HTTP client for `{url}`: {e}")))?;
+    Ok(ethers::providers::Provider::new(
+        ethers::providers::Http::new_with_client(parsed, client),
+    ))
+}
+
 /// A client on the node at `url` that signs with `secret` for `chain_id` (the
 /// submitter of deliveries, the sender of `isthmus send`, the devnet deployer).
 pub fn signing_client(
@@ -59,13 +81,52 @@ pub fn signing_client(
     EvmError,
 > {
     use ethers::signers::Signer;
-    let provider = ethers::providers::Provider::<ethers::providers::Http>::try_from(url)
-        .map_err(|e| EvmError::Config(format!("RPC URL `{url}` is not usable: {e}")))?
-        .interval(std::time::Duration::from_millis(50));
+    let provider = http_provider(url, RPC_TIMEOUT)?.interval(std::time::Duration::from_millis(50));
     let wallet = ethers::signers::LocalWallet::from_bytes(secret)
         .map_err(|_| EvmError::Config("the signing key is not a valid secp256k1 secret".into()))?
         .with_chain_id(chain_id);
     Ok(std::sync::Arc::new(
         ethers::middleware::SignerMiddleware::new(provider, wallet),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ethers::providers::Middleware;
+
+    /// A node that accepts the connection and never answers: the call fails, as a
+    /// retryable error, soon after the timeout.
+    #[tokio::test]
+    async fn a_node_that_never_answers_times_out() {
+        let listener =
+            std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
+        let url = format!(
+            "http://{}",
+            listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
+        );
+        // Accepts and holds every connection, answering nothing (a stopped node's
+        // kernel still accepts).
+        std::thread::spawn(move || {
+            let mut open = Vec::new();
+            while let Ok((socket, _)) = listener.accept() {
+                open.push(socket);
+            }
+        });
+        let provider = http_provider(&url, std::time::Duration::from_millis(300))
+            .unwrap_or_else(|e| panic!("provider: {e}"));
+        let answer = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            provider.get_block_number(),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("the call did not give up on its own"));
+        let error = EvmError::from_provider(
+            "eth_blockNumber",
+            answer
+                .err()
+                .unwrap_or_else(|| panic!("a silent node answered")),
+        );
+        assert!(error.is_retryable(), "{error}");
+    }
 }

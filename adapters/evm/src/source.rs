@@ -72,9 +72,8 @@ pub struct EvmSource {
 impl EvmSource {
     /// A source reading the Outbox at `outbox` through the node at `url`.
     pub fn new(url: &str, outbox: Address, ledger_id: u32) -> Result<Self, EvmError> {
-        let provider = Provider::<Http>::try_from(url)
-            .map_err(|e| EvmError::Config(format!("RPC URL `{url}` is not usable: {e}")))?
-            .interval(Duration::from_millis(200));
+        let provider =
+            crate::http_provider(url, crate::RPC_TIMEOUT)?.interval(Duration::from_millis(200));
         Ok(Self {
             provider,
             outbox,

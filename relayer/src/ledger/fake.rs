@@ -37,7 +37,9 @@ fn block(n: u64) -> BlockRef {
 pub(crate) struct Inbox {
     /// Deliveries made (by any member), by message.
     pub delivered: HashMap<MessageId, (u64, DeliveryRef)>,
-    /// Outcomes to report instead of delivering, by message (kept until removed).
+    /// Outcomes to report instead of delivering, by message (kept until removed;
+    /// they win over a delivery made elsewhere, as a handler failing in the same
+    /// block as another member's delivery would).
     pub outcomes: HashMap<MessageId, MessageOutcome>,
     /// An error for the next delivery (then cleared).
     pub fail_next: Option<fn() -> LedgerError>,
@@ -201,10 +203,10 @@ impl Destination for FakeLedger {
         let mut outcomes = Vec::new();
         for (m, _) in &batch.messages {
             let id = m.id();
-            let outcome = if inbox.delivered.contains_key(&id) {
-                MessageOutcome::AlreadyDelivered
-            } else if let Some(o) = inbox.outcomes.get(&id) {
+            let outcome = if let Some(o) = inbox.outcomes.get(&id) {
                 o.clone()
+            } else if inbox.delivered.contains_key(&id) {
+                MessageOutcome::AlreadyDelivered
             } else {
                 MessageOutcome::Delivered
             };

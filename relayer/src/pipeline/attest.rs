@@ -2,6 +2,8 @@
 //! asked for theirs, every answer is recorded with its verdict, and the batch goes on
 //! only with a quorum of the consortium's signers.
 
+use std::time::Instant;
+
 use isthmus_protocol::{Attestation, Checkpoint, MerkleTree};
 use isthmus_schema::{MessageId, MessageRecord, MessageStatus, NewAttestation};
 use tracing::warn;
@@ -9,6 +11,10 @@ use tracing::warn;
 use super::evidence::{self, Attested as Evidence};
 use super::verify::Verified;
 use super::{hex32, Context, PipelineError};
+
+/// Unsigned refusals remembered as recorded; past that the set starts over (a
+/// refusal is then recorded once more).
+const REFUSALS_KEPT: usize = 100_000;
 
 /// Live messages under a checkpoint a quorum of the consortium signed.
 pub struct Attested {
@@ -77,32 +83,66 @@ pub async fn attest(ctx: &Context, verified: Verified) -> Result<Option<Attested
                     .refused_attestations
                     .with_label_values(&[&verdict.member])
                     .inc();
-                warn!(member = %verdict.member, %reason, "attestation refused");
+                let kind = format!("attestation refused: {}", verdict.member);
+                if let Some(held_back) = ctx.quiet.check(&kind, Instant::now()) {
+                    warn!(member = %verdict.member, %reason, held_back, "attestation refused");
+                }
             }
         }
-        // An unreachable member produced no signature: nothing to record as an
-        // attestation; the warning and the metric say it.
-        if let Some(attestation) = verdict.attestation {
-            record(
-                ctx,
-                digest,
-                verdict.signer,
-                &verdict.member,
-                attestation,
-                verdict.verdict.clone(),
-            )
-            .await?;
+        match (verdict.attestation, &verdict.verdict) {
+            (Some(attestation), _) => {
+                record(
+                    ctx,
+                    digest,
+                    verdict.signer,
+                    &verdict.member,
+                    attestation,
+                    verdict.verdict.clone(),
+                )
+                .await?
+            }
+            // No signature came back (unreachable, an error answer, an unreadable
+            // one): the history names the refusal once per checkpoint and member,
+            // not once per round that asks again.
+            (None, Err(reason)) => {
+                let first = ctx
+                    .refusals
+                    .lock()
+                    .map(|mut seen| {
+                        if seen.len() >= REFUSALS_KEPT {
+                            seen.clear();
+                        }
+                        seen.insert((digest, verdict.member.clone()))
+                    })
+                    .unwrap_or(true);
+                if first {
+                    ctx.store
+                        .record_unsigned_refusal(
+                            digest,
+                            verdict.signer,
+                            &verdict.member,
+                            reason,
+                            &ctx.worker,
+                        )
+                        .await?;
+                }
+            }
+            (None, Ok(())) => {}
         }
     }
     let (origin, destination, live, _, tree) = verified.into_parts();
     let quorum = match ctx.consortium.signers.verify(&digest, &accepted) {
         Ok(q) => q,
         Err(e) => {
-            warn!(
-                have = e.have,
-                need = e.need,
-                "not enough attestations yet; will ask again"
-            );
+            let kind = format!("no quorum: {origin}->{destination}");
+            if let Some(held_back) = ctx.quiet.check(&kind, Instant::now()) {
+                warn!(
+                    have = e.have,
+                    need = e.need,
+                    held_back,
+                    "not enough attestations yet; will ask again"
+                );
+            }
             ctx.release(&live.iter().map(|m| m.id).collect::<Vec<_>>())
                 .await;
             return Ok(None);

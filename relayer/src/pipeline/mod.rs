@@ -24,6 +24,8 @@ pub mod claim;
 mod error;
 pub mod evidence;
 pub mod observe;
+pub mod quiet;
+pub mod reconcile;
 pub mod record;
 pub mod submit;
 pub mod triage;
@@ -97,6 +99,11 @@ pub struct Context {
     pub takeover: Duration,
     /// When each member last delivered a message of its turn.
     pub progress: turns::Progress,
+    /// Repeated warnings, summarised.
+    pub quiet: quiet::Quiet,
+    /// Unsigned refusals already in the history, by checkpoint digest and member:
+    /// each is recorded once, not once per round that asks again.
+    pub refusals: std::sync::Mutex<std::collections::HashSet<([u8; 32], String)>>,
 }
 
 impl Context {

@@ -4,12 +4,25 @@
 //! nowhere else. Messages of another member's turn are held back from the start.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use isthmus_schema::{CursorKey, MessageId, RejectedEntry, Stage};
 use tracing::{info, warn};
 
 use super::{hex32, Context, PipelineError, HOLD_STEP};
 use crate::ledger::{LedgerError, Observed};
+
+/// How long another member's message is held back at observation: `wait`, but no
+/// later than just past its `deadline` (Unix seconds, 0 = none), so that every
+/// member records an expired message as expired soon after its deadline instead of
+/// keeping it `observed` for a whole takeover period.
+pub fn hold_for(wait: Duration, deadline: u64, now: u64) -> Duration {
+    if deadline == 0 {
+        return wait;
+    }
+    let until_expired = Duration::from_secs(deadline.saturating_sub(now).saturating_add(1));
+    wait.min(until_expired)
+}
 
 /// One observer round: blocks `from..=to` scanned, `finalized` the final head then.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,18 +104,22 @@ pub async fn observe(ctx: &Context, id: u32) -> Result<Option<Round>, PipelineEr
     // records them); elsewhere it is looked at every HOLD_STEP, so other members'
     // deliveries reach this history soon.
     let me = ctx.attester.address();
-    let mut others: BTreeMap<bool, Vec<MessageId>> = BTreeMap::new();
+    let now = chrono::Utc::now().timestamp().max(0) as u64;
+    let mut others: BTreeMap<Duration, Vec<MessageId>> = BTreeMap::new();
     for m in &messages {
         if ctx.consortium.turn_of(m.nonce) != Some(me) {
             let followed = ctx
                 .ledgers
                 .get(&m.destination)
                 .is_some_and(|l| l.destination.feed().is_some());
-            others.entry(followed).or_default().push(m.id);
+            let wait = if followed { ctx.takeover } else { HOLD_STEP };
+            others
+                .entry(hold_for(wait, m.deadline, now))
+                .or_default()
+                .push(m.id);
         }
     }
-    for (followed, held) in others {
-        let wait = if followed { ctx.takeover } else { HOLD_STEP };
+    for (wait, held) in others {
         ctx.store.defer_observed(&held, wait).await?;
     }
     ctx.metrics
@@ -124,4 +141,21 @@ pub async fn observe(ctx: &Context, id: u32) -> Result<Option<Round>, PipelineEr
         to,
         finalized: finalized.number,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_message_is_looked_at_again_just_after_its_deadline() {
+        let takeover = Duration::from_secs(20);
+        // No deadline, or one after the takeover: the whole takeover period.
+        assert_eq!(hold_for(takeover, 0, 1_000), takeover);
+        assert_eq!(hold_for(takeover, 1_100, 1_000), takeover);
+        // A deadline inside the period: just past it.
+        assert_eq!(hold_for(takeover, 1_005, 1_000), Duration::from_secs(6));
+        // Already past: at once (one second of slack for clock rounding).
+        assert_eq!(hold_for(takeover, 900, 1_000), Duration::from_secs(1));
+    }
 }

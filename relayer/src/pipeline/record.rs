@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 
 use chrono::Utc;
-use isthmus_schema::{MessageRecord, MessageStatus, NewDelivery};
-use tracing::{debug, info, warn};
+use isthmus_schema::{FailureOutcome, MessageRecord, MessageStatus, NewDelivery};
+use tracing::{debug, error, info, warn};
 
 use super::evidence::{self, DeliveredElsewhere, ExpiredInTransaction};
 use super::submit::Submitted;
@@ -26,8 +26,10 @@ pub async fn record(ctx: &Context, submitted: Submitted) -> Result<usize, Pipeli
                 .with_label_values(&[&target.name])
                 .inc();
             warn!(error = %e, retryable = e.is_retryable(), "delivery failed");
+            let mut dead = Vec::new();
             for m in &live {
-                ctx.store
+                let failure = ctx
+                    .store
                     .set_failure(
                         m.id,
                         MessageStatus::Submitted,
@@ -36,8 +38,11 @@ pub async fn record(ctx: &Context, submitted: Submitted) -> Result<usize, Pipeli
                         &ctx.worker,
                     )
                     .await?;
+                if let FailureOutcome::DeadLettered { attempts } = failure {
+                    dead.push((m.clone(), attempts));
+                }
             }
-            return Ok(0);
+            return dead_lettered(ctx, destination, dead).await;
         }
     };
     let route = format!("{}->{}", ctx.name(origin), target.name);
@@ -45,6 +50,7 @@ pub async fn record(ctx: &Context, submitted: Submitted) -> Result<usize, Pipeli
     let mut deliveries = Vec::new();
     let mut latencies = Vec::new();
     let mut foreign = Vec::new();
+    let mut dead = Vec::new();
     let size = delivered.outcomes.len() as u32;
     for (index, (id, outcome)) in delivered.outcomes.iter().enumerate() {
         let Some(record) = live.iter().find(|m| m.id.0 == id.0) else {
@@ -95,7 +101,17 @@ pub async fn record(ctx: &Context, submitted: Submitted) -> Result<usize, Pipeli
                         &ctx.worker,
                     )
                     .await?;
-                warn!(msg_id = %record.id, %reason, ?failure, "recipient refused the message; it stays deliverable");
+                match failure {
+                    FailureOutcome::Failed {
+                        attempts,
+                        next_attempt_at,
+                    } => {
+                        warn!(msg_id = %record.id, %reason, attempts, %next_attempt_at, "recipient refused the message; it stays deliverable and is retried")
+                    }
+                    FailureOutcome::DeadLettered { attempts } => {
+                        dead.push((record.clone(), attempts));
+                    }
+                }
             }
             MessageOutcome::Expired => {
                 ctx.store
@@ -126,7 +142,42 @@ pub async fn record(ctx: &Context, submitted: Submitted) -> Result<usize, Pipeli
     }
     done += deliveries.len();
     done += foreign_deliveries(ctx, destination, &foreign).await?;
+    done += dead_lettered(ctx, destination, dead).await?;
     Ok(done)
+}
+
+/// Messages this round dead-lettered: before they page an operator, the destination
+/// is asked whether another submission delivered them; those it shows delivered
+/// are recorded so (`dead_letter -> delivered`), the rest are reported as needing
+/// an operator. Returns how many were found delivered.
+async fn dead_lettered(
+    ctx: &Context,
+    destination: u32,
+    dead: Vec<(MessageRecord, u32)>,
+) -> Result<usize, PipelineError> {
+    if dead.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<_> = dead.iter().map(|(m, _)| protocol_id(m.id)).collect();
+    let shown = ctx
+        .ledger(destination)?
+        .destination
+        .delivered_among(&ids)
+        .await?;
+    let (elsewhere, dead): (Vec<_>, Vec<_>) = dead
+        .into_iter()
+        .partition(|(m, _)| shown.contains(&protocol_id(m.id)));
+    for (m, attempts) in &dead {
+        error!(msg_id = %m.id, attempts, "dead-lettered: every attempt failed; an operator must act (`isthmus status`, then `isthmus retry`)");
+    }
+    let elsewhere: Vec<MessageRecord> = elsewhere
+        .into_iter()
+        .map(|(m, _)| MessageRecord {
+            status: MessageStatus::DeadLetter,
+            ..m
+        })
+        .collect();
+    foreign_deliveries(ctx, destination, &elsewhere).await
 }
 
 /// Records deliveries made by other submissions (another member, or an earlier run

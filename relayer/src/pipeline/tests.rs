@@ -140,6 +140,8 @@ async fn setup(pool: PgPool, target: FakeLedger, takeover: Duration) -> Setup {
         },
         takeover,
         progress: turns::Progress::new(Instant::now()),
+        quiet: quiet::Quiet::new(Duration::from_secs(60)),
+        refusals: std::sync::Mutex::new(std::collections::HashSet::new()),
     };
     Setup {
         ctx,
@@ -312,6 +314,30 @@ async fn another_members_turn_waits_while_it_delivers_and_is_taken_over_when_it_
 }
 
 #[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn another_members_message_expires_soon_after_its_deadline_not_after_the_takeover(
+    pool: PgPool,
+) {
+    let mut target = FakeLedger::new(DST);
+    target.with_feed = true;
+    let s = setup(pool, target, Duration::from_secs(3600)).await;
+    s.dispatch(1);
+    let deadline = chrono::Utc::now().timestamp() as u64 + 2;
+    // Nonce 1 is bank-b's turn: held back, but only until just past its deadline.
+    let expiring = s.source.dispatch(message(RECIPIENT, deadline));
+    s.observe().await;
+    assert_eq!(s.round().await.unwrap(), 1);
+    assert_eq!(s.status(expiring).await, MessageStatus::Observed);
+    tokio::time::sleep(Duration::from_millis(3_500)).await;
+    assert_eq!(s.round().await.unwrap(), 1);
+    assert_eq!(s.status(expiring).await, MessageStatus::Expired);
+    assert_eq!(
+        s.batches().len(),
+        1,
+        "only this member's own message was sent"
+    );
+}
+
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
 async fn the_watcher_records_a_held_message_another_member_delivered(pool: PgPool) {
     let mut target = FakeLedger::new(DST);
     target.with_feed = true;
@@ -356,6 +382,26 @@ async fn a_round_without_quorum_sends_nothing_and_gives_its_leases_back(pool: Pg
     let m = s.record(ids[0]).await;
     assert_eq!(m.status, MessageStatus::Verified);
     assert_eq!(m.claimed_by, None);
+    // The history names both refusals, though no signature came back; a second
+    // round that asks again does not record them again.
+    let unsigned_refusals = || async {
+        s.ctx
+            .store
+            .log_page(0, None, None, 1_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| {
+                e.event == isthmus_schema::LogEvent::Attestation
+                    && e.evidence["outcome"] == "refused"
+                    && e.evidence["signature"].is_null()
+            })
+            .map(|e| e.evidence["member"].as_str().unwrap_or_default().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(unsigned_refusals().await, vec!["bank-b", "bank-c"]);
+    assert_eq!(s.round().await.unwrap(), 0);
+    assert_eq!(unsigned_refusals().await.len(), 2);
 
     // The peers answer again: the next round delivers.
     s.peers.refuse.store(false, Ordering::SeqCst);
@@ -396,6 +442,48 @@ async fn a_history_that_misses_an_outbox_entry_is_a_final_error(pool: PgPool) {
     assert_eq!(m.status, MessageStatus::Observed);
     assert_eq!(m.claimed_by, None, "the round gave its lease back");
     assert!(s.batches().is_empty());
+}
+
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn a_dead_letter_the_destination_contradicts_is_corrected_from_its_evidence(pool: PgPool) {
+    let mut s = setup(pool, FakeLedger::new(DST), Duration::from_secs(3600)).await;
+    s.ctx.retry.max_attempts = 1;
+    let ids = s.dispatch(4);
+    s.target
+        .inbox()
+        .outcomes
+        .insert(ids[0], MessageOutcome::HandlerFailed("out of funds".into()));
+    // Nonce 3: refused here, and in the same block another member's submission
+    // delivered it; the dead letter is checked before it pages anyone.
+    s.target.inbox().outcomes.insert(
+        ids[3],
+        MessageOutcome::HandlerFailed("already settled".into()),
+    );
+    s.target.delivered_elsewhere(ids[3], 3);
+    s.observe().await;
+    assert_eq!(s.round().await.unwrap(), 1);
+    assert_eq!(s.status(ids[0]).await, MessageStatus::DeadLetter);
+    assert_eq!(s.status(ids[3]).await, MessageStatus::Delivered);
+
+    // Nothing shows nonce 0 delivered: the check changes nothing.
+    assert_eq!(reconcile::dead_letters(&s.ctx, DST).await.unwrap(), 0);
+    assert_eq!(s.status(ids[0]).await, MessageStatus::DeadLetter);
+
+    // Later another member delivers it: the periodic check corrects the history.
+    s.target.delivered_elsewhere(ids[0], 0);
+    assert_eq!(reconcile::dead_letters(&s.ctx, DST).await.unwrap(), 1);
+    let history = s
+        .ctx
+        .store
+        .message(isthmus_schema::MessageId(ids[0].0))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(history.message.status, MessageStatus::Delivered);
+    let last = history.log.last().unwrap();
+    assert_eq!(last.evidence["from_status"], "dead_letter");
+    assert_eq!(last.evidence["tx_hash"], hex::encode([0xee; 32]));
+    assert!(s.ctx.store.verify_log_chain().await.unwrap() > 0);
 }
 
 #[test]

@@ -10,14 +10,16 @@
 //!
 //! What is left is live: this member submits it.
 
-use std::time::Instant;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use isthmus_schema::{MessageRecord, MessageStatus};
+use isthmus_schema::{MessageId, MessageRecord, MessageStatus};
 use tracing::{info, warn};
 
 use super::claim::Claimed;
 use super::evidence::{self, ExpiredUnsent, Rejected};
+use super::observe::hold_for;
 use super::{protocol_id, record, Context, PipelineError, HOLD_STEP};
 
 /// The messages of one origin this member submits in this round.
@@ -137,17 +139,26 @@ pub async fn triage(
                 .idle(destination, member, ctx.takeover, instant)
         }) {
             // Its member keeps delivering (a queue, not a stop): the watcher records
-            // the delivery when it lands; look again after a takeover period.
-            busy.push(m.id);
+            // the delivery when it lands; look again after a takeover period, or
+            // just past its deadline.
+            busy.push(m);
         } else {
             live.push(m);
         }
     }
-    for (held, wait) in [(young, HOLD_STEP), (busy, ctx.takeover)] {
-        if !held.is_empty() {
-            ctx.store.defer_observed(&held, wait).await?;
-            ctx.release(&held).await;
-        }
+    let mut holds: BTreeMap<Duration, Vec<MessageId>> = BTreeMap::new();
+    if !young.is_empty() {
+        holds.insert(HOLD_STEP, young);
+    }
+    for m in busy {
+        holds
+            .entry(hold_for(ctx.takeover, m.deadline, now))
+            .or_default()
+            .push(m.id);
+    }
+    for (wait, held) in holds {
+        ctx.store.defer_observed(&held, wait).await?;
+        ctx.release(&held).await;
     }
     let live = (!live.is_empty()).then_some(Triaged {
         origin,

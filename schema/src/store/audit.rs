@@ -139,11 +139,11 @@ impl Store {
         .map_err(StoreError::db("insert attestation"))?;
         if let Some(id) = id {
             let log = evidence::json(&AttestationLog {
-                attestation_id: id,
+                attestation_id: Some(id),
                 checkpoint_digest: hex::encode(attestation.checkpoint_digest),
                 signer: hex::encode(attestation.signer),
                 member: attestation.member.as_deref(),
-                signature: hex::encode(attestation.signature),
+                signature: Some(hex::encode(attestation.signature)),
                 outcome: outcome.as_str(),
                 reason,
             });
@@ -153,6 +153,35 @@ impl Store {
             .await
             .map_err(StoreError::db("commit attestation"))?;
         Ok(id.is_some())
+    }
+
+    /// Logs a member's refusal that came with no signature (it was unreachable, or
+    /// its answer was an error or unreadable), so the history names every refusal:
+    /// event `attestation`, outcome `refused`, `attestation_id` and `signature`
+    /// null (there is no `attestations` row without a signature).
+    pub async fn record_unsigned_refusal(
+        &self,
+        checkpoint_digest: [u8; 32],
+        signer: [u8; 20],
+        member: &str,
+        reason: &str,
+        actor: &str,
+    ) -> Result<()> {
+        if reason.is_empty() {
+            return Err(StoreError::InvalidInput("a refusal needs a reason".into()));
+        }
+        let log = evidence::json(&AttestationLog {
+            attestation_id: None,
+            checkpoint_digest: hex::encode(checkpoint_digest),
+            signer: hex::encode(signer),
+            member: Some(member),
+            signature: None,
+            outcome: AttestationOutcome::Refused.as_str(),
+            reason: Some(reason),
+        });
+        let mut tx = self.begin().await?;
+        append_log(&mut tx, None, LogEvent::Attestation, &log, actor).await?;
+        tx.commit().await.map_err(StoreError::db("commit refusal"))
     }
 
     /// Attestations recorded for a checkpoint, in arrival order.
@@ -333,6 +362,7 @@ fn decode_log(row: &PgRow) -> Result<LogEntry> {
             what: "evidence",
             reason: e.to_string(),
         })?,
+        evidence_text: raw.evidence_text,
         actor: raw.actor,
         created_at: raw.created_at,
         prev_hash: arr(&raw.prev_hash, "prev_hash")?,

@@ -28,8 +28,11 @@ mod audit;
 mod claims;
 mod cursors;
 mod deliveries;
+mod gauges;
 mod ingest;
 mod transitions;
+
+pub use gauges::{OldestPending, StatusCount};
 
 type Result<T> = std::result::Result<T, StoreError>;
 

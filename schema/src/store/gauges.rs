@@ -1,0 +1,89 @@
+//! What the relayer's gauges read at scrape time: message counts by route and
+//! status, and the age of each route's oldest pending message (a relayer that is
+//! healthy but relays nothing shows there).
+
+use sqlx::Row;
+
+use super::{Result, Store};
+use crate::error::StoreError;
+use crate::types::{MessageStatus, Route};
+
+/// How many messages of a route are in a status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatusCount {
+    /// The route.
+    pub route: Route,
+    /// The status.
+    pub status: MessageStatus,
+    /// Messages.
+    pub count: i64,
+}
+
+/// The oldest message of a route that still waits for delivery.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OldestPending {
+    /// The route.
+    pub route: Route,
+    /// Seconds since it was observed.
+    pub age_seconds: f64,
+}
+
+impl Store {
+    /// Messages by route and status.
+    pub async fn message_counts(&self) -> Result<Vec<StatusCount>> {
+        let rows = sqlx::query(
+            "SELECT origin, destination, status, count(*) AS n FROM messages GROUP BY 1, 2, 3",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::db("count messages"))?;
+        rows.iter()
+            .map(|row| {
+                let status: String = row.try_get("status").map_err(StoreError::db("status"))?;
+                Ok(StatusCount {
+                    route: route(row)?,
+                    status: status.parse()?,
+                    count: row.try_get("n").map_err(StoreError::db("count"))?,
+                })
+            })
+            .collect()
+    }
+
+    /// Per route with pending messages ([`MessageStatus::PENDING`]), the age of the
+    /// oldest. A route that keeps such an age growing is stuck, whatever the
+    /// relayer's health says.
+    pub async fn oldest_pending(&self) -> Result<Vec<OldestPending>> {
+        let pending: Vec<&str> = MessageStatus::PENDING.iter().map(|s| s.as_str()).collect();
+        let rows = sqlx::query(
+            "SELECT origin, destination, \
+                    extract(epoch FROM now() - min(observed_at))::float8 AS age \
+             FROM messages WHERE status = ANY($1::text[]) GROUP BY 1, 2",
+        )
+        .bind(&pending)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::db("oldest pending messages"))?;
+        rows.iter()
+            .map(|row| {
+                Ok(OldestPending {
+                    route: route(row)?,
+                    age_seconds: row.try_get("age").map_err(StoreError::db("age"))?,
+                })
+            })
+            .collect()
+    }
+}
+
+fn route(row: &sqlx::postgres::PgRow) -> Result<Route> {
+    let id = |column: &'static str| -> Result<u32> {
+        let v: i64 = row.try_get(column).map_err(StoreError::db(column))?;
+        u32::try_from(v).map_err(|_| StoreError::Decode {
+            what: column,
+            reason: format!("{v} is not a ledger id"),
+        })
+    };
+    Ok(Route {
+        source: id("origin")?,
+        destination: id("destination")?,
+    })
+}
