@@ -9,7 +9,7 @@ export CARGO_INCREMENTAL ?= 0
 
 include devnet/substrate.mk
 
-.PHONY: help test lint fmt bench demo postgres build vectors clean devnet-tools contracts contracts-check
+.PHONY: help test lint fmt bench demo postgres build vectors clean devnet-tools contracts contracts-check alerts-check
 
 help: ## List the targets.
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -38,7 +38,10 @@ contracts-check: contracts ## Fail if the committed contract artifacts differ fr
 build: ## Build the workspace (the `isthmus` binary lands in target/debug).
 	$(CARGO) build --workspace --all-targets
 
-test: postgres devnet-tools substrate-runtime ## Run every test of the workspace (real Postgres, real anvil, real relayers).
+alerts-check: ## Check the Prometheus alert rules and their unit tests with promtool (installs Debian's prometheus if missing).
+	@bash devnet/check-alerts.sh
+
+test: postgres devnet-tools substrate-runtime alerts-check ## Run every test of the workspace (real Postgres, real anvil, real relayers).
 	# The end-to-end tests run the `isthmus` binary as separate processes.
 	$(CARGO) build -p isthmus-relayer --bin isthmus
 	$(CARGO) test --workspace --no-fail-fast
