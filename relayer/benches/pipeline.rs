@@ -211,7 +211,7 @@ async fn record(anvil: &Anvil) -> Recording {
 
 /// The relayer's row for an observed message (as `Source::scan` makes it).
 fn new_message(o: &ObservedMessage) -> NewMessage {
-    isthmus_relayer::ledger::new_message(&o.message, o.id, o.block, Some(o.tx_hash.0))
+    NewMessage::from_protocol(&o.message, o.id, o.block, Some(o.tx_hash.0))
 }
 
 /// Observe and verify one recorded range: decoded, checked messages and the

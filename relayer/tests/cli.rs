@@ -671,7 +671,7 @@ fn an_audit_export_is_recomputed_outside_postgres() {
                     deadline: 0,
                     body: "Zürich → Genève".as_bytes().to_vec(),
                 };
-                isthmus_relayer::ledger::new_message(&m, m.id(), block, Some([0x33; 32]))
+                isthmus_schema::NewMessage::from_protocol(&m, m.id(), block, Some([0x33; 32]))
             })
             .collect();
         let key = CursorKey {

@@ -348,6 +348,32 @@ pub struct NewMessage {
     pub source_tx_hash: Option<[u8; 32]>,
 }
 
+impl NewMessage {
+    /// The row of `message` (whose id the caller already has: the outbox event
+    /// carries it) seen in `block`, emitted by `tx_hash` where the ledger has one.
+    pub fn from_protocol(
+        message: &isthmus_protocol::Message,
+        id: MessageId,
+        block: BlockRef,
+        tx_hash: Option<[u8; 32]>,
+    ) -> Self {
+        Self {
+            id,
+            version: isthmus_protocol::VERSION,
+            nonce: message.nonce,
+            origin: message.origin,
+            sender: message.sender.0,
+            destination: message.destination,
+            recipient: message.recipient.0,
+            deadline: message.deadline,
+            body: message.body.clone(),
+            canonical: message.encode(),
+            source_block: block,
+            source_tx_hash: tx_hash,
+        }
+    }
+}
+
 /// A message row as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MessageRecord {

@@ -13,11 +13,11 @@ use isthmus_light_client_evm::{
     AccountProof, EvmLightClient, Header, TrustedCheckpoint, Verified, B256,
 };
 use isthmus_protocol::{Batch, MessageId};
-use isthmus_schema::BlockRef;
+use isthmus_schema::{BlockRef, NewMessage};
 use tokio::sync::Mutex;
 
 use super::{
-    new_message, Balance, Delivered, DeliveryFeed, DeliveryRef, Destination, LedgerError, Observed,
+    Balance, Delivered, DeliveryFeed, DeliveryRef, Destination, LedgerError, Observed,
     SeenDelivery, Source,
 };
 use crate::verified::VerifiedCheckpoint;
@@ -201,9 +201,12 @@ impl Source for EvmLedger {
             .await?
             .into_iter()
             .map(|s| match s {
-                Scanned::Message(m) => {
-                    Observed::Message(new_message(&m.message, m.id, m.block, Some(m.tx_hash.0)))
-                }
+                Scanned::Message(m) => Observed::Message(NewMessage::from_protocol(
+                    &m.message,
+                    m.id,
+                    m.block,
+                    Some(m.tx_hash.0),
+                )),
                 Scanned::Rejected {
                     block: b,
                     tx_hash,

@@ -10,10 +10,10 @@ use async_trait::async_trait;
 use isthmus_protocol::{
     Address32, Batch, Checkpoint, MerkleTree, Message, MessageId, MessageOutcome,
 };
-use isthmus_schema::BlockRef;
+use isthmus_schema::{BlockRef, NewMessage};
 
 use super::{
-    new_message, Balance, Delivered, DeliveryFeed, DeliveryRef, Destination, LedgerError, Observed,
+    Balance, Delivered, DeliveryFeed, DeliveryRef, Destination, LedgerError, Observed,
     SeenDelivery, Source,
 };
 use crate::verified::VerifiedCheckpoint;
@@ -132,7 +132,14 @@ impl Source for FakeLedger {
         Ok(outbox
             .iter()
             .filter(|(b, _)| (from..=to).contains(b))
-            .map(|(b, m)| Observed::Message(new_message(m, m.id(), block(*b), Some([0x11; 32]))))
+            .map(|(b, m)| {
+                Observed::Message(NewMessage::from_protocol(
+                    m,
+                    m.id(),
+                    block(*b),
+                    Some([0x11; 32]),
+                ))
+            })
             .collect())
     }
 

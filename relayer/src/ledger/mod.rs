@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use isthmus_protocol::{Batch, Message, MessageId, MessageOutcome};
+use isthmus_protocol::{Batch, MessageId, MessageOutcome};
 pub use isthmus_protocol::{DeliveryRef, SeenDelivery};
 use isthmus_schema::{BlockRef, NewMessage};
 
@@ -242,29 +242,6 @@ impl std::fmt::Debug for LedgerHandle {
             .field("name", &self.name)
             .field("id", &self.id)
             .finish_non_exhaustive()
-    }
-}
-
-/// The stored form of a message the source emitted.
-pub fn new_message(
-    message: &Message,
-    id: MessageId,
-    block: BlockRef,
-    tx_hash: Option<[u8; 32]>,
-) -> NewMessage {
-    NewMessage {
-        id: isthmus_schema::MessageId(id.0),
-        version: isthmus_protocol::VERSION,
-        nonce: message.nonce,
-        origin: message.origin,
-        sender: message.sender.0,
-        destination: message.destination,
-        recipient: message.recipient.0,
-        deadline: message.deadline,
-        body: message.body.clone(),
-        canonical: message.encode(),
-        source_block: block,
-        source_tx_hash: tx_hash,
     }
 }
 

@@ -11,11 +11,9 @@ use isthmus_adapter_substrate::devnet::DevnetFinality;
 use isthmus_adapter_substrate::{Destination as Inbox, SubstrateClient, VerifiedOutbox};
 use isthmus_light_client_grandpa::{AuthoritySet, FinalizedHeader, GrandpaJustification};
 use isthmus_protocol::{Batch, MessageId};
-use isthmus_schema::BlockRef;
+use isthmus_schema::{BlockRef, NewMessage};
 
-use super::{
-    new_message, Balance, Delivered, DeliveryRef, Destination, LedgerError, Observed, Source,
-};
+use super::{Balance, Delivered, DeliveryRef, Destination, LedgerError, Observed, Source};
 use crate::verified::VerifiedCheckpoint;
 
 /// Most blocks one observer round reads events of.
@@ -158,7 +156,7 @@ impl Source for SubstrateLedger {
             .await?
             .into_iter()
             .map(|m| {
-                Observed::Message(new_message(
+                Observed::Message(NewMessage::from_protocol(
                     &m.message,
                     m.id,
                     BlockRef {

@@ -201,8 +201,3 @@ async fn relay(ctx: &Context, claimed: claim::Claimed) -> Result<usize, Pipeline
 pub(crate) fn hex32(b: &[u8; 32]) -> String {
     format!("0x{}", hex::encode(b))
 }
-
-/// The protocol's form of a stored id.
-pub(crate) fn protocol_id(id: MessageId) -> isthmus_protocol::MessageId {
-    isthmus_protocol::MessageId(id.0)
-}

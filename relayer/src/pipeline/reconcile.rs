@@ -8,7 +8,7 @@
 use isthmus_schema::{MessageFilter, MessageStatus, Route};
 use tracing::info;
 
-use super::{protocol_id, record, Context, PipelineError, LEASE};
+use super::{record, Context, PipelineError, LEASE};
 
 /// Dead letters of one route looked at per pass.
 const PER_PASS: u32 = 1_000;
@@ -34,14 +34,14 @@ pub async fn dead_letters(ctx: &Context, destination: u32) -> Result<usize, Pipe
         if dead.is_empty() {
             continue;
         }
-        let ids: Vec<_> = dead.iter().map(|m| protocol_id(m.id)).collect();
+        let ids: Vec<_> = dead.iter().map(|m| m.id).collect();
         let delivered = target.destination.delivered_among(&ids).await?;
         if delivered.is_empty() {
             continue;
         }
         let ids: Vec<_> = dead
             .iter()
-            .filter(|m| delivered.contains(&protocol_id(m.id)))
+            .filter(|m| delivered.contains(&m.id))
             .map(|m| m.id)
             .collect();
         let claimed = ctx

@@ -10,7 +10,7 @@ use tracing::{debug, error, info, warn};
 
 use super::evidence::{self, DeliveredElsewhere, ExpiredInTransaction};
 use super::submit::Submitted;
-use super::{hex32, protocol_id, Context, PipelineError};
+use super::{hex32, Context, PipelineError};
 use crate::ledger::DeliveryRef;
 use isthmus_protocol::MessageOutcome;
 
@@ -158,15 +158,14 @@ async fn dead_lettered(
     if dead.is_empty() {
         return Ok(0);
     }
-    let ids: Vec<_> = dead.iter().map(|(m, _)| protocol_id(m.id)).collect();
+    let ids: Vec<_> = dead.iter().map(|(m, _)| m.id).collect();
     let shown = ctx
         .ledger(destination)?
         .destination
         .delivered_among(&ids)
         .await?;
-    let (elsewhere, dead): (Vec<_>, Vec<_>) = dead
-        .into_iter()
-        .partition(|(m, _)| shown.contains(&protocol_id(m.id)));
+    let (elsewhere, dead): (Vec<_>, Vec<_>) =
+        dead.into_iter().partition(|(m, _)| shown.contains(&m.id));
     for (m, attempts) in &dead {
         error!(msg_id = %m.id, attempts, "dead-lettered: every attempt failed; an operator must act (`isthmus status`, then `isthmus retry`)");
     }
@@ -190,7 +189,7 @@ pub async fn foreign_deliveries(
     if messages.is_empty() {
         return Ok(0);
     }
-    let ids: Vec<_> = messages.iter().map(|m| protocol_id(m.id)).collect();
+    let ids: Vec<_> = messages.iter().map(|m| m.id).collect();
     let found = ctx
         .ledger(destination)?
         .destination
@@ -207,10 +206,7 @@ pub async fn found_deliveries(
     messages: &[MessageRecord],
     found: &HashMap<isthmus_protocol::MessageId, DeliveryRef>,
 ) -> Result<usize, PipelineError> {
-    if let Some(missing) = messages
-        .iter()
-        .find(|m| !found.contains_key(&protocol_id(m.id)))
-    {
+    if let Some(missing) = messages.iter().find(|m| !found.contains_key(&m.id)) {
         return Err(PipelineError::DeliveryNotFound {
             ledger: ctx.name(destination),
             id: missing.id,
@@ -220,7 +216,7 @@ pub async fn found_deliveries(
     // A message this relayer had not verified or attested goes straight to
     // delivered: its history shows only what this relayer did.
     for m in messages {
-        let at = found[&protocol_id(m.id)];
+        let at = found[&m.id];
         by_status.entry(m.status).or_default().push(NewDelivery {
             message_id: m.id,
             destination,

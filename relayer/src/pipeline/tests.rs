@@ -187,13 +187,7 @@ impl Setup {
     }
 
     async fn record(&self, id: MessageId) -> isthmus_schema::MessageRecord {
-        self.ctx
-            .store
-            .message(isthmus_schema::MessageId(id.0))
-            .await
-            .unwrap()
-            .unwrap()
-            .message
+        self.ctx.store.message(id).await.unwrap().unwrap().message
     }
 
     async fn status(&self, id: MessageId) -> MessageStatus {
@@ -268,13 +262,7 @@ async fn unreceivable_and_expired_messages_are_settled_without_a_submission(pool
     assert_eq!(s.status(unreceivable).await, MessageStatus::Rejected);
     assert_eq!(s.status(expired).await, MessageStatus::Expired);
     assert!(s.batches().is_empty(), "nothing was submitted");
-    let history = s
-        .ctx
-        .store
-        .message(isthmus_schema::MessageId(unreceivable.0))
-        .await
-        .unwrap()
-        .unwrap();
+    let history = s.ctx.store.message(unreceivable).await.unwrap().unwrap();
     let last = history.log.last().unwrap();
     assert_eq!(last.evidence["reason"], "not a 20-byte address");
 }
@@ -472,13 +460,7 @@ async fn a_dead_letter_the_destination_contradicts_is_corrected_from_its_evidenc
     // Later another member delivers it: the periodic check corrects the history.
     s.target.delivered_elsewhere(ids[0], 0);
     assert_eq!(reconcile::dead_letters(&s.ctx, DST).await.unwrap(), 1);
-    let history = s
-        .ctx
-        .store
-        .message(isthmus_schema::MessageId(ids[0].0))
-        .await
-        .unwrap()
-        .unwrap();
+    let history = s.ctx.store.message(ids[0]).await.unwrap().unwrap();
     assert_eq!(history.message.status, MessageStatus::Delivered);
     let last = history.log.last().unwrap();
     assert_eq!(last.evidence["from_status"], "dead_letter");

@@ -20,7 +20,7 @@ use tracing::{info, warn};
 use super::claim::Claimed;
 use super::evidence::{self, ExpiredUnsent, Rejected};
 use super::observe::hold_for;
-use super::{protocol_id, record, Context, PipelineError, HOLD_STEP};
+use super::{record, Context, PipelineError, HOLD_STEP};
 
 /// The messages of one origin this member submits in this round.
 #[derive(Debug)]
@@ -111,15 +111,10 @@ pub async fn triage(
             && m.attempts == 0
             && ctx.consortium.turn_of(m.nonce) == Some(me)
     };
-    let ask: Vec<_> = open
-        .iter()
-        .filter(|m| !mine(m))
-        .map(|m| protocol_id(m.id))
-        .collect();
+    let ask: Vec<_> = open.iter().filter(|m| !mine(m)).map(|m| m.id).collect();
     let delivered = target.destination.delivered_among(&ask).await?;
-    let (already, open): (Vec<_>, Vec<_>) = open
-        .into_iter()
-        .partition(|m| delivered.contains(&protocol_id(m.id)));
+    let (already, open): (Vec<_>, Vec<_>) =
+        open.into_iter().partition(|m| delivered.contains(&m.id));
     done += record::foreign_deliveries(ctx, destination, &already).await?;
 
     let takeover = chrono::Duration::from_std(ctx.takeover).unwrap_or(chrono::Duration::MAX);

@@ -54,7 +54,7 @@ pub async fn watch(
             ctx.progress.delivered(destination, member, now);
         }
     }
-    let ids: Vec<MessageId> = seen.iter().map(|d| MessageId(d.id.0)).collect();
+    let ids: Vec<MessageId> = seen.iter().map(|d| d.id).collect();
     let held = ctx.store.claim_ids(&ids, HELD, &ctx.worker, LEASE).await?;
     if !held.is_empty() {
         let found = seen.iter().map(|d| (d.id, d.at)).collect();

@@ -324,24 +324,11 @@ mod tests {
     use crate::types::MessageId;
 
     fn new_message(message: &Message) -> NewMessage {
-        let canonical = message.encode();
-        NewMessage {
-            id: MessageId(message.id().0),
-            version: isthmus_protocol::VERSION,
-            nonce: message.nonce,
-            origin: message.origin,
-            sender: message.sender.0,
-            destination: message.destination,
-            recipient: message.recipient.0,
-            deadline: message.deadline,
-            body: message.body.clone(),
-            canonical,
-            source_block: BlockRef {
-                number: 1,
-                hash: [1; 32],
-            },
-            source_tx_hash: None,
-        }
+        let block = BlockRef {
+            number: 1,
+            hash: [1; 32],
+        };
+        NewMessage::from_protocol(message, message.id(), block, None)
     }
 
     fn sample() -> Message {
