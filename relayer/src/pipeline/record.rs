@@ -53,7 +53,7 @@ pub async fn record(ctx: &Context, submitted: Submitted) -> Result<usize, Pipeli
     let mut dead = Vec::new();
     let size = delivered.outcomes.len() as u32;
     for (index, (id, outcome)) in delivered.outcomes.iter().enumerate() {
-        let Some(record) = live.iter().find(|m| m.id.0 == id.0) else {
+        let Some(record) = live.iter().find(|m| m.id == *id) else {
             continue;
         };
         match outcome {
@@ -159,11 +159,21 @@ async fn dead_lettered(
         return Ok(0);
     }
     let ids: Vec<_> = dead.iter().map(|(m, _)| m.id).collect();
-    let shown = ctx
+    // A destination that cannot answer now (often why the delivery failed) shows
+    // nothing: the dead letters are reported, and the periodic check
+    // (`reconcile::dead_letters`) asks again.
+    let shown = match ctx
         .ledger(destination)?
         .destination
         .delivered_among(&ids)
-        .await?;
+        .await
+    {
+        Ok(shown) => shown,
+        Err(e) => {
+            warn!(error = %e, messages = ids.len(), "could not ask the destination about new dead letters; the periodic check will");
+            Default::default()
+        }
+    };
     let (elsewhere, dead): (Vec<_>, Vec<_>) =
         dead.into_iter().partition(|(m, _)| shown.contains(&m.id));
     for (m, attempts) in &dead {
