@@ -56,7 +56,7 @@ pub use model::{
     Justifications, LedgerConfig, LedgerKind, LogConfig, LogFormat, MemberConfig, RouteConfig,
     DEFAULT_BATCH_SIZE, DEFAULT_IN_FLIGHT, DEFAULT_LISTEN, DEFAULT_LOG_LEVEL, DEFAULT_PALLET,
     DEFAULT_POLL_INTERVAL_MS, DEFAULT_POOL_SIZE, DEFAULT_TAKEOVER_S, MAX_BATCH_SIZE, MAX_IN_FLIGHT,
-    MAX_TAKEOVER_S,
+    MAX_TAKEOVER_S, MIN_MESSAGE_GAS,
 };
 pub use problem::Problem;
 pub use secret::{DatabaseUrl, Secret, REDACTED};

@@ -250,6 +250,12 @@ pub struct RouteConfig {
     /// destination, each waiting for its own finality (default [`DEFAULT_IN_FLIGHT`]).
     #[serde(default)]
     pub in_flight: Option<u32>,
+    /// The most gas the delivery of one message may need on an EVM destination,
+    /// measured by simulating `Inbox.process` of that message alone (base cost and
+    /// quorum check included). A message above it is dead-lettered with the reason
+    /// before any submission. Unset: only the block's gas limit bounds it.
+    #[serde(default)]
+    pub max_message_gas: Option<u64>,
     /// Whether the route runs (default true).
     #[serde(default = "default_true")]
     pub enabled: bool,
@@ -263,6 +269,8 @@ pub const MAX_BATCH_SIZE: u32 = 1_000;
 pub const DEFAULT_IN_FLIGHT: u32 = 4;
 /// Largest accepted `routes[].in_flight`.
 pub const MAX_IN_FLIGHT: u32 = 32;
+/// Smallest accepted `routes[].max_message_gas`: a transaction's base cost.
+pub const MIN_MESSAGE_GAS: u64 = 21_000;
 
 fn default_true() -> bool {
     true

@@ -271,6 +271,9 @@ pub struct RouteSettings {
     /// Delivery batches kept in flight at once, `1..=`[`MAX_IN_FLIGHT`](crate::MAX_IN_FLIGHT)
     /// (default [`DEFAULT_IN_FLIGHT`](crate::DEFAULT_IN_FLIGHT)).
     pub in_flight: u32,
+    /// The most gas one message's delivery may need (EVM destinations only; `None`:
+    /// only the destination's block gas limit).
+    pub max_message_gas: Option<u64>,
     /// Whether the route runs.
     pub enabled: bool,
 }

@@ -8,7 +8,7 @@ use crate::error::ConfigError;
 use crate::key::KeySource;
 use crate::model::{
     Config, Finality, Justifications, LedgerConfig, LedgerKind, DEFAULT_PALLET, MAX_BATCH_SIZE,
-    MAX_IN_FLIGHT, MAX_TAKEOVER_S,
+    MAX_IN_FLIGHT, MAX_TAKEOVER_S, MIN_MESSAGE_GAS,
 };
 use crate::problem::{KeyPath, Problem};
 use crate::secret::redact_url;
@@ -19,7 +19,10 @@ use crate::settings::{
 };
 
 /// URL schemes accepted for ledger RPC endpoints.
-const RPC_SCHEMES: &[&str] = &["http", "https", "ws", "wss"];
+/// URL schemes accepted for an EVM ledger's nodes (JSON-RPC over HTTP).
+const EVM_RPC_SCHEMES: &[&str] = &["http", "https"];
+/// URL schemes accepted for a Substrate ledger's nodes (JSON-RPC over WebSocket).
+const SUBSTRATE_RPC_SCHEMES: &[&str] = &["ws", "wss"];
 /// URL schemes accepted for peers' attestation endpoints.
 const HTTP_SCHEMES: &[&str] = &["http", "https"];
 /// URL schemes accepted for the database.
@@ -308,8 +311,12 @@ impl Checker<'_> {
                 "list at least one endpoint, e.g. rpc = [\"http://127.0.0.1:8545\"]",
             );
         }
+        let schemes = match ledger.kind {
+            LedgerKind::Evm => EVM_RPC_SCHEMES,
+            LedgerKind::Substrate => SUBSTRATE_RPC_SCHEMES,
+        };
         for (j, url) in ledger.rpc.iter().enumerate() {
-            self.url(&at.field("rpc").index(j), url, RPC_SCHEMES, "RPC URL");
+            self.url(&at.field("rpc").index(j), url, schemes, "RPC URL");
         }
         let allowed = Finality::allowed_for(ledger.kind);
         if !allowed.contains(&ledger.finality) {
@@ -659,6 +666,30 @@ impl Checker<'_> {
                     );
                 }
             }
+            if let Some(gas) = route.max_message_gas {
+                let to_evm = self
+                    .config
+                    .ledger(&route.destination)
+                    .map(|l| l.kind == LedgerKind::Evm);
+                if to_evm == Some(false) {
+                    self.report(
+                        &at.field("max_message_gas"),
+                        format!(
+                            "max_message_gas is for EVM destinations, and `{}` is not one",
+                            route.destination
+                        ),
+                        "remove it: a Substrate runtime charges each handler the weight it declares",
+                    );
+                } else if gas < MIN_MESSAGE_GAS {
+                    self.report(
+                        &at.field("max_message_gas"),
+                        format!(
+                            "max_message_gas {gas} is below {MIN_MESSAGE_GAS}, less than any delivery needs"
+                        ),
+                        "set the gas one message's delivery may take (e.g. 1000000), or remove it",
+                    );
+                }
+            }
             let route_settings = match ids[..] {
                 [source, destination] if self.clean_since(before) => Some(RouteSettings {
                     source,
@@ -667,6 +698,7 @@ impl Checker<'_> {
                     destination_name: route.destination.clone(),
                     batch_size: route.batch_size(),
                     in_flight: route.in_flight(),
+                    max_message_gas: route.max_message_gas,
                     enabled: route.enabled,
                 }),
                 _ => None,

@@ -37,7 +37,7 @@ key = { env = "TEST_MEMBER_KEY" }
 name = "alpha"
 id = 10
 kind = "evm"
-rpc = ["http://127.0.0.1:8545", "ws://127.0.0.1:8546"]
+rpc = ["http://127.0.0.1:8545", "http://127.0.0.1:8546"]
 chain_id = 1337
 outbox = "0x5fbdb2315678afecb367f032d93f642f64180aa3"
 inbox = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"
@@ -221,7 +221,10 @@ fn ledgers_are_an_enum_per_kind() {
         );
 
         let alpha = &s.ledgers[0];
-        assert_eq!(alpha.rpc, ["http://127.0.0.1:8545", "ws://127.0.0.1:8546"]);
+        assert_eq!(
+            alpha.rpc,
+            ["http://127.0.0.1:8545", "http://127.0.0.1:8546"]
+        );
         assert_eq!(alpha.poll_interval, Duration::from_millis(250));
         assert!(matches!(&alpha.submitter, KeySource::File(_)));
         let LedgerKindSettings::Evm(evm) = &alpha.kind else {

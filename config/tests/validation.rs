@@ -31,7 +31,7 @@ key = { env = "TEST_MEMBER_KEY" }
 name = "alpha"
 id = 10
 kind = "evm"
-rpc = ["http://127.0.0.1:8545", "ws://127.0.0.1:8546"]
+rpc = ["http://127.0.0.1:8545", "http://127.0.0.1:8546"]
 chain_id = 1337
 outbox = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 inbox = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"
@@ -201,6 +201,41 @@ fn routes_must_join_two_defined_distinct_ledgers_once() {
 }
 
 #[test]
+fn max_message_gas_is_for_evm_destinations_and_above_a_transactions_base_cost() {
+    // routes[0] goes to the Substrate ledger, routes[1] to the EVM one.
+    let toml = BASE
+        .replace(
+            "destination = \"beta\"\n",
+            "destination = \"beta\"\nmax_message_gas = 1000000\n",
+        )
+        .replace("batch_size = 8", "batch_size = 8\nmax_message_gas = 100");
+    let found = problems(&toml);
+    assert!(
+        find(&found, "routes[0].max_message_gas")
+            .fix
+            .contains("weight it declares"),
+        "{found:#?}"
+    );
+    assert_eq!(
+        find(&found, "routes[1].max_message_gas").message,
+        "max_message_gas 100 is below 21000, less than any delivery needs"
+    );
+    assert_eq!(found.len(), 2, "{found:#?}");
+
+    let toml = BASE.replace(
+        "batch_size = 8",
+        "batch_size = 8\nmax_message_gas = 2000000",
+    );
+    Jail::expect_with(|jail| {
+        set_keys(jail);
+        let settings = valid(&load(jail, &toml)?);
+        assert_eq!(settings.routes[0].max_message_gas, None);
+        assert_eq!(settings.routes[1].max_message_gas, Some(2_000_000));
+        Ok(())
+    });
+}
+
+#[test]
 fn threshold_must_be_within_member_count() {
     let zero = problems(&BASE.replace("threshold = 2", "threshold = 0"));
     assert!(find(&zero, "consortium.threshold")
@@ -297,7 +332,7 @@ fn member_names_and_signers_must_be_unique_and_well_formed() {
 fn urls_are_checked() {
     let toml = BASE
         .replace(
-            "\"ws://127.0.0.1:8546\"",
+            "\"http://127.0.0.1:8546\"",
             "\"ftp://127.0.0.1\", \"not a url\"",
         )
         .replace("http://127.0.0.1:7103", "ws://127.0.0.1:7103")
@@ -309,6 +344,19 @@ fn urls_are_checked() {
     assert!(find(&found, "ledgers[0].rpc[2]")
         .message
         .contains("not a valid URL"));
+    // Each kind has its transport: HTTP for EVM nodes, WebSocket for Substrate ones.
+    let swapped = problems(
+        &BASE
+            .replace("\"http://127.0.0.1:8546\"", "\"ws://127.0.0.1:8546\"")
+            .replace("\"ws://127.0.0.1:9944\"", "\"http://127.0.0.1:9944\""),
+    );
+    assert!(find(&swapped, "ledgers[0].rpc[1]")
+        .fix
+        .contains("http://, https://"));
+    assert!(find(&swapped, "ledgers[1].rpc[0]")
+        .fix
+        .contains("ws://, wss://"));
+    assert_eq!(swapped.len(), 2, "{swapped:#?}");
     assert!(find(&found, "consortium.members[2].attestation_url")
         .fix
         .contains("http://, https://"));
@@ -730,7 +778,7 @@ fn an_array_is_replaced_whole_from_the_environment() {
 #[test]
 fn url_credentials_are_not_echoed() {
     let toml = BASE.replace(
-        "\"ws://127.0.0.1:8546\"",
+        "\"http://127.0.0.1:8546\"",
         "\"ftp://node:rpc-token-77@127.0.0.1\"",
     );
     let found = problems(&toml);

@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use ethers::providers::Middleware;
 use ethers::types::U256;
 use isthmus_adapter_evm::contracts::EchoRecipient;
 use isthmus_integration_tests::*;
@@ -187,13 +188,25 @@ async fn killed_relayers_lose_nothing_and_deliver_exactly_once() {
 async fn an_expired_message_is_recorded_and_never_delivered() {
     let devnet = Devnet::start().await;
     let mut consortium = Consortium::new(&devnet, "expiry").await;
+    // The Outbox refuses a deadline that has passed, so this one is 2 s ahead, and
+    // the members start once it has passed.
+    let now = devnet
+        .a
+        .admin
+        .get_block(ethers::types::BlockNumber::Latest)
+        .await
+        .unwrap()
+        .unwrap()
+        .timestamp
+        .as_u64();
+    let expired = devnet
+        .a
+        .dispatch(2, devnet.b.deployment.echo, now + 2, b"too late")
+        .await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
     for m in &mut consortium.members {
         m.start();
     }
-    let expired = devnet
-        .a
-        .dispatch(2, devnet.b.deployment.echo, 1, b"too late")
-        .await;
     let fine = devnet
         .a
         .dispatch(2, devnet.b.deployment.echo, 0, b"on time")

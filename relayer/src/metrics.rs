@@ -19,6 +19,10 @@ pub struct Metrics {
     pub height: IntGaugeVec,
     /// RPC and ledger errors per ledger.
     pub rpc_errors: IntCounterVec,
+    /// JSON-RPC attempts per ledger, endpoint and outcome (`ok`, `error`).
+    pub rpc_requests: IntCounterVec,
+    /// Seconds per JSON-RPC attempt, per ledger and endpoint.
+    pub rpc_seconds: HistogramVec,
     /// Submitter balance per destination ledger, in gwei.
     pub balance_gwei: IntGaugeVec,
     /// Submitter free balance per Substrate destination, in the chain's smallest unit.
@@ -62,6 +66,20 @@ impl Metrics {
         let rpc_errors = IntCounterVec::new(
             Opts::new("rpc_errors_total", "Ledger RPC errors"),
             &["ledger"],
+        )
+        .unwrap_or_else(|e| panic!("static metric definition: {e}"));
+        let rpc_requests = IntCounterVec::new(
+            Opts::new(
+                "rpc_requests_total",
+                "JSON-RPC attempts per endpoint; outcome `error` means the endpoint failed and the call moved on to the next",
+            ),
+            &["ledger", "endpoint", "outcome"],
+        )
+        .unwrap_or_else(|e| panic!("static metric definition: {e}"));
+        let rpc_seconds = HistogramVec::new(
+            HistogramOpts::new("rpc_request_seconds", "Seconds per JSON-RPC attempt")
+                .buckets(vec![0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            &["ledger", "endpoint"],
         )
         .unwrap_or_else(|e| panic!("static metric definition: {e}"));
         let balance_gwei = IntGaugeVec::new(
@@ -117,6 +135,8 @@ impl Metrics {
             Box::new(latency.clone()),
             Box::new(height.clone()),
             Box::new(rpc_errors.clone()),
+            Box::new(rpc_requests.clone()),
+            Box::new(rpc_seconds.clone()),
             Box::new(balance_gwei.clone()),
             Box::new(free_balance.clone()),
             Box::new(refused_attestations.clone()),
@@ -133,6 +153,8 @@ impl Metrics {
             latency,
             height,
             rpc_errors,
+            rpc_requests,
+            rpc_seconds,
             balance_gwei,
             free_balance,
             refused_attestations,
@@ -147,6 +169,41 @@ impl Metrics {
         let mut out = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// Per-endpoint JSON-RPC metrics of one ledger.
+pub struct RpcMetrics {
+    ledger: String,
+    metrics: Metrics,
+}
+
+impl RpcMetrics {
+    /// Reports `ledger`'s endpoints into `metrics`.
+    pub fn new(ledger: &str, metrics: &Metrics) -> Self {
+        Self {
+            ledger: ledger.to_owned(),
+            metrics: metrics.clone(),
+        }
+    }
+}
+
+impl isthmus_adapter_evm::RpcObserver for RpcMetrics {
+    fn attempt(
+        &self,
+        endpoint: &str,
+        _method: &str,
+        elapsed: std::time::Duration,
+        attempt: isthmus_adapter_evm::Attempt,
+    ) {
+        self.metrics
+            .rpc_requests
+            .with_label_values(&[&self.ledger, endpoint, attempt.as_str()])
+            .inc();
+        self.metrics
+            .rpc_seconds
+            .with_label_values(&[&self.ledger, endpoint])
+            .observe(elapsed.as_secs_f64());
     }
 }
 

@@ -563,7 +563,9 @@ fn csv_field(text: &str) -> String {
 mod tests {
     use super::{csv_field, evm_recipient_problem, outbox_refusal};
     use ethers::abi::AbiEncode;
-    use isthmus_adapter_evm::contracts::outbox::{DestinationIsLocal, OutboxErrors};
+    use isthmus_adapter_evm::contracts::outbox::{
+        DeadlinePassed, DestinationIsLocal, OutboxErrors,
+    };
     use isthmus_protocol::Address32;
 
     #[test]
@@ -583,6 +585,16 @@ mod tests {
         let revert = OutboxErrors::DestinationIsLocal(DestinationIsLocal).encode();
         let text = outbox_refusal(&revert.into()).expect("decodes");
         assert!(text.contains("DestinationIsLocal"), "{text}");
+        let revert = OutboxErrors::DeadlinePassed(DeadlinePassed {
+            deadline: 5,
+            block_time: 1_700_000_000.into(),
+        })
+        .encode();
+        let text = outbox_refusal(&revert.into()).expect("decodes");
+        assert!(
+            text.contains("DeadlinePassed") && text.contains("1700000000"),
+            "{text}"
+        );
         assert_eq!(outbox_refusal(&vec![0xde, 0xad, 0xbe, 0xef].into()), None);
     }
 

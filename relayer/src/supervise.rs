@@ -23,7 +23,7 @@ use crate::http::Handles;
 use crate::ledger::evm::{EvmEndpoints, EvmLedger};
 use crate::ledger::substrate::{Justifier, SubstrateLedger};
 use crate::ledger::{LedgerError, LedgerHandle, Source};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, RpcMetrics};
 use crate::pipeline::{self, observe, quiet, turns, Context, PipelineError, Route};
 use crate::RelayerError;
 
@@ -45,6 +45,7 @@ pub async fn start(settings: &Settings) -> Result<Context, RelayerError> {
     // Sessions carry the worker id, so replicas can tell this process's leases from
     // those of a process that died (`release_orphaned_leases`).
     let worker = worker_id(&settings.member.name);
+    let metrics = Metrics::new();
     let pool = isthmus_schema::connect_as(
         settings.database.url.expose(),
         &worker,
@@ -121,7 +122,8 @@ pub async fn start(settings: &Settings) -> Result<Context, RelayerError> {
                     })
                     .await?;
                 let endpoints = EvmEndpoints {
-                    url: rpc(l)?.to_owned(),
+                    urls: l.rpc.clone(),
+                    observer: Some(Arc::new(RpcMetrics::new(&l.name, &metrics))),
                     chain_id: evm.chain_id,
                     outbox: *evm.outbox.as_bytes(),
                     inbox: *evm.inbox.as_bytes(),
@@ -154,6 +156,7 @@ pub async fn start(settings: &Settings) -> Result<Context, RelayerError> {
             destination: r.destination,
             batch_size: r.batch_size,
             in_flight: r.in_flight.max(1),
+            max_message_gas: r.max_message_gas,
         })
         .collect();
     let peers = HttpPeers::new(&consortium, attester.address(), PEER_TIMEOUT)
@@ -165,7 +168,7 @@ pub async fn start(settings: &Settings) -> Result<Context, RelayerError> {
         attester,
         consortium,
         peers: Arc::new(peers),
-        metrics: Metrics::new(),
+        metrics,
         worker,
         retry: RetryPolicy {
             max_attempts: 8,

@@ -171,6 +171,7 @@ pub const TRANSITIONS: &[(MessageStatus, MessageStatus)] = {
         (Failed, Expired),
         (DeadLetter, Attested),
         (DeadLetter, Delivered),
+        (Expired, Delivered),
     ]
 };
 
@@ -716,7 +717,11 @@ mod tests {
         let live: Vec<MessageStatus> = MessageStatus::ALL
             .iter()
             .copied()
-            .filter(|s| !s.is_terminal() && *s != MessageStatus::DeadLetter)
+            // A dead letter waits for an operator; an expiry is final unless the
+            // destination contradicts it: neither is claimed for delivery.
+            .filter(|s| {
+                !s.is_terminal() && ![MessageStatus::DeadLetter, MessageStatus::Expired].contains(s)
+            })
             .collect();
         assert_eq!(MessageStatus::PENDING, live.as_slice());
     }
@@ -733,10 +738,15 @@ mod tests {
         assert!(DeadLetter.can_transition_to(Attested));
         // The destination shows a delivery after this relayer gave up.
         assert!(DeadLetter.can_transition_to(Delivered));
-        for terminal in [Delivered, Expired, Rejected] {
+        // The destination shows a delivery before the deadline, final only after it.
+        assert!(Expired.can_transition_to(Delivered));
+        assert!(!Expired.can_transition_to(Attested));
+        for terminal in [Delivered, Rejected] {
             assert!(terminal.is_terminal(), "{terminal} is terminal");
         }
-        for live in [Observed, Verified, Attested, Submitted, Failed, DeadLetter] {
+        for live in [
+            Observed, Verified, Attested, Submitted, Failed, DeadLetter, Expired,
+        ] {
             assert!(!live.is_terminal(), "{live} has an exit");
         }
         // Nothing goes back to observed, nothing loops on itself.

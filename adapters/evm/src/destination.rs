@@ -12,17 +12,18 @@ use std::time::{Duration, Instant};
 use ethers::abi::AbiDecode;
 use ethers::contract::{ContractError, EthLogDecode};
 use ethers::middleware::SignerMiddleware;
-use ethers::providers::{Http, Middleware, Provider};
+use ethers::providers::{Middleware, Provider};
 use ethers::signers::{LocalWallet, Signer};
 use ethers::types::transaction::eip2718::TypedTransaction;
 use ethers::types::{Address, BlockId, BlockNumber, Bytes, TransactionReceipt, H256, U256};
 use isthmus_protocol::{Batch, DeliveryRef, MessageId, MessageOutcome, SeenDelivery};
 
 use crate::contracts::{self, Inbox, InboxErrors, InboxEvents};
+use crate::rpc::Failover;
 use crate::source::BlockRef;
 use crate::EvmError;
 
-type Client = SignerMiddleware<Provider<Http>, LocalWallet>;
+type Client = SignerMiddleware<Provider<Failover>, LocalWallet>;
 
 /// The final result of a delivery transaction.
 #[derive(Clone, Debug)]
@@ -44,6 +45,9 @@ const DROPPED_CHECK: Duration = Duration::from_secs(3);
 
 /// Multiplier on the node's fee-cap estimate for deliveries.
 const MAX_FEE_HEADROOM: u64 = 3;
+
+/// Simulations of single messages' deliveries in flight at once (see `unfit`).
+const SIMULATIONS_AT_ONCE: usize = 8;
 
 /// Estimates whose gas per message sizes the next batches (the largest counts).
 const GAS_SAMPLES: usize = 8;
@@ -134,8 +138,18 @@ impl EvmDestination {
         inbox: Address,
         secret: &[u8; 32],
     ) -> Result<Self, EvmError> {
-        let provider =
-            crate::http_provider(url, crate::RPC_TIMEOUT)?.interval(Duration::from_millis(100));
+        let rpc = crate::rpc::failover_provider(&[url.to_owned()], crate::RPC_TIMEOUT, None)?;
+        Self::over(rpc, chain_id, inbox, secret)
+    }
+
+    /// [`EvmDestination::new`] through `rpc` (several endpoints).
+    pub fn over(
+        rpc: Provider<Failover>,
+        chain_id: u64,
+        inbox: Address,
+        secret: &[u8; 32],
+    ) -> Result<Self, EvmError> {
+        let provider = rpc.interval(Duration::from_millis(100));
         let wallet = LocalWallet::from_bytes(secret)
             .map_err(|_| EvmError::Config("submitter key is not a valid secp256k1 secret".into()))?
             .with_chain_id(chain_id);
@@ -317,23 +331,87 @@ impl EvmDestination {
         Ok(seen)
     }
 
+    /// The messages of `batch` this Inbox could never take as things stand, each with
+    /// the reason, found before any submission by simulating each message's delivery
+    /// alone (`Inbox.process`, with `eth_estimateGas`): more gas than `cap` (the
+    /// route's `max_message_gas`) or more than a block holds. Without a cap this costs
+    /// nothing until a delivery was too large for a block; then it finds the
+    /// messages that made it so, instead of halving batches down to them.
+    ///
+    /// A message whose simulation reverts (already delivered, expired, refused by the
+    /// Inbox) is not judged here: the batch skips or refuses it with the Inbox's
+    /// reason. A node that does not answer is an error, retried with the round.
+    pub async fn unfit(
+        &self,
+        batch: &Batch,
+        cap: Option<u64>,
+    ) -> Result<Vec<(MessageId, Unfit)>, EvmError> {
+        let after_too_large = self.gas_fit.lock().is_ok_and(|fit| fit.too_large.is_some());
+        if cap.is_none() && !after_too_large {
+            return Ok(Vec::new());
+        }
+        let block_gas_limit = self.block_gas_limit().await?.low_u64();
+        let (checkpoint, signatures) = call_parts(batch);
+        // Built eagerly, each future owning what it needs (no borrow of the batch).
+        let simulations: Vec<_> = batch
+            .messages
+            .iter()
+            .map(|(message, branch)| {
+                let id = message.id();
+                let call = self.inbox.process(
+                    checkpoint.clone(),
+                    signatures.clone(),
+                    Bytes::from(message.encode()),
+                    branch.siblings,
+                );
+                async move {
+                    let gas = match call.estimate_gas().await {
+                        Ok(gas) => Simulated::Gas(gas.min(U256::from(u64::MAX)).low_u64()),
+                        Err(e) => match contract_error("process", e) {
+                            e @ (EvmError::Transient { .. } | EvmError::BadResponse { .. }) => {
+                                return Err(e)
+                            }
+                            e if exceeds_block(&e) => Simulated::OverBlock,
+                            _ => Simulated::Reverts,
+                        },
+                    };
+                    Ok((id, gas))
+                }
+            })
+            .collect();
+        use futures::StreamExt;
+        let results: Vec<_> = futures::stream::iter(simulations)
+            .buffered(SIMULATIONS_AT_ONCE)
+            .collect()
+            .await;
+        let mut unfit = Vec::new();
+        for result in results {
+            let (id, simulated) = result?;
+            if let Some(why) = simulated.judge(cap, block_gas_limit) {
+                unfit.push((id, why));
+            }
+        }
+        Ok(unfit)
+    }
+
+    /// The latest block's gas limit.
+    async fn block_gas_limit(&self) -> Result<U256, EvmError> {
+        self.client
+            .inner()
+            .get_block(BlockNumber::Latest)
+            .await
+            .map_err(|e| EvmError::from_provider("eth_getBlockByNumber(latest)", e))?
+            .map(|b| b.gas_limit)
+            .ok_or_else(|| EvmError::BadResponse {
+                call: "eth_getBlockByNumber(latest)",
+                detail: "no latest block".into(),
+            })
+    }
+
     /// Builds the `processBatch` transaction, estimating gas. A delivery the Inbox
     /// refuses fails here with the decoded reason, before anything is sent.
     pub async fn prepare(&self, batch: &Batch) -> Result<TypedTransaction, EvmError> {
-        let cp = batch.checkpoint;
-        let checkpoint = contracts::inbox::Checkpoint {
-            origin: cp.origin,
-            outbox: cp.outbox.0,
-            root: cp.root,
-            count: cp.count,
-            block_number: cp.block_number,
-            block_hash: cp.block_hash,
-        };
-        let signatures: Vec<Bytes> = batch
-            .attestations
-            .iter()
-            .map(|a| Bytes::from(a.0.to_vec()))
-            .collect();
+        let (checkpoint, signatures) = call_parts(batch);
         let messages: Vec<Bytes> = batch
             .messages
             .iter()
@@ -344,26 +422,13 @@ impl EvmDestination {
         let call = self
             .inbox
             .process_batch(checkpoint, signatures, messages, branches);
-        let block_gas_limit = self
-            .client
-            .inner()
-            .get_block(BlockNumber::Latest)
-            .await
-            .map_err(|e| EvmError::from_provider("eth_getBlockByNumber(latest)", e))?
-            .map(|b| b.gas_limit)
-            .ok_or_else(|| EvmError::BadResponse {
-                call: "eth_getBlockByNumber(latest)",
-                detail: "no latest block".into(),
-            })?;
+        let block_gas_limit = self.block_gas_limit().await?;
         let messages = batch.messages.len();
         let estimate = match call.estimate_gas().await {
             Ok(estimate) => estimate,
             Err(e) => {
                 let e = contract_error("processBatch", e);
-                if e.to_string()
-                    .to_ascii_lowercase()
-                    .contains("exceeds allowance")
-                {
+                if exceeds_block(&e) {
                     // More gas than a block holds: the next batches take at most half
                     // as many messages, until an estimate succeeds.
                     if let Ok(mut fit) = self.gas_fit.lock() {
@@ -691,6 +756,111 @@ fn revert_text(reason: &[u8]) -> String {
 }
 
 /// Turns a contract error into an [`EvmError`], decoding the Inbox's custom errors.
+/// The Inbox's checkpoint argument and signatures for `batch`.
+fn call_parts(batch: &Batch) -> (contracts::inbox::Checkpoint, Vec<Bytes>) {
+    let cp = batch.checkpoint;
+    let checkpoint = contracts::inbox::Checkpoint {
+        origin: cp.origin,
+        outbox: cp.outbox.0,
+        root: cp.root,
+        count: cp.count,
+        block_number: cp.block_number,
+        block_hash: cp.block_hash,
+    };
+    let signatures = batch
+        .attestations
+        .iter()
+        .map(|a| Bytes::from(a.0.to_vec()))
+        .collect();
+    (checkpoint, signatures)
+}
+
+/// Whether a failed estimate says the call needs more gas than a block holds (the
+/// node's binary search ran out of the block's gas: "gas required exceeds allowance").
+fn exceeds_block(e: &EvmError) -> bool {
+    let text = e.to_string().to_ascii_lowercase();
+    text.contains("exceeds allowance") || text.contains("exceeds block gas limit")
+}
+
+/// Why one message can never be delivered as things stand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unfit {
+    /// Its delivery alone needs more gas than the route allows.
+    OverCap {
+        /// Gas its delivery needs, by simulation.
+        needs: u64,
+        /// The route's `max_message_gas`.
+        cap: u64,
+    },
+    /// Its delivery alone needs more gas than a block of the ledger holds.
+    OverBlock {
+        /// Gas its delivery needs, where the simulation could tell.
+        needs: Option<u64>,
+        /// The ledger's block gas limit.
+        block_gas_limit: u64,
+    },
+}
+
+impl std::fmt::Display for Unfit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::OverCap { needs, cap } => write!(
+                f,
+                "its delivery needs {needs} gas, more than the route's max_message_gas of {cap}; \
+                 raise the cap (or ask the recipient to need less), then `isthmus retry`"
+            ),
+            Self::OverBlock {
+                needs: Some(needs),
+                block_gas_limit,
+            } => write!(
+                f,
+                "its delivery needs {needs} gas, more than a block of the destination holds \
+                 ({block_gas_limit}); no submission can deliver it"
+            ),
+            Self::OverBlock {
+                needs: None,
+                block_gas_limit,
+            } => write!(
+                f,
+                "its delivery needs more gas than a block of the destination holds \
+                 ({block_gas_limit}); no submission can deliver it"
+            ),
+        }
+    }
+}
+
+/// What simulating one message's delivery alone showed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Simulated {
+    /// It needs this much gas.
+    Gas(u64),
+    /// The node's search ran out of the block's gas.
+    OverBlock,
+    /// It reverts (replay, expiry, a refusal the batch reports): not judged here.
+    Reverts,
+}
+
+impl Simulated {
+    /// Whether the message is unfit under `cap` and a block of `block_gas_limit`.
+    fn judge(self, cap: Option<u64>, block_gas_limit: u64) -> Option<Unfit> {
+        match self {
+            Self::Gas(needs) if needs > block_gas_limit => Some(Unfit::OverBlock {
+                needs: Some(needs),
+                block_gas_limit,
+            }),
+            Self::Gas(needs) => match cap {
+                Some(cap) if needs > cap => Some(Unfit::OverCap { needs, cap }),
+                _ => None,
+            },
+            Self::OverBlock => Some(Unfit::OverBlock {
+                needs: None,
+                block_gas_limit,
+            }),
+            Self::Reverts => None,
+        }
+    }
+}
+
 pub(crate) fn contract_error<M: Middleware>(call: &'static str, err: ContractError<M>) -> EvmError {
     if let Some(decoded) = err
         .as_revert()
@@ -737,6 +907,45 @@ mod tests {
     /// The gas limit of a batch of `size` (the estimate plus 10 %).
     fn limit(size: u32, per_message: u64) -> u64 {
         u64::from(size) * per_message * 110 / 100
+    }
+
+    #[test]
+    fn a_message_is_unfit_over_the_cap_or_the_block_and_judged_only_when_measured() {
+        let block = 30_000_000;
+        assert_eq!(Simulated::Gas(400_000).judge(None, block), None);
+        assert_eq!(Simulated::Gas(400_000).judge(Some(400_000), block), None);
+        assert_eq!(
+            Simulated::Gas(400_001).judge(Some(400_000), block),
+            Some(Unfit::OverCap {
+                needs: 400_001,
+                cap: 400_000
+            })
+        );
+        // The block wins over a cap above it.
+        assert_eq!(
+            Simulated::Gas(31_000_000).judge(Some(40_000_000), block),
+            Some(Unfit::OverBlock {
+                needs: Some(31_000_000),
+                block_gas_limit: block
+            })
+        );
+        assert_eq!(
+            Simulated::OverBlock.judge(None, block),
+            Some(Unfit::OverBlock {
+                needs: None,
+                block_gas_limit: block
+            })
+        );
+        assert_eq!(Simulated::Reverts.judge(Some(1), block), None);
+        let text = Unfit::OverCap {
+            needs: 5_919_309,
+            cap: 1_000_000,
+        }
+        .to_string();
+        assert!(
+            text.contains("5919309") && text.contains("max_message_gas"),
+            "{text}"
+        );
     }
 
     #[test]

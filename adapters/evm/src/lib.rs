@@ -12,17 +12,21 @@
 //!   fee management, confirmation at finality, replay checks.
 //! - [`devnet`]: starting a local anvil and deploying the endpoints, for the demo and
 //!   the tests.
+//! - [`rpc`]: JSON-RPC over several endpoints with failover and per-endpoint
+//!   observation.
 //! - [`error`]: [`EvmError`] and whether to retry.
 
 pub mod contracts;
 pub mod destination;
 pub mod devnet;
 pub mod error;
+pub mod rpc;
 pub mod source;
 
-pub use destination::{DeliveryOutcome, EvmDestination};
+pub use destination::{DeliveryOutcome, EvmDestination, Unfit};
 pub use error::EvmError;
 pub use isthmus_protocol::{Batch, DeliveryRef, MessageOutcome, SeenDelivery};
+pub use rpc::{failover_provider, Attempt, Failover, RpcObserver};
 pub use source::{BlockRef, EvmSource, ObservedMessage, OutboxProof};
 
 use ethers::types::{Address, H256};

@@ -3,11 +3,12 @@
 use std::time::Duration;
 
 use ethers::contract::EthEvent;
-use ethers::providers::{Http, Middleware, Provider};
+use ethers::providers::{Middleware, Provider};
 use ethers::types::{Address, BlockId, BlockNumber, Filter, Log, H256, U64};
 use isthmus_protocol::{Message, MessageId};
 
 use crate::contracts::DispatchFilter;
+use crate::rpc::Failover;
 use crate::{slot_key, EvmError, OUTBOX_COUNT_SLOT, OUTBOX_ROOT_SLOT};
 
 pub use isthmus_protocol::BlockRef;
@@ -64,7 +65,7 @@ pub struct OutboxProof {
 /// Reads an Outbox on one EVM ledger.
 #[derive(Clone, Debug)]
 pub struct EvmSource {
-    provider: Provider<Http>,
+    provider: Provider<Failover>,
     outbox: Address,
     ledger_id: u32,
 }
@@ -72,13 +73,17 @@ pub struct EvmSource {
 impl EvmSource {
     /// A source reading the Outbox at `outbox` through the node at `url`.
     pub fn new(url: &str, outbox: Address, ledger_id: u32) -> Result<Self, EvmError> {
-        let provider =
-            crate::http_provider(url, crate::RPC_TIMEOUT)?.interval(Duration::from_millis(200));
-        Ok(Self {
-            provider,
+        let rpc = crate::rpc::failover_provider(&[url.to_owned()], crate::RPC_TIMEOUT, None)?;
+        Ok(Self::over(rpc, outbox, ledger_id))
+    }
+
+    /// A source reading the Outbox at `outbox` through `rpc` (several endpoints).
+    pub fn over(rpc: Provider<Failover>, outbox: Address, ledger_id: u32) -> Self {
+        Self {
+            provider: rpc.interval(Duration::from_millis(200)),
             outbox,
             ledger_id,
-        })
+        }
     }
 
     /// The Outbox address.
@@ -87,7 +92,7 @@ impl EvmSource {
     }
 
     /// The underlying provider (for status and metrics).
-    pub fn provider(&self) -> &Provider<Http> {
+    pub fn provider(&self) -> &Provider<Failover> {
         &self.provider
     }
 

@@ -547,3 +547,146 @@ async fn clearing_app_settles_payments_once() {
         .await
         .is_err());
 }
+
+#[tokio::test]
+async fn a_handler_starved_of_gas_reverts_the_delivery_and_the_message_stays_deliverable() {
+    let l = ledger(2, 31343).await;
+    let inbox = Inbox::new(l.deployment.inbox, l.admin.clone());
+    let echo = EchoRecipient::new(l.deployment.echo, l.admin.clone());
+    let mut foreign = ForeignOutbox::new(1);
+    trust_origin(&l, 1, foreign.outbox).await;
+    // Storing an 8 KiB body costs the echo recipient about 5.9M gas.
+    let heavy = foreign.push(2, l.deployment.echo, 0, &[0xab; 8192]);
+    let cp = foreign.checkpoint();
+    let sigs: Vec<Bytes> = attest(&cp, &[0, 1])
+        .iter()
+        .map(|a| Bytes::from(a.0.to_vec()))
+        .collect();
+    let call = inbox.process(
+        abi_checkpoint(&cp),
+        sigs,
+        Bytes::from(heavy.encode()),
+        foreign.tree().branch(0).unwrap().siblings,
+    );
+
+    // Too little gas for the handler: the Inbox reverts rather than report a refusal.
+    let e = revert_of(call.clone().gas(1_000_000).call().await);
+    assert!(
+        matches!(e, InboxErrors::HandlerOutOfGas(ref x) if x.id == heavy.id().0),
+        "{e:?}"
+    );
+    let starved = call
+        .clone()
+        .gas(1_000_000)
+        .send()
+        .await
+        .unwrap()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        starved.status,
+        Some(0u64.into()),
+        "the transaction reverted"
+    );
+    assert!(starved.logs.is_empty(), "no MessageHandlerFailed, nothing");
+    assert!(!inbox.delivered(heavy.id().0).call().await.unwrap());
+    assert_eq!(echo.received().call().await.unwrap(), U256::zero());
+
+    // The node's estimate now finds the gas the handler needs, and that delivers.
+    let estimate = call.estimate_gas().await.unwrap();
+    assert!(
+        estimate > U256::from(5_000_000),
+        "the estimate covers the handler: {estimate}"
+    );
+    let receipt = call
+        .clone()
+        .gas(estimate)
+        .send()
+        .await
+        .unwrap()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(receipt.status, Some(1u64.into()));
+    println!(
+        "gas: process of an 8 KiB body to EchoRecipient: estimate {estimate}, used {}; \
+         with 1,000,000 it reverts (HandlerOutOfGas)",
+        receipt.gas_used.unwrap()
+    );
+    assert!(inbox.delivered(heavy.id().0).call().await.unwrap());
+    assert_eq!(echo.received().call().await.unwrap(), U256::one());
+    assert_eq!(echo.last_body().call().await.unwrap().len(), 8192);
+
+    // A recipient that refuses with gas to spare is still a refusal, reported as such.
+    echo.set_refusing(true).send().await.unwrap().await.unwrap();
+    let refused = foreign.push(2, l.deployment.echo, 0, b"refused");
+    let cp = foreign.checkpoint();
+    let sigs: Vec<Bytes> = attest(&cp, &[0, 1])
+        .iter()
+        .map(|a| Bytes::from(a.0.to_vec()))
+        .collect();
+    let receipt = inbox
+        .process(
+            abi_checkpoint(&cp),
+            sigs,
+            Bytes::from(refused.encode()),
+            foreign.tree().branch(1).unwrap().siblings,
+        )
+        .gas(400_000)
+        .send()
+        .await
+        .unwrap()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(receipt.status, Some(1u64.into()));
+    let failed = receipt
+        .logs
+        .iter()
+        .filter_map(|log| {
+            <isthmus_adapter_evm::contracts::inbox::MessageHandlerFailedFilter as ethers::contract::EthEvent>::decode_log(
+                &ethers::abi::RawLog { topics: log.topics.clone(), data: log.data.to_vec() },
+            )
+            .ok()
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(failed.len(), 1);
+    assert!(
+        String::from_utf8_lossy(&failed[0].reason).contains("echo: refusing messages"),
+        "{:?}",
+        failed[0].reason
+    );
+}
+
+#[tokio::test]
+async fn the_outbox_refuses_a_deadline_that_has_passed() {
+    use ethers::providers::Middleware;
+    use isthmus_adapter_evm::contracts::outbox::{Outbox, OutboxErrors};
+    let l = ledger(1, 31344).await;
+    let outbox = Outbox::new(l.deployment.outbox, l.admin.clone());
+    let now = l
+        .admin
+        .get_block(ethers::types::BlockNumber::Latest)
+        .await
+        .unwrap()
+        .unwrap()
+        .timestamp
+        .as_u64();
+    let to = |deadline: u64| outbox.dispatch(2, [1; 32], deadline, Bytes::from_static(b"x"));
+    for past in [1, now - 60] {
+        let e = to(past).call().await.unwrap_err();
+        let decoded = e
+            .as_revert()
+            .and_then(|data| <OutboxErrors as ethers::abi::AbiDecode>::decode(data).ok());
+        assert!(
+            matches!(decoded, Some(OutboxErrors::DeadlinePassed(ref x)) if x.deadline == past),
+            "{decoded:?}"
+        );
+    }
+    // No deadline, or one ahead: dispatched.
+    for fine in [0, now + 3600] {
+        to(fine).send().await.unwrap().await.unwrap().unwrap();
+    }
+    assert_eq!(outbox.count().call().await.unwrap(), U256::from(2));
+}

@@ -54,6 +54,18 @@ async fn dispatch_is_indexed_and_its_block_finalized_by_devnet_justification() {
     let (a, b) = tokio::join!(alice.submit(&second), alice.submit(&third));
     a.unwrap();
     b.unwrap();
+    // A deadline that has passed is refused at dispatch: no block could deliver it.
+    let late = subxt::dynamic::transaction(
+        keys::PALLET,
+        "dispatch",
+        (EVM_LEDGER, [0x44u8; 32], 1u64, b"too late".to_vec()),
+    );
+    match alice.submit(&late).await.map(|r| r.block_hash) {
+        Err(isthmus_adapter_substrate::Error::Refused { error, .. }) => {
+            assert_eq!(error, "DeadlinePassed");
+        }
+        other => panic!("a passed deadline was not refused: {other:?}"),
+    }
 
     // The source role finds them in the finalized range, in nonce order.
     let (head, head_hash) = client.finalized_head().await.unwrap();
@@ -278,4 +290,30 @@ async fn attested_delivery_is_accepted_once() {
         matches!(&receipt.outcomes[1], (i, MessageOutcome::HandlerFailed(_)) if *i == messages[1].id())
     );
     assert!(!relayer.is_delivered(&messages[1].id()).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_dropped_connection_comes_back_by_itself() {
+    let chain = DevChain::start().await.unwrap();
+    let port = chain.port();
+    let client = SubstrateClient::connect(&chain.url()).await.unwrap();
+    client.finalized_head().await.unwrap();
+    // The node goes away (a restart), then listens again on the same port.
+    drop(chain);
+    let during =
+        tokio::time::timeout(std::time::Duration::from_secs(3), client.finalized_head()).await;
+    assert!(
+        !matches!(during, Ok(Ok(_))),
+        "no node: the call fails or waits"
+    );
+    let _again = DevChain::start_at(port).await.unwrap();
+    let mut answered = false;
+    for _ in 0..60 {
+        if client.finalized_head().await.is_ok() {
+            answered = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    assert!(answered, "the same client answers again after the restart");
 }

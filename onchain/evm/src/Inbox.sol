@@ -16,6 +16,12 @@ import {MerkleLib} from "./MerkleLib.sol";
 /// is cleared, `MessageHandlerFailed` is emitted and the message stays deliverable.
 /// A message is therefore never lost and never handled twice: it is delivered
 /// exactly once, when its recipient first accepts it.
+///
+/// Handler gas: the recipient gets all the gas the transaction has left (less the
+/// 1/64 that EIP-150 keeps back). A recipient that runs out of it was given too little
+/// by the submitter, which is not the recipient's refusal: the whole transaction
+/// reverts with `HandlerOutOfGas`, nothing is marked or emitted, and the message
+/// stays deliverable for a submission with more gas (docs/protocol.md).
 contract Inbox {
     using IsthmusMessage for bytes;
 
@@ -60,6 +66,9 @@ contract Inbox {
     error AlreadyDelivered(bytes32 id);
     error Expired(bytes32 id, uint64 deadline);
     error LengthMismatch();
+    /// @notice The recipient used up the gas it was given: the submitter gave too
+    /// little. Nothing of the transaction stands; the message stays deliverable.
+    error HandlerOutOfGas(bytes32 id);
 
     constructor(uint32 localDomain_, address admin_) {
         localDomain = localDomain_;
@@ -217,10 +226,15 @@ contract Inbox {
         }
         // Marked before the call so that a re-entrant delivery of the same id is a replay.
         delivered[id] = true;
+        uint256 gasBefore = gasleft();
         try IMessageRecipient(recipient).handle(origin, message.sender(), message.body()) {
             emit MessageDelivered(id, origin, nonce);
             return true;
         } catch (bytes memory reason) {
+            // The call got all but 1/64 of `gasBefore` (less the call's own cost). If
+            // no more than that 1/64 is left, the recipient used up what it was given:
+            // the submitter withheld gas, so the transaction must not stand.
+            if (gasleft() <= gasBefore / 64) revert HandlerOutOfGas(id);
             delivered[id] = false;
             emit MessageHandlerFailed(id, origin, nonce, reason);
             return false;

@@ -28,6 +28,9 @@ contract Outbox {
     event Dispatch(bytes32 indexed id, uint32 indexed destination, uint64 nonce, bytes message);
 
     error DestinationIsLocal();
+    /// @notice A deadline at or before this block's time: no later block could deliver
+    /// the message.
+    error DeadlinePassed(uint64 deadline, uint256 blockTime);
 
     constructor(uint32 localDomain_) {
         localDomain = localDomain_;
@@ -35,13 +38,16 @@ contract Outbox {
     }
 
     /// @notice Sends `body` to `recipient` on ledger `destination`.
-    /// @param deadline unix seconds after which the message must not be delivered (0 = none)
+    /// @param deadline unix seconds after which the message must not be delivered
+    /// (0 = none); otherwise it must be after this block's time
     /// @return id the message id
     function dispatch(uint32 destination, bytes32 recipient, uint64 deadline, bytes calldata body)
         external
         returns (bytes32 id)
     {
         if (destination == localDomain) revert DestinationIsLocal();
+        // Delivery happens in a later block, whose time is at least this one's.
+        if (deadline != 0 && deadline <= block.timestamp) revert DeadlinePassed(deadline, block.timestamp);
         uint64 nonce = uint64(tree.count);
         bytes memory message = IsthmusMessage.encode(
             nonce, localDomain, IsthmusMessage.fromAddress(msg.sender), destination, recipient, deadline, body

@@ -3,6 +3,7 @@
 //! `MessageDelivered` events as a delivery feed.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -29,10 +30,12 @@ const VERIFIED_HEADER_CACHE: usize = 4096;
 const SCAN_RANGE: u64 = 2_000;
 
 /// What an EVM ledger is connected with.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct EvmEndpoints {
-    /// The node's JSON-RPC URL.
-    pub url: String,
+    /// The nodes' JSON-RPC URLs, by preference (failover from one to the next).
+    pub urls: Vec<String>,
+    /// Where each JSON-RPC attempt is reported (per-endpoint metrics).
+    pub observer: Option<Arc<dyn isthmus_adapter_evm::RpcObserver>>,
     /// The chain id transactions are signed for.
     pub chain_id: u64,
     /// The Outbox contract.
@@ -60,7 +63,7 @@ struct LightClientState {
 }
 
 impl EvmLedger {
-    /// Connects to the node at `endpoints.url`; deliveries are signed with
+    /// Connects to the nodes at `endpoints.urls`; deliveries are signed with
     /// `submitter`. The light client starts at block `start_at`, whose hash is taken
     /// from the node: with `finality = "finalized-tag"` the node's view of final
     /// blocks is trusted anyway, and every later header is checked by hash linkage
@@ -74,9 +77,14 @@ impl EvmLedger {
         submitter: &[u8; 32],
         start_at: u64,
     ) -> Result<Self, LedgerError> {
-        let source = EvmSource::new(&endpoints.url, Address::from(endpoints.outbox), id)?;
-        let destination = EvmDestination::new(
-            &endpoints.url,
+        let rpc = isthmus_adapter_evm::failover_provider(
+            &endpoints.urls,
+            isthmus_adapter_evm::RPC_TIMEOUT,
+            endpoints.observer.clone(),
+        )?;
+        let source = EvmSource::over(rpc.clone(), Address::from(endpoints.outbox), id);
+        let destination = EvmDestination::over(
+            rpc,
             endpoints.chain_id,
             Address::from(endpoints.inbox),
             submitter,
@@ -281,6 +289,20 @@ impl Destination for EvmLedger {
         ids: &[MessageId],
     ) -> Result<HashMap<MessageId, DeliveryRef>, LedgerError> {
         Ok(self.destination.find_deliveries(ids).await?)
+    }
+
+    async fn unfit(
+        &self,
+        batch: &Batch,
+        cap: Option<u64>,
+    ) -> Result<Vec<(MessageId, String)>, LedgerError> {
+        Ok(self
+            .destination
+            .unfit(batch, cap)
+            .await?
+            .into_iter()
+            .map(|(id, why)| (id, why.to_string()))
+            .collect())
     }
 
     async fn deliver(&self, batch: &Batch, timeout: Duration) -> Result<Delivered, LedgerError> {

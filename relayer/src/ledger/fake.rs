@@ -43,6 +43,10 @@ pub(crate) struct Inbox {
     pub outcomes: HashMap<MessageId, MessageOutcome>,
     /// An error for the next delivery (then cleared).
     pub fail_next: Option<fn() -> LedgerError>,
+    /// Gas each message's delivery needs alone (absent: little), for `unfit`.
+    pub gas: HashMap<MessageId, u64>,
+    /// The caps `unfit` was asked with.
+    pub caps: Vec<Option<u64>>,
     /// Every batch submitted.
     pub batches: Vec<Batch>,
 }
@@ -194,6 +198,24 @@ impl Destination for FakeLedger {
         Ok(ids
             .iter()
             .filter_map(|id| inbox.delivered.get(id).map(|(_, at)| (*id, *at)))
+            .collect())
+    }
+
+    async fn unfit(
+        &self,
+        batch: &Batch,
+        cap: Option<u64>,
+    ) -> Result<Vec<(MessageId, String)>, LedgerError> {
+        let mut inbox = self.inbox();
+        inbox.caps.push(cap);
+        Ok(batch
+            .messages
+            .iter()
+            .filter_map(|(m, _)| {
+                let needs = *inbox.gas.get(&m.id())?;
+                (needs > cap.unwrap_or(u64::MAX))
+                    .then(|| (m.id(), format!("needs {needs} gas, over the cap")))
+            })
             .collect())
     }
 

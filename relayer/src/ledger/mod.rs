@@ -192,6 +192,19 @@ pub trait Destination: Send + Sync {
         ids: &[MessageId],
     ) -> Result<HashMap<MessageId, DeliveryRef>, LedgerError>;
 
+    /// The messages of `batch` this inbox could never take as things stand, each with
+    /// the reason, found before any submission by simulating each one's delivery
+    /// alone: more than `cap` gas (the route's `max_message_gas`) or more than a
+    /// block holds. Ledgers whose handlers cannot be starved by the submitter (a
+    /// Substrate runtime charges the weight each handler declares) find none.
+    async fn unfit(
+        &self,
+        _batch: &Batch,
+        _cap: Option<u64>,
+    ) -> Result<Vec<(MessageId, String)>, LedgerError> {
+        Ok(Vec::new())
+    }
+
     /// Submits `batch` and waits until its transaction is final (at most `timeout`).
     async fn deliver(&self, batch: &Batch, timeout: Duration) -> Result<Delivered, LedgerError>;
 

@@ -23,6 +23,7 @@ pub mod attest;
 pub mod claim;
 mod error;
 pub mod evidence;
+pub mod fit;
 pub mod observe;
 pub mod quiet;
 pub mod reconcile;
@@ -72,6 +73,8 @@ pub struct Route {
     pub batch_size: u32,
     /// Batches in flight at once towards the destination.
     pub in_flight: u32,
+    /// The most gas one message's delivery may need (see [`fit`]).
+    pub max_message_gas: Option<u64>,
 }
 
 /// What every step works with: the store, the ledgers, this member's key and the
@@ -190,11 +193,15 @@ async fn relay(ctx: &Context, claimed: claim::Claimed) -> Result<usize, Pipeline
         return Ok(finished);
     };
     let phase = ctx.phase(destination, "attest", phase);
-    let submitted = submit::submit(ctx, attested).await?;
+    let (unfit, fitted) = fit::fit(ctx, attested).await?;
+    let Some(fitted) = fitted else {
+        return Ok(finished + unfit);
+    };
+    let submitted = submit::submit(ctx, fitted).await?;
     let phase = ctx.phase(destination, "submit", phase);
     let recorded = record::record(ctx, submitted).await?;
     ctx.phase(destination, "record", phase);
-    Ok(finished + recorded)
+    Ok(finished + unfit + recorded)
 }
 
 /// `0x` and the hex of 32 bytes, as the history's evidence writes hashes.

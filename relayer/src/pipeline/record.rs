@@ -1,4 +1,4 @@
-//! Step 6, record: what the destination did with each message of a batch goes into
+//! Step 7, record: what the destination did with each message of a batch goes into
 //! the history (one transaction for the batch's deliveries), and deliveries made by
 //! other submissions are recorded from the destination's evidence.
 

@@ -1,12 +1,11 @@
-//! Step 5, submit: the batch is recorded as submitted before its transaction leaves
+//! Step 6, submit: the batch is recorded as submitted before its transaction leaves
 //! (so a crash after sending is resolved by the destination's replay check next
 //! round), then sent, and its finality awaited.
 
-use isthmus_protocol::{Batch, Message};
 use isthmus_schema::{MessageId, MessageRecord, MessageStatus};
 
-use super::attest::Attested;
 use super::evidence::{self, Submitted as Evidence};
+use super::fit::Fitted;
 use super::{hex32, Context, PipelineError, FINALITY_TIMEOUT};
 use crate::ledger::{Delivered, LedgerError};
 
@@ -44,25 +43,9 @@ impl Submitted {
     }
 }
 
-/// Sends `attested`'s messages with their branches and the quorum's attestations.
-pub async fn submit(ctx: &Context, attested: Attested) -> Result<Submitted, PipelineError> {
-    let (origin, destination, live, checkpoint, tree, quorum) = attested.into_parts();
-    let digest = checkpoint.digest();
-    let mut messages = Vec::with_capacity(live.len());
-    for m in &live {
-        let corrupt = |reason: String| PipelineError::CorruptRecord { id: m.id, reason };
-        let message =
-            Message::decode(&m.canonical).map_err(|e| corrupt(format!("does not decode: {e}")))?;
-        let branch = tree
-            .branch(message.nonce)
-            .map_err(|e| corrupt(format!("no branch under the checkpoint: {e}")))?;
-        messages.push((message, branch));
-    }
-    let batch = Batch {
-        checkpoint,
-        attestations: quorum,
-        messages,
-    };
+/// Sends `fitted`'s messages with their branches and the quorum's attestations.
+pub async fn submit(ctx: &Context, fitted: Fitted) -> Result<Submitted, PipelineError> {
+    let (origin, destination, live, digest, batch) = fitted.into_parts();
     let ids: Vec<MessageId> = live.iter().map(|m| m.id).collect();
     ctx.store
         .transition_many(

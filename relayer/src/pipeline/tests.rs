@@ -127,6 +127,7 @@ async fn setup(pool: PgPool, target: FakeLedger, takeover: Duration) -> Setup {
             destination: DST,
             batch_size: 16,
             in_flight: 1,
+            max_message_gas: Some(1_000_000),
         }],
         attester,
         consortium: Consortium { members, signers },
@@ -250,6 +251,48 @@ async fn a_batch_goes_through_every_step_and_each_outcome_is_recorded(pool: PgPo
 }
 
 #[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn a_message_over_the_routes_gas_cap_is_dead_lettered_before_any_submission(pool: PgPool) {
+    let s = setup(pool, FakeLedger::new(DST), Duration::from_secs(3600)).await;
+    // This member's turns are nonces 0 and 3; nonce 3's handler needs 6M gas.
+    let ids = s.dispatch(4);
+    s.target.inbox().gas.insert(ids[3], 6_000_000);
+    s.target.inbox().gas.insert(ids[0], 1_000_000);
+    s.observe().await;
+    assert_eq!(
+        s.round().await.unwrap(),
+        2,
+        "one delivered, one dead-lettered"
+    );
+
+    assert_eq!(
+        s.target.inbox().caps,
+        vec![Some(1_000_000)],
+        "the route's cap"
+    );
+    let batches = s.batches();
+    assert_eq!(batches.len(), 1);
+    let sent: Vec<u64> = batches[0].messages.iter().map(|(m, _)| m.nonce).collect();
+    assert_eq!(sent, vec![0], "the unfit message is never submitted");
+    assert_eq!(s.status(ids[0]).await, MessageStatus::Delivered);
+    let unfit = s.record(ids[3]).await;
+    assert_eq!(unfit.status, MessageStatus::DeadLetter);
+    assert_eq!(unfit.attempts, 1, "no retries: nothing would change");
+    let reason = unfit.last_error.unwrap();
+    assert!(
+        reason.starts_with("not submitted: needs 6000000 gas"),
+        "{reason}"
+    );
+    // A batch of unfit messages only sends nothing at all.
+    let more = s.dispatch(3);
+    s.target.inbox().gas.insert(more[2], 2_000_000);
+    s.observe().await;
+    s.round().await.unwrap();
+    assert_eq!(s.batches().len(), 1);
+    assert_eq!(s.status(more[2]).await, MessageStatus::DeadLetter);
+    assert!(s.ctx.store.verify_log_chain().await.unwrap() > 0);
+}
+
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
 async fn unreceivable_and_expired_messages_are_settled_without_a_submission(pool: PgPool) {
     let mut target = FakeLedger::new(DST);
     target.evm_recipients = true;
@@ -323,6 +366,52 @@ async fn another_members_message_expires_soon_after_its_deadline_not_after_the_t
         1,
         "only this member's own message was sent"
     );
+}
+
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn an_expiry_the_destination_contradicts_is_a_delivery(pool: PgPool) {
+    let mut target = FakeLedger::new(DST);
+    target.with_feed = true;
+    let s = setup(pool, target, Duration::from_secs(3600)).await;
+    // This member's turns (nonces 0 and 3) past their deadline by its clock; the
+    // destination shows the first delivered (by another member, before the deadline).
+    let ids: Vec<MessageId> = (0..4)
+        .map(|_| s.source.dispatch(message(RECIPIENT, 1)))
+        .collect();
+    let (delivered, expired) = (ids[0], ids[3]);
+    s.target.delivered_elsewhere(delivered, 0);
+    s.observe().await;
+    assert_eq!(s.round().await.unwrap(), 2);
+    assert_eq!(s.status(delivered).await, MessageStatus::Delivered);
+    assert_eq!(s.status(expired).await, MessageStatus::Expired);
+    assert!(s.batches().is_empty(), "nothing was submitted");
+
+    // A delivery that becomes final only after the expiry was recorded: the watcher
+    // corrects the history from the destination's evidence.
+    s.target.inbox().delivered.insert(
+        expired,
+        (
+            3,
+            crate::ledger::DeliveryRef {
+                tx_hash: [0xee; 32],
+                block: isthmus_schema::BlockRef {
+                    number: 150,
+                    hash: crate::ledger::fake::block_hash(150),
+                },
+            },
+        ),
+    );
+    watch::watch(&s.ctx, DST, None).await.unwrap();
+    let history = s.ctx.store.message(expired).await.unwrap().unwrap();
+    assert_eq!(history.message.status, MessageStatus::Delivered);
+    let last = history.log.last().unwrap();
+    assert_eq!(last.evidence["from_status"], "expired", "{}", last.evidence);
+    assert!(
+        last.evidence.to_string().contains(&"ee".repeat(32)),
+        "the delivering transaction: {}",
+        last.evidence
+    );
+    assert!(s.ctx.store.verify_log_chain().await.unwrap() > 0);
 }
 
 #[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]

@@ -62,6 +62,7 @@ pub async fn triage(
     let now = Utc::now().timestamp().max(0) as u64;
     let mut done = 0;
     let mut open = Vec::new();
+    let mut expiring = Vec::new();
     for m in claimed.into_messages() {
         if m.status == MessageStatus::Observed {
             if let Some(reason) = target.destination.refuses_recipient(&m.recipient) {
@@ -81,6 +82,21 @@ pub async fn triage(
         }
         let expired = m.deadline != 0 && now > m.deadline;
         if expired && m.status != MessageStatus::Submitted {
+            expiring.push(m);
+        } else {
+            open.push(m);
+        }
+    }
+    // Past its deadline by this member's clock: expired, unless the destination shows
+    // it delivered (another member's submission before the deadline).
+    if !expiring.is_empty() {
+        let ids: Vec<_> = expiring.iter().map(|m| m.id).collect();
+        let delivered = target.destination.delivered_among(&ids).await?;
+        let (elsewhere, expired): (Vec<_>, Vec<_>) = expiring
+            .into_iter()
+            .partition(|m| delivered.contains(&m.id));
+        done += record::foreign_deliveries(ctx, destination, &elsewhere).await?;
+        for m in expired {
             ctx.store
                 .transition(
                     m.id,
@@ -95,8 +111,6 @@ pub async fn triage(
                 .await?;
             info!(msg_id = %m.id, deadline = m.deadline, "expired before delivery; never submitted");
             done += 1;
-        } else {
-            open.push(m);
         }
     }
 

@@ -16,12 +16,16 @@ use super::{record, Context, PipelineError, LEASE};
 pub const LOOKBACK: u64 = 64;
 
 /// The statuses a delivery seen on the destination can end here: every pending one
-/// but `submitted`, which a delivery lane of this member holds in flight.
+/// but `submitted`, which a delivery lane of this member holds in flight, and the
+/// final ones the destination may contradict (`expired`: another member delivered
+/// before the deadline; `dead_letter`: another member's submission succeeded).
 const HELD: &[MessageStatus] = &[
     MessageStatus::Observed,
     MessageStatus::Verified,
     MessageStatus::Attested,
     MessageStatus::Failed,
+    MessageStatus::Expired,
+    MessageStatus::DeadLetter,
 ];
 
 /// One step from block `next` (None: from [`LOOKBACK`] below the final head).

@@ -405,6 +405,9 @@ pub mod pallet {
         Expired,
         /// A batch with no message or more than [`Config::MaxBatch`].
         BadBatchSize,
+        /// `dispatch` with a deadline that is not after this block's time: no block
+        /// could deliver the message (the Outbox's `DeadlinePassed`).
+        DeadlinePassed,
     }
 
     #[pallet::call]
@@ -423,6 +426,11 @@ pub mod pallet {
             ensure!(body.len() <= MAX_BODY_LEN, Error::<T>::BodyTooLong);
             let local = T::LedgerId::get();
             ensure!(destination != local, Error::<T>::DestinationIsLocal);
+            // Delivery happens in a later block, whose time is at least this one's.
+            ensure!(
+                deadline == 0 || deadline > T::UnixTime::now().as_secs(),
+                Error::<T>::DeadlinePassed
+            );
             let count = OutboxCount::<T>::get();
             ensure!(
                 u64::from(count) < isthmus_protocol::merkle::MAX_LEAVES,

@@ -182,7 +182,7 @@ fn dispatch_assigns_nonces_and_commits_to_the_tree() {
                 RuntimeOrigin::signed(alice()),
                 9,
                 [0xcc; 32],
-                n * 10,
+                n * 1000,
                 body.clone()
             ));
             let expected = Message {
@@ -191,7 +191,7 @@ fn dispatch_assigns_nonces_and_commits_to_the_tree() {
                 sender: Address32::from_account_id([1u8; 32]),
                 destination: 9,
                 recipient: Address32([0xcc; 32]),
-                deadline: n * 10,
+                deadline: n * 1000,
                 body,
             };
             ids.push(expected.id().0);
@@ -283,6 +283,20 @@ fn dispatch_refusals() {
             Isthmus::dispatch(RuntimeOrigin::none(), 9, [0; 32], 0, vec![]),
             DispatchError::BadOrigin
         );
+        // The mock's block time is 500 s: a deadline at or before it could never be met.
+        for past in [1, 499, 500] {
+            assert_noop!(
+                Isthmus::dispatch(RuntimeOrigin::signed(alice()), 9, [0; 32], past, vec![]),
+                Error::<Test>::DeadlinePassed
+            );
+        }
+        assert_ok!(Isthmus::dispatch(
+            RuntimeOrigin::signed(alice()),
+            9,
+            [0; 32],
+            501,
+            vec![]
+        ));
         // The largest body is accepted.
         assert_ok!(Isthmus::dispatch(
             RuntimeOrigin::signed(alice()),
@@ -732,6 +746,8 @@ fn pallet_reproduces_the_message_vectors() {
         new_test_ext().execute_with(|| {
             LedgerId::set(origin);
             OutboxCount::<Test>::put(count);
+            // Before any vector's deadline, which dispatch requires to be in the future.
+            pallet_timestamp::Now::<Test>::put(0);
             assert_ok!(Isthmus::dispatch(
                 RuntimeOrigin::signed(AccountId32::new(hex32(&fields["sender"]))),
                 destination,

@@ -67,9 +67,9 @@ fn estimate(db: frame_support::weights::RuntimeDbWeight, a: u32, n: u32, b: u32)
 }
 
 fn dispatch_weight(db: frame_support::weights::RuntimeDbWeight, b: u32) -> Weight {
-    // Reads count and frontier; writes count, frontier and root.
+    // Reads the time, count and frontier; writes count, frontier and root.
     Weight::from_parts(30 * MICROS + TREE + kib(b) * PER_KIB * 2, 1_100)
-        .saturating_add(db.reads(2))
+        .saturating_add(db.reads(3))
         .saturating_add(db.writes(3))
 }
 
