@@ -27,16 +27,34 @@ async fn statuses(member: &Member) -> Vec<(String, i64)> {
 async fn every_route_delivers_with_two_of_three_and_the_history_verifies() {
     let devnet = Devnet::start().await;
     let mut consortium = Consortium::new(&devnet, "routes").await;
+    // bank-0 lists a dead endpoint first for evm-a: its calls fail over to the live
+    // one, and the metrics show both.
+    let dead = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let live = devnet.a.anvil.url();
+    let config = std::fs::read_to_string(&consortium.members[0].config).unwrap();
+    let single = format!("rpc = [\"{live}\"]");
+    assert!(config.contains(&single), "{config}");
+    std::fs::write(
+        &consortium.members[0].config,
+        config.replace(&single, &format!("rpc = [\"{dead}\", \"{live}\"]")),
+    )
+    .unwrap();
     for m in &mut consortium.members {
         m.start();
     }
 
     let mut a_to_b = Vec::new();
     for i in 0..5u8 {
+        // The last one's handler needs about 6M gas (it stores 8 KiB): the delivery
+        // carries what the simulation showed, not the handler's out-of-gas path.
+        let body = if i == 4 { vec![i; 8192] } else { vec![i; 3] };
         a_to_b.push(
             devnet
                 .a
-                .dispatch(2, devnet.b.deployment.echo, 0, &[i; 3])
+                .dispatch(2, devnet.b.deployment.echo, 0, &body)
                 .await,
         );
     }
@@ -184,6 +202,21 @@ async fn every_route_delivers_with_two_of_three_and_the_history_verifies() {
     for step in ["observed", "delivered"] {
         assert!(text.contains(step), "status lacks {step}:\n{text}");
     }
+    // bank-0's calls to evm-a failed over from the dead endpoint to the live one.
+    let metrics = consortium.members[0].metrics().await;
+    let series = |endpoint: &str, outcome: &str| {
+        metric(
+            &metrics,
+            &format!(
+                "isthmus_rpc_requests_total{{endpoint=\"{endpoint}\",ledger=\"evm-a\",outcome=\"{outcome}\"}}"
+            ),
+        )
+        .unwrap_or(0.0)
+    };
+    assert!(series(&dead, "error") >= 1.0, "{metrics}");
+    assert!(series(&live, "ok") > series(&dead, "error"), "{metrics}");
+    assert_eq!(series(&dead, "ok"), 0.0);
+
     // SIGTERM stops each member cleanly.
     for m in &mut consortium.members {
         let status = m.stop().unwrap();
