@@ -188,13 +188,13 @@ impl RpcMetrics {
     }
 }
 
-impl isthmus_adapter_evm::RpcObserver for RpcMetrics {
+impl isthmus_endpoints::RpcObserver for RpcMetrics {
     fn attempt(
         &self,
         endpoint: &str,
         _method: &str,
         elapsed: std::time::Duration,
-        attempt: isthmus_adapter_evm::Attempt,
+        attempt: isthmus_endpoints::Attempt,
     ) {
         self.metrics
             .rpc_requests

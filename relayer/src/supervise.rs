@@ -22,7 +22,7 @@ use crate::attest::{Attester, Consortium, Endpoint, HttpPeers};
 use crate::http::Handles;
 use crate::ledger::evm::{EvmEndpoints, EvmLedger};
 use crate::ledger::substrate::{Justifier, SubstrateLedger};
-use crate::ledger::{LedgerError, LedgerHandle, Source};
+use crate::ledger::{LedgerHandle, Source};
 use crate::metrics::{Metrics, RpcMetrics};
 use crate::pipeline::{self, observe, quiet, turns, Context, PipelineError, Route};
 use crate::RelayerError;
@@ -100,7 +100,8 @@ pub async fn start(settings: &Settings) -> Result<Context, RelayerError> {
                     SubstrateLedger::connect(
                         &l.name,
                         l.id,
-                        rpc(l)?,
+                        &l.rpc,
+                        Some(Arc::new(RpcMetrics::new(&l.name, &metrics))),
                         secret.expose(),
                         &l.submitter.describe(),
                         justifier,
@@ -180,17 +181,6 @@ pub async fn start(settings: &Settings) -> Result<Context, RelayerError> {
         quiet: quiet::Quiet::new(QUIET_PERIOD),
         refusals: std::sync::Mutex::new(std::collections::HashSet::new()),
     })
-}
-
-/// The node a ledger is reached at (validation makes sure there is one).
-fn rpc(l: &LedgerSettings) -> Result<&str, LedgerError> {
-    l.rpc
-        .first()
-        .map(String::as_str)
-        .ok_or_else(|| LedgerError::Config {
-            ledger: l.name.clone(),
-            reason: "no rpc URL".into(),
-        })
 }
 
 fn handle<L>(l: &LedgerSettings, source: Arc<L>, destination: Arc<L>) -> LedgerHandle

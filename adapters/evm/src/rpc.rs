@@ -1,11 +1,10 @@
-//! JSON-RPC over several endpoints of one ledger, in order of preference: a call
-//! goes to the first endpoint that is not resting; an endpoint that fails at the
-//! transport (refused, reset, timed out), answers something that is not JSON-RPC
-//! (an HTTP 429 or 5xx page, a truncated body) or says it is overloaded (`-32005`,
-//! `-32603`) rests for a while and the call moves on to the next. A rested endpoint
-//! is tried again when its rest is over, so a recovered primary takes the traffic
-//! back. Every attempt is reported to an [`RpcObserver`] (per-endpoint request,
-//! error and latency metrics).
+//! JSON-RPC over several endpoints of one EVM ledger, chosen as `isthmus_endpoints`
+//! says (by preference, failing endpoints resting with backoff). An endpoint fails
+//! when it fails at the transport (refused, reset, timed out), answers something
+//! that is not JSON-RPC (an HTTP 429 or 5xx page, a truncated body) or says it is
+//! overloaded (`-32005`, `-32603`); the call then moves on to the next. Every
+//! attempt is reported to an [`RpcObserver`] (per-endpoint request, error and
+//! latency metrics).
 //!
 //! A node's answer that is an ordinary JSON-RPC error (a revert, "nonce too low") is
 //! the ledger's answer, not the endpoint's fault: it is returned as is.
@@ -16,42 +15,12 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use ethers::providers::{HttpClientError, JsonRpcClient, Provider, RpcError};
+use isthmus_endpoints::{is_overloaded, order, Health};
+pub use isthmus_endpoints::{Attempt, RpcObserver};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::EvmError;
-
-/// How long an endpoint rests after its first failure; doubled per further failure
-/// in a row, up to [`MAX_REST`].
-pub const FIRST_REST: Duration = Duration::from_secs(2);
-/// The longest rest.
-pub const MAX_REST: Duration = Duration::from_secs(60);
-
-/// What became of one attempt at one endpoint.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Attempt {
-    /// The endpoint answered (possibly with an ordinary JSON-RPC error).
-    Answered,
-    /// The endpoint failed; the call moved on (or gave up, if it was the last).
-    Failed,
-}
-
-impl Attempt {
-    /// The metric label.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Answered => "ok",
-            Self::Failed => "error",
-        }
-    }
-}
-
-/// Receives every attempt, for per-endpoint metrics.
-pub trait RpcObserver: Send + Sync {
-    /// `endpoint` (its label, see [`endpoint_label`]) was asked `method`; it took
-    /// `elapsed` and ended as `attempt`.
-    fn attempt(&self, endpoint: &str, method: &str, elapsed: Duration, attempt: Attempt);
-}
 
 /// The label of an endpoint in metrics and logs: scheme, host and port only (a path
 /// or query may carry an API key).
@@ -70,56 +39,12 @@ struct Endpoint {
     health: Mutex<Health>,
 }
 
-/// Failures in a row and the rest they earned.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Health {
-    failures: u32,
-    resting_until: Option<Instant>,
-}
-
-impl Health {
-    /// Whether the endpoint is resting at `now`.
-    fn resting(&self, now: Instant) -> bool {
-        self.resting_until.is_some_and(|t| t > now)
-    }
-
-    /// A failure at `now`: the rest doubles with each failure in a row.
-    fn failed(&mut self, now: Instant) {
-        self.failures = self.failures.saturating_add(1);
-        let doublings = self.failures.saturating_sub(1).min(16);
-        let rest = FIRST_REST
-            .checked_mul(1 << doublings)
-            .unwrap_or(MAX_REST)
-            .min(MAX_REST);
-        self.resting_until = Some(now + rest);
-    }
-
-    fn answered(&mut self) {
-        *self = Self::default();
-    }
-}
-
-/// The order in which to try endpoints whose health is `health` at `now`: those not
-/// resting, by preference, then the resting ones (when all rest, the call still
-/// tries them all rather than fail without asking).
-fn order(health: &[Health], now: Instant) -> Vec<usize> {
-    let (awake, resting): (Vec<usize>, Vec<usize>) =
-        (0..health.len()).partition(|&i| !health[i].resting(now));
-    awake.into_iter().chain(resting).collect()
-}
-
 /// Whether an endpoint's error is the endpoint's fault (try the next one) rather
 /// than the ledger's answer.
 fn is_endpoint_failure(e: &HttpClientError) -> bool {
     match e {
         HttpClientError::ReqwestError(_) | HttpClientError::SerdeJson { .. } => true,
-        HttpClientError::JsonRpcError(rpc) => {
-            let message = rpc.message.to_ascii_lowercase();
-            rpc.code == -32005
-                || rpc.code == -32603
-                || message.contains("rate limit")
-                || message.contains("too many requests")
-        }
+        HttpClientError::JsonRpcError(rpc) => is_overloaded(rpc.code, &rpc.message),
     }
 }
 
@@ -275,45 +200,6 @@ const _: fn() = || {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_failing_endpoint_rests_longer_each_time_and_a_success_wakes_it() {
-        let now = Instant::now();
-        let mut h = Health::default();
-        assert!(!h.resting(now));
-        h.failed(now);
-        assert_eq!(h.resting_until, Some(now + FIRST_REST));
-        h.failed(now);
-        assert_eq!(h.resting_until, Some(now + FIRST_REST * 2));
-        for _ in 0..20 {
-            h.failed(now);
-        }
-        assert_eq!(h.resting_until, Some(now + MAX_REST), "bounded");
-        assert!(h.resting(now + MAX_REST - Duration::from_millis(1)));
-        assert!(!h.resting(now + MAX_REST), "rested: tried again");
-        h.answered();
-        assert_eq!(h, Health::default());
-    }
-
-    #[test]
-    fn endpoints_are_tried_by_preference_resting_ones_last() {
-        let now = Instant::now();
-        let mut health = vec![Health::default(); 3];
-        assert_eq!(order(&health, now), vec![0, 1, 2]);
-        health[0].failed(now);
-        assert_eq!(order(&health, now), vec![1, 2, 0]);
-        health[1].failed(now);
-        health[2].failed(now);
-        assert_eq!(
-            order(&health, now),
-            vec![0, 1, 2],
-            "all rest: all are tried"
-        );
-        // The primary's rest ends first: it takes the traffic back.
-        assert_eq!(order(&health, now + FIRST_REST), vec![0, 1, 2]);
-        health[1].answered();
-        assert_eq!(order(&health, now), vec![1, 0, 2]);
-    }
 
     #[test]
     fn only_the_endpoints_faults_fail_over() {

@@ -12,8 +12,7 @@ use crate::Error;
 /// transaction extensions (the dev runtime's set is a subset subxt knows).
 pub type ChainConfig = PolkadotConfig;
 
-/// How long one call to the node may take.
-pub const RPC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+pub use crate::failover::RPC_TIMEOUT;
 
 /// How long connecting to a node may take before [`SubstrateClient::connect`] fails.
 pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
@@ -32,37 +31,29 @@ pub struct SubstrateClient {
 impl SubstrateClient {
     /// Connects to `url` (`ws://` or `wss://`; plain `ws://` is accepted because
     /// relayers often reach their own node over a private network or loopback).
-    ///
-    /// The connection comes back by itself: when the node drops it (a restart, a
-    /// reset), it is reopened with a backoff of 100 ms doubling to 5 s, for as long
-    /// as it takes; calls made meanwhile fail or wait, and subxt renews its
-    /// subscriptions. Each call is bounded by [`RPC_TIMEOUT`]. A node that cannot be
-    /// reached at all within [`CONNECT_TIMEOUT`] fails the connect.
     pub async fn connect(url: &str) -> Result<Self, Error> {
-        use subxt_rpcs::client::reconnecting_rpc_client::{
-            ExponentialBackoff, RpcClient as Reconnecting,
-        };
-        let connecting = Reconnecting::builder()
-            .retry_policy(
-                ExponentialBackoff::from_millis(100).max_delay(std::time::Duration::from_secs(5)),
-            )
-            .request_timeout(RPC_TIMEOUT)
-            .connection_timeout(RPC_TIMEOUT)
-            .build(url);
-        let reconnecting = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
-            .await
-            .map_err(|_| {
-                Error::Rpc(subxt_rpcs::Error::Client(
-                    format!(
-                        "no connection to the node within {} s",
-                        CONNECT_TIMEOUT.as_secs()
-                    )
-                    .into(),
-                ))
-            })?
-            .map_err(|e| Error::Rpc(subxt_rpcs::Error::Client(Box::new(e))))?;
-        let rpc_client = RpcClient::new(reconnecting);
-        let api = OnlineClient::<ChainConfig>::from_rpc_client(rpc_client.clone()).await?;
+        Self::connect_any(&[url.to_owned()], None).await
+    }
+
+    /// Connects to the nodes at `urls`, by preference, with failover between them
+    /// ([`crate::failover`]): each call bounded by [`RPC_TIMEOUT`], a dropped
+    /// connection reopened by itself, every attempt reported to `observer`. Fails
+    /// when no node answers within [`CONNECT_TIMEOUT`].
+    pub async fn connect_any(
+        urls: &[String],
+        observer: Option<std::sync::Arc<dyn isthmus_endpoints::RpcObserver>>,
+    ) -> Result<Self, Error> {
+        let rpc_client = RpcClient::new(crate::failover::FailoverRpc::new(urls, observer)?);
+        let api = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            OnlineClient::<ChainConfig>::from_rpc_client(rpc_client.clone()),
+        )
+        .await
+        .map_err(|_| {
+            Error::Rpc(subxt_rpcs::Error::Client(
+                format!("no node answered within {} s", CONNECT_TIMEOUT.as_secs()).into(),
+            ))
+        })??;
         Ok(Self {
             api,
             rpc: LegacyRpcMethods::new(rpc_client),

@@ -17,6 +17,7 @@ pub mod client;
 pub mod destination;
 pub mod devnet;
 mod error;
+pub mod failover;
 pub mod keys;
 pub mod source;
 

@@ -292,12 +292,46 @@ async fn attested_delivery_is_accepted_once() {
     assert!(!relayer.is_delivered(&messages[1].id()).await.unwrap());
 }
 
+/// Every attempt at an endpoint, as the relayer's metrics would count them.
+#[derive(Default)]
+struct Attempts(std::sync::Mutex<Vec<(String, isthmus_endpoints::Attempt)>>);
+
+impl isthmus_endpoints::RpcObserver for Attempts {
+    fn attempt(
+        &self,
+        endpoint: &str,
+        _method: &str,
+        _elapsed: std::time::Duration,
+        attempt: isthmus_endpoints::Attempt,
+    ) {
+        self.0.lock().unwrap().push((endpoint.to_owned(), attempt));
+    }
+}
+
 #[tokio::test]
-async fn a_dropped_connection_comes_back_by_itself() {
+async fn calls_fail_over_past_a_dead_endpoint_and_a_dropped_connection_comes_back() {
+    use isthmus_endpoints::Attempt;
     let chain = DevChain::start().await.unwrap();
     let port = chain.port();
-    let client = SubstrateClient::connect(&chain.url()).await.unwrap();
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("ws://{}", l.local_addr().unwrap())
+    };
+    let attempts = std::sync::Arc::new(Attempts::default());
+    let client = SubstrateClient::connect_any(&[dead.clone(), chain.url()], Some(attempts.clone()))
+        .await
+        .unwrap();
     client.finalized_head().await.unwrap();
+    {
+        let seen = attempts.0.lock().unwrap();
+        assert_eq!(seen[0], (dead.clone(), Attempt::Failed), "{seen:?}");
+        assert!(seen.contains(&(chain.url(), Attempt::Answered)), "{seen:?}");
+        assert!(
+            !seen[1..].contains(&(dead.clone(), Attempt::Failed)),
+            "the dead endpoint rests after its failure: {seen:?}"
+        );
+    }
+
     // The node goes away (a restart), then listens again on the same port.
     drop(chain);
     let during =

@@ -35,7 +35,7 @@ pub struct EvmEndpoints {
     /// The nodes' JSON-RPC URLs, by preference (failover from one to the next).
     pub urls: Vec<String>,
     /// Where each JSON-RPC attempt is reported (per-endpoint metrics).
-    pub observer: Option<Arc<dyn isthmus_adapter_evm::RpcObserver>>,
+    pub observer: Option<Arc<dyn isthmus_endpoints::RpcObserver>>,
     /// The chain id transactions are signed for.
     pub chain_id: u64,
     /// The Outbox contract.

@@ -64,17 +64,19 @@ pub struct SubstrateLedger {
 }
 
 impl SubstrateLedger {
-    /// Connects to the node at `url`; deliveries are signed with the sr25519
-    /// `submitter` secret (its source is named by `submitter_source` in errors).
+    /// Connects to the nodes at `urls` (by preference, with failover, each attempt
+    /// reported to `observer`); deliveries are signed with the sr25519 `submitter`
+    /// secret (its source is named by `submitter_source` in errors).
     pub async fn connect(
         name: &str,
         id: u32,
-        url: &str,
+        urls: &[String],
+        observer: Option<std::sync::Arc<dyn isthmus_endpoints::RpcObserver>>,
         submitter: &str,
         submitter_source: &str,
         justifier: Justifier,
     ) -> Result<Self, LedgerError> {
-        let client = SubstrateClient::connect(url).await?;
+        let client = SubstrateClient::connect_any(urls, observer).await?;
         let inbox =
             Inbox::from_secret(client.clone(), submitter).map_err(|_| LedgerError::Config {
                 ledger: name.to_owned(),
