@@ -76,6 +76,32 @@ impl Health {
     }
 }
 
+/// Settles one attempt at endpoint `label` that began at `started`: its health
+/// (rest on failure, awake on an answer) and the observer's report.
+pub fn settle(
+    health: &std::sync::Mutex<Health>,
+    observer: Option<&dyn RpcObserver>,
+    label: &str,
+    method: &str,
+    started: Instant,
+    failed: bool,
+) {
+    if let Some(observer) = observer {
+        let attempt = if failed {
+            Attempt::Failed
+        } else {
+            Attempt::Answered
+        };
+        observer.attempt(label, method, started.elapsed(), attempt);
+    }
+    let mut health = health.lock().unwrap_or_else(|p| p.into_inner());
+    if failed {
+        health.failed(Instant::now());
+    } else {
+        health.answered();
+    }
+}
+
 /// The order in which to try endpoints whose health is `health` at `now`: those not
 /// resting, by preference, then the resting ones.
 pub fn order(health: &[Health], now: Instant) -> Vec<usize> {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use ethers::providers::{HttpClientError, JsonRpcClient, Provider, RpcError};
-use isthmus_endpoints::{is_overloaded, order, Health};
+use isthmus_endpoints::{is_overloaded, order, settle, Health};
 pub use isthmus_endpoints::{Attempt, RpcObserver};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -141,22 +141,14 @@ impl JsonRpcClient for Failover {
             let result: Result<serde_json::Value, HttpClientError> =
                 endpoint.http.request(method, params.clone()).await;
             let failed = result.as_ref().is_err_and(is_endpoint_failure);
-            if let Some(observer) = &self.observer {
-                let attempt = if failed {
-                    Attempt::Failed
-                } else {
-                    Attempt::Answered
-                };
-                observer.attempt(&endpoint.label, method, started.elapsed(), attempt);
-            }
-            {
-                let mut health = endpoint.health.lock().unwrap_or_else(|p| p.into_inner());
-                if failed {
-                    health.failed(Instant::now());
-                } else {
-                    health.answered();
-                }
-            }
+            settle(
+                &endpoint.health,
+                self.observer.as_deref(),
+                &endpoint.label,
+                method,
+                started,
+                failed,
+            );
             match result {
                 Ok(value) => {
                     return serde_json::from_value(value.clone()).map_err(|err| {

@@ -14,7 +14,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use isthmus_endpoints::{is_overloaded, order, Attempt, Health, RpcObserver};
+use isthmus_endpoints::{is_overloaded, order, settle, Health, RpcObserver};
 use subxt_rpcs::client::reconnecting_rpc_client::{ExponentialBackoff, RpcClient as Reconnecting};
 use subxt_rpcs::client::{RawRpcFuture, RawRpcSubscription, RawValue, RpcClientT};
 
@@ -145,25 +145,6 @@ impl FailoverRpc {
         order(&health, Instant::now())
     }
 
-    /// Records an attempt at endpoint `i` that ended with `failed` after `started`.
-    fn report(&self, i: usize, method: &str, started: Instant, failed: bool) {
-        let endpoint = &self.endpoints[i];
-        if let Some(observer) = &self.observer {
-            let attempt = if failed {
-                Attempt::Failed
-            } else {
-                Attempt::Answered
-            };
-            observer.attempt(&endpoint.label, method, started.elapsed(), attempt);
-        }
-        let mut health = endpoint.health.lock().unwrap_or_else(|p| p.into_inner());
-        if failed {
-            health.failed(Instant::now());
-        } else {
-            health.answered();
-        }
-    }
-
     /// Tries `call` on each endpoint in order until one answers; returns that answer,
     /// the ledger's error answer, or the last endpoint's failure.
     async fn first_answer<T, F, Fut>(&self, method: &str, call: F) -> Result<T, subxt_rpcs::Error>
@@ -185,7 +166,15 @@ impl FailoverRpc {
                 Err(e) => Err(e),
             };
             let failed = result.as_ref().is_err_and(is_endpoint_failure);
-            self.report(i, method, started, failed);
+            let endpoint = &self.endpoints[i];
+            settle(
+                &endpoint.health,
+                self.observer.as_deref(),
+                &endpoint.label,
+                method,
+                started,
+                failed,
+            );
             match result {
                 Err(e) if failed => {
                     if self.endpoints.len() > 1 {
