@@ -875,3 +875,45 @@ fn invalid_vector_encodings_are_refused() {
         }
     });
 }
+
+// ---------------------------------------------------------------- handler weight
+
+#[test]
+fn the_handlers_weight_is_declared_by_the_call_so_a_submitter_cannot_withhold_it() {
+    use crate::{Call, MessageHandler, WeightInfo};
+    use frame_support::dispatch::GetDispatchInfo;
+    new_test_ext().execute_with(|| {
+        let src = Source::standard();
+        let handler = |i: usize| CountingHandler::weight(src.encoded(i).len() as u32);
+        let one = Call::<Test>::process {
+            checkpoint: src.checkpoint,
+            attestations: src.sigs(&[0, 1]),
+            message: src.encoded(0),
+            branch: Box::new(src.branch(0)),
+        }
+        .get_dispatch_info()
+        .call_weight;
+        let base = <Test as crate::Config>::WeightInfo::process(2, src.encoded(0).len() as u32);
+        assert_eq!(one, base.saturating_add(handler(0)));
+
+        let items: Vec<_> = (0..4).map(|i| (src.encoded(i), src.branch(i))).collect();
+        let bytes: usize = items.iter().map(|(m, _)| m.len()).sum();
+        let batch = Call::<Test>::process_batch {
+            checkpoint: src.checkpoint,
+            attestations: src.sigs(&[0, 1]),
+            items,
+        }
+        .get_dispatch_info()
+        .call_weight;
+        let handlers = (0..4).fold(frame_support::weights::Weight::zero(), |w, i| {
+            w.saturating_add(handler(i))
+        });
+        let base = <Test as crate::Config>::WeightInfo::process_batch(2, 4, bytes as u32);
+        assert_eq!(
+            batch,
+            base.saturating_add(handlers),
+            "every handler's weight, in full"
+        );
+        assert!(handlers.ref_time() >= 4_000_000);
+    });
+}
