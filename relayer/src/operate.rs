@@ -41,9 +41,13 @@ pub fn load_valid(path: &Path, out: &mut dyn Write) -> Result<Option<Settings>, 
     }
 }
 
+/// First wait after a start that failed on a dependency; doubled per failure.
+const START_RETRY_FIRST: std::time::Duration = std::time::Duration::from_secs(1);
+/// Longest wait between two starts.
+const START_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// `isthmus run`.
 pub async fn run(settings: Settings) -> Result<Outcome, RelayerError> {
-    let ctx = Arc::new(crate::supervise::start(&settings).await?);
     let shutdown = CancellationToken::new();
     let signal = shutdown.clone();
     tokio::spawn(async move {
@@ -52,6 +56,24 @@ pub async fn run(settings: Settings) -> Result<Outcome, RelayerError> {
         }
         signal.cancel();
     });
+    // A node or the database that does not answer yet (a restart, an overloaded
+    // endpoint) delays the start; what no retry can fix (configuration, keys, a
+    // consortium that does not name this member) ends it with the reason.
+    let mut wait = START_RETRY_FIRST;
+    let ctx = loop {
+        match crate::supervise::start(&settings).await {
+            Ok(ctx) => break Arc::new(ctx),
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(error = %e, retry_in_s = wait.as_secs(), "could not start: a dependency does not answer; trying again");
+                tokio::select! {
+                    () = shutdown.cancelled() => return Ok(Outcome::Success),
+                    () = tokio::time::sleep(wait) => {}
+                }
+                wait = (wait * 2).min(START_RETRY_MAX);
+            }
+            Err(e) => return Err(e),
+        }
+    };
     let handles = Arc::new(crate::supervise::handles(&ctx, settings.http.listen));
     let http = tokio::spawn(crate::http::serve(handles, shutdown.clone()));
     crate::supervise::run(ctx, shutdown.clone()).await;

@@ -180,6 +180,7 @@ pub async fn start(settings: &Settings) -> Result<Context, RelayerError> {
         progress: turns::Progress::new(Instant::now()),
         quiet: quiet::Quiet::new(QUIET_PERIOD),
         refusals: std::sync::Mutex::new(std::collections::HashSet::new()),
+        leases: pipeline::leases::InUse::default(),
     })
 }
 
@@ -365,7 +366,8 @@ async fn reconcile_loop(ctx: Arc<Context>, destination: u32, stop: CancellationT
     }
 }
 
-/// A replica that died holds leases until they expire; frees them sooner.
+/// A replica that died holds leases until they expire, and so does a lease of this
+/// process whose claim's answer or release was lost; frees both sooner.
 async fn orphan_loop(ctx: Arc<Context>, stop: CancellationToken) {
     let prefix = worker_prefix(ctx.attester.member());
     loop {
@@ -377,6 +379,14 @@ async fn orphan_loop(ctx: Arc<Context>, stop: CancellationToken) {
             Ok(0) => {}
             Ok(freed) => info!(freed, "took back the leases of a stopped replica"),
             Err(e) => warn!(error = %e, "could not check for leases of stopped replicas"),
+        }
+        match pipeline::leases::release_stray(&ctx).await {
+            Ok(0) => {}
+            Ok(freed) => info!(
+                freed,
+                "took back leases of this process that no step uses (a claim's answer or a release was lost to a database fault)"
+            ),
+            Err(e) => warn!(error = %e, "could not check for stray leases of this process"),
         }
     }
 }

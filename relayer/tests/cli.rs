@@ -541,6 +541,64 @@ fn devnet_evm_deploys_writes_the_addresses_and_stops_on_sigterm() {
     );
 }
 
+/// `isthmus run` whose node does not answer yet keeps trying (a restart of the node
+/// or an overloaded endpoint must not end the relayer), says so, and stops cleanly
+/// on SIGTERM meanwhile.
+#[test]
+fn run_waits_for_a_node_that_does_not_answer_yet_and_stops_on_sigterm() {
+    let db = TempDatabase::create();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let example = std::fs::read_to_string(examples().join("devnet.toml")).expect("example");
+    let config = dir.path().join("devnet.toml");
+    std::fs::write(
+        &config,
+        example.replace("http://127.0.0.1:8545", &format!("http://127.0.0.1:{dead}")),
+    )
+    .expect("write");
+    let log = dir.path().join("run.log");
+    let out = std::fs::File::create(&log).expect("log file");
+    let err = out.try_clone().expect("log file");
+    let mut child = isthmus()
+        .args(["run", "--config"])
+        .arg(&config)
+        .envs(env_file("devnet-bank-a.env"))
+        .env("ISTHMUS_DATABASE__URL", &db.url)
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .expect("starts");
+    // Two failed starts at least (1 s, then 2 s apart), and still running.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut attempts = 0;
+    while std::time::Instant::now() < deadline {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        attempts = text.matches("a dependency does not answer").count();
+        if attempts >= 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(
+        matches!(child.try_wait(), Ok(None)),
+        "run ended: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    assert!(
+        attempts >= 2,
+        "{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().expect("exits");
+    assert!(status.success(), "exit status {status}");
+}
+
 /// `isthmus send` refuses, before it connects to anything, a message that every
 /// member would reject: a 32-byte account as the recipient on an EVM ledger.
 #[test]

@@ -1769,3 +1769,58 @@ async fn gauges_count_by_status_and_age_the_oldest_pending(pool: PgPool) {
     }
     assert!(store.oldest_pending().await.unwrap().is_empty());
 }
+
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn a_live_workers_stray_leases_are_freed_and_those_in_use_kept(pool: PgPool) {
+    let store = store(pool.clone()).await;
+    let ids = seed(&store, 0, 4, 10, MessageStatus::Attested).await;
+    let lease = Duration::from_secs(300);
+    let claimed = store
+        .claim(&claim_of(&[MessageStatus::Attested], 4, "bank-a/7", lease))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 4);
+    // Just claimed: within the grace, nothing is stray.
+    let grace = Duration::from_secs(30);
+    assert_eq!(
+        store
+            .release_stray_leases("bank-a/7", &ids[..1], lease, grace)
+            .await
+            .unwrap(),
+        0
+    );
+    // Claimed 40 s ago (the lease has 260 s left): ids[0] is in use, the rest stray.
+    sqlx::query("UPDATE messages SET claimed_until = now() + interval '260 seconds'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .release_stray_leases("bank-a/7", &ids[..1], lease, grace)
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(
+        store
+            .release_stray_leases("bank-a/7", &ids[..1], lease, grace)
+            .await
+            .unwrap(),
+        0,
+        "freed once"
+    );
+    let holders: Vec<Option<String>> =
+        sqlx::query_scalar("SELECT claimed_by FROM messages ORDER BY nonce")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(holders, vec![Some("bank-a/7".to_owned()), None, None, None]);
+    // Another worker's leases are never touched.
+    assert_eq!(
+        store
+            .release_stray_leases("bank-a/8", &[], lease, grace)
+            .await
+            .unwrap(),
+        0
+    );
+}

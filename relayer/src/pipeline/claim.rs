@@ -69,6 +69,7 @@ pub async fn claim(ctx: &Context, destination: u32) -> Result<Vec<Claimed>, Pipe
     if claimed.is_empty() {
         return Ok(Vec::new());
     }
+    ctx.leases.take(claimed.iter().map(|m| m.id));
     ctx.phase(destination, "claim", started);
     let mut by_origin: BTreeMap<u32, Vec<MessageRecord>> = BTreeMap::new();
     for m in claimed {

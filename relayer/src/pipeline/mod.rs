@@ -24,6 +24,7 @@ pub mod claim;
 mod error;
 pub mod evidence;
 pub mod fit;
+pub mod leases;
 pub mod observe;
 pub mod quiet;
 pub mod reconcile;
@@ -107,6 +108,8 @@ pub struct Context {
     /// Unsigned refusals already in the history, by checkpoint digest and member:
     /// each is recorded once, not once per round that asks again.
     pub refusals: std::sync::Mutex<std::collections::HashSet<([u8; 32], String)>>,
+    /// The messages whose leases a step of this process holds.
+    pub leases: leases::InUse,
 }
 
 impl Context {
@@ -138,8 +141,9 @@ impl Context {
     /// Gives back this worker's leases on `ids` (those still held: final states and
     /// failures already cleared theirs).
     pub async fn release(&self, ids: &[MessageId]) {
+        self.leases.give_back(ids);
         if let Err(e) = self.store.release_claims(ids, &self.worker).await {
-            warn!(messages = ids.len(), error = %e, "could not release claims; they expire with their lease");
+            warn!(messages = ids.len(), error = %e, "could not release claims; the stray-lease check takes them back");
         }
     }
 }
@@ -162,7 +166,10 @@ pub async fn round(
         let span =
             info_span!("route", src = %ctx.name(claimed.origin()), dst = %ctx.name(destination));
         match relay(ctx, claimed).instrument(span).await {
-            Ok(n) => done += n,
+            Ok(n) => {
+                done += n;
+                ctx.leases.give_back(&ids);
+            }
             Err(e) => {
                 // Whatever this round left in flight is retried from its stored status
                 // by the next round (here or in a replica), not after the lease.

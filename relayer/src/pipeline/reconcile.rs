@@ -48,6 +48,7 @@ pub async fn dead_letters(ctx: &Context, destination: u32) -> Result<usize, Pipe
             .store
             .claim_ids(&ids, &[MessageStatus::DeadLetter], &ctx.worker, LEASE)
             .await?;
+        ctx.leases.take(claimed.iter().map(|m| m.id));
         let recorded = record::foreign_deliveries(ctx, destination, &claimed).await;
         ctx.release(&claimed.iter().map(|m| m.id).collect::<Vec<_>>())
             .await;

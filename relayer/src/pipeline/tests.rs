@@ -143,6 +143,7 @@ async fn setup(pool: PgPool, target: FakeLedger, takeover: Duration) -> Setup {
         progress: turns::Progress::new(Instant::now()),
         quiet: quiet::Quiet::new(Duration::from_secs(60)),
         refusals: std::sync::Mutex::new(std::collections::HashSet::new()),
+        leases: leases::InUse::default(),
     };
     Setup {
         ctx,
@@ -596,4 +597,47 @@ fn retryability_is_decided_where_the_cause_is_known() {
     for e in final_ {
         assert!(!e.is_retryable(), "{e}");
     }
+}
+
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn leases_whose_claim_answer_was_lost_are_taken_back_and_those_in_use_kept(pool: PgPool) {
+    let s = setup(
+        pool.clone(),
+        FakeLedger::new(DST),
+        Duration::from_secs(3600),
+    )
+    .await;
+    let ids = s.dispatch(6);
+    s.observe().await;
+    // A claim that committed but whose answer never arrived: the leases are this
+    // worker's, and no step knows of them.
+    let lost = s
+        .ctx
+        .store
+        .claim_ids(&ids, MessageStatus::PENDING, &s.ctx.worker, LEASE)
+        .await
+        .unwrap();
+    assert_eq!(lost.len(), 6);
+    // One of them a step does use (a batch still in flight).
+    s.ctx.leases.take([ids[0]]);
+    assert_eq!(
+        leases::release_stray(&s.ctx).await.unwrap(),
+        0,
+        "within the grace after the claim, nothing is taken back"
+    );
+    sqlx::query("UPDATE messages SET claimed_until = claimed_until - interval '40 seconds'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(leases::release_stray(&s.ctx).await.unwrap(), 5);
+    // The next round delivers this member's turns without waiting out the lease.
+    s.ctx.leases.give_back(&[ids[0]]);
+    s.ctx.release(&[ids[0]]).await;
+    assert!(s.round().await.unwrap() >= 2);
+    assert_eq!(s.status(ids[0]).await, MessageStatus::Delivered);
+    assert_eq!(s.status(ids[3]).await, MessageStatus::Delivered);
+    assert!(
+        s.ctx.leases.list().is_empty(),
+        "a finished round uses no lease"
+    );
 }

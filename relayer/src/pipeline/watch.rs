@@ -60,6 +60,7 @@ pub async fn watch(
     }
     let ids: Vec<MessageId> = seen.iter().map(|d| d.id).collect();
     let held = ctx.store.claim_ids(&ids, HELD, &ctx.worker, LEASE).await?;
+    ctx.leases.take(held.iter().map(|m| m.id));
     if !held.is_empty() {
         let found = seen.iter().map(|d| (d.id, d.at)).collect();
         let recorded = record::found_deliveries(ctx, destination, &held, &found).await;

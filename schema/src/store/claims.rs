@@ -136,6 +136,39 @@ impl Store {
         Ok(done.rows_affected())
     }
 
+    /// Frees the leases `worker` holds on messages other than `in_use` that it took
+    /// more than `grace` ago (a lease runs `lease` from its claim). A live process
+    /// leaves such leases behind when the answer to its claim, or its release, was
+    /// lost to a database fault: without this they would hold their messages until
+    /// the lease runs out. Returns how many were freed.
+    pub async fn release_stray_leases(
+        &self,
+        worker: &str,
+        in_use: &[MessageId],
+        lease: Duration,
+        grace: Duration,
+    ) -> Result<u64> {
+        let micros = |d: Duration| {
+            i64::try_from(d.as_micros())
+                .map_err(|_| StoreError::InvalidInput("lease too long".into()))
+        };
+        let raw: Vec<Vec<u8>> = in_use.iter().map(|id| id.0.to_vec()).collect();
+        let done = sqlx::query(
+            "UPDATE messages SET claimed_by = NULL, claimed_until = NULL \
+             WHERE claimed_by = $1 AND claimed_until > now() \
+               AND claimed_until < now() + ($3::bigint - $4::bigint) * interval '1 microsecond' \
+               AND NOT (id = ANY($2::bytea[]))",
+        )
+        .bind(worker)
+        .bind(&raw)
+        .bind(micros(lease)?)
+        .bind(micros(grace)?)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::db("release stray leases"))?;
+        Ok(done.rows_affected())
+    }
+
     /// Holds back `ids` (those still `observed`) until `delay` from now: claims skip a
     /// message until its `next_attempt_at`. A relayer holds back the messages another
     /// member's turn it is to submit, so that member's delivery is normally the only
