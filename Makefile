@@ -9,7 +9,7 @@ export CARGO_INCREMENTAL ?= 0
 
 include devnet/substrate.mk
 
-.PHONY: help test lint fmt bench demo postgres build vectors clean devnet-tools contracts contracts-check alerts-check
+.PHONY: help test lint fmt bench demo postgres build vectors clean devnet-tools contracts contracts-check alerts-check chaos
 
 help: ## List the targets.
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -45,6 +45,10 @@ test: postgres devnet-tools substrate-runtime alerts-check ## Run every test of 
 	# The end-to-end tests run the `isthmus` binary as separate processes.
 	$(CARGO) build -p isthmus-relayer --bin isthmus
 	$(CARGO) test --workspace --no-fail-fast
+
+chaos: postgres devnet-tools substrate-runtime ## Chaos soak: faults on nodes, Postgres and members, minutes and thousands of messages (CHAOS_SEED, CHAOS_MESSAGES).
+	$(CARGO) build -p isthmus-relayer --bin isthmus
+	$(CARGO) test -p isthmus-integration-tests --test chaos_soak -- --nocapture
 
 lint: ## rustfmt check and clippy with warnings denied.
 	$(CARGO) fmt --all -- --check

@@ -3,6 +3,10 @@
 //! runtime) wired to a three-member consortium (threshold 2), a Postgres database per
 //! member, and the members' `isthmus run` processes, all started by the test and
 //! stopped (databases dropped) when the handles drop.
+//!
+//! For the chaos tests, [`Consortium::with_proxies`] puts each member's ledger RPCs
+//! and database behind seeded fault proxies ([`faults`]); [`chaos`] is the scenario
+//! that injects faults and checks the invariants afterwards.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -20,6 +24,10 @@ use isthmus_adapter_evm::devnet::{
 use isthmus_protocol::attestation::address_of;
 use isthmus_protocol::{keccak256, Address32};
 use k256::ecdsa::SigningKey;
+
+pub mod chaos;
+pub mod faults;
+pub use faults::{FaultCounts, FaultKind, FaultMix, Proxy};
 
 /// A signing client.
 pub type Client = SignerMiddleware<Provider<Http>, LocalWallet>;
@@ -96,6 +104,18 @@ impl Ledger {
         recipient: Address,
         n: usize,
     ) -> Vec<[u8; 32]> {
+        let bodies = (0..n).map(|i| format!("burst {i}").into_bytes()).collect();
+        self.dispatch_burst_raw(destination, Address32::from_evm(recipient.0).0, bodies)
+            .await
+    }
+
+    /// [`Ledger::dispatch_burst`] of the given bodies to a 32-byte recipient.
+    pub async fn dispatch_burst_raw(
+        &self,
+        destination: u32,
+        recipient: [u8; 32],
+        bodies: Vec<Vec<u8>>,
+    ) -> Vec<[u8; 32]> {
         use ethers::providers::Middleware;
         use ethers::signers::Signer;
         let first = self
@@ -106,16 +126,11 @@ impl Ledger {
             )
             .await
             .unwrap_or_else(|e| panic!("nonce on {}: {e}", self.name));
-        let mut pending = Vec::with_capacity(n);
-        for i in 0..n {
+        let mut pending = Vec::with_capacity(bodies.len());
+        for (i, body) in bodies.into_iter().enumerate() {
             let call = self
                 .outbox()
-                .dispatch(
-                    destination,
-                    Address32::from_evm(recipient.0).0,
-                    0,
-                    Bytes::from(format!("burst {i}").into_bytes()),
-                )
+                .dispatch(destination, recipient, 0, Bytes::from(body))
                 .nonce(first + i);
             let tx = call
                 .send()
@@ -124,7 +139,7 @@ impl Ledger {
                 .tx_hash();
             pending.push(tx);
         }
-        let mut ids = Vec::with_capacity(n);
+        let mut ids = Vec::with_capacity(pending.len());
         for tx in pending {
             let receipt = loop {
                 match self.admin.get_transaction_receipt(tx).await {
@@ -435,6 +450,9 @@ pub struct Member {
     pub log: PathBuf,
     /// Extra environment of its process (configuration overrides).
     pub env: Vec<(String, String)>,
+    /// The fault proxies its configuration reaches the ledgers and its database
+    /// through ([`Consortium::with_proxies`]); `None`: it reaches them directly.
+    pub proxies: Option<Arc<MemberProxies>>,
     child: Option<Child>,
 }
 
@@ -455,6 +473,18 @@ impl Consortium {
 
     /// [`Consortium::new`] with routes batching up to `batch_size` messages.
     pub async fn with_batch_size(devnet: &Devnet, tag: &str, batch_size: u32) -> Self {
+        Self::build(devnet, tag, batch_size, None).await
+    }
+
+    /// [`Consortium::new`], each member reaching every ledger's RPC and its database
+    /// through its own fault proxies ([`MemberProxies`], transparent until a test sets
+    /// a [`FaultMix`]), their faults drawn from `seed`. The test's own queries
+    /// ([`Member::db`], [`Member::count`]) go to the database directly.
+    pub async fn with_proxies(devnet: &Devnet, tag: &str, seed: u64) -> Self {
+        Self::build(devnet, tag, 16, Some(seed)).await
+    }
+
+    async fn build(devnet: &Devnet, tag: &str, batch_size: u32, proxy_seed: Option<u64>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let ports = [free_port(), free_port(), free_port()];
         let mut members = Vec::new();
@@ -482,16 +512,38 @@ impl Consortium {
             std::fs::write(&key, hex::encode(member_secret(i))).expect("key file");
             let submitter = dir.path().join(format!("{name}-submitter.key"));
             std::fs::write(&submitter, hex::encode(SUBMITTERS[i])).expect("key file");
+            let proxies = match proxy_seed {
+                Some(seed) => Some(Arc::new(
+                    MemberProxies::start(
+                        devnet,
+                        &name,
+                        &database_url,
+                        seed ^ ((i as u64 + 1) << 32),
+                    )
+                    .await,
+                )),
+                None => None,
+            };
+            let rpc_of = |l: &Ledger| match &proxies {
+                Some(p) => p
+                    .proxy_of(l.name)
+                    .map_or_else(|| l.anvil.url(), |p| p.rewrite(&l.anvil.url())),
+                None => l.anvil.url(),
+            };
             let ledger = |l: &Ledger, chain_id: u64| {
                 format!(
                     "[[ledgers]]\nname = \"{}\"\nid = {}\nkind = \"evm\"\nrpc = [\"{}\"]\nchain_id = {chain_id}\n\
                      outbox = \"{:?}\"\ninbox = \"{:?}\"\nfinality = \"finalized-tag\"\npoll_interval_ms = 200\n\
                      submitter = {{ file = \"{}\" }}\n\n",
-                    l.name, l.id, l.anvil.url(), l.deployment.outbox, l.deployment.inbox, submitter.display()
+                    l.name, l.id, rpc_of(l), l.deployment.outbox, l.deployment.inbox, submitter.display()
                 )
             };
+            let config_db_url = proxies.as_ref().map_or_else(
+                || database_url.clone(),
+                |p| p.postgres.rewrite(&database_url),
+            );
             let mut toml = format!(
-                "[database]\nurl = \"{database_url}\"\npool_size = 4\n\n[member]\nname = \"{name}\"\nkey = {{ file = \"{}\" }}\n\n",
+                "[database]\nurl = \"{config_db_url}\"\npool_size = 4\n\n[member]\nname = \"{name}\"\nkey = {{ file = \"{}\" }}\n\n",
                 key.display()
             );
             toml += &ledger(&devnet.a, 31337);
@@ -506,7 +558,10 @@ impl Consortium {
                      finality = \"grandpa\"\njustifications = \"devnet\"\npoll_interval_ms = 200\n\
                      submitter = {{ file = \"{}\" }}\n\n",
                     sub.id,
-                    sub.chain.url(),
+                    proxies
+                        .as_ref()
+                        .and_then(|p| p.sub.as_ref())
+                        .map_or_else(|| sub.chain.url(), |p| p.rewrite(&sub.chain.url())),
                     seed.display()
                 );
                 toml +=
@@ -537,6 +592,7 @@ impl Consortium {
                 port: ports[i],
                 log,
                 env: Vec::new(),
+                proxies,
                 child: None,
             });
         }
@@ -590,6 +646,14 @@ impl Member {
         }
         let _ = child.kill();
         child.wait().ok()
+    }
+
+    /// If the process ended by itself, its exit status (and the member counts as not
+    /// started, so [`Member::start`] may start it again).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        let status = self.child.as_mut()?.try_wait().ok()??;
+        self.child = None;
+        Some(status)
     }
 
     /// Whether the process is still running.
@@ -793,6 +857,7 @@ impl Consortium {
                 "ISTHMUS_HTTP__LISTEN".to_owned(),
                 format!("127.0.0.1:{port}"),
             )],
+            proxies: original.proxies.clone(),
             child: None,
         };
         self.members.push(replica);
@@ -806,5 +871,229 @@ impl Consortium {
             .map(|m| format!("--- {} ---\n{}", m.name, m.log_tail()))
             .collect::<Vec<_>>()
             .join("\n")
+    }
+}
+
+/// One member's fault proxies: one per ledger RPC and one for its database.
+#[derive(Debug)]
+pub struct MemberProxies {
+    /// evm-a's JSON-RPC (HTTP proxy).
+    pub evm_a: Proxy,
+    /// evm-b's JSON-RPC (HTTP proxy).
+    pub evm_b: Proxy,
+    /// The Substrate ledger's WebSocket (TCP proxy), when the devnet has one.
+    pub sub: Option<Proxy>,
+    /// The member's Postgres (TCP proxy).
+    pub postgres: Proxy,
+}
+
+impl MemberProxies {
+    /// Starts transparent proxies for `member` to `devnet`'s nodes and `database_url`;
+    /// each draws its faults from its own seed derived from `seed`.
+    pub async fn start(devnet: &Devnet, member: &str, database_url: &str, seed: u64) -> Self {
+        let proxy = |kind: &'static str, label: String, url: String, salt: u64| async move {
+            let seed = seed ^ salt.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            let started = if kind == "http" {
+                Proxy::http(&label, &url, seed).await
+            } else {
+                Proxy::tcp(&label, &url, seed).await
+            };
+            started.unwrap_or_else(|e| panic!("proxy {label} to {url}: {e}"))
+        };
+        let sub = match &devnet.sub {
+            Some(sub) => Some(proxy("tcp", format!("{member}/sub"), sub.chain.url(), 3).await),
+            None => None,
+        };
+        Self {
+            evm_a: proxy("http", format!("{member}/evm-a"), devnet.a.anvil.url(), 1).await,
+            evm_b: proxy("http", format!("{member}/evm-b"), devnet.b.anvil.url(), 2).await,
+            sub,
+            postgres: proxy(
+                "tcp",
+                format!("{member}/postgres"),
+                database_url.to_owned(),
+                4,
+            )
+            .await,
+        }
+    }
+
+    /// The proxy of the ledger named `ledger`.
+    pub fn proxy_of(&self, ledger: &str) -> Option<&Proxy> {
+        match ledger {
+            "evm-a" => Some(&self.evm_a),
+            "evm-b" => Some(&self.evm_b),
+            "sub" => self.sub.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Every proxy of this member.
+    pub fn all(&self) -> Vec<&Proxy> {
+        let mut all = vec![&self.evm_a, &self.evm_b];
+        all.extend(self.sub.as_ref());
+        all.push(&self.postgres);
+        all
+    }
+
+    /// Sets `mix` on both EVM proxies.
+    pub fn set_evm_mix(&self, mix: &FaultMix) {
+        self.evm_a.set_mix(mix.clone());
+        self.evm_b.set_mix(mix.clone());
+    }
+
+    /// Turns every proxy's faults off.
+    pub fn off(&self) {
+        for p in self.all() {
+            p.off();
+        }
+    }
+
+    /// Faults injected by all of this member's proxies.
+    pub fn counts(&self) -> FaultCounts {
+        let mut total = FaultCounts::default();
+        for p in self.all() {
+            total.add(&p.counts());
+        }
+        total
+    }
+}
+
+impl Consortium {
+    /// The proxies of the members (the originals, not replicas) that have them.
+    pub fn proxies(&self) -> Vec<Arc<MemberProxies>> {
+        let mut seen: Vec<Arc<MemberProxies>> = Vec::new();
+        for p in self.members.iter().filter_map(|m| m.proxies.clone()) {
+            if !seen.iter().any(|s| Arc::ptr_eq(s, &p)) {
+                seen.push(p);
+            }
+        }
+        seen
+    }
+
+    /// Turns every member's proxy faults off.
+    pub fn faults_off(&self) {
+        for p in self.proxies() {
+            p.off();
+        }
+    }
+
+    /// Faults injected by every member's proxies.
+    pub fn fault_counts(&self) -> FaultCounts {
+        let mut total = FaultCounts::default();
+        for p in self.proxies() {
+            total.add(&p.counts());
+        }
+        total
+    }
+}
+
+/// The pid of the process listening on loopback TCP `port` (from `/proc`), if any.
+pub fn pid_listening_on(port: u16) -> Option<u32> {
+    let mut inodes = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            let (Some(local), Some(state), Some(inode)) = (cols.get(1), cols.get(3), cols.get(9))
+            else {
+                continue;
+            };
+            let listening = *state == "0A";
+            let on_port = local
+                .rsplit_once(':')
+                .and_then(|(_, p)| u16::from_str_radix(p, 16).ok())
+                == Some(port);
+            if listening && on_port {
+                inodes.push(format!("socket:[{inode}]"));
+            }
+        }
+    }
+    if inodes.is_empty() {
+        return None;
+    }
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            if let Ok(target) = std::fs::read_link(fd.path()) {
+                if inodes.iter().any(|i| target.as_os_str() == i.as_str()) {
+                    return Some(pid);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Sends `signal` (`STOP`, `CONT`, `KILL`…) to `pid`.
+pub fn signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status()
+        .unwrap_or_else(|e| panic!("kill -{signal} {pid}: {e}"));
+    assert!(status.success(), "kill -{signal} {pid}: {status}");
+}
+
+/// The port of a `scheme://host:port…` URL.
+fn port_of(url: &str) -> Option<u16> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?']).next()?;
+    authority.rsplit_once(':')?.1.parse().ok()
+}
+
+impl Ledger {
+    /// The anvil process's pid.
+    pub fn pid(&self) -> u32 {
+        port_of(&self.anvil.url())
+            .and_then(pid_listening_on)
+            .unwrap_or_else(|| panic!("no process listens for {}", self.name))
+    }
+
+    /// Freezes the node (SIGSTOP): it neither answers nor mines until
+    /// [`Ledger::resume`].
+    pub fn pause(&self) {
+        signal(self.pid(), "STOP");
+    }
+
+    /// Lets a paused node run again (SIGCONT).
+    pub fn resume(&self) {
+        signal(self.pid(), "CONT");
+    }
+
+    /// Every `MessageDelivered` event of the Inbox: (message id, transaction).
+    pub async fn delivered_events(&self) -> Vec<([u8; 32], ethers::types::H256)> {
+        use ethers::contract::EthEvent;
+        use ethers::providers::Middleware;
+        use isthmus_adapter_evm::contracts::inbox::MessageDeliveredFilter;
+        let filter = ethers::types::Filter::new()
+            .address(self.deployment.inbox)
+            .topic0(MessageDeliveredFilter::signature())
+            .from_block(0u64);
+        let logs = self
+            .admin
+            .get_logs(&filter)
+            .await
+            .unwrap_or_else(|e| panic!("Inbox events on {}: {e}", self.name));
+        logs.into_iter()
+            .filter_map(|l| Some((l.topics.get(1)?.0, l.transaction_hash?)))
+            .collect()
+    }
+}
+
+impl SubLedger {
+    /// The chain process's pid.
+    pub fn pid(&self) -> u32 {
+        port_of(&self.chain.url())
+            .and_then(pid_listening_on)
+            .unwrap_or_else(|| panic!("no process listens for the Substrate ledger"))
     }
 }
