@@ -103,11 +103,6 @@ impl Failover {
         })
     }
 
-    /// The endpoints' labels, by preference.
-    pub fn labels(&self) -> Vec<String> {
-        self.endpoints.iter().map(|e| e.label.clone()).collect()
-    }
-
     fn health(&self) -> Vec<Health> {
         self.endpoints
             .iter()

@@ -16,9 +16,6 @@ use isthmus_schema::{BlockRef, NewMessage};
 use super::{Balance, Delivered, DeliveryRef, Destination, LedgerError, Observed, Source};
 use crate::verified::VerifiedCheckpoint;
 
-/// How long one call to a Substrate node may take (see `SubstrateLedger::bounded`).
-const RPC_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// Most blocks one observer round reads events of.
 const SCAN_RANGE: u64 = 200;
 
@@ -97,27 +94,6 @@ impl SubstrateLedger {
         })
     }
 
-    /// `call` bounded by [`RPC_TIMEOUT`]: subxt sets no bound of its own, and a node
-    /// that stops answering must show as a retryable error, not as a relayer that
-    /// waits forever.
-    async fn bounded<T, E>(
-        &self,
-        what: &'static str,
-        call: impl std::future::Future<Output = Result<T, E>>,
-    ) -> Result<T, LedgerError>
-    where
-        LedgerError: From<E>,
-    {
-        match tokio::time::timeout(RPC_TIMEOUT, call).await {
-            Ok(result) => Ok(result?),
-            Err(_) => Err(LedgerError::Timeout {
-                ledger: self.name.clone(),
-                what,
-                seconds: RPC_TIMEOUT.as_secs(),
-            }),
-        }
-    }
-
     fn refused(&self, reason: String) -> LedgerError {
         LedgerError::Refused {
             ledger: self.name.clone(),
@@ -147,9 +123,7 @@ impl Source for SubstrateLedger {
     }
 
     async fn finalized(&self) -> Result<BlockRef, LedgerError> {
-        let (number, hash) = self
-            .bounded("the finalized head", self.client.finalized_head())
-            .await?;
+        let (number, hash) = self.client.finalized_head().await?;
         Ok(BlockRef {
             number: u64::from(number),
             hash,
@@ -159,7 +133,8 @@ impl Source for SubstrateLedger {
     async fn block_ref(&self, number: u64) -> Result<Option<BlockRef>, LedgerError> {
         let n = self.block_number(number)?;
         Ok(self
-            .bounded("a block hash", self.client.block_hash(n))
+            .client
+            .block_hash(n)
             .await?
             .map(|hash| BlockRef { number, hash }))
     }
@@ -178,7 +153,8 @@ impl Source for SubstrateLedger {
     async fn scan(&self, from: u64, to: u64) -> Result<Vec<Observed>, LedgerError> {
         let (from, to) = (self.block_number(from)?, self.block_number(to)?);
         Ok(self
-            .bounded("the outbox's events", self.client.dispatched(from, to))
+            .client
+            .dispatched(from, to)
             .await?
             .into_iter()
             .map(|m| {
@@ -207,9 +183,7 @@ impl Source for SubstrateLedger {
             )));
         }
         let number = self.block_number(block.number)?;
-        let bytes = self
-            .bounded("a header", self.client.header_bytes(block.hash))
-            .await?;
+        let bytes = self.client.header_bytes(block.hash).await?;
         let header = isthmus_light_client_grandpa::Header::decode_exact(&bytes)
             .map_err(|e| self.refused(format!("header {number}: {e}")))?;
         if header.hash().0 != block.hash || header.number != number {
@@ -248,10 +222,10 @@ impl Destination for SubstrateLedger {
     }
 
     async fn delivered_among(&self, ids: &[MessageId]) -> Result<HashSet<MessageId>, LedgerError> {
-        super::delivered_among(ids, |id| async move {
-            self.bounded("a processed id", self.inbox.is_delivered(&id))
-                .await
-        })
+        super::delivered_among(
+            ids,
+            |id| async move { Ok(self.inbox.is_delivered(&id).await?) },
+        )
         .await
     }
 
@@ -262,10 +236,7 @@ impl Destination for SubstrateLedger {
     ) -> Result<HashMap<MessageId, DeliveryRef>, LedgerError> {
         let mut found = HashMap::new();
         for id in ids {
-            if let Some((number, hash, tx)) = self
-                .bounded("a delivery", self.inbox.find_delivery(id))
-                .await?
-            {
+            if let Some((number, hash, tx)) = self.inbox.find_delivery(id).await? {
                 found.insert(
                     *id,
                     DeliveryRef {
@@ -303,9 +274,6 @@ impl Destination for SubstrateLedger {
     }
 
     async fn balance(&self) -> Option<Balance> {
-        self.bounded("the submitter's balance", self.inbox.free_balance())
-            .await
-            .ok()
-            .map(Balance::Free)
+        self.inbox.free_balance().await.ok().map(Balance::Free)
     }
 }
