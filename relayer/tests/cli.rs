@@ -488,6 +488,18 @@ fn with_database_replaces_only_the_path() {
 
 /// `isthmus devnet evm` starts anvil on the configured port, deploys the endpoints at
 /// the addresses the example configuration names, writes them, and stops on SIGTERM.
+/// The devnet example, written into `dir` with evm-a's node at 127.0.0.1:`port`.
+fn devnet_config_with_evm_a_at(dir: &Path, port: u16) -> PathBuf {
+    let example = std::fs::read_to_string(examples().join("devnet.toml")).expect("example");
+    let config = dir.join("devnet.toml");
+    std::fs::write(
+        &config,
+        example.replace("http://127.0.0.1:8545", &format!("http://127.0.0.1:{port}")),
+    )
+    .expect("write");
+    config
+}
+
 #[test]
 fn devnet_evm_deploys_writes_the_addresses_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -495,13 +507,7 @@ fn devnet_evm_deploys_writes_the_addresses_and_stops_on_sigterm() {
         .and_then(|l| l.local_addr())
         .expect("free port")
         .port();
-    let example = std::fs::read_to_string(examples().join("devnet.toml")).expect("example");
-    let config = dir.path().join("devnet.toml");
-    std::fs::write(
-        &config,
-        example.replace("http://127.0.0.1:8545", &format!("http://127.0.0.1:{port}")),
-    )
-    .expect("write");
+    let config = devnet_config_with_evm_a_at(dir.path(), port);
     let out = dir.path().join("evm-a.json");
     let mut child = isthmus()
         .args(["devnet", "evm", "--ledger", "evm-a", "--config"])
@@ -552,13 +558,7 @@ fn run_waits_for_a_node_that_does_not_answer_yet_and_stops_on_sigterm() {
         .and_then(|l| l.local_addr())
         .expect("free port")
         .port();
-    let example = std::fs::read_to_string(examples().join("devnet.toml")).expect("example");
-    let config = dir.path().join("devnet.toml");
-    std::fs::write(
-        &config,
-        example.replace("http://127.0.0.1:8545", &format!("http://127.0.0.1:{dead}")),
-    )
-    .expect("write");
+    let config = devnet_config_with_evm_a_at(dir.path(), dead);
     let log = dir.path().join("run.log");
     let out = std::fs::File::create(&log).expect("log file");
     let err = out.try_clone().expect("log file");
