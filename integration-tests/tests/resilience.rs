@@ -188,22 +188,32 @@ async fn killed_relayers_lose_nothing_and_deliver_exactly_once() {
 async fn an_expired_message_is_recorded_and_never_delivered() {
     let devnet = Devnet::start().await;
     let mut consortium = Consortium::new(&devnet, "expiry").await;
-    // The Outbox refuses a deadline that has passed, so this one is 2 s ahead, and
-    // the members start once it has passed.
-    let now = devnet
-        .a
-        .admin
-        .get_block(ethers::types::BlockNumber::Latest)
-        .await
-        .unwrap()
-        .unwrap()
-        .timestamp
-        .as_u64();
+    // The Outbox refuses a deadline that has passed, so this one is a few seconds
+    // ahead of the chain's time (the dispatch's block may come seconds later on a
+    // loaded machine), and the members start once the chain's time has passed it.
+    let chain_time = || async {
+        devnet
+            .a
+            .admin
+            .get_block(ethers::types::BlockNumber::Latest)
+            .await
+            .unwrap()
+            .unwrap()
+            .timestamp
+            .as_u64()
+    };
+    let deadline = chain_time().await + 8;
     let expired = devnet
         .a
-        .dispatch(2, devnet.b.deployment.echo, now + 2, b"too late")
+        .dispatch(2, devnet.b.deployment.echo, deadline, b"too late")
         .await;
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(
+        wait_until(Duration::from_secs(60), || async {
+            chain_time().await > deadline
+        })
+        .await,
+        "evm-a's time did not pass the deadline"
+    );
     for m in &mut consortium.members {
         m.start();
     }
