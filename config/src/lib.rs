@@ -52,18 +52,19 @@ pub use address::{AddressError, EvmAddress};
 pub use error::ConfigError;
 pub use key::{KeySource, Secp256k1Key};
 pub use model::{
-    Config, ConsortiumConfig, ConsortiumMember, DatabaseConfig, Finality, HttpConfig,
-    Justifications, LedgerConfig, LedgerKind, LogConfig, LogFormat, MemberConfig, RouteConfig,
-    DEFAULT_BATCH_SIZE, DEFAULT_IN_FLIGHT, DEFAULT_LISTEN, DEFAULT_LOG_LEVEL, DEFAULT_PALLET,
-    DEFAULT_POLL_INTERVAL_MS, DEFAULT_POOL_SIZE, DEFAULT_TAKEOVER_S, MAX_BATCH_SIZE, MAX_IN_FLIGHT,
-    MAX_TAKEOVER_S, MIN_MESSAGE_GAS,
+    CheckpointConfig, Config, ConsortiumConfig, ConsortiumMember, DatabaseConfig, Finality,
+    HttpConfig, Justifications, LedgerConfig, LedgerKind, LogConfig, LogFormat, MemberConfig,
+    RouteConfig, TransitionConfig, DEFAULT_BATCH_SIZE, DEFAULT_BFT_EPOCH, DEFAULT_IN_FLIGHT,
+    DEFAULT_LISTEN, DEFAULT_LOG_LEVEL, DEFAULT_PALLET, DEFAULT_POLL_INTERVAL_MS, DEFAULT_POOL_SIZE,
+    DEFAULT_TAKEOVER_S, MAX_BATCH_SIZE, MAX_IN_FLIGHT, MAX_TAKEOVER_S, MIN_MESSAGE_GAS,
 };
 pub use problem::Problem;
 pub use secret::{DatabaseUrl, Secret, REDACTED};
 pub use settings::{
-    ConsortiumMemberSettings, ConsortiumSettings, DatabaseSettings, EvmFinality, EvmSettings,
-    HttpSettings, JustificationSource, LedgerKindSettings, LedgerSettings, LogSettings,
-    MemberSettings, RouteSettings, Settings, SubstrateSettings,
+    ConsensusStep, ConsortiumMemberSettings, ConsortiumSettings, DatabaseSettings, EvmFinality,
+    EvmSettings, HttpSettings, JustificationSource, LedgerKindSettings, LedgerSettings,
+    LogSettings, MemberSettings, RouteSettings, SealProtocol, SealedFinality, Settings,
+    SubstrateSettings, TrustedBlock,
 };
 
 /// Prefix of the environment variables that override configuration keys.

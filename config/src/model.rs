@@ -93,10 +93,10 @@ impl fmt::Display for LedgerKind {
     }
 }
 
-/// How the relayer decides that a source block is final, as written. Validation
-/// accepts `finalized-tag` (EVM) and `grandpa` (Substrate); `qbft`, `ibft2` and
-/// `clique` are refused until the relayer can be given a trusted checkpoint for them
-/// (see [`EvmFinality`](crate::EvmFinality)).
+/// How the relayer decides that a source block is final, as written. EVM ledgers
+/// take `qbft`, `ibft2`, `ibft` and `clique` (seals verified by the light client
+/// from a trusted `checkpoint`) or `finalized-tag` (development chains); Substrate
+/// ledgers take `grandpa` (see [`EvmFinality`](crate::EvmFinality)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Finality {
@@ -104,6 +104,8 @@ pub enum Finality {
     Qbft,
     /// IBFT 2.0 seals (Besu).
     Ibft2,
+    /// IBFT 1.0 seals (GoQuorum's "istanbul").
+    Ibft,
     /// Clique proof-of-authority signatures.
     Clique,
     /// Trusts the node's `finalized` block tag. For dev chains: every record made under
@@ -120,6 +122,7 @@ impl Finality {
             LedgerKind::Evm => &[
                 Finality::Qbft,
                 Finality::Ibft2,
+                Finality::Ibft,
                 Finality::Clique,
                 Finality::FinalizedTag,
             ],
@@ -133,6 +136,7 @@ impl fmt::Display for Finality {
         f.write_str(match self {
             Finality::Qbft => "qbft",
             Finality::Ibft2 => "ibft2",
+            Finality::Ibft => "ibft",
             Finality::Clique => "clique",
             Finality::FinalizedTag => "finalized-tag",
             Finality::Grandpa => "grandpa",
@@ -176,6 +180,21 @@ pub struct LedgerConfig {
     /// [`EvmSettings::confirmations`](crate::EvmSettings::confirmations).
     #[serde(default)]
     pub confirmations: Option<u64>,
+    /// EVM sealed finality: the epoch length (`epochlength` of a BFT genesis,
+    /// default 30000; Clique's `epoch`, required).
+    #[serde(default)]
+    pub epoch: Option<u64>,
+    /// EVM sealed finality: the block the light client starts from, trusted.
+    #[serde(default)]
+    pub checkpoint: Option<CheckpointConfig>,
+    /// EVM sealed finality: later blocks from which another protocol applies (a
+    /// network that migrated, e.g. IBFT 1.0 to QBFT).
+    #[serde(default)]
+    pub transitions: Option<Vec<TransitionConfig>>,
+    /// EVM sealed finality: how validators are selected, `header` (votes in block
+    /// headers, the default). `contract` (Besu's validator contract) is refused.
+    #[serde(default)]
+    pub validator_selection: Option<String>,
     /// Substrate only: the Isthmus pallet's name in the runtime. The relayer always
     /// addresses the pallet by its metadata name `Isthmus`: validation refuses any other
     /// value (the key is kept so that the refusal names the reason, not "unknown key").
@@ -410,4 +429,37 @@ impl Default for LogConfig {
             level: default_level(),
         }
     }
+}
+
+/// The epoch length of BFT chains when `epoch` is not written (Besu's and
+/// GoQuorum's default `epochlength`).
+pub const DEFAULT_BFT_EPOCH: u64 = 30_000;
+
+/// A ledger's trusted checkpoint, as written.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointConfig {
+    /// Block number.
+    pub number: u64,
+    /// Block hash (0x + 64 hex digits), under the protocol's hashing rule: what the
+    /// node reports as the block's `hash`.
+    pub hash: String,
+    /// The validators (Clique: signers) in force after this block, where the header
+    /// does not list them (a Clique block that is not an epoch block). Where the
+    /// header lists them too, both must agree.
+    #[serde(default)]
+    pub validators: Option<Vec<String>>,
+}
+
+/// A protocol transition, as written (`[[ledgers.transitions]]`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransitionConfig {
+    /// The first block sealed under `finality`.
+    pub block: u64,
+    /// The protocol from that block on.
+    pub finality: Finality,
+    /// Its epoch length (default 30000).
+    #[serde(default)]
+    pub epoch: Option<u64>,
 }

@@ -180,22 +180,24 @@ pub struct EvmSettings {
 
 /// How the relayer decides that an EVM block is final: the `finality` modes
 /// `isthmus run` supports.
-///
-/// `qbft`, `ibft2` and `clique` parse (their light clients exist) but validation
-/// refuses them until the relayer can be given a trusted checkpoint for them; they
-/// join this enum when they are wired.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum EvmFinality {
     /// `finalized-tag`: trusts the node's `finalized` block tag, then checks every
-    /// later header by hash linkage. Records made under it say so.
+    /// later header by hash linkage. Records made under it say so. For development
+    /// chains only.
     FinalizedTag,
+    /// `qbft`, `ibft2`, `ibft` or `clique`: the light client follows the header
+    /// chain from a trusted checkpoint and verifies every header's seals.
+    Sealed(SealedFinality),
 }
 
 impl EvmFinality {
-    /// The mode as written in the configuration, e.g. `finalized-tag`.
-    pub fn as_str(self) -> &'static str {
+    /// The mode as written in the configuration for the protocol at the
+    /// checkpoint, e.g. `finalized-tag` or `qbft`.
+    pub fn as_str(&self) -> &'static str {
         match self {
             EvmFinality::FinalizedTag => "finalized-tag",
+            EvmFinality::Sealed(s) => s.protocol_at(s.checkpoint.number).as_str(),
         }
     }
 }
@@ -203,6 +205,83 @@ impl EvmFinality {
 impl fmt::Display for EvmFinality {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// A block the operator trusts, from which the light client starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TrustedBlock {
+    /// Block number.
+    pub number: u64,
+    /// Block hash.
+    pub hash: [u8; 32],
+}
+
+/// A consensus protocol whose seals the light client verifies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SealProtocol {
+    /// QBFT (Besu, GoQuorum).
+    Qbft,
+    /// IBFT 2.0 (Besu).
+    Ibft2,
+    /// IBFT 1.0 (GoQuorum's "istanbul").
+    Ibft,
+    /// Clique proof of authority.
+    Clique,
+}
+
+impl SealProtocol {
+    /// The protocol as written, e.g. `ibft2`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SealProtocol::Qbft => "qbft",
+            SealProtocol::Ibft2 => "ibft2",
+            SealProtocol::Ibft => "ibft",
+            SealProtocol::Clique => "clique",
+        }
+    }
+}
+
+impl fmt::Display for SealProtocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The protocol in force from a block on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConsensusStep {
+    /// First block sealed under `protocol`.
+    pub from_block: u64,
+    /// The protocol.
+    pub protocol: SealProtocol,
+    /// Its epoch length (votes reset; Clique checkpoints list the signers).
+    pub epoch: u64,
+}
+
+/// Sealed finality, validated: where the light client starts and which protocol
+/// applies at each block.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SealedFinality {
+    /// The trusted checkpoint (`checkpoint.number`, `checkpoint.hash`).
+    pub checkpoint: TrustedBlock,
+    /// The validator set given with the checkpoint (`checkpoint.validators`), where
+    /// the header does not carry it.
+    pub validators: Option<Vec<EvmAddress>>,
+    /// The protocol schedule: `finality`/`epoch` from block 0, then each of
+    /// `transitions`, ascending by block.
+    pub schedule: Vec<ConsensusStep>,
+}
+
+impl SealedFinality {
+    /// The protocol in force at block `number`.
+    pub fn protocol_at(&self, number: u64) -> SealProtocol {
+        self.schedule
+            .iter()
+            .rev()
+            .find(|s| s.from_block <= number)
+            .or(self.schedule.first())
+            .map_or(SealProtocol::Qbft, |s| s.protocol)
     }
 }
 

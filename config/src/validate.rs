@@ -7,15 +7,16 @@ use crate::address::EvmAddress;
 use crate::error::ConfigError;
 use crate::key::KeySource;
 use crate::model::{
-    Config, Finality, Justifications, LedgerConfig, LedgerKind, DEFAULT_PALLET, MAX_BATCH_SIZE,
-    MAX_IN_FLIGHT, MAX_TAKEOVER_S, MIN_MESSAGE_GAS,
+    Config, Finality, Justifications, LedgerConfig, LedgerKind, DEFAULT_BFT_EPOCH, DEFAULT_PALLET,
+    MAX_BATCH_SIZE, MAX_IN_FLIGHT, MAX_TAKEOVER_S, MIN_MESSAGE_GAS,
 };
 use crate::problem::{KeyPath, Problem};
 use crate::secret::redact_url;
 use crate::settings::{
-    ConsortiumMemberSettings, ConsortiumSettings, DatabaseSettings, EvmFinality, EvmSettings,
-    HttpSettings, JustificationSource, LedgerKindSettings, LedgerSettings, LogSettings,
-    MemberSettings, RouteSettings, Settings, SubstrateSettings,
+    ConsensusStep, ConsortiumMemberSettings, ConsortiumSettings, DatabaseSettings, EvmFinality,
+    EvmSettings, HttpSettings, JustificationSource, LedgerKindSettings, LedgerSettings,
+    LogSettings, MemberSettings, RouteSettings, SealProtocol, SealedFinality, Settings,
+    SubstrateSettings, TrustedBlock,
 };
 
 /// URL schemes accepted for ledger RPC endpoints.
@@ -327,7 +328,7 @@ impl Checker<'_> {
                 .join(", ");
             let fix = match ledger.kind {
                 LedgerKind::Evm => format!(
-                    "use one of: {list} (`isthmus run` supports only `finalized-tag` so far)"
+                    "use one of: {list} (a consortium chain's protocol, or finalized-tag for a development chain)"
                 ),
                 LedgerKind::Substrate => format!("use one of: {list}"),
             };
@@ -338,19 +339,6 @@ impl Checker<'_> {
                     ledger.finality, ledger.kind, ledger.name
                 ),
                 fix,
-            );
-        } else if matches!(
-            ledger.finality,
-            Finality::Qbft | Finality::Ibft2 | Finality::Clique
-        ) {
-            self.report(
-                &at.field("finality"),
-                format!(
-                    "finality `{}` cannot run yet: the light client exists but the relayer has \
-                     no trusted-checkpoint configuration for it yet",
-                    ledger.finality
-                ),
-                "use `finality = \"finalized-tag\"` (trusts the node's finalized tag)",
             );
         }
         if ledger.poll_interval_ms == 0 {
@@ -429,11 +417,7 @@ impl Checker<'_> {
         } else if let Err(error) = ledger.submitter.load_secp256k1() {
             self.key_error(&submitter, &ledger.submitter, error);
         }
-        // Any other mode was refused (or found not to suit the kind) by `ledger`.
-        let finality = match ledger.finality {
-            Finality::FinalizedTag => Some(EvmFinality::FinalizedTag),
-            Finality::Qbft | Finality::Ibft2 | Finality::Clique | Finality::Grandpa => None,
-        };
+        let finality = self.evm_finality(at, ledger);
         Some(EvmSettings {
             chain_id: chain_id?,
             outbox: outbox?,
@@ -441,6 +425,211 @@ impl Checker<'_> {
             finality: finality?,
             confirmations: ledger.confirmations(),
         })
+    }
+
+    /// An EVM ledger's finality: `finalized-tag`, or a sealed protocol with its
+    /// checkpoint, epoch and transitions. Says which mode needs what.
+    fn evm_finality(&mut self, at: &KeyPath, ledger: &LedgerConfig) -> Option<EvmFinality> {
+        let sealed_keys = [
+            ("epoch", ledger.epoch.is_some()),
+            ("checkpoint", ledger.checkpoint.is_some()),
+            ("transitions", ledger.transitions.is_some()),
+            ("validator_selection", ledger.validator_selection.is_some()),
+        ];
+        let base = match seal_protocol(ledger.finality) {
+            Some(p) => p,
+            None => {
+                if ledger.finality == Finality::FinalizedTag {
+                    for (field, present) in sealed_keys {
+                        if present {
+                            self.report(
+                                &at.field(field),
+                                format!(
+                                    "`{field}` applies to sealed finality (qbft, ibft2, ibft, \
+                                     clique), but ledger `{}` trusts the node's finalized tag",
+                                    ledger.name
+                                ),
+                                format!(
+                                    "remove `{field}`, or set finality to the chain's protocol"
+                                ),
+                            );
+                        }
+                    }
+                    return Some(EvmFinality::FinalizedTag);
+                }
+                // Any other mode was refused (or found not to suit the kind) by `ledger`.
+                return None;
+            }
+        };
+        let before = self.problems.len();
+        match ledger.validator_selection.as_deref() {
+            None | Some("header") => {}
+            Some("contract") => self.report(
+                &at.field("validator_selection"),
+                format!(
+                    "ledger `{}` selects validators with a contract, which headers do not show: \
+                     the light client follows votes in headers and cannot prove a validator \
+                     contract's state",
+                    ledger.name
+                ),
+                "run the network with header-based validator selection (votes in block \
+                 headers), or use another ledger",
+            ),
+            Some(other) => self.report(
+                &at.field("validator_selection"),
+                format!("validator_selection `{other}` is not known"),
+                "use \"header\" (the default), the only selection the light client follows",
+            ),
+        }
+        let epoch = |v: &mut Self, path: KeyPath, protocol: SealProtocol, epoch: Option<u64>| match (
+            protocol, epoch,
+        ) {
+            (_, Some(0)) => {
+                v.report(
+                    &path,
+                    "epoch 0 is not an epoch length",
+                    "write the genesis's epoch length (epochlength; Clique: epoch), e.g. 30000",
+                );
+                None
+            }
+            (SealProtocol::Clique, None) => {
+                v.report(
+                    &path,
+                    format!("clique ledger `{}` has no epoch", ledger.name),
+                    "add the genesis's clique epoch, e.g. epoch = 30000 (votes reset and \
+                         signers are listed at every epoch block)",
+                );
+                None
+            }
+            (_, Some(e)) => Some(e),
+            (_, None) => Some(DEFAULT_BFT_EPOCH),
+        };
+        let base_epoch = epoch(self, at.field("epoch"), base, ledger.epoch);
+        let mut schedule = vec![ConsensusStep {
+            from_block: 0,
+            protocol: base,
+            epoch: base_epoch.unwrap_or(DEFAULT_BFT_EPOCH),
+        }];
+        for (i, t) in ledger.transitions.iter().flatten().enumerate() {
+            let path = at.field("transitions").index(i);
+            let Some(protocol) = seal_protocol(t.finality) else {
+                self.report(
+                    &path.field("finality"),
+                    format!("a transition to `{}` cannot be followed", t.finality),
+                    "a transition names a sealed protocol: qbft, ibft2, ibft or clique",
+                );
+                continue;
+            };
+            let previous = schedule.last().map_or(base, |s| s.protocol);
+            if (protocol == SealProtocol::Clique) != (previous == SealProtocol::Clique) {
+                self.report(
+                    &path.field("finality"),
+                    format!("a transition from {previous} to {protocol} is not supported"),
+                    "transitions are between BFT protocols (ibft, ibft2, qbft)",
+                );
+            }
+            let last = schedule.last().map_or(0, |s| s.from_block);
+            if t.block <= last {
+                self.report(
+                    &path.field("block"),
+                    format!(
+                        "transition block {} is not after the previous protocol's first block {last}",
+                        t.block
+                    ),
+                    "list transitions in ascending block order, each after block 0",
+                );
+            }
+            let e = epoch(self, path.field("epoch"), protocol, t.epoch);
+            schedule.push(ConsensusStep {
+                from_block: t.block,
+                protocol,
+                epoch: e.unwrap_or(DEFAULT_BFT_EPOCH),
+            });
+        }
+        if base == SealProtocol::Clique && ledger.confirmations.is_none() {
+            self.report(
+                &at.field("confirmations"),
+                format!(
+                    "clique ledger `{}` has no confirmations: Clique blocks are never final",
+                    ledger.name
+                ),
+                "set confirmations = N, the blocks to wait before a block is used (a reorg \
+                 deeper than that halts the observer)",
+            );
+        }
+        let checkpoint = match &ledger.checkpoint {
+            None => {
+                self.report(
+                    &at.field("checkpoint"),
+                    format!(
+                        "finality `{}` follows the header chain from a trusted checkpoint, and \
+                         ledger `{}` has none",
+                        ledger.finality, ledger.name
+                    ),
+                    "add checkpoint = { number = N, hash = \"0x...\" } with a block whose hash \
+                     you obtained out of band (your own node, the consortium's genesis file or \
+                     operator)",
+                );
+                None
+            }
+            Some(c) => {
+                let hash = self.hash32(&at.field("checkpoint").field("hash"), &c.hash);
+                let validators = c.validators.as_ref().map(|list| {
+                    let path = at.field("checkpoint").field("validators");
+                    if list.is_empty() {
+                        self.report(
+                            &path,
+                            "the checkpoint's validator list is empty",
+                            "list the validators (Clique: signers) in force after the checkpoint, \
+                             or remove the key where the header lists them",
+                        );
+                    }
+                    let mut seen = BTreeSet::new();
+                    let mut out = Vec::new();
+                    for (j, raw) in list.iter().enumerate() {
+                        if let Some(a) = self.address(&path.index(j), raw, "validator address") {
+                            if !seen.insert(a) {
+                                self.report(
+                                    &path.index(j),
+                                    format!("validator {a} is listed twice"),
+                                    "list each validator once",
+                                );
+                            }
+                            out.push(a);
+                        }
+                    }
+                    out
+                });
+                hash.map(|hash| (c.number, hash, validators))
+            }
+        };
+        let (number, hash, validators) = checkpoint?;
+        if !self.clean_since(before) {
+            return None;
+        }
+        Some(EvmFinality::Sealed(SealedFinality {
+            checkpoint: TrustedBlock { number, hash },
+            validators,
+            schedule,
+        }))
+    }
+
+    /// A 32-byte hash written as 0x + 64 hex digits.
+    fn hash32(&mut self, path: &KeyPath, raw: &str) -> Option<[u8; 32]> {
+        let digits = raw.strip_prefix("0x").unwrap_or("");
+        let mut out = [0u8; 32];
+        match hex::decode_to_slice(digits, &mut out) {
+            Ok(()) if raw.starts_with("0x") => Some(out),
+            _ => {
+                self.report(
+                    path,
+                    format!("`{raw}` is not a block hash"),
+                    "write 0x followed by 64 hex digits (32 bytes), as the node reports the \
+                     block's hash",
+                );
+                None
+            }
+        }
     }
 
     /// An EVM ledger's `outbox` or `inbox` address, required.
@@ -474,6 +663,10 @@ impl Checker<'_> {
             ("outbox", ledger.outbox.is_some()),
             ("inbox", ledger.inbox.is_some()),
             ("confirmations", ledger.confirmations.is_some()),
+            ("epoch", ledger.epoch.is_some()),
+            ("checkpoint", ledger.checkpoint.is_some()),
+            ("transitions", ledger.transitions.is_some()),
+            ("validator_selection", ledger.validator_selection.is_some()),
         ] {
             if present {
                 self.report(
@@ -901,4 +1094,15 @@ impl Checker<'_> {
 fn path_leaf(path: &KeyPath) -> String {
     let full = path.to_string();
     full.rsplit('.').next().unwrap_or_default().to_owned()
+}
+
+/// The sealed protocol a `finality` value names, if it names one.
+fn seal_protocol(finality: Finality) -> Option<SealProtocol> {
+    match finality {
+        Finality::Qbft => Some(SealProtocol::Qbft),
+        Finality::Ibft2 => Some(SealProtocol::Ibft2),
+        Finality::Ibft => Some(SealProtocol::Ibft),
+        Finality::Clique => Some(SealProtocol::Clique),
+        Finality::FinalizedTag | Finality::Grandpa => None,
+    }
 }

@@ -11,7 +11,10 @@ use std::path::Path;
 
 use figment::providers::{Format, Serialized, Toml};
 use figment::{Figment, Jail};
-use isthmus_config::{Config, ConfigError, KeySource, Problem, Settings};
+use isthmus_config::{
+    Config, ConfigError, ConsensusStep, EvmFinality, KeySource, LedgerKindSettings, Problem,
+    SealProtocol, Settings, DEFAULT_BFT_EPOCH,
+};
 
 /// anvil account 3: its address is the consortium signer of `bank-a` below.
 const MEMBER_KEY: &str = "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6";
@@ -377,8 +380,8 @@ fn finality_must_suit_the_ledger_kind() {
     let found = problems(&toml);
     assert_eq!(
         find(&found, "ledgers[0].finality").fix,
-        "use one of: qbft, ibft2, clique, finalized-tag \
-         (`isthmus run` supports only `finalized-tag` so far)"
+        "use one of: qbft, ibft2, ibft, clique, finalized-tag \
+         (a consortium chain's protocol, or finalized-tag for a development chain)"
     );
     assert_eq!(
         find(&found, "ledgers[1].finality").fix,
@@ -676,7 +679,7 @@ fn type_errors_and_bad_enums_name_the_key() {
         assert_eq!(found[0].key, "ledgers[0].finality");
         assert_eq!(
             found[0].fix,
-            "use one of: qbft, ibft2, clique, finalized-tag, grandpa"
+            "use one of: qbft, ibft2, ibft, clique, finalized-tag, grandpa"
         );
         assert_eq!(found[0].location, "isthmus.toml");
 
@@ -788,28 +791,122 @@ fn url_credentials_are_not_echoed() {
 }
 
 #[test]
-fn evm_finality_modes_without_a_checkpoint_are_refused() {
-    for mode in ["qbft", "ibft2", "clique"] {
+fn sealed_finality_needs_a_checkpoint_and_says_so() {
+    for mode in ["qbft", "ibft2", "ibft"] {
         let toml = BASE.replace(
             "finality = \"finalized-tag\"",
             &format!("finality = \"{mode}\""),
         );
         let found = problems(&toml);
         assert_eq!(found.len(), 1, "{mode}: {found:#?}");
-        let p = find(&found, "ledgers[0].finality");
+        let p = find(&found, "ledgers[0].checkpoint");
         assert_eq!(p.location, "isthmus.toml");
-        assert_eq!(
-            p.message,
-            format!(
-                "finality `{mode}` cannot run yet: the light client exists but the relayer has \
-                 no trusted-checkpoint configuration for it yet"
-            )
+        assert!(
+            p.message.contains(&format!(
+                "finality `{mode}` follows the header chain from a trusted checkpoint"
+            )),
+            "{p}"
         );
-        assert_eq!(
-            p.fix,
-            "use `finality = \"finalized-tag\"` (trusts the node's finalized tag)"
-        );
+        assert!(p.fix.starts_with("add checkpoint = { number = N"), "{p}");
     }
+    // Clique also needs its epoch and confirmations.
+    let found = problems(&BASE.replace("finality = \"finalized-tag\"", "finality = \"clique\""));
+    assert_eq!(found.len(), 3, "{found:#?}");
+    assert!(find(&found, "ledgers[0].epoch")
+        .message
+        .contains("has no epoch"));
+    assert!(find(&found, "ledgers[0].confirmations")
+        .message
+        .contains("Clique blocks are never final"));
+    find(&found, "ledgers[0].checkpoint");
+}
+
+const HASH: &str = "0xac6d4694b39ddb55667c3fedb0cbbaf364b59be57f718e5eaa3ad2d6e76ed9d2";
+
+#[test]
+fn sealed_finality_is_validated_into_a_schedule() {
+    let toml = BASE.replace(
+        "finality = \"finalized-tag\"",
+        &format!(
+            "finality = \"ibft\"\nepoch = 100\ncheckpoint = {{ number = 0, hash = \"{HASH}\" }}\n\
+             transitions = [{{ block = 101, finality = \"qbft\" }}]"
+        ),
+    );
+    let mut settings = None;
+    Jail::expect_with(|jail| {
+        set_keys(jail);
+        let config = load(jail, &toml)?;
+        settings = Some(valid(&config));
+        Ok(())
+    });
+    let config = settings.expect("validated");
+    let LedgerKindSettings::Evm(evm) = &config.ledgers[0].kind else {
+        panic!("evm ledger")
+    };
+    let EvmFinality::Sealed(sealed) = &evm.finality else {
+        panic!("sealed finality: {:?}", evm.finality)
+    };
+    assert_eq!(sealed.checkpoint.number, 0);
+    assert_eq!(format!("0x{}", hex::encode(sealed.checkpoint.hash)), HASH);
+    assert_eq!(
+        sealed.schedule,
+        vec![
+            ConsensusStep {
+                from_block: 0,
+                protocol: SealProtocol::Ibft,
+                epoch: 100
+            },
+            ConsensusStep {
+                from_block: 101,
+                protocol: SealProtocol::Qbft,
+                epoch: DEFAULT_BFT_EPOCH
+            },
+        ]
+    );
+    assert_eq!(sealed.protocol_at(100), SealProtocol::Ibft);
+    assert_eq!(sealed.protocol_at(101), SealProtocol::Qbft);
+    assert_eq!(evm.finality.to_string(), "ibft");
+}
+
+#[test]
+fn bad_sealed_finality_keys_name_the_key_and_the_fix() {
+    let toml = BASE.replace(
+        "finality = \"finalized-tag\"",
+        "finality = \"qbft\"\nepoch = 0\nvalidator_selection = \"contract\"\n\
+         checkpoint = { number = 5, hash = \"0x1234\", validators = [\"0x01\", \
+         \"0x5fbdb2315678afecb367f032d93f642f64180aa3\", \"0x5fbdb2315678afecb367f032d93f642f64180aa3\"] }\n\
+         transitions = [{ block = 0, finality = \"clique\", epoch = 30000 }, { block = 9, finality = \"finalized-tag\" }]",
+    );
+    let found = problems(&toml);
+    assert!(find(&found, "ledgers[0].epoch").message.contains("epoch 0"));
+    assert!(find(&found, "ledgers[0].validator_selection")
+        .message
+        .contains("selects validators with a contract"));
+    assert!(find(&found, "ledgers[0].checkpoint.hash")
+        .fix
+        .contains("64 hex digits"));
+    find(&found, "ledgers[0].checkpoint.validators[0]");
+    assert!(find(&found, "ledgers[0].checkpoint.validators[2]")
+        .message
+        .contains("listed twice"));
+    assert!(find(&found, "ledgers[0].transitions[0].block")
+        .message
+        .contains("not after"));
+    assert!(find(&found, "ledgers[0].transitions[0].finality")
+        .message
+        .contains("from qbft to clique is not supported"));
+    assert!(find(&found, "ledgers[0].transitions[1].finality")
+        .message
+        .contains("cannot be followed"));
+    // The finalized-tag mode takes none of these keys.
+    let found = problems(&BASE.replace(
+        "finality = \"finalized-tag\"",
+        &format!("finality = \"finalized-tag\"\ncheckpoint = {{ number = 0, hash = \"{HASH}\" }}"),
+    ));
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(find(&found, "ledgers[0].checkpoint")
+        .message
+        .contains("applies to sealed finality"));
 }
 
 #[test]

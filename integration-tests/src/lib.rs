@@ -7,6 +7,10 @@
 //! For the chaos tests, [`Consortium::with_proxies`] puts each member's ledger RPCs
 //! and database behind seeded fault proxies ([`faults`]); [`chaos`] is the scenario
 //! that injects faults and checks the invariants afterwards.
+//!
+//! [`Consortium::with_extra`] adds ledgers and routes of a test's own to each
+//! member's configuration, such as a recorded consortium chain served by a
+//! [`replay::ReplayServer`].
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -27,6 +31,7 @@ use k256::ecdsa::SigningKey;
 
 pub mod chaos;
 pub mod faults;
+pub mod replay;
 pub use faults::{FaultCounts, FaultKind, FaultMix, Proxy};
 
 /// A signing client.
@@ -456,6 +461,18 @@ pub struct Member {
     child: Option<Child>,
 }
 
+/// What [`Consortium::with_extra`] tells its closure about the member whose
+/// configuration it is writing.
+#[derive(Debug, Clone)]
+pub struct MemberFiles {
+    /// Index in the consortium.
+    pub index: usize,
+    /// Member name (`bank-0`...).
+    pub name: String,
+    /// The file of its EVM submitter key (the one its devnet ledgers use).
+    pub submitter: PathBuf,
+}
+
 /// A consortium of three members for a devnet, in a temporary directory.
 pub struct Consortium {
     /// The members.
@@ -473,7 +490,18 @@ impl Consortium {
 
     /// [`Consortium::new`] with routes batching up to `batch_size` messages.
     pub async fn with_batch_size(devnet: &Devnet, tag: &str, batch_size: u32) -> Self {
-        Self::build(devnet, tag, batch_size, None).await
+        Self::build(devnet, tag, batch_size, None, None).await
+    }
+
+    /// [`Consortium::new`], each member's configuration carrying `extra(member)` (TOML:
+    /// more `[[ledgers]]` and `[[routes]]` entries) after the devnet's ledgers and
+    /// routes, before `[consortium]`.
+    pub async fn with_extra(
+        devnet: &Devnet,
+        tag: &str,
+        extra: impl Fn(&MemberFiles) -> String,
+    ) -> Self {
+        Self::build(devnet, tag, 16, None, Some(&extra)).await
     }
 
     /// [`Consortium::new`], each member reaching every ledger's RPC and its database
@@ -481,10 +509,16 @@ impl Consortium {
     /// a [`FaultMix`]), their faults drawn from `seed`. The test's own queries
     /// ([`Member::db`], [`Member::count`]) go to the database directly.
     pub async fn with_proxies(devnet: &Devnet, tag: &str, seed: u64) -> Self {
-        Self::build(devnet, tag, 16, Some(seed)).await
+        Self::build(devnet, tag, 16, Some(seed), None).await
     }
 
-    async fn build(devnet: &Devnet, tag: &str, batch_size: u32, proxy_seed: Option<u64>) -> Self {
+    async fn build(
+        devnet: &Devnet,
+        tag: &str,
+        batch_size: u32,
+        proxy_seed: Option<u64>,
+        extra: Option<&dyn Fn(&MemberFiles) -> String>,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let ports = [free_port(), free_port(), free_port()];
         let mut members = Vec::new();
@@ -568,6 +602,14 @@ impl Consortium {
                     "[[routes]]\nsource = \"evm-a\"\ndestination = \"sub\"\nbatch_size = 16\n\n";
                 toml +=
                     "[[routes]]\nsource = \"sub\"\ndestination = \"evm-a\"\nbatch_size = 16\n\n";
+            }
+            if let Some(extra) = extra {
+                toml += &extra(&MemberFiles {
+                    index: i,
+                    name: name.clone(),
+                    submitter: submitter.clone(),
+                });
+                toml += "\n";
             }
             toml += "[consortium]\nthreshold = 2\n\n";
             for (j, port) in ports.iter().enumerate() {

@@ -57,6 +57,21 @@ impl Attestation {
 
     /// The address of the key that signed `digest`, under the strict rules above.
     pub fn recover(&self, digest: &[u8; 32]) -> Result<EvmAddress, AttestationError> {
+        let (sig, recid) = self.strict()?;
+        let key = VerifyingKey::recover_from_prehash(digest, &sig, recid)
+            .map_err(|_| AttestationError::Unrecoverable)?;
+        Ok(address_of(&key))
+    }
+
+    /// Checks the encoding rules above (`v` in {27, 28}, both scalars in range,
+    /// low `s`) without recovering, and returns the recovery id (0 or 1). A caller
+    /// with a faster recovery backend checks this first, then recovers from the
+    /// same 65 bytes (see [`SignerSet::verify_with`]).
+    pub fn check_encoding(&self) -> Result<u8, AttestationError> {
+        self.strict().map(|(_, recid)| recid.to_byte())
+    }
+
+    fn strict(&self) -> Result<(Signature, RecoveryId), AttestationError> {
         let v = self.0[64];
         if v != 27 && v != 28 {
             return Err(AttestationError::BadRecoveryByte(v));
@@ -66,9 +81,7 @@ impl Attestation {
             return Err(AttestationError::HighS);
         }
         let recid = RecoveryId::from_byte(v - 27).ok_or(AttestationError::BadRecoveryByte(v))?;
-        let key = VerifyingKey::recover_from_prehash(digest, &sig, recid)
-            .map_err(|_| AttestationError::Unrecoverable)?;
-        Ok(address_of(&key))
+        Ok((sig, recid))
     }
 }
 
@@ -141,10 +154,25 @@ impl SignerSet {
         digest: &[u8; 32],
         attestations: &[Attestation],
     ) -> Result<Quorum, QuorumError> {
+        self.verify_with(digest, attestations, Attestation::recover)
+    }
+
+    /// [`SignerSet::verify`] with another recovery backend: `recover` must apply
+    /// the same strict rules as [`Attestation::recover`] (for example
+    /// [`Attestation::check_encoding`] first) and return the same address.
+    pub fn verify_with<R>(
+        &self,
+        digest: &[u8; 32],
+        attestations: &[Attestation],
+        recover: R,
+    ) -> Result<Quorum, QuorumError>
+    where
+        R: Fn(&Attestation, &[u8; 32]) -> Result<EvmAddress, AttestationError>,
+    {
         let mut outcomes = Vec::with_capacity(attestations.len());
         let mut accepted: Vec<EvmAddress> = Vec::new();
         for att in attestations {
-            let outcome = match att.recover(digest) {
+            let outcome = match recover(att, digest) {
                 Err(e) => Outcome::Invalid(e),
                 Ok(signer) if !self.signers.contains(&signer) => Outcome::UnknownSigner(signer),
                 Ok(signer) if accepted.contains(&signer) => Outcome::Duplicate(signer),

@@ -258,7 +258,8 @@ fn observe_and_verify(
     let account = AccountProof::from_rpc_json(&proof.to_string())
         .and_then(|p| header.verify_account_proof(&p))
         .expect("account proof verifies");
-    let verified = VerifiedCheckpoint::from_evm(LEDGER_ID, outbox, header, &account)
+    let finality = isthmus_relayer::ledger::follow::describe(header);
+    let verified = VerifiedCheckpoint::from_evm(LEDGER_ID, outbox, header, &account, &finality)
         .expect("proof makes a checkpoint");
     let checkpoint = verified.checkpoint();
 

@@ -355,7 +355,7 @@ pub async fn request(
     };
     verdict.attestation = Some(signature);
     let ours = CheckpointJson::from(checkpoint);
-    verdict.verdict = match signature.recover(&checkpoint.digest()) {
+    verdict.verdict = match crate::verified::recover_signer(&signature, &checkpoint.digest()) {
         Err(e) => Err(format!("invalid signature: {e}")),
         Ok(signer) if signer == peer.signer => Ok(()),
         Ok(_) if answer.checkpoint != ours => Err(format!(

@@ -77,6 +77,38 @@ pub enum Command {
     /// Check the history for tampering.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The light clients of sealed EVM ledgers (qbft, ibft2, ibft, clique).
+    #[command(subcommand, name = "light-client")]
+    LightClient(LightClientCommand),
+}
+
+/// `isthmus light-client ...`
+#[derive(Debug, Subcommand)]
+pub enum LightClientCommand {
+    /// Show each sealed ledger's stored state: checkpoint, verified head, protocol,
+    /// validator set, and any halt recorded in the history.
+    Status(ConfigArg),
+    /// Discard a ledger's stored light-client state, so that the next start begins
+    /// at the configured checkpoint (every process of this member must be stopped).
+    /// Recorded as an operator action in the hash-chained history.
+    Reset(ResetArgs),
+}
+
+/// Arguments of `light-client reset`.
+#[derive(Debug, Args)]
+pub struct ResetArgs {
+    /// The configuration file.
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The ledger's name.
+    #[arg(long, value_name = "LEDGER")]
+    pub ledger: String,
+    /// Who is acting (recorded).
+    #[arg(long, env = "USER", default_value = "operator")]
+    pub operator: String,
+    /// Why (recorded; required: a reset moves the ledger's trust anchor).
+    #[arg(long)]
+    pub reason: String,
 }
 
 /// Just the configuration file.

@@ -39,7 +39,9 @@ use std::io::Write;
 
 pub use error::RelayerError;
 
-use crate::cli::{AuditCommand, Cli, Command, ConfigCommand, DbCommand, DevnetCommand};
+use crate::cli::{
+    AuditCommand, Cli, Command, ConfigCommand, DbCommand, DevnetCommand, LightClientCommand,
+};
 use crate::commands::Outcome;
 
 /// Runs the parsed command line, writing the report to `out` and logs to stderr.
@@ -111,6 +113,18 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, RelayerError>
         Command::Audit(AuditCommand::Export(args)) => {
             with_config(&args.config.config, cli_format, out, |c, out| {
                 Box::pin(operate::audit_export(c, &args, out))
+            })
+            .await
+        }
+        Command::LightClient(LightClientCommand::Status(args)) => {
+            with_config(&args.config, cli_format, out, |c, out| {
+                Box::pin(operate::light_client_status(c, out))
+            })
+            .await
+        }
+        Command::LightClient(LightClientCommand::Reset(args)) => {
+            with_config(&args.config.config, cli_format, out, |c, out| {
+                Box::pin(operate::light_client_reset(c, &args, out))
             })
             .await
         }

@@ -36,6 +36,8 @@ pub struct Metrics {
     /// Age of the oldest message still waiting for delivery, per route (absent when
     /// none waits): "healthy but relaying nothing" shows here.
     pub oldest_pending: GaugeVec,
+    /// 1 for a ledger whose light client refused a header and halted its observer.
+    pub halted: IntGaugeVec,
 }
 
 impl Metrics {
@@ -129,8 +131,17 @@ impl Metrics {
             &["route"],
         )
         .unwrap_or_else(|e| panic!("static metric definition: {e}"));
+        let halted = IntGaugeVec::new(
+            Opts::new(
+                "ledger_halted",
+                "1 when the ledger's light client refused a header and its observer stopped (an operator must act)",
+            ),
+            &["ledger"],
+        )
+        .unwrap_or_else(|e| panic!("static metric definition: {e}"));
         for m in [
             Box::new(messages.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(halted.clone()),
             Box::new(oldest_pending.clone()),
             Box::new(latency.clone()),
             Box::new(height.clone()),
@@ -161,6 +172,7 @@ impl Metrics {
             rejected_logs,
             round_phase,
             oldest_pending,
+            halted,
         }
     }
 

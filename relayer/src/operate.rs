@@ -14,7 +14,9 @@ use isthmus_schema::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{ExportArgs, ExportFormat, MessagesArgs, RetryArgs, SendArgs, StatusArgs};
+use crate::cli::{
+    ExportArgs, ExportFormat, MessagesArgs, ResetArgs, RetryArgs, SendArgs, StatusArgs,
+};
 use crate::commands::{self, Outcome};
 use crate::RelayerError;
 
@@ -420,6 +422,7 @@ pub async fn retry(
         reason: args.reason.clone(),
         message_id: Some(id),
         route: Some(history.message.route()),
+        ledger: None,
         details: serde_json::json!({"from_status": from.as_str()}),
     };
     let action_id = store
@@ -579,6 +582,107 @@ fn csv_field(text: &str) -> String {
     } else {
         text.to_owned()
     }
+}
+
+/// `isthmus light-client status`.
+pub async fn light_client_status(
+    config: Config,
+    out: &mut dyn Write,
+) -> Result<Outcome, RelayerError> {
+    let store = store(&config).await?;
+    let mut shown = 0;
+    for l in &config.ledgers {
+        let Some(state) = store.light_client_state(l.id).await? else {
+            continue;
+        };
+        shown += 1;
+        writeln!(
+            out,
+            "{} (#{}): {} from checkpoint {} (0x{}), verified head {} (0x{}), {} validators:",
+            l.name,
+            l.id,
+            state.finality,
+            state.checkpoint.number,
+            hex::encode(state.checkpoint.hash),
+            state.head.number,
+            hex::encode(state.head.hash),
+            state.validators.len()
+        )?;
+        for v in &state.validators {
+            writeln!(out, "  0x{}", hex::encode(v))?;
+        }
+        for fault in store.consensus_faults(l.id).await? {
+            writeln!(
+                out,
+                "  HALTED at block {} (history row #{}): {}",
+                fault.block_number, fault.seq, fault.rule
+            )?;
+        }
+    }
+    if shown == 0 {
+        writeln!(
+            out,
+            "no stored light-client state (no sealed EVM ledger has been followed yet)"
+        )?;
+    }
+    Ok(Outcome::Success)
+}
+
+/// `isthmus light-client reset --ledger NAME`.
+pub async fn light_client_reset(
+    config: Config,
+    args: &ResetArgs,
+    out: &mut dyn Write,
+) -> Result<Outcome, RelayerError> {
+    let Some(ledger) = config.ledgers.iter().find(|l| l.name == args.ledger) else {
+        return Err(RelayerError::Usage(format!(
+            "--ledger: no ledger named `{}` in the configuration",
+            args.ledger
+        )));
+    };
+    if args.reason.trim().is_empty() {
+        return Err(RelayerError::Usage(
+            "--reason: say why the light client's trust anchor moves (it is recorded)".into(),
+        ));
+    }
+    let store = store(&config).await?;
+    let running = store
+        .live_workers(&crate::supervise::worker_prefix(&config.member.name))
+        .await?;
+    if !running.is_empty() {
+        writeln!(
+            out,
+            "refused: processes of member `{}` are running ({}); stop them first, or they \
+             write their light-client state back",
+            config.member.name,
+            running.join(", ")
+        )?;
+        return Ok(Outcome::Problems);
+    }
+    let action = OperatorAction {
+        operator: args.operator.clone(),
+        action: OperatorActionKind::ResetLightClient,
+        reason: args.reason.clone(),
+        message_id: None,
+        route: None,
+        ledger: Some(ledger.id),
+        details: serde_json::json!({"ledger": ledger.id, "ledger_name": ledger.name}),
+    };
+    let (action_id, discarded) = store.reset_light_client(ledger.id, &action).await?;
+    match discarded {
+        Some(state) => writeln!(
+            out,
+            "{}: discarded the light-client state started from checkpoint {} (head {}) \
+             (operator action #{action_id}); the next start begins at the configured checkpoint",
+            ledger.name, state.checkpoint.number, state.head.number
+        )?,
+        None => writeln!(
+            out,
+            "{}: no light-client state was stored (operator action #{action_id} recorded)",
+            ledger.name
+        )?,
+    }
+    Ok(Outcome::Success)
 }
 
 #[cfg(test)]

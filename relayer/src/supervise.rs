@@ -11,18 +11,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use isthmus_config::{
-    EvmFinality, JustificationSource, LedgerKindSettings, LedgerSettings, Settings,
+    EvmFinality, JustificationSource, LedgerKindSettings, LedgerSettings, SealProtocol, Settings,
 };
 use isthmus_schema::{CursorKey, RetryPolicy, Stage, Store};
+use serde_json::Value;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug_span, error, info, info_span, warn, Instrument};
 
 use crate::attest::{Attester, Consortium, Endpoint, HttpPeers};
 use crate::http::Handles;
-use crate::ledger::evm::{EvmEndpoints, EvmLedger};
+use crate::ledger::evm::{EvmEndpoints, EvmLedger, LightClientStart};
 use crate::ledger::substrate::{Justifier, SubstrateLedger};
-use crate::ledger::{LedgerHandle, Source};
+use crate::ledger::{LedgerError, LedgerHandle, Source};
 use crate::metrics::{Metrics, RpcMetrics};
 use crate::pipeline::{self, observe, quiet, turns, Context, PipelineError, Route};
 use crate::RelayerError;
@@ -111,8 +112,16 @@ pub async fn start(settings: &Settings) -> Result<Context, RelayerError> {
                 handle(l, ledger.clone(), ledger)
             }
             LedgerKindSettings::Evm(evm) => {
-                let finality = match evm.finality {
+                let finality = match &evm.finality {
                     EvmFinality::FinalizedTag => isthmus_schema::FinalityMode::FinalizedTag,
+                    EvmFinality::Sealed(sealed) => {
+                        match sealed.protocol_at(sealed.checkpoint.number) {
+                            SealProtocol::Qbft => isthmus_schema::FinalityMode::Qbft,
+                            SealProtocol::Ibft2 => isthmus_schema::FinalityMode::Ibft2,
+                            SealProtocol::Ibft => isthmus_schema::FinalityMode::Ibft,
+                            SealProtocol::Clique => isthmus_schema::FinalityMode::Clique,
+                        }
+                    }
                 };
                 store
                     .upsert_ledger(&isthmus_schema::Ledger {
@@ -131,19 +140,42 @@ pub async fn start(settings: &Settings) -> Result<Context, RelayerError> {
                     confirmations: evm.confirmations,
                 };
                 let submitter: [u8; 32] = l.submitter.load_secp256k1()?.expose().to_bytes().into();
-                // Start the light client a little below the observer's progress, so that
-                // after a restart the checkpoints this member and lagging peers still need
-                // are inside the verified range.
-                let start_at = store
-                    .load_cursor(CursorKey {
-                        ledger: l.id,
-                        destination: None,
-                        stage: Stage::Observe,
-                    })
-                    .await?
-                    .map_or(0, |c| c.block.number.saturating_sub(LIGHT_CLIENT_MARGIN));
+                let start = match &evm.finality {
+                    // Start the light client a little below the observer's progress, so
+                    // that after a restart the checkpoints this member and lagging peers
+                    // still need are inside the verified range.
+                    EvmFinality::FinalizedTag => LightClientStart::Tag {
+                        start_at: store
+                            .load_cursor(CursorKey {
+                                ledger: l.id,
+                                destination: None,
+                                stage: Stage::Observe,
+                            })
+                            .await?
+                            .map_or(0, |c| c.block.number.saturating_sub(LIGHT_CLIENT_MARGIN)),
+                    },
+                    // Resume from the state stored with the cursor, with no trust in the
+                    // node; or start at the operator's checkpoint.
+                    EvmFinality::Sealed(sealed) => {
+                        let stored = match store.light_client_state(l.id).await? {
+                            Some(record) => {
+                                let from = record
+                                    .head
+                                    .number
+                                    .saturating_sub(crate::ledger::follow::HEADER_WINDOW as u64);
+                                let headers = store.light_client_headers(l.id, from).await?;
+                                Some(Box::new((record, headers)))
+                            }
+                            None => None,
+                        };
+                        LightClientStart::Sealed {
+                            finality: sealed.clone(),
+                            stored,
+                        }
+                    }
+                };
                 let ledger = Arc::new(
-                    EvmLedger::connect(&l.name, l.id, &endpoints, &submitter, start_at).await?,
+                    EvmLedger::connect(&l.name, l.id, &endpoints, &submitter, start).await?,
                 );
                 handle(l, ledger.clone(), ledger)
             }
@@ -303,6 +335,15 @@ async fn observe_loop(ctx: Arc<Context>, ledger: u32, stop: CancellationToken) {
                 }
                 interval
             }
+            Err(PipelineError::Ledger(LedgerError::Halted {
+                ledger: name,
+                number,
+                rule,
+                evidence,
+            })) => {
+                halt(&ctx, ledger, &name, number, &rule, &evidence).await;
+                return;
+            }
             Err(e) => {
                 ctx.metrics
                     .rpc_errors
@@ -314,6 +355,41 @@ async fn observe_loop(ctx: Arc<Context>, ledger: u32, stop: CancellationToken) {
         };
         pause(&stop, wait).await;
     }
+}
+
+/// A ledger's light client refused a header: the evidence goes into the history
+/// (retried until the store takes it), the ERROR names the block, the rule and the
+/// evidence, and this ledger's observer stops; every other route keeps running.
+async fn halt(ctx: &Context, id: u32, name: &str, number: u64, rule: &str, evidence: &Value) {
+    ctx.metrics.halted.with_label_values(&[name]).set(1);
+    let mut wait = Duration::from_secs(1);
+    let seq = loop {
+        match ctx
+            .store
+            .record_consensus_fault(id, evidence, &ctx.worker)
+            .await
+        {
+            Ok(seq) => break Some(seq),
+            Err(e) if e.is_retryable() => {
+                warn!(error = %e, "could not record the halt's evidence yet; retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(30));
+            }
+            Err(e) => {
+                error!(error = %e, "could not record the halt's evidence");
+                break None;
+            }
+        }
+    };
+    error!(
+        block = number,
+        rule,
+        evidence = %evidence,
+        history_seq = seq,
+        "light client halted ledger `{name}` at block {number}: {rule}; its observer stopped \
+         (other routes keep running). The evidence is in the history (lifecycle_log event \
+         consensus_fault); see docs/operations.md, \"A halted ledger\""
+    );
 }
 
 /// One delivery lane: rounds back to back while there is work, each claiming its own
@@ -401,7 +477,7 @@ pub async fn wait_for_shutdown() -> std::io::Result<()> {
 }
 
 /// The lease-holder prefix of this member's processes.
-fn worker_prefix(member: &str) -> String {
+pub(crate) fn worker_prefix(member: &str) -> String {
     // Postgres keeps 63 bytes of a session's application name: the member part is cut
     // so the whole id fits and matches its sessions.
     let mut end = 0;

@@ -182,7 +182,7 @@ attestation_url = "http://127.0.0.1:7101"
     for (key, fix) in [
         (
             "ledgers[0].finality",
-            "fix: use one of: qbft, ibft2, clique, finalized-tag",
+            "fix: use one of: qbft, ibft2, ibft, clique, finalized-tag",
         ),
         ("ledgers[0].submitter", "fix: create `"),
         (

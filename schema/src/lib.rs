@@ -33,13 +33,16 @@ mod types;
 
 pub use chain::{RawLogRow, GENESIS_PREV_HASH, LOG_DOMAIN_TAG};
 pub use error::{ChainBreak, StoreError};
-pub use store::{connect, connect_as, redact_url, OldestPending, StatusCount, Store};
+pub use store::{
+    connect, connect_as, redact_url, ConsensusFault, OldestPending, StatusCount, Store,
+};
 pub use types::{
     AttestationOutcome, AttestationRecord, BlockRef, CheckpointRecord, Claim, Cursor, CursorKey,
-    FailureOutcome, FinalityMode, Ledger, LedgerId, LedgerKind, LogEntry, LogEvent, MessageFilter,
-    MessageHistory, MessageId, MessageRecord, MessageStatus, NewAttestation, NewCheckpoint,
-    NewDelivery, NewMessage, ObservedOutcome, OperatorAction, OperatorActionKind, RejectedEntry,
-    RetryPolicy, Route, Stage, Turn, TRANSITIONS,
+    FailureOutcome, FinalityMode, Ledger, LedgerId, LedgerKind, LightClientCommit,
+    LightClientRecord, LogEntry, LogEvent, MessageFilter, MessageHistory, MessageId, MessageRecord,
+    MessageStatus, NewAttestation, NewCheckpoint, NewDelivery, NewMessage, ObservedOutcome,
+    OperatorAction, OperatorActionKind, RejectedEntry, RetryPolicy, Route, Stage, Turn,
+    VerifiedHeaderRecord, TRANSITIONS,
 };
 
 /// The schema migrations, embedded at build time from `schema/migrations/`.

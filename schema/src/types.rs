@@ -92,6 +92,8 @@ persisted_enum! {
         Qbft = "qbft",
         /// IBFT 2.0 seals (consortium EVM).
         Ibft2 = "ibft2",
+        /// IBFT 1.0 seals (GoQuorum's "istanbul", consortium EVM).
+        Ibft = "ibft",
         /// Clique seals (consortium EVM).
         Clique = "clique",
         /// The node's `finalized` block tag is trusted (development chains).
@@ -244,6 +246,9 @@ persisted_enum! {
         Attestation = "attestation",
         /// An operator acted (message optional).
         Operator = "operator",
+        /// A light client refused a ledger's header and halted its observer; the
+        /// evidence holds the header(s) and the rule (no message).
+        ConsensusFault = "consensus_fault",
     }
 }
 
@@ -272,6 +277,9 @@ persisted_enum! {
         ResumeRoute = "resume_route",
         /// A note for the record.
         Note = "note",
+        /// Discard a ledger's stored light-client state, so that it starts again from
+        /// the configured checkpoint.
+        ResetLightClient = "reset_light_client",
     }
 }
 
@@ -585,6 +593,8 @@ pub struct OperatorAction {
     pub message_id: Option<MessageId>,
     /// The route concerned, if any.
     pub route: Option<Route>,
+    /// The ledger concerned, if any (a light-client reset).
+    pub ledger: Option<LedgerId>,
     /// Anything else worth keeping.
     pub details: serde_json::Value,
 }
@@ -784,4 +794,55 @@ mod tests {
             p.jittered_delay_after(3, &[1; 32])
         );
     }
+}
+
+/// A sealed EVM ledger's light-client state as stored with the observe cursor it
+/// covers (`light_client_states`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LightClientRecord {
+    /// The ledger.
+    pub ledger: LedgerId,
+    /// The consensus protocol in force at the head.
+    pub finality: FinalityMode,
+    /// The trusted checkpoint the client started from.
+    pub checkpoint: BlockRef,
+    /// The last verified header.
+    pub head: BlockRef,
+    /// The validator (signer) set in force after the head, sorted.
+    pub validators: Vec<[u8; 20]>,
+    /// The client's whole state, as it resumes it.
+    pub state: serde_json::Value,
+}
+
+/// A header the light client verified (`light_client_headers`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedHeaderRecord {
+    /// Block number.
+    pub number: u64,
+    /// Block hash (under the protocol's hashing rule).
+    pub hash: [u8; 32],
+    /// Parent hash.
+    pub parent_hash: [u8; 32],
+    /// State root (what outbox proofs are checked against).
+    pub state_root: [u8; 32],
+    /// The protocol whose seals finalized it.
+    pub finality: FinalityMode,
+    /// The validators whose seals were recovered.
+    pub sealed_by: Vec<[u8; 20]>,
+    /// The set the seals were checked against, sorted.
+    pub validators: Vec<[u8; 20]>,
+    /// The header's RLP, as served (seals included).
+    pub header_rlp: Vec<u8>,
+}
+
+/// What an observe round commits of a light client: its state and the headers it
+/// verified since the last commit. `keep` headers at most stay stored per ledger.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LightClientCommit {
+    /// The state after the last of `headers`.
+    pub state: LightClientRecord,
+    /// Newly verified headers, ascending.
+    pub headers: Vec<VerifiedHeaderRecord>,
+    /// How many of the most recent headers to keep.
+    pub keep: u64,
 }

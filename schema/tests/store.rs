@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use isthmus_schema::{
     BlockRef, ChainBreak, Claim, CursorKey, FailureOutcome, FinalityMode, Ledger, LedgerKind,
-    LogEvent, MessageFilter, MessageId, MessageStatus, NewAttestation, NewCheckpoint, NewDelivery,
-    NewMessage, OperatorAction, OperatorActionKind, RejectedEntry, RetryPolicy, Route, Stage,
-    Store, StoreError, TRANSITIONS,
+    LightClientCommit, LightClientRecord, LogEvent, MessageFilter, MessageId, MessageStatus,
+    NewAttestation, NewCheckpoint, NewDelivery, NewMessage, OperatorAction, OperatorActionKind,
+    RejectedEntry, RetryPolicy, Route, Stage, Store, StoreError, VerifiedHeaderRecord, TRANSITIONS,
 };
 use serde_json::json;
 use sqlx::PgPool;
@@ -635,6 +635,7 @@ async fn failures_back_off_then_dead_letter_and_operator_retries(pool: PgPool) {
         action: OperatorActionKind::Retry,
         reason: "destination gas price spike over".into(),
         message_id: Some(id),
+        ledger: None,
         route: Some(Route {
             source: SRC,
             destination: DST,
@@ -1823,4 +1824,150 @@ async fn a_live_workers_stray_leases_are_freed_and_those_in_use_kept(pool: PgPoo
             .unwrap(),
         0
     );
+}
+
+fn light_client_commit(head: u64, from: u64, keep: u64) -> LightClientCommit {
+    let validators = vec![[0xa1; 20], [0xa2; 20], [0xa3; 20]];
+    LightClientCommit {
+        state: LightClientRecord {
+            ledger: SRC,
+            finality: FinalityMode::Qbft,
+            checkpoint: block(0),
+            head: block(head),
+            validators: validators.clone(),
+            state: json!({"version": 1, "head": head}),
+        },
+        headers: (from..=head)
+            .map(|n| VerifiedHeaderRecord {
+                number: n,
+                hash: block(n).hash,
+                parent_hash: block(n.saturating_sub(1)).hash,
+                state_root: [0x5e; 32],
+                finality: FinalityMode::Qbft,
+                sealed_by: validators[..2].to_vec(),
+                validators: validators.clone(),
+                header_rlp: vec![0xc0, n as u8],
+            })
+            .collect(),
+        keep,
+    }
+}
+
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn light_client_state_commits_with_the_cursor_and_keeps_a_window(pool: PgPool) {
+    let store = store(pool.clone()).await;
+    assert_eq!(store.light_client_state(SRC).await.unwrap(), None);
+    let batch = vec![message(SRC, DST, 0, 5)];
+    let first = light_client_commit(10, 1, 4);
+    store
+        .record_observed_round(
+            observe_key(),
+            block(8),
+            &batch,
+            &[],
+            Some(&first),
+            "observer",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.light_client_state(SRC).await.unwrap(),
+        Some(first.state.clone())
+    );
+    // Only the last `keep` headers stay, with their sealers and set.
+    let window = store.light_client_headers(SRC, 0).await.unwrap();
+    assert_eq!(
+        window.iter().map(|h| h.number).collect::<Vec<_>>(),
+        [7, 8, 9, 10]
+    );
+    assert_eq!(window[3], first.headers[9]);
+    assert_eq!(
+        store.light_client_header(SRC, block(9).hash).await.unwrap(),
+        Some(first.headers[8].clone())
+    );
+
+    // A state that does not cover the cursor, or goes back, is refused with the round:
+    // nothing of it commits.
+    let behind = light_client_commit(9, 9, 4);
+    assert!(store
+        .record_observed_round(
+            observe_key(),
+            block(12),
+            &[],
+            &[],
+            Some(&behind),
+            "observer"
+        )
+        .await
+        .is_err());
+    assert!(store
+        .record_observed_round(
+            observe_key(),
+            block(9),
+            &[message(SRC, DST, 1, 9)],
+            &[],
+            Some(&behind),
+            "observer"
+        )
+        .await
+        .is_err());
+    assert_eq!(count(&pool, "SELECT count(*) FROM messages").await, 1);
+    assert_eq!(
+        store
+            .load_cursor(observe_key())
+            .await
+            .unwrap()
+            .unwrap()
+            .block,
+        block(8)
+    );
+    assert_eq!(
+        store.light_client_state(SRC).await.unwrap().unwrap().head,
+        block(10)
+    );
+
+    // A halt is recorded in the chained log; the operator's reset deletes the state
+    // and the window and is recorded as an action.
+    let seq = store
+        .record_consensus_fault(
+            SRC,
+            &json!({"block_number": 11, "rule": "bad seal"}),
+            "observer",
+        )
+        .await
+        .unwrap();
+    let faults = store.consensus_faults(SRC).await.unwrap();
+    assert_eq!(faults.len(), 1);
+    assert_eq!(
+        (
+            faults[0].seq,
+            faults[0].block_number,
+            faults[0].rule.as_str()
+        ),
+        (seq, 11, "bad seal")
+    );
+    let action = OperatorAction {
+        operator: "alice".into(),
+        action: OperatorActionKind::ResetLightClient,
+        reason: "checkpoint moved".into(),
+        message_id: None,
+        route: None,
+        ledger: Some(SRC),
+        details: json!({}),
+    };
+    let (id, discarded) = store.reset_light_client(SRC, &action).await.unwrap();
+    assert_eq!(discarded.unwrap().head, block(10));
+    assert_eq!(store.light_client_state(SRC).await.unwrap(), None);
+    assert!(store.light_client_headers(SRC, 0).await.unwrap().is_empty());
+    assert_eq!(
+        count(&pool, &format!("SELECT count(*) FROM operator_actions WHERE id = {id} AND ledger_id = {SRC} AND action = 'reset_light_client'")).await,
+        1
+    );
+    store.verify_log_chain().await.unwrap();
+    // An action that names another ledger is refused.
+    let wrong = OperatorAction {
+        ledger: Some(DST),
+        ..action
+    };
+    assert!(store.reset_light_client(SRC, &wrong).await.is_err());
 }

@@ -4,11 +4,13 @@
 //! authorised signer under the rules below, and the caller decides how many
 //! confirmations make it final.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::error::Error;
-use crate::header::Header;
+use crate::header::{Header, EMPTY_OMMERS_HASH};
 use crate::types::{keccak256, recover_address, Address, B256};
+use crate::votes::GethVotes;
 
 /// Bytes of signer vanity at the start of extraData.
 pub const EXTRA_VANITY: usize = 32;
@@ -20,12 +22,6 @@ pub const DIFF_IN_TURN: u64 = 2;
 pub const DIFF_NO_TURN: u64 = 1;
 const NONCE_AUTH: [u8; 8] = [0xff; 8];
 const NONCE_DROP: [u8; 8] = [0; 8];
-/// keccak256(RLP([])): the ommers hash every Clique header must carry.
-const EMPTY_OMMERS: B256 = B256([
-    0x1d, 0xcc, 0x4d, 0xe8, 0xde, 0xc7, 0x5d, 0x7a, 0xab, 0x85, 0xb5, 0x67, 0xb6, 0xcc, 0xd4, 0x1a,
-    0xd3, 0x12, 0x45, 0x1b, 0x94, 0x8a, 0x74, 0x13, 0xf0, 0xa1, 0x42, 0xfd, 0x40, 0xd4, 0x93, 0x47,
-]);
-
 /// Clique chain parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CliqueConfig {
@@ -80,56 +76,39 @@ pub fn checkpoint_signers(header: &Header) -> Result<Vec<Address>, Error> {
         .collect())
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Vote {
-    signer: Address,
-    address: Address,
-    authorize: bool,
-}
-
 /// The authorisation state at a block: signers, who signed recently, pending votes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Snapshot {
-    config: CliqueConfig,
-    signers: BTreeSet<Address>,
+    pub(crate) epoch: u64,
+    /// Sorted, unique, never empty.
+    pub(crate) signers: Arc<[Address]>,
     /// Block number -> signer, for the last `signers/2 + 1` blocks.
-    recents: BTreeMap<u64, Address>,
-    votes: Vec<Vote>,
-    tally: BTreeMap<Address, (bool, usize)>,
+    pub(crate) recents: BTreeMap<u64, Address>,
+    pub(crate) votes: GethVotes,
 }
 
 impl Snapshot {
-    /// Starts from a trusted checkpoint header, which must be an epoch block so its
-    /// extraData lists the signers. Who signed the blocks just before the
-    /// checkpoint is unknown, so the recent-signer rule starts empty; pending
-    /// votes are empty by definition at an epoch block.
-    pub(crate) fn from_checkpoint(config: CliqueConfig, header: &Header) -> Result<Self, Error> {
-        if config.epoch == 0 {
+    /// A snapshot with `signers` (sorted, unique, non-empty), no recent signers
+    /// and no pending votes.
+    ///
+    /// Starting from a trusted checkpoint, who signed the blocks just before it
+    /// is unknown, so the recent-signer rule starts empty (it can only accept a
+    /// signer that the chain would have made wait, never refuse a valid block);
+    /// pending votes are empty by definition at an epoch block, and unknown at
+    /// any other block.
+    pub(crate) fn new(epoch: u64, signers: Arc<[Address]>) -> Result<Self, Error> {
+        if epoch == 0 {
             return Err(Error::InvalidConsensusState("Clique epoch is zero"));
         }
-        if header.number % config.epoch != 0 {
-            return Err(Error::InvalidConsensusState(
-                "Clique checkpoint header is not an epoch block",
-            ));
-        }
-        let signers: BTreeSet<Address> = checkpoint_signers(header)?.into_iter().collect();
         if signers.is_empty() {
-            return Err(Error::InvalidConsensusState(
-                "Clique checkpoint lists no signers",
-            ));
+            return Err(Error::InvalidConsensusState("Clique signer set is empty"));
         }
         Ok(Snapshot {
-            config,
+            epoch,
             signers,
             recents: BTreeMap::new(),
-            votes: Vec::new(),
-            tally: BTreeMap::new(),
+            votes: GethVotes::default(),
         })
-    }
-
-    /// The current signers, sorted.
-    pub(crate) fn signers(&self) -> Vec<Address> {
-        self.signers.iter().copied().collect()
     }
 
     fn limit(&self) -> u64 {
@@ -139,39 +118,15 @@ impl Snapshot {
     fn in_turn(&self, number: u64, signer: &Address) -> bool {
         let n = self.signers.len() as u64;
         self.signers
-            .iter()
-            .position(|s| s == signer)
-            .is_some_and(|i| number % n == i as u64)
-    }
-
-    fn cast(&mut self, address: Address, authorize: bool) -> bool {
-        if self.signers.contains(&address) == authorize {
-            return false;
-        }
-        self.tally
-            .entry(address)
-            .and_modify(|t| t.1 += 1)
-            .or_insert((authorize, 1));
-        true
-    }
-
-    fn uncast(&mut self, address: &Address, authorize: bool) {
-        if let Some(t) = self.tally.get_mut(address) {
-            if t.0 == authorize {
-                if t.1 > 1 {
-                    t.1 -= 1;
-                } else {
-                    self.tally.remove(address);
-                }
-            }
-        }
+            .binary_search(signer)
+            .is_ok_and(|i| number % n == i as u64)
     }
 
     /// Checks `header` (whose parent is the snapshot's head) and applies it;
-    /// returns its signer.
-    pub(crate) fn apply(&mut self, header: &Header) -> Result<Address, Error> {
+    /// returns its signer and the signer set that authorised it.
+    pub(crate) fn apply(&mut self, header: &Header) -> Result<(Address, Arc<[Address]>), Error> {
         let number = header.number;
-        let checkpoint = number % self.config.epoch == 0;
+        let checkpoint = number % self.epoch == 0;
         let extra_len = header.extra_data.len();
         if extra_len < EXTRA_VANITY + EXTRA_SEAL {
             return Err(Error::ExtraDataTooShort {
@@ -183,8 +138,10 @@ impl Snapshot {
             if header.beneficiary != Address::ZERO || header.nonce != NONCE_DROP {
                 return Err(Error::InvalidCliqueVote(number));
             }
-            let listed: BTreeSet<Address> = checkpoint_signers(header)?.into_iter().collect();
-            if listed != self.signers {
+            let mut listed = checkpoint_signers(header)?;
+            listed.sort();
+            listed.dedup();
+            if listed[..] != self.signers[..] {
                 return Err(Error::CliqueCheckpointSignersMismatch(number));
             }
         } else if extra_len != EXTRA_VANITY + EXTRA_SEAL {
@@ -198,12 +155,12 @@ impl Snapshot {
                 "Clique header has a non-zero mixHash",
             ));
         }
-        if header.ommers_hash != EMPTY_OMMERS {
+        if header.ommers_hash != EMPTY_OMMERS_HASH {
             return Err(Error::InvalidConsensusState("Clique header has ommers"));
         }
 
         let signer = recover_signer(header)?;
-        if !self.signers.contains(&signer) {
+        if self.signers.binary_search(&signer).is_err() {
             return Err(Error::UnauthorizedSigner(signer));
         }
         let limit = self.limit();
@@ -227,54 +184,27 @@ impl Snapshot {
         }
 
         // Apply, as go-ethereum's snapshot does.
+        let authorised_by = Arc::clone(&self.signers);
         if checkpoint {
             self.votes.clear();
-            self.tally.clear();
         }
         if number >= limit {
             self.recents.remove(&(number - limit));
         }
         self.recents.insert(number, signer);
         let coinbase = header.beneficiary;
-        if let Some(i) = self
+        let mut set = self.signers.to_vec();
+        let was_member = set.binary_search(&coinbase).is_ok();
+        if self
             .votes
-            .iter()
-            .position(|v| v.signer == signer && v.address == coinbase)
+            .apply(&mut set, signer, coinbase, header.nonce == NONCE_AUTH)
         {
-            let old = self.votes.remove(i);
-            self.uncast(&old.address, old.authorize);
-        }
-        let authorize = header.nonce == NONCE_AUTH;
-        if self.cast(coinbase, authorize) {
-            self.votes.push(Vote {
-                signer,
-                address: coinbase,
-                authorize,
-            });
-        }
-        if let Some(&(auth, count)) = self.tally.get(&coinbase) {
-            if count > self.signers.len() / 2 {
-                if auth {
-                    self.signers.insert(coinbase);
-                } else {
-                    self.signers.remove(&coinbase);
-                    let limit = self.limit();
-                    if number >= limit {
-                        self.recents.remove(&(number - limit));
-                    }
-                    let dropped: Vec<Vote> = self
-                        .votes
-                        .iter()
-                        .filter(|v| v.signer == coinbase)
-                        .cloned()
-                        .collect();
-                    for v in dropped {
-                        self.uncast(&v.address, v.authorize);
-                    }
-                    self.votes.retain(|v| v.signer != coinbase);
+            self.signers = set.into();
+            if was_member {
+                let limit = self.limit();
+                if number >= limit {
+                    self.recents.remove(&(number - limit));
                 }
-                self.votes.retain(|v| v.address != coinbase);
-                self.tally.remove(&coinbase);
             }
         }
         if self.signers.is_empty() {
@@ -282,6 +212,6 @@ impl Snapshot {
                 "Clique signer set became empty",
             ));
         }
-        Ok(signer)
+        Ok((signer, authorised_by))
     }
 }

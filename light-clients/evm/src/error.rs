@@ -1,6 +1,7 @@
 //! The crate's error type: one variant per reason evidence is refused.
 
 use crate::types::{Address, B256};
+use crate::FinalityMode;
 
 /// Why an RLP encoding was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -198,6 +199,78 @@ pub enum Error {
     /// The consensus state is unusable (for example an empty validator set).
     #[error("invalid consensus state: {0}")]
     InvalidConsensusState(&'static str),
+    /// A BFT header field that the protocol fixes has another value.
+    #[error("block {number}: `{field}` does not have the value the BFT protocol fixes")]
+    BftConstantField {
+        /// The header's number.
+        number: u64,
+        /// The field's name as in the JSON-RPC block object.
+        field: &'static str,
+    },
+    /// An IBFT 1.0 vote nonce is neither all-ones (add) nor all-zero (drop).
+    #[error("block {0}: vote nonce is neither 0xff..ff nor 0x00..00")]
+    InvalidVoteNonce(u64),
+
+    /// The consensus schedule is unusable.
+    #[error("invalid consensus schedule: {0}")]
+    InvalidConfig(ConfigError),
+    /// No rule of the schedule covers the block (it precedes the first rule).
+    #[error("no consensus rule covers block {0}")]
+    NoRuleForBlock(u64),
+    /// The validators given for a checkpoint differ from those its header lists.
+    #[error("block {0}: the given validators differ from those the checkpoint header lists")]
+    CheckpointValidatorsMismatch(u64),
+    /// A Clique checkpoint that is not an epoch block needs its signers given.
+    #[error("block {0}: a Clique checkpoint that is not an epoch block needs its signers given")]
+    MissingCheckpointValidators(u64),
+    /// A stored state was written by an unknown version of this crate.
+    #[error("stored client state has version {found}; this build reads version {supported}")]
+    UnsupportedStateVersion {
+        /// The version found.
+        found: u32,
+        /// The version this build reads and writes.
+        supported: u32,
+    },
+    /// A stored state's protocol is not the one the schedule has for the next
+    /// block.
+    #[error("stored client state follows {state:?} with epoch {state_epoch}; the schedule has {config:?} with epoch {config_epoch} for block {next}")]
+    StateProtocolMismatch {
+        /// The block after the stored head.
+        next: u64,
+        /// The stored protocol.
+        state: FinalityMode,
+        /// The stored epoch.
+        state_epoch: u64,
+        /// The schedule's protocol for `next`.
+        config: FinalityMode,
+        /// The schedule's epoch for `next`.
+        config_epoch: u64,
+    },
+}
+
+/// Why a consensus schedule ([`crate::ConsensusConfig`]) was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The schedule has no rule.
+    #[error("the schedule is empty")]
+    Empty,
+    /// Rules are not in strictly increasing `from_block` order.
+    #[error("rule from block {next} does not come after the rule from block {previous}")]
+    Unsorted {
+        /// The earlier rule's first block.
+        previous: u64,
+        /// The later rule's first block.
+        next: u64,
+    },
+    /// A consensus rule has epoch 0.
+    #[error("the rule from block {0} has epoch 0")]
+    ZeroEpoch(u64),
+    /// The finalized-tag mode is combined with a consensus protocol.
+    #[error("the finalized-tag mode cannot be combined with other rules")]
+    FinalizedTagMixed,
+    /// A transition between Clique and a BFT protocol, which is not supported.
+    #[error("the transition at block {0} between Clique and a BFT protocol is not supported")]
+    CliqueTransition(u64),
 }
 
 impl Error {

@@ -69,15 +69,14 @@ fn real_goerli_blocks_1_to_7_verify_from_genesis() {
     assert_eq!(lc.authorities(), vec![signer]);
     let verified = lc
         .verify_headers(headers.clone())
+        .map_err(|r| r.rule)
         .expect("Goerli seals verify");
     for v in &verified {
-        assert_eq!(
-            *v.finality(),
-            Finality::Sealed {
-                mode: FinalityMode::Clique,
-                signers: vec![signer]
-            }
-        );
+        assert!(matches!(
+            v.finality(),
+            Finality::Sealed { mode: FinalityMode::Clique, signers, validators }
+                if *signers == vec![signer] && validators[..] == [signer]
+        ));
         assert!(!v.finality_trusted_from_tag());
     }
     assert_eq!(lc.head().hash, headers[6].hash());
@@ -94,7 +93,7 @@ fn real_goerli_seal_tampering_is_refused() {
         let mut h = headers[0].clone();
         h.extra_data[i] ^= 0x01;
         let mut lc = goerli_client(&genesis);
-        let r = lc.verify_headers([h]);
+        let r = lc.verify_headers([h]).map_err(|r| r.rule);
         assert!(
             matches!(
                 r,
@@ -116,7 +115,7 @@ fn real_goerli_seal_tampering_is_refused() {
     let mut h = headers[0].clone();
     h.difficulty = U256::from(1);
     let mut lc = goerli_client(&genesis);
-    assert!(lc.verify_headers([h]).is_err());
+    assert!(lc.verify_headers([h]).map_err(|r| r.rule).is_err());
     // A genesis that is not the trusted checkpoint.
     let mut g = genesis.clone();
     g.timestamp += 1;
@@ -196,19 +195,21 @@ fn turns_recent_signers_and_authorisation() {
     // in turn (block 1 -> index 1), then out of turn by index 0
     for idx in [1, 0] {
         let h = chain.next(idx, None, None);
-        lc.verify_headers([h.clone()]).expect("valid seal");
+        lc.verify_headers([h.clone()])
+            .map_err(|r| r.rule)
+            .expect("valid seal");
         chain.headers.push(h);
     }
     // index 0 signed block 2; with 3 signers the limit is 2 blocks: it may not sign block 3
     let h = chain.next(0, None, None);
     assert_eq!(
-        lc.verify_headers([h]),
+        lc.verify_headers([h]).map_err(|r| r.rule),
         Err(Error::RecentlySigned(chain.keys[0].1))
     );
     // block 3: index 0 is in turn (3 % 3 = 0) but signed recently; index 2 out of turn
     let h = chain.next(2, None, Some(2));
     assert!(matches!(
-        lc.verify_headers([h]),
+        lc.verify_headers([h]).map_err(|r| r.rule),
         Err(Error::WrongDifficulty {
             expected: 1,
             found: 2
@@ -221,17 +222,19 @@ fn turns_recent_signers_and_authorisation() {
     let len = h.extra_data.len();
     h.extra_data[len - 65..].copy_from_slice(&sign(&outsider, &digest));
     assert_eq!(
-        lc.verify_headers([h]),
+        lc.verify_headers([h]).map_err(|r| r.rule),
         Err(Error::UnauthorizedSigner(oaddr))
     );
     // a bad vote nonce
     let mut h = chain.next(2, None, None);
     h.nonce = [1; 8];
-    assert!(lc.verify_headers([h]).is_err());
+    assert!(lc.verify_headers([h]).map_err(|r| r.rule).is_err());
     // still at block 2 after all refusals
     assert_eq!(lc.head().number, 2);
     let h = chain.next(2, None, None);
-    lc.verify_headers([h]).expect("index 2 out of turn is fine");
+    lc.verify_headers([h])
+        .map_err(|r| r.rule)
+        .expect("index 2 out of turn is fine");
 }
 
 #[test]
@@ -241,7 +244,9 @@ fn votes_change_the_signer_set() {
     // two of three signers vote the newcomer in (> n/2)
     for idx in [1, 2] {
         let h = chain.next(idx, Some((newcomer, true)), None);
-        lc.verify_headers([h.clone()]).expect("vote accepted");
+        lc.verify_headers([h.clone()])
+            .map_err(|r| r.rule)
+            .expect("vote accepted");
         chain.headers.push(h);
     }
     assert_eq!(lc.authorities().len(), 4);
@@ -250,28 +255,53 @@ fn votes_change_the_signer_set() {
     let (mut chain2, mut lc2) = Chain::new(3, 3);
     for idx in [1, 2] {
         let h = chain2.next(idx, None, None);
-        lc2.verify_headers([h.clone()]).expect("valid");
+        lc2.verify_headers([h.clone()])
+            .map_err(|r| r.rule)
+            .expect("valid");
         chain2.headers.push(h);
     }
     // block 3 is a checkpoint (epoch 3): its extraData lists the signers
     let mut h = chain2.next(0, None, None);
-    assert!(lc2.clone().verify_headers([h.clone()]).is_ok());
+    assert!(lc2
+        .clone()
+        .verify_headers([h.clone()])
+        .map_err(|r| r.rule)
+        .is_ok());
     // the same checkpoint with a signer missing from its list is refused
     h.extra_data.drain(32..52);
     let mut lc3 = lc2.clone();
-    assert!(lc3.verify_headers([h]).is_err());
+    assert!(lc3.verify_headers([h]).map_err(|r| r.rule).is_err());
 }
 
 #[test]
 fn self_signed_chain_marks_the_signer() {
     let (chain, mut lc) = Chain::new(2, 100);
     let h = chain.next(1, None, None);
-    let v = lc.verify_headers([h]).expect("valid");
+    let v = lc.verify_headers([h]).map_err(|r| r.rule).expect("valid");
+    assert!(matches!(
+        v[0].finality(),
+        Finality::Sealed { mode: FinalityMode::Clique, signers, validators }
+            if *signers == vec![chain.keys[1].1] && validators.len() == 2
+    ));
+}
+
+#[test]
+fn votes_drop_a_signer() {
+    let (mut chain, mut lc) = Chain::new(3, 1000);
+    let dropped = chain.keys[2].1;
+    // blocks 1 (index 1, in turn) and 2 (index 0, out of turn) vote it out: 2 > 3/2
+    for idx in [1, 0] {
+        let h = chain.next(idx, Some((dropped, false)), None);
+        lc.verify_headers([h.clone()]).expect("vote accepted");
+        chain.headers.push(h);
+    }
+    assert_eq!(lc.authorities().len(), 2);
+    assert!(!lc.authorities().contains(&dropped));
+    assert!(lc.state().votes.is_empty());
+    // the dropped signer is no longer authorised
+    let h = chain.next(2, None, Some(1));
     assert_eq!(
-        *v[0].finality(),
-        Finality::Sealed {
-            mode: FinalityMode::Clique,
-            signers: vec![chain.keys[1].1]
-        }
+        lc.verify_headers([h]).map_err(|r| r.rule),
+        Err(Error::UnauthorizedSigner(dropped))
     );
 }

@@ -222,7 +222,10 @@ fn finalized_tag_chain_links_and_marks_trust() {
         hash: genesis.hash(),
     };
     let mut lc = EvmLightClient::finalized_tag(cp);
-    let verified = lc.verify_headers(headers.clone()).expect("chain links");
+    let verified = lc
+        .verify_headers(headers.clone())
+        .map_err(|r| r.rule)
+        .expect("chain links");
     assert_eq!(verified.len(), 7);
     assert!(verified
         .iter()
@@ -235,7 +238,7 @@ fn finalized_tag_chain_links_and_marks_trust() {
     let mut skipped = headers.clone();
     skipped.remove(2);
     assert!(matches!(
-        lc.verify_headers(skipped),
+        lc.verify_headers(skipped).map_err(|r| r.rule),
         Err(Error::NonSequentialNumber {
             expected: 3,
             found: 4
@@ -244,11 +247,14 @@ fn finalized_tag_chain_links_and_marks_trust() {
     let mut forged = headers.clone();
     forged[3].gas_used = 1;
     assert!(matches!(
-        lc.verify_headers(forged),
+        lc.verify_headers(forged).map_err(|r| r.rule),
         Err(Error::ParentHashMismatch { number: 5, .. })
     ));
     assert_eq!(lc.head(), cp);
-    assert_eq!(lc.verify_headers(Vec::new()), Err(Error::EmptyHeaderChain));
+    assert_eq!(
+        lc.verify_headers(Vec::new()).map_err(|r| r.rule),
+        Err(Error::EmptyHeaderChain)
+    );
 }
 
 /// ethereumjs' test files name header fields differently from JSON-RPC.

@@ -39,6 +39,10 @@ proptest! {
     fn other_decoders_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
         let _ = BftExtraData::decode(BftKind::Qbft, &bytes);
         let _ = BftExtraData::decode(BftKind::Ibft2, &bytes);
+        if let Ok(e) = isthmus_light_client_evm::bft::Ibft1ExtraData::decode(&bytes) {
+            // anything accepted is canonical: it re-encodes to the same bytes
+            prop_assert_eq!(&e.encode(true, true), &bytes);
+        }
         let _ = Account::decode_rlp(&bytes);
     }
 }
@@ -76,6 +80,47 @@ proptest! {
         proof.account_proof[n][b] ^= x;
         if let Ok(other) = proof.verify(&header.state_root) {
             prop_assert_ne!(other, good);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    /// libsecp256k1 and k256 accept exactly the same seals and recover the same
+    /// signer, including high-s (refused by both) and mangled signatures.
+    #[test]
+    fn secp256k1_recovery_agrees_with_k256(
+        digest in any::<[u8; 32]>(),
+        signer in 1u8..=255,
+        flip in proptest::option::of((0usize..65, 1u8..=255)),
+        high_s in any::<bool>(),
+    ) {
+        use isthmus_light_client_evm::{recover_address, recover_address_k256};
+        let d = B256(digest);
+        let (sk, addr) = key(signer);
+        let mut sig = sign(&sk, &d);
+        prop_assert_eq!(recover_address(&d, &sig), Ok(addr));
+        if high_s {
+            // s -> n - s, v flipped: the same signature in high-s form
+            let n = hex::decode(
+                "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141",
+            )
+            .expect("hex");
+            let mut borrow = 0i16;
+            for i in (0..32).rev() {
+                let d = i16::from(n[i]) - i16::from(sig[32 + i]) - borrow;
+                borrow = i16::from(d < 0);
+                sig[32 + i] = (d + 256 * borrow) as u8;
+            }
+            sig[64] ^= 1;
+        }
+        if let Some((i, x)) = flip {
+            sig[i] ^= x;
+        }
+        prop_assert_eq!(recover_address(&d, &sig), recover_address_k256(&d, &sig));
+        if high_s && flip.is_none() {
+            prop_assert!(recover_address(&d, &sig).is_err());
         }
     }
 }

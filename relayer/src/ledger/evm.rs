@@ -10,12 +10,18 @@ use async_trait::async_trait;
 use ethers::types::Address;
 use isthmus_adapter_evm::source::Scanned;
 use isthmus_adapter_evm::{EvmDestination, EvmSource};
+use isthmus_config::SealedFinality;
 use isthmus_light_client_evm::{
     AccountProof, EvmLightClient, Header, TrustedCheckpoint, Verified, B256,
 };
 use isthmus_protocol::{Batch, MessageId};
-use isthmus_schema::{BlockRef, NewMessage};
+use isthmus_schema::{
+    BlockRef, LightClientCommit, LightClientRecord, NewMessage, VerifiedHeaderRecord,
+};
 use tokio::sync::Mutex;
+use tracing::{debug, info};
+
+use super::follow::{self, Follower};
 
 use super::{
     Balance, Delivered, DeliveryFeed, DeliveryRef, Destination, LedgerError, Observed,
@@ -26,8 +32,11 @@ use crate::verified::VerifiedCheckpoint;
 /// Most headers kept for attesting to blocks below the light client's head (a peer
 /// that is behind asks for an older checkpoint).
 const VERIFIED_HEADER_CACHE: usize = 4096;
-/// Most blocks one `eth_getLogs` covers.
+/// Most blocks one `eth_getLogs` covers, and most headers one observer round
+/// follows.
 const SCAN_RANGE: u64 = 2_000;
+/// Header requests in flight at once while following.
+const FETCH_CONCURRENCY: usize = 16;
 
 /// What an EVM ledger is connected with.
 #[derive(Clone)]
@@ -46,6 +55,25 @@ pub struct EvmEndpoints {
     pub confirmations: u64,
 }
 
+/// How an EVM ledger's light client starts.
+pub enum LightClientStart {
+    /// `finalized-tag`: at block `start_at`, whose hash is taken from the node (the
+    /// node's view of final blocks is trusted anyway); every later header is checked
+    /// by hash linkage from there.
+    Tag {
+        /// The first block of the verified range.
+        start_at: u64,
+    },
+    /// Sealed finality: resumed from the state stored with the observe cursor, or
+    /// started at the configured checkpoint when none is stored.
+    Sealed {
+        /// The configured checkpoint and protocol schedule.
+        finality: SealedFinality,
+        /// The stored state and window of verified headers, if any.
+        stored: Option<Box<(LightClientRecord, Vec<VerifiedHeaderRecord>)>>,
+    },
+}
+
 /// An EVM ledger: source and destination roles plus its light client.
 pub struct EvmLedger {
     name: String,
@@ -54,7 +82,12 @@ pub struct EvmLedger {
     destination: EvmDestination,
     outbox: [u8; 20],
     confirmations: u64,
-    client: Mutex<LightClientState>,
+    client: Client,
+}
+
+enum Client {
+    Tag(Mutex<LightClientState>),
+    Sealed(Mutex<Follower>),
 }
 
 struct LightClientState {
@@ -64,18 +97,16 @@ struct LightClientState {
 
 impl EvmLedger {
     /// Connects to the nodes at `endpoints.urls`; deliveries are signed with
-    /// `submitter`. The light client starts at block `start_at`, whose hash is taken
-    /// from the node: with `finality = "finalized-tag"` the node's view of final
-    /// blocks is trusted anyway, and every later header is checked by hash linkage
-    /// from there. The caller starts a little below its stored progress, so
-    /// checkpoints it and lagging peers still need are within the verified range
-    /// after a restart.
+    /// `submitter`. The light client starts as `start` says. With `finalized-tag`,
+    /// the caller starts a little below its stored progress, so checkpoints it and
+    /// lagging peers still need are within the verified range after a restart; with
+    /// sealed finality the stored window of verified headers serves them.
     pub async fn connect(
         name: &str,
         id: u32,
         endpoints: &EvmEndpoints,
         submitter: &[u8; 32],
-        start_at: u64,
+        start: LightClientStart,
     ) -> Result<Self, LedgerError> {
         let rpc = isthmus_adapter_evm::failover_provider(
             &endpoints.urls,
@@ -89,17 +120,63 @@ impl EvmLedger {
             Address::from(endpoints.inbox),
             submitter,
         )?;
-        let start = source
-            .block_ref(start_at)
-            .await?
-            .ok_or_else(|| LedgerError::BlockMissing {
-                ledger: name.to_owned(),
-                number: start_at,
-            })?;
-        let client = EvmLightClient::finalized_tag(TrustedCheckpoint {
-            number: start.number,
-            hash: B256(start.hash),
-        });
+        let config_error = |e: follow::StartError| LedgerError::Config {
+            ledger: name.to_owned(),
+            reason: e.to_string(),
+        };
+        let client = match start {
+            LightClientStart::Tag { start_at } => {
+                let start =
+                    source
+                        .block_ref(start_at)
+                        .await?
+                        .ok_or_else(|| LedgerError::BlockMissing {
+                            ledger: name.to_owned(),
+                            number: start_at,
+                        })?;
+                Client::Tag(Mutex::new(LightClientState {
+                    client: EvmLightClient::finalized_tag(TrustedCheckpoint {
+                        number: start.number,
+                        hash: B256(start.hash),
+                    }),
+                    verified: BTreeMap::new(),
+                }))
+            }
+            LightClientStart::Sealed {
+                finality,
+                stored: Some(stored),
+            } => {
+                let (record, headers) = *stored;
+                let follower = Follower::resume(name, id, &finality, &record, headers)
+                    .map_err(config_error)?;
+                info!(
+                    head = follower.head().number,
+                    protocol = %follow::schema_mode(follower.mode()),
+                    "light client resumed from its stored state"
+                );
+                Client::Sealed(Mutex::new(follower))
+            }
+            LightClientStart::Sealed {
+                finality,
+                stored: None,
+            } => {
+                let number = finality.checkpoint.number;
+                let json = source.header_json(number).await?;
+                let header =
+                    Header::from_rpc_json(&json.to_string()).map_err(|e| LedgerError::Config {
+                        ledger: name.to_owned(),
+                        reason: format!("the node's checkpoint block {number} does not parse: {e}"),
+                    })?;
+                let follower =
+                    Follower::start(name, id, &finality, &header).map_err(config_error)?;
+                info!(
+                    checkpoint = number,
+                    protocol = %follow::schema_mode(follower.mode()),
+                    "light client started from the configured checkpoint"
+                );
+                Client::Sealed(Mutex::new(follower))
+            }
+        };
         Ok(Self {
             name: name.to_owned(),
             id,
@@ -107,15 +184,65 @@ impl EvmLedger {
             destination,
             outbox: endpoints.outbox,
             confirmations: endpoints.confirmations,
-            client: Mutex::new(LightClientState {
-                client,
-                verified: BTreeMap::new(),
-            }),
+            client,
         })
     }
 
-    /// The node's final head, less `confirmations` blocks.
+    /// The node's final head, less `confirmations` blocks (finalized-tag); the
+    /// light client's head after following the node's chain up to its latest
+    /// block less `confirmations`, at most [`SCAN_RANGE`] headers further (sealed).
     async fn final_head(&self) -> Result<BlockRef, LedgerError> {
+        let follower = match &self.client {
+            Client::Sealed(f) => f,
+            Client::Tag(_) => return self.node_final_head().await,
+        };
+        let target = self
+            .source
+            .latest()
+            .await?
+            .number
+            .saturating_sub(self.confirmations);
+        let mut follower = follower.lock().await;
+        if let Some(halt) = follower.halted() {
+            return Err(self.halted(halt));
+        }
+        let head = follower.head().number;
+        if target > head {
+            let end = target.min(head + SCAN_RANGE);
+            let began = std::time::Instant::now();
+            let headers = self.fetch_headers(head + 1, end).await?;
+            if let Err(halt) = follower.follow(headers) {
+                let at = follower.head();
+                if halt.number == at.number + 1 {
+                    // A header that does not link to the verified head may be the
+                    // other side of a fork: keep the node's header at our head's
+                    // height too, and say so if a quorum sealed it.
+                    if let Ok(json) = self.source.header_json(at.number).await {
+                        if let Ok(theirs) = Header::from_rpc_json(&json.to_string()) {
+                            follower.conflict(&theirs);
+                        }
+                    }
+                }
+                if follower.head().number > head {
+                    // The headers before the refused one are valid: they are observed
+                    // and committed with the state first; the next call halts.
+                    return Ok(follower.head());
+                }
+                let halt = follower.halted().cloned().unwrap_or(halt);
+                return Err(self.halted(&halt));
+            }
+            debug!(
+                from = head + 1,
+                to = end,
+                ms = began.elapsed().as_millis() as u64,
+                "followed headers"
+            );
+        }
+        Ok(follower.head())
+    }
+
+    /// The node's finalized tag, less `confirmations`.
+    async fn node_final_head(&self) -> Result<BlockRef, LedgerError> {
         let head = self.source.finalized().await?;
         if self.confirmations == 0 {
             return Ok(head);
@@ -130,6 +257,43 @@ impl EvmLedger {
             })
     }
 
+    /// Headers `from..=to` from the node, [`FETCH_CONCURRENCY`] requests at a time,
+    /// in order. A header that does not parse is kept out and ends the list there
+    /// (the light client then refuses the next one for a broken link, or the caller
+    /// follows the rest next round).
+    async fn fetch_headers(&self, from: u64, to: u64) -> Result<Vec<Header>, LedgerError> {
+        use futures::stream::{self, StreamExt, TryStreamExt};
+        let jsons: Vec<serde_json::Value> = stream::iter(from..=to)
+            .map(|n| self.source.header_json(n))
+            .buffered(FETCH_CONCURRENCY)
+            .try_collect()
+            .await?;
+        let mut headers = Vec::with_capacity(jsons.len());
+        for (n, json) in (from..).zip(jsons) {
+            match Header::from_rpc_json(&json.to_string()) {
+                Ok(h) if h.number == n => headers.push(h),
+                Ok(h) => {
+                    // The light client refuses it for its number, with the evidence.
+                    headers.push(h);
+                    break;
+                }
+                Err(e) => {
+                    return Err(self.refused(format!("header {n} does not parse: {e}")));
+                }
+            }
+        }
+        Ok(headers)
+    }
+
+    fn halted(&self, halt: &follow::Halt) -> LedgerError {
+        LedgerError::Halted {
+            ledger: self.name.clone(),
+            number: halt.number,
+            rule: halt.rule.clone(),
+            evidence: Box::new(halt.evidence.clone()),
+        }
+    }
+
     fn refused(&self, reason: String) -> LedgerError {
         LedgerError::Refused {
             ledger: self.name.clone(),
@@ -138,7 +302,25 @@ impl EvmLedger {
     }
 
     async fn verified_header(&self, block: BlockRef) -> Result<Verified<Header>, LedgerError> {
-        let mut state = self.client.lock().await;
+        let state = match &self.client {
+            Client::Tag(state) => state,
+            Client::Sealed(follower) => {
+                let follower = follower.lock().await;
+                if let Some(halt) = follower.halted() {
+                    return Err(self.halted(halt));
+                }
+                let header = follower.header(block.number).cloned().ok_or_else(|| {
+                    self.refused(format!(
+                        "block {} is not in the verified window (head {}, checkpoint {})",
+                        block.number,
+                        follower.head().number,
+                        follower.checkpoint().number
+                    ))
+                })?;
+                return self.matching(header, block);
+            }
+        };
+        let mut state = state.lock().await;
         let head = state.client.head().number;
         if block.number > head {
             let mut headers = Vec::with_capacity((block.number - head) as usize);
@@ -165,6 +347,14 @@ impl EvmLedger {
                 block.number
             ))
         })?;
+        self.matching(header, block)
+    }
+
+    fn matching(
+        &self,
+        header: Verified<Header>,
+        block: BlockRef,
+    ) -> Result<Verified<Header>, LedgerError> {
         if header.block_hash().0 != block.hash {
             return Err(self.refused(format!(
                 "block {} is {} on the verified chain, not 0x{}",
@@ -192,14 +382,56 @@ impl Source for EvmLedger {
         self.final_head().await
     }
 
+    /// With sealed finality, a block of the verified window is answered from it
+    /// (the node is not asked).
     async fn block_ref(&self, number: u64) -> Result<Option<BlockRef>, LedgerError> {
+        if let Client::Sealed(f) = &self.client {
+            if let Some(h) = f.lock().await.header(number) {
+                return Ok(Some(BlockRef {
+                    number,
+                    hash: h.block_hash().0,
+                }));
+            }
+        }
         Ok(self.source.block_ref(number).await?)
     }
 
     async fn check_linkage(&self, cursor: BlockRef) -> Result<(), LedgerError> {
+        if let Client::Sealed(f) = &self.client {
+            let f = f.lock().await;
+            if let Some(h) = f.header(cursor.number) {
+                // The cursor's block was verified: its hash is known without the node.
+                if h.block_hash().0 == cursor.hash {
+                    return Ok(());
+                }
+                return Err(LedgerError::ChainChanged {
+                    ledger: self.name.clone(),
+                    number: cursor.number,
+                    hash: format!("0x{}", hex::encode(cursor.hash)),
+                });
+            }
+            if cursor.number >= f.checkpoint().number {
+                // Within the verified chain but out of the window: the light client
+                // verified every header since, so nothing to ask the node.
+                return Ok(());
+            }
+        }
         // A reorg below the cursor is the adapter's `Reorg` (retryable: the node may
         // be catching up with the canonical chain).
         Ok(self.source.check_linkage(cursor).await?)
+    }
+
+    async fn light_client(&self) -> Option<LightClientCommit> {
+        match &self.client {
+            Client::Sealed(f) => Some(f.lock().await.commit()),
+            Client::Tag(_) => None,
+        }
+    }
+
+    async fn light_client_committed(&self, head: u64) {
+        if let Client::Sealed(f) = &self.client {
+            f.lock().await.committed(head);
+        }
     }
 
     async fn scan(&self, from: u64, to: u64) -> Result<Vec<Observed>, LedgerError> {
@@ -252,6 +484,7 @@ impl Source for EvmLedger {
             self.outbox,
             &header,
             &account,
+            &follow::describe(&header),
         )?)
     }
 }
@@ -330,8 +563,19 @@ impl Destination for EvmLedger {
 
 #[async_trait]
 impl DeliveryFeed for EvmLedger {
+    /// The node's final head (finalized-tag), or its latest block less
+    /// `confirmations` (sealed finality: deliveries are followed as the node reports
+    /// them, as they are awaited).
     async fn head(&self) -> Result<u64, LedgerError> {
-        Ok(self.final_head().await?.number)
+        match &self.client {
+            Client::Tag(_) => Ok(self.node_final_head().await?.number),
+            Client::Sealed(_) => Ok(self
+                .source
+                .latest()
+                .await?
+                .number
+                .saturating_sub(self.confirmations)),
+        }
     }
 
     fn range(&self) -> u64 {

@@ -14,6 +14,7 @@
 //! `isthmus-light-client-grandpa`).
 
 pub mod evm;
+pub mod follow;
 pub mod substrate;
 
 use std::collections::{HashMap, HashSet};
@@ -23,7 +24,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use isthmus_protocol::{Batch, MessageId, MessageOutcome};
 pub use isthmus_protocol::{DeliveryRef, SeenDelivery};
-use isthmus_schema::{BlockRef, NewMessage};
+use isthmus_schema::{BlockRef, LightClientCommit, NewMessage};
 
 use crate::verified::{CheckpointError, VerifiedCheckpoint};
 
@@ -75,6 +76,20 @@ pub enum LedgerError {
     /// The proven values do not form a checkpoint.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// The light client refused a header that a verified chain must accept: the
+    /// ledger's observer stops until an operator acts; `evidence` goes into the
+    /// history.
+    #[error("ledger `{ledger}` halted at block {number}: {rule}")]
+    Halted {
+        /// The ledger.
+        ledger: String,
+        /// The refused block.
+        number: u64,
+        /// The rule it broke.
+        rule: String,
+        /// The header(s), the verified head and the validator set.
+        evidence: Box<serde_json::Value>,
+    },
     /// The ledger is configured in a way this relayer cannot use.
     #[error("ledger `{ledger}`: {reason}")]
     Config {
@@ -100,7 +115,7 @@ impl LedgerError {
             // node behind a load balancer, a reorg that settled); the refusal is
             // recorded each time.
             Self::Refused { .. } => true,
-            Self::Checkpoint(_) | Self::Config { .. } => false,
+            Self::Checkpoint(_) | Self::Config { .. } | Self::Halted { .. } => false,
         }
     }
 }
@@ -171,6 +186,16 @@ pub trait Source: Send + Sync {
 
     /// The outbox's commitment at `block`, proven through the ledger's light client.
     async fn verify_checkpoint(&self, block: BlockRef) -> Result<VerifiedCheckpoint, LedgerError>;
+
+    /// The light-client state to commit with the observe cursor, where the ledger
+    /// keeps one in the history (sealed EVM finality). Its head covers every block
+    /// [`Source::finalized`] returned so far.
+    async fn light_client(&self) -> Option<LightClientCommit> {
+        None
+    }
+
+    /// The store committed the light-client state up to block `head`.
+    async fn light_client_committed(&self, _head: u64) {}
 }
 
 /// A ledger whose inbox messages are delivered to.

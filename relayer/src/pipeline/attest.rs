@@ -131,7 +131,11 @@ pub async fn attest(ctx: &Context, verified: Verified) -> Result<Option<Attested
         }
     }
     let (origin, destination, live, _, tree) = verified.into_parts();
-    let quorum = match ctx.consortium.signers.verify(&digest, &accepted) {
+    let quorum = match ctx.consortium.signers.verify_with(
+        &digest,
+        &accepted,
+        crate::verified::recover_signer,
+    ) {
         Ok(q) => q,
         Err(e) => {
             let kind = format!("no quorum: {origin}->{destination}");
@@ -188,7 +192,7 @@ pub async fn attest(ctx: &Context, verified: Verified) -> Result<Option<Attested
         .filter_map(|s| {
             accepted
                 .iter()
-                .find(|a| a.recover(&digest).ok() == Some(*s))
+                .find(|a| crate::verified::recover_signer(a, &digest).ok() == Some(*s))
                 .copied()
         })
         .collect();

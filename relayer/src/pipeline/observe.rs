@@ -91,10 +91,22 @@ pub async fn observe(ctx: &Context, id: u32) -> Result<Option<Round>, PipelineEr
     }
     // The entries are recorded with the range, so the history shows every outbox
     // entry: a message, or a rejection with its reason.
+    // The light client's state (sealed finality) commits with the cursor it covers.
+    let light_client = source.light_client().await;
     let outcome = ctx
         .store
-        .record_observed_with_rejected(key, to_ref, &messages, &rejected, &ctx.worker)
+        .record_observed_round(
+            key,
+            to_ref,
+            &messages,
+            &rejected,
+            light_client.as_ref(),
+            &ctx.worker,
+        )
         .await?;
+    if let Some(lc) = &light_client {
+        source.light_client_committed(lc.state.head.number).await;
+    }
     ctx.metrics
         .rejected_logs
         .with_label_values(&[&ledger.name])

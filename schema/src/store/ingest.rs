@@ -9,7 +9,8 @@ use super::{arr, get, parse_u64, to_i64, to_u32, Result, Store};
 use crate::error::StoreError;
 use crate::evidence::{self, RejectedEntryLog};
 use crate::types::{
-    BlockRef, CursorKey, Ledger, LedgerId, NewMessage, ObservedOutcome, RejectedEntry,
+    BlockRef, CursorKey, Ledger, LedgerId, LightClientCommit, NewMessage, ObservedOutcome,
+    RejectedEntry,
 };
 
 impl Store {
@@ -84,6 +85,30 @@ impl Store {
         rejected: &[RejectedEntry],
         actor: &str,
     ) -> Result<ObservedOutcome> {
+        self.record_observed_round(key, block, messages, rejected, None, actor)
+            .await
+    }
+
+    /// [`Store::record_observed_with_rejected`], also writing the source's
+    /// light-client state and newly verified headers (`light_client`) in the same
+    /// transaction, so that a restart finds the state that covers its cursor.
+    pub async fn record_observed_round(
+        &self,
+        key: CursorKey,
+        block: BlockRef,
+        messages: &[NewMessage],
+        rejected: &[RejectedEntry],
+        light_client: Option<&LightClientCommit>,
+        actor: &str,
+    ) -> Result<ObservedOutcome> {
+        if let Some(lc) = light_client {
+            if lc.state.ledger != key.ledger || lc.state.head.number < block.number {
+                return Err(StoreError::InvalidInput(format!(
+                    "light-client state of ledger {} at block {} does not cover the cursor {} of ledger {}",
+                    lc.state.ledger, lc.state.head.number, block.number, key.ledger
+                )));
+            }
+        }
         for r in rejected {
             if r.block.number > block.number {
                 return Err(StoreError::InvalidInput(format!(
@@ -217,6 +242,9 @@ impl Store {
             .await
             .map_err(StoreError::db("append rejected log rows"))?
             .rows_affected() as usize;
+        }
+        if let Some(lc) = light_client {
+            super::lightclient::write_commit(&mut tx, lc).await?;
         }
         tx.commit()
             .await

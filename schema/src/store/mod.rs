@@ -9,6 +9,8 @@
 //! - `claims`: delivery leases (claims, releases, hold-backs, orphaned leases);
 //! - `transitions`: compare-and-set status changes, failures and operator moves;
 //! - `deliveries`: final deliveries on the destination;
+//! - `lightclient`: light-client state and verified headers of sealed EVM ledgers,
+//!   consensus faults and the operator's reset;
 //! - `audit`: checkpoints, attestations, message histories, log export and chain
 //!   verification.
 //!
@@ -30,9 +32,11 @@ mod cursors;
 mod deliveries;
 mod gauges;
 mod ingest;
+mod lightclient;
 mod transitions;
 
 pub use gauges::{OldestPending, StatusCount};
+pub use lightclient::ConsensusFault;
 
 type Result<T> = std::result::Result<T, StoreError>;
 

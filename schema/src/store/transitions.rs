@@ -288,7 +288,10 @@ pub(super) async fn cas_status_each(
 
 /// Inserts an operator action (who, what, why) and logs it (event `operator`)
 /// inside the caller's transaction. Returns the action's id.
-async fn insert_operator_action(conn: &mut PgConnection, action: &OperatorAction) -> Result<i64> {
+pub(super) async fn insert_operator_action(
+    conn: &mut PgConnection,
+    action: &OperatorAction,
+) -> Result<i64> {
     if action.operator.is_empty() || action.reason.is_empty() {
         return Err(StoreError::InvalidInput(
             "operator actions need a who and a why".into(),
@@ -296,8 +299,9 @@ async fn insert_operator_action(conn: &mut PgConnection, action: &OperatorAction
     }
     let row = sqlx::query(
         "INSERT INTO operator_actions \
-             (operator, action, reason, message_id, route_source, route_destination, details) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) RETURNING id",
+             (operator, action, reason, message_id, route_source, route_destination, details, \
+              ledger_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8) RETURNING id",
     )
     .bind(&action.operator)
     .bind(action.action.as_str())
@@ -306,6 +310,7 @@ async fn insert_operator_action(conn: &mut PgConnection, action: &OperatorAction
     .bind(action.route.map(|r| i64::from(r.source)))
     .bind(action.route.map(|r| i64::from(r.destination)))
     .bind(action.details.to_string())
+    .bind(action.ledger.map(i64::from))
     .fetch_one(&mut *conn)
     .await
     .map_err(StoreError::db("insert operator action"))?;
