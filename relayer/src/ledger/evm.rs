@@ -3,6 +3,7 @@
 //! `MessageDelivered` events as a delivery feed.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -83,6 +84,8 @@ pub struct EvmLedger {
     outbox: [u8; 20],
     confirmations: u64,
     client: Client,
+    /// The node's latest block less `confirmations` at the last follow (sealed).
+    target: AtomicU64,
 }
 
 enum Client {
@@ -185,6 +188,7 @@ impl EvmLedger {
             outbox: endpoints.outbox,
             confirmations: endpoints.confirmations,
             client,
+            target: AtomicU64::new(0),
         })
     }
 
@@ -202,6 +206,7 @@ impl EvmLedger {
             .await?
             .number
             .saturating_sub(self.confirmations);
+        self.target.store(target, Ordering::Relaxed);
         let mut follower = follower.lock().await;
         if let Some(halt) = follower.halted() {
             return Err(self.halted(halt));
@@ -238,7 +243,22 @@ impl EvmLedger {
                 "followed headers"
             );
         }
-        Ok(follower.head())
+        // A node behind the verified head (another endpoint after a failover) may not
+        // know the logs of the blocks it lacks: scan only what it has.
+        let head = follower.head();
+        if target >= head.number {
+            return Ok(head);
+        }
+        match follower.header(target) {
+            Some(h) => Ok(BlockRef {
+                number: target,
+                hash: h.block_hash().0,
+            }),
+            None => Err(LedgerError::BlockMissing {
+                ledger: self.name.clone(),
+                number: head.number,
+            }),
+        }
     }
 
     /// The node's finalized tag, less `confirmations`.
@@ -380,6 +400,22 @@ impl Source for EvmLedger {
     /// The node's final head, less the configured `confirmations`.
     async fn finalized(&self) -> Result<BlockRef, LedgerError> {
         self.final_head().await
+    }
+
+    /// The headers between the light client's head and the node's latest block
+    /// (less `confirmations`) at the last follow: still to verify.
+    fn lag(&self) -> u64 {
+        match &self.client {
+            Client::Sealed(f) => f
+                .try_lock()
+                .map(|f| {
+                    self.target
+                        .load(Ordering::Relaxed)
+                        .saturating_sub(f.head().number)
+                })
+                .unwrap_or(0),
+            Client::Tag(_) => 0,
+        }
     }
 
     /// With sealed finality, a block of the verified window is answered from it

@@ -174,6 +174,14 @@ pub trait Source: Send + Sync {
     /// The node's final head.
     async fn finalized(&self) -> Result<BlockRef, LedgerError>;
 
+    /// Final blocks beyond the last [`Source::finalized`] that are not usable yet
+    /// (a sealed EVM ledger's light client follows a bounded number of headers per
+    /// call): the observer counts them as remaining, so a catch-up shows its
+    /// progress and runs without pauses.
+    fn lag(&self) -> u64 {
+        0
+    }
+
     /// Block `number` of the node's chain, if it has it.
     async fn block_ref(&self, number: u64) -> Result<Option<BlockRef>, LedgerError>;
 

@@ -31,7 +31,8 @@ pub struct Round {
     pub from: u64,
     /// Last block scanned.
     pub to: u64,
-    /// The final head when the round started (more remain when `to < finalized`).
+    /// The final head when the round started, with the blocks the source's light
+    /// client has still to follow (more remain when `to < finalized`).
     pub finalized: u64,
 }
 
@@ -138,7 +139,10 @@ pub async fn observe(ctx: &Context, id: u32) -> Result<Option<Round>, PipelineEr
         .height
         .with_label_values(&[&ledger.name, "observed"])
         .set(to as i64);
-    let remaining = finalized.number - to;
+    // A light client still following the node's chain (sealed EVM finality) has
+    // final blocks beyond `finalized` that count as remaining too.
+    let lag = source.lag();
+    let remaining = finalized.number - to + lag;
     if outcome.inserted > 0 || remaining > 0 {
         info!(
             from,
@@ -151,7 +155,7 @@ pub async fn observe(ctx: &Context, id: u32) -> Result<Option<Round>, PipelineEr
     Ok(Some(Round {
         from,
         to,
-        finalized: finalized.number,
+        finalized: finalized.number + lag,
     }))
 }
 
