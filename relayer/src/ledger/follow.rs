@@ -490,14 +490,16 @@ mod tests {
 
     use super::*;
 
-    fn blocks() -> Vec<Header> {
+    fn fixture(name: &str) -> Value {
         let dir = std::env::var("ISTHMUS_FIXTURES").map_or_else(
             |_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures"),
             std::path::PathBuf::from,
         );
-        let text =
-            std::fs::read_to_string(dir.join("ethereum/goquorum-ibft1-blocks-0-100.json")).unwrap();
-        let doc: Value = serde_json::from_str(&text).unwrap();
+        let text = std::fs::read_to_string(dir.join("ethereum").join(name)).unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    fn headers_of(doc: &Value) -> Vec<Header> {
         doc["blocks"]
             .as_array()
             .unwrap()
@@ -508,6 +510,82 @@ mod tests {
                 Header::from_rpc_json(&b.to_string()).unwrap()
             })
             .collect()
+    }
+
+    fn single(protocol: SealProtocol, epoch: u64, genesis: &Header) -> SealedFinality {
+        SealedFinality {
+            checkpoint: TrustedBlock {
+                number: genesis.number,
+                hash: genesis.hash().0,
+            },
+            validators: None,
+            schedule: vec![ConsensusStep {
+                from_block: 0,
+                protocol,
+                epoch,
+            }],
+        }
+    }
+
+    /// Real Clique chains (Rinkeby's genesis and blocks 1-5; a London-era Besu
+    /// Clique dev chain) pass the follower from their genesis, and every flipped
+    /// byte of a block's seal, signer list or parent link halts it at that block.
+    #[test]
+    fn real_clique_chains_follow_and_any_flipped_byte_halts() {
+        for name in ["rinkeby-clique-0-5.json", "besu-clique-dev-blocks-0-4.json"] {
+            let chain = headers_of(&fixture(name));
+            let config = single(SealProtocol::Clique, 30_000, &chain[0]);
+            let mut f = Follower::start("clique", 4, &config, &chain[0]).unwrap();
+            f.follow(chain[1..].to_vec()).unwrap();
+            assert_eq!(f.head().number, chain.len() as u64 - 1, "{name}");
+            for target in 1..chain.len() {
+                let extra = chain[target].extra_data.len();
+                let mut positions: Vec<usize> = (extra - 65..extra).collect();
+                positions.extend(0..32);
+                for pos in positions {
+                    let mut served = chain[1..].to_vec();
+                    served[target - 1].extra_data[pos] ^= 0x01;
+                    let mut f = Follower::start("clique", 4, &config, &chain[0]).unwrap();
+                    let halt = f.follow(served).unwrap_err();
+                    assert!(
+                        halt.number == target as u64 || halt.number == target as u64 + 1,
+                        "{name}: byte {pos} of block {target} halted at {}",
+                        halt.number
+                    );
+                }
+                let mut served = chain[1..].to_vec();
+                served[target - 1].parent_hash.0[5] ^= 0x80;
+                let mut f = Follower::start("clique", 4, &config, &chain[0]).unwrap();
+                assert_eq!(
+                    f.follow(served).unwrap_err().number,
+                    target as u64,
+                    "{name}"
+                );
+            }
+        }
+    }
+
+    /// The real Besu QBFT block 7528 is a checkpoint the follower accepts (its
+    /// validators come from its header), and not under another hash.
+    #[test]
+    fn real_qbft_block_is_a_checkpoint() {
+        let doc = fixture("besu-qbft-block-7528.json");
+        let mut json = doc["header"].clone();
+        json["transactions"] = json!([]);
+        let header = Header::from_rpc_json(&json.to_string()).unwrap();
+        let hash = bft::bft_block_hash(isthmus_light_client_evm::BftKind::Qbft, &header).unwrap();
+        let mut config = single(SealProtocol::Qbft, 30_000, &header);
+        config.checkpoint.hash = hash.0;
+        let f = Follower::start("besu", 5, &config, &header).unwrap();
+        assert_eq!(f.head().number, 7528);
+        assert_eq!(f.commit().state.validators.len(), 4);
+        config.checkpoint.hash[31] ^= 1;
+        assert!(Follower::start("besu", 5, &config, &header).is_err());
+    }
+
+    fn blocks() -> Vec<Header> {
+        let doc = fixture("goquorum-ibft1-blocks-0-100.json");
+        headers_of(&doc)
     }
 
     fn sealed(genesis: &Header) -> SealedFinality {
@@ -590,6 +668,36 @@ mod tests {
         // Halted for good: even the true header is not taken any more.
         assert_eq!(f.follow(vec![chain[80].clone()]).unwrap_err().number, 80);
         assert_eq!(f.head().number, 79);
+    }
+
+    /// Every byte of block 37's validator list, proposer seal and committed seals
+    /// (everything after the vanity), flipped, halts the follower there.
+    #[test]
+    fn every_flipped_byte_of_a_real_ibft_seal_or_validator_list_halts() {
+        let chain = blocks();
+        let config = sealed(&chain[0]);
+        let mut base = Follower::start("quorum", 7, &config, &chain[0]).unwrap();
+        base.follow(chain[1..=36].to_vec()).unwrap();
+        let target = &chain[37];
+        for pos in 32..target.extra_data.len() {
+            let mut bad = target.clone();
+            bad.extra_data[pos] ^= 0x01;
+            let mut f = Follower::resume(
+                "quorum",
+                7,
+                &config,
+                &base.commit().state,
+                base.commit().headers,
+            )
+            .unwrap();
+            let halt = f.follow(vec![bad, chain[38].clone()]).unwrap_err();
+            assert!(
+                halt.number == 37 || halt.number == 38,
+                "byte {pos}: halted at {}",
+                halt.number
+            );
+            assert_eq!(f.head().number, halt.number - 1);
+        }
     }
 
     #[test]
