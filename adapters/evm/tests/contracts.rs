@@ -491,7 +491,7 @@ async fn clearing_app_settles_payments_once() {
     };
     foreign.push(2, l.deployment.clearing, 0, &instruction(1, 300));
     foreign.push(2, l.deployment.clearing, 0, &instruction(1, 300)); // duplicate instruction id
-    foreign.push(2, l.deployment.clearing, 0, &instruction(2, 5_000)); // more than bank A holds
+    let underfunded = foreign.push(2, l.deployment.clearing, 0, &instruction(2, 5_000)); // more than bank A holds
     foreign.push(2, l.deployment.clearing, 0, b"not an instruction");
     let cp = foreign.checkpoint();
     let tree = foreign.tree();
@@ -530,16 +530,80 @@ async fn clearing_app_settles_payments_once() {
     let reasons: Vec<String> = rejected.iter().map(|r| r.reason.clone()).collect();
     assert_eq!(
         reasons,
-        vec![
-            "duplicate instruction",
-            "insufficient funds",
-            "malformed instruction"
-        ]
+        vec!["duplicate instruction", "malformed instruction"]
     );
-    // Refusals are final: every message is consumed, none can be replayed into a payment.
+    // Final refusals consume their message: none can be replayed into a payment. A
+    // refusal that depends on state (insufficient funds) leaves it deliverable.
     for m in &foreign.messages {
-        assert!(inbox.delivered(m.id().0).call().await.unwrap());
+        assert_eq!(
+            inbox.delivered(m.id().0).call().await.unwrap(),
+            m.id() != underfunded.id(),
+            "nonce {}",
+            m.nonce
+        );
     }
+
+    // The payment that funds bank A arrives after the one that needed it (members
+    // deliver in any order; anyone may submit): the earlier one settles on retry.
+    let bank_c = [0xc3; 32];
+    app.open_bank(bank_c, U256::from(10_000))
+        .send()
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let funding = ethers::abi::encode(&[
+        ethers::abi::Token::FixedBytes(vec![9; 32]),
+        ethers::abi::Token::FixedBytes(bank_c.to_vec()),
+        ethers::abi::Token::FixedBytes(bank_a.to_vec()),
+        ethers::abi::Token::Uint(U256::from(5_000)),
+    ]);
+    foreign.push(2, l.deployment.clearing, 0, &funding);
+    let cp = foreign.checkpoint();
+    let tree = foreign.tree();
+    let sigs: Vec<Bytes> = attest(&cp, &[0, 1])
+        .iter()
+        .map(|a| Bytes::from(a.0.to_vec()))
+        .collect();
+    let messages: Vec<Bytes> = [4usize, 2]
+        .iter()
+        .map(|&i| Bytes::from(foreign.messages[i].encode()))
+        .collect();
+    let branches: Vec<[[u8; 32]; 32]> = [4usize, 2]
+        .iter()
+        .map(|&i| tree.branch(i as u64).unwrap().siblings)
+        .collect();
+    inbox
+        .process_batch(abi_checkpoint(&cp), sigs, messages, branches)
+        .send()
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert!(inbox.delivered(underfunded.id().0).call().await.unwrap());
+    assert_eq!(
+        app.balance_of(bank_a).call().await.unwrap(),
+        U256::from(700)
+    );
+    assert_eq!(
+        app.balance_of(bank_b).call().await.unwrap(),
+        U256::from(5_300)
+    );
+    assert_eq!(
+        app.balance_of(bank_c).call().await.unwrap(),
+        U256::from(5_000)
+    );
+
+    // An open bank's balance moves only by payments: opening it again is refused.
+    assert!(app
+        .open_bank(bank_a, U256::from(1_000_000))
+        .send()
+        .await
+        .is_err());
+    assert_eq!(
+        app.balance_of(bank_a).call().await.unwrap(),
+        U256::from(700)
+    );
     // Only the Inbox may call the app.
     assert!(app
         .handle(1, sender.0, Bytes::from(instruction(3, 1)))
@@ -689,4 +753,135 @@ async fn the_outbox_refuses_a_deadline_that_has_passed() {
         to(fine).send().await.unwrap().await.unwrap().unwrap();
     }
     assert_eq!(outbox.count().call().await.unwrap(), U256::from(2));
+}
+
+#[tokio::test]
+async fn admin_roles_move_in_two_steps_and_never_to_the_zero_address() {
+    let l = ledger(2, 31344).await;
+    let inbox = Inbox::new(l.deployment.inbox, l.admin.clone());
+    let app = ClearingApp::new(l.deployment.clearing, l.admin.clone());
+    let next = isthmus_adapter_evm::devnet::client(
+        &l.anvil.url(),
+        31344,
+        &isthmus_adapter_evm::devnet::DEV_KEY_1,
+    )
+    .unwrap();
+    let next_address = next.address();
+    let admin_address = l.admin.address();
+
+    // Inbox.
+    let e = revert_of(inbox.set_admin(Address::zero()).call().await);
+    assert!(matches!(e, InboxErrors::ZeroAddress(_)), "{e:?}");
+    inbox
+        .set_admin(next_address)
+        .send()
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert_eq!(
+        inbox.admin().call().await.unwrap(),
+        admin_address,
+        "not moved yet"
+    );
+    assert_eq!(inbox.pending_admin().call().await.unwrap(), next_address);
+    let e = revert_of(inbox.accept_admin().call().await);
+    assert!(matches!(e, InboxErrors::NotPendingAdmin(_)), "{e:?}");
+    let as_next = Inbox::new(l.deployment.inbox, next.clone());
+    as_next.accept_admin().send().await.unwrap().await.unwrap();
+    assert_eq!(inbox.admin().call().await.unwrap(), next_address);
+    assert_eq!(inbox.pending_admin().call().await.unwrap(), Address::zero());
+    let e = revert_of(inbox.set_admin(admin_address).call().await);
+    assert!(
+        matches!(e, InboxErrors::NotAdmin(_)),
+        "the old admin lost the role: {e:?}"
+    );
+
+    // Clearing app.
+    assert!(app.set_admin(Address::zero()).call().await.is_err());
+    app.set_admin(next_address)
+        .send()
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert_eq!(app.admin().call().await.unwrap(), admin_address);
+    assert!(
+        app.accept_admin().call().await.is_err(),
+        "only the proposed admin accepts"
+    );
+    ClearingApp::new(l.deployment.clearing, next)
+        .accept_admin()
+        .send()
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert_eq!(app.admin().call().await.unwrap(), next_address);
+}
+
+#[tokio::test]
+async fn a_huge_revert_reason_is_cut_to_256_bytes_at_no_extra_cost() {
+    let l = ledger(2, 31345).await;
+    let inbox = Inbox::new(l.deployment.inbox, l.admin.clone());
+    let echo = EchoRecipient::new(l.deployment.echo, l.admin.clone());
+    let mut foreign = ForeignOutbox::new(1);
+    trust_origin(&l, 1, foreign.outbox).await;
+    echo.set_refusing(true).send().await.unwrap().await.unwrap();
+    let mut gas = Vec::new();
+    for (i, size) in [32u64, 65_536].into_iter().enumerate() {
+        echo.set_refusal_bytes(U256::from(size))
+            .send()
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        let m = foreign.push(2, l.deployment.echo, 0, b"refused");
+        let cp = foreign.checkpoint();
+        let sigs: Vec<Bytes> = attest(&cp, &[0, 1])
+            .iter()
+            .map(|a| Bytes::from(a.0.to_vec()))
+            .collect();
+        let receipt = inbox
+            .process(
+                abi_checkpoint(&cp),
+                sigs,
+                Bytes::from(m.encode()),
+                foreign.tree().branch(i as u64).unwrap().siblings,
+            )
+            .gas(3_000_000)
+            .send()
+            .await
+            .unwrap()
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(receipt.status, Some(1u64.into()));
+        let failed: Vec<_> = receipt
+            .logs
+            .iter()
+            .filter_map(|log| {
+                <isthmus_adapter_evm::contracts::inbox::MessageHandlerFailedFilter as ethers::contract::EthEvent>::decode_log(
+                    &ethers::abi::RawLog { topics: log.topics.clone(), data: log.data.to_vec() },
+                )
+                .ok()
+            })
+            .collect();
+        assert_eq!(failed.len(), 1);
+        assert_eq!(
+            failed[0].reason.len() as u64,
+            size.min(256),
+            "reason of {size} bytes"
+        );
+        assert!(!inbox.delivered(m.id().0).call().await.unwrap());
+        gas.push(receipt.gas_used.unwrap().as_u64());
+    }
+    println!(
+        "gas: refusal with 32 bytes of revert data {}, with 65,536 bytes {}",
+        gas[0], gas[1]
+    );
+    // The recipient pays for making 64 KiB of revert data (memory expansion in its own
+    // frame); the Inbox copies 256 bytes of it whatever its size, where copying all
+    // of it (and logging it) cost it about 1M gas more.
+    assert!(gas[1] < gas[0] + 50_000, "{gas:?}");
 }

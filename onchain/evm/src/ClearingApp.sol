@@ -6,16 +6,23 @@ import {IMessageRecipient} from "./IMessageRecipient.sol";
 /// @title Example inter-bank clearing application.
 /// @notice Holds a settlement balance per bank (a bytes32 bank identifier). A payment
 /// instruction arriving from a trusted sender on another ledger moves `amount` from
-/// one bank to another. Business refusals (duplicate instruction, unknown or
-/// underfunded bank, untrusted sender, malformed body) are final: they are recorded by
-/// `InstructionRejected` and consume the message, so a refused payment is never
-/// retried into a double settlement. Only a call from someone other than the Inbox
-/// reverts.
+/// one bank to another.
+///
+/// Refusals that can never change (malformed body, untrusted sender, duplicate
+/// instruction) are final: they are recorded by `InstructionRejected` and consume the
+/// message, so a refused payment is never retried into a double settlement. Refusals
+/// that depend on state (an unknown bank, insufficient funds, a balance that would
+/// overflow) revert: the Inbox reports `MessageHandlerFailed` and the message stays
+/// deliverable, so a payment delivered before the one that funds it settles when it
+/// is retried, whatever order messages arrive in (docs/protocol.md). A call from
+/// someone other than the Inbox reverts too.
 ///
 /// Body: `abi.encode(bytes32 instructionId, bytes32 fromBank, bytes32 toBank, uint256 amount)`.
 contract ClearingApp is IMessageRecipient {
     address public immutable inbox;
     address public admin;
+    /// @notice The account the admin role is being handed to (zero when none).
+    address public pendingAdmin;
 
     mapping(bytes32 => uint256) public balanceOf;
     mapping(bytes32 => bool) public isBank;
@@ -27,17 +34,46 @@ contract ClearingApp is IMessageRecipient {
     event SenderTrusted(uint32 indexed origin, bytes32 indexed sender, bool trusted);
     event PaymentSettled(bytes32 indexed instructionId, bytes32 indexed fromBank, bytes32 indexed toBank, uint256 amount);
     event InstructionRejected(bytes32 indexed instructionId, string reason);
+    event AdminProposed(address indexed current, address indexed proposed);
+    event AdminChanged(address indexed previous, address indexed next);
 
     error NotInbox();
     error NotAdmin();
+    error NotPendingAdmin();
+    error ZeroAddress();
+    error BankExists(bytes32 bank);
+    /// @notice State-dependent refusals: the message stays deliverable.
+    error UnknownBank(bytes32 instructionId);
+    error InsufficientFunds(bytes32 instructionId, uint256 balance, uint256 amount);
+    error BalanceOverflow(bytes32 instructionId);
 
     constructor(address inbox_, address admin_) {
+        if (inbox_ == address(0) || admin_ == address(0)) revert ZeroAddress();
         inbox = inbox_;
         admin = admin_;
     }
 
+    /// @notice Proposes `next` as admin; the role moves when `next` accepts it.
+    function setAdmin(address next) external {
+        if (msg.sender != admin) revert NotAdmin();
+        if (next == address(0)) revert ZeroAddress();
+        pendingAdmin = next;
+        emit AdminProposed(admin, next);
+    }
+
+    /// @notice The proposed admin takes the role.
+    function acceptAdmin() external {
+        if (msg.sender != pendingAdmin) revert NotPendingAdmin();
+        emit AdminChanged(admin, msg.sender);
+        admin = msg.sender;
+        pendingAdmin = address(0);
+    }
+
+    /// @notice Opens a new bank with its initial balance. An open bank's balance only
+    /// changes by settled payments: opening it again is refused.
     function openBank(bytes32 bank, uint256 balance) external {
         if (msg.sender != admin) revert NotAdmin();
+        if (isBank[bank]) revert BankExists(bank);
         isBank[bank] = true;
         balanceOf[bank] = balance;
         emit BankOpened(bank, balance);
@@ -60,14 +96,18 @@ contract ClearingApp is IMessageRecipient {
         string memory refusal;
         if (!trustedSender[origin][sender]) refusal = "untrusted sender";
         else if (settled[instructionId]) refusal = "duplicate instruction";
-        else if (!isBank[fromBank] || !isBank[toBank]) refusal = "unknown bank";
-        else if (balanceOf[fromBank] < amount) refusal = "insufficient funds";
         if (bytes(refusal).length != 0) {
             emit InstructionRejected(instructionId, refusal);
             return;
         }
+        if (!isBank[fromBank] || !isBank[toBank]) revert UnknownBank(instructionId);
+        uint256 balance = balanceOf[fromBank];
+        if (balance < amount) revert InsufficientFunds(instructionId, balance, amount);
+        if (fromBank != toBank && balanceOf[toBank] > type(uint256).max - amount) {
+            revert BalanceOverflow(instructionId);
+        }
         settled[instructionId] = true;
-        balanceOf[fromBank] -= amount;
+        balanceOf[fromBank] = balance - amount;
         balanceOf[toBank] += amount;
         emit PaymentSettled(instructionId, fromBank, toBank, amount);
     }

@@ -11,6 +11,9 @@ contract EchoRecipient is IMessageRecipient {
     address public immutable inbox;
     address public immutable owner;
     bool public refusing;
+    /// @notice When non-zero, a refusal reverts with this many bytes of revert data
+    /// (to check that the Inbox keeps only the first `MAX_REASON_BYTES`).
+    uint256 public refusalBytes;
     uint256 public received;
     uint32 public lastOrigin;
     bytes32 public lastSender;
@@ -31,9 +34,22 @@ contract EchoRecipient is IMessageRecipient {
         refusing = refusing_;
     }
 
+    function setRefusalBytes(uint256 refusalBytes_) external {
+        if (msg.sender != owner) revert NotOwner();
+        refusalBytes = refusalBytes_;
+    }
+
     function handle(uint32 origin, bytes32 sender, bytes calldata body) external {
         if (msg.sender != inbox) revert NotInbox();
-        if (refusing) revert("echo: refusing messages");
+        if (refusing) {
+            uint256 size = refusalBytes;
+            if (size == 0) revert("echo: refusing messages");
+            // Reverts with `size` bytes of memory: cheap to produce (memory expansion
+            // only), expensive for a caller that copies it all.
+            assembly ("memory-safe") {
+                revert(0, size)
+            }
+        }
         received++;
         lastOrigin = origin;
         lastSender = sender;

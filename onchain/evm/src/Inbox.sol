@@ -42,6 +42,13 @@ contract Inbox {
     uint32 public immutable localDomain;
     /// @notice May change signer sets and hand over the admin role.
     address public admin;
+    /// @notice The account the admin role is being handed to; it takes the role by
+    /// calling `acceptAdmin` (zero when no hand-over is pending).
+    address public pendingAdmin;
+
+    /// @notice Most bytes of a recipient's revert data kept in `MessageHandlerFailed`.
+    /// The rest is never copied: a recipient cannot make a refusal expensive.
+    uint256 public constant MAX_REASON_BYTES = 256;
 
     mapping(uint32 => Origin) internal origins;
     /// @dev origin => signer => index + 1 in the signer list (0 = not a signer).
@@ -50,12 +57,15 @@ contract Inbox {
     mapping(bytes32 => bool) public delivered;
 
     event AdminChanged(address indexed previous, address indexed next);
+    event AdminProposed(address indexed current, address indexed proposed);
     event OriginConfigured(uint32 indexed origin, bytes32 outbox, address[] signers, uint8 threshold);
     event MessageDelivered(bytes32 indexed id, uint32 indexed origin, uint64 nonce);
     event MessageHandlerFailed(bytes32 indexed id, uint32 indexed origin, uint64 nonce, bytes reason);
     event MessageSkipped(bytes32 indexed id, SkipReason reason);
 
     error NotAdmin();
+    error NotPendingAdmin();
+    error ZeroAddress();
     error BadSignerSet();
     error UnknownOrigin(uint32 origin);
     error OutboxMismatch(bytes32 expected, bytes32 got);
@@ -71,6 +81,7 @@ contract Inbox {
     error HandlerOutOfGas(bytes32 id);
 
     constructor(uint32 localDomain_, address admin_) {
+        if (admin_ == address(0)) revert ZeroAddress();
         localDomain = localDomain_;
         admin = admin_;
         emit AdminChanged(address(0), admin_);
@@ -81,10 +92,21 @@ contract Inbox {
         _;
     }
 
-    /// @notice Hands the admin role to `next`.
+    /// @notice Proposes `next` as admin; the role moves only when `next` calls
+    /// `acceptAdmin`, so a mistyped address cannot take it (or lose it). A new
+    /// proposal replaces a pending one.
     function setAdmin(address next) external onlyAdmin {
-        emit AdminChanged(admin, next);
-        admin = next;
+        if (next == address(0)) revert ZeroAddress();
+        pendingAdmin = next;
+        emit AdminProposed(admin, next);
+    }
+
+    /// @notice The proposed admin takes the role.
+    function acceptAdmin() external {
+        if (msg.sender != pendingAdmin) revert NotPendingAdmin();
+        emit AdminChanged(admin, msg.sender);
+        admin = msg.sender;
+        pendingAdmin = address(0);
     }
 
     /// @notice Sets the outbox, signers and threshold trusted for `origin`.
@@ -226,18 +248,36 @@ contract Inbox {
         }
         // Marked before the call so that a re-entrant delivery of the same id is a replay.
         delivered[id] = true;
+        bytes memory data = abi.encodeCall(IMessageRecipient.handle, (origin, message.sender(), message.body()));
         uint256 gasBefore = gasleft();
-        try IMessageRecipient(recipient).handle(origin, message.sender(), message.body()) {
+        (bool accepted, bytes memory reason) = _call(recipient, data);
+        if (accepted) {
             emit MessageDelivered(id, origin, nonce);
             return true;
-        } catch (bytes memory reason) {
-            // The call got all but 1/64 of `gasBefore` (less the call's own cost). If
-            // no more than that 1/64 is left, the recipient used up what it was given:
-            // the submitter withheld gas, so the transaction must not stand.
-            if (gasleft() <= gasBefore / 64) revert HandlerOutOfGas(id);
-            delivered[id] = false;
-            emit MessageHandlerFailed(id, origin, nonce, reason);
-            return false;
+        }
+        // The call got all but 1/64 of `gasBefore` (less the call's own cost). If no
+        // more than that 1/64 is left, the recipient used up what it was given: the
+        // submitter withheld gas, so the transaction must not stand.
+        if (gasleft() <= gasBefore / 64) revert HandlerOutOfGas(id);
+        delivered[id] = false;
+        emit MessageHandlerFailed(id, origin, nonce, reason);
+        return false;
+    }
+
+    /// @dev Calls `target` with all the gas left and copies at most
+    /// `MAX_REASON_BYTES` of its revert data (a Solidity call or try/catch would copy
+    /// all of it, whatever its size, at the Inbox's expense).
+    function _call(address target, bytes memory data) internal returns (bool ok, bytes memory reason) {
+        uint256 size;
+        assembly ("memory-safe") {
+            ok := call(gas(), target, 0, add(data, 0x20), mload(data), 0, 0)
+            size := returndatasize()
+        }
+        if (ok) return (true, reason);
+        if (size > MAX_REASON_BYTES) size = MAX_REASON_BYTES;
+        reason = new bytes(size);
+        assembly ("memory-safe") {
+            returndatacopy(add(reason, 0x20), 0, size)
         }
     }
 }

@@ -3,10 +3,14 @@
 //!
 //! Each bank (a 32-byte identifier) has a settlement balance. A payment instruction
 //! delivered by the Isthmus inbox from a trusted sender on another ledger moves
-//! `amount` from one bank to another. Business refusals (malformed instruction,
-//! untrusted sender, duplicate instruction, unknown bank, insufficient funds) are
-//! final: they are recorded by [`Event::InstructionRejected`] and consume the message,
-//! so a refused payment is never retried into a double settlement.
+//! `amount` from one bank to another. Refusals that can never change (malformed
+//! instruction, untrusted sender, duplicate instruction) are final: they are recorded
+//! by [`Event::InstructionRejected`] and consume the message, so a refused payment is
+//! never retried into a double settlement. Refusals that depend on state (unknown
+//! bank, insufficient funds, a balance that would overflow) are not: the runtime
+//! reports them as a handler failure, the message stays deliverable and settles when
+//! it is retried after the state changed (a payment delivered before the one that
+//! funds it), as on EVM ([`Rejection::is_final`]).
 //!
 //! Body: `abi.encode(bytes32 instructionId, bytes32 fromBank, bytes32 toBank, uint256
 //! amount)`, 128 bytes, the same bytes an EVM sender produces. Balances are `u128`; an
@@ -117,7 +121,8 @@ pub mod pallet {
     pub type TrustedSender<T> =
         StorageDoubleMap<_, Twox64Concat, u32, Blake2_128Concat, [u8; 32], (), OptionQuery>;
 
-    /// Why an instruction was refused; final, the message is consumed.
+    /// Why an instruction was refused. Final ones consume the message; the others
+    /// leave it deliverable ([`Rejection::is_final`]).
     #[derive(
         Clone,
         Copy,
@@ -141,6 +146,43 @@ pub mod pallet {
         UnknownBank,
         /// The paying bank's balance is below the amount.
         InsufficientFunds,
+        /// The receiving bank's balance would exceed `u128::MAX` (checked, never
+        /// saturated: no value is destroyed).
+        BalanceOverflow,
+    }
+
+    impl Rejection {
+        /// Whether the refusal can never change: the message is consumed. Refusals
+        /// that depend on state leave it deliverable for a later retry.
+        pub fn is_final(self) -> bool {
+            match self {
+                Rejection::MalformedInstruction
+                | Rejection::UntrustedSender
+                | Rejection::DuplicateInstruction => true,
+                Rejection::UnknownBank
+                | Rejection::InsufficientFunds
+                | Rejection::BalanceOverflow => false,
+            }
+        }
+
+        /// The refusal as text (for the inbox's handler-failure event).
+        pub fn as_str(self) -> &'static str {
+            match self {
+                Rejection::MalformedInstruction => "malformed instruction",
+                Rejection::UntrustedSender => "untrusted sender",
+                Rejection::DuplicateInstruction => "duplicate instruction",
+                Rejection::UnknownBank => "unknown bank",
+                Rejection::InsufficientFunds => "insufficient funds",
+                Rejection::BalanceOverflow => "balance overflow",
+            }
+        }
+    }
+
+    /// Errors of the administrative calls.
+    #[pallet::error]
+    pub enum Error<T> {
+        /// The bank is open already: its balance changes only by payments.
+        BankExists,
     }
 
     /// Genesis: banks with opening balances and trusted senders.
@@ -173,7 +215,7 @@ pub mod pallet {
     #[pallet::event]
     #[pallet::generate_deposit(pub(super) fn deposit_event)]
     pub enum Event<T: Config> {
-        /// A bank was opened (or its balance reset).
+        /// A bank was opened.
         BankOpened {
             /// Bank id.
             bank: [u8; 32],
@@ -211,11 +253,13 @@ pub mod pallet {
 
     #[pallet::call]
     impl<T: Config> Pallet<T> {
-        /// Opens `bank` with `balance` (or resets its balance).
+        /// Opens `bank` with `balance`. An open bank is refused ([`Error::BankExists`]):
+        /// its balance changes only by payments.
         #[pallet::call_index(0)]
         #[pallet::weight(T::DbWeight::get().writes(2).saturating_add(Weight::from_parts(10_000_000, 0)))]
         pub fn open_bank(origin: OriginFor<T>, bank: [u8; 32], balance: u128) -> DispatchResult {
             T::AdminOrigin::ensure_origin(origin)?;
+            ensure!(!IsBank::<T>::contains_key(bank), Error::<T>::BankExists);
             IsBank::<T>::insert(bank, ());
             BalanceOf::<T>::insert(bank, balance);
             Self::deposit_event(Event::BankOpened { bank, balance });
@@ -247,9 +291,10 @@ pub mod pallet {
     }
 
     impl<T: Config> Pallet<T> {
-        /// Applies one delivered instruction. Every outcome is final (settled or
-        /// rejected with an event), so this never fails; the refusal order is the EVM
-        /// app's.
+        /// Applies one delivered instruction; the refusal order is the EVM app's. A
+        /// final refusal is recorded ([`Event::InstructionRejected`]); one that depends
+        /// on state is only returned (the runtime reports it as a handler failure and
+        /// rolls back, so nothing of it stays).
         pub fn handle_instruction(
             origin: u32,
             sender: [u8; 32],
@@ -257,10 +302,12 @@ pub mod pallet {
         ) -> Result<(), Rejection> {
             let result = Self::try_settle(origin, sender, body);
             if let Err((instruction_id, reason)) = result {
-                Self::deposit_event(Event::InstructionRejected {
-                    instruction_id,
-                    reason,
-                });
+                if reason.is_final() {
+                    Self::deposit_event(Event::InstructionRejected {
+                        instruction_id,
+                        reason,
+                    });
+                }
                 return Err(reason);
             }
             Ok(())
@@ -288,9 +335,18 @@ pub mod pallet {
                 .amount_u128()
                 .filter(|a| *a <= from_balance)
                 .ok_or(reject(Rejection::InsufficientFunds))?;
+            let debited = from_balance - amount;
+            let to_balance = if ins.from == ins.to {
+                debited
+            } else {
+                BalanceOf::<T>::get(ins.to)
+            };
+            let credited = to_balance
+                .checked_add(amount)
+                .ok_or(reject(Rejection::BalanceOverflow))?;
             Settled::<T>::insert(ins.id, ());
-            BalanceOf::<T>::insert(ins.from, from_balance - amount);
-            BalanceOf::<T>::mutate(ins.to, |b| *b = b.saturating_add(amount));
+            BalanceOf::<T>::insert(ins.from, debited);
+            BalanceOf::<T>::insert(ins.to, credited);
             Self::deposit_event(Event::PaymentSettled {
                 instruction_id: ins.id,
                 from_bank: ins.from,

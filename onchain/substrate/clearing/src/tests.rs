@@ -5,7 +5,7 @@
 )]
 
 use crate as pallet_isthmus_clearing;
-use crate::{BalanceOf, Event, Instruction, Rejection};
+use crate::{BalanceOf, Error, Event, Instruction, Rejection, Settled};
 use frame_support::{assert_noop, assert_ok, derive_impl};
 use sp_runtime::{BuildStorage, DispatchError};
 
@@ -123,20 +123,6 @@ fn business_refusals_are_recorded() {
                 Rejection::UntrustedSender,
                 [4; 32],
             ),
-            (
-                ORIGIN,
-                SENDER,
-                instruction(5, A, [0x0c; 32], 1),
-                Rejection::UnknownBank,
-                [5; 32],
-            ),
-            (
-                ORIGIN,
-                SENDER,
-                instruction(6, A, B, 1_001),
-                Rejection::InsufficientFunds,
-                [6; 32],
-            ),
         ];
         for (origin, sender, body, reason, id) in cases {
             assert_eq!(
@@ -151,6 +137,28 @@ fn business_refusals_are_recorded() {
                 }
             );
         }
+        assert_eq!(BalanceOf::<Test>::get(A), 1_000);
+        assert_eq!(BalanceOf::<Test>::get(B), 0);
+    });
+}
+
+/// Refusals that depend on state leave the message deliverable (no event, no
+/// write, not settled): a payment delivered before the one that funds it settles on
+/// retry, whatever order the messages arrive in.
+#[test]
+fn state_dependent_refusals_are_not_final_and_settle_on_retry() {
+    ext().execute_with(|| {
+        let events = System::events().len();
+        for (body, reason) in [
+            (instruction(5, A, [0x0c; 32], 1), Rejection::UnknownBank),
+            (instruction(6, A, B, 1_001), Rejection::InsufficientFunds),
+        ] {
+            assert!(!reason.is_final());
+            assert_eq!(
+                Clearing::handle_instruction(ORIGIN, SENDER, &body),
+                Err(reason)
+            );
+        }
         // An amount beyond u128 exceeds every balance.
         let mut huge = instruction(7, A, B, 0);
         huge[96] = 1;
@@ -158,8 +166,49 @@ fn business_refusals_are_recorded() {
             Clearing::handle_instruction(ORIGIN, SENDER, &huge),
             Err(Rejection::InsufficientFunds)
         );
-        assert_eq!(BalanceOf::<Test>::get(A), 1_000);
-        assert_eq!(BalanceOf::<Test>::get(B), 0);
+        assert_eq!(System::events().len(), events, "nothing recorded");
+        assert!(!Settled::<Test>::contains_key([6; 32]));
+
+        // Bank A is funded by a later payment; the earlier one now settles.
+        assert_ok!(Clearing::open_bank(
+            RuntimeOrigin::root(),
+            [0x0c; 32],
+            5_000
+        ));
+        assert_eq!(
+            Clearing::handle_instruction(ORIGIN, SENDER, &instruction(8, [0x0c; 32], A, 1)),
+            Ok(())
+        );
+        assert_eq!(
+            Clearing::handle_instruction(ORIGIN, SENDER, &instruction(6, A, B, 1_001)),
+            Ok(())
+        );
+        assert_eq!(BalanceOf::<Test>::get(A), 0);
+        assert_eq!(BalanceOf::<Test>::get(B), 1_001);
+    });
+}
+
+/// A credit that would exceed u128 is refused (retryable), never saturated: the
+/// EVM app reverts in the same case, and no value is destroyed.
+#[test]
+fn a_credit_beyond_u128_is_refused_not_saturated() {
+    ext().execute_with(|| {
+        let rich = [0x0d; 32];
+        assert_ok!(Clearing::open_bank(RuntimeOrigin::root(), rich, u128::MAX));
+        assert_eq!(
+            Clearing::handle_instruction(ORIGIN, SENDER, &instruction(9, A, rich, 1)),
+            Err(Rejection::BalanceOverflow)
+        );
+        assert!(!Rejection::BalanceOverflow.is_final());
+        assert_eq!(BalanceOf::<Test>::get(A), 1_000, "nothing debited");
+        assert_eq!(BalanceOf::<Test>::get(rich), u128::MAX);
+        assert!(!Settled::<Test>::contains_key([9; 32]));
+        // A bank paying itself is no overflow.
+        assert_eq!(
+            Clearing::handle_instruction(ORIGIN, SENDER, &instruction(10, rich, rich, 7)),
+            Ok(())
+        );
+        assert_eq!(BalanceOf::<Test>::get(rich), u128::MAX);
     });
 }
 
@@ -175,6 +224,11 @@ fn administration_requires_root() {
             DispatchError::BadOrigin
         );
         assert_ok!(Clearing::open_bank(RuntimeOrigin::root(), [0x0c; 32], 5));
+        // An open bank's balance moves only by payments.
+        assert_noop!(
+            Clearing::open_bank(RuntimeOrigin::root(), [0x0c; 32], 1_000_000),
+            Error::<Test>::BankExists
+        );
         assert_ok!(Clearing::set_trusted_sender(
             RuntimeOrigin::root(),
             2,

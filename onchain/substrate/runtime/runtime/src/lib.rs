@@ -203,10 +203,13 @@ pub struct Router;
 impl pallet_isthmus::MessageHandler for Router {
     fn handle(message: &isthmus_protocol::Message) -> Result<(), DispatchError> {
         if message.recipient.0 == pallet_isthmus_clearing::APP_ADDRESS {
-            // Business refusals are final outcomes recorded by the app: not failures.
-            let _final_outcome =
-                Clearing::handle_instruction(message.origin, message.sender.0, &message.body);
-            Ok(())
+            // Final refusals are outcomes the app recorded: not failures. Refusals that
+            // depend on state are failures: the message stays deliverable.
+            match Clearing::handle_instruction(message.origin, message.sender.0, &message.body) {
+                Ok(()) => Ok(()),
+                Err(refusal) if refusal.is_final() => Ok(()),
+                Err(refusal) => Err(DispatchError::Other(refusal.as_str())),
+            }
         } else {
             Err(DispatchError::Other(
                 "no recipient at this address on this ledger",
