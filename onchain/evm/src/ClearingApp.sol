@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.37;
 
+import {Administered} from "./Administered.sol";
 import {IMessageRecipient} from "./IMessageRecipient.sol";
 
 /// @title Example inter-bank clearing application.
@@ -18,11 +19,8 @@ import {IMessageRecipient} from "./IMessageRecipient.sol";
 /// someone other than the Inbox reverts too.
 ///
 /// Body: `abi.encode(bytes32 instructionId, bytes32 fromBank, bytes32 toBank, uint256 amount)`.
-contract ClearingApp is IMessageRecipient {
+contract ClearingApp is IMessageRecipient, Administered {
     address public immutable inbox;
-    address public admin;
-    /// @notice The account the admin role is being handed to (zero when none).
-    address public pendingAdmin;
 
     mapping(bytes32 => uint256) public balanceOf;
     mapping(bytes32 => bool) public isBank;
@@ -34,53 +32,29 @@ contract ClearingApp is IMessageRecipient {
     event SenderTrusted(uint32 indexed origin, bytes32 indexed sender, bool trusted);
     event PaymentSettled(bytes32 indexed instructionId, bytes32 indexed fromBank, bytes32 indexed toBank, uint256 amount);
     event InstructionRejected(bytes32 indexed instructionId, string reason);
-    event AdminProposed(address indexed current, address indexed proposed);
-    event AdminChanged(address indexed previous, address indexed next);
 
     error NotInbox();
-    error NotAdmin();
-    error NotPendingAdmin();
-    error ZeroAddress();
     error BankExists(bytes32 bank);
     /// @notice State-dependent refusals: the message stays deliverable.
     error UnknownBank(bytes32 instructionId);
     error InsufficientFunds(bytes32 instructionId, uint256 balance, uint256 amount);
     error BalanceOverflow(bytes32 instructionId);
 
-    constructor(address inbox_, address admin_) {
-        if (inbox_ == address(0) || admin_ == address(0)) revert ZeroAddress();
+    constructor(address inbox_, address admin_) Administered(admin_) {
+        if (inbox_ == address(0)) revert ZeroAddress();
         inbox = inbox_;
-        admin = admin_;
-    }
-
-    /// @notice Proposes `next` as admin; the role moves when `next` accepts it.
-    function setAdmin(address next) external {
-        if (msg.sender != admin) revert NotAdmin();
-        if (next == address(0)) revert ZeroAddress();
-        pendingAdmin = next;
-        emit AdminProposed(admin, next);
-    }
-
-    /// @notice The proposed admin takes the role.
-    function acceptAdmin() external {
-        if (msg.sender != pendingAdmin) revert NotPendingAdmin();
-        emit AdminChanged(admin, msg.sender);
-        admin = msg.sender;
-        pendingAdmin = address(0);
     }
 
     /// @notice Opens a new bank with its initial balance. An open bank's balance only
     /// changes by settled payments: opening it again is refused.
-    function openBank(bytes32 bank, uint256 balance) external {
-        if (msg.sender != admin) revert NotAdmin();
+    function openBank(bytes32 bank, uint256 balance) external onlyAdmin {
         if (isBank[bank]) revert BankExists(bank);
         isBank[bank] = true;
         balanceOf[bank] = balance;
         emit BankOpened(bank, balance);
     }
 
-    function setTrustedSender(uint32 origin, bytes32 sender, bool trusted) external {
-        if (msg.sender != admin) revert NotAdmin();
+    function setTrustedSender(uint32 origin, bytes32 sender, bool trusted) external onlyAdmin {
         trustedSender[origin][sender] = trusted;
         emit SenderTrusted(origin, sender, trusted);
     }

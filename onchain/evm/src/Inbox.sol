@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.37;
 
+import {Administered} from "./Administered.sol";
 import {CheckpointLib} from "./CheckpointLib.sol";
 import {IMessageRecipient} from "./IMessageRecipient.sol";
 import {IsthmusMessage} from "./IsthmusMessage.sol";
@@ -22,7 +23,7 @@ import {MerkleLib} from "./MerkleLib.sol";
 /// by the submitter, which is not the recipient's refusal: the whole transaction
 /// reverts with `HandlerOutOfGas`, nothing is marked or emitted, and the message
 /// stays deliverable for a submission with more gas (docs/protocol.md).
-contract Inbox {
+contract Inbox is Administered {
     using IsthmusMessage for bytes;
 
     /// @notice Why a batch entry was skipped rather than delivered. Persisted in events.
@@ -40,12 +41,6 @@ contract Inbox {
 
     /// @notice Ledger id of this ledger.
     uint32 public immutable localDomain;
-    /// @notice May change signer sets and hand over the admin role.
-    address public admin;
-    /// @notice The account the admin role is being handed to; it takes the role by
-    /// calling `acceptAdmin` (zero when no hand-over is pending).
-    address public pendingAdmin;
-
     /// @notice Most bytes of a recipient's revert data kept in `MessageHandlerFailed`.
     /// The rest is never copied: a recipient cannot make a refusal expensive.
     uint256 public constant MAX_REASON_BYTES = 256;
@@ -56,16 +51,11 @@ contract Inbox {
     /// @notice Ids of delivered messages (replay protection).
     mapping(bytes32 => bool) public delivered;
 
-    event AdminChanged(address indexed previous, address indexed next);
-    event AdminProposed(address indexed current, address indexed proposed);
     event OriginConfigured(uint32 indexed origin, bytes32 outbox, address[] signers, uint8 threshold);
     event MessageDelivered(bytes32 indexed id, uint32 indexed origin, uint64 nonce);
     event MessageHandlerFailed(bytes32 indexed id, uint32 indexed origin, uint64 nonce, bytes reason);
     event MessageSkipped(bytes32 indexed id, SkipReason reason);
 
-    error NotAdmin();
-    error NotPendingAdmin();
-    error ZeroAddress();
     error BadSignerSet();
     error UnknownOrigin(uint32 origin);
     error OutboxMismatch(bytes32 expected, bytes32 got);
@@ -80,33 +70,9 @@ contract Inbox {
     /// little. Nothing of the transaction stands; the message stays deliverable.
     error HandlerOutOfGas(bytes32 id);
 
-    constructor(uint32 localDomain_, address admin_) {
-        if (admin_ == address(0)) revert ZeroAddress();
+    /// @param admin_ May change signer sets and hand over the admin role (two steps).
+    constructor(uint32 localDomain_, address admin_) Administered(admin_) {
         localDomain = localDomain_;
-        admin = admin_;
-        emit AdminChanged(address(0), admin_);
-    }
-
-    modifier onlyAdmin() {
-        if (msg.sender != admin) revert NotAdmin();
-        _;
-    }
-
-    /// @notice Proposes `next` as admin; the role moves only when `next` calls
-    /// `acceptAdmin`, so a mistyped address cannot take it (or lose it). A new
-    /// proposal replaces a pending one.
-    function setAdmin(address next) external onlyAdmin {
-        if (next == address(0)) revert ZeroAddress();
-        pendingAdmin = next;
-        emit AdminProposed(admin, next);
-    }
-
-    /// @notice The proposed admin takes the role.
-    function acceptAdmin() external {
-        if (msg.sender != pendingAdmin) revert NotPendingAdmin();
-        emit AdminChanged(admin, msg.sender);
-        admin = msg.sender;
-        pendingAdmin = address(0);
     }
 
     /// @notice Sets the outbox, signers and threshold trusted for `origin`.
