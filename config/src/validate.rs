@@ -462,6 +462,32 @@ impl Checker<'_> {
             }
         };
         let before = self.problems.len();
+        self.validator_selection(at, ledger);
+        let schedule = self.schedule(at, ledger, base);
+        if base == SealProtocol::Clique && ledger.confirmations.is_none() {
+            self.report(
+                &at.field("confirmations"),
+                format!(
+                    "clique ledger `{}` has no confirmations: Clique blocks are never final",
+                    ledger.name
+                ),
+                "set confirmations = N, the blocks to wait before a block is used (a reorg \
+                 deeper than that halts the observer)",
+            );
+        }
+        let (checkpoint, validators) = self.checkpoint(at, ledger)?;
+        if !self.clean_since(before) {
+            return None;
+        }
+        Some(EvmFinality::Sealed(SealedFinality {
+            checkpoint,
+            validators,
+            schedule,
+        }))
+    }
+
+    /// `validator_selection`: only selection by votes in headers can be followed.
+    fn validator_selection(&mut self, at: &KeyPath, ledger: &LedgerConfig) {
         match ledger.validator_selection.as_deref() {
             None | Some("header") => {}
             Some("contract") => self.report(
@@ -481,30 +507,47 @@ impl Checker<'_> {
                 "use \"header\" (the default), the only selection the light client follows",
             ),
         }
-        let epoch = |v: &mut Self, path: KeyPath, protocol: SealProtocol, epoch: Option<u64>| match (
-            protocol, epoch,
-        ) {
+    }
+
+    /// An epoch length as written for `protocol` (Clique has no default).
+    fn epoch(
+        &mut self,
+        path: &KeyPath,
+        name: &str,
+        protocol: SealProtocol,
+        epoch: Option<u64>,
+    ) -> Option<u64> {
+        match (protocol, epoch) {
             (_, Some(0)) => {
-                v.report(
-                    &path,
+                self.report(
+                    path,
                     "epoch 0 is not an epoch length",
                     "write the genesis's epoch length (epochlength; Clique: epoch), e.g. 30000",
                 );
                 None
             }
             (SealProtocol::Clique, None) => {
-                v.report(
-                    &path,
-                    format!("clique ledger `{}` has no epoch", ledger.name),
+                self.report(
+                    path,
+                    format!("clique ledger `{}` has no epoch", name),
                     "add the genesis's clique epoch, e.g. epoch = 30000 (votes reset and \
-                         signers are listed at every epoch block)",
+                     signers are listed at every epoch block)",
                 );
                 None
             }
             (_, Some(e)) => Some(e),
             (_, None) => Some(DEFAULT_BFT_EPOCH),
-        };
-        let base_epoch = epoch(self, at.field("epoch"), base, ledger.epoch);
+        }
+    }
+
+    /// The protocol schedule: `finality`/`epoch` from block 0, then each transition.
+    fn schedule(
+        &mut self,
+        at: &KeyPath,
+        ledger: &LedgerConfig,
+        base: SealProtocol,
+    ) -> Vec<ConsensusStep> {
+        let base_epoch = self.epoch(&at.field("epoch"), &ledger.name, base, ledger.epoch);
         let mut schedule = vec![ConsensusStep {
             from_block: 0,
             protocol: base,
@@ -539,25 +582,23 @@ impl Checker<'_> {
                     "list transitions in ascending block order, each after block 0",
                 );
             }
-            let e = epoch(self, path.field("epoch"), protocol, t.epoch);
+            let e = self.epoch(&path.field("epoch"), &ledger.name, protocol, t.epoch);
             schedule.push(ConsensusStep {
                 from_block: t.block,
                 protocol,
                 epoch: e.unwrap_or(DEFAULT_BFT_EPOCH),
             });
         }
-        if base == SealProtocol::Clique && ledger.confirmations.is_none() {
-            self.report(
-                &at.field("confirmations"),
-                format!(
-                    "clique ledger `{}` has no confirmations: Clique blocks are never final",
-                    ledger.name
-                ),
-                "set confirmations = N, the blocks to wait before a block is used (a reorg \
-                 deeper than that halts the observer)",
-            );
-        }
-        let checkpoint = match &ledger.checkpoint {
+        schedule
+    }
+
+    /// The trusted checkpoint: number, hash, and the validators given with it.
+    fn checkpoint(
+        &mut self,
+        at: &KeyPath,
+        ledger: &LedgerConfig,
+    ) -> Option<(TrustedBlock, Option<Vec<EvmAddress>>)> {
+        match &ledger.checkpoint {
             None => {
                 self.report(
                     &at.field("checkpoint"),
@@ -600,18 +641,17 @@ impl Checker<'_> {
                     }
                     out
                 });
-                hash.map(|hash| (c.number, hash, validators))
+                hash.map(|hash| {
+                    (
+                        TrustedBlock {
+                            number: c.number,
+                            hash,
+                        },
+                        validators,
+                    )
+                })
             }
-        };
-        let (number, hash, validators) = checkpoint?;
-        if !self.clean_since(before) {
-            return None;
         }
-        Some(EvmFinality::Sealed(SealedFinality {
-            checkpoint: TrustedBlock { number, hash },
-            validators,
-            schedule,
-        }))
     }
 
     /// A 32-byte hash written as 0x + 64 hex digits.

@@ -607,10 +607,14 @@ mod tests {
     use isthmus_light_client_evm::Header;
 
     async fn post(url: &str, body: &Value) -> Value {
+        post_text(url, body.to_string()).await
+    }
+
+    async fn post_text(url: &str, body: String) -> Value {
         let text = reqwest::Client::new()
             .post(url)
             .header("content-type", "application/json")
-            .body(body.to_string())
+            .body(body)
             .send()
             .await
             .unwrap()
@@ -739,16 +743,7 @@ mod tests {
         assert_eq!(requests[1].0, "eth_getBlockByNumber");
         assert_eq!(requests[1].1, json!(["0x5", false]));
 
-        let garbage = reqwest::Client::new()
-            .post(server.url())
-            .body("{not json")
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let garbage: Value = serde_json::from_str(&garbage).unwrap();
+        let garbage = post_text(&server.url(), "{not json".into()).await;
         assert_eq!(garbage["error"]["code"], -32700);
     }
 

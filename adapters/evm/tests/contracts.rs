@@ -26,6 +26,22 @@ fn unh32(v: &Value) -> [u8; 32] {
     unh(v).try_into().unwrap()
 }
 
+/// The Inbox's `MessageHandlerFailed` events in a receipt.
+fn handler_failures(
+    receipt: &ethers::types::TransactionReceipt,
+) -> Vec<isthmus_adapter_evm::contracts::inbox::MessageHandlerFailedFilter> {
+    receipt
+        .logs
+        .iter()
+        .filter_map(|log| {
+            <isthmus_adapter_evm::contracts::inbox::MessageHandlerFailedFilter as ethers::contract::EthEvent>::decode_log(
+                &ethers::abi::RawLog { topics: log.topics.clone(), data: log.data.to_vec() },
+            )
+            .ok()
+        })
+        .collect()
+}
+
 fn revert_of<M: ethers::providers::Middleware>(
     r: Result<impl std::fmt::Debug, ContractError<M>>,
 ) -> InboxErrors {
@@ -705,16 +721,7 @@ async fn a_handler_starved_of_gas_reverts_the_delivery_and_the_message_stays_del
         .unwrap()
         .unwrap();
     assert_eq!(receipt.status, Some(1u64.into()));
-    let failed = receipt
-        .logs
-        .iter()
-        .filter_map(|log| {
-            <isthmus_adapter_evm::contracts::inbox::MessageHandlerFailedFilter as ethers::contract::EthEvent>::decode_log(
-                &ethers::abi::RawLog { topics: log.topics.clone(), data: log.data.to_vec() },
-            )
-            .ok()
-        })
-        .collect::<Vec<_>>();
+    let failed = handler_failures(&receipt);
     assert_eq!(failed.len(), 1);
     assert!(
         String::from_utf8_lossy(&failed[0].reason).contains("echo: refusing messages"),
@@ -857,16 +864,7 @@ async fn a_huge_revert_reason_is_cut_to_256_bytes_at_no_extra_cost() {
             .unwrap()
             .unwrap();
         assert_eq!(receipt.status, Some(1u64.into()));
-        let failed: Vec<_> = receipt
-            .logs
-            .iter()
-            .filter_map(|log| {
-                <isthmus_adapter_evm::contracts::inbox::MessageHandlerFailedFilter as ethers::contract::EthEvent>::decode_log(
-                    &ethers::abi::RawLog { topics: log.topics.clone(), data: log.data.to_vec() },
-                )
-                .ok()
-            })
-            .collect();
+        let failed = handler_failures(&receipt);
         assert_eq!(failed.len(), 1);
         assert_eq!(
             failed[0].reason.len() as u64,

@@ -278,9 +278,9 @@ impl EvmLedger {
     }
 
     /// Headers `from..=to` from the node, [`FETCH_CONCURRENCY`] requests at a time,
-    /// in order. A header that does not parse is kept out and ends the list there
-    /// (the light client then refuses the next one for a broken link, or the caller
-    /// follows the rest next round).
+    /// in order. A header with another number than asked ends the list (the light
+    /// client refuses it, with the evidence); one that does not parse is a refusal of
+    /// the node's answer (retried).
     async fn fetch_headers(&self, from: u64, to: u64) -> Result<Vec<Header>, LedgerError> {
         use futures::stream::{self, StreamExt, TryStreamExt};
         let jsons: Vec<serde_json::Value> = stream::iter(from..=to)
