@@ -9,13 +9,16 @@ export CARGO_INCREMENTAL ?= 0
 
 include devnet/substrate.mk
 
-.PHONY: help test lint fmt bench demo postgres build vectors clean devnet-tools contracts contracts-check alerts-check chaos
+.PHONY: help test lint fmt bench demo postgres softhsm build vectors clean devnet-tools contracts contracts-check alerts-check chaos
 
 help: ## List the targets.
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 postgres: ## Make sure a PostgreSQL server answers (start or install one).
 	@bash devnet/ensure-postgres.sh
+
+softhsm: ## Make sure Debian's softhsm2 (a PKCS#11 token in software) is installed, for the key tests.
+	@bash devnet/ensure-softhsm.sh
 
 devnet-tools: devnet/node_modules/.patched ## Install the pinned npm tools (anvil, solc-js, chopsticks) from devnet/package-lock.json.
 
@@ -41,7 +44,7 @@ build: ## Build the workspace (the `isthmus` binary lands in target/debug).
 alerts-check: ## Check the Prometheus alert rules and their unit tests with promtool (installs Debian's prometheus if missing).
 	@bash devnet/check-alerts.sh
 
-test: postgres devnet-tools substrate-runtime alerts-check ## Run every test of the workspace (real Postgres, real anvil, real relayers).
+test: postgres softhsm devnet-tools substrate-runtime alerts-check ## Run every test of the workspace (real Postgres, real anvil, real relayers).
 	# The end-to-end tests run the `isthmus` binary as separate processes.
 	$(CARGO) build -p isthmus-relayer --bin isthmus
 	$(CARGO) test --workspace --no-fail-fast
@@ -57,7 +60,7 @@ lint: ## rustfmt check and clippy with warnings denied.
 fmt: ## Format the workspace.
 	$(CARGO) fmt --all
 
-bench: postgres devnet-tools ## Run the benchmarks (results: docs/benchmarks.md); the relayer's need anvil.
+bench: postgres softhsm devnet-tools ## Run the benchmarks (results: docs/benchmarks.md); the relayer's need anvil.
 	# The end-to-end delivery benchmark runs the release `isthmus` binary.
 	$(CARGO) build --release -p isthmus-relayer --bin isthmus
 	DEVNET_ISTHMUS_BIN=$(CURDIR)/target/release/isthmus $(CARGO) bench --workspace

@@ -30,9 +30,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-for port in 8545 8546 8000 7101 7102 7103; do
+for port in 8545 8546 8000 7101 7102 7103 7201 7202 7203; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    echo "demo: port $port is in use; config/examples/devnet.toml needs ports 8545, 8546, 8000 and 7101-7103 free" >&2
+    echo "demo: port $port is in use; config/examples/devnet.toml needs ports 8545, 8546, 8000, 7101-7103 and 7201-7203 free" >&2
     exit 1
   fi
 done
@@ -144,4 +144,12 @@ psql postgres://postgres@127.0.0.1:5432/isthmus_devnet -P pager=off -c "
 for member in bank-a bank-b bank-c; do
   printf '   %s: ' "$member"; as_member "$member" audit verify --config "$CONFIG"
 done
+echo "== mutual TLS between the members' attestation endpoints"
+if curl -s --max-time 5 --cacert config/examples/tls/ca.pem -X POST -H 'content-type: application/json' \
+     -d '{"origin":1,"block_number":1,"block_hash":"0x00"}' https://127.0.0.1:7201/v1/attest >/dev/null 2>&1; then
+  echo "demo: bank-a's attestation endpoint answered a client without a certificate" >&2
+  exit 1
+fi
+echo "   a client without a member certificate is refused at the handshake"
+curl -s http://127.0.0.1:7101/metrics | grep -E '^isthmus_attestation_(requests|refused)_total' | sed 's/^/   bank-a: /'
 echo "demo: all ${#ids[@]} messages delivered"

@@ -38,6 +38,17 @@ pub enum ConfigError {
     /// A key was written inline in the configuration.
     #[error("keys may not be written into the configuration; use {{ env = \"VAR\" }} or {{ file = \"path\" }}")]
     KeyInline,
+    /// A key in a PKCS#11 token could not be opened (module, token, PIN or key); the
+    /// reason names which and never quotes the PIN.
+    #[error("{source_desc}: {reason}")]
+    KeyToken {
+        /// Which key.
+        source_desc: String,
+        /// What the token said.
+        reason: String,
+        /// Whether the token may answer later (a busy or re-inserted device).
+        retryable: bool,
+    },
     /// The key source holds something that is not a key of the expected form. The
     /// reason never quotes the key material.
     #[error("{source_desc} {reason}")]
@@ -63,6 +74,7 @@ impl ConfigError {
             | ConfigError::KeyEnvMissing { .. }
             | ConfigError::KeyInline
             | ConfigError::KeyFormat { .. } => false,
+            ConfigError::KeyToken { retryable, .. } => *retryable,
         }
     }
 }

@@ -10,20 +10,26 @@ use serde::Deserialize;
 use crate::address::EvmAddress;
 use crate::error::ConfigError;
 use crate::secret::Secret;
+use isthmus_keys::EcdsaKey;
 
 /// Where a signing key is read from.
 ///
 /// Keys are never written into the configuration file: a file is copied, shared and
 /// committed far more often than a secret should be. The accepted forms are
-/// `key = { env = "VAR" }` (the variable holds the key) and `key = { file = "path" }`
+/// `key = { env = "VAR" }` (the variable holds the key), `key = { file = "path" }`
 /// (the file holds it; a relative path is resolved against the directory of the
-/// configuration file that names it).
+/// configuration file that names it) and, for secp256k1 keys that must never leave an
+/// HSM, `key = { pkcs11 = { module = "...", token = "...", key = "...", pin = { env =
+/// "VAR" } } }`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum KeySource {
     /// The named environment variable holds the key.
     Env(String),
     /// The file holds the key.
     File(RelativePathBuf),
+    /// The key lives in a PKCS#11 token (an HSM) and never leaves it: the relayer asks
+    /// the token to sign.
+    Pkcs11(Pkcs11Source),
     /// The key was written into the configuration itself. The value is dropped while
     /// parsing; [`crate::Config::validate`] reports this as a problem, so every other
     /// mistake in the file is reported in the same run.
@@ -37,7 +43,44 @@ impl KeySource {
         match self {
             KeySource::Env(var) => format!("environment variable `{var}`"),
             KeySource::File(path) => format!("file `{}`", path.relative().display()),
+            KeySource::Pkcs11(p) => format!(
+                "PKCS#11 key `{}` in token `{}` (module `{}`)",
+                p.key,
+                p.token,
+                p.module.relative().display()
+            ),
             KeySource::Inline => "an inline value".to_owned(),
+        }
+    }
+
+    /// Opens a secp256k1 signing key: read into memory from an environment variable
+    /// or a file, or found in its PKCS#11 token (logged in with its PIN), where it
+    /// stays. The error names the source and never quotes a key or a PIN.
+    pub fn open_secp256k1(&self) -> Result<std::sync::Arc<dyn EcdsaKey>, ConfigError> {
+        match self {
+            KeySource::Pkcs11(p) => {
+                let pin = p.pin.read()?;
+                let spec = isthmus_keys::pkcs11::Pkcs11Spec {
+                    module: p.module.relative(),
+                    token: p.token.clone(),
+                    key: p.key.clone(),
+                    pin: zeroize::Zeroizing::new(pin.expose().clone()),
+                };
+                let key = isthmus_keys::pkcs11::Pkcs11Key::open(&spec).map_err(|e| {
+                    ConfigError::KeyToken {
+                        source_desc: self.describe(),
+                        reason: e.to_string(),
+                        retryable: e.is_retryable(),
+                    }
+                })?;
+                Ok(std::sync::Arc::new(key))
+            }
+            _ => {
+                let key = self.load_secp256k1()?;
+                Ok(std::sync::Arc::new(isthmus_keys::LocalKey::new(
+                    key.expose(),
+                )))
+            }
         }
     }
 
@@ -61,6 +104,12 @@ impl KeySource {
                     Err(source) => Err(ConfigError::KeyFile { path, source }),
                 }
             }
+            KeySource::Pkcs11(_) => Err(ConfigError::KeyFormat {
+                source_desc: self.describe(),
+                reason: "never leaves its token: this use needs a key from a file or an \
+                         environment variable"
+                    .to_owned(),
+            }),
             KeySource::Inline => Err(ConfigError::KeyInline),
         }
     }
@@ -142,13 +191,15 @@ impl<'de> Deserialize<'de> for KeySource {
 
 struct KeySourceVisitor;
 
-const KEY_SOURCE_FIELDS: &[&str] = &["env", "file"];
+const KEY_SOURCE_FIELDS: &[&str] = &["env", "file", "pkcs11"];
 
 impl<'de> Visitor<'de> for KeySourceVisitor {
     type Value = KeySource;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a key source: { env = \"VAR\" } or { file = \"path\" }")
+        f.write_str(
+            "a key source: { env = \"VAR\" }, { file = \"path\" } or { pkcs11 = { module, token, key, pin } }",
+        )
     }
 
     // An inline key: keep nothing of it, not even its length.
@@ -166,11 +217,12 @@ impl<'de> Visitor<'de> for KeySourceVisitor {
             let source = match field.as_str() {
                 "env" => KeySource::Env(map.next_value::<String>()?),
                 "file" => KeySource::File(map.next_value::<RelativePathBuf>()?),
+                "pkcs11" => KeySource::Pkcs11(map.next_value::<Pkcs11Source>()?),
                 _ => return Err(de::Error::unknown_field(&field, KEY_SOURCE_FIELDS)),
             };
             if found.is_some() {
                 return Err(de::Error::custom(
-                    "a key source names both `env` and `file`; keep exactly one",
+                    "a key source names more than one of `env`, `file` and `pkcs11`; keep exactly one",
                 ));
             }
             found = Some(source);
@@ -179,6 +231,22 @@ impl<'de> Visitor<'de> for KeySourceVisitor {
             de::Error::custom("a key source needs `env = \"VAR\"` or `file = \"path\"`")
         })
     }
+}
+
+/// A key in a PKCS#11 token: `{ module = "path", token = "label", key = "label", pin =
+/// { env = "VAR" } }` (or `pin = { file = "path" }`).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pkcs11Source {
+    /// The token's PKCS#11 module (a shared library), e.g.
+    /// `/usr/lib/softhsm/libsofthsm2.so` or the HSM vendor's.
+    pub module: RelativePathBuf,
+    /// The token's label.
+    pub token: String,
+    /// The private key's label (`CKA_LABEL`); its public key carries the same label.
+    pub key: String,
+    /// Where the user PIN is read from: `{ env = "VAR" }` or `{ file = "path" }`.
+    pub pin: Box<KeySource>,
 }
 
 /// A secp256k1 secret key read from a [`KeySource`]. Prints as `[redacted]`.

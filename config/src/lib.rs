@@ -41,6 +41,7 @@ mod model;
 mod problem;
 mod secret;
 mod settings;
+mod tls;
 mod validate;
 
 use std::path::Path;
@@ -50,22 +51,24 @@ use figment::Figment;
 
 pub use address::{AddressError, EvmAddress};
 pub use error::ConfigError;
-pub use key::{KeySource, Secp256k1Key};
+pub use key::{KeySource, Pkcs11Source, Secp256k1Key};
 pub use model::{
-    CheckpointConfig, Config, ConsortiumConfig, ConsortiumMember, DatabaseConfig, Finality,
-    HttpConfig, Justifications, LedgerConfig, LedgerKind, LogConfig, LogFormat, MemberConfig,
-    RouteConfig, TransitionConfig, DEFAULT_BATCH_SIZE, DEFAULT_BFT_EPOCH, DEFAULT_IN_FLIGHT,
-    DEFAULT_LISTEN, DEFAULT_LOG_LEVEL, DEFAULT_PALLET, DEFAULT_POLL_INTERVAL_MS, DEFAULT_POOL_SIZE,
+    AttestationConfig, CheckpointConfig, Config, ConsortiumConfig, ConsortiumMember,
+    DatabaseConfig, Finality, HttpConfig, Justifications, LedgerConfig, LedgerKind, LogConfig,
+    LogFormat, MemberConfig, RouteConfig, TransitionConfig, DEFAULT_ATTEST_BURST,
+    DEFAULT_ATTEST_RATE, DEFAULT_BATCH_SIZE, DEFAULT_BFT_EPOCH, DEFAULT_IN_FLIGHT, DEFAULT_LISTEN,
+    DEFAULT_LOG_LEVEL, DEFAULT_PALLET, DEFAULT_POLL_INTERVAL_MS, DEFAULT_POOL_SIZE,
     DEFAULT_TAKEOVER_S, MAX_BATCH_SIZE, MAX_IN_FLIGHT, MAX_TAKEOVER_S, MIN_MESSAGE_GAS,
 };
 pub use problem::Problem;
 pub use secret::{DatabaseUrl, Secret, REDACTED};
 pub use settings::{
-    ConsensusStep, ConsortiumMemberSettings, ConsortiumSettings, DatabaseSettings, EvmFinality,
-    EvmSettings, HttpSettings, JustificationSource, LedgerKindSettings, LedgerSettings,
-    LogSettings, MemberSettings, RouteSettings, SealProtocol, SealedFinality, Settings,
-    SubstrateSettings, TrustedBlock,
+    AttestationSettings, ConsensusStep, ConsortiumMemberSettings, ConsortiumSettings,
+    DatabaseSettings, EvmFinality, EvmSettings, HttpSettings, JustificationSource,
+    LedgerKindSettings, LedgerSettings, LogSettings, MemberSettings, RouteSettings, SealProtocol,
+    SealedFinality, Settings, SubstrateSettings, TrustedBlock,
 };
+pub use tls::{crypto_provider, is_tls_name, TlsError, TlsFiles, TlsMaterial};
 
 /// Prefix of the environment variables that override configuration keys.
 pub const ENV_PREFIX: &str = "ISTHMUS_";

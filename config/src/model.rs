@@ -4,6 +4,7 @@ use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::str::FromStr;
 
+use figment::value::magic::RelativePathBuf;
 use serde::Deserialize;
 
 use crate::key::KeySource;
@@ -33,9 +34,13 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     /// The consortium whose signatures a destination accepts.
     pub consortium: ConsortiumConfig,
-    /// The HTTP server (attestation exchange, health, metrics).
+    /// The plain HTTP server: health, readiness, metrics.
     #[serde(default)]
     pub http: HttpConfig,
+    /// The attestation endpoint the other members call, served with mutual TLS.
+    /// Required; optional here so that its absence is reported with a fix.
+    #[serde(default)]
+    pub attestation: Option<AttestationConfig>,
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
@@ -341,9 +346,43 @@ pub struct ConsortiumMember {
     pub name: String,
     /// The address its attestations recover to (`0x` + 20 bytes hex).
     pub signer: String,
-    /// Base URL of the member's relayer HTTP server, where its attestations are fetched.
+    /// Base URL (`https://`) of the member's attestation endpoint.
     pub attestation_url: String,
+    /// The DNS name the member's TLS certificate carries and identifies it by
+    /// (default: the member name).
+    #[serde(default)]
+    pub tls_name: Option<String>,
 }
+
+/// `[attestation]`: this member's attestation endpoint, served with mutual TLS, and
+/// the identity it presents to the other members' endpoints.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttestationConfig {
+    /// Socket address the endpoint listens on.
+    pub listen: SocketAddr,
+    /// PEM file: this member's certificate (then its intermediates), issued by the
+    /// consortium CA for its TLS name, usable as server and client certificate.
+    pub certificate: RelativePathBuf,
+    /// The certificate's PEM private key: `{ file = "path" }` or `{ env = "VAR" }`.
+    pub key: KeySource,
+    /// PEM file: the consortium CA certificate(s); peers must present a certificate
+    /// issued by it.
+    pub ca: RelativePathBuf,
+    /// Requests per second each member may make (default [`DEFAULT_ATTEST_RATE`]).
+    #[serde(default)]
+    pub rate_per_s: Option<u32>,
+    /// Requests a member may make at once above its rate (default
+    /// [`DEFAULT_ATTEST_BURST`]).
+    #[serde(default)]
+    pub burst: Option<u32>,
+}
+
+/// Default for `attestation.rate_per_s`: well above what a peer asks during a burst of
+/// deliveries (one request per checkpoint and route).
+pub const DEFAULT_ATTEST_RATE: u32 = 50;
+/// Default for `attestation.burst`.
+pub const DEFAULT_ATTEST_BURST: u32 = 200;
 
 /// `[http]`.
 #[derive(Clone, Debug, Deserialize)]

@@ -20,6 +20,7 @@ use crate::address::EvmAddress;
 use crate::key::KeySource;
 use crate::model::{LedgerKind, LogFormat, DEFAULT_PALLET};
 use crate::secret::DatabaseUrl;
+use crate::tls::TlsFiles;
 
 /// A validated configuration: what [`Config::validate`](crate::Config::validate)
 /// returns when it finds no problem.
@@ -37,6 +38,8 @@ pub struct Settings {
     pub consortium: ConsortiumSettings,
     /// `[http]`.
     pub http: HttpSettings,
+    /// `[attestation]`.
+    pub attestation: AttestationSettings,
     /// `[log]`.
     pub log: LogSettings,
 }
@@ -391,15 +394,31 @@ pub struct ConsortiumMemberSettings {
     pub name: String,
     /// The address its attestations recover to.
     pub signer: EvmAddress,
-    /// Base URL of its relayer's HTTP server (`http://` or `https://`, with a host),
-    /// as written.
+    /// Base URL of its attestation endpoint (`https://`, with a host), as written.
     pub attestation_url: String,
+    /// The DNS name its TLS certificate carries and identifies it by (`tls_name`,
+    /// default the member name).
+    pub tls_name: String,
+}
+
+/// `[attestation]`, validated.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttestationSettings {
+    /// Where the mutual-TLS attestation endpoint listens.
+    pub listen: SocketAddr,
+    /// This member's certificate, key and the consortium CA. Validation read them and
+    /// found a certificate the other members accept for this member's TLS name.
+    pub tls: TlsFiles,
+    /// Requests per second each member may make.
+    pub rate_per_s: u32,
+    /// Requests a member may make at once above its rate.
+    pub burst: u32,
 }
 
 /// `[http]`, validated.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HttpSettings {
-    /// Where the HTTP server (attestations, health, metrics) listens.
+    /// Where the plain HTTP server (health, readiness, metrics) listens.
     pub listen: SocketAddr,
 }
 

@@ -3,6 +3,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
+mod attestation;
+
 use crate::address::EvmAddress;
 use crate::error::ConfigError;
 use crate::key::KeySource;
@@ -24,8 +26,8 @@ use crate::settings::{
 const EVM_RPC_SCHEMES: &[&str] = &["http", "https"];
 /// URL schemes accepted for a Substrate ledger's nodes (JSON-RPC over WebSocket).
 const SUBSTRATE_RPC_SCHEMES: &[&str] = &["ws", "wss"];
-/// URL schemes accepted for peers' attestation endpoints.
-const HTTP_SCHEMES: &[&str] = &["http", "https"];
+/// URL schemes accepted for peers' attestation endpoints (mutual TLS only).
+const ATTESTATION_SCHEMES: &[&str] = &["https"];
 /// URL schemes accepted for the database.
 const DB_SCHEMES: &[&str] = &["postgres", "postgresql"];
 /// Levels accepted in `log.level` directives.
@@ -55,6 +57,7 @@ impl Config {
         let routes = check.routes();
         let consortium = check.consortium();
         let member = check.member();
+        let attestation = check.attestation();
         let log = check.log();
         let settings = (|| {
             Some(Settings {
@@ -66,6 +69,7 @@ impl Config {
                 http: HttpSettings {
                     listen: self.http.listen,
                 },
+                attestation: attestation?,
                 log: log?,
             })
         })();
@@ -116,12 +120,11 @@ impl Config {
             warnings.push(self.provenance.problem(
                 &KeyPath::root("http").field("listen"),
                 format!(
-                    "{listen} is an unspecified address: the attestation endpoint is then \
+                    "{listen} is an unspecified address: health, readiness and metrics are then \
                      reachable from every network the host is on"
                 ),
                 format!(
-                    "bind to a specific interface: the address the other members reach this \
-                     relayer on, or 127.0.0.1:{} behind a proxy",
+                    "bind to the interface Prometheus scrapes from, e.g. 127.0.0.1:{}",
                     listen.port()
                 ),
             ));
@@ -414,7 +417,7 @@ impl Checker<'_> {
         let submitter = at.field("submitter");
         if let Some(error) = self.key_source_problem(&submitter, &ledger.submitter) {
             self.key_error(&submitter, &ledger.submitter, error);
-        } else if let Err(error) = ledger.submitter.load_secp256k1() {
+        } else if let Err(error) = ledger.submitter.open_secp256k1() {
             self.key_error(&submitter, &ledger.submitter, error);
         }
         let finality = self.evm_finality(at, ledger);
@@ -799,6 +802,24 @@ impl Checker<'_> {
                 source_desc: "the key source".to_owned(),
                 reason: "names an empty environment variable".to_owned(),
             }),
+            KeySource::Pkcs11(p) => {
+                let empty = [("token", &p.token), ("key", &p.key)]
+                    .into_iter()
+                    .find(|(_, label)| label.trim().is_empty());
+                if let Some((field, _)) = empty {
+                    Some(ConfigError::KeyFormat {
+                        source_desc: source.describe(),
+                        reason: format!("has an empty `{field}` label"),
+                    })
+                } else if matches!(*p.pin, KeySource::Pkcs11(_) | KeySource::Inline) {
+                    Some(ConfigError::KeyFormat {
+                        source_desc: source.describe(),
+                        reason: "takes its PIN from `pin = { env = \"VAR\" }` or `pin = { file = \"path\" }` only".to_owned(),
+                    })
+                } else {
+                    self.key_source_problem(_path, &p.pin)
+                }
+            }
             _ => None,
         }
     }
@@ -818,7 +839,12 @@ impl Checker<'_> {
                 file.display()
             ),
             ConfigError::KeyFormat { .. } if path_leaf(path) == "submitter" && self.is_substrate(path) => {
-                "supply an sr25519 seed (0x + 64 hex digits) or a secret URI (mnemonic, or //Alice on a dev chain)".to_owned()
+                "supply an sr25519 seed (0x + 64 hex digits) or a secret URI (mnemonic, or //Alice on a dev chain) \
+                 from a file or an environment variable; sr25519 keys are not kept in a PKCS#11 token".to_owned()
+            }
+            ConfigError::KeyToken { .. } => {
+                "check the module path, the token and key labels (`pkcs11-tool --list-objects` shows them) and the PIN; \
+                 the key must be a secp256k1 EC key pair with the label on both halves".to_owned()
             }
             _ => format!("supply a secp256k1 secret key as 64 hex digits (0x optional) via {}", source.describe()),
         };
@@ -954,6 +980,7 @@ impl Checker<'_> {
         }
         let mut names: HashMap<&str, usize> = HashMap::new();
         let mut signers: HashMap<EvmAddress, usize> = HashMap::new();
+        let mut tls_names: HashMap<String, usize> = HashMap::new();
         let mut members = Vec::with_capacity(consortium.members.len());
         for (i, member) in consortium.members.iter().enumerate() {
             let at = members_path.index(i);
@@ -986,13 +1013,37 @@ impl Checker<'_> {
             self.url(
                 &at.field("attestation_url"),
                 &member.attestation_url,
-                HTTP_SCHEMES,
+                ATTESTATION_SCHEMES,
                 "attestation URL",
             );
+            let tls_name = member
+                .tls_name
+                .clone()
+                .unwrap_or_else(|| member.name.clone());
+            if !crate::tls::is_tls_name(&tls_name) {
+                self.report(
+                    &at.field(if member.tls_name.is_some() { "tls_name" } else { "name" }),
+                    format!("`{tls_name}` is not a DNS name, so no certificate can carry it as the member's TLS name"),
+                    "set tls_name to the DNS name in the member's certificate (letters, digits, `-` and `.`)",
+                );
+            }
+            let first = tls_names.insert(tls_name.clone(), i);
+            // Two members of one name are reported as such above.
+            if let Some(first) = first.filter(|f| consortium.members[*f].name != member.name) {
+                self.report(
+                    &at.field("tls_name"),
+                    format!(
+                        "TLS name `{tls_name}` is also the TLS name of `{}`",
+                        consortium.members[first].name
+                    ),
+                    "each member is identified by its own certificate name: make them distinct",
+                );
+            }
             members.push(signer.map(|signer| ConsortiumMemberSettings {
                 name: member.name.clone(),
                 signer,
                 attestation_url: member.attestation_url.clone(),
+                tls_name,
             }));
         }
         if let Some(takeover) = consortium.takeover_s {
@@ -1073,7 +1124,7 @@ impl Checker<'_> {
             self.key_error(&key_path, &member.key, error);
             return None;
         }
-        match member.key.load_secp256k1() {
+        match member.key.open_secp256k1() {
             Err(error) => {
                 self.key_error(&key_path, &member.key, error);
                 None
@@ -1082,7 +1133,7 @@ impl Checker<'_> {
                 // Without its consortium entry (reported above) or a valid signer there
                 // (reported by `consortium`) there is nothing to compare the key with.
                 let signer = entry?.signer.parse::<EvmAddress>().ok()?;
-                let actual = key.address();
+                let actual = EvmAddress::from_bytes(key.address());
                 if actual != signer {
                     self.report(
                         &key_path,

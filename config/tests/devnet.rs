@@ -22,7 +22,18 @@ fn env_file(name: &str) -> Vec<(String, String)> {
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(|l| {
             let (k, v) = l.split_once('=').expect("KEY=VALUE line");
-            (k.to_owned(), v.to_owned())
+            // Paths in the env files start at the repository root (where the demo
+            // runs); tests run elsewhere.
+            let v = if v.starts_with("config/examples/") {
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("..")
+                    .join(v)
+                    .display()
+                    .to_string()
+            } else {
+                v.to_owned()
+            };
+            (k.to_owned(), v)
         })
         .collect()
 }

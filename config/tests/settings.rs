@@ -12,8 +12,9 @@ use std::time::Duration;
 use figment::Jail;
 use isthmus_config::{
     Config, EvmAddress, EvmFinality, JustificationSource, KeySource, LedgerKind,
-    LedgerKindSettings, LogFormat, Settings, DEFAULT_BATCH_SIZE, DEFAULT_IN_FLIGHT,
-    DEFAULT_POLL_INTERVAL_MS, DEFAULT_POOL_SIZE, DEFAULT_TAKEOVER_S,
+    LedgerKindSettings, LogFormat, Settings, DEFAULT_ATTEST_BURST, DEFAULT_ATTEST_RATE,
+    DEFAULT_BATCH_SIZE, DEFAULT_IN_FLIGHT, DEFAULT_POLL_INTERVAL_MS, DEFAULT_POOL_SIZE,
+    DEFAULT_TAKEOVER_S,
 };
 
 /// anvil account 3: its address is the consortium signer of `bank-a` below.
@@ -94,7 +95,7 @@ takeover_s = 45
 [[consortium.members]]
 name = "bank-a"
 signer = "0x90F79bf6EB2c4f870365E785982E1f101E93b906"
-attestation_url = "http://127.0.0.1:7101"
+attestation_url = "https://127.0.0.1:7201"
 
 [[consortium.members]]
 name = "bank-b"
@@ -104,10 +105,16 @@ attestation_url = "https://bank-b.example:7102"
 [[consortium.members]]
 name = "bank-c"
 signer = "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc"
-attestation_url = "http://127.0.0.1:7103"
+attestation_url = "https://127.0.0.1:7203"
 
 [http]
 listen = "127.0.0.1:7101"
+
+[attestation]
+listen = "127.0.0.1:7201"
+certificate = "tls/bank-a.pem"
+key = { file = "tls/bank-a.key" }
+ca = "tls/ca.pem"
 
 [log]
 format = "json"
@@ -119,6 +126,18 @@ fn address(text: &str) -> EvmAddress {
         .unwrap_or_else(|e| panic!("`{text}` is an address: {e}"))
 }
 
+/// Copies the devnet's TLS files (config/examples/tls) into the jail's `tls/`, where
+/// the `[attestation]` table of the test configurations points.
+fn tls_files(jail: &mut Jail) -> figment::Result<()> {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/tls");
+    jail.create_dir("tls")?;
+    for name in ["ca.pem", "bank-a.pem", "bank-a.key"] {
+        let text = std::fs::read_to_string(examples.join(name)).map_err(|e| e.to_string())?;
+        jail.create_file(format!("tls/{name}"), &text)?;
+    }
+    Ok(())
+}
+
 /// Validates `toml` (written to `isthmus.toml` beside the key file) and returns the
 /// settings, panicking with the problems if there are any.
 fn settings_of(jail: &mut Jail, toml: &str) -> figment::Result<Settings> {
@@ -126,6 +145,7 @@ fn settings_of(jail: &mut Jail, toml: &str) -> figment::Result<Settings> {
     jail.set_env("TEST_EVM_KEY", EVM_KEY);
     jail.set_env("TEST_SUB_SEED", "//Alice");
     jail.create_file("evm.key", EVM_KEY)?;
+    tls_files(jail)?;
     jail.create_file("isthmus.toml", toml)?;
     let config = Config::load(Path::new("isthmus.toml")).map_err(|e| e.to_string())?;
     Ok(config.validate().unwrap_or_else(|problems| {
@@ -165,7 +185,11 @@ fn sections_are_parsed_into_settings() {
         assert_eq!(
             members,
             vec![
-                ("bank-a", MEMBER_ADDRESS.to_owned(), "http://127.0.0.1:7101"),
+                (
+                    "bank-a",
+                    MEMBER_ADDRESS.to_owned(),
+                    "https://127.0.0.1:7201"
+                ),
                 (
                     "bank-b",
                     // Written in lowercase, held as bytes, shown checksummed.
@@ -175,7 +199,7 @@ fn sections_are_parsed_into_settings() {
                 (
                     "bank-c",
                     "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc".to_owned(),
-                    "http://127.0.0.1:7103"
+                    "https://127.0.0.1:7203"
                 ),
             ]
         );
@@ -375,6 +399,16 @@ fn settings_debug_shows_no_secret() {
         assert!(!debug.contains(&MEMBER_KEY[2..]), "{debug}");
         assert!(!debug.contains(EVM_KEY), "{debug}");
         assert!(!debug.contains("//Alice"), "{debug}");
+        // Every member is identified by its name unless it says otherwise; the
+        // attestation endpoint gets the defaults for its limits.
+        assert!(s.consortium.members.iter().all(|m| m.tls_name == m.name));
+        assert_eq!(s.attestation.listen.to_string(), "127.0.0.1:7201");
+        assert_eq!(s.attestation.tls.certificate, Path::new("tls/bank-a.pem"));
+        assert_eq!(s.attestation.tls.ca, Path::new("tls/ca.pem"));
+        assert_eq!(
+            (s.attestation.rate_per_s, s.attestation.burst),
+            (DEFAULT_ATTEST_RATE, DEFAULT_ATTEST_BURST)
+        );
         Ok(())
     });
 }
@@ -386,6 +420,7 @@ fn a_config_with_problems_yields_no_settings() {
         jail.set_env("TEST_EVM_KEY", EVM_KEY);
         jail.set_env("TEST_SUB_SEED", "//Alice");
         jail.create_file("evm.key", EVM_KEY)?;
+        tls_files(jail)?;
         jail.create_file(
             "isthmus.toml",
             &FULL.replace("justifications = \"devnet\"", "justifications = \"rpc\""),

@@ -65,7 +65,7 @@ threshold = 2
 [[consortium.members]]
 name = "bank-a"
 signer = "0x90F79bf6EB2c4f870365E785982E1f101E93b906"
-attestation_url = "http://127.0.0.1:7101"
+attestation_url = "https://127.0.0.1:7201"
 
 [[consortium.members]]
 name = "bank-b"
@@ -75,7 +75,13 @@ attestation_url = "https://bank-b.example:7102"
 [[consortium.members]]
 name = "bank-c"
 signer = "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc"
-attestation_url = "http://127.0.0.1:7103"
+attestation_url = "https://127.0.0.1:7203"
+
+[attestation]
+listen = "127.0.0.1:7201"
+certificate = "tls/bank-a.pem"
+key = { file = "tls/bank-a.key" }
+ca = "tls/ca.pem"
 "#;
 
 fn set_keys(jail: &mut Jail) {
@@ -84,8 +90,32 @@ fn set_keys(jail: &mut Jail) {
     jail.set_env("TEST_SUB_SEED", "//Alice");
 }
 
+/// Copies the devnet's TLS files (config/examples/tls) into the jail's `tls/`, where
+/// the `[attestation]` table of the test configurations points.
+fn tls_files(jail: &mut Jail) -> figment::Result<()> {
+    tls_files_in(jail, "tls")
+}
+
+/// [`tls_files`] into `dir`, relative to the jail.
+fn tls_files_in(jail: &mut Jail, dir: &str) -> figment::Result<()> {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/tls");
+    std::fs::create_dir_all(jail.directory().join(dir)).map_err(|e| e.to_string())?;
+    for name in [
+        "ca.pem",
+        "bank-a.pem",
+        "bank-a.key",
+        "bank-b.pem",
+        "bank-b.key",
+    ] {
+        let text = std::fs::read_to_string(examples.join(name)).map_err(|e| e.to_string())?;
+        jail.create_file(format!("{dir}/{name}"), &text)?;
+    }
+    Ok(())
+}
+
 /// Writes `toml` as `isthmus.toml` in the jail and loads it.
 fn load(jail: &mut Jail, toml: &str) -> figment::Result<Config> {
+    tls_files(jail)?;
     jail.create_file("isthmus.toml", toml)?;
     Config::load(Path::new("isthmus.toml")).map_err(|e| e.to_string().into())
 }
@@ -338,7 +368,7 @@ fn urls_are_checked() {
             "\"http://127.0.0.1:8546\"",
             "\"ftp://127.0.0.1\", \"not a url\"",
         )
-        .replace("http://127.0.0.1:7103", "ws://127.0.0.1:7103")
+        .replace("https://127.0.0.1:7203", "ws://127.0.0.1:7203")
         .replace("rpc = [\"ws://127.0.0.1:9944\"]", "rpc = []");
     let found = problems(&toml);
     assert!(find(&found, "ledgers[0].rpc[1]")
@@ -362,7 +392,7 @@ fn urls_are_checked() {
     assert_eq!(swapped.len(), 2, "{swapped:#?}");
     assert!(find(&found, "consortium.members[2].attestation_url")
         .fix
-        .contains("http://, https://"));
+        .contains("one of: https://"));
     assert!(find(&found, "ledgers[1].rpc")
         .message
         .contains("no RPC URL"));
@@ -469,6 +499,7 @@ fn key_files_are_read_relative_to_the_config_and_checked() {
     Jail::expect_with(|jail| {
         set_keys(jail);
         std::fs::create_dir("conf").map_err(|e| e.to_string())?;
+        tls_files_in(jail, "conf/tls")?;
         jail.create_file("conf/member.key", &format!("{MEMBER_KEY}\n"))?;
         jail.create_file(
             "conf/bad.key",
@@ -571,7 +602,7 @@ fn every_problem_is_reported_at_once() {
     let toml = BASE
         .replace("destination = \"beta\"", "destination = \"gamma\"")
         .replace("threshold = 2", "threshold = 9")
-        .replace("http://127.0.0.1:7101", "bogus")
+        .replace("https://127.0.0.1:7201", "bogus")
         .replace("finality = \"finalized-tag\"", "finality = \"grandpa\"");
     let keys: Vec<String> = problems(&toml).into_iter().map(|p| p.key).collect();
     assert_eq!(
@@ -746,6 +777,7 @@ fn debug_output_never_contains_secrets() {
 fn from_figment_accepts_explicit_providers() {
     Jail::expect_with(|jail| {
         set_keys(jail);
+        tls_files(jail)?;
         let figment = Figment::from(Toml::string(BASE))
             .merge(Serialized::default("database.url", "postgres://code@h/d"))
             .merge(Serialized::default("log.level", "debug"));
@@ -998,11 +1030,15 @@ fn listening_on_every_interface_is_a_warning() {
             );
             assert!(
                 w.message.contains(
-                    "the attestation endpoint is then reachable from every network the host is on"
+                    "health, readiness and metrics are then reachable from every network the host is on"
                 ),
                 "{w}"
             );
-            assert!(w.fix.starts_with("bind to a specific interface"), "{w}");
+            assert!(
+                w.fix
+                    .starts_with("bind to the interface Prometheus scrapes from"),
+                "{w}"
+            );
             Ok(())
         });
     }
@@ -1013,6 +1049,138 @@ fn listening_on_every_interface_is_a_warning() {
             &format!("{BASE}\n[http]\nlisten = \"10.0.0.5:7101\"\n"),
         )?;
         assert!(config.warnings().is_empty(), "{:#?}", config.warnings());
+        Ok(())
+    });
+}
+
+/// A CA of its own and a certificate it issues for `name` (server and client use).
+fn foreign_certificate(name: &str) -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().expect("key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca.self_signed(&ca_key).expect("CA");
+    let key = KeyPair::generate().expect("key");
+    let mut leaf = CertificateParams::new(vec![name.to_owned()]).expect("params");
+    leaf.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    let leaf = leaf.signed_by(&key, &ca, &ca_key).expect("leaf");
+    (ca.pem(), leaf.pem(), key.serialize_pem())
+}
+
+#[test]
+fn the_attestation_endpoint_needs_a_certificate_the_members_accept() {
+    // No [attestation] at all: the endpoint is served only with mutual TLS.
+    let without = BASE[..BASE.find("[attestation]").expect("BASE has [attestation]")].to_owned();
+    let found = problems(&without);
+    let p = find(&found, "attestation");
+    assert!(p.message.contains("served only with mutual TLS"), "{p}");
+    assert!(p.fix.contains("isthmus devnet certificates"), "{p}");
+    assert_eq!(found.len(), 1, "{found:#?}");
+
+    // Peers are reached over https only.
+    let found = problems(&BASE.replace("https://127.0.0.1:7203", "http://127.0.0.1:7203"));
+    let p = find(&found, "consortium.members[2].attestation_url");
+    assert!(p.message.contains("uses scheme `http`"), "{p}");
+    assert_eq!(found.len(), 1, "{found:#?}");
+
+    Jail::expect_with(|jail| {
+        set_keys(jail);
+        // Another member's certificate: valid, but not for this member's name.
+        let config = load(
+            jail,
+            &BASE
+                .replace("tls/bank-a.pem", "tls/bank-b.pem")
+                .replace("tls/bank-a.key", "tls/bank-b.key"),
+        )?;
+        let found = config.validate().expect_err("bank-b's certificate");
+        let p = find(&found, "attestation.certificate");
+        assert!(p.message.contains("not valid for name \"bank-a\""), "{p}");
+        assert!(p.fix.contains("for the DNS name `bank-a`"), "{p}");
+        // ...unless the consortium names bank-a by the name in that certificate.
+        let renamed = BASE
+            .replace("tls/bank-a.pem", "tls/bank-b.pem")
+            .replace("tls/bank-a.key", "tls/bank-b.key")
+            .replace(
+                "attestation_url = \"https://127.0.0.1:7201\"",
+                "attestation_url = \"https://127.0.0.1:7201\"\ntls_name = \"bank-b\"",
+            );
+        let found = load(jail, &renamed)?
+            .validate()
+            .expect_err("two members, one name");
+        let p = find(&found, "consortium.members[1].tls_name");
+        assert!(p.message.contains("also the TLS name of `bank-a`"), "{p}");
+
+        // A key that is not the certificate's.
+        let config = load(jail, &BASE.replace("tls/bank-a.key", "tls/bank-b.key"))?;
+        let found = config.validate().expect_err("bank-b's key");
+        let p = find(&found, "attestation.key");
+        assert!(
+            p.message.contains("does not belong to the certificate"),
+            "{p}"
+        );
+        assert_eq!(found.len(), 1, "{found:#?}");
+
+        // A certificate for the right name from another CA.
+        let (_, leaf, key) = foreign_certificate("bank-a");
+        jail.create_file("tls/foreign.pem", &leaf)?;
+        jail.create_file("tls/foreign.key", &key)?;
+        let config = load(
+            jail,
+            &BASE
+                .replace("tls/bank-a.pem", "tls/foreign.pem")
+                .replace("tls/bank-a.key", "tls/foreign.key"),
+        )?;
+        let found = config.validate().expect_err("another CA");
+        let p = find(&found, "attestation.certificate");
+        assert!(p.message.contains("UnknownIssuer"), "{p}");
+
+        // Missing and unreadable files, an inline key, a shared listener, zero limits.
+        jail.create_file("tls/empty.pem", "not a certificate\n")?;
+        let config = load(
+            jail,
+            &BASE
+                .replace("ca = \"tls/ca.pem\"", "ca = \"tls/empty.pem\"")
+                .replace(
+                    "listen = \"127.0.0.1:7201\"",
+                    "listen = \"127.0.0.1:7100\"\nrate_per_s = 0\nburst = 0",
+                ),
+        )?;
+        let found = config.validate().expect_err("bad CA file");
+        let p = find(&found, "attestation.ca");
+        assert!(p.message.contains("holds no PEM certificate"), "{p}");
+        let p = find(&found, "attestation.listen");
+        assert!(p.message.contains("also http.listen"), "{p}");
+        assert!(find(&found, "attestation.rate_per_s")
+            .message
+            .contains("refuse every request"));
+        assert!(find(&found, "attestation.burst")
+            .message
+            .contains("refuse every request"));
+        let config = load(
+            jail,
+            &BASE.replace(
+                "key = { file = \"tls/bank-a.key\" }",
+                "key = \"-----BEGIN PRIVATE KEY-----\"",
+            ),
+        )?;
+        let found = config.validate().expect_err("inline key");
+        let p = find(&found, "attestation.key");
+        assert!(
+            p.message
+                .contains("may not be written into the configuration"),
+            "{p}"
+        );
+        let config = load(jail, &BASE.replace("tls/bank-a.pem", "tls/absent.pem"))?;
+        let found = config.validate().expect_err("no file");
+        let p = find(&found, "attestation.certificate");
+        assert!(
+            p.message
+                .contains("cannot read the certificate file `tls/absent.pem`"),
+            "{p}"
+        );
         Ok(())
     });
 }

@@ -40,6 +40,9 @@ pub type Client = SignerMiddleware<Provider<Http>, LocalWallet>;
 /// Delivery keys of the three members.
 pub const SUBMITTERS: [[u8; 32]; 3] = [DEV_KEY_1, DEV_KEY_2, DEV_KEY_3];
 
+/// The name of a certificate the consortium CA issued to no member.
+pub const STRANGER: &str = "stranger";
+
 /// Member `i`'s attestation secret: keccak256("isthmus test signer i") (the
 /// protocol vectors' test keys).
 pub fn member_secret(i: usize) -> [u8; 32] {
@@ -449,8 +452,10 @@ pub struct Member {
     /// Its database URL.
     pub database_url: String,
     db_name: String,
-    /// Its attestation/metrics port.
+    /// Its plain HTTP port (health, metrics).
     pub port: u16,
+    /// Its attestation endpoint's port (mutual TLS).
+    pub attest_port: u16,
     /// Its log file.
     pub log: PathBuf,
     /// Extra environment of its process (configuration overrides).
@@ -521,6 +526,17 @@ impl Consortium {
     ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let ports = [free_port(), free_port(), free_port()];
+        let attest_ports = [free_port(), free_port(), free_port()];
+        // The consortium's CA and the members' certificates (mutual TLS between the
+        // attestation endpoints), plus a certificate of the CA that names no member.
+        let tls = dir.path().join("tls");
+        let names: Vec<String> = (0..3)
+            .map(|i| format!("bank-{i}"))
+            .chain(std::iter::once(STRANGER.to_owned()))
+            .collect();
+        isthmus_relayer::devnet::DevnetCa::new("integration-test consortium CA")
+            .and_then(|ca| ca.write(&tls, &names))
+            .expect("consortium certificates");
         let mut members = Vec::new();
         for i in 0..3 {
             let name = format!("bank-{i}");
@@ -612,15 +628,21 @@ impl Consortium {
                 toml += "\n";
             }
             toml += "[consortium]\nthreshold = 2\n\n";
-            for (j, port) in ports.iter().enumerate() {
+            for (j, port) in attest_ports.iter().enumerate() {
                 toml += &format!(
-                    "[[consortium.members]]\nname = \"bank-{j}\"\nsigner = \"{:?}\"\nattestation_url = \"http://127.0.0.1:{port}\"\n\n",
+                    "[[consortium.members]]\nname = \"bank-{j}\"\nsigner = \"{:?}\"\nattestation_url = \"https://127.0.0.1:{port}\"\n\n",
                     member_address(j)
                 );
             }
             toml += &format!(
-                "[http]\nlisten = \"127.0.0.1:{}\"\n\n[log]\nlevel = \"info\"\nformat = \"json\"\n",
-                ports[i]
+                "[http]\nlisten = \"127.0.0.1:{}\"\n\n[attestation]\nlisten = \"127.0.0.1:{}\"\n\
+                 certificate = \"{}\"\nkey = {{ file = \"{}\" }}\nca = \"{}\"\n\n\
+                 [log]\nlevel = \"info\"\nformat = \"json\"\n",
+                ports[i],
+                attest_ports[i],
+                tls.join(format!("{name}.pem")).display(),
+                tls.join(format!("{name}.key")).display(),
+                tls.join("ca.pem").display(),
             );
             let config = dir.path().join(format!("{name}.toml"));
             std::fs::write(&config, toml).expect("config file");
@@ -632,6 +654,7 @@ impl Consortium {
                 database_url,
                 db_name,
                 port: ports[i],
+                attest_port: attest_ports[i],
                 log,
                 env: Vec::new(),
                 proxies,
@@ -772,56 +795,105 @@ where
     false
 }
 
-/// Serves a dishonest member on `port`: it answers every attestation request with a
-/// valid signature by member `index`'s key over a checkpoint with a made-up root.
-/// Returns the server task (abort it to stop).
-pub async fn spawn_liar(port: u16, index: usize) -> tokio::task::JoinHandle<()> {
-    use axum::routing::post;
-    use axum::Json;
-    use isthmus_protocol::{Attestation, Checkpoint};
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .expect("liar's port is free");
-    let app = axum::Router::new().route(
-        "/v1/attest",
-        post(move |Json(req): Json<serde_json::Value>| async move {
-            let hash: [u8; 32] = hex::decode(
-                req["block_hash"]
-                    .as_str()
-                    .unwrap_or("")
-                    .trim_start_matches("0x"),
-            )
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .unwrap_or([0; 32]);
-            let lie = Checkpoint {
-                origin: req["origin"].as_u64().unwrap_or(0) as u32,
-                outbox: Address32([0; 32]),
-                root: keccak256(b"a root that was never committed"),
-                count: 1_000,
-                block_number: req["block_number"].as_u64().unwrap_or(0),
-                block_hash: hash,
-            };
-            let key = SigningKey::from_bytes(&member_secret(index).into()).expect("test key");
-            let sig = Attestation::sign(&key, &lie.digest()).expect("sign");
-            Json(serde_json::json!({
-                "member": format!("bank-{index}"),
-                "signer": format!("{:?}", member_address(index)),
-                "checkpoint": {
-                    "origin": lie.origin,
-                    "outbox": format!("0x{}", hex::encode(lie.outbox.0)),
-                    "root": format!("0x{}", hex::encode(lie.root)),
-                    "count": lie.count,
-                    "block_number": lie.block_number,
-                    "block_hash": format!("0x{}", hex::encode(lie.block_hash)),
-                },
-                "signature": format!("0x{}", hex::encode(sig.0)),
-            }))
-        }),
-    );
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    })
+impl Consortium {
+    /// The TLS files (`<name>.pem`, `<name>.key`, `ca.pem`) the consortium's CA made.
+    pub fn tls_dir(&self) -> PathBuf {
+        self.dir.path().join("tls")
+    }
+
+    /// A client presenting the certificate issued to `name` (a member, or
+    /// [`STRANGER`]), trusting the consortium CA; `None`: no client certificate.
+    pub fn tls_client(&self, name: Option<&str>) -> reqwest::Client {
+        let tls = self.tls_dir();
+        let ca = std::fs::read(tls.join("ca.pem")).expect("ca.pem");
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("CA certificate"))
+            .timeout(Duration::from_secs(10));
+        if let Some(name) = name {
+            let mut pem = std::fs::read(tls.join(format!("{name}.pem"))).expect("certificate");
+            pem.extend(std::fs::read(tls.join(format!("{name}.key"))).expect("key"));
+            builder = builder.identity(reqwest::Identity::from_pem(&pem).expect("identity"));
+        }
+        builder.build().expect("TLS client")
+    }
+
+    /// Serves a dishonest member `index` on its attestation port, with its own
+    /// certificate: it answers every attestation request with a valid signature by
+    /// the member's key over a checkpoint with a made-up root. Returns the server
+    /// task (abort it to stop).
+    pub async fn spawn_liar(&self, index: usize) -> tokio::task::JoinHandle<()> {
+        use axum::routing::post;
+        use axum::Json;
+        use isthmus_protocol::{Attestation, Checkpoint};
+        let member = &self.members[index];
+        let tls = self.tls_dir();
+        let files = isthmus_config::TlsFiles {
+            certificate: tls.join(format!("{}.pem", member.name)),
+            key: isthmus_config::KeySource::File(figment::value::magic::RelativePathBuf::from(
+                tls.join(format!("{}.key", member.name)),
+            )),
+            ca: tls.join("ca.pem"),
+        };
+        let server = isthmus_relayer::mtls::server_config(&files.load().expect("liar's TLS files"))
+            .expect("liar's TLS configuration");
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", member.attest_port))
+            .await
+            .expect("liar's port is free");
+        let app = axum::Router::new().route(
+            "/v1/attest",
+            post(move |Json(req): Json<serde_json::Value>| async move {
+                let hash: [u8; 32] = hex::decode(
+                    req["block_hash"]
+                        .as_str()
+                        .unwrap_or("")
+                        .trim_start_matches("0x"),
+                )
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .unwrap_or([0; 32]);
+                let lie = Checkpoint {
+                    origin: req["origin"].as_u64().unwrap_or(0) as u32,
+                    outbox: Address32([0; 32]),
+                    root: keccak256(b"a root that was never committed"),
+                    count: 1_000,
+                    block_number: req["block_number"].as_u64().unwrap_or(0),
+                    block_hash: hash,
+                };
+                let key = SigningKey::from_bytes(&member_secret(index).into()).expect("test key");
+                let sig = Attestation::sign(&key, &lie.digest()).expect("sign");
+                Json(serde_json::json!({
+                    "member": format!("bank-{index}"),
+                    "signer": format!("{:?}", member_address(index)),
+                    "checkpoint": {
+                        "origin": lie.origin,
+                        "outbox": format!("0x{}", hex::encode(lie.outbox.0)),
+                        "root": format!("0x{}", hex::encode(lie.root)),
+                        "count": lie.count,
+                        "block_number": lie.block_number,
+                        "block_hash": format!("0x{}", hex::encode(lie.block_hash)),
+                    },
+                    "signature": format!("0x{}", hex::encode(sig.0)),
+                }))
+            }),
+        );
+        // The liar answers whoever calls: its directory names nobody.
+        let directory =
+            isthmus_relayer::mtls::Directory::new(&isthmus_config::ConsortiumSettings {
+                members: Vec::new(),
+                threshold: 1,
+                takeover: Duration::from_secs(1),
+            });
+        tokio::spawn(isthmus_relayer::peer_endpoint::serve_router(
+            listener,
+            server,
+            directory,
+            app,
+            Arc::new(|_| {}),
+            tokio_util::sync::CancellationToken::new(),
+        ))
+    }
 }
 
 impl Ledger {
@@ -879,11 +951,13 @@ impl Member {
 
 impl Consortium {
     /// Adds a second process of member `of` (not started): the same configuration and
-    /// database, its own HTTP port (`ISTHMUS_HTTP__LISTEN`) and log. Returns its index
+    /// database, its own HTTP and attestation ports (`ISTHMUS_HTTP__LISTEN`,
+    /// `ISTHMUS_ATTESTATION__LISTEN`) and log. Returns its index
     /// in `members`.
     pub fn add_replica(&mut self, of: usize) -> usize {
         let original = &self.members[of];
         let port = free_port();
+        let attest_port = free_port();
         let replica = Member {
             name: format!("{}-replica", original.name),
             index: original.index,
@@ -891,14 +965,21 @@ impl Consortium {
             database_url: original.database_url.clone(),
             db_name: original.db_name.clone(),
             port,
+            attest_port,
             log: self
                 .dir
                 .path()
                 .join(format!("{}-replica.log", original.name)),
-            env: vec![(
-                "ISTHMUS_HTTP__LISTEN".to_owned(),
-                format!("127.0.0.1:{port}"),
-            )],
+            env: vec![
+                (
+                    "ISTHMUS_HTTP__LISTEN".to_owned(),
+                    format!("127.0.0.1:{port}"),
+                ),
+                (
+                    "ISTHMUS_ATTESTATION__LISTEN".to_owned(),
+                    format!("127.0.0.1:{attest_port}"),
+                ),
+            ],
             proxies: original.proxies.clone(),
             child: None,
         };

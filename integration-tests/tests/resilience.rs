@@ -48,7 +48,7 @@ async fn delivery_completes_with_a_member_stopped_and_refuses_a_lying_member() {
     );
 
     // bank-2's endpoint now signs a root that was never committed.
-    let liar = spawn_liar(consortium.members[2].port, 2).await;
+    let liar = consortium.spawn_liar(2).await;
     let third = [
         devnet
             .a

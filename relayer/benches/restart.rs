@@ -339,13 +339,23 @@ fn write_config(dir: &Path, database_url: &str, chains: [&Chain; 2], ports: [u16
     toml += "[consortium]\nthreshold = 2\n\n";
     for (j, port) in ports.iter().enumerate() {
         toml += &format!(
-            "[[consortium.members]]\nname = \"bank-{j}\"\nsigner = \"0x{}\"\nattestation_url = \"http://127.0.0.1:{port}\"\n\n",
+            "[[consortium.members]]\nname = \"bank-{j}\"\nsigner = \"0x{}\"\nattestation_url = \"https://127.0.0.1:{port}\"\n\n",
             hex::encode(member_address(j))
         );
     }
+    let tls = dir.join("tls");
+    isthmus_relayer::devnet::DevnetCa::new("bench CA")
+        .and_then(|ca| ca.write(&tls, &["bank-0".to_owned()]))
+        .expect("certificates");
     toml += &format!(
-        "[http]\nlisten = \"127.0.0.1:{}\"\n\n[log]\nlevel = \"info\"\nformat = \"json\"\n",
-        ports[0]
+        "[http]\nlisten = \"127.0.0.1:{}\"\n\n[attestation]\nlisten = \"127.0.0.1:{}\"\n\
+         certificate = \"{}\"\nkey = {{ file = \"{}\" }}\nca = \"{}\"\n\n\
+         [log]\nlevel = \"info\"\nformat = \"json\"\n",
+        ports[0],
+        free_port(),
+        tls.join("bank-0.pem").display(),
+        tls.join("bank-0.key").display(),
+        tls.join("ca.pem").display(),
     );
     let path = dir.join("bank-0.toml");
     std::fs::write(&path, toml).expect("config file");

@@ -13,19 +13,48 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use isthmus_config::ConsortiumSettings;
-use isthmus_protocol::attestation::address_of;
+use isthmus_keys::EcdsaKey;
 use isthmus_protocol::{Attestation, Checkpoint, EvmAddress, SignerSet};
-use k256::ecdsa::SigningKey;
 use serde::{Deserialize, Serialize};
 
 use crate::ledger::Source;
 use crate::verified::VerifiedCheckpoint;
 
-/// This member's attestation key.
+/// This member's attestation key: in process or in a PKCS#11 token.
 pub struct Attester {
-    key: SigningKey,
+    key: Arc<dyn EcdsaKey>,
     address: EvmAddress,
     member: String,
+}
+
+/// Why this member could not sign a checkpoint. Always worth another round: a token
+/// that is busy, re-inserted or logged out comes back, and nothing is lost meanwhile
+/// (the messages wait for their next round).
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    /// The key (its token) refused or failed.
+    #[error("signing with {key}: {source}")]
+    Key {
+        /// The key, described without secrets.
+        key: String,
+        /// What the key said.
+        #[source]
+        source: isthmus_keys::KeyError,
+    },
+    /// The signature does not recover to this member's signer: a token that answers
+    /// with another key's signature, or a corrupt one. Never sent anywhere.
+    #[error(
+        "signing with {key}: the signature recovers to {recovered}, not to this member's signer"
+    )]
+    WrongSigner {
+        /// The key, described without secrets.
+        key: String,
+        /// What it recovered to.
+        recovered: String,
+    },
+    /// The blocking signing task did not complete.
+    #[error("signing task: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 impl std::fmt::Debug for Attester {
@@ -39,10 +68,9 @@ impl std::fmt::Debug for Attester {
 }
 
 impl Attester {
-    /// The attester for `member` with `secret`.
-    pub fn new(member: String, secret: &k256::SecretKey) -> Self {
-        let key = SigningKey::from(secret);
-        let address = address_of(key.verifying_key());
+    /// The attester for `member` signing with `key`.
+    pub fn new(member: String, key: Arc<dyn EcdsaKey>) -> Self {
+        let address = key.address();
         Self {
             key,
             address,
@@ -60,12 +88,29 @@ impl Attester {
         self.address
     }
 
-    /// Signs a checkpoint. Only a [`VerifiedCheckpoint`] can be signed.
-    pub fn sign(&self, checkpoint: &VerifiedCheckpoint) -> Attestation {
-        // Signing a 32-byte prehash with a valid key cannot fail; a failure would be a
-        // broken k256 and must not produce a signature.
-        Attestation::sign(&self.key, &checkpoint.checkpoint().digest())
-            .unwrap_or_else(|e| panic!("secp256k1 signing failed: {e}"))
+    /// Signs a checkpoint. Only a [`VerifiedCheckpoint`] can be signed. One key (token)
+    /// call per checkpoint, whatever the number of messages it covers; the signature
+    /// is checked to recover to this member's signer before it is used.
+    pub async fn sign(&self, checkpoint: &VerifiedCheckpoint) -> Result<Attestation, SignError> {
+        let digest = checkpoint.checkpoint().digest();
+        let key = self.key.clone();
+        let signed = tokio::task::spawn_blocking(move || key.sign_prehash(&digest)).await?;
+        let signature = signed.map_err(|source| SignError::Key {
+            key: self.key.describe(),
+            source,
+        })?;
+        let attestation = Attestation(signature.to_rsv27());
+        match crate::verified::recover_signer(&attestation, &digest) {
+            Ok(signer) if signer == self.address => Ok(attestation),
+            Ok(other) => Err(SignError::WrongSigner {
+                key: self.key.describe(),
+                recovered: format!("0x{}", hex::encode(other)),
+            }),
+            Err(e) => Err(SignError::WrongSigner {
+                key: self.key.describe(),
+                recovered: format!("nothing ({e})"),
+            }),
+        }
     }
 }
 
@@ -215,14 +260,16 @@ pub struct HttpPeers {
 }
 
 impl HttpPeers {
-    /// The members of `consortium` other than `me`, each asked with `timeout`.
+    /// The members of `consortium` other than `me`, asked through `http` (the
+    /// mutual-TLS client, [`crate::mtls::peer_client`]), each with `timeout`.
     pub fn new(
         consortium: &Consortium,
         me: EvmAddress,
+        http: reqwest::Client,
         timeout: Duration,
-    ) -> Result<Self, reqwest::Error> {
-        Ok(Self {
-            http: reqwest::Client::builder().timeout(timeout).build()?,
+    ) -> Self {
+        Self {
+            http,
             peers: consortium
                 .members
                 .iter()
@@ -230,7 +277,7 @@ impl HttpPeers {
                 .cloned()
                 .collect(),
             timeout,
-        })
+        }
     }
 }
 
@@ -279,7 +326,10 @@ impl Endpoint {
             })
             .await
             .map_err(|e| e.to_string())?;
-        let signature = self.attester.sign(&verified);
+        let signature = self.attester.sign(&verified).await.map_err(|e| {
+            tracing::warn!(error = %e, "could not sign a checkpoint a peer asked for");
+            format!("this member cannot sign right now: {e}")
+        })?;
         tracing::info!(
             origin = request.origin,
             block = request.block_number,

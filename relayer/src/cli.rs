@@ -264,6 +264,28 @@ pub enum DevnetCommand {
     /// instruct the clearing app. Needs the runtime wasm (`make substrate-runtime`)
     /// and the devnet tools (`make devnet-tools`).
     Substrate(DevnetSubstrateArgs),
+    /// Make a throwaway consortium CA and, for every member of the configuration's
+    /// consortium, a certificate for its TLS name with its key (server and client
+    /// use), for mutual TLS between the members' attestation endpoints.
+    ///
+    /// Writes `ca.pem`, `<name>.pem` and `<name>.key` (owner-readable only). Devnet
+    /// only: a real consortium's CA issues its members' certificates.
+    Certificates(DevnetCertificatesArgs),
+}
+
+/// Arguments of `devnet certificates`.
+#[derive(Debug, Args)]
+pub struct DevnetCertificatesArgs {
+    /// Configuration file (its `[[consortium.members]]` are issued certificates).
+    #[arg(long, short = 'c', value_name = "FILE", env = CONFIG_ENV, default_value = DEFAULT_CONFIG)]
+    pub config: PathBuf,
+    /// Directory to write into.
+    #[arg(long, value_name = "DIR", default_value = "devnet/state/tls")]
+    pub out: PathBuf,
+    /// Also issue a certificate for this name (repeatable), e.g. a client that is no
+    /// member, to try the endpoint's refusals.
+    #[arg(long = "name", value_name = "NAME")]
+    pub names: Vec<String>,
 }
 
 /// Arguments of `devnet substrate`.

@@ -119,6 +119,15 @@ fn write_summary(config: &Config, out: &mut dyn Write) -> std::io::Result<()> {
         "  this relayer: member {}, http on {}",
         config.member.name, config.http.listen
     )?;
+    if let Some(attestation) = &config.attestation {
+        writeln!(
+            out,
+            "  attestation: mutual TLS on {}, certificate {}, CA {}",
+            attestation.listen,
+            attestation.certificate.relative().display(),
+            attestation.ca.relative().display()
+        )?;
+    }
     Ok(())
 }
 

@@ -7,9 +7,38 @@ use isthmus_adapter_evm::devnet::{deploy, Anvil, DEV_KEY_0};
 
 use isthmus_config::LedgerKind;
 
-use crate::cli::{DevnetEvmArgs, DevnetSubstrateArgs};
+mod certificates;
+
+pub use certificates::{DevnetCa, Issued};
+
+use crate::cli::{DevnetCertificatesArgs, DevnetEvmArgs, DevnetSubstrateArgs};
 use crate::commands::{self, Outcome};
 use crate::RelayerError;
+
+/// Makes the devnet CA and the members' certificates (`isthmus devnet certificates`).
+pub fn certificates(
+    args: &DevnetCertificatesArgs,
+    out: &mut dyn Write,
+) -> Result<Outcome, RelayerError> {
+    let config = isthmus_config::Config::load(&args.config)?;
+    let mut names: Vec<String> = config
+        .consortium
+        .members
+        .iter()
+        .map(|m| m.tls_name.clone().unwrap_or_else(|| m.name.clone()))
+        .collect();
+    names.extend(args.names.iter().cloned());
+    if let Some(bad) = names.iter().find(|n| !isthmus_config::is_tls_name(n)) {
+        return Err(RelayerError::Usage(format!(
+            "`{bad}` is not a DNS name a certificate can carry; use letters, digits, `-` and `.`"
+        )));
+    }
+    let ca = DevnetCa::new("Isthmus devnet consortium CA")?;
+    for path in ca.write(&args.out, &names)? {
+        writeln!(out, "{}", path.display())?;
+    }
+    Ok(Outcome::Success)
+}
 
 /// Starts anvil for the configured ledger, deploys the endpoints, writes their
 /// addresses, then waits for Ctrl-C or SIGTERM and stops anvil.

@@ -28,6 +28,9 @@ pub enum RelayerError {
     /// A ledger step failed (chain IO or refused evidence).
     #[error(transparent)]
     Ledger(#[from] crate::ledger::LedgerError),
+    /// Mutual TLS could not be set up (certificate, key or CA).
+    #[error(transparent)]
+    Tls(#[from] crate::mtls::MtlsError),
     /// The consortium section and this member's key do not fit together.
     #[error("{0}")]
     Consortium(String),
@@ -58,7 +61,7 @@ impl RelayerError {
             RelayerError::Ledger(e) => e.is_retryable(),
             // A node that did not answer may answer the next time.
             RelayerError::Dispatch(_) => true,
-            RelayerError::Consortium(_) | RelayerError::Devnet(_) => false,
+            RelayerError::Consortium(_) | RelayerError::Devnet(_) | RelayerError::Tls(_) => false,
             RelayerError::Migrate(_)
             | RelayerError::LogFilter(_)
             | RelayerError::Output(_)

@@ -1,6 +1,7 @@
-//! The relayer's HTTP interface: health, readiness, metrics and the attestation
-//! endpoint the other members call. It works on narrow [`Handles`], not on the
-//! pipeline's context.
+//! The relayer's plain HTTP interface: health, readiness and metrics, for probes and
+//! Prometheus (no client certificate needed). The attestation endpoint the other
+//! members call has its own mutual-TLS listener ([`crate::peer_endpoint`]). It works
+//! on narrow [`Handles`], not on the pipeline's context.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,13 +10,12 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::routing::get;
+use axum::Router;
 use isthmus_schema::Store;
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 
-use crate::attest::{AttestRequest, Endpoint};
 use crate::ledger::{Balance, LedgerHandle};
 use crate::metrics::Metrics;
 
@@ -30,8 +30,6 @@ pub struct Handles {
     pub ledgers: Vec<LedgerHandle>,
     /// The metrics the pipeline updates.
     pub metrics: Metrics,
-    /// This member's attestation endpoint.
-    pub endpoint: Endpoint,
 }
 
 /// The routes.
@@ -40,7 +38,6 @@ pub fn router(handles: Arc<Handles>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .route("/v1/attest", post(attest))
         .with_state(handles)
 }
 
@@ -53,7 +50,7 @@ pub async fn serve(handles: Arc<Handles>, shutdown: CancellationToken) -> std::i
             format!("http.listen = {listen}: cannot bind ({e}); choose a free address"),
         )
     })?;
-    tracing::info!(%listen, "HTTP listening (/healthz, /readyz, /metrics, /v1/attest)");
+    tracing::info!(%listen, "HTTP listening (/healthz, /readyz, /metrics)");
     axum::serve(listener, router(handles))
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
@@ -189,17 +186,4 @@ fn route_name(handles: &Handles, route: isthmus_schema::Route) -> String {
             .map_or_else(|| id.to_string(), |l| l.name.clone())
     };
     format!("{}->{}", name(route.source), name(route.destination))
-}
-
-async fn attest(
-    State(handles): State<Arc<Handles>>,
-    Json(request): Json<AttestRequest>,
-) -> Response {
-    match handles.endpoint.attest(&request).await {
-        Ok(answer) => Json(answer).into_response(),
-        Err(reason) => {
-            tracing::warn!(origin = request.origin, block = request.block_number, %reason, "refused to attest");
-            (StatusCode::UNPROCESSABLE_ENTITY, reason).into_response()
-        }
-    }
 }

@@ -30,7 +30,9 @@ pub mod http;
 pub mod ledger;
 pub mod logging;
 pub mod metrics;
+pub mod mtls;
 pub mod operate;
+pub mod peer_endpoint;
 pub mod pipeline;
 pub mod supervise;
 pub mod verified;
@@ -73,6 +75,10 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, RelayerError>
         Command::Devnet(DevnetCommand::Evm(args)) => {
             logging::init(cli_format, None, isthmus_config::DEFAULT_LOG_LEVEL)?;
             devnet::evm(&args, out).await
+        }
+        Command::Devnet(DevnetCommand::Certificates(args)) => {
+            logging::init(cli_format, None, isthmus_config::DEFAULT_LOG_LEVEL)?;
+            devnet::certificates(&args, out)
         }
         Command::Devnet(DevnetCommand::Substrate(args)) => {
             logging::init(cli_format, None, isthmus_config::DEFAULT_LOG_LEVEL)?;

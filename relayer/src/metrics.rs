@@ -38,6 +38,13 @@ pub struct Metrics {
     pub oldest_pending: GaugeVec,
     /// 1 for a ledger whose light client refused a header and halted its observer.
     pub halted: IntGaugeVec,
+    /// Requests to this member's attestation endpoint from members, per member and
+    /// outcome (`signed`, `cached`, `refused`).
+    pub attestation_requests: IntCounterVec,
+    /// Connections and requests this member's attestation endpoint refused, per reason
+    /// (`no_certificate`, `bad_certificate`, `handshake`, `not_member`,
+    /// `rate_limited`, `too_large`, `bad_request`, `busy`).
+    pub attestation_refused: IntCounterVec,
 }
 
 impl Metrics {
@@ -139,8 +146,28 @@ impl Metrics {
             &["ledger"],
         )
         .unwrap_or_else(|e| panic!("static metric definition: {e}"));
+        let attestation_requests = IntCounterVec::new(
+            Opts::new(
+                "attestation_requests_total",
+                "Requests of members to this member's attestation endpoint, by outcome: \
+                 signed (verified and signed), cached (answered from the cache), refused",
+            ),
+            &["member", "outcome"],
+        )
+        .unwrap_or_else(|e| panic!("static metric definition: {e}"));
+        let attestation_refused = IntCounterVec::new(
+            Opts::new(
+                "attestation_refused_total",
+                "Connections and requests the attestation endpoint refused before any \
+                 light-client work, by reason",
+            ),
+            &["reason"],
+        )
+        .unwrap_or_else(|e| panic!("static metric definition: {e}"));
         for m in [
             Box::new(messages.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(attestation_requests.clone()),
+            Box::new(attestation_refused.clone()),
             Box::new(halted.clone()),
             Box::new(oldest_pending.clone()),
             Box::new(latency.clone()),
@@ -173,6 +200,8 @@ impl Metrics {
             round_phase,
             oldest_pending,
             halted,
+            attestation_requests,
+            attestation_refused,
         }
     }
 

@@ -78,8 +78,27 @@ pub async fn run(settings: Settings) -> Result<Outcome, RelayerError> {
     };
     let handles = Arc::new(crate::supervise::handles(&ctx, settings.http.listen));
     let http = tokio::spawn(crate::http::serve(handles, shutdown.clone()));
+    let attestation = &settings.attestation;
+    let tls = crate::mtls::server_config(
+        &attestation
+            .tls
+            .load()
+            .map_err(crate::mtls::MtlsError::from)?,
+    )?;
+    let listener = crate::peer_endpoint::bind(attestation.listen).await?;
+    tracing::info!(listen = %attestation.listen, "attestation endpoint listening (mutual TLS, /v1/attest)");
+    let peers = tokio::spawn(crate::peer_endpoint::serve(
+        listener,
+        tls,
+        crate::mtls::Directory::new(&settings.consortium),
+        Arc::new(crate::supervise::peer_endpoint(&ctx, attestation)),
+        shutdown.clone(),
+    ));
     crate::supervise::run(ctx, shutdown.clone()).await;
     shutdown.cancel();
+    if let Err(e) = peers.await {
+        tracing::error!(error = %e, "attestation endpoint task failed");
+    }
     match http.await {
         Ok(Err(e)) => return Err(e.into()),
         Err(e) => tracing::error!(error = %e, "HTTP task failed"),

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use isthmus_config::{
-    EvmFinality, JustificationSource, LedgerKindSettings, LedgerSettings, SealProtocol, Settings,
+    AttestationSettings, EvmFinality, JustificationSource, LedgerKindSettings, LedgerSettings,
+    SealProtocol, Settings,
 };
 use isthmus_schema::{CursorKey, RetryPolicy, Stage, Store};
 use serde_json::Value;
@@ -25,6 +26,7 @@ use crate::ledger::evm::{EvmEndpoints, EvmLedger, LightClientStart};
 use crate::ledger::substrate::{Justifier, SubstrateLedger};
 use crate::ledger::{LedgerError, LedgerHandle, Source};
 use crate::metrics::{Metrics, RpcMetrics};
+use crate::peer_endpoint::{PeerEndpoint, RateLimiter};
 use crate::pipeline::{self, observe, quiet, turns, Context, PipelineError, Route};
 use crate::RelayerError;
 
@@ -64,8 +66,9 @@ pub async fn start(settings: &Settings) -> Result<Context, RelayerError> {
             "took back the leases of a stopped process of this member"
         );
     }
-    let secret = settings.member.key.load_secp256k1()?;
-    let attester = Arc::new(Attester::new(settings.member.name.clone(), secret.expose()));
+    let key = settings.member.key.open_secp256k1()?;
+    info!(key = %key.describe(), "attestation key opened");
+    let attester = Arc::new(Attester::new(settings.member.name.clone(), key));
     let consortium =
         Consortium::from_settings(&settings.consortium).map_err(RelayerError::Consortium)?;
     if consortium
@@ -139,7 +142,7 @@ pub async fn start(settings: &Settings) -> Result<Context, RelayerError> {
                     inbox: *evm.inbox.as_bytes(),
                     confirmations: evm.confirmations,
                 };
-                let submitter: [u8; 32] = l.submitter.load_secp256k1()?.expose().to_bytes().into();
+                let submitter = l.submitter.open_secp256k1()?;
                 let start = match &evm.finality {
                     // Start the light client a little below the observer's progress, so
                     // that after a restart the checkpoints this member and lagging peers
@@ -175,7 +178,7 @@ pub async fn start(settings: &Settings) -> Result<Context, RelayerError> {
                     }
                 };
                 let ledger = Arc::new(
-                    EvmLedger::connect(&l.name, l.id, &endpoints, &submitter, start).await?,
+                    EvmLedger::connect(&l.name, l.id, &endpoints, submitter, start).await?,
                 );
                 handle(l, ledger.clone(), ledger)
             }
@@ -192,8 +195,17 @@ pub async fn start(settings: &Settings) -> Result<Context, RelayerError> {
             max_message_gas: r.max_message_gas,
         })
         .collect();
-    let peers = HttpPeers::new(&consortium, attester.address(), PEER_TIMEOUT)
-        .map_err(|e| RelayerError::Consortium(format!("HTTP client for the peers: {e}")))?;
+    let tls = settings
+        .attestation
+        .tls
+        .load()
+        .map_err(crate::mtls::MtlsError::from)?;
+    let peers = HttpPeers::new(
+        &consortium,
+        attester.address(),
+        crate::mtls::peer_client(&tls, PEER_TIMEOUT)?,
+        PEER_TIMEOUT,
+    );
     Ok(Context {
         store,
         ledgers,
@@ -231,18 +243,27 @@ where
 
 /// The HTTP layer's handles onto a running relayer.
 pub fn handles(ctx: &Context, listen: std::net::SocketAddr) -> Handles {
-    let sources: BTreeMap<u32, Arc<dyn Source>> = ctx
-        .ledgers
-        .iter()
-        .map(|(id, l)| (*id, l.source.clone()))
-        .collect();
     Handles {
         listen,
         store: ctx.store.clone(),
         ledgers: ctx.ledgers.values().cloned().collect(),
         metrics: ctx.metrics.clone(),
-        endpoint: Endpoint::new(sources, ctx.attester.clone()),
     }
+}
+
+/// This member's attestation endpoint: its ledgers' light clients and its key,
+/// limited as `[attestation]` says.
+pub fn peer_endpoint(ctx: &Context, settings: &AttestationSettings) -> PeerEndpoint {
+    let sources: BTreeMap<u32, Arc<dyn Source>> = ctx
+        .ledgers
+        .iter()
+        .map(|(id, l)| (*id, l.source.clone()))
+        .collect();
+    PeerEndpoint::new(
+        Endpoint::new(sources, ctx.attester.clone()),
+        RateLimiter::new(settings.rate_per_s, settings.burst),
+        ctx.metrics.clone(),
+    )
 }
 
 /// Runs the pipeline's tasks until `shutdown` is cancelled; in-flight steps finish or

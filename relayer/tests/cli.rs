@@ -29,7 +29,18 @@ fn env_file(name: &str) -> Vec<(String, String)> {
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(|l| {
             let (k, v) = l.split_once('=').expect("KEY=VALUE line");
-            (k.to_owned(), v.to_owned())
+            // Paths in the env files start at the repository root (where the demo
+            // runs); tests run elsewhere.
+            let v = if v.starts_with("config/examples/") {
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("..")
+                    .join(v)
+                    .display()
+                    .to_string()
+            } else {
+                v.to_owned()
+            };
+            (k.to_owned(), v)
         })
         .collect()
 }
@@ -198,6 +209,11 @@ attestation_url = "http://127.0.0.1:7101"
             "member.key",
             "fix: never write a key into the configuration",
         ),
+        (
+            "consortium.members[0].attestation_url",
+            "fix: use a URL starting with one of: https://",
+        ),
+        ("attestation", "fix: add an [attestation] table"),
     ] {
         let line = format!("error: {key} ({file}): ");
         let at = text
@@ -209,7 +225,7 @@ attestation_url = "http://127.0.0.1:7101"
             "{key}: `{next_line}` in:\n{text}"
         );
     }
-    assert!(text.contains(": 6 problem(s)"), "{text}");
+    assert!(text.contains(": 8 problem(s)"), "{text}");
     assert!(!text.contains("pw-not-shown"), "{text}");
     assert!(!text.contains("7c852118294e51e6"), "{text}");
 }
@@ -490,7 +506,10 @@ fn with_database_replaces_only_the_path() {
 /// the addresses the example configuration names, writes them, and stops on SIGTERM.
 /// The devnet example, written into `dir` with evm-a's node at 127.0.0.1:`port`.
 fn devnet_config_with_evm_a_at(dir: &Path, port: u16) -> PathBuf {
-    let example = std::fs::read_to_string(examples().join("devnet.toml")).expect("example");
+    // The copy lives elsewhere: its TLS files stay the example's.
+    let example = std::fs::read_to_string(examples().join("devnet.toml"))
+        .expect("example")
+        .replace("\"tls/", &format!("\"{}/tls/", examples().display()));
     let config = dir.join("devnet.toml");
     std::fs::write(
         &config,
@@ -819,5 +838,82 @@ fn an_audit_export_is_recomputed_outside_postgres() {
         stdout(&checked).contains("row 4: row_hash"),
         "{}",
         stdout(&checked)
+    );
+}
+
+#[test]
+fn devnet_certificates_makes_a_ca_and_a_certificate_per_member_that_validate() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("tls");
+    let output = isthmus()
+        .args(["devnet", "certificates", "--config"])
+        .arg(examples().join("devnet.toml"))
+        .arg("--out")
+        .arg(&out)
+        .args(["--name", "stranger"])
+        .output()
+        .expect("runs");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let listed = stdout(&output);
+    for name in [
+        "ca.pem",
+        "bank-a.pem",
+        "bank-a.key",
+        "bank-b.pem",
+        "bank-c.key",
+        "stranger.pem",
+    ] {
+        assert!(listed.contains(name), "{listed}");
+        assert!(out.join(name).exists(), "{name}");
+    }
+    let mode = std::fs::metadata(out.join("bank-b.key"))
+        .expect("key file")
+        .permissions()
+        .mode();
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "a private key is readable by its owner only"
+    );
+    // bank-b runs with the new set: valid.
+    let with_new_set = |member: &str| {
+        isthmus()
+            .args(["config", "validate", "--config"])
+            .arg(examples().join("devnet.toml"))
+            .envs(env_file("devnet-bank-b.env"))
+            .env(
+                "ISTHMUS_ATTESTATION__CERTIFICATE",
+                out.join(format!("{member}.pem")),
+            )
+            .env(
+                "ISTHMUS_ATTESTATION__KEY__FILE",
+                out.join(format!("{member}.key")),
+            )
+            .env("ISTHMUS_ATTESTATION__CA", out.join("ca.pem"))
+            .output()
+            .expect("runs")
+    };
+    let output = with_new_set("bank-b");
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    // The stranger's certificate names no member: refused for bank-b.
+    let output = with_new_set("stranger");
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains("not valid for name \"bank-b\""), "{text}");
+    // The examples' CA (of the same name) did not issue the new certificates.
+    let output = isthmus()
+        .args(["config", "validate", "--config"])
+        .arg(examples().join("devnet.toml"))
+        .envs(env_file("devnet-bank-b.env"))
+        .env("ISTHMUS_ATTESTATION__CERTIFICATE", out.join("bank-b.pem"))
+        .env("ISTHMUS_ATTESTATION__KEY__FILE", out.join("bank-b.key"))
+        .output()
+        .expect("runs");
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("under the CA") && text.contains("BadSignature"),
+        "{text}"
     );
 }

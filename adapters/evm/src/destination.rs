@@ -13,9 +13,9 @@ use ethers::abi::AbiDecode;
 use ethers::contract::{ContractError, EthLogDecode};
 use ethers::middleware::SignerMiddleware;
 use ethers::providers::{Middleware, Provider};
-use ethers::signers::{LocalWallet, Signer};
 use ethers::types::transaction::eip2718::TypedTransaction;
 use ethers::types::{Address, BlockId, BlockNumber, Bytes, TransactionReceipt, H256, U256};
+use isthmus_keys::EcdsaKey;
 use isthmus_protocol::{Batch, DeliveryRef, MessageId, MessageOutcome, SeenDelivery};
 
 use crate::contracts::{self, Inbox, InboxErrors, InboxEvents};
@@ -23,7 +23,7 @@ use crate::rpc::Failover;
 use crate::source::BlockRef;
 use crate::EvmError;
 
-type Client = SignerMiddleware<Provider<Failover>, LocalWallet>;
+type Client = SignerMiddleware<Provider<Failover>, crate::KeyWallet>;
 
 /// The final result of a delivery transaction.
 #[derive(Clone, Debug)]
@@ -139,20 +139,27 @@ impl EvmDestination {
         secret: &[u8; 32],
     ) -> Result<Self, EvmError> {
         let rpc = crate::rpc::failover_provider(&[url.to_owned()], crate::RPC_TIMEOUT, None)?;
-        Self::over(rpc, chain_id, inbox, secret)
+        let secret = k256::SecretKey::from_slice(secret).map_err(|_| {
+            EvmError::Config("submitter key is not a valid secp256k1 secret".into())
+        })?;
+        Self::over(
+            rpc,
+            chain_id,
+            inbox,
+            Arc::new(isthmus_keys::LocalKey::new(&secret)),
+        )
     }
 
-    /// [`EvmDestination::new`] through `rpc` (several endpoints).
+    /// [`EvmDestination::new`] through `rpc` (several endpoints), signing with `key`
+    /// (in process or in a PKCS#11 token).
     pub fn over(
         rpc: Provider<Failover>,
         chain_id: u64,
         inbox: Address,
-        secret: &[u8; 32],
+        key: Arc<dyn EcdsaKey>,
     ) -> Result<Self, EvmError> {
         let provider = rpc.interval(Duration::from_millis(100));
-        let wallet = LocalWallet::from_bytes(secret)
-            .map_err(|_| EvmError::Config("submitter key is not a valid secp256k1 secret".into()))?
-            .with_chain_id(chain_id);
+        let wallet = crate::KeyWallet::new(key, chain_id);
         let client = Arc::new(SignerMiddleware::new(provider, wallet));
         let inbox = Inbox::new(inbox, client.clone());
         Ok(Self {
@@ -512,6 +519,12 @@ impl EvmDestination {
                 }
                 ethers::middleware::signer::SignerMiddlewareError::MiddlewareError(p) => {
                     EvmError::from_provider("eth_sendRawTransaction", p)
+                }
+                ethers::middleware::signer::SignerMiddlewareError::SignerError(e) => {
+                    EvmError::Signing {
+                        call: "processBatch",
+                        detail: e.to_string(),
+                    }
                 }
                 other => EvmError::Config(format!("cannot sign the delivery: {other}")),
             })?;

@@ -87,6 +87,15 @@ pub enum EvmError {
         /// Seconds waited.
         waited_s: u64,
     },
+    /// The submitter's key (its PKCS#11 token) could not sign the transaction. Retried:
+    /// a token comes back, and the messages wait for it.
+    #[error("the submitter key could not sign `{call}` (will retry): {detail}")]
+    Signing {
+        /// The transaction being signed.
+        call: &'static str,
+        /// What the key said.
+        detail: String,
+    },
     /// The adapter was configured with something unusable (bad URL, bad key).
     #[error("invalid EVM adapter configuration: {0}")]
     Config(String),
@@ -100,6 +109,7 @@ impl EvmError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Transient { .. } | Self::NonceRace { .. } | Self::NotFinal { .. } => true,
+            Self::Signing { .. } => true,
             // The next claim is sized to the block.
             Self::TooLargeForBlock { .. } => true,
             // Retried with backoff: funding the account resolves it without a restart.

@@ -21,12 +21,14 @@ pub mod destination;
 pub mod devnet;
 pub mod error;
 pub mod rpc;
+pub mod signer;
 pub mod source;
 
 pub use destination::{DeliveryOutcome, EvmDestination, Unfit};
 pub use error::EvmError;
 pub use isthmus_protocol::{Batch, DeliveryRef, MessageOutcome, SeenDelivery};
 pub use rpc::{failover_provider, Attempt, Failover, RpcObserver};
+pub use signer::KeyWallet;
 pub use source::{BlockRef, EvmSource, ObservedMessage, OutboxProof};
 
 use ethers::types::{Address, H256};

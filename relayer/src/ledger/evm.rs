@@ -108,7 +108,7 @@ impl EvmLedger {
         name: &str,
         id: u32,
         endpoints: &EvmEndpoints,
-        submitter: &[u8; 32],
+        submitter: std::sync::Arc<dyn isthmus_keys::EcdsaKey>,
         start: LightClientStart,
     ) -> Result<Self, LedgerError> {
         let rpc = isthmus_adapter_evm::failover_provider(

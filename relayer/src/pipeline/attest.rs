@@ -64,7 +64,11 @@ impl Attested {
 pub async fn attest(ctx: &Context, verified: Verified) -> Result<Option<Attested>, PipelineError> {
     let checkpoint = *verified.checkpoint().checkpoint();
     let digest = checkpoint.digest();
-    let own = ctx.attester.sign(verified.checkpoint());
+    let own = ctx
+        .attester
+        .sign(verified.checkpoint())
+        .await
+        .map_err(Box::new)?;
     record(
         ctx,
         digest,

@@ -49,6 +49,9 @@ pub enum PipelineError {
         /// The message.
         id: MessageId,
     },
+    /// This member could not sign the checkpoint (its key or token failed).
+    #[error(transparent)]
+    Sign(#[from] Box<crate::attest::SignError>),
     /// A stored message cannot be used as it is.
     #[error("stored message {id}: {reason}")]
     CorruptRecord {
@@ -70,6 +73,9 @@ impl PipelineError {
             // The event lands in a block that is not final yet, or a lagging node
             // behind a load balancer answered.
             Self::DeliveryNotFound { .. } => true,
+            // A token comes back (re-inserted, unlocked, reachable again); the
+            // messages wait for it, and every failed round is logged.
+            Self::Sign(_) => true,
             // Configuration, history or stored rows that are wrong stay wrong.
             Self::UnknownLedger { .. }
             | Self::IncompleteHistory { .. }

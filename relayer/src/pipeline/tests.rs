@@ -89,7 +89,10 @@ async fn setup(pool: PgPool, target: FakeLedger, takeover: Duration) -> Setup {
     }
     let source = Arc::new(FakeLedger::new(SRC));
     let target = Arc::new(target);
-    let attester = Arc::new(Attester::new("bank-a".into(), &secret(1)));
+    let attester = Arc::new(Attester::new(
+        "bank-a".into(),
+        Arc::new(isthmus_keys::LocalKey::new(&secret(1))),
+    ));
     let others: Vec<(String, SigningKey)> = [("bank-b", 2u8), ("bank-c", 3)]
         .iter()
         .map(|(n, i)| (n.to_string(), SigningKey::from(secret(*i))))
@@ -640,4 +643,86 @@ async fn leases_whose_claim_answer_was_lost_are_taken_back_and_those_in_use_kept
         s.ctx.leases.list().is_empty(),
         "a finished round uses no lease"
     );
+}
+
+/// A key whose token fails its next `failures` signatures (unplugged), then signs;
+/// `calls` counts every call to the token.
+#[derive(Debug)]
+struct FlakyKey {
+    inner: isthmus_keys::LocalKey,
+    failures: std::sync::atomic::AtomicU32,
+    calls: Arc<std::sync::atomic::AtomicU32>,
+}
+
+impl isthmus_keys::EcdsaKey for FlakyKey {
+    fn address(&self) -> [u8; 20] {
+        self.inner.address()
+    }
+
+    fn public_key(&self) -> k256::PublicKey {
+        self.inner.public_key()
+    }
+
+    fn describe(&self) -> String {
+        "pkcs11 token `flaky` key `attestation`".to_owned()
+    }
+
+    fn sign_prehash(
+        &self,
+        digest: &[u8; 32],
+    ) -> Result<isthmus_keys::RecoverableSignature, isthmus_keys::KeyError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let left = self.failures.load(Ordering::SeqCst);
+        if left > 0 {
+            self.failures.store(left - 1, Ordering::SeqCst);
+            return Err(isthmus_keys::KeyError::TokenGone {
+                module: "/usr/lib/softhsm/libsofthsm2.so".into(),
+                token: "flaky".into(),
+                key: "attestation".into(),
+            });
+        }
+        self.inner.sign_prehash(digest)
+    }
+}
+
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn a_token_that_cannot_sign_delays_the_message_and_loses_nothing(pool: PgPool) {
+    use isthmus_keys::EcdsaKey;
+    let mut s = setup(pool, FakeLedger::new(DST), Duration::from_secs(3600)).await;
+    let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let key = FlakyKey {
+        inner: isthmus_keys::LocalKey::new(&secret(1)),
+        failures: std::sync::atomic::AtomicU32::new(2),
+        calls: calls.clone(),
+    };
+    assert_eq!(key.address(), s.ctx.attester.address());
+    s.ctx.attester = Arc::new(Attester::new("bank-a".into(), Arc::new(key)));
+    let ids = s.dispatch(5);
+    s.observe().await;
+    for _ in 0..2 {
+        let e = s.round().await.unwrap_err();
+        assert!(matches!(e, PipelineError::Sign(_)), "{e}");
+        assert!(e.is_retryable(), "{e}");
+        assert!(e.to_string().contains("token `flaky`"), "{e}");
+        assert!(s.batches().is_empty(), "nothing is sent unsigned");
+        let m = s.record(ids[0]).await;
+        assert_eq!(m.status, MessageStatus::Verified);
+        assert_eq!(m.claimed_by, None, "the round gave its lease back");
+        assert_eq!(
+            m.attempts, 0,
+            "a token failure costs the message no attempt"
+        );
+    }
+    // The token is back: the next round delivers this member's turns among the five
+    // (nonces 0 and 3), once, in one batch, with one token call for their checkpoint.
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert_eq!(s.round().await.unwrap(), 2);
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        3,
+        "one signature per checkpoint"
+    );
+    assert_eq!(s.status(ids[0]).await, MessageStatus::Delivered);
+    assert_eq!(s.status(ids[3]).await, MessageStatus::Delivered);
+    assert_eq!(s.batches().len(), 1);
 }
