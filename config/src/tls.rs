@@ -198,6 +198,16 @@ impl TlsMaterial {
         Arc::new(roots)
     }
 
+    /// When this member's certificate stops being valid, in seconds since the Unix
+    /// epoch, and as a date for people; `None` if the certificate does not parse
+    /// (validation reports that).
+    pub fn not_after(&self) -> Option<(i64, String)> {
+        let leaf = self.chain.first()?;
+        let (_, certificate) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
+        let not_after = certificate.validity().not_after;
+        Some((not_after.timestamp(), not_after.to_string()))
+    }
+
     /// The consortium CA certificate(s).
     pub fn ca(&self) -> &[CertificateDer<'static>] {
         &self.ca

@@ -1184,3 +1184,53 @@ fn the_attestation_endpoint_needs_a_certificate_the_members_accept() {
         Ok(())
     });
 }
+
+#[test]
+fn a_certificate_close_to_its_expiry_is_a_warning() {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let ca_key = KeyPair::generate().expect("key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "expiry test CA");
+    let ca = ca.self_signed(&ca_key).expect("CA");
+    let issue = |days: i64| {
+        let key = KeyPair::generate().expect("key");
+        let mut leaf = CertificateParams::new(vec!["bank-a".to_owned()]).expect("params");
+        leaf.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        leaf.not_before = now - time::Duration::days(1);
+        leaf.not_after = now + time::Duration::days(days);
+        let leaf = leaf.signed_by(&key, &ca, &ca_key).expect("leaf");
+        (leaf.pem(), key.serialize_pem())
+    };
+    Jail::expect_with(|jail| {
+        set_keys(jail);
+        jail.create_dir("soon")?;
+        jail.create_file("soon/ca.pem", &ca.pem())?;
+        for (days, warned) in [(10, true), (90, false)] {
+            let (certificate, key) = issue(days);
+            jail.create_file("soon/bank-a.pem", &certificate)?;
+            jail.create_file("soon/bank-a.key", &key)?;
+            let config = load(jail, &BASE.replace("\"tls/", "\"soon/"))?;
+            valid(&config);
+            let warnings = config.warnings();
+            let expiry = warnings.iter().find(|w| w.key == "attestation.certificate");
+            assert_eq!(expiry.is_some(), warned, "{days} days: {warnings:#?}");
+            if let Some(w) = expiry {
+                assert!(w.message.contains("expires on"), "{w}");
+                assert!(
+                    w.message.contains("in 9 day(s)") || w.message.contains("in 10 day(s)"),
+                    "{w}"
+                );
+                assert!(w.fix.contains("issue a new certificate"), "{w}");
+            }
+        }
+        Ok(())
+    });
+}

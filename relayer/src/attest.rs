@@ -52,10 +52,22 @@ pub enum SignError {
         /// What it recovered to.
         recovered: String,
     },
+    /// The key (its token) did not answer in time; the round goes on without it.
+    #[error("signing with {key}: no answer within {seconds} s")]
+    Timeout {
+        /// The key, described without secrets.
+        key: String,
+        /// The bound.
+        seconds: u64,
+    },
     /// The blocking signing task did not complete.
     #[error("signing task: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
+
+/// How long a signature may take: a network HSM answers in milliseconds; one that
+/// hangs must not hold the round.
+pub const SIGN_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl std::fmt::Debug for Attester {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -94,7 +106,13 @@ impl Attester {
     pub async fn sign(&self, checkpoint: &VerifiedCheckpoint) -> Result<Attestation, SignError> {
         let digest = checkpoint.checkpoint().digest();
         let key = self.key.clone();
-        let signed = tokio::task::spawn_blocking(move || key.sign_prehash(&digest)).await?;
+        let signing = tokio::task::spawn_blocking(move || key.sign_prehash(&digest));
+        let signed = tokio::time::timeout(SIGN_TIMEOUT, signing)
+            .await
+            .map_err(|_| SignError::Timeout {
+                key: self.key.describe(),
+                seconds: SIGN_TIMEOUT.as_secs(),
+            })??;
         let signature = signed.map_err(|source| SignError::Key {
             key: self.key.describe(),
             source,

@@ -45,6 +45,8 @@ pub struct Metrics {
     /// (`no_certificate`, `bad_certificate`, `handshake`, `not_member`,
     /// `rate_limited`, `too_large`, `bad_request`, `busy`).
     pub attestation_refused: IntCounterVec,
+    /// When this member's TLS certificate expires (seconds since the Unix epoch).
+    pub tls_certificate_expiry: prometheus::IntGauge,
 }
 
 impl Metrics {
@@ -164,8 +166,14 @@ impl Metrics {
             &["reason"],
         )
         .unwrap_or_else(|e| panic!("static metric definition: {e}"));
+        let tls_certificate_expiry = prometheus::IntGauge::new(
+            "tls_certificate_expiry_timestamp_seconds",
+            "When this member's TLS certificate (attestation.certificate) expires, in seconds since the Unix epoch",
+        )
+        .unwrap_or_else(|e| panic!("static metric definition: {e}"));
         for m in [
             Box::new(messages.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(tls_certificate_expiry.clone()),
             Box::new(attestation_requests.clone()),
             Box::new(attestation_refused.clone()),
             Box::new(halted.clone()),
@@ -202,6 +210,7 @@ impl Metrics {
             halted,
             attestation_requests,
             attestation_refused,
+            tls_certificate_expiry,
         }
     }
 

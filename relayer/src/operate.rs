@@ -79,12 +79,15 @@ pub async fn run(settings: Settings) -> Result<Outcome, RelayerError> {
     let handles = Arc::new(crate::supervise::handles(&ctx, settings.http.listen));
     let http = tokio::spawn(crate::http::serve(handles, shutdown.clone()));
     let attestation = &settings.attestation;
-    let tls = crate::mtls::server_config(
-        &attestation
-            .tls
-            .load()
-            .map_err(crate::mtls::MtlsError::from)?,
-    )?;
+    let material = attestation
+        .tls
+        .load()
+        .map_err(crate::mtls::MtlsError::from)?;
+    if let Some((not_after, date)) = material.not_after() {
+        ctx.metrics.tls_certificate_expiry.set(not_after);
+        tracing::info!(expires = %date, "this member's TLS certificate");
+    }
+    let tls = crate::mtls::server_config(&material)?;
     let listener = crate::peer_endpoint::bind(attestation.listen).await?;
     tracing::info!(listen = %attestation.listen, "attestation endpoint listening (mutual TLS, /v1/attest)");
     let peers = tokio::spawn(crate::peer_endpoint::serve(

@@ -324,7 +324,9 @@ impl Connection {
             .and_then(|chain| chain.first())
             .map_or(Caller::Stranger, |leaf| self.directory.identify(leaf));
         if caller == Caller::Stranger {
-            tracing::info!(%peer, "attestation endpoint: a certificate of the consortium CA that names no member");
+            // Counted (`not_member`) and alerted on; one line per connection at
+            // debug, so a flood cannot flood the log.
+            tracing::debug!(%peer, "attestation endpoint: a certificate of the consortium CA that names no member");
         }
         let service = self
             .app

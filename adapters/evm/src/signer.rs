@@ -18,6 +18,9 @@ use ethers::utils::hash_message;
 use isthmus_keys::{EcdsaKey, KeyError, RecoverableSignature};
 use std::sync::Arc;
 
+/// How long one signature may take: a hung token must not hold a delivery.
+pub const SIGN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// An ethers signer backed by an [`EcdsaKey`].
 #[derive(Clone)]
 pub struct KeyWallet {
@@ -38,6 +41,13 @@ pub enum KeyWalletError {
         /// The encoder's message.
         reason: String,
     },
+    /// The key (its token) did not answer in time. Retryable: the transaction is
+    /// signed again on the next attempt.
+    #[error("the submitter key did not answer within {seconds} s")]
+    Timeout {
+        /// The bound.
+        seconds: u64,
+    },
     /// The blocking signing task panicked or was cancelled by a runtime shutdown.
     #[error("the signing task did not complete: {0}")]
     Join(#[from] tokio::task::JoinError),
@@ -50,6 +60,7 @@ impl KeyWalletError {
     pub fn is_retryable(&self) -> bool {
         match self {
             KeyWalletError::Key(e) => e.is_retryable(),
+            KeyWalletError::Timeout { .. } => true,
             KeyWalletError::Eip712 { .. } | KeyWalletError::Join(_) => false,
         }
     }
@@ -82,7 +93,12 @@ impl KeyWallet {
 
     async fn sign_prehash(&self, hash: H256) -> Result<RecoverableSignature, KeyWalletError> {
         let key = Arc::clone(&self.key);
-        Ok(tokio::task::spawn_blocking(move || key.sign_prehash(&hash.0)).await??)
+        let signing = tokio::task::spawn_blocking(move || key.sign_prehash(&hash.0));
+        Ok(tokio::time::timeout(SIGN_TIMEOUT, signing)
+            .await
+            .map_err(|_| KeyWalletError::Timeout {
+                seconds: SIGN_TIMEOUT.as_secs(),
+            })???)
     }
 
     /// Signs `tx` for its own chain id, or this wallet's when it has none, with an
