@@ -786,6 +786,11 @@ impl Checker<'_> {
         let submitter = at.field("submitter");
         if let Some(error) = self.key_source_problem(&submitter, &ledger.submitter) {
             self.key_error(&submitter, &ledger.submitter, error);
+        } else if matches!(ledger.submitter, KeySource::Pkcs11(_)) {
+            // A token holds a secp256k1 key: the submitter is an ECDSA account.
+            if let Err(error) = ledger.submitter.open_secp256k1() {
+                self.key_error(&submitter, &ledger.submitter, error);
+            }
         } else if let Err(error) = ledger.submitter.load_substrate_secret() {
             self.key_error(&submitter, &ledger.submitter, error);
         }
@@ -875,8 +880,8 @@ impl Checker<'_> {
                 file.display()
             ),
             ConfigError::KeyFormat { .. } if path_leaf(path) == "submitter" && self.is_substrate(path) => {
-                "supply an sr25519 seed (0x + 64 hex digits) or a secret URI (mnemonic, or //Alice on a dev chain) \
-                 from a file or an environment variable; sr25519 keys are not kept in a PKCS#11 token".to_owned()
+                "supply an sr25519 seed (0x + 64 hex digits) or a secret URI (mnemonic, or //Alice on a dev chain), \
+                 or a secp256k1 key in a PKCS#11 token for an ECDSA account".to_owned()
             }
             ConfigError::KeyToken { .. } => {
                 "check the module path, the token and key labels (`pkcs11-tool --list-objects` shows them) and the PIN; \

@@ -128,3 +128,85 @@ async fn a_member_signs_attestations_and_deliveries_in_its_hsm() {
         assert!(!log.contains(&hex::encode(secret)), "a key reached the log");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_delivers_to_substrate_with_an_ecdsa_account_in_its_hsm() {
+    use isthmus_keys::EcdsaKey;
+    // bank-0's Substrate submitter: a secp256k1 key generated inside the token. Its
+    // account is the blake2-256 of the compressed public key (MultiSignature::Ecdsa).
+    let token = ThrowawayToken::new("bank-0-sub", "so-pin-0", "user-pin-0");
+    token.generate_secp256k1("sub-submitter");
+    let key = isthmus_keys::pkcs11::Pkcs11Key::open(&token.spec("sub-submitter")).unwrap();
+    let account = isthmus_adapter_substrate::ecdsa_account(&key.public_key());
+
+    let devnet = Devnet::start_with_substrate().await;
+    let sub = devnet.sub.as_ref().unwrap();
+    const FUNDS: u128 = 1_000_000_000_000_000;
+    isthmus_adapter_substrate::devnet::fund_from_alice(&sub.client, account, FUNDS)
+        .await
+        .unwrap();
+    let mut consortium = Consortium::new(&devnet, "hsm_sub").await;
+    let member = &mut consortium.members[0];
+    let dir = member.config.parent().unwrap().to_owned();
+    let seed_file = dir.join("bank-0-sub-submitter.key");
+    let config = std::fs::read_to_string(&member.config).unwrap().replace(
+        &format!("submitter = {{ file = \"{}\" }}", seed_file.display()),
+        &format!(
+            "submitter = {{ pkcs11 = {{ module = \"{}\", token = \"bank-0-sub\", key = \"sub-submitter\", pin = {{ env = \"BANK0_HSM_PIN\" }} }} }}",
+            token.module_path().display()
+        ),
+    );
+    assert!(
+        !config.contains(&seed_file.display().to_string()),
+        "{config}"
+    );
+    std::fs::write(&member.config, &config).unwrap();
+    std::fs::remove_file(&seed_file).unwrap();
+    member.env.extend([
+        (
+            "SOFTHSM2_CONF".to_owned(),
+            token.conf_path().display().to_string(),
+        ),
+        ("BANK0_HSM_PIN".to_owned(), token.pin().to_owned()),
+    ]);
+    for m in &mut consortium.members {
+        m.start();
+    }
+    // Six payments evm-a -> sub: members take turns by nonce, so bank-0 submits some.
+    let app = isthmus_protocol::keccak256(b"isthmus clearing app");
+    let mut ids = Vec::new();
+    for i in 0..6u8 {
+        ids.push(
+            devnet
+                .a
+                .dispatch_raw(
+                    SUB_LEDGER,
+                    app,
+                    0,
+                    &payment(10 + i, SUB_BANK_A, SUB_BANK_B, 5),
+                )
+                .await,
+        );
+    }
+    assert!(
+        wait_until(DELIVERY, || async {
+            sub.delivered_count(&ids).await == ids.len()
+        })
+        .await,
+        "{}",
+        consortium.logs()
+    );
+    // bank-0's ECDSA account paid fees: it signed deliveries through the token.
+    let submitter = isthmus_adapter_substrate::Destination::with_key(
+        sub.client.clone(),
+        isthmus_adapter_substrate::SubmitKey::Ecdsa(std::sync::Arc::new(key)),
+    );
+    assert_eq!(submitter.account(), account);
+    let left = submitter.free_balance().await.unwrap();
+    assert!(
+        left < FUNDS,
+        "bank-0's ECDSA account paid no fee ({left})\n{}",
+        consortium.logs()
+    );
+    assert_eq!(sub.clearing_balance(SUB_BANK_B).await, 1_000_000 + 30);
+}

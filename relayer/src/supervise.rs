@@ -23,7 +23,7 @@ use tracing::{debug_span, error, info, info_span, warn, Instrument};
 use crate::attest::{Attester, Consortium, Endpoint, HttpPeers};
 use crate::http::Handles;
 use crate::ledger::evm::{EvmEndpoints, EvmLedger, LightClientStart};
-use crate::ledger::substrate::{Justifier, SubstrateLedger};
+use crate::ledger::substrate::{Justifier, Submitter, SubstrateLedger};
 use crate::ledger::{LedgerError, LedgerHandle, Source};
 use crate::metrics::{Metrics, RpcMetrics};
 use crate::peer_endpoint::{PeerEndpoint, RateLimiter};
@@ -99,14 +99,22 @@ pub async fn start(settings: &Settings) -> Result<Context, RelayerError> {
                         Justifier::Devnet(isthmus_adapter_substrate::devnet::DevnetFinality::new())
                     }
                 };
-                let secret = l.submitter.load_substrate_secret()?;
+                // A key in a PKCS#11 token signs for an ECDSA account; sr25519 secrets
+                // come from a file or a variable.
+                let secret;
+                let submitter = if matches!(l.submitter, isthmus_config::KeySource::Pkcs11(_)) {
+                    Submitter::Ecdsa(l.submitter.open_secp256k1()?)
+                } else {
+                    secret = l.submitter.load_substrate_secret()?;
+                    Submitter::Secret(secret.expose())
+                };
                 let ledger = Arc::new(
                     SubstrateLedger::connect(
                         &l.name,
                         l.id,
                         &l.rpc,
                         Some(Arc::new(RpcMetrics::new(&l.name, &metrics))),
-                        secret.expose(),
+                        submitter,
                         &l.submitter.describe(),
                         justifier,
                     )

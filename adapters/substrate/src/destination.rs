@@ -79,19 +79,52 @@ struct Skipped {
     reason: SkipReason,
 }
 
+/// The key a [`Destination`] signs its transactions with.
+pub enum SubmitKey {
+    /// An sr25519 key held in process (a secret URI, mnemonic or seed).
+    Sr25519(Box<Keypair>),
+    /// A secp256k1 key (in a PKCS#11 token): the account is the blake2-256 of its
+    /// compressed public key, as for `MultiSignature::Ecdsa`.
+    Ecdsa(std::sync::Arc<dyn isthmus_keys::EcdsaKey>),
+}
+
+impl SubmitKey {
+    /// The account the key signs for.
+    pub fn account(&self) -> [u8; 32] {
+        match self {
+            SubmitKey::Sr25519(pair) => pair.public_key().0,
+            SubmitKey::Ecdsa(key) => ecdsa_account(&key.public_key()),
+        }
+    }
+}
+
+/// The Substrate account of a secp256k1 key: blake2-256 of the compressed public key.
+pub fn ecdsa_account(public_key: &k256::PublicKey) -> [u8; 32] {
+    use k256::elliptic_curve::sec1::ToEncodedPoint;
+    sp_crypto_hashing::blake2_256(public_key.to_encoded_point(true).as_bytes())
+}
+
+/// How long one signature by a token may take.
+const SIGN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Submits to the inbox as one account.
 pub struct Destination {
     client: SubstrateClient,
-    signer: Keypair,
+    signer: SubmitKey,
     next_nonce: Mutex<Option<u64>>,
 }
 
 impl Destination {
     /// A destination submitting as `signer` through `client`.
     pub fn new(client: SubstrateClient, signer: Keypair) -> Self {
+        Self::with_key(client, SubmitKey::Sr25519(Box::new(signer)))
+    }
+
+    /// A destination submitting as `key` through `client`.
+    pub fn with_key(client: SubstrateClient, key: SubmitKey) -> Self {
         Self {
             client,
-            signer,
+            signer: key,
             next_nonce: Mutex::new(None),
         }
     }
@@ -109,9 +142,9 @@ impl Destination {
         Ok(Self::new(client, signer))
     }
 
-    /// The signing account (32-byte public key).
+    /// The signing account (an sr25519 public key, or the hash of an ECDSA one).
     pub fn account(&self) -> [u8; 32] {
-        self.signer.public_key().0
+        self.signer.account()
     }
 
     /// The signing account's free balance (`System.Account`), in the chain's smallest
@@ -285,20 +318,49 @@ impl Destination {
         let mut next = self.next_nonce.lock().await;
         let at = self.client.api.at_current_block().await?;
         let mut transactions = at.transactions();
+        let account = subxt::utils::AccountId32(self.signer.account());
         let nonce = match *next {
             Some(n) => n,
-            None => {
-                transactions
-                    .account_nonce(&self.signer.public_key().to_account_id())
-                    .await?
-            }
+            None => transactions.account_nonce(&account).await?,
         };
         let params = DefaultExtrinsicParamsBuilder::<ChainConfig>::new()
             .nonce(nonce)
             .build();
-        let submitted = transactions
-            .sign_and_submit_then_watch(payload, &self.signer, params)
-            .await;
+        let submitted = match &self.signer {
+            SubmitKey::Sr25519(pair) => {
+                transactions
+                    .sign_and_submit_then_watch(payload, pair.as_ref(), params)
+                    .await
+            }
+            SubmitKey::Ecdsa(key) => {
+                let mut signable = transactions
+                    .create_signable(payload, &account, params)
+                    .await?;
+                // As sp_core's ECDSA pair: the signature is over blake2-256 of the
+                // signer payload, with v in {0, 1}.
+                let digest = sp_crypto_hashing::blake2_256(&signable.signer_payload()?);
+                let key = key.clone();
+                let signing = tokio::task::spawn_blocking(move || key.sign_prehash(&digest));
+                let signature = tokio::time::timeout(SIGN_TIMEOUT, signing)
+                    .await
+                    .map_err(|_| {
+                        Error::Signing(format!("no answer within {} s", SIGN_TIMEOUT.as_secs()))
+                    })?
+                    .map_err(|e| Error::Signing(e.to_string()))?
+                    .map_err(|e| Error::Signing(e.to_string()))?;
+                let mut bytes = [0u8; 65];
+                bytes[..32].copy_from_slice(&signature.r);
+                bytes[32..64].copy_from_slice(&signature.s);
+                bytes[64] = signature.recovery_id;
+                match signable.sign_with_account_and_signature(
+                    &account,
+                    &subxt::utils::MultiSignature::Ecdsa(bytes),
+                ) {
+                    Ok(submittable) => submittable.submit_and_watch().await,
+                    Err(e) => Err(e),
+                }
+            }
+        };
         let progress = match submitted {
             Ok(p) => p,
             Err(e) => {

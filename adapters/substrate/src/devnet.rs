@@ -342,3 +342,24 @@ pub async fn sudo_set_origin(
     );
     sudo(client, call).await
 }
+
+/// Transfers `amount` from //Alice to `account` (the dev chain's endowed account), to
+/// fund a submitter the devnet did not endow.
+pub async fn fund_from_alice(
+    client: &SubstrateClient,
+    account: [u8; 32],
+    amount: u128,
+) -> Result<(), Error> {
+    use subxt::dynamic::Value;
+    let payload = subxt::dynamic::transaction(
+        "Balances",
+        "transfer_keep_alive",
+        (
+            Value::unnamed_variant("Id", [Value::from_bytes(account)]),
+            Value::u128(amount),
+        ),
+    );
+    let alice = crate::Destination::new(client.clone(), subxt_signer::sr25519::dev::alice());
+    alice.submit(&payload).await?;
+    Ok(())
+}

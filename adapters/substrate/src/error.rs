@@ -36,6 +36,10 @@ pub enum Error {
     /// The transaction was dropped or declared invalid by the pool (stale nonce, …).
     #[error("the transaction pool dropped the transaction: {0}")]
     Dropped(String),
+    /// The submitter's key (its PKCS#11 token) could not sign the transaction.
+    /// Retryable: the token comes back and the transaction is signed again.
+    #[error("the submitter key could not sign: {0}")]
+    Signing(String),
     /// Starting or reading the local dev chain failed.
     #[error("devnet: {0}")]
     Devnet(#[from] std::io::Error),
@@ -50,7 +54,7 @@ impl Error {
     /// runtime, malformed data and failed verification are final.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Rpc(_) | Error::UnknownBlock(_) | Error::Dropped(_) => true,
+            Error::Rpc(_) | Error::UnknownBlock(_) | Error::Dropped(_) | Error::Signing(_) => true,
             Error::Client(e) => !matches!(
                 **e,
                 subxt::Error::ExtrinsicError(_) | subxt::Error::StorageKeyError(_)

@@ -22,6 +22,6 @@ pub mod keys;
 pub mod source;
 
 pub use client::SubstrateClient;
-pub use destination::{Destination, Receipt};
+pub use destination::{ecdsa_account, Destination, Receipt, SubmitKey};
 pub use error::Error;
 pub use source::{DispatchedMessage, OutboxProof, VerifiedOutbox};

@@ -8,7 +8,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use isthmus_adapter_substrate::devnet::DevnetFinality;
-use isthmus_adapter_substrate::{Destination as Inbox, SubstrateClient, VerifiedOutbox};
+use isthmus_adapter_substrate::{Destination as Inbox, SubmitKey, SubstrateClient, VerifiedOutbox};
+
+/// What a Substrate ledger's deliveries are signed with.
+pub enum Submitter<'a> {
+    /// An sr25519 secret URI, mnemonic or seed.
+    Secret(&'a str),
+    /// A secp256k1 key, in process or in a PKCS#11 token: an ECDSA account.
+    Ecdsa(std::sync::Arc<dyn isthmus_keys::EcdsaKey>),
+}
 use isthmus_light_client_grandpa::{AuthoritySet, FinalizedHeader, GrandpaJustification};
 use isthmus_protocol::{Batch, MessageId};
 use isthmus_schema::{BlockRef, NewMessage};
@@ -62,27 +70,32 @@ pub struct SubstrateLedger {
 
 impl SubstrateLedger {
     /// Connects to the nodes at `urls` (by preference, with failover, each attempt
-    /// reported to `observer`); deliveries are signed with the sr25519 `submitter`
-    /// secret (its source is named by `submitter_source` in errors).
+    /// reported to `observer`); deliveries are signed with `submitter`: an sr25519
+    /// secret, or a secp256k1 key (in a PKCS#11 token) for an ECDSA account. Errors
+    /// name the submitter by `submitter_source`.
     pub async fn connect(
         name: &str,
         id: u32,
         urls: &[String],
         observer: Option<std::sync::Arc<dyn isthmus_endpoints::RpcObserver>>,
-        submitter: &str,
+        submitter: Submitter<'_>,
         submitter_source: &str,
         justifier: Justifier,
     ) -> Result<Self, LedgerError> {
         let client = SubstrateClient::connect_any(urls, observer).await?;
-        let inbox =
-            Inbox::from_secret(client.clone(), submitter).map_err(|_| LedgerError::Config {
-                ledger: name.to_owned(),
-                reason: format!(
-                "`submitter` ({submitter_source}) holds no usable sr25519 secret: use a secret URI \
-                 such as `//Alice`, a mnemonic with an optional `//derivation`, or `0x` and 64 \
-                 hex digits"
-            ),
-            })?;
+        let inbox = match submitter {
+            Submitter::Secret(secret) => {
+                Inbox::from_secret(client.clone(), secret).map_err(|_| LedgerError::Config {
+                    ledger: name.to_owned(),
+                    reason: format!(
+                        "`submitter` ({submitter_source}) holds no usable sr25519 secret: use a \
+                         secret URI such as `//Alice`, a mnemonic with an optional \
+                         `//derivation`, or `0x` and 64 hex digits"
+                    ),
+                })?
+            }
+            Submitter::Ecdsa(key) => Inbox::with_key(client.clone(), SubmitKey::Ecdsa(key)),
+        };
         let authorities = justifier.authority_set()?;
         Ok(Self {
             name: name.to_owned(),
