@@ -883,3 +883,232 @@ async fn a_huge_revert_reason_is_cut_to_256_bytes_at_no_extra_cost() {
     // of it (and logging it) cost it about 1M gas more.
     assert!(gas[1] < gas[0] + 50_000, "{gas:?}");
 }
+
+#[tokio::test]
+async fn signer_sets_rotate_by_a_quorum_of_the_current_set_with_an_overlap() {
+    use ethers::providers::Middleware;
+    use isthmus_adapter_evm::SignerSetUpdate;
+    use isthmus_protocol::Attestation;
+    let l = ledger(2, 31338).await;
+    let inbox = Inbox::new(l.deployment.inbox, l.admin.clone());
+    let mut foreign = ForeignOutbox::new(1);
+    let echo = l.deployment.echo;
+    trust_origin(&l, 1, foreign.outbox).await;
+
+    // The admin sets an origin up once; after that it cannot touch the set.
+    let e = revert_of(
+        inbox
+            .set_origin(1, foreign.outbox.0, vec![member_address(3)], 1)
+            .call()
+            .await,
+    );
+    assert!(
+        matches!(e, InboxErrors::OriginExists(ref x) if x.origin == 1),
+        "{e:?}"
+    );
+
+    // Member 0 rotates its key to key 3: [3, 1, 2], threshold 2, version 1, and the
+    // old set stays valid for 600 s.
+    let new_set = vec![member_address(3), member_address(1), member_address(2)];
+    let update = |version: u64, overlap_s: u64| SignerSetUpdate {
+        origin: 1,
+        signers: new_set.iter().map(|a| a.0).collect(),
+        threshold: 2,
+        version,
+        overlap_s,
+    };
+    let sign = |members: &[usize], digest: &[u8; 32]| -> Vec<Bytes> {
+        members
+            .iter()
+            .map(|i| {
+                Bytes::from(
+                    Attestation::sign(&member_key(*i), digest)
+                        .unwrap()
+                        .0
+                        .to_vec(),
+                )
+            })
+            .collect()
+    };
+    let digest = update(1, 600).evm_digest(31338, l.deployment.inbox.0);
+    let on_chain = inbox
+        .signer_set_update_digest(1, new_set.clone(), 2, 1, 600)
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(on_chain, digest, "the relayer's digest is the Inbox's");
+    let submit = |version: u64, overlap: u64, signatures: Vec<Bytes>| {
+        inbox.update_signers(1, new_set.clone(), 2, version, overlap, signatures)
+    };
+    // Refused: one signature, the new set's signatures, a skipped version, an overlap
+    // above 30 days, a digest for another chain.
+    for signatures in [sign(&[0], &digest), sign(&[3, 0], &digest)] {
+        let e = revert_of(submit(1, 600, signatures).call().await);
+        assert!(matches!(e, InboxErrors::QuorumNotReached(_)), "{e:?}");
+    }
+    let v2 = update(2, 600).evm_digest(31338, l.deployment.inbox.0);
+    let e = revert_of(submit(2, 600, sign(&[0, 1], &v2)).call().await);
+    assert!(
+        matches!(e, InboxErrors::WrongVersion(ref w) if w.expected == 1 && w.got == 2),
+        "{e:?}"
+    );
+    let long = update(1, 31 * 86_400).evm_digest(31338, l.deployment.inbox.0);
+    let e = revert_of(submit(1, 31 * 86_400, sign(&[0, 1], &long)).call().await);
+    assert!(matches!(e, InboxErrors::OverlapTooLong(_)), "{e:?}");
+    let elsewhere = update(1, 600).evm_digest(1, l.deployment.inbox.0);
+    let e = revert_of(submit(1, 600, sign(&[0, 1], &elsewhere)).call().await);
+    assert!(matches!(e, InboxErrors::QuorumNotReached(_)), "{e:?}");
+
+    // A quorum of the current set updates it; anyone may submit the update.
+    let receipt = submit(1, 600, sign(&[0, 1], &digest))
+        .send()
+        .await
+        .unwrap()
+        .await
+        .unwrap()
+        .unwrap();
+    let update_gas = receipt.gas_used.unwrap().as_u64();
+    let (version, until) = inbox.signer_set_version(1).call().await.unwrap();
+    assert_eq!(version, 1);
+    let (_, signers, threshold) = inbox.origin_config(1).call().await.unwrap();
+    assert_eq!((signers, threshold), (new_set.clone(), 2));
+    // The same update again is a replay.
+    let e = revert_of(submit(1, 600, sign(&[0, 1], &digest)).call().await);
+    assert!(matches!(e, InboxErrors::WrongVersion(_)), "{e:?}");
+
+    // During the overlap either set's quorum delivers, never a mix of both.
+    let deliver = |cp: isthmus_protocol::Checkpoint,
+                   members: &[usize],
+                   m: &Message,
+                   branch: [[u8; 32]; 32]| {
+        let signatures: Vec<Bytes> = attest(&cp, members)
+            .iter()
+            .map(|a| Bytes::from(a.0.to_vec()))
+            .collect();
+        inbox.process_batch(
+            abi_checkpoint(&cp),
+            signatures,
+            vec![Bytes::from(m.encode())],
+            vec![branch],
+        )
+    };
+    // A first delivery warms the recipient's storage, so the two below compare the
+    // quorum paths alone.
+    let warm_up = foreign.push(2, echo, 0, b"warm-up");
+    let cp = foreign.checkpoint();
+    deliver(
+        cp,
+        &[1, 2],
+        &warm_up,
+        foreign.tree().branch(0).unwrap().siblings,
+    )
+    .send()
+    .await
+    .unwrap()
+    .await
+    .unwrap()
+    .unwrap();
+    let by_old = foreign.push(2, echo, 0, b"attested by the old set");
+    let cp = foreign.checkpoint();
+    let old_gas = deliver(
+        cp,
+        &[0, 2],
+        &by_old,
+        foreign.tree().branch(1).unwrap().siblings,
+    )
+    .send()
+    .await
+    .unwrap()
+    .await
+    .unwrap()
+    .unwrap()
+    .gas_used
+    .unwrap()
+    .as_u64();
+    let by_new = foreign.push(2, echo, 0, b"attested by the new set");
+    let cp = foreign.checkpoint();
+    let e = revert_of(
+        deliver(
+            cp,
+            &[0, 3],
+            &by_new,
+            foreign.tree().branch(2).unwrap().siblings,
+        )
+        .call()
+        .await,
+    );
+    assert!(
+        matches!(e, InboxErrors::QuorumNotReached(_)),
+        "a mix of both sets: {e:?}"
+    );
+    let new_gas = deliver(
+        cp,
+        &[3, 2],
+        &by_new,
+        foreign.tree().branch(2).unwrap().siblings,
+    )
+    .send()
+    .await
+    .unwrap()
+    .await
+    .unwrap()
+    .unwrap()
+    .gas_used
+    .unwrap()
+    .as_u64();
+    for m in [&by_old, &by_new] {
+        assert!(inbox.delivered(m.id().0).call().await.unwrap());
+    }
+
+    // After the overlap the old set is refused; the new one still delivers.
+    let now = l
+        .admin
+        .get_block(ethers::types::BlockNumber::Latest)
+        .await
+        .unwrap()
+        .unwrap()
+        .timestamp
+        .as_u64();
+    let provider = l.admin.inner();
+    provider
+        .request::<_, serde_json::Value>("evm_increaseTime", [until - now + 1])
+        .await
+        .unwrap();
+    provider
+        .request::<_, serde_json::Value>("evm_mine", ())
+        .await
+        .unwrap();
+    let late = foreign.push(2, echo, 0, b"after the overlap");
+    let cp = foreign.checkpoint();
+    let e = revert_of(
+        deliver(
+            cp,
+            &[0, 2],
+            &late,
+            foreign.tree().branch(3).unwrap().siblings,
+        )
+        .call()
+        .await,
+    );
+    assert!(
+        matches!(e, InboxErrors::QuorumNotReached(ref q) if q.have == U256::from(1)),
+        "{e:?}"
+    );
+    deliver(
+        cp,
+        &[1, 3],
+        &late,
+        foreign.tree().branch(3).unwrap().siblings,
+    )
+    .send()
+    .await
+    .unwrap()
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(inbox.delivered(late.id().0).call().await.unwrap());
+    eprintln!(
+        "gas: updateSigners (3 signers, 2 signatures) {update_gas}; processBatch of 1 during the overlap: \
+         attested by the previous set {old_gas}, by the current set {new_gas}"
+    );
+}

@@ -37,6 +37,12 @@ contract Inbox is Administered {
         bytes32 outbox;
         uint8 threshold;
         address[] signers;
+        /// @dev Version of the signer set: 0 as set up, +1 per update.
+        uint64 version;
+        /// @dev The set before the last update, accepted until `previousUntil`.
+        uint8 previousThreshold;
+        uint64 previousUntil;
+        address[] previousSigners;
     }
 
     /// @notice Ledger id of this ledger.
@@ -48,10 +54,22 @@ contract Inbox is Administered {
     mapping(uint32 => Origin) internal origins;
     /// @dev origin => signer => index + 1 in the signer list (0 = not a signer).
     mapping(uint32 => mapping(address => uint256)) internal signerSlot;
+    /// @dev origin => signer => index + 1 in the previous signer list.
+    mapping(uint32 => mapping(address => uint256)) internal previousSlot;
     /// @notice Ids of delivered messages (replay protection).
     mapping(bytes32 => bool) public delivered;
 
+    /// @notice Domain tag of a signer-set update digest (docs/protocol.md).
+    bytes32 public constant SIGNER_SET_UPDATE_TAG = keccak256("isthmus signer set update v1");
+    /// @notice Longest overlap an update may give the set it replaces.
+    uint64 public constant MAX_OVERLAP = 30 days;
+
     event OriginConfigured(uint32 indexed origin, bytes32 outbox, address[] signers, uint8 threshold);
+    /// @notice The signer set of `origin` is now `signers`/`threshold` at `version`; the
+    /// set it replaces stays valid until `previousUntil` (a timestamp).
+    event SignersUpdated(
+        uint32 indexed origin, uint64 version, address[] signers, uint8 threshold, uint64 previousUntil
+    );
     event MessageDelivered(bytes32 indexed id, uint32 indexed origin, uint64 nonce);
     event MessageHandlerFailed(bytes32 indexed id, uint32 indexed origin, uint64 nonce, bytes reason);
     event MessageSkipped(bytes32 indexed id, SkipReason reason);
@@ -66,24 +84,105 @@ contract Inbox is Administered {
     error AlreadyDelivered(bytes32 id);
     error Expired(bytes32 id, uint64 deadline);
     error LengthMismatch();
+    /// @notice The origin is set up already: its signer set changes only by
+    /// `updateSigners`, authorised by its current signers.
+    error OriginExists(uint32 origin);
+    /// @notice An update must carry the next version of the set.
+    error WrongVersion(uint64 expected, uint64 got);
+    /// @notice The overlap asked for is longer than `MAX_OVERLAP`.
+    error OverlapTooLong(uint64 overlap);
     /// @notice The recipient used up the gas it was given: the submitter gave too
     /// little. Nothing of the transaction stands; the message stays deliverable.
     error HandlerOutOfGas(bytes32 id);
 
-    /// @param admin_ May change signer sets and hand over the admin role (two steps).
+    /// @param admin_ Sets up each origin once and hands over the admin role (two steps);
+    /// later signer-set changes need a quorum of the current set (`updateSigners`).
     constructor(uint32 localDomain_, address admin_) Administered(admin_) {
         localDomain = localDomain_;
     }
 
-    /// @notice Sets the outbox, signers and threshold trusted for `origin`.
+    /// @notice Sets up `origin` once: the outbox, signers and threshold trusted for it.
     /// @dev Signers must be distinct and non-zero; 1 <= threshold <= signers (at most 255).
     function setOrigin(uint32 origin, bytes32 outbox, address[] calldata signers, uint8 threshold)
         external
         onlyAdmin
     {
-        if (origin == localDomain || threshold == 0 || threshold > signers.length || signers.length > 255) {
-            revert BadSignerSet();
+        if (origin == localDomain) revert BadSignerSet();
+        Origin storage o = origins[origin];
+        if (o.threshold != 0) revert OriginExists(origin);
+        _install(origin, signers, threshold);
+        o.outbox = outbox;
+        emit OriginConfigured(origin, outbox, signers, threshold);
+    }
+
+    /// @notice Replaces the signer set of `origin` with `signers`/`threshold` at
+    /// `version` (the current version + 1), authorised by a quorum of the current set's
+    /// `signatures` over `signerSetUpdateDigest`. The current set stays valid for
+    /// `overlap` seconds, so deliveries attested by either set go on during a rotation.
+    function updateSigners(
+        uint32 origin,
+        address[] calldata signers,
+        uint8 threshold,
+        uint64 version,
+        uint64 overlap,
+        bytes[] calldata signatures
+    ) external {
+        Origin storage o = origins[origin];
+        if (o.threshold == 0) revert UnknownOrigin(origin);
+        if (version != o.version + 1) revert WrongVersion(o.version + 1, version);
+        if (overlap > MAX_OVERLAP) revert OverlapTooLong(overlap);
+        bytes32 digest = signerSetUpdateDigest(origin, signers, threshold, version, overlap);
+        uint256 have = _count(origin, digest, signatures, false);
+        if (have < o.threshold) revert QuorumNotReached(have, o.threshold);
+        // The current set becomes the previous one.
+        for (uint256 i = 0; i < o.previousSigners.length; i++) {
+            delete previousSlot[origin][o.previousSigners[i]];
         }
+        for (uint256 i = 0; i < o.signers.length; i++) {
+            previousSlot[origin][o.signers[i]] = i + 1;
+        }
+        o.previousSigners = o.signers;
+        o.previousThreshold = o.threshold;
+        uint64 until = uint64(block.timestamp) + overlap;
+        o.previousUntil = until;
+        _install(origin, signers, threshold);
+        o.version = version;
+        emit SignersUpdated(origin, version, signers, threshold, until);
+    }
+
+    /// @notice The digest the current signers sign to authorise an update: it binds
+    /// the chain, this Inbox, the origin, the new set, its version and the overlap.
+    function signerSetUpdateDigest(
+        uint32 origin,
+        address[] calldata signers,
+        uint8 threshold,
+        uint64 version,
+        uint64 overlap
+    ) public view returns (bytes32) {
+        return keccak256(
+            abi.encodePacked(
+                SIGNER_SET_UPDATE_TAG,
+                block.chainid,
+                address(this),
+                origin,
+                keccak256(abi.encodePacked(signers)),
+                threshold,
+                version,
+                overlap
+            )
+        );
+    }
+
+    /// @notice The version of `origin`'s signer set and until when the previous set is
+    /// accepted (0 if never updated).
+    function signerSetVersion(uint32 origin) external view returns (uint64 version, uint64 previousUntil) {
+        Origin storage o = origins[origin];
+        return (o.version, o.previousUntil);
+    }
+
+    /// @dev Replaces the current signer list of `origin`.
+    function _install(uint32 origin, address[] calldata signers, uint8 threshold) internal {
+        if (threshold == 0 || threshold > signers.length || signers.length > 255) revert BadSignerSet();
         Origin storage o = origins[origin];
         for (uint256 i = 0; i < o.signers.length; i++) {
             delete signerSlot[origin][o.signers[i]];
@@ -93,10 +192,8 @@ contract Inbox is Administered {
             if (s == address(0) || signerSlot[origin][s] != 0) revert BadSignerSet();
             signerSlot[origin][s] = i + 1;
         }
-        o.outbox = outbox;
         o.threshold = threshold;
         o.signers = signers;
-        emit OriginConfigured(origin, outbox, signers, threshold);
     }
 
     /// @notice The configuration for `origin`.
@@ -152,25 +249,43 @@ contract Inbox is Administered {
         return CheckpointLib.digest(cp);
     }
 
+    /// @dev A checkpoint needs a quorum of the current set, or, during the overlap
+    /// after an update, of the previous set (never a mix of both).
     function _verifyQuorum(CheckpointLib.Checkpoint calldata cp, bytes[] calldata signatures) internal view {
         Origin storage o = origins[cp.origin];
         uint256 threshold = o.threshold;
         if (threshold == 0) revert UnknownOrigin(cp.origin);
         if (cp.outbox != o.outbox) revert OutboxMismatch(o.outbox, cp.outbox);
         bytes32 digest = CheckpointLib.digest(cp);
-        uint256 seen; // bitmap of counted signer indices: duplicates count once
-        uint256 have;
+        uint256 have = _count(cp.origin, digest, signatures, false);
+        if (have >= threshold) return;
+        if (block.timestamp <= o.previousUntil && _count(cp.origin, digest, signatures, true) >= o.previousThreshold) {
+            return;
+        }
+        revert QuorumNotReached(have, threshold);
+    }
+
+    /// @dev Distinct members of the current (or previous) set of `origin` among the
+    /// valid signatures of `digest`; duplicates count once.
+    function _count(uint32 origin, bytes32 digest, bytes[] calldata signatures, bool previous)
+        internal
+        view
+        returns (uint256 have)
+    {
+        Origin storage o = origins[origin];
+        uint256 threshold = previous ? o.previousThreshold : o.threshold;
+        mapping(address => uint256) storage slots = previous ? previousSlot[origin] : signerSlot[origin];
+        uint256 seen; // bitmap of counted signer indices
         for (uint256 i = 0; i < signatures.length && have < threshold; i++) {
             address signer = CheckpointLib.recover(digest, signatures[i]);
             if (signer == address(0)) continue;
-            uint256 slot = signerSlot[cp.origin][signer];
-            if (slot == 0) continue; // unknown signer
+            uint256 slot = slots[signer];
+            if (slot == 0) continue; // not in this set
             uint256 bit = 1 << (slot - 1);
             if (seen & bit != 0) continue;
             seen |= bit;
             have++;
         }
-        if (have < threshold) revert QuorumNotReached(have, threshold);
     }
 
     /// @dev Checks one message against a verified checkpoint and hands it over.
