@@ -960,14 +960,7 @@ async fn signer_sets_rotate_by_a_quorum_of_the_current_set_with_an_overlap() {
     assert!(matches!(e, InboxErrors::QuorumNotReached(_)), "{e:?}");
 
     // A quorum of the current set updates it; anyone may submit the update.
-    let receipt = submit(1, 600, sign(&[0, 1], &digest))
-        .send()
-        .await
-        .unwrap()
-        .await
-        .unwrap()
-        .unwrap();
-    let update_gas = receipt.gas_used.unwrap().as_u64();
+    let update_gas = mined_gas(submit(1, 600, sign(&[0, 1], &digest))).await;
     let (version, until) = inbox.signer_set_version(1).call().await.unwrap();
     assert_eq!(version, 1);
     let (_, signers, threshold) = inbox.origin_config(1).call().await.unwrap();
@@ -977,10 +970,8 @@ async fn signer_sets_rotate_by_a_quorum_of_the_current_set_with_an_overlap() {
     assert!(matches!(e, InboxErrors::WrongVersion(_)), "{e:?}");
 
     // During the overlap either set's quorum delivers, never a mix of both.
-    let deliver = |cp: isthmus_protocol::Checkpoint,
-                   members: &[usize],
-                   m: &Message,
-                   branch: [[u8; 32]; 32]| {
+    let deliver = |outbox: &ForeignOutbox, members: &[usize], m: &Message, nonce: u64| {
+        let cp = outbox.checkpoint();
         let signatures: Vec<Bytes> = attest(&cp, members)
             .iter()
             .map(|a| Bytes::from(a.0.to_vec()))
@@ -989,73 +980,22 @@ async fn signer_sets_rotate_by_a_quorum_of_the_current_set_with_an_overlap() {
             abi_checkpoint(&cp),
             signatures,
             vec![Bytes::from(m.encode())],
-            vec![branch],
+            vec![outbox.tree().branch(nonce).unwrap().siblings],
         )
     };
     // A first delivery warms the recipient's storage, so the two below compare the
     // quorum paths alone.
     let warm_up = foreign.push(2, echo, 0, b"warm-up");
-    let cp = foreign.checkpoint();
-    deliver(
-        cp,
-        &[1, 2],
-        &warm_up,
-        foreign.tree().branch(0).unwrap().siblings,
-    )
-    .send()
-    .await
-    .unwrap()
-    .await
-    .unwrap()
-    .unwrap();
+    mined_gas(deliver(&foreign, &[1, 2], &warm_up, 0)).await;
     let by_old = foreign.push(2, echo, 0, b"attested by the old set");
-    let cp = foreign.checkpoint();
-    let old_gas = deliver(
-        cp,
-        &[0, 2],
-        &by_old,
-        foreign.tree().branch(1).unwrap().siblings,
-    )
-    .send()
-    .await
-    .unwrap()
-    .await
-    .unwrap()
-    .unwrap()
-    .gas_used
-    .unwrap()
-    .as_u64();
+    let old_gas = mined_gas(deliver(&foreign, &[0, 2], &by_old, 1)).await;
     let by_new = foreign.push(2, echo, 0, b"attested by the new set");
-    let cp = foreign.checkpoint();
-    let e = revert_of(
-        deliver(
-            cp,
-            &[0, 3],
-            &by_new,
-            foreign.tree().branch(2).unwrap().siblings,
-        )
-        .call()
-        .await,
-    );
+    let e = revert_of(deliver(&foreign, &[0, 3], &by_new, 2).call().await);
     assert!(
         matches!(e, InboxErrors::QuorumNotReached(_)),
         "a mix of both sets: {e:?}"
     );
-    let new_gas = deliver(
-        cp,
-        &[3, 2],
-        &by_new,
-        foreign.tree().branch(2).unwrap().siblings,
-    )
-    .send()
-    .await
-    .unwrap()
-    .await
-    .unwrap()
-    .unwrap()
-    .gas_used
-    .unwrap()
-    .as_u64();
+    let new_gas = mined_gas(deliver(&foreign, &[3, 2], &by_new, 2)).await;
     for m in [&by_old, &by_new] {
         assert!(inbox.delivered(m.id().0).call().await.unwrap());
     }
@@ -1079,36 +1019,32 @@ async fn signer_sets_rotate_by_a_quorum_of_the_current_set_with_an_overlap() {
         .await
         .unwrap();
     let late = foreign.push(2, echo, 0, b"after the overlap");
-    let cp = foreign.checkpoint();
-    let e = revert_of(
-        deliver(
-            cp,
-            &[0, 2],
-            &late,
-            foreign.tree().branch(3).unwrap().siblings,
-        )
-        .call()
-        .await,
-    );
+    let e = revert_of(deliver(&foreign, &[0, 2], &late, 3).call().await);
     assert!(
         matches!(e, InboxErrors::QuorumNotReached(ref q) if q.have == U256::from(1)),
         "{e:?}"
     );
-    deliver(
-        cp,
-        &[1, 3],
-        &late,
-        foreign.tree().branch(3).unwrap().siblings,
-    )
-    .send()
-    .await
-    .unwrap()
-    .await
-    .unwrap()
-    .unwrap();
+    mined_gas(deliver(&foreign, &[1, 3], &late, 3)).await;
     assert!(inbox.delivered(late.id().0).call().await.unwrap());
     eprintln!(
         "gas: updateSigners (3 signers, 2 signatures) {update_gas}; processBatch of 1 during the overlap: \
          attested by the previous set {old_gas}, by the current set {new_gas}"
     );
+}
+
+/// Sends `call`, waits until it is mined, and returns the gas it used.
+async fn mined_gas<M, D>(call: ethers::contract::ContractCall<M, D>) -> u64
+where
+    M: ethers::providers::Middleware + 'static,
+    D: ethers::abi::Detokenize,
+{
+    call.send()
+        .await
+        .unwrap()
+        .await
+        .unwrap()
+        .unwrap()
+        .gas_used
+        .unwrap()
+        .as_u64()
 }
