@@ -134,40 +134,7 @@ impl Config {
         }
         warnings
     }
-
-    /// A certificate of this member that expires within [`CERTIFICATE_WARNING_DAYS`]
-    /// (an expired or unreadable one is a problem of [`Config::validate`]).
-    fn certificate_expiry_warning(&self) -> Option<Problem> {
-        let attestation = self.attestation.as_ref()?;
-        let files = crate::tls::TlsFiles {
-            certificate: attestation.certificate.relative(),
-            key: attestation.key.clone(),
-            ca: attestation.ca.relative(),
-        };
-        let (not_after, date) = files.load().ok()?.not_after()?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()?
-            .as_secs();
-        let left_days = (not_after - i64::try_from(now).ok()?) / 86_400;
-        (0..CERTIFICATE_WARNING_DAYS).contains(&left_days).then(|| {
-            self.provenance.problem(
-                &KeyPath::root("attestation").field("certificate"),
-                format!(
-                    "the certificate `{}` expires on {date}, in {left_days} day(s): then no \
-                     member accepts this member's requests or answers",
-                    files.certificate.display()
-                ),
-                "have the consortium CA issue a new certificate for this member and replace \
-                 the file before then (docs/operations.md, Mutual TLS between members)"
-                    .to_owned(),
-            )
-        })
-    }
 }
-
-/// Days before a certificate's expiry from which `config validate` warns.
-pub(crate) const CERTIFICATE_WARNING_DAYS: i64 = 30;
 
 struct Checker<'a> {
     config: &'a Config,

@@ -61,9 +61,16 @@ pub async fn run(settings: Settings) -> Result<Outcome, RelayerError> {
     // A node or the database that does not answer yet (a restart, an overloaded
     // endpoint) delays the start; what no retry can fix (configuration, keys, a
     // consortium that does not name this member) ends it with the reason.
+    // This member's certificate, key and CA: read once, for the endpoint and the
+    // client that asks the peers.
+    let material = settings
+        .attestation
+        .tls
+        .load()
+        .map_err(crate::mtls::MtlsError::from)?;
     let mut wait = START_RETRY_FIRST;
     let ctx = loop {
-        match crate::supervise::start(&settings).await {
+        match crate::supervise::start(&settings, &material).await {
             Ok(ctx) => break Arc::new(ctx),
             Err(e) if e.is_retryable() => {
                 tracing::warn!(error = %e, retry_in_s = wait.as_secs(), "could not start: a dependency does not answer; trying again");
@@ -79,10 +86,6 @@ pub async fn run(settings: Settings) -> Result<Outcome, RelayerError> {
     let handles = Arc::new(crate::supervise::handles(&ctx, settings.http.listen));
     let http = tokio::spawn(crate::http::serve(handles, shutdown.clone()));
     let attestation = &settings.attestation;
-    let material = attestation
-        .tls
-        .load()
-        .map_err(crate::mtls::MtlsError::from)?;
     if let Some((not_after, date)) = material.not_after() {
         ctx.metrics.tls_certificate_expiry.set(not_after);
         tracing::info!(expires = %date, "this member's TLS certificate");

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use isthmus_config::{
     AttestationSettings, EvmFinality, JustificationSource, LedgerKindSettings, LedgerSettings,
-    SealProtocol, Settings,
+    SealProtocol, Settings, TlsMaterial,
 };
 use isthmus_schema::{CursorKey, RetryPolicy, Stage, Store};
 use serde_json::Value;
@@ -44,7 +44,7 @@ const PEER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Connects to Postgres (migrating it) and to every ledger of the validated
 /// settings.
-pub async fn start(settings: &Settings) -> Result<Context, RelayerError> {
+pub async fn start(settings: &Settings, tls: &TlsMaterial) -> Result<Context, RelayerError> {
     // Sessions carry the worker id, so replicas can tell this process's leases from
     // those of a process that died (`release_orphaned_leases`).
     let worker = worker_id(&settings.member.name);
@@ -84,114 +84,7 @@ pub async fn start(settings: &Settings) -> Result<Context, RelayerError> {
     }
     let mut ledgers = BTreeMap::new();
     for l in &settings.ledgers {
-        let handle = match &l.kind {
-            LedgerKindSettings::Substrate(substrate) => {
-                store
-                    .upsert_ledger(&isthmus_schema::Ledger {
-                        id: l.id,
-                        name: l.name.clone(),
-                        kind: isthmus_schema::LedgerKind::Substrate,
-                        finality: isthmus_schema::FinalityMode::Grandpa,
-                    })
-                    .await?;
-                let justifier = match substrate.justifications {
-                    JustificationSource::Devnet => {
-                        Justifier::Devnet(isthmus_adapter_substrate::devnet::DevnetFinality::new())
-                    }
-                };
-                // A key in a PKCS#11 token signs for an ECDSA account; sr25519 secrets
-                // come from a file or a variable.
-                let secret;
-                let submitter = if matches!(l.submitter, isthmus_config::KeySource::Pkcs11(_)) {
-                    Submitter::Ecdsa(l.submitter.open_secp256k1()?)
-                } else {
-                    secret = l.submitter.load_substrate_secret()?;
-                    Submitter::Secret(secret.expose())
-                };
-                let ledger = Arc::new(
-                    SubstrateLedger::connect(
-                        &l.name,
-                        l.id,
-                        &l.rpc,
-                        Some(Arc::new(RpcMetrics::new(&l.name, &metrics))),
-                        submitter,
-                        &l.submitter.describe(),
-                        justifier,
-                    )
-                    .await?,
-                );
-                handle(l, ledger.clone(), ledger)
-            }
-            LedgerKindSettings::Evm(evm) => {
-                let finality = match &evm.finality {
-                    EvmFinality::FinalizedTag => isthmus_schema::FinalityMode::FinalizedTag,
-                    EvmFinality::Sealed(sealed) => {
-                        match sealed.protocol_at(sealed.checkpoint.number) {
-                            SealProtocol::Qbft => isthmus_schema::FinalityMode::Qbft,
-                            SealProtocol::Ibft2 => isthmus_schema::FinalityMode::Ibft2,
-                            SealProtocol::Ibft => isthmus_schema::FinalityMode::Ibft,
-                            SealProtocol::Clique => isthmus_schema::FinalityMode::Clique,
-                        }
-                    }
-                };
-                store
-                    .upsert_ledger(&isthmus_schema::Ledger {
-                        id: l.id,
-                        name: l.name.clone(),
-                        kind: isthmus_schema::LedgerKind::Evm,
-                        finality,
-                    })
-                    .await?;
-                let endpoints = EvmEndpoints {
-                    urls: l.rpc.clone(),
-                    observer: Some(Arc::new(RpcMetrics::new(&l.name, &metrics))),
-                    chain_id: evm.chain_id,
-                    outbox: *evm.outbox.as_bytes(),
-                    inbox: *evm.inbox.as_bytes(),
-                    confirmations: evm.confirmations,
-                };
-                let submitter = l.submitter.open_secp256k1()?;
-                let start = match &evm.finality {
-                    // Start the light client a little below the observer's progress, so
-                    // that after a restart the checkpoints this member and lagging peers
-                    // still need are inside the verified range.
-                    EvmFinality::FinalizedTag => LightClientStart::Tag {
-                        start_at: store
-                            .load_cursor(CursorKey {
-                                ledger: l.id,
-                                destination: None,
-                                stage: Stage::Observe,
-                            })
-                            .await?
-                            .map_or(0, |c| c.block.number.saturating_sub(LIGHT_CLIENT_MARGIN)),
-                    },
-                    // Resume from the state stored with the cursor, with no trust in the
-                    // node; or start at the operator's checkpoint.
-                    EvmFinality::Sealed(sealed) => {
-                        let stored = match store.light_client_state(l.id).await? {
-                            Some(record) => {
-                                let from = record
-                                    .head
-                                    .number
-                                    .saturating_sub(crate::ledger::follow::HEADER_WINDOW as u64);
-                                let headers = store.light_client_headers(l.id, from).await?;
-                                Some(Box::new((record, headers)))
-                            }
-                            None => None,
-                        };
-                        LightClientStart::Sealed {
-                            finality: sealed.clone(),
-                            stored,
-                        }
-                    }
-                };
-                let ledger = Arc::new(
-                    EvmLedger::connect(&l.name, l.id, &endpoints, submitter, start).await?,
-                );
-                handle(l, ledger.clone(), ledger)
-            }
-        };
-        ledgers.insert(l.id, handle);
+        ledgers.insert(l.id, connect_ledger(l, &store, &metrics).await?);
     }
     let routes = settings
         .enabled_routes()
@@ -203,15 +96,10 @@ pub async fn start(settings: &Settings) -> Result<Context, RelayerError> {
             max_message_gas: r.max_message_gas,
         })
         .collect();
-    let tls = settings
-        .attestation
-        .tls
-        .load()
-        .map_err(crate::mtls::MtlsError::from)?;
     let peers = HttpPeers::new(
         &consortium,
         attester.address(),
-        crate::mtls::peer_client(&tls, PEER_TIMEOUT)?,
+        crate::mtls::peer_client(tls, PEER_TIMEOUT)?,
         PEER_TIMEOUT,
     );
     Ok(Context {
@@ -233,6 +121,119 @@ pub async fn start(settings: &Settings) -> Result<Context, RelayerError> {
         quiet: quiet::Quiet::new(QUIET_PERIOD),
         refusals: std::sync::Mutex::new(std::collections::HashSet::new()),
         leases: pipeline::leases::InUse::default(),
+    })
+}
+
+/// Records `l` in the store and connects to it: its nodes, its light client (from the
+/// stored state where there is one) and its submitter key.
+async fn connect_ledger(
+    l: &LedgerSettings,
+    store: &Store,
+    metrics: &Metrics,
+) -> Result<LedgerHandle, RelayerError> {
+    Ok(match &l.kind {
+        LedgerKindSettings::Substrate(substrate) => {
+            store
+                .upsert_ledger(&isthmus_schema::Ledger {
+                    id: l.id,
+                    name: l.name.clone(),
+                    kind: isthmus_schema::LedgerKind::Substrate,
+                    finality: isthmus_schema::FinalityMode::Grandpa,
+                })
+                .await?;
+            let justifier = match substrate.justifications {
+                JustificationSource::Devnet => {
+                    Justifier::Devnet(isthmus_adapter_substrate::devnet::DevnetFinality::new())
+                }
+            };
+            // A key in a PKCS#11 token signs for an ECDSA account; sr25519 secrets
+            // come from a file or a variable.
+            let secret;
+            let submitter = if matches!(l.submitter, isthmus_config::KeySource::Pkcs11(_)) {
+                Submitter::Ecdsa(l.submitter.open_secp256k1()?)
+            } else {
+                secret = l.submitter.load_substrate_secret()?;
+                Submitter::Secret(secret.expose())
+            };
+            let ledger = Arc::new(
+                SubstrateLedger::connect(
+                    &l.name,
+                    l.id,
+                    &l.rpc,
+                    Some(Arc::new(RpcMetrics::new(&l.name, metrics))),
+                    submitter,
+                    &l.submitter.describe(),
+                    justifier,
+                )
+                .await?,
+            );
+            handle(l, ledger.clone(), ledger)
+        }
+        LedgerKindSettings::Evm(evm) => {
+            let finality = match &evm.finality {
+                EvmFinality::FinalizedTag => isthmus_schema::FinalityMode::FinalizedTag,
+                EvmFinality::Sealed(sealed) => match sealed.protocol_at(sealed.checkpoint.number) {
+                    SealProtocol::Qbft => isthmus_schema::FinalityMode::Qbft,
+                    SealProtocol::Ibft2 => isthmus_schema::FinalityMode::Ibft2,
+                    SealProtocol::Ibft => isthmus_schema::FinalityMode::Ibft,
+                    SealProtocol::Clique => isthmus_schema::FinalityMode::Clique,
+                },
+            };
+            store
+                .upsert_ledger(&isthmus_schema::Ledger {
+                    id: l.id,
+                    name: l.name.clone(),
+                    kind: isthmus_schema::LedgerKind::Evm,
+                    finality,
+                })
+                .await?;
+            let endpoints = EvmEndpoints {
+                urls: l.rpc.clone(),
+                observer: Some(Arc::new(RpcMetrics::new(&l.name, metrics))),
+                chain_id: evm.chain_id,
+                outbox: *evm.outbox.as_bytes(),
+                inbox: *evm.inbox.as_bytes(),
+                confirmations: evm.confirmations,
+            };
+            let submitter = l.submitter.open_secp256k1()?;
+            let start = match &evm.finality {
+                // Start the light client a little below the observer's progress, so
+                // that after a restart the checkpoints this member and lagging peers
+                // still need are inside the verified range.
+                EvmFinality::FinalizedTag => LightClientStart::Tag {
+                    start_at: store
+                        .load_cursor(CursorKey {
+                            ledger: l.id,
+                            destination: None,
+                            stage: Stage::Observe,
+                        })
+                        .await?
+                        .map_or(0, |c| c.block.number.saturating_sub(LIGHT_CLIENT_MARGIN)),
+                },
+                // Resume from the state stored with the cursor, with no trust in the
+                // node; or start at the operator's checkpoint.
+                EvmFinality::Sealed(sealed) => {
+                    let stored = match store.light_client_state(l.id).await? {
+                        Some(record) => {
+                            let from = record
+                                .head
+                                .number
+                                .saturating_sub(crate::ledger::follow::HEADER_WINDOW as u64);
+                            let headers = store.light_client_headers(l.id, from).await?;
+                            Some(Box::new((record, headers)))
+                        }
+                        None => None,
+                    };
+                    LightClientStart::Sealed {
+                        finality: sealed.clone(),
+                        stored,
+                    }
+                }
+            };
+            let ledger =
+                Arc::new(EvmLedger::connect(&l.name, l.id, &endpoints, submitter, start).await?);
+            handle(l, ledger.clone(), ledger)
+        }
     })
 }
 

@@ -1,8 +1,10 @@
 //! `[attestation]`: the mutual-TLS endpoint, its files and its limits.
 
 use crate::key::KeySource;
+use crate::model::Config;
 use crate::model::{DEFAULT_ATTEST_BURST, DEFAULT_ATTEST_RATE};
 use crate::problem::KeyPath;
+use crate::problem::Problem;
 use crate::settings::AttestationSettings;
 use crate::tls::{TlsError, TlsFiles};
 
@@ -149,5 +151,40 @@ fn tls_fix(at: &KeyPath, error: &TlsError) -> (KeyPath, String) {
             at.field("certificate"),
             "have the consortium CA issue a certificate for this member".to_owned(),
         ),
+    }
+}
+
+/// Days before a certificate's expiry from which `config validate` warns.
+const CERTIFICATE_WARNING_DAYS: i64 = 30;
+
+impl Config {
+    /// A certificate of this member that expires within [`CERTIFICATE_WARNING_DAYS`]
+    /// (an expired or unreadable one is a problem of [`Config::validate`]).
+    pub(super) fn certificate_expiry_warning(&self) -> Option<Problem> {
+        let attestation = self.attestation.as_ref()?;
+        let files = TlsFiles {
+            certificate: attestation.certificate.relative(),
+            key: attestation.key.clone(),
+            ca: attestation.ca.relative(),
+        };
+        let (not_after, date) = files.load().ok()?.not_after()?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_secs();
+        let left_days = (not_after - i64::try_from(now).ok()?) / 86_400;
+        (0..CERTIFICATE_WARNING_DAYS).contains(&left_days).then(|| {
+            self.provenance.problem(
+                &KeyPath::root("attestation").field("certificate"),
+                format!(
+                    "the certificate `{}` expires on {date}, in {left_days} day(s): then no \
+                     member accepts this member's requests or answers",
+                    files.certificate.display()
+                ),
+                "have the consortium CA issue a new certificate for this member and replace \
+                 the file before then (docs/operations.md, Mutual TLS between members)"
+                    .to_owned(),
+            )
+        })
     }
 }
