@@ -51,17 +51,6 @@ fn rpc_json(h: &Header, hash: B256) -> Value {
     })
 }
 
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
 async fn head(m: &Member) -> i64 {
     let pool = m.db().await;
     let head: Option<i64> =

@@ -1111,6 +1111,18 @@ impl Consortium {
     }
 }
 
+/// The resident memory of process `pid`, in KiB (`VmRSS` from `/proc`), if it runs.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
 /// The pid of the process listening on loopback TCP `port` (from `/proc`), if any.
 pub fn pid_listening_on(port: u16) -> Option<u32> {
     let mut inodes = Vec::new();

@@ -15,16 +15,11 @@ use isthmus_integration_tests::*;
 
 const DELIVERY: Duration = Duration::from_secs(150);
 
-/// The member's resident memory, in KiB (from `/proc`).
-fn rss_kib(port: u16) -> u64 {
-    let pid = pid_listening_on(port).expect("the member runs");
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap()
+/// The resident memory of the member listening on `port`, in KiB.
+fn member_rss_kib(port: u16) -> u64 {
+    pid_listening_on(port)
+        .and_then(rss_kib)
+        .expect("the member runs")
 }
 
 /// The sum of every series of `name` whose labels contain `labels`.
@@ -201,7 +196,7 @@ async fn the_attestation_endpoint_serves_members_only_and_bounds_a_flood() {
         "isthmus_attestation_requests_total",
         "outcome=\"signed\"",
     );
-    let rss_before = rss_kib(bank0.port);
+    let rss_before = member_rss_kib(bank0.port);
     let flood_started = Instant::now();
     let during: Vec<[u8; 32]> = {
         let mut ids = Vec::new();
@@ -253,7 +248,7 @@ async fn the_attestation_endpoint_serves_members_only_and_bounds_a_flood() {
     };
     let mut rss_peak = rss_before;
     while !flood.is_finished() {
-        rss_peak = rss_peak.max(rss_kib(bank0.port));
+        rss_peak = rss_peak.max(member_rss_kib(bank0.port));
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let refused = flood.await.unwrap();
