@@ -26,6 +26,7 @@ pub mod block;
 pub mod checkpoint;
 pub mod merkle;
 pub mod message;
+pub mod signer_set;
 
 pub use address::{Address32, EvmAddress};
 pub use attestation::{
@@ -36,6 +37,7 @@ pub use block::BlockRef;
 pub use checkpoint::{Checkpoint, CHECKPOINT_DOMAIN_TAG};
 pub use merkle::{Branch, IncrementalTree, MerkleTree, TreeError, TREE_DEPTH};
 pub use message::{DecodeError, Message, MessageId, MAX_BODY_LEN, MESSAGE_HEADER_LEN, VERSION};
+pub use signer_set::{ActiveSigners, SignerSetUpdate, WhichSet, MAX_OVERLAP_S};
 
 /// Keccak-256 (the pre-standard Keccak used by Ethereum), the protocol's only hash.
 pub fn keccak256(data: &[u8]) -> [u8; 32] {

@@ -255,7 +255,8 @@ impl Consortium {
 pub struct PeerVerdict {
     /// The peer.
     pub member: String,
-    /// Its configured signer.
+    /// Its signer: the configured one, or the key it announces and signed with
+    /// (after a rotation), which counts only if the destination's signer set holds it.
     pub signer: EvmAddress,
     /// The signature, when one came back.
     pub attestation: Option<Attestation>,
@@ -331,11 +332,10 @@ impl Endpoint {
             .sources
             .get(&request.origin)
             .ok_or_else(|| format!("ledger {} is not followed here", request.origin))?;
-        let hash: [u8; 32] = request
+        let hash = request
             .block_hash
             .strip_prefix("0x")
-            .and_then(|h| hex::decode(h).ok())
-            .and_then(|b| b.try_into().ok())
+            .and_then(parse_hex32)
             .ok_or_else(|| "block_hash is not 0x and 32 bytes of hex".to_owned())?;
         let verified = source
             .verify_checkpoint(isthmus_schema::BlockRef {
@@ -361,6 +361,13 @@ impl Endpoint {
             signature: format!("0x{}", hex::encode(signature.0)),
         })
     }
+}
+
+/// 32 bytes from 64 hex digits, with or without `0x`.
+pub fn parse_hex32(text: &str) -> Option<[u8; 32]> {
+    hex::decode(text.strip_prefix("0x").unwrap_or(text))
+        .ok()
+        .and_then(|b| b.try_into().ok())
 }
 
 /// Asks `peer` to attest `checkpoint` and judges the answer against our digest.
@@ -423,6 +430,7 @@ pub async fn request(
     };
     verdict.attestation = Some(signature);
     let ours = CheckpointJson::from(checkpoint);
+    let announced = answer.signer.to_ascii_lowercase();
     verdict.verdict = match crate::verified::recover_signer(&signature, &checkpoint.digest()) {
         Err(e) => Err(format!("invalid signature: {e}")),
         Ok(signer) if signer == peer.signer => Ok(()),
@@ -430,6 +438,13 @@ pub async fn request(
             "signed a different checkpoint (root {}, count {}) than ours (root {}, count {})",
             answer.checkpoint.root, answer.checkpoint.count, ours.root, ours.count
         )),
+        // The member signs with a key it announces but this configuration does not
+        // name (it rotated its key): the signature is judged by the destination's
+        // signer sets, which hold the key only if a quorum installed it.
+        Ok(other) if announced == format!("0x{}", hex::encode(other)) => {
+            verdict.signer = other;
+            Ok(())
+        }
         Ok(other) => Err(format!(
             "not signed by the member's key (recovered 0x{})",
             hex::encode(other)

@@ -80,6 +80,120 @@ pub enum Command {
     /// The light clients of sealed EVM ledgers (qbft, ibft2, ibft, clique).
     #[command(subcommand, name = "light-client")]
     LightClient(LightClientCommand),
+    /// Signer-set updates governed by the consortium: a member's key rotation, a
+    /// member joining or leaving (docs/operations.md, "Rotating a signer").
+    #[command(subcommand)]
+    Signers(SignersCommand),
+}
+
+/// `isthmus signers ...`
+#[derive(Debug, Subcommand)]
+pub enum SignersCommand {
+    /// Show the signer sets a destination accepts for an origin's checkpoints: the
+    /// current one and, during an update's overlap, the one it replaced.
+    Show(SignersShowArgs),
+    /// Propose an update of an origin's signer set on a destination: reads the
+    /// current set and writes the update (next version) with its digest to a file.
+    /// Recorded in the history.
+    Propose(SignersProposeArgs),
+    /// Check a proposal against its destination and sign its digest with this
+    /// member's attestation key; writes a signature file. Recorded in the history.
+    Sign(SignersSignArgs),
+    /// Submit a proposal with signatures of a quorum of the current set, with this
+    /// member's submitter key on the destination. Recorded in the history, as is a
+    /// refusal.
+    Submit(SignersSubmitArgs),
+}
+
+/// Arguments of `signers show`.
+#[derive(Debug, Args)]
+pub struct SignersShowArgs {
+    /// The configuration file.
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The destination ledger whose inbox holds the sets.
+    #[arg(long, value_name = "LEDGER")]
+    pub on: String,
+    /// The origin ledger the sets attest.
+    #[arg(long, value_name = "LEDGER")]
+    pub origin: String,
+}
+
+/// Arguments of `signers propose`.
+#[derive(Debug, Args)]
+pub struct SignersProposeArgs {
+    /// The configuration file.
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The destination ledger whose inbox holds the set.
+    #[arg(long, value_name = "LEDGER")]
+    pub on: String,
+    /// The origin ledger whose signer set changes.
+    #[arg(long, value_name = "LEDGER")]
+    pub origin: String,
+    /// The whole new set, in order (comma-separated or repeated addresses).
+    #[arg(
+        long,
+        value_name = "ADDRESS",
+        value_delimiter = ',',
+        conflicts_with = "replace",
+        required_unless_present = "replace"
+    )]
+    pub signers: Vec<String>,
+    /// Replace one signer of the current set by another, in place (a key
+    /// rotation): OLD=NEW, repeatable.
+    #[arg(long, value_name = "OLD=NEW")]
+    pub replace: Vec<String>,
+    /// The new threshold [default: the current one].
+    #[arg(long)]
+    pub threshold: Option<u8>,
+    /// How long the replaced set stays valid after the update: seconds, or a number
+    /// with s, m, h or d (at most 30d). Members switching keys need this long.
+    #[arg(long, default_value = "1h", value_name = "DURATION")]
+    pub overlap: String,
+    /// Where to write the proposal.
+    #[arg(long, value_name = "FILE", default_value = "signer-set-proposal.json")]
+    pub out: PathBuf,
+    /// Who is acting (recorded).
+    #[arg(long, env = "USER", default_value = "operator")]
+    pub operator: String,
+    /// Why the set changes (recorded).
+    #[arg(long)]
+    pub reason: String,
+}
+
+/// Arguments of `signers sign`.
+#[derive(Debug, Args)]
+pub struct SignersSignArgs {
+    /// The configuration file.
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The proposal file.
+    #[arg(value_name = "PROPOSAL")]
+    pub proposal: PathBuf,
+    /// Where to write this member's signature.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Who is acting (recorded).
+    #[arg(long, env = "USER", default_value = "operator")]
+    pub operator: String,
+}
+
+/// Arguments of `signers submit`.
+#[derive(Debug, Args)]
+pub struct SignersSubmitArgs {
+    /// The configuration file.
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The proposal file.
+    #[arg(value_name = "PROPOSAL")]
+    pub proposal: PathBuf,
+    /// The members' signature files.
+    #[arg(value_name = "SIGNATURE", required = true)]
+    pub signatures: Vec<PathBuf>,
+    /// Who is acting (recorded).
+    #[arg(long, env = "USER", default_value = "operator")]
+    pub operator: String,
 }
 
 /// `isthmus light-client ...`

@@ -34,6 +34,7 @@ pub mod mtls;
 pub mod operate;
 pub mod peer_endpoint;
 pub mod pipeline;
+pub mod signers;
 pub mod supervise;
 pub mod verified;
 
@@ -43,6 +44,7 @@ pub use error::RelayerError;
 
 use crate::cli::{
     AuditCommand, Cli, Command, ConfigCommand, DbCommand, DevnetCommand, LightClientCommand,
+    SignersCommand,
 };
 use crate::commands::Outcome;
 
@@ -133,6 +135,24 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, RelayerError>
                 Box::pin(operate::light_client_reset(c, &args, out))
             })
             .await
+        }
+        Command::Signers(command) => {
+            let path = match &command {
+                SignersCommand::Show(a) => &a.config.config,
+                SignersCommand::Propose(a) => &a.config.config,
+                SignersCommand::Sign(a) => &a.config.config,
+                SignersCommand::Submit(a) => &a.config.config,
+            };
+            let Some(settings) = operate::load_valid(path, out)? else {
+                return Ok(Outcome::Problems);
+            };
+            logging::init(cli_format, settings.log.format, &settings.log.level)?;
+            match &command {
+                SignersCommand::Show(a) => signers::show(settings, a, out).await,
+                SignersCommand::Propose(a) => signers::propose(settings, a, out).await,
+                SignersCommand::Sign(a) => signers::sign(settings, a, out).await,
+                SignersCommand::Submit(a) => signers::submit(settings, a, out).await,
+            }
         }
         Command::Audit(AuditCommand::Verify(args)) => {
             with_config(&args.config, cli_format, out, |c, out| {

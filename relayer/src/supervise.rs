@@ -121,12 +121,13 @@ pub async fn start(settings: &Settings, tls: &TlsMaterial) -> Result<Context, Re
         quiet: quiet::Quiet::new(QUIET_PERIOD),
         refusals: std::sync::Mutex::new(std::collections::HashSet::new()),
         leases: pipeline::leases::InUse::default(),
+        signer_sets: pipeline::signer_sets::Following::default(),
     })
 }
 
 /// Records `l` in the store and connects to it: its nodes, its light client (from the
 /// stored state where there is one) and its submitter key.
-async fn connect_ledger(
+pub(crate) async fn connect_ledger(
     l: &LedgerSettings,
     store: &Store,
     metrics: &Metrics,

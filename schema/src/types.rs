@@ -280,6 +280,12 @@ persisted_enum! {
         /// Discard a ledger's stored light-client state, so that it starts again from
         /// the configured checkpoint.
         ResetLightClient = "reset_light_client",
+        /// Propose an update of an origin's signer set on a destination.
+        SignerSetPropose = "signer_set_propose",
+        /// Sign a proposed signer-set update with this member's attestation key.
+        SignerSetSign = "signer_set_sign",
+        /// Submit a signer-set update with a quorum's signatures (or have it refused).
+        SignerSetSubmit = "signer_set_submit",
     }
 }
 

@@ -768,7 +768,6 @@ fn revert_text(reason: &[u8]) -> String {
     format!("0x{}", hex::encode(reason))
 }
 
-/// Turns a contract error into an [`EvmError`], decoding the Inbox's custom errors.
 /// The Inbox's checkpoint argument and signatures for `batch`.
 fn call_parts(batch: &Batch) -> (contracts::inbox::Checkpoint, Vec<Bytes>) {
     let cp = batch.checkpoint;
@@ -874,6 +873,7 @@ impl Simulated {
     }
 }
 
+/// Turns a contract error into an [`EvmError`], decoding the Inbox's custom errors.
 pub(crate) fn contract_error<M: Middleware>(call: &'static str, err: ContractError<M>) -> EvmError {
     if let Some(decoded) = err
         .as_revert()

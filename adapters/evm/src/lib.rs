@@ -22,15 +22,15 @@ pub mod devnet;
 pub mod error;
 pub mod rpc;
 pub mod signer;
-pub mod signer_set;
+pub mod signer_sets;
 pub mod source;
 
 pub use destination::{DeliveryOutcome, EvmDestination, Unfit};
 pub use error::EvmError;
+pub use isthmus_protocol::SignerSetUpdate;
 pub use isthmus_protocol::{Batch, DeliveryRef, MessageOutcome, SeenDelivery};
 pub use rpc::{failover_provider, Attempt, Failover, RpcObserver};
 pub use signer::KeyWallet;
-pub use signer_set::SignerSetUpdate;
 pub use source::{BlockRef, EvmSource, ObservedMessage, OutboxProof};
 
 use ethers::types::{Address, H256};

@@ -142,6 +142,11 @@ impl Destination {
         Ok(Self::new(client, signer))
     }
 
+    /// The chain client.
+    pub fn client(&self) -> &SubstrateClient {
+        &self.client
+    }
+
     /// The signing account (an sr25519 public key, or the hash of an ECDSA one).
     pub fn account(&self) -> [u8; 32] {
         self.signer.account()

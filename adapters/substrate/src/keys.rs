@@ -2,7 +2,7 @@
 //! (`docs/substrate.md`). The adapter computes keys itself so that it can ask for
 //! read proofs of exactly these entries and verify them with the light client.
 
-use sp_crypto_hashing::{blake2_128, twox_128};
+use sp_crypto_hashing::{blake2_128, twox_128, twox_64};
 
 /// The pallet's name in the runtime's `construct_runtime!`: the storage prefix.
 pub const PALLET: &str = "Isthmus";
@@ -39,6 +39,22 @@ pub fn processed_key(id: &[u8; 32]) -> Vec<u8> {
     let mut key = value_key(PALLET, "Processed");
     key.extend_from_slice(&blake2_128(id));
     key.extend_from_slice(id);
+    key
+}
+
+/// Key of `Isthmus::Origins[origin]` (`Twox64Concat` of the ledger id).
+pub fn origin_key(origin: u32) -> Vec<u8> {
+    let mut key = value_key(PALLET, "Origins");
+    key.extend_from_slice(&twox_64(&origin.to_le_bytes()));
+    key.extend_from_slice(&origin.to_le_bytes());
+    key
+}
+
+/// Key of `System::BlockHash[number]` (`Twox64Concat` of the block number).
+pub fn block_hash_key(number: u32) -> Vec<u8> {
+    let mut key = value_key("System", "BlockHash");
+    key.extend_from_slice(&twox_64(&number.to_le_bytes()));
+    key.extend_from_slice(&number.to_le_bytes());
     key
 }
 

@@ -19,6 +19,7 @@ pub mod devnet;
 mod error;
 pub mod failover;
 pub mod keys;
+pub mod signer_sets;
 pub mod source;
 
 pub use client::SubstrateClient;

@@ -180,6 +180,25 @@ contract Inbox is Administered {
         return (o.version, o.previousUntil);
     }
 
+    /// @notice Every signer set `origin`'s checkpoints are accepted with: the current
+    /// set at `version`, and the set it replaced, accepted until `previousUntil` (a
+    /// timestamp; empty and 0 before the first update). Relayers follow these.
+    function signerSets(uint32 origin)
+        external
+        view
+        returns (
+            uint64 version,
+            address[] memory signers,
+            uint8 threshold,
+            address[] memory previousSigners,
+            uint8 previousThreshold,
+            uint64 previousUntil
+        )
+    {
+        Origin storage o = origins[origin];
+        return (o.version, o.signers, o.threshold, o.previousSigners, o.previousThreshold, o.previousUntil);
+    }
+
     /// @dev Replaces the current signer list of `origin`.
     function _install(uint32 origin, address[] calldata signers, uint8 threshold) internal {
         if (threshold == 0 || threshold > signers.length || signers.length > 255) revert BadSignerSet();

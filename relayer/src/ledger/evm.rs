@@ -15,7 +15,7 @@ use isthmus_config::SealedFinality;
 use isthmus_light_client_evm::{
     AccountProof, EvmLightClient, Header, TrustedCheckpoint, Verified, B256,
 };
-use isthmus_protocol::{Batch, MessageId};
+use isthmus_protocol::{ActiveSigners, Attestation, Batch, MessageId, SignerSetUpdate};
 use isthmus_schema::{
     BlockRef, LightClientCommit, LightClientRecord, NewMessage, VerifiedHeaderRecord,
 };
@@ -584,6 +584,22 @@ impl Destination for EvmLedger {
             gas_used: Some(o.gas_used),
             outcomes: o.outcomes,
         })
+    }
+
+    async fn signer_sets(&self, origin: u32) -> Result<ActiveSigners, LedgerError> {
+        Ok(self.destination.signer_sets(origin).await?)
+    }
+
+    async fn update_digest(&self, update: &SignerSetUpdate) -> Result<[u8; 32], LedgerError> {
+        Ok(self.destination.update_digest(update).await?)
+    }
+
+    async fn update_signers(
+        &self,
+        update: &SignerSetUpdate,
+        signatures: &[Attestation],
+    ) -> Result<DeliveryRef, LedgerError> {
+        Ok(self.destination.update_signers(update, signatures).await?)
     }
 
     async fn balance(&self) -> Option<Balance> {

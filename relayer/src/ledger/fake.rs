@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use isthmus_protocol::{
-    Address32, Batch, Checkpoint, MerkleTree, Message, MessageId, MessageOutcome,
+    ActiveSigners, Address32, Attestation, Batch, Checkpoint, MerkleTree, Message, MessageId,
+    MessageOutcome, SignerSetUpdate,
 };
 use isthmus_schema::{BlockRef, NewMessage};
 
@@ -63,6 +64,8 @@ pub(crate) struct FakeLedger {
     /// The outbox: (block, message).
     pub outbox: Mutex<Vec<(u64, Message)>>,
     pub inbox: Mutex<Inbox>,
+    /// The signer sets the inbox accepts (for every origin).
+    pub signers: Mutex<Option<ActiveSigners>>,
 }
 
 impl FakeLedger {
@@ -74,6 +77,7 @@ impl FakeLedger {
             head: Mutex::new(1),
             outbox: Mutex::new(Vec::new()),
             inbox: Mutex::new(Inbox::default()),
+            signers: Mutex::new(None),
         }
     }
 
@@ -248,6 +252,29 @@ impl Destination for FakeLedger {
             at,
             gas_used: Some(1),
             outcomes,
+        })
+    }
+
+    async fn signer_sets(&self, _origin: u32) -> Result<ActiveSigners, LedgerError> {
+        let sets = self.signers.lock().unwrap_or_else(|e| e.into_inner());
+        sets.clone().ok_or_else(|| LedgerError::Config {
+            ledger: format!("fake {}", self.id),
+            reason: "no signer set".into(),
+        })
+    }
+
+    async fn update_digest(&self, update: &SignerSetUpdate) -> Result<[u8; 32], LedgerError> {
+        Ok(update.pallet_digest([0xfa; 32], self.id))
+    }
+
+    async fn update_signers(
+        &self,
+        _update: &SignerSetUpdate,
+        _signatures: &[Attestation],
+    ) -> Result<DeliveryRef, LedgerError> {
+        Err(LedgerError::Config {
+            ledger: format!("fake {}", self.id),
+            reason: "the fake inbox takes no signer-set updates".into(),
         })
     }
 

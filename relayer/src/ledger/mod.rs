@@ -22,7 +22,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use isthmus_protocol::{Batch, MessageId, MessageOutcome};
+use isthmus_protocol::{
+    ActiveSigners, Attestation, Batch, MessageId, MessageOutcome, SignerSetUpdate,
+};
 pub use isthmus_protocol::{DeliveryRef, SeenDelivery};
 use isthmus_schema::{BlockRef, LightClientCommit, NewMessage};
 
@@ -237,6 +239,23 @@ pub trait Destination: Send + Sync {
     ) -> Result<Vec<(MessageId, String)>, LedgerError> {
         Ok(Vec::new())
     }
+
+    /// The signer sets the inbox accepts for `origin`'s checkpoints: the current
+    /// set and, during an update's overlap, the one it replaced.
+    async fn signer_sets(&self, origin: u32) -> Result<ActiveSigners, LedgerError>;
+
+    /// The digest the current signers sign to authorise `update` on this inbox: it
+    /// binds the ledger and the inbox, so a signed update is valid here only.
+    async fn update_digest(&self, update: &SignerSetUpdate) -> Result<[u8; 32], LedgerError>;
+
+    /// Submits `update` with the current signers' `signatures`; returns the
+    /// transaction once included. The inbox's refusal (no quorum, a stale version)
+    /// is an error naming it.
+    async fn update_signers(
+        &self,
+        update: &SignerSetUpdate,
+        signatures: &[Attestation],
+    ) -> Result<DeliveryRef, LedgerError>;
 
     /// Submits `batch` and waits until its transaction is final (at most `timeout`).
     async fn deliver(&self, batch: &Batch, timeout: Duration) -> Result<Delivered, LedgerError>;

@@ -18,7 +18,7 @@ pub enum Submitter<'a> {
     Ecdsa(std::sync::Arc<dyn isthmus_keys::EcdsaKey>),
 }
 use isthmus_light_client_grandpa::{AuthoritySet, FinalizedHeader, GrandpaJustification};
-use isthmus_protocol::{Batch, MessageId};
+use isthmus_protocol::{ActiveSigners, Attestation, Batch, MessageId, SignerSetUpdate};
 use isthmus_schema::{BlockRef, NewMessage};
 
 use super::{Balance, Delivered, DeliveryRef, Destination, LedgerError, Observed, Source};
@@ -283,6 +283,29 @@ impl Destination for SubstrateLedger {
             },
             gas_used: None,
             outcomes: receipt.outcomes,
+        })
+    }
+
+    async fn signer_sets(&self, origin: u32) -> Result<ActiveSigners, LedgerError> {
+        Ok(self.inbox.signer_sets(origin).await?)
+    }
+
+    async fn update_digest(&self, update: &SignerSetUpdate) -> Result<[u8; 32], LedgerError> {
+        Ok(self.inbox.update_digest(update, self.id).await?)
+    }
+
+    async fn update_signers(
+        &self,
+        update: &SignerSetUpdate,
+        signatures: &[Attestation],
+    ) -> Result<DeliveryRef, LedgerError> {
+        let receipt = self.inbox.update_signers(update, signatures).await?;
+        Ok(DeliveryRef {
+            tx_hash: receipt.tx_hash,
+            block: isthmus_protocol::BlockRef {
+                number: u64::from(receipt.block_number),
+                hash: receipt.block_hash,
+            },
         })
     }
 

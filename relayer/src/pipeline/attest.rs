@@ -1,7 +1,8 @@
 //! Step 4, attest: this member signs the verified checkpoint, the other members are
 //! asked for theirs, every answer is recorded with its verdict, and the batch goes on
-//! only with a quorum of the consortium's signers.
+//! only with a quorum of a signer set the destination accepts.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use isthmus_protocol::{Attestation, Checkpoint, MerkleTree};
@@ -10,7 +11,7 @@ use tracing::warn;
 
 use super::evidence::{self, Attested as Evidence};
 use super::verify::Verified;
-use super::{hex32, Context, PipelineError};
+use super::{hex32, signer_sets, Context, PipelineError};
 
 /// Unsigned refusals remembered as recorded; past that the set starts over (a
 /// refusal is then recorded once more).
@@ -61,27 +62,71 @@ impl Attested {
 
 /// Collects attestations of `verified`'s checkpoint. None when the quorum is not met
 /// (the messages' leases are given back; the next round asks again).
+///
+/// A signature counts only if the destination's signer sets for the origin hold its
+/// signer ([`super::signer_sets`]); one that does not (a retired key, a member that
+/// has not switched to its new key) is recorded as refused with the set's version.
 pub async fn attest(ctx: &Context, verified: Verified) -> Result<Option<Attested>, PipelineError> {
     let checkpoint = *verified.checkpoint().checkpoint();
     let digest = checkpoint.digest();
+    let destination = verified.destination();
+    let sets = ctx
+        .signer_sets
+        .get(
+            ctx.ledger(destination)?.destination.as_ref(),
+            destination,
+            checkpoint.origin,
+        )
+        .await?;
+    let now = signer_sets::unix_now();
+    let held = |signer: &[u8; 20]| -> Result<(), String> {
+        if sets.accepts(signer, now) {
+            Ok(())
+        } else {
+            Err(format!(
+                "signer 0x{} is not in the signer set {} accepts for {} (version {})",
+                hex::encode(signer),
+                ctx.name(destination),
+                ctx.name(checkpoint.origin),
+                sets.version
+            ))
+        }
+    };
     let own = ctx
         .attester
         .sign(verified.checkpoint())
         .await
         .map_err(Box::new)?;
+    let own_verdict = held(&ctx.attester.address());
+    if let Err(reason) = &own_verdict {
+        let kind = format!("own key not in set: {destination}");
+        if let Some(held_back) = ctx.quiet.check(&kind, Instant::now()) {
+            warn!(%reason, held_back, "this member's attestation key does not count on the destination: switch to the key the consortium's update installed (docs/operations.md, \"Rotating a signer\")");
+        }
+    }
     record(
         ctx,
         digest,
         ctx.attester.address(),
         ctx.attester.member(),
         own,
-        Ok(()),
+        own_verdict.clone(),
     )
     .await?;
-    let mut accepted = vec![own];
-    for verdict in ctx.peers.attest(&checkpoint).await {
+    let mut names = HashMap::from([(ctx.attester.address(), ctx.attester.member().to_owned())]);
+    let mut accepted = Vec::new();
+    if own_verdict.is_ok() {
+        accepted.push(own);
+    }
+    for mut verdict in ctx.peers.attest(&checkpoint).await {
+        if verdict.attestation.is_some() && verdict.verdict.is_ok() {
+            verdict.verdict = held(&verdict.signer);
+        }
         match &verdict.verdict {
-            Ok(()) => accepted.extend(verdict.attestation),
+            Ok(()) => {
+                names.insert(verdict.signer, verdict.member.clone());
+                accepted.extend(verdict.attestation);
+            }
             Err(reason) => {
                 ctx.metrics
                     .refused_attestations
@@ -135,18 +180,22 @@ pub async fn attest(ctx: &Context, verified: Verified) -> Result<Option<Attested
         }
     }
     let (origin, destination, live, _, tree) = verified.into_parts();
-    let quorum = match ctx.consortium.signers.verify_with(
+    // The destination counts one set at a time: the current one, or the replaced one
+    // while its overlap lasts past the submission.
+    let quorum = match sets.quorum(
         &digest,
         &accepted,
+        now + signer_sets::LANDING_MARGIN_S,
         crate::verified::recover_signer,
     ) {
-        Ok(q) => q,
+        Ok((_, q)) => q,
         Err(e) => {
             let kind = format!("no quorum: {origin}->{destination}");
             if let Some(held_back) = ctx.quiet.check(&kind, Instant::now()) {
                 warn!(
                     have = e.have,
                     need = e.need,
+                    version = sets.version,
                     held_back,
                     "not enough attestations yet; will ask again"
                 );
@@ -159,11 +208,7 @@ pub async fn attest(ctx: &Context, verified: Verified) -> Result<Option<Attested
     let signers: Vec<String> = quorum
         .signers
         .iter()
-        .map(|s| {
-            ctx.consortium
-                .member_of(s)
-                .map_or_else(|| hex::encode(s), |m| m.name.clone())
-        })
+        .map(|s| names.get(s).cloned().unwrap_or_else(|| hex::encode(s)))
         .collect();
     let evidence = evidence::json(&Evidence {
         checkpoint_digest: hex32(&digest),

@@ -29,6 +29,7 @@ pub mod observe;
 pub mod quiet;
 pub mod reconcile;
 pub mod record;
+pub mod signer_sets;
 pub mod submit;
 pub mod triage;
 pub mod turns;
@@ -110,6 +111,8 @@ pub struct Context {
     pub refusals: std::sync::Mutex<std::collections::HashSet<([u8; 32], String)>>,
     /// The messages whose leases a step of this process holds.
     pub leases: leases::InUse,
+    /// The signer sets each destination accepts, as last read.
+    pub signer_sets: signer_sets::Following,
 }
 
 impl Context {

@@ -110,6 +110,8 @@ async fn setup(pool: PgPool, target: FakeLedger, takeover: Duration) -> Setup {
         });
     }
     let signers = SignerSet::new(members.iter().map(|m| m.signer).collect(), 2).unwrap();
+    *target.signers.lock().unwrap() =
+        Some(isthmus_protocol::ActiveSigners::initial(signers.clone()));
     let peers = Arc::new(FakePeers {
         members: others,
         refuse: AtomicBool::new(false),
@@ -147,6 +149,7 @@ async fn setup(pool: PgPool, target: FakeLedger, takeover: Duration) -> Setup {
         quiet: quiet::Quiet::new(Duration::from_secs(60)),
         refusals: std::sync::Mutex::new(std::collections::HashSet::new()),
         leases: leases::InUse::default(),
+        signer_sets: super::signer_sets::Following::default(),
     };
     Setup {
         ctx,
@@ -725,4 +728,94 @@ async fn a_token_that_cannot_sign_delays_the_message_and_loses_nothing(pool: PgP
     assert_eq!(s.status(ids[0]).await, MessageStatus::Delivered);
     assert_eq!(s.status(ids[3]).await, MessageStatus::Delivered);
     assert_eq!(s.batches().len(), 1);
+}
+
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn signatures_count_by_the_destinations_signer_sets_through_a_rotation(pool: PgPool) {
+    let mut s = setup(pool, FakeLedger::new(DST), Duration::from_secs(3600)).await;
+    let address = |i: u8| {
+        isthmus_protocol::attestation::address_of(SigningKey::from(secret(i)).verifying_key())
+    };
+    let (a, b_old, b_new, c) = (address(1), address(2), address(4), address(3));
+    // bank-b switched to its new key before the consortium's update landed.
+    s.ctx.peers = Arc::new(FakePeers {
+        members: vec![
+            ("bank-b".into(), SigningKey::from(secret(4))),
+            ("bank-c".into(), SigningKey::from(secret(3))),
+        ],
+        refuse: AtomicBool::new(false),
+    });
+    let refused = |s: &Setup| {
+        let store = s.ctx.store.clone();
+        async move {
+            store
+                .log_page(0, None, None, 1_000)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|e| {
+                    e.event == isthmus_schema::LogEvent::Attestation
+                        && e.evidence["outcome"] == "refused"
+                })
+                .map(|e| e.evidence["reason"].as_str().unwrap_or_default().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let ids = s.dispatch(1);
+    s.observe().await;
+    assert_eq!(
+        s.round().await.unwrap(),
+        1,
+        "bank-a and bank-c are a quorum"
+    );
+    assert_eq!(s.batches()[0].attestations.len(), 2);
+    let reasons = refused(&s).await;
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert!(
+        reasons[0].contains(&format!("0x{}", hex::encode(b_new)))
+            && reasons[0].contains("version 0"),
+        "{reasons:?}"
+    );
+    assert_eq!(s.status(ids[0]).await, MessageStatus::Delivered);
+
+    // The update landed (version 1); the replaced set's overlap is over, and this
+    // member's own key was replaced too: its signature is refused and recorded, and
+    // bank-b's new key with bank-c's is the quorum.
+    let x = address(9);
+    *s.target.signers.lock().unwrap() = Some(isthmus_protocol::ActiveSigners {
+        version: 1,
+        current: SignerSet::new(vec![x, b_new, c], 2).unwrap(),
+        previous: Some((SignerSet::new(vec![a, b_old, c], 2).unwrap(), 1)),
+    });
+    s.ctx.signer_sets.forget(DST, SRC);
+    let ids = s.dispatch(3);
+    s.observe().await;
+    assert_eq!(s.round().await.unwrap(), 1);
+    let batch = s.batches().pop().unwrap();
+    let signers: Vec<_> = batch
+        .attestations
+        .iter()
+        .map(|att| att.recover(&batch.checkpoint.digest()).unwrap())
+        .collect();
+    assert_eq!(signers, vec![b_new, c]);
+    assert_eq!(s.status(ids[2]).await, MessageStatus::Delivered);
+    let reasons = refused(&s).await;
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains(&format!("0x{}", hex::encode(a))) && r.contains("version 1")),
+        "{reasons:?}"
+    );
+
+    // A set that holds too few of the answering keys: nothing is sent.
+    *s.target.signers.lock().unwrap() = Some(isthmus_protocol::ActiveSigners::initial(
+        SignerSet::new(vec![x, b_old, c], 2).unwrap(),
+    ));
+    s.ctx.signer_sets.forget(DST, SRC);
+    let sent = s.batches().len();
+    let ids = s.dispatch(3);
+    s.observe().await;
+    assert_eq!(s.round().await.unwrap(), 0);
+    assert_eq!(s.batches().len(), sent);
+    assert_eq!(s.status(ids[2]).await, MessageStatus::Verified);
 }

@@ -129,6 +129,19 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Records an operator action that changes no row of the relayer's own (a step
+    /// of a signer-set update on a ledger) with its log row. Returns its id.
+    pub async fn record_operator_action(&self, action: &OperatorAction) -> Result<i64> {
+        let mut tx = self.begin().await?;
+        let id = insert_operator_action(&mut tx, action).await?;
+        tx.commit()
+            .await
+            .map_err(StoreError::db("commit operator action"))?;
+        Ok(id)
+    }
+}
+
 /// Writes `commit` inside the observe round's transaction: the state replaces the
 /// stored one (its head may not go backwards), the new headers are added and the
 /// window is pruned to `keep` headers.

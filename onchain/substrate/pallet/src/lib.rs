@@ -13,7 +13,11 @@
 //!   consensus digest item under [`COMMITMENT_ENGINE_ID`], so a GRANDPA
 //!   justification of the header alone proves the outbox's state at that block.
 //! - **Inbox.** A privileged origin ([`Config::AdminOrigin`], Root in the dev runtime)
-//!   sets per origin ledger the trusted outbox id, the signer set and the threshold.
+//!   sets up each origin ledger once: the trusted outbox id, the signer set and the
+//!   threshold. From then on only a quorum of the origin's current signers replaces
+//!   its set ([`Pallet::update_signers`]), and the replaced set stays valid for the
+//!   overlap the update names; the admin can still retire an origin for good
+//!   ([`Pallet::remove_origin`]), never set it up again.
 //!   [`Pallet::process`] and [`Pallet::process_batch`] check the attestations with the
 //!   keccak and secp256k1 host functions, the message's branch under the attested
 //!   root and count, the origin, the destination, replays and deadlines (the runtime's
@@ -224,6 +228,11 @@ pub mod pallet {
     pub type Origins<T: Config> =
         StorageMap<_, Twox64Concat, u32, OriginConfig<T::MaxSigners>, OptionQuery>;
 
+    /// Origins retired by [`Pallet::remove_origin`]: never set up again, so the admin
+    /// cannot replace a signer set by removing the origin and setting it up anew.
+    #[pallet::storage]
+    pub type RetiredOrigins<T: Config> = StorageMap<_, Twox64Concat, u32, (), OptionQuery>;
+
     /// Ids of processed messages (permanent replay protection), with the block that
     /// processed them. Hashed with blake2: ids are chosen by remote senders.
     #[pallet::storage]
@@ -257,6 +266,14 @@ pub mod pallet {
         pub signers: BoundedVec<SignerAddress, S>,
         /// How many distinct members must attest, `1 ≤ threshold ≤ signers`.
         pub threshold: u32,
+        /// Version of the signer set: 0 as set up, +1 per update.
+        pub version: u64,
+        /// The set before the last update (empty before the first one).
+        pub previous_signers: BoundedVec<SignerAddress, S>,
+        /// Its threshold (0 before the first update).
+        pub previous_threshold: u32,
+        /// The last second (unix time) the previous set is accepted.
+        pub previous_until: u64,
     }
 
     /// Genesis: origins trusted from block 0 (the outbox root is always stored).
@@ -327,6 +344,20 @@ pub mod pallet {
             signers: Vec<SignerAddress>,
             /// Threshold.
             threshold: u32,
+        },
+        /// A quorum of the current signers replaced the signer set of `origin`; the
+        /// replaced set is accepted until `previous_until` (unix seconds).
+        SignersUpdated {
+            /// Origin ledger id.
+            origin: u32,
+            /// The new set's version.
+            version: u64,
+            /// The new signers.
+            signers: Vec<SignerAddress>,
+            /// The new threshold.
+            threshold: u32,
+            /// Until when the replaced set is accepted.
+            previous_until: u64,
         },
         /// An origin was removed: its messages are refused from now on.
         OriginRemoved {
@@ -408,6 +439,13 @@ pub mod pallet {
         /// `dispatch` with a deadline that is not after this block's time: no block
         /// could deliver the message (the Outbox's `DeadlinePassed`).
         DeadlinePassed,
+        /// The origin is set up already (or was retired): its signer set changes only
+        /// by [`Pallet::update_signers`].
+        OriginExists,
+        /// An update must carry the current version + 1.
+        WrongVersion,
+        /// The overlap asked for is longer than 30 days.
+        OverlapTooLong,
     }
 
     #[pallet::call]
@@ -463,7 +501,7 @@ pub mod pallet {
             Ok(())
         }
 
-        /// Sets (or replaces) the trust configuration of `origin_ledger`.
+        /// Sets up the trust configuration of `origin_ledger`, once.
         #[pallet::call_index(1)]
         #[pallet::weight(T::WeightInfo::set_origin(signers.len().try_into().unwrap_or(u32::MAX)))]
         pub fn set_origin(
@@ -474,6 +512,11 @@ pub mod pallet {
             threshold: u32,
         ) -> DispatchResult {
             T::AdminOrigin::ensure_origin(origin)?;
+            ensure!(
+                !Origins::<T>::contains_key(origin_ledger)
+                    && !RetiredOrigins::<T>::contains_key(origin_ledger),
+                Error::<T>::OriginExists
+            );
             let config = Self::validated_origin(origin_ledger, outbox, &signers, threshold)?;
             Origins::<T>::insert(origin_ledger, config);
             Self::deposit_event(Event::OriginConfigured {
@@ -485,7 +528,8 @@ pub mod pallet {
             Ok(())
         }
 
-        /// Removes `origin_ledger`'s configuration; its messages are refused afterwards.
+        /// Retires `origin_ledger`: its messages are refused afterwards, and it can never
+        /// be set up again.
         #[pallet::call_index(2)]
         #[pallet::weight(T::WeightInfo::remove_origin())]
         pub fn remove_origin(origin: OriginFor<T>, origin_ledger: u32) -> DispatchResult {
@@ -494,6 +538,7 @@ pub mod pallet {
                 Origins::<T>::take(origin_ledger).is_some(),
                 Error::<T>::UnknownOrigin
             );
+            RetiredOrigins::<T>::insert(origin_ledger, ());
             Self::deposit_event(Event::OriginRemoved {
                 origin: origin_ledger,
             });
@@ -558,6 +603,72 @@ pub mod pallet {
             }
             Ok(())
         }
+
+        /// Replaces the signer set of `origin_ledger` with `signers`/`threshold` at
+        /// `version` (the current version + 1), authorised by a quorum of the current
+        /// set's `attestations` over [`Pallet::signer_set_update_digest`]. The current
+        /// set stays valid for `overlap` seconds, so deliveries attested by either set
+        /// go on during a rotation. Anyone may submit the signed update.
+        #[pallet::call_index(5)]
+        #[pallet::weight(T::WeightInfo::update_signers(
+            signers.len().try_into().unwrap_or(u32::MAX),
+            attestations.len().try_into().unwrap_or(u32::MAX),
+        ))]
+        pub fn update_signers(
+            origin: OriginFor<T>,
+            origin_ledger: u32,
+            signers: Vec<SignerAddress>,
+            threshold: u32,
+            version: u64,
+            overlap: u64,
+            attestations: Vec<AttestationBytes>,
+        ) -> DispatchResult {
+            ensure_signed(origin)?;
+            ensure!(
+                attestations.len() <= T::MaxAttestations::get() as usize,
+                Error::<T>::TooManyAttestations
+            );
+            let current = Origins::<T>::get(origin_ledger).ok_or(Error::<T>::UnknownOrigin)?;
+            ensure!(
+                Some(version) == current.version.checked_add(1),
+                Error::<T>::WrongVersion
+            );
+            ensure!(
+                overlap <= isthmus_protocol::MAX_OVERLAP_S,
+                Error::<T>::OverlapTooLong
+            );
+            let short = u8::try_from(threshold).map_err(|_| Error::<T>::BadSignerSet)?;
+            let next = Self::validated_origin(origin_ledger, current.outbox, &signers, threshold)?;
+            let update = isthmus_protocol::SignerSetUpdate {
+                origin: origin_ledger,
+                signers: signers.clone(),
+                threshold: short,
+                version,
+                overlap_s: overlap,
+            };
+            let digest = Self::signer_set_update_digest(&update);
+            let (have, _) = verify::check_quorum(&digest, &current.signers, &attestations);
+            ensure!(have >= current.threshold, Error::<T>::QuorumNotReached);
+            let previous_until = T::UnixTime::now().as_secs().saturating_add(overlap);
+            Origins::<T>::insert(
+                origin_ledger,
+                OriginConfig {
+                    version,
+                    previous_signers: current.signers,
+                    previous_threshold: current.threshold,
+                    previous_until,
+                    ..next
+                },
+            );
+            Self::deposit_event(Event::SignersUpdated {
+                origin: origin_ledger,
+                version,
+                signers,
+                threshold,
+                previous_until,
+            });
+            Ok(())
+        }
     }
 
     /// What became of one message that passed the structural checks.
@@ -591,6 +702,10 @@ pub mod pallet {
                 outbox,
                 signers,
                 threshold,
+                version: 0,
+                previous_signers: BoundedVec::default(),
+                previous_threshold: 0,
+                previous_until: 0,
             })
         }
 
@@ -610,14 +725,34 @@ pub mod pallet {
                 Error::<T>::OutboxMismatch
             );
             let digest = Self::checkpoint_digest(checkpoint);
-            let (have, outcomes) = verify::check_quorum(&digest, &config.signers, attestations);
-            ensure!(have >= config.threshold, Error::<T>::QuorumNotReached);
+            let (have, mut outcomes) = verify::check_quorum(&digest, &config.signers, attestations);
+            // During an update's overlap, a quorum of the replaced set (never a mix).
+            let in_overlap = T::UnixTime::now().as_secs() <= config.previous_until;
+            if have < config.threshold {
+                ensure!(in_overlap, Error::<T>::QuorumNotReached);
+                let (previous, previous_outcomes) =
+                    verify::check_quorum(&digest, &config.previous_signers, attestations);
+                ensure!(
+                    previous >= config.previous_threshold,
+                    Error::<T>::QuorumNotReached
+                );
+                outcomes = previous_outcomes;
+            }
             Self::deposit_event(Event::CheckpointAccepted {
                 origin: checkpoint.origin,
                 digest,
                 outcomes,
             });
             Ok(())
+        }
+
+        /// The digest the current signers sign to authorise `update` of this pallet's
+        /// signer sets: it binds this chain's genesis hash and ledger id
+        /// ([`isthmus_protocol::SignerSetUpdate::pallet_digest`]).
+        pub fn signer_set_update_digest(update: &isthmus_protocol::SignerSetUpdate) -> [u8; 32] {
+            let genesis = frame_system::Pallet::<T>::block_hash(BlockNumberFor::<T>::default());
+            let genesis = <[u8; 32]>::try_from(genesis.as_ref()).unwrap_or([0u8; 32]);
+            update.pallet_digest(genesis, T::LedgerId::get())
         }
 
         /// The digest members sign, computed with the keccak host function over the

@@ -365,11 +365,159 @@ fn set_origin_requires_root_and_a_sound_set() {
                 threshold: 2
             }
         );
+        // Set up once: the admin cannot replace the set, nor retire the origin and
+        // set it up anew.
+        assert_noop!(
+            Isthmus::set_origin(
+                RuntimeOrigin::root(),
+                ORIGIN,
+                SOURCE_OUTBOX,
+                vec![address(5)],
+                1
+            ),
+            Error::<Test>::OriginExists
+        );
         assert_ok!(Isthmus::remove_origin(RuntimeOrigin::root(), ORIGIN));
         assert_noop!(
             Isthmus::remove_origin(RuntimeOrigin::root(), ORIGIN),
             Error::<Test>::UnknownOrigin
         );
+        assert_noop!(
+            Isthmus::set_origin(
+                RuntimeOrigin::root(),
+                ORIGIN,
+                SOURCE_OUTBOX,
+                vec![address(5)],
+                1
+            ),
+            Error::<Test>::OriginExists
+        );
+    });
+}
+
+/// The update replacing signer 0 by signer 3 (threshold 2) at `version`.
+fn rotation(version: u64, overlap_s: u64) -> isthmus_protocol::SignerSetUpdate {
+    isthmus_protocol::SignerSetUpdate {
+        origin: ORIGIN,
+        signers: vec![address(3), address(1), address(2)],
+        threshold: 2,
+        version,
+        overlap_s,
+    }
+}
+
+fn sign_update(update: &isthmus_protocol::SignerSetUpdate, by: &[u8]) -> Vec<[u8; 65]> {
+    let digest = Isthmus::signer_set_update_digest(update);
+    by.iter()
+        .map(|i| Attestation::sign(&key(*i), &digest).unwrap().0)
+        .collect()
+}
+
+fn update_signers(
+    update: &isthmus_protocol::SignerSetUpdate,
+    by: &[u8],
+) -> frame_support::dispatch::DispatchResult {
+    Isthmus::update_signers(
+        RuntimeOrigin::signed(alice()),
+        update.origin,
+        update.signers.clone(),
+        u32::from(update.threshold),
+        update.version,
+        update.overlap_s,
+        sign_update(update, by),
+    )
+}
+
+#[test]
+fn signer_sets_rotate_by_a_quorum_of_the_current_set_with_an_overlap() {
+    new_test_ext().execute_with(|| {
+        configure();
+        set_time_secs(1_000);
+        let update = rotation(1, 600);
+        // The digest binds this chain (genesis hash) and ledger id.
+        let genesis: [u8; 32] = System::block_hash(0).into();
+        assert_eq!(
+            Isthmus::signer_set_update_digest(&update),
+            update.pallet_digest(genesis, LOCAL)
+        );
+        // Refusals: one current signer, the new set's own signers, a wrong version,
+        // an overlap over 30 days, a bad set.
+        assert_noop!(
+            update_signers(&update, &[0]),
+            Error::<Test>::QuorumNotReached
+        );
+        assert_noop!(
+            update_signers(&update, &[3, 4]),
+            Error::<Test>::QuorumNotReached
+        );
+        assert_noop!(
+            update_signers(&rotation(2, 600), &[0, 1]),
+            Error::<Test>::WrongVersion
+        );
+        assert_noop!(
+            update_signers(&rotation(1, 31 * 86_400), &[0, 1]),
+            Error::<Test>::OverlapTooLong
+        );
+        let duplicate = isthmus_protocol::SignerSetUpdate {
+            signers: vec![address(1), address(1)],
+            ..rotation(1, 600)
+        };
+        assert_noop!(
+            update_signers(&duplicate, &[0, 1]),
+            Error::<Test>::BadSignerSet
+        );
+        // Signed for another ledger: not this digest.
+        let elsewhere = update.pallet_digest(genesis, LOCAL + 1);
+        assert_noop!(
+            Isthmus::update_signers(
+                RuntimeOrigin::signed(alice()),
+                ORIGIN,
+                update.signers.clone(),
+                2,
+                1,
+                600,
+                vec![
+                    Attestation::sign(&key(0), &elsewhere).unwrap().0,
+                    Attestation::sign(&key(1), &elsewhere).unwrap().0
+                ],
+            ),
+            Error::<Test>::QuorumNotReached
+        );
+        assert_ok!(update_signers(&update, &[0, 2]));
+        assert_eq!(
+            events().last().unwrap(),
+            &Event::SignersUpdated {
+                origin: ORIGIN,
+                version: 1,
+                signers: update.signers.clone(),
+                threshold: 2,
+                previous_until: 1_600,
+            }
+        );
+        // The same update cannot be replayed.
+        assert_noop!(
+            update_signers(&update, &[0, 2]),
+            Error::<Test>::WrongVersion
+        );
+
+        // Messages 0 and 1 (whose handler fails, which is no refusal) and 3.
+        let batch = Source::standard();
+        // During the overlap: the old set's quorum, the new set's quorum; never a mix
+        // of the retired key 0 and the new key 3.
+        set_time_secs(1_600);
+        assert_noop!(batch.process(0, &[0, 3]), Error::<Test>::QuorumNotReached);
+        assert_ok!(batch.process(0, &[0, 1]));
+        assert_ok!(batch.process(1, &[3, 1]));
+        // After the overlap: the old key no longer counts.
+        set_time_secs(1_601);
+        assert_noop!(batch.process(3, &[0, 1]), Error::<Test>::QuorumNotReached);
+        assert_ok!(batch.process(3, &[3, 2]));
+        // The next update needs the new set's quorum.
+        assert_noop!(
+            update_signers(&rotation(2, 0), &[0, 1]),
+            Error::<Test>::QuorumNotReached
+        );
+        assert_ok!(update_signers(&rotation(2, 0), &[3, 1]));
     });
 }
 

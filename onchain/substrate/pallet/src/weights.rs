@@ -29,6 +29,8 @@ pub trait WeightInfo {
     fn set_origin(s: u32) -> Weight;
     /// `remove_origin`.
     fn remove_origin() -> Weight;
+    /// `update_signers` with `s` new signers and `a` attestations.
+    fn update_signers(s: u32, a: u32) -> Weight;
     /// `process` with `a` attestations and a message of `b` bytes (handler excluded).
     fn process(a: u32, b: u32) -> Weight;
     /// `process_batch` with `a` attestations, `n` messages, `b` bytes in all
@@ -66,6 +68,17 @@ fn estimate(db: frame_support::weights::RuntimeDbWeight, a: u32, n: u32, b: u32)
     .saturating_add(db.writes(n))
 }
 
+fn update_signers_weight(db: frame_support::weights::RuntimeDbWeight, s: u32, a: u32) -> Weight {
+    // Reads the origin, the genesis hash and the time; checks the new set (quadratic
+    // duplicate check), hashes it and recovers each attestation; writes the origin.
+    Weight::from_parts(
+        30 * MICROS + u64::from(s) * u64::from(s) * 20_000 + u64::from(a) * RECOVER,
+        ORIGIN_PROOF + 64,
+    )
+    .saturating_add(db.reads(3))
+    .saturating_add(db.writes(1))
+}
+
 fn dispatch_weight(db: frame_support::weights::RuntimeDbWeight, b: u32) -> Weight {
     // Reads the time, count and frontier; writes count, frontier and root.
     Weight::from_parts(30 * MICROS + TREE + kib(b) * PER_KIB * 2, 1_100)
@@ -79,11 +92,14 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
     }
     fn set_origin(s: u32) -> Weight {
         Weight::from_parts(15 * MICROS + u64::from(s) * u64::from(s) * 20_000, 0)
-            .saturating_add(T::DbWeight::get().writes(1))
+            .saturating_add(T::DbWeight::get().reads_writes(2, 1))
     }
     fn remove_origin() -> Weight {
         Weight::from_parts(15 * MICROS, ORIGIN_PROOF)
-            .saturating_add(T::DbWeight::get().reads_writes(1, 1))
+            .saturating_add(T::DbWeight::get().reads_writes(1, 2))
+    }
+    fn update_signers(s: u32, a: u32) -> Weight {
+        update_signers_weight(T::DbWeight::get(), s, a)
     }
     fn process(a: u32, b: u32) -> Weight {
         estimate(T::DbWeight::get(), a, 1, b)
@@ -100,11 +116,14 @@ impl WeightInfo for () {
     }
     fn set_origin(s: u32) -> Weight {
         Weight::from_parts(15 * MICROS + u64::from(s) * u64::from(s) * 20_000, 0)
-            .saturating_add(RocksDbWeight::get().writes(1))
+            .saturating_add(RocksDbWeight::get().reads_writes(2, 1))
     }
     fn remove_origin() -> Weight {
         Weight::from_parts(15 * MICROS, ORIGIN_PROOF)
-            .saturating_add(RocksDbWeight::get().reads_writes(1, 1))
+            .saturating_add(RocksDbWeight::get().reads_writes(1, 2))
+    }
+    fn update_signers(s: u32, a: u32) -> Weight {
+        update_signers_weight(RocksDbWeight::get(), s, a)
     }
     fn process(a: u32, b: u32) -> Weight {
         estimate(RocksDbWeight::get(), a, 1, b)
