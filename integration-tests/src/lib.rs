@@ -217,6 +217,12 @@ pub struct SubLedger {
 
 /// The Substrate ledger's id in the harness.
 pub const SUB_LEDGER: u32 = 3;
+
+/// The dev runtime's clearing app address: `keccak256("isthmus clearing app")`.
+pub fn pallet_clearing_address() -> [u8; 32] {
+    keccak256(b"isthmus clearing app")
+}
+
 /// The dev runtime's clearing banks (its genesis opens them with 1,000,000 each).
 pub const SUB_BANK_A: [u8; 32] = [0x0a; 32];
 /// Second bank of the dev runtime.

@@ -420,3 +420,130 @@ async fn a_member_rotates_its_key_mid_burst_and_every_message_is_delivered_once(
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pallet_takes_a_rotation_signed_by_a_quorum_and_delivery_goes_on() {
+    let devnet = Devnet::start_with_substrate().await;
+    let sub = devnet.sub.as_ref().unwrap();
+    let mut consortium = Consortium::new(&devnet, "rotation_sub").await;
+    for m in &mut consortium.members {
+        m.start();
+    }
+    let dir: PathBuf = consortium.dir.path().to_owned();
+    let (old, new) = (member_address(0), address(&new_secret()));
+    let new_key = dir.join("bank-0-rotated.key");
+    std::fs::write(&new_key, hex::encode(new_secret())).unwrap();
+    let proposal = dir.join("proposal.json");
+    let config = |i: usize| consortium.members[i].config.clone();
+    let app = pallet_clearing_address();
+    let pay = |n: u8| payment(n, SUB_BANK_A, SUB_BANK_B, u64::from(n));
+    let mut ids = vec![devnet.a.dispatch_raw(SUB_LEDGER, app, 0, &pay(1)).await];
+
+    let proposed = signers(
+        config(1),
+        vec![
+            "propose".into(),
+            "--on".into(),
+            "sub".into(),
+            "--origin".into(),
+            "evm-a".into(),
+            "--replace".into(),
+            format!("{old:?}={new:?}"),
+            "--overlap".into(),
+            "1h".into(),
+            "--reason".into(),
+            "bank-0 key rotation".into(),
+            "--out".into(),
+            proposal.display().to_string(),
+        ],
+    )
+    .await;
+    ok("propose on the pallet", &proposed);
+    let mut files = Vec::new();
+    for i in [0, 2] {
+        let out = dir.join(format!("signature-{i}.json"));
+        let signed = signers(
+            config(i),
+            vec![
+                "sign".into(),
+                proposal.display().to_string(),
+                "--out".into(),
+                out.display().to_string(),
+            ],
+        )
+        .await;
+        ok("sign for the pallet", &signed);
+        files.push(out.display().to_string());
+    }
+    ids.push(devnet.a.dispatch_raw(SUB_LEDGER, app, 0, &pay(2)).await);
+    // A proposal altered after signing (another overlap) is refused by its digest.
+    let mut altered: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&proposal).unwrap()).unwrap();
+    altered["overlap_s"] = 7.into();
+    let altered_path = dir.join("altered.json");
+    std::fs::write(&altered_path, altered.to_string()).unwrap();
+    let mut args = vec!["submit".into(), altered_path.display().to_string()];
+    args.extend(files.clone());
+    let refused = signers(config(1), args).await;
+    assert!(!refused.status.success());
+    let text = String::from_utf8_lossy(&refused.stdout);
+    assert!(text.contains("is not the one sub computes"), "{text}");
+
+    let mut args = vec!["submit".into(), proposal.display().to_string()];
+    args.extend(files);
+    ok("submit to the pallet", &signers(config(1), args).await);
+    let shown = ok(
+        "show",
+        &signers(
+            config(2),
+            vec![
+                "show".into(),
+                "--on".into(),
+                "sub".into(),
+                "--origin".into(),
+                "evm-a".into(),
+            ],
+        )
+        .await,
+    );
+    let hex = |a: Address| format!("{a:?}");
+    assert!(
+        shown.contains(&format!(
+            "version 1: 2 of [{}, {}, {}]",
+            hex(new),
+            hex(member_address(1)),
+            hex(member_address(2))
+        )) && shown.contains("version 0 (replaced; accepted for"),
+        "{shown}"
+    );
+
+    // bank-0 switches to its new key; payments keep arriving.
+    switch_key(&mut consortium.members[0], &new_key, old, new);
+    for n in 3..6 {
+        ids.push(devnet.a.dispatch_raw(SUB_LEDGER, app, 0, &pay(n)).await);
+    }
+    let all = wait_until(DELIVERY, || async {
+        sub.delivered_count(&ids).await == ids.len()
+    })
+    .await;
+    assert!(
+        all,
+        "{} of {} delivered\n{}",
+        sub.delivered_count(&ids).await,
+        ids.len(),
+        consortium.logs()
+    );
+    assert_eq!(
+        sub.clearing_balance(SUB_BANK_B).await,
+        1_000_000 + (1..6).sum::<u128>()
+    );
+    let pool = consortium.members[1].db().await;
+    let actions: Vec<String> = sqlx::query_scalar(
+        "SELECT action FROM operator_actions WHERE action LIKE 'signer_set_%' ORDER BY id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(actions, vec!["signer_set_propose", "signer_set_submit"]);
+    pool.close().await;
+}

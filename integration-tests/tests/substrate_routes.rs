@@ -221,8 +221,3 @@ async fn evm_and_substrate_exchange_payments_with_two_of_three() {
         assert!(status.success(), "{} exited with {status}", m.name);
     }
 }
-
-/// The runtime's clearing app address: `keccak256("isthmus clearing app")`.
-fn pallet_clearing_address() -> [u8; 32] {
-    isthmus_protocol::keccak256(b"isthmus clearing app")
-}

@@ -29,6 +29,8 @@ pub struct Metrics {
     pub free_balance: GaugeVec,
     /// Attestations refused, per member.
     pub refused_attestations: IntCounterVec,
+    /// The version of the signer set each destination accepts per origin, as read.
+    pub signer_set_version: IntGaugeVec,
     /// Outbox logs rejected as malformed, per ledger.
     pub rejected_logs: IntCounterVec,
     /// Seconds a delivery round spends in each phase, per destination.
@@ -111,6 +113,15 @@ impl Metrics {
             &["member"],
         )
         .unwrap_or_else(|e| panic!("static metric definition: {e}"));
+        let signer_set_version = IntGaugeVec::new(
+            Opts::new(
+                "signer_set_version",
+                "Version of the signer set the destination accepts for the origin's \
+                 checkpoints, as this relayer last read it (0 as set up, +1 per update)",
+            ),
+            &["destination", "origin"],
+        )
+        .unwrap_or_else(|e| panic!("static metric definition: {e}"));
         let round_phase = HistogramVec::new(
             HistogramOpts::new(
                 "delivery_round_phase_seconds",
@@ -186,6 +197,7 @@ impl Metrics {
             Box::new(balance_gwei.clone()),
             Box::new(free_balance.clone()),
             Box::new(refused_attestations.clone()),
+            Box::new(signer_set_version.clone()),
             Box::new(rejected_logs.clone()),
             Box::new(round_phase.clone()),
         ] {
@@ -204,6 +216,7 @@ impl Metrics {
             balance_gwei,
             free_balance,
             refused_attestations,
+            signer_set_version,
             rejected_logs,
             round_phase,
             oldest_pending,

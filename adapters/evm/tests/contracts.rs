@@ -1048,3 +1048,56 @@ where
         .unwrap()
         .as_u64()
 }
+
+#[tokio::test]
+async fn the_admin_retires_an_origin_for_good_and_cannot_set_it_up_again() {
+    let l = ledger(2, 31338).await;
+    let inbox = Inbox::new(l.deployment.inbox, l.admin.clone());
+    let mut foreign = ForeignOutbox::new(1);
+    trust_origin(&l, 1, foreign.outbox).await;
+    let m = foreign.push(2, l.deployment.echo, 0, b"after retirement");
+    let cp = foreign.checkpoint();
+    let signatures: Vec<Bytes> = attest(&cp, &[0, 1])
+        .iter()
+        .map(|a| Bytes::from(a.0.to_vec()))
+        .collect();
+    let deliver = || {
+        inbox.process_batch(
+            abi_checkpoint(&cp),
+            signatures.clone(),
+            vec![Bytes::from(m.encode())],
+            vec![foreign.tree().branch(0).unwrap().siblings],
+        )
+    };
+    // Only the admin retires; an unknown origin is not retired.
+    let stranger = isthmus_adapter_evm::devnet::client(
+        &l.anvil.url(),
+        31338,
+        &isthmus_adapter_evm::devnet::DEV_KEY_1,
+    )
+    .unwrap();
+    let e = revert_of(
+        Inbox::new(l.deployment.inbox, stranger)
+            .retire_origin(1)
+            .call()
+            .await,
+    );
+    assert!(matches!(e, InboxErrors::NotAdmin(_)), "{e:?}");
+    let e = revert_of(inbox.retire_origin(9).call().await);
+    assert!(matches!(e, InboxErrors::UnknownOrigin(_)), "{e:?}");
+    mined_gas(inbox.retire_origin(1)).await;
+    assert!(inbox.retired(1).call().await.unwrap());
+    let (_, signers, threshold) = inbox.origin_config(1).call().await.unwrap();
+    assert_eq!((signers.len(), threshold), (0, 0));
+    // Its quorum no longer delivers, and the admin cannot set it up anew (with its
+    // own key, say).
+    let e = revert_of(deliver().call().await);
+    assert!(matches!(e, InboxErrors::UnknownOrigin(_)), "{e:?}");
+    let e = revert_of(
+        inbox
+            .set_origin(1, foreign.outbox.0, vec![member_address(3)], 1)
+            .call()
+            .await,
+    );
+    assert!(matches!(e, InboxErrors::OriginExists(_)), "{e:?}");
+}

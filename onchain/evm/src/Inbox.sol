@@ -56,6 +56,8 @@ contract Inbox is Administered {
     mapping(uint32 => mapping(address => uint256)) internal signerSlot;
     /// @dev origin => signer => index + 1 in the previous signer list.
     mapping(uint32 => mapping(address => uint256)) internal previousSlot;
+    /// @notice Origins the admin retired: refused from then on, never set up again.
+    mapping(uint32 => bool) public retired;
     /// @notice Ids of delivered messages (replay protection).
     mapping(bytes32 => bool) public delivered;
 
@@ -70,6 +72,8 @@ contract Inbox is Administered {
     event SignersUpdated(
         uint32 indexed origin, uint64 version, address[] signers, uint8 threshold, uint64 previousUntil
     );
+    /// @notice `origin` was retired: its checkpoints are refused for good.
+    event OriginRetired(uint32 indexed origin);
     event MessageDelivered(bytes32 indexed id, uint32 indexed origin, uint64 nonce);
     event MessageHandlerFailed(bytes32 indexed id, uint32 indexed origin, uint64 nonce, bytes reason);
     event MessageSkipped(bytes32 indexed id, SkipReason reason);
@@ -109,10 +113,27 @@ contract Inbox is Administered {
     {
         if (origin == localDomain) revert BadSignerSet();
         Origin storage o = origins[origin];
-        if (o.threshold != 0) revert OriginExists(origin);
+        if (o.threshold != 0 || retired[origin]) revert OriginExists(origin);
         _install(origin, signers, threshold);
         o.outbox = outbox;
         emit OriginConfigured(origin, outbox, signers, threshold);
+    }
+
+    /// @notice Retires `origin` for good: its checkpoints are refused from now on
+    /// (`UnknownOrigin`) and it can never be set up again, so retiring takes trust
+    /// away and never gives any (docs/protocol.md, "Threat model").
+    function retireOrigin(uint32 origin) external onlyAdmin {
+        Origin storage o = origins[origin];
+        if (o.threshold == 0) revert UnknownOrigin(origin);
+        for (uint256 i = 0; i < o.signers.length; i++) {
+            delete signerSlot[origin][o.signers[i]];
+        }
+        for (uint256 i = 0; i < o.previousSigners.length; i++) {
+            delete previousSlot[origin][o.previousSigners[i]];
+        }
+        delete origins[origin];
+        retired[origin] = true;
+        emit OriginRetired(origin);
     }
 
     /// @notice Replaces the signer set of `origin` with `signers`/`threshold` at

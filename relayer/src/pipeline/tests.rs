@@ -819,3 +819,23 @@ async fn signatures_count_by_the_destinations_signer_sets_through_a_rotation(poo
     assert_eq!(s.batches().len(), sent);
     assert_eq!(s.status(ids[2]).await, MessageStatus::Verified);
 }
+
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn a_destination_without_a_signer_set_for_the_origin_holds_its_messages(pool: PgPool) {
+    let s = setup(pool, FakeLedger::new(DST), Duration::from_secs(3600)).await;
+    *s.target.signers.lock().unwrap() = None;
+    let ids = s.dispatch(1);
+    s.observe().await;
+    // Not an error of the round (other origins' batches go on): the messages wait.
+    assert_eq!(s.round().await.unwrap(), 0);
+    assert!(s.batches().is_empty());
+    let m = s.record(ids[0]).await;
+    assert_eq!((m.status, m.claimed_by), (MessageStatus::Verified, None));
+    // Once the origin is set up there, they are delivered.
+    *s.target.signers.lock().unwrap() = Some(isthmus_protocol::ActiveSigners::initial(
+        s.ctx.consortium.signers.clone(),
+    ));
+    s.ctx.signer_sets.forget(DST, SRC);
+    assert_eq!(s.round().await.unwrap(), 1);
+    assert_eq!(s.status(ids[0]).await, MessageStatus::Delivered);
+}
