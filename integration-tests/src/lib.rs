@@ -915,6 +915,18 @@ impl Ledger {
         n
     }
 
+    /// The time of the node's latest block (unix seconds).
+    pub async fn chain_time(&self) -> u64 {
+        use ethers::providers::Middleware;
+        self.admin
+            .get_block(ethers::types::BlockNumber::Latest)
+            .await
+            .unwrap_or_else(|e| panic!("latest block of {}: {e}", self.name))
+            .unwrap_or_else(|| panic!("{} has no latest block", self.name))
+            .timestamp
+            .as_u64()
+    }
+
     /// Whether the Inbox has delivered every one of `ids`.
     pub async fn all_delivered(&self, ids: &[[u8; 32]]) -> bool {
         self.delivered_count(ids).await == ids.len()

@@ -7,7 +7,6 @@
 
 use std::time::Duration;
 
-use ethers::providers::Middleware;
 use ethers::types::U256;
 use isthmus_adapter_evm::contracts::EchoRecipient;
 use isthmus_integration_tests::*;
@@ -191,17 +190,7 @@ async fn an_expired_message_is_recorded_and_never_delivered() {
     // The Outbox refuses a deadline that has passed, so this one is a few seconds
     // ahead of the chain's time (the dispatch's block may come seconds later on a
     // loaded machine), and the members start once the chain's time has passed it.
-    let chain_time = || async {
-        devnet
-            .a
-            .admin
-            .get_block(ethers::types::BlockNumber::Latest)
-            .await
-            .unwrap()
-            .unwrap()
-            .timestamp
-            .as_u64()
-    };
+    let chain_time = || devnet.a.chain_time();
     let deadline = chain_time().await + 8;
     let expired = devnet
         .a

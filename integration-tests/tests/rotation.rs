@@ -121,22 +121,38 @@ async fn quorum_check(
     }
 }
 
-/// The block time of evm-b's latest block.
-async fn chain_time(devnet: &Devnet) -> u64 {
-    use ethers::providers::Middleware;
-    devnet
-        .b
-        .admin
-        .get_block(ethers::types::BlockNumber::Latest)
-        .await
-        .unwrap()
-        .unwrap()
-        .timestamp
-        .as_u64()
+/// bank-0's key rotation: its old and new signer, the new key's file, where the
+/// proposal goes.
+struct Rotation {
+    dir: PathBuf,
+    old: Address,
+    new: Address,
+    new_key: PathBuf,
+    proposal: PathBuf,
+}
+
+impl Rotation {
+    /// Starts the members and writes bank-0's new key next to their files.
+    fn start(consortium: &mut Consortium) -> Self {
+        for m in &mut consortium.members {
+            m.start();
+        }
+        let dir = consortium.dir.path().to_owned();
+        let new_key = dir.join("bank-0-rotated.key");
+        std::fs::write(&new_key, hex::encode(new_secret())).unwrap();
+        Self {
+            old: member_address(0),
+            new: address(&new_secret()),
+            new_key,
+            proposal: dir.join("proposal.json"),
+            dir,
+        }
+    }
 }
 
 /// Rewrites `member`'s configuration to sign with the key in `key_file`, whose
-/// address is `signer`, and restarts it.
+/// address is `to` (its own `[[consortium.members]]` entry said `from`), and
+/// restarts it.
 fn switch_key(member: &mut Member, key_file: &Path, from: Address, to: Address) {
     member.stop();
     let config = std::fs::read_to_string(&member.config).unwrap();
@@ -163,15 +179,14 @@ fn switch_key(member: &mut Member, key_file: &Path, from: Address, to: Address) 
 async fn a_member_rotates_its_key_mid_burst_and_every_message_is_delivered_once() {
     let devnet = Devnet::start().await;
     let mut consortium = Consortium::new(&devnet, "rotation").await;
-    for m in &mut consortium.members {
-        m.start();
-    }
-    let dir: PathBuf = consortium.dir.path().to_owned();
-    let (old, new) = (member_address(0), address(&new_secret()));
-    let new_key = dir.join("bank-0-rotated.key");
-    std::fs::write(&new_key, hex::encode(new_secret())).unwrap();
+    let Rotation {
+        dir,
+        old,
+        new,
+        new_key,
+        proposal,
+    } = Rotation::start(&mut consortium);
     let old_key = dir.join("bank-0.key");
-    let proposal = dir.join("proposal.json");
     let config = |i: usize| consortium.members[i].config.clone();
     let mut ids = Vec::new();
     let wave = |n: usize| devnet.a.dispatch_burst(2, devnet.b.deployment.echo, n);
@@ -292,7 +307,7 @@ async fn a_member_rotates_its_key_mid_burst_and_every_message_is_delivered_once(
     // During the overlap, the old key with bank-1 is still a quorum on-chain, and
     // so is the new key with bank-1; the old and the new key of bank-0 are not.
     assert!(
-        chain_time(&devnet).await < until,
+        devnet.b.chain_time().await < until,
         "the overlap ended before it was checked"
     );
     assert_eq!(
@@ -381,7 +396,7 @@ async fn a_member_rotates_its_key_mid_burst_and_every_message_is_delivered_once(
     // After the overlap: the old key no longer counts on-chain...
     assert!(
         wait_until(Duration::from_secs(OVERLAP_S + 30), || async {
-            chain_time(&devnet).await > until
+            devnet.b.chain_time().await > until
         })
         .await
     );
@@ -426,14 +441,13 @@ async fn the_pallet_takes_a_rotation_signed_by_a_quorum_and_delivery_goes_on() {
     let devnet = Devnet::start_with_substrate().await;
     let sub = devnet.sub.as_ref().unwrap();
     let mut consortium = Consortium::new(&devnet, "rotation_sub").await;
-    for m in &mut consortium.members {
-        m.start();
-    }
-    let dir: PathBuf = consortium.dir.path().to_owned();
-    let (old, new) = (member_address(0), address(&new_secret()));
-    let new_key = dir.join("bank-0-rotated.key");
-    std::fs::write(&new_key, hex::encode(new_secret())).unwrap();
-    let proposal = dir.join("proposal.json");
+    let Rotation {
+        dir,
+        old,
+        new,
+        new_key,
+        proposal,
+    } = Rotation::start(&mut consortium);
     let config = |i: usize| consortium.members[i].config.clone();
     let app = pallet_clearing_address();
     let pay = |n: u8| payment(n, SUB_BANK_A, SUB_BANK_B, u64::from(n));

@@ -105,6 +105,18 @@ pub enum SignersCommand {
     Submit(SignersSubmitArgs),
 }
 
+impl SignersCommand {
+    /// The configuration file the command names.
+    pub fn config(&self) -> &std::path::Path {
+        match self {
+            Self::Show(a) => &a.config.config,
+            Self::Propose(a) => &a.config.config,
+            Self::Sign(a) => &a.config.config,
+            Self::Submit(a) => &a.config.config,
+        }
+    }
+}
+
 /// Arguments of `signers show`.
 #[derive(Debug, Args)]
 pub struct SignersShowArgs {

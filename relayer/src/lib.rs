@@ -137,13 +137,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, RelayerError>
             .await
         }
         Command::Signers(command) => {
-            let path = match &command {
-                SignersCommand::Show(a) => &a.config.config,
-                SignersCommand::Propose(a) => &a.config.config,
-                SignersCommand::Sign(a) => &a.config.config,
-                SignersCommand::Submit(a) => &a.config.config,
-            };
-            let Some(settings) = operate::load_valid(path, out)? else {
+            let Some(settings) = operate::load_valid(command.config(), out)? else {
                 return Ok(Outcome::Problems);
             };
             logging::init(cli_format, settings.log.format, &settings.log.level)?;

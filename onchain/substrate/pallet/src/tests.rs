@@ -366,32 +366,23 @@ fn set_origin_requires_root_and_a_sound_set() {
             }
         );
         // Set up once: the admin cannot replace the set, nor retire the origin and
-        // set it up anew.
-        assert_noop!(
+        // set it up anew (with its own key, say).
+        let set_up_again = || {
             Isthmus::set_origin(
                 RuntimeOrigin::root(),
                 ORIGIN,
                 SOURCE_OUTBOX,
                 vec![address(5)],
-                1
-            ),
-            Error::<Test>::OriginExists
-        );
+                1,
+            )
+        };
+        assert_noop!(set_up_again(), Error::<Test>::OriginExists);
         assert_ok!(Isthmus::remove_origin(RuntimeOrigin::root(), ORIGIN));
         assert_noop!(
             Isthmus::remove_origin(RuntimeOrigin::root(), ORIGIN),
             Error::<Test>::UnknownOrigin
         );
-        assert_noop!(
-            Isthmus::set_origin(
-                RuntimeOrigin::root(),
-                ORIGIN,
-                SOURCE_OUTBOX,
-                vec![address(5)],
-                1
-            ),
-            Error::<Test>::OriginExists
-        );
+        assert_noop!(set_up_again(), Error::<Test>::OriginExists);
     });
 }
 
