@@ -152,4 +152,9 @@ if curl -s --max-time 5 --cacert config/examples/tls/ca.pem -X POST -H 'content-
 fi
 echo "   a client without a member certificate is refused at the handshake"
 curl -s http://127.0.0.1:7101/metrics | grep -E '^isthmus_attestation_(requests|refused)_total' | sed 's/^/   bank-a: /'
+echo "== the signer sets the destinations accept (rotation: docs/operations.md, Rotating a signer)"
+for route in "evm-b evm-a" "sub evm-a"; do
+  set -- $route
+  as_member bank-a signers show --config "$CONFIG" --on "$1" --origin "$2" | sed 's/^/   /'
+done
 echo "demo: all ${#ids[@]} messages delivered"

@@ -523,7 +523,7 @@ async fn the_pallet_takes_a_rotation_signed_by_a_quorum_and_delivery_goes_on() {
     let hex = |a: Address| format!("{a:?}");
     assert!(
         shown.contains(&format!(
-            "version 1: 2 of [{}, {}, {}]",
+            "version 1: 2 of [{}, {} (bank-1), {} (bank-2)]",
             hex(new),
             hex(member_address(1)),
             hex(member_address(2))

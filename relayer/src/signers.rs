@@ -186,6 +186,8 @@ struct Target<'a> {
     origin: &'a LedgerSettings,
     handle: LedgerHandle,
     store: Store,
+    /// The configured members by signer, to name them in what is printed.
+    names: std::collections::HashMap<EvmAddress, String>,
 }
 
 async fn connect<'a>(
@@ -217,11 +219,18 @@ async fn connect<'a>(
     let handle =
         crate::supervise::connect_ledger(destination, &store, &crate::metrics::Metrics::new())
             .await?;
+    let names = settings
+        .consortium
+        .members
+        .iter()
+        .map(|m| (*m.signer.as_bytes(), m.name.clone()))
+        .collect();
     Ok(Target {
         destination,
         origin,
         handle,
         store,
+        names,
     })
 }
 
@@ -269,9 +278,20 @@ fn details(proposal: &Proposal) -> serde_json::Value {
     })
 }
 
-fn describe_set(set: &SignerSet) -> String {
-    let signers: Vec<String> = set.signers().iter().map(|s| hex0x(s)).collect();
-    format!("{} of [{}]", set.threshold(), signers.join(", "))
+impl Target<'_> {
+    /// `2 of [0x… (bank-a), 0x…]`: each signer, with the member this configuration
+    /// gives it (none for a key it does not name, such as a rotated one).
+    fn describe(&self, set: &SignerSet) -> String {
+        let signers: Vec<String> = set
+            .signers()
+            .iter()
+            .map(|s| match self.names.get(s) {
+                Some(name) => format!("{} ({name})", hex0x(s)),
+                None => hex0x(s),
+            })
+            .collect();
+        format!("{} of [{}]", set.threshold(), signers.join(", "))
+    }
 }
 
 /// `isthmus signers show --on DEST --origin ORIGIN`.
@@ -288,7 +308,7 @@ pub async fn show(
         target.destination.name,
         target.origin.name,
         sets.version,
-        describe_set(&sets.current)
+        target.describe(&sets.current)
     )?;
     let now = crate::pipeline::signer_sets::unix_now();
     match &sets.previous {
@@ -297,7 +317,7 @@ pub async fn show(
             "  version {} (replaced; accepted for {} s more, until unix {until}): {}",
             sets.version.saturating_sub(1),
             until - now,
-            describe_set(set)
+            target.describe(set)
         )?,
         Some((_, until)) => writeln!(
             out,
@@ -374,8 +394,8 @@ pub async fn propose(
         update.version,
         target.origin.name,
         target.destination.name,
-        describe_set(&set),
-        describe_set(&sets.current),
+        target.describe(&set),
+        target.describe(&sets.current),
         proposal.digest,
         args.out.display(),
         args.out.display()
@@ -478,7 +498,7 @@ pub async fn sign(
             hex0x(&signer),
             proposal.destination,
             proposal.origin,
-            describe_set(&sets.current)
+            target.describe(&sets.current)
         )?;
         return Ok(Outcome::Problems);
     }
@@ -638,10 +658,13 @@ pub async fn submit(
             "refused: {} signature(s) of the current set count, {} needed ({})",
             signatures.len(),
             sets.current.threshold(),
-            describe_set(&sets.current)
+            target.describe(&sets.current)
         )?;
         return Ok(Outcome::Problems);
     }
+    // Checked by `Proposal::update`.
+    let next = SignerSet::new(update.signers.clone(), usize::from(update.threshold))
+        .map_err(|e| RelayerError::Usage(format!("proposal: {e}")))?;
     let mut recorded = details(&proposal);
     let result = send_update(&target, &update, &signatures).await?;
     let (reason, outcome) = match &result {
@@ -681,10 +704,7 @@ pub async fn submit(
             proposal.destination,
             proposal.origin,
             update.version,
-            describe_set(
-                &SignerSet::new(update.signers.clone(), usize::from(update.threshold))
-                    .map_err(|e| RelayerError::Usage(e.to_string()))?
-            ),
+            target.describe(&next),
             update.overlap_s,
             hex0x(&at.tx_hash),
             at.block.number
