@@ -180,7 +180,7 @@ pub mod pallet {
     use frame_support::pallet_prelude::*;
     use frame_support::traits::UnixTime;
     use frame_system::pallet_prelude::*;
-    use isthmus_protocol::{Address32, Branch, Message, MAX_BODY_LEN};
+    use isthmus_protocol::{Address32, Message, MAX_BODY_LEN};
 
     #[pallet::pallet]
     pub struct Pallet<T>(_);
@@ -775,12 +775,14 @@ pub mod pallet {
                 message.destination == T::LedgerId::get(),
                 Error::<T>::WrongDestination
             );
-            let proof = Branch {
-                index: message.nonce,
-                siblings: *branch,
-            };
             ensure!(
-                proof.verify(&id, &checkpoint.root, u64::from(checkpoint.count)),
+                verify::branch_verifies(
+                    &id,
+                    message.nonce,
+                    branch,
+                    &checkpoint.root,
+                    u64::from(checkpoint.count)
+                ),
                 Error::<T>::InvalidBranch
             );
             if Processed::<T>::contains_key(id) {

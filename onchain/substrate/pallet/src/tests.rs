@@ -1056,3 +1056,69 @@ fn the_handlers_weight_is_declared_by_the_call_so_a_submitter_cannot_withhold_it
         assert!(handlers.ref_time() >= 4_000_000);
     });
 }
+
+#[test]
+fn the_host_keccak_tree_is_the_protocols_tree() {
+    assert_eq!(
+        crate::verify::ZERO_HASHES,
+        isthmus_protocol::merkle::zero_hashes()
+    );
+    let leaves: Vec<[u8; 32]> = (0u8..11)
+        .map(|i| isthmus_protocol::keccak256(&[i]))
+        .collect();
+    let tree = MerkleTree::from_leaves(leaves.clone()).unwrap();
+    let count = tree.count();
+    for (i, leaf) in leaves.iter().enumerate() {
+        let branch = tree.branch(i as u64).unwrap();
+        assert!(crate::verify::branch_verifies(
+            leaf,
+            i as u64,
+            &branch.siblings,
+            &tree.root(),
+            count
+        ));
+        // Any flipped bit of the leaf, a sibling or the root is refused, as is the
+        // same branch at another index or at an index past the count.
+        let mut bad = *leaf;
+        bad[i % 32] ^= 1;
+        assert!(!crate::verify::branch_verifies(
+            &bad,
+            i as u64,
+            &branch.siblings,
+            &tree.root(),
+            count
+        ));
+        let mut siblings = branch.siblings;
+        siblings[i % TREE_DEPTH][0] ^= 0x80;
+        assert!(!crate::verify::branch_verifies(
+            leaf,
+            i as u64,
+            &siblings,
+            &tree.root(),
+            count
+        ));
+        let mut root = tree.root();
+        root[31] ^= 1;
+        assert!(!crate::verify::branch_verifies(
+            leaf,
+            i as u64,
+            &branch.siblings,
+            &root,
+            count
+        ));
+        assert!(!crate::verify::branch_verifies(
+            leaf,
+            i as u64 + 1,
+            &branch.siblings,
+            &tree.root(),
+            count
+        ));
+        assert!(!crate::verify::branch_verifies(
+            leaf,
+            i as u64,
+            &branch.siblings,
+            &tree.root(),
+            i as u64
+        ));
+    }
+}

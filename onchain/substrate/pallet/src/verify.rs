@@ -4,10 +4,11 @@
 //! `sp_io::hashing::keccak_256` (native speed inside the wasm runtime) under the
 //! protocol's strict rules: `v ∈ {27, 28}`, `0 < r < n`, `0 < s ≤ n/2`. The outbox's
 //! incremental tree uses the protocol crate's node hash and zero hashes, so the root
-//! is bit-for-bit the one every other implementation computes.
+//! is bit-for-bit the one every other implementation computes. The tree's hashes use
+//! the keccak host function too, and the empty subtrees' roots are a constant table
+//! ([`ZERO_HASHES`], checked against the protocol crate's in the tests).
 
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
-use isthmus_protocol::merkle::{hash_pair, zero_hashes};
 use isthmus_protocol::TREE_DEPTH;
 use scale_info::TypeInfo;
 
@@ -140,6 +141,71 @@ pub fn check_quorum(
 /// The left frontier of the outbox's incremental tree, as stored.
 pub type Frontier = [[u8; 32]; TREE_DEPTH];
 
+/// keccak256(left ‖ right) with the host function: a node of the outbox's tree.
+pub fn node_hash(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
+    let mut pair = [0u8; 64];
+    pair[..32].copy_from_slice(left);
+    pair[32..].copy_from_slice(right);
+    sp_io::hashing::keccak_256(&pair)
+}
+
+/// 32 bytes from 64 hex digits, at compile time.
+const fn hex32(digits: &str) -> [u8; 32] {
+    const fn nibble(c: u8) -> u8 {
+        match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            _ => panic!("not a lowercase hex digit"),
+        }
+    }
+    let bytes = digits.as_bytes();
+    assert!(bytes.len() == 64, "64 hex digits");
+    let mut out = [0u8; 32];
+    let mut i = 0;
+    while i < 32 {
+        out[i] = (nibble(bytes[2 * i]) << 4) | nibble(bytes[2 * i + 1]);
+        i += 1;
+    }
+    out
+}
+
+/// The roots of the empty subtrees of heights 0 to 31 (`zero_hashes()` of the
+/// protocol crate, `protocol/vectors/v1.json`), so that no call recomputes them.
+pub const ZERO_HASHES: [[u8; 32]; TREE_DEPTH] = [
+    hex32("0000000000000000000000000000000000000000000000000000000000000000"),
+    hex32("ad3228b676f7d3cd4284a5443f17f1962b36e491b30a40b2405849e597ba5fb5"),
+    hex32("b4c11951957c6f8f642c4af61cd6b24640fec6dc7fc607ee8206a99e92410d30"),
+    hex32("21ddb9a356815c3fac1026b6dec5df3124afbadb485c9ba5a3e3398a04b7ba85"),
+    hex32("e58769b32a1beaf1ea27375a44095a0d1fb664ce2dd358e7fcbfb78c26a19344"),
+    hex32("0eb01ebfc9ed27500cd4dfc979272d1f0913cc9f66540d7e8005811109e1cf2d"),
+    hex32("887c22bd8750d34016ac3c66b5ff102dacdd73f6b014e710b51e8022af9a1968"),
+    hex32("ffd70157e48063fc33c97a050f7f640233bf646cc98d9524c6b92bcf3ab56f83"),
+    hex32("9867cc5f7f196b93bae1e27e6320742445d290f2263827498b54fec539f756af"),
+    hex32("cefad4e508c098b9a7e1d8feb19955fb02ba9675585078710969d3440f5054e0"),
+    hex32("f9dc3e7fe016e050eff260334f18a5d4fe391d82092319f5964f2e2eb7c1c3a5"),
+    hex32("f8b13a49e282f609c317a833fb8d976d11517c571d1221a265d25af778ecf892"),
+    hex32("3490c6ceeb450aecdc82e28293031d10c7d73bf85e57bf041a97360aa2c5d99c"),
+    hex32("c1df82d9c4b87413eae2ef048f94b4d3554cea73d92b0f7af96e0271c691e2bb"),
+    hex32("5c67add7c6caf302256adedf7ab114da0acfe870d449a3a489f781d659e8becc"),
+    hex32("da7bce9f4e8618b6bd2f4132ce798cdc7a60e7e1460a7299e3c6342a579626d2"),
+    hex32("2733e50f526ec2fa19a22b31e8ed50f23cd1fdf94c9154ed3a7609a2f1ff981f"),
+    hex32("e1d3b5c807b281e4683cc6d6315cf95b9ade8641defcb32372f1c126e398ef7a"),
+    hex32("5a2dce0a8a7f68bb74560f8f71837c2c2ebbcbf7fffb42ae1896f13f7c7479a0"),
+    hex32("b46a28b6f55540f89444f63de0378e3d121be09e06cc9ded1c20e65876d36aa0"),
+    hex32("c65e9645644786b620e2dd2ad648ddfcbf4a7e5b1a3a4ecfe7f64667a3f0b7e2"),
+    hex32("f4418588ed35a2458cffeb39b93d26f18d2ab13bdce6aee58e7b99359ec2dfd9"),
+    hex32("5a9c16dc00d6ef18b7933a6f8dc65ccb55667138776f7dea101070dc8796e377"),
+    hex32("4df84f40ae0c8229d0d6069e5c8f39a7c299677a09d367fc7b05e3bc380ee652"),
+    hex32("cdc72595f74c7b1043d0e1ffbab734648c838dfb0527d971b602bc216c9619ef"),
+    hex32("0abf5ac974a1ed57f4050aa510dd9c74f508277b39d7973bb2dfccc5eeb0618d"),
+    hex32("b8cd74046ff337f0a7bf2c8e03e10f642c1886798d71806ab1e888d9e5ee87d0"),
+    hex32("838c5655cb21c6cb83313b5a631175dff4963772cce9108188b34ac87c81c41e"),
+    hex32("662ee4dd2dd7b2bc707961b1e646c4047669dcb6584f0d8d770daf5d7e7deb2e"),
+    hex32("388ab20e2573d171a88108e79d820e98f26c0b84aa8b2f4aa4968dbb818ea322"),
+    hex32("93237c50ba75ee485f4c22adf2f741400bdf8d6a9cc7df7ecae576221665d735"),
+    hex32("8448818bb4ae4562849e949e17ac16e0be16688e156b5cf15e098c627c0056a9"),
+];
+
 /// Appends `leaf` as leaf number `count` (the deposit contract's `deposit` loop).
 /// The caller guarantees `count < 2^32 - 1`.
 pub fn tree_insert(frontier: &mut Frontier, count: u32, leaf: [u8; 32]) {
@@ -150,21 +216,45 @@ pub fn tree_insert(frontier: &mut Frontier, count: u32, leaf: [u8; 32]) {
             *slot = node;
             return;
         }
-        node = hash_pair(slot, &node);
+        node = node_hash(slot, &node);
         size >>= 1;
     }
 }
 
 /// The root of a tree of `count` leaves with this frontier (`get_deposit_root`).
 pub fn tree_root(frontier: &Frontier, count: u32) -> [u8; 32] {
-    let zeros = zero_hashes();
     let mut node = [0u8; 32];
-    for (h, (left, zero)) in frontier.iter().zip(zeros.iter()).enumerate() {
+    for (h, (left, zero)) in frontier.iter().zip(ZERO_HASHES.iter()).enumerate() {
         node = if (count >> h) & 1 == 1 {
-            hash_pair(left, &node)
+            node_hash(left, &node)
         } else {
-            hash_pair(&node, zero)
+            node_hash(&node, zero)
         };
     }
     node
+}
+
+/// Whether `leaf` is leaf number `index` of the tree with `root` and `count` leaves,
+/// by its `siblings` from the leaf level up (the protocol's `Branch::verify`, with the
+/// host's keccak). An index at or past `count` is refused: a branch into the zero
+/// padding would otherwise prove a leaf that was never inserted.
+pub fn branch_verifies(
+    leaf: &[u8; 32],
+    index: u64,
+    siblings: &[[u8; 32]; TREE_DEPTH],
+    root: &[u8; 32],
+    count: u64,
+) -> bool {
+    if index >= count || index >= isthmus_protocol::merkle::MAX_LEAVES {
+        return false;
+    }
+    let mut node = *leaf;
+    for (h, sibling) in siblings.iter().enumerate() {
+        node = if (index >> h) & 1 == 1 {
+            node_hash(sibling, &node)
+        } else {
+            node_hash(&node, sibling)
+        };
+    }
+    node == *root
 }
