@@ -57,6 +57,28 @@ pub fn keccak256_concat(parts: &[&[u8]]) -> [u8; 32] {
 }
 
 /// Formats 32 bytes as `0x`-prefixed lower-case hex.
+/// 32 bytes from 64 lower-case hex digits (no `0x`), at compile time: for constants
+/// such as keys and hashes written out in the source. A wrong digit or length is a
+/// compile error where it is used in a `const`.
+pub const fn hex32(digits: &str) -> [u8; 32] {
+    const fn nibble(c: u8) -> u8 {
+        match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            _ => panic!("not a lower-case hex digit"),
+        }
+    }
+    let bytes = digits.as_bytes();
+    assert!(bytes.len() == 64, "32 bytes are 64 hex digits");
+    let mut out = [0u8; 32];
+    let mut i = 0;
+    while i < 32 {
+        out[i] = (nibble(bytes[2 * i]) << 4) | nibble(bytes[2 * i + 1]);
+        i += 1;
+    }
+    out
+}
+
 pub(crate) fn fmt_hex(bytes: &[u8], f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
     f.write_str("0x")?;
     for b in bytes {

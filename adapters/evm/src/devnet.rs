@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use ethers::providers::{Http, Middleware, Provider};
 use ethers::types::Address;
+use isthmus_protocol::hex32;
 
 use crate::contracts::{ClearingApp, EchoRecipient, Inbox, Outbox, SinkRecipient};
 use crate::EvmError;
@@ -20,41 +21,22 @@ use crate::EvmError;
 /// The first of anvil's well-known development accounts (public test key; never
 /// holds value anywhere). Deploys the endpoints and administers the Inbox.
 pub const DEV_KEY_0: [u8; 32] =
-    hex_literal("ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80");
+    hex32("ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80");
 /// The second anvil development account, used as a delivery submitter.
 pub const DEV_KEY_1: [u8; 32] =
-    hex_literal("59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");
+    hex32("59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");
 /// The third anvil development account, used as a second submitter.
 pub const DEV_KEY_2: [u8; 32] =
-    hex_literal("5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a");
+    hex32("5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a");
 
 /// The fourth anvil development account, used as a third submitter.
 pub const DEV_KEY_3: [u8; 32] =
-    hex_literal("7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6");
+    hex32("7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6");
 
 /// The seventh anvil development account: the devnet's example dApp, which sends
 /// messages and clearing instructions (never a relayer's key).
 pub const DEV_DAPP_KEY: [u8; 32] =
-    hex_literal("92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e");
-
-const fn hex_literal(s: &str) -> [u8; 32] {
-    const fn nibble(c: u8) -> u8 {
-        match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => c - b'a' + 10,
-            _ => panic!("not a lower-case hex digit"),
-        }
-    }
-    let b = s.as_bytes();
-    assert!(b.len() == 64, "a 32-byte key is 64 hex digits");
-    let mut out = [0u8; 32];
-    let mut i = 0;
-    while i < 32 {
-        out[i] = nibble(b[2 * i]) << 4 | nibble(b[2 * i + 1]);
-        i += 1;
-    }
-    out
-}
+    hex32("92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e");
 
 /// A running anvil, killed on drop.
 #[derive(Debug)]

@@ -9,7 +9,7 @@
 //! ([`ZERO_HASHES`], checked against the protocol crate's in the tests).
 
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
-use isthmus_protocol::TREE_DEPTH;
+use isthmus_protocol::{hex32, TREE_DEPTH};
 use scale_info::TypeInfo;
 
 /// An EVM-style signer address: the last 20 bytes of keccak256 of the public key.
@@ -147,26 +147,6 @@ pub fn node_hash(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
     pair[..32].copy_from_slice(left);
     pair[32..].copy_from_slice(right);
     sp_io::hashing::keccak_256(&pair)
-}
-
-/// 32 bytes from 64 hex digits, at compile time.
-const fn hex32(digits: &str) -> [u8; 32] {
-    const fn nibble(c: u8) -> u8 {
-        match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => c - b'a' + 10,
-            _ => panic!("not a lowercase hex digit"),
-        }
-    }
-    let bytes = digits.as_bytes();
-    assert!(bytes.len() == 64, "64 hex digits");
-    let mut out = [0u8; 32];
-    let mut i = 0;
-    while i < 32 {
-        out[i] = (nibble(bytes[2 * i]) << 4) | nibble(bytes[2 * i + 1]);
-        i += 1;
-    }
-    out
 }
 
 /// The roots of the empty subtrees of heights 0 to 31 (`zero_hashes()` of the

@@ -10,6 +10,7 @@
 //! (test keys only, never for a real ledger).
 
 use crate::{AccountId, Balance, RuntimeGenesisConfig, UNIT};
+use isthmus_protocol::hex32;
 use alloc::{vec, vec::Vec};
 use serde_json::Value;
 use sp_consensus_aura::sr25519::AuthorityId as AuraId;
@@ -35,26 +36,6 @@ pub const GRANDPA_AUTHORITIES: [[u8; 32]; 3] = [
 
 /// Opening balances of the example clearing app's banks `[0x0a; 32]` and `[0x0b; 32]`.
 pub const DEV_BANKS: [([u8; 32], u128); 2] = [([0x0a; 32], 1_000_000), ([0x0b; 32], 1_000_000)];
-
-/// Parses 64 hex digits at compile time.
-const fn hex32(s: &str) -> [u8; 32] {
-    const fn nibble(c: u8) -> u8 {
-        match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => c - b'a' + 10,
-            _ => panic!("lower-case hex expected"),
-        }
-    }
-    let b = s.as_bytes();
-    assert!(b.len() == 64, "32 bytes of hex expected");
-    let mut out = [0u8; 32];
-    let mut i = 0;
-    while i < 32 {
-        out[i] = nibble(b[2 * i]) << 4 | nibble(b[2 * i + 1]);
-        i += 1;
-    }
-    out
-}
 
 fn development() -> Value {
     let endowment: Balance = 1_000_000 * UNIT;
