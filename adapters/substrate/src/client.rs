@@ -26,6 +26,7 @@ pub type BlockHash = subxt::config::HashFor<ChainConfig>;
 pub struct SubstrateClient {
     pub(crate) api: OnlineClient<ChainConfig>,
     pub(crate) rpc: LegacyRpcMethods<RpcConfigFor<ChainConfig>>,
+    raw: RpcClient,
 }
 
 impl SubstrateClient {
@@ -56,7 +57,8 @@ impl SubstrateClient {
         })??;
         Ok(Self {
             api,
-            rpc: LegacyRpcMethods::new(rpc_client),
+            rpc: LegacyRpcMethods::new(rpc_client.clone()),
+            raw: rpc_client,
         })
     }
 
@@ -106,6 +108,48 @@ impl SubstrateClient {
             what: "block number",
             reason: format!("{} does not fit in u32", header.number),
         })
+    }
+
+    /// `grandpa_proveFinality(number)`: the node's SCALE-encoded finality proof for
+    /// block `number` (a justification of that block or a later one, with the headers
+    /// after `number` up to it), or `None` when the node has none to give.
+    pub async fn prove_finality(&self, number: u32) -> Result<Option<Vec<u8>>, Error> {
+        let mut params = subxt_rpcs::client::RpcParams::new();
+        params
+            .push(number)
+            .map_err(|e| Error::Rpc(subxt_rpcs::Error::Client(e.to_string().into())))?;
+        let proof: Option<String> = self.raw.request("grandpa_proveFinality", params).await?;
+        proof
+            .map(|hex_proof| {
+                hex::decode(hex_proof.trim_start_matches("0x")).map_err(|e| Error::Malformed {
+                    what: "finality proof",
+                    reason: e.to_string(),
+                })
+            })
+            .transpose()
+    }
+
+    /// `grandpa_subscribeJustifications`: the SCALE bytes of each justification the
+    /// node's voters produce from now on.
+    pub async fn subscribe_justifications(
+        &self,
+    ) -> Result<impl futures::Stream<Item = Result<Vec<u8>, Error>> + Send + 'static, Error> {
+        use futures::StreamExt;
+        let subscription = self
+            .raw
+            .subscribe::<String>(
+                "grandpa_subscribeJustifications",
+                subxt_rpcs::client::RpcParams::new(),
+                "grandpa_unsubscribeJustifications",
+            )
+            .await?;
+        Ok(subscription.map(|item| {
+            let hex_bytes = item?;
+            hex::decode(hex_bytes.trim_start_matches("0x")).map_err(|e| Error::Malformed {
+                what: "justification",
+                reason: e.to_string(),
+            })
+        }))
     }
 
     /// The node's finalized head `(number, hash)`.

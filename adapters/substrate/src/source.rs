@@ -245,7 +245,6 @@ mod tests {
     )]
 
     use super::*;
-    use crate::devnet::DevnetFinality;
     use isthmus_light_client_grandpa::{blake2_256, Digest, GrandpaJustification, Header, H256};
     use parity_scale_codec::{Compact, Encode};
 
@@ -323,7 +322,37 @@ mod tests {
         (root, nodes)
     }
 
-    /// A header with `state_root`, finalized by the devnet's GRANDPA authorities.
+    /// `header`, finalized by a one-authority set.
+    fn finalize(header: Header) -> FinalizedHeader {
+        use isthmus_light_client_grandpa::justification::precommit_signing_payload;
+        use isthmus_light_client_grandpa::{
+            AuthorityId, AuthoritySet, Commit, Precommit, SignedPrecommit,
+        };
+        let key = ed25519_zebra::SigningKey::from([7; 32]);
+        let id = AuthorityId(ed25519_zebra::VerificationKey::from(&key).into());
+        let set = AuthoritySet::new(0, vec![(id, 1)]).unwrap();
+        let precommit = Precommit {
+            target_hash: header.hash(),
+            target_number: header.number,
+        };
+        let payload = precommit_signing_payload(&precommit, 1, 0);
+        let justification = GrandpaJustification {
+            round: 1,
+            commit: Commit {
+                target_hash: precommit.target_hash,
+                target_number: precommit.target_number,
+                precommits: vec![SignedPrecommit {
+                    precommit,
+                    signature: key.sign(&payload).into(),
+                    id,
+                }],
+            },
+            votes_ancestries: vec![],
+        };
+        FinalizedHeader::new(header, justification.verify(&set).unwrap()).unwrap()
+    }
+
+    /// A header with `state_root`, finalized.
     fn finalized(state_root: H256) -> FinalizedHeader {
         let header = Header {
             parent_hash: H256([1; 32]),
@@ -332,13 +361,7 @@ mod tests {
             extrinsics_root: H256([2; 32]),
             digest: Digest::default(),
         };
-        let finality = DevnetFinality::new();
-        let justification =
-            GrandpaJustification::decode_exact(&finality.justify(7, header.hash().0)).unwrap();
-        let verified = justification
-            .verify(&finality.authority_set().unwrap())
-            .unwrap();
-        FinalizedHeader::new(header, verified).unwrap()
+        finalize(header)
     }
 
     fn finalized_with_digest(logs: Vec<DigestItem>) -> FinalizedHeader {
@@ -349,13 +372,7 @@ mod tests {
             extrinsics_root: H256([2; 32]),
             digest: Digest { logs },
         };
-        let finality = DevnetFinality::new();
-        let justification =
-            GrandpaJustification::decode_exact(&finality.justify(9, header.hash().0)).unwrap();
-        let verified = justification
-            .verify(&finality.authority_set().unwrap())
-            .unwrap();
-        FinalizedHeader::new(header, verified).unwrap()
+        finalize(header)
     }
 
     #[test]

@@ -6,9 +6,13 @@
     reason = "test code: a failed unwrap is a failed test"
 )]
 
-use isthmus_adapter_substrate::devnet::{sudo_set_origin, DevChain, DevnetFinality};
+use isthmus_adapter_substrate::devnet::{
+    sudo_schedule_grandpa_change, sudo_set_origin, voters, DevChain,
+};
 use isthmus_adapter_substrate::{keys, Destination, SubstrateClient, VerifiedOutbox};
-use isthmus_light_client_grandpa::{AuthoritySetTracker, DigestItem, GrandpaJustification, Header};
+use isthmus_light_client_grandpa::{
+    AuthoritySetTracker, DigestItem, FinalityProof, GrandpaJustification, Header,
+};
 use isthmus_protocol::{Address32, Attestation, Checkpoint, MerkleTree, Message};
 use isthmus_protocol::{Batch, MessageOutcome};
 use k256::ecdsa::SigningKey;
@@ -29,7 +33,7 @@ fn test_address(i: u8) -> [u8; 20] {
 }
 
 #[tokio::test]
-async fn dispatch_is_indexed_and_its_block_finalized_by_devnet_justification() {
+async fn dispatch_is_indexed_and_its_block_proven_final_by_the_voters_rpc() {
     let chain = DevChain::start().await.unwrap();
     let client = SubstrateClient::connect(&chain.url()).await.unwrap();
     let (start_number, start_hash) = client.finalized_head().await.unwrap();
@@ -97,24 +101,30 @@ async fn dispatch_is_indexed_and_its_block_finalized_by_devnet_justification() {
         vec![0, 1, 2]
     );
 
-    // Finality: track from the starting block, import the head with a justification
-    // signed by the devnet's GRANDPA authorities, then prove root and count.
-    let finality = DevnetFinality::new();
-    let mut tracker = AuthoritySetTracker::new(
-        finality.authority_set().unwrap(),
+    // Finality, as a relayer takes it: from the starting block and the genesis set,
+    // the node's finality proof of the next block (a justification of the head, with
+    // the headers linking back).
+    let anchor = AuthoritySetTracker::new(
+        voters::genesis_set().unwrap(),
         isthmus_light_client_grandpa::H256(start_hash),
         start_number,
     );
-    let header = Header::decode_exact(&client.header_bytes(head_hash).await.unwrap()).unwrap();
+    let mut tracker = anchor.clone();
+    let (served, justification) = proven_chain(&client, start_number, head).await;
+    let chain = tracker
+        .import_chain(served.clone(), &justification)
+        .unwrap();
+    let finalized = chain
+        .iter()
+        .find(|f| f.number() == head)
+        .expect("the head is in the proven chain")
+        .clone();
+    assert_eq!(finalized.hash().0, head_hash);
     assert_eq!(
-        header.hash().0,
-        head_hash,
+        served[0].hash().0,
+        client.block_hash(start_number + 1).await.unwrap().unwrap(),
         "the header bytes hash to the block hash"
     );
-    let justification =
-        GrandpaJustification::decode_exact(&finality.justify(head, head_hash)).unwrap();
-    let finalized = tracker.import(header, &justification).unwrap();
-    assert_eq!(finalized.hash().0, head_hash);
 
     // The outbox's root and count, proven: the finalized header's digest carries the
     // pallet's commitment, and they equal the tree of the indexed messages.
@@ -157,23 +167,104 @@ async fn dispatch_is_indexed_and_its_block_finalized_by_devnet_justification() {
         })
         .expect("the head carries the commitment");
     item[32] = 4;
-    let mut fresh = AuthoritySetTracker::new(
-        finality.authority_set().unwrap(),
-        isthmus_light_client_grandpa::H256(start_hash),
-        start_number,
-    );
-    assert!(fresh.import(forged, &justification).is_err());
+    let mut tampered = served.clone();
+    let at = tampered.iter().position(|h| h.number == head).unwrap();
+    tampered[at] = forged;
+    assert!(anchor.clone().import_chain(tampered, &justification).is_err());
 
     // A justification by too few authorities is refused.
-    let mut weak = GrandpaJustification::decode_exact(&finality.justify(head, head_hash)).unwrap();
+    let mut weak = justification.clone();
     weak.commit.precommits.truncate(2);
-    let mut fresh = AuthoritySetTracker::new(
-        finality.authority_set().unwrap(),
-        isthmus_light_client_grandpa::H256(start_hash),
-        start_number,
-    );
-    let header = Header::decode_exact(&client.header_bytes(head_hash).await.unwrap()).unwrap();
-    assert!(fresh.import(header, &weak).is_err());
+    assert!(anchor.clone().import_chain(served, &weak).is_err());
+}
+
+/// The headers from `after + 1` to the block a node's finality proof justifies (at
+/// least `until`), and its justification, through `grandpa_proveFinality`.
+async fn proven_chain(
+    client: &SubstrateClient,
+    after: u32,
+    until: u32,
+) -> (Vec<Header>, GrandpaJustification) {
+    for _ in 0..100 {
+        if let Ok(Some(bytes)) = client.prove_finality(after + 1).await {
+            let proof = FinalityProof::decode_exact(&bytes).unwrap();
+            let justification = GrandpaJustification::decode_exact(&proof.justification).unwrap();
+            if justification.commit.target_number >= until {
+                let hash = client.block_hash(after + 1).await.unwrap().unwrap();
+                let mut chain =
+                    vec![Header::decode_exact(&client.header_bytes(hash).await.unwrap()).unwrap()];
+                chain.extend(proof.unknown_headers);
+                return (chain, justification);
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no finality proof of block {until} within 10 s");
+}
+
+/// The dev runtime schedules an authority-set change (sudo); the voters sign the
+/// enacting block with the outgoing set and later blocks with the new one; a tracker
+/// anchored at the devnet's chain spec follows through `grandpa_proveFinality` alone, and the
+/// justifications the subscription delivers after the change verify only against
+/// the new set.
+#[tokio::test]
+async fn an_authority_set_change_is_followed_through_the_voters_rpc() {
+    use futures::StreamExt;
+    let chain = DevChain::start().await.unwrap();
+    let client = SubstrateClient::connect(&chain.url()).await.unwrap();
+    let spec = chain.chain_spec().unwrap();
+    let state = &spec["lightSyncState"];
+    let unhex = |v: &serde_json::Value| hex::decode(&v.as_str().unwrap()[2..]).unwrap();
+    let mut tracker = AuthoritySetTracker::from_light_sync_state(
+        &unhex(&state["finalizedBlockHeader"]),
+        &unhex(&state["grandpaAuthoritySet"]),
+    )
+    .unwrap();
+    sudo_schedule_grandpa_change(&client, &[3, 4, 5, 6], 2)
+        .await
+        .unwrap();
+    let chopsticks = SubstrateClient::connect(&chain.chopsticks_url())
+        .await
+        .unwrap();
+    let (announced, _) = chopsticks.finalized_head().await.unwrap();
+    chain.new_blocks(4).await.unwrap();
+    let mut justifications = client.subscribe_justifications().await.unwrap();
+    chain.new_blocks(1).await.unwrap();
+    let head = announced + 5;
+    while tracker.finalized().1 < head {
+        let after = tracker.finalized().1;
+        let (served, justification) = proven_chain(&client, after, after + 1).await;
+        let (before, justified) = (
+            tracker.authority_set().set_id(),
+            justification.commit.target_number,
+        );
+        tracker.import_chain(served, &justification).unwrap();
+        if tracker.authority_set().set_id() != before {
+            assert_eq!(
+                justified,
+                announced + 2,
+                "the enacting block is justified itself"
+            );
+        }
+    }
+    assert_eq!(tracker.authority_set().set_id(), 1);
+    assert_eq!(tracker.authority_set().authorities().len(), 4);
+
+    // The subscription's justification of the newest block: by set 1 only.
+    let latest = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            let bytes = justifications.next().await.unwrap().unwrap();
+            let j = GrandpaJustification::decode_exact(&bytes).unwrap();
+            if j.commit.target_number == head {
+                return j;
+            }
+        }
+    })
+    .await
+    .expect("the subscription delivers the head's justification");
+    latest.verify(tracker.authority_set()).unwrap();
+    let old = voters::genesis_set().unwrap();
+    assert!(latest.verify(&old).is_err(), "the old set no longer finalizes");
 }
 
 #[tokio::test]

@@ -126,6 +126,40 @@ pub enum Error {
         /// The change's base.
         median: BlockNumber,
     },
+    /// A finality proof carries no header to finalize.
+    #[error("the finality proof carries no header")]
+    EmptyChain,
+    /// A header of a finality proof does not extend the chain before it.
+    #[error("header #{number} does not extend the finalized chain (its parent must be {expected_parent})")]
+    BrokenLink {
+        /// The header that does not link.
+        number: BlockNumber,
+        /// The hash its parent must have.
+        expected_parent: H256,
+    },
+    /// A finality proof passes over the block that enacts an authority-set change:
+    /// that block's own justification (by the outgoing set) is mandatory.
+    #[error("block #{number} enacts authority set {set_id}: its own justification is mandatory, and the proof passes over it")]
+    MandatoryJustification {
+        /// The enacting block.
+        number: BlockNumber,
+        /// The set it starts.
+        set_id: u64,
+    },
+    /// A finality proof's justification is for another block than the proof's last header.
+    #[error("the finality proof names block {named}, its justification finalizes {justified}")]
+    ProofMismatch {
+        /// The block the proof names.
+        named: H256,
+        /// The block its justification finalizes.
+        justified: H256,
+    },
+    /// A stored tracker state does not decode or is inconsistent.
+    #[error("stored tracker state: {reason}")]
+    BadState {
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// A checkpoint's authority set has pending changes this tracker cannot resume.
     #[error("checkpoint carries pending authority-set changes")]
     UnsupportedCheckpoint,

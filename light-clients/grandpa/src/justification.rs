@@ -116,6 +116,45 @@ impl VerifiedFinality {
     pub fn signed_weight(&self) -> u64 {
         self.signed_weight
     }
+
+    /// What to store of it beside the headers it finalized, for
+    /// [`crate::AuthoritySetTracker::recall`].
+    pub fn record(&self) -> RecordedFinality {
+        RecordedFinality {
+            hash: self.hash,
+            number: self.number,
+            set_id: self.set_id,
+            round: self.round,
+            signed_weight: self.signed_weight,
+        }
+    }
+
+    /// A finality recorded when it was verified; only the tracker's `recall`, which
+    /// checks the recalled headers against its own state, builds one.
+    pub(crate) fn recorded(r: RecordedFinality) -> Self {
+        Self {
+            hash: r.hash,
+            number: r.number,
+            set_id: r.set_id,
+            round: r.round,
+            signed_weight: r.signed_weight,
+        }
+    }
+}
+
+/// A [`VerifiedFinality`] as stored beside the headers it finalized (plain data).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct RecordedFinality {
+    /// Hash of the justified block.
+    pub hash: H256,
+    /// Its number.
+    pub number: BlockNumber,
+    /// The set that signed it.
+    pub set_id: u64,
+    /// The round.
+    pub round: u64,
+    /// The weight of its voters.
+    pub signed_weight: u64,
 }
 
 /// The bytes a voter signs for a precommit:

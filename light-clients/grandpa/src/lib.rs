@@ -10,8 +10,9 @@
 //! - [`justification`]: GRANDPA justifications, verified against an authority set
 //!   (batch ed25519, weights, > 2/3 threshold, vote ancestry) into a
 //!   [`VerifiedFinality`] that only this crate can construct.
-//! - [`tracker`]: follows the authority set across scheduled and forced changes and
-//!   yields [`FinalizedHeader`]s.
+//! - [`tracker`]: follows the authority set across scheduled and forced changes,
+//!   from justifications or `grandpa_proveFinality` proofs of hash-linked chains,
+//!   and yields [`FinalizedHeader`]s; its state encodes for storage.
 //! - [`trie`]: Substrate base-16 trie read proofs (`state_getReadProof`), layouts V0
 //!   and V1, proving a value or its absence against a state root.
 //!
@@ -37,9 +38,10 @@ pub use header::{
     ConsensusEngineId, Digest, DigestItem, GrandpaConsensusLog, Header, ScheduledChange,
 };
 pub use justification::{
-    Commit, GrandpaJustification, Precommit, SignatureCheck, SignedPrecommit, VerifiedFinality,
+    Commit, GrandpaJustification, Precommit, RecordedFinality, SignatureCheck, SignedPrecommit,
+    VerifiedFinality,
 };
-pub use tracker::{AuthoritySetTracker, FinalizedHeader, PendingChange};
+pub use tracker::{AuthoritySetTracker, FinalityProof, FinalizedHeader, PendingChange};
 pub use trie::{ReadProof, VerifiedStorage};
 
 /// Block number type of the Substrate ledgers this crate follows.

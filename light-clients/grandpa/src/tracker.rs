@@ -26,10 +26,14 @@
 //! `Pause`, `Resume` and `OnDisabled` logs do not change who signs justifications
 //! and are ignored.
 
+use alloc::vec::Vec;
+use parity_scale_codec::{Decode, Encode};
+
+use crate::justification::RecordedFinality;
 use crate::trie::ReadProof;
 use crate::{
-    AuthoritySet, BlockNumber, Error, GrandpaConsensusLog, GrandpaJustification, Header,
-    LightSyncAuthoritySet, VerifiedFinality, VerifiedStorage, H256,
+    AuthorityId, AuthoritySet, BlockNumber, Error, GrandpaConsensusLog, GrandpaJustification,
+    Header, LightSyncAuthoritySet, ScheduledChange, VerifiedFinality, VerifiedStorage, H256,
 };
 
 /// An authority-set change announced by an imported header and not yet in force.
@@ -86,14 +90,20 @@ impl FinalizedHeader {
         &self.header
     }
 
-    /// The finality proof it carries.
+    /// The justification that finalized it: its own, or that of a descendant whose
+    /// chain of headers links back to it.
     pub fn finality(&self) -> &VerifiedFinality {
         &self.finality
     }
 
     /// The block hash.
     pub fn hash(&self) -> H256 {
-        self.finality.hash()
+        self.header.hash()
+    }
+
+    /// Whether the justification is this block's own (not a descendant's).
+    pub fn is_justified(&self) -> bool {
+        self.finality.hash() == self.header.hash()
     }
 
     /// The block number.
@@ -173,6 +183,8 @@ impl AuthoritySetTracker {
 
     /// Imports a finalized block: verifies `justification` finalizes `header` under
     /// the set in force for it, applies changes, and returns the finalized header.
+    /// The headers between the last finalized block and `header` are not seen (a
+    /// change they announce is missed): a follower uses [`Self::import_chain`].
     /// On error the tracker is unchanged.
     pub fn import(
         &mut self,
@@ -186,56 +198,212 @@ impl AuthoritySetTracker {
                 finalized: self.finalized_number,
             });
         }
-        let mut announced = None;
-        for log in header.grandpa_logs()? {
-            let (change, forced_base) = match log {
-                GrandpaConsensusLog::ScheduledChange(change) => (change, None),
-                GrandpaConsensusLog::ForcedChange {
-                    median_last_finalized,
-                    change,
-                } => (change, Some(median_last_finalized)),
-                GrandpaConsensusLog::OnDisabled(_)
-                | GrandpaConsensusLog::Pause(_)
-                | GrandpaConsensusLog::Resume(_) => continue,
-            };
-            if announced.is_some() {
-                return Err(Error::OverlappingChange { number });
-            }
-            announced = Some((change, forced_base));
+        let announced = announcement(&header)?;
+        if announced.is_some() && self.pending.is_some() {
+            return Err(Error::OverlappingChange { number });
         }
-
         let (finality, enacted) = self.verify_for(&header, justification)?;
-        let mut set = self.set.clone();
-        let mut pending = self.pending.clone();
-        if enacted {
-            if let Some(change) = pending.take() {
-                set = change.next;
-            }
-        }
-        if let Some((change, forced_base)) = announced {
-            if pending.is_some() {
-                return Err(Error::OverlappingChange { number });
-            }
-            let next = AuthoritySet::new(set.set_id() + 1, change.next_authorities)?;
-            let effective = number.saturating_add(change.delay);
-            if change.delay == 0 && forced_base.is_none() {
-                // Effective at this very block, which is now finalized.
-                set = next;
-            } else {
-                pending = Some(PendingChange {
-                    next,
-                    effective,
-                    forced_base,
+        let finalized = FinalizedHeader::new(header, finality)?;
+        self.advance(&finalized, enacted, announced.map(|(c, f)| (c, f, number)));
+        Ok(finalized)
+    }
+
+    /// Imports a finalized chain: `headers` are the blocks right after the last
+    /// finalized one, in order and hash-linked to it, and `justification` finalizes the
+    /// last of them (so all of them). Changes announced anywhere in the chain are
+    /// followed; a standard change enacted before the last header is refused, since
+    /// the enacting block's own justification (by the outgoing set) is mandatory.
+    /// Returns every header of the chain as finalized. On error the tracker is
+    /// unchanged.
+    pub fn import_chain(
+        &mut self,
+        headers: Vec<Header>,
+        justification: &GrandpaJustification,
+    ) -> Result<Vec<FinalizedHeader>, Error> {
+        let target_number = headers.last().ok_or(Error::EmptyChain)?.number;
+        let mut parent = (self.finalized_hash, self.finalized_number);
+        let mut hashes = Vec::with_capacity(headers.len());
+        let mut announced = None;
+        for header in &headers {
+            if header.number != parent.1.wrapping_add(1) || header.parent_hash != parent.0 {
+                return Err(Error::BrokenLink {
+                    number: header.number,
+                    expected_parent: parent.0,
                 });
             }
+            if let Some((change, forced)) = announcement(header)? {
+                if announced.is_some() || self.pending.is_some() {
+                    return Err(Error::OverlappingChange {
+                        number: header.number,
+                    });
+                }
+                announced = Some((change, forced, header.number));
+            }
+            if header.number < target_number {
+                let enacts = match (&self.pending, &announced) {
+                    (Some(p), _) => p.forced_base.is_none() && p.effective == header.number,
+                    (None, Some((change, None, at))) => {
+                        at.saturating_add(change.delay) == header.number
+                    }
+                    (None, _) => false,
+                };
+                if enacts {
+                    return Err(Error::MandatoryJustification {
+                        number: header.number,
+                        set_id: self.set.set_id() + 1,
+                    });
+                }
+            }
+            let hash = header.hash();
+            hashes.push(hash);
+            parent = (hash, header.number);
         }
-
-        let finalized = FinalizedHeader::new(header, finality)?;
-        self.set = set;
-        self.pending = pending;
-        self.finalized_hash = finalized.hash();
-        self.finalized_number = number;
+        let target = headers.last().ok_or(Error::EmptyChain)?;
+        let (finality, enacted) = self.verify_for(target, justification)?;
+        if finality.hash() != parent.0 {
+            return Err(Error::TargetMismatch {
+                expected_hash: parent.0,
+                expected_number: parent.1,
+                got_hash: finality.hash(),
+                got_number: finality.number(),
+            });
+        }
+        let finalized: Vec<FinalizedHeader> = headers
+            .into_iter()
+            .map(|header| FinalizedHeader {
+                header,
+                finality: finality.clone(),
+            })
+            .collect();
+        if let Some(last) = finalized.last() {
+            self.advance(last, enacted, announced);
+        }
         Ok(finalized)
+    }
+
+    /// Imports a finality proof as `grandpa_proveFinality` returns it for the block
+    /// after the last finalized one: `next` is that block's header (the proof starts
+    /// after it), the proof's headers lead to the justified block.
+    pub fn import_proof(
+        &mut self,
+        next: Header,
+        proof: &FinalityProof,
+    ) -> Result<Vec<FinalizedHeader>, Error> {
+        let justification = GrandpaJustification::decode_exact(&proof.justification)?;
+        if justification.commit.target_hash != proof.block {
+            return Err(Error::ProofMismatch {
+                named: proof.block,
+                justified: justification.commit.target_hash,
+            });
+        }
+        let mut chain = Vec::with_capacity(proof.unknown_headers.len() + 1);
+        chain.push(next);
+        chain.extend(proof.unknown_headers.iter().cloned());
+        self.import_chain(chain, &justification)
+    }
+
+    /// Headers this tracker finalized before (kept by the caller, e.g. in a database
+    /// written with the tracker's state), checked again: they must be consecutive and
+    /// hash-linked up to the last finalized block. Each comes with the finality that
+    /// covered it when imported.
+    pub fn recall(
+        &self,
+        chain: Vec<(Header, RecordedFinality)>,
+    ) -> Result<Vec<FinalizedHeader>, Error> {
+        let mut next: Option<(H256, BlockNumber)> = None;
+        for (header, _) in chain.iter().rev() {
+            let expected = next.unwrap_or((self.finalized_hash, self.finalized_number));
+            if header.number != expected.1 || header.hash() != expected.0 {
+                return Err(Error::BrokenLink {
+                    number: header.number,
+                    expected_parent: expected.0,
+                });
+            }
+            next = Some((header.parent_hash, header.number.wrapping_sub(1)));
+        }
+        Ok(chain
+            .into_iter()
+            .map(|(header, r)| FinalizedHeader {
+                header,
+                finality: VerifiedFinality::recorded(r),
+            })
+            .collect())
+    }
+
+    /// The tracker's whole state as SCALE bytes (versioned), to store beside the
+    /// cursor it covers; [`Self::decode_state`] reads it back.
+    pub fn encode_state(&self) -> Vec<u8> {
+        StoredState {
+            version: STATE_VERSION,
+            set_id: self.set.set_id(),
+            authorities: self.set.authorities().to_vec(),
+            finalized_hash: self.finalized_hash,
+            finalized_number: self.finalized_number,
+            pending: self.pending.as_ref().map(|p| StoredPending {
+                authorities: p.next.authorities().to_vec(),
+                effective: p.effective,
+                forced_base: p.forced_base,
+            }),
+        }
+        .encode()
+    }
+
+    /// A tracker from [`Self::encode_state`]'s bytes; the sets are validated again.
+    pub fn decode_state(bytes: &[u8]) -> Result<Self, Error> {
+        let stored: StoredState = crate::header::decode_exact(bytes, "tracker state")?;
+        if stored.version != STATE_VERSION {
+            return Err(Error::BadState {
+                reason: "unknown version",
+            });
+        }
+        let set = AuthoritySet::new(stored.set_id, stored.authorities)?;
+        let pending = match stored.pending {
+            Some(p) => Some(PendingChange {
+                next: AuthoritySet::new(stored.set_id + 1, p.authorities)?,
+                effective: p.effective,
+                forced_base: p.forced_base,
+            }),
+            None => None,
+        };
+        Ok(Self {
+            set,
+            finalized_hash: stored.finalized_hash,
+            finalized_number: stored.finalized_number,
+            pending,
+        })
+    }
+
+    /// Moves to `finalized`: enacts the pending change if `enacted`, then records the
+    /// change `announced` (at its block) as pending, or in force at once for a
+    /// standard change with no delay announced by the finalized block itself.
+    fn advance(
+        &mut self,
+        finalized: &FinalizedHeader,
+        enacted: bool,
+        announced: Option<(ScheduledChange, Option<BlockNumber>, BlockNumber)>,
+    ) {
+        if enacted {
+            if let Some(change) = self.pending.take() {
+                self.set = change.next;
+            }
+        }
+        if let Some((change, forced_base, at)) = announced {
+            // The set was validated when the header was read (see `announcement`).
+            if let Ok(next) = AuthoritySet::new(self.set.set_id() + 1, change.next_authorities) {
+                let effective = at.saturating_add(change.delay);
+                if forced_base.is_none() && effective <= finalized.number() {
+                    self.set = next;
+                } else {
+                    self.pending = Some(PendingChange {
+                        next,
+                        effective,
+                        forced_base,
+                    });
+                }
+            }
+        }
+        self.finalized_hash = finalized.hash();
+        self.finalized_number = finalized.number();
     }
 
     /// Verifies against the set in force for `header`; says whether the pending change
@@ -267,5 +435,74 @@ impl AuthoritySetTracker {
                 Ok((justification.verify_finalizes(header, &change.next)?, true))
             }
         }
+    }
+}
+
+/// Version of [`AuthoritySetTracker::encode_state`]'s layout.
+const STATE_VERSION: u8 = 1;
+
+#[derive(Encode, Decode)]
+struct StoredState {
+    version: u8,
+    set_id: u64,
+    authorities: Vec<(AuthorityId, u64)>,
+    finalized_hash: H256,
+    finalized_number: BlockNumber,
+    pending: Option<StoredPending>,
+}
+
+#[derive(Encode, Decode)]
+struct StoredPending {
+    authorities: Vec<(AuthorityId, u64)>,
+    effective: BlockNumber,
+    forced_base: Option<BlockNumber>,
+}
+
+/// The change a header announces, if any, with its forced-change base; the next set
+/// is validated here, so that a header announcing an invalid set is refused before
+/// anything is imported.
+fn announcement(
+    header: &Header,
+) -> Result<Option<(ScheduledChange, Option<BlockNumber>)>, Error> {
+    let mut announced = None;
+    for log in header.grandpa_logs()? {
+        let (change, forced_base) = match log {
+            GrandpaConsensusLog::ScheduledChange(change) => (change, None),
+            GrandpaConsensusLog::ForcedChange {
+                median_last_finalized,
+                change,
+            } => (change, Some(median_last_finalized)),
+            GrandpaConsensusLog::OnDisabled(_)
+            | GrandpaConsensusLog::Pause(_)
+            | GrandpaConsensusLog::Resume(_) => continue,
+        };
+        if announced.is_some() {
+            return Err(Error::OverlappingChange {
+                number: header.number,
+            });
+        }
+        AuthoritySet::new(0, change.next_authorities.clone())?;
+        announced = Some((change, forced_base));
+    }
+    Ok(announced)
+}
+
+/// A finality proof as `grandpa_proveFinality` returns it (SCALE): the justified
+/// block's hash, its justification (SCALE bytes) and the headers from the block after
+/// the asked one up to the justified block.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct FinalityProof {
+    /// Hash of the justified block.
+    pub block: H256,
+    /// SCALE-encoded [`GrandpaJustification`] of that block.
+    pub justification: Vec<u8>,
+    /// Headers after the asked block, up to and including the justified one.
+    pub unknown_headers: Vec<Header>,
+}
+
+impl FinalityProof {
+    /// Decodes a SCALE-encoded proof; the whole input must be one.
+    pub fn decode_exact(bytes: &[u8]) -> Result<Self, Error> {
+        crate::header::decode_exact(bytes, "finality proof")
     }
 }

@@ -405,3 +405,74 @@ fn finalized_header_reads_storage() {
         None
     );
 }
+
+/// A proven chain that announces a change: the enacting block must be the justified
+/// one (its justification by the outgoing set is mandatory); after it, only the new
+/// set finalizes, and a justification by the old set is refused.
+#[test]
+fn chains_follow_changes_only_through_the_enacting_blocks_justification() {
+    let (old, new) = (keys(0..4), keys(10..13));
+    let b10 = root_header(10);
+    let b11 = header(&b10, vec![change_log(&new, 2)]);
+    let b12 = header(&b11, vec![]);
+    let b13 = header(&b12, vec![]);
+    let b14 = header(&b13, vec![]);
+    let b15 = header(&b14, vec![]);
+    let start = AuthoritySetTracker::new(set(7, &old, &[1; 4]), b10.hash(), 10);
+
+    // Passing over block 13 (which enacts set 8) to a justification of 14 is refused,
+    // whichever set signed it.
+    let mut tracker = start.clone();
+    for (set_id, keys) in [(7, &old), (8, &new)] {
+        assert!(matches!(
+            tracker.import_chain(
+                vec![b11.clone(), b12.clone(), b13.clone(), b14.clone()],
+                &unanimous(&b14, set_id, keys)
+            ),
+            Err(Error::MandatoryJustification {
+                number: 13,
+                set_id: 8
+            })
+        ));
+    }
+    assert_eq!(tracker, start);
+
+    // Up to 13 with the old set's justification, then the new set.
+    let finalized = tracker
+        .import_chain(
+            vec![b11.clone(), b12.clone(), b13.clone()],
+            &unanimous(&b13, 7, &old),
+        )
+        .expect("the old set finalizes the enacting block");
+    assert_eq!(finalized.len(), 3);
+    assert!(finalized[2].is_justified() && !finalized[0].is_justified());
+    assert_eq!(tracker.authority_set().set_id(), 8);
+    let before = tracker.clone();
+    assert!(matches!(
+        tracker.import_chain(vec![b14.clone(), b15.clone()], &unanimous(&b15, 7, &old)),
+        Err(Error::UnknownVoter { .. })
+    ));
+    assert_eq!(tracker, before);
+    tracker
+        .import_chain(vec![b14, b15.clone()], &unanimous(&b15, 8, &new))
+        .expect("the new set finalizes after the change");
+    assert_eq!(tracker.finalized(), (b15.hash(), 15));
+
+    // The state survives encoding, pending change included.
+    let mut pending = start.clone();
+    pending
+        .import_chain(vec![b11.clone()], &unanimous(&b11, 7, &old))
+        .expect("announcing block");
+    assert!(pending.pending_change().is_some());
+    let encoded = pending.encode_state();
+    assert_eq!(
+        AuthoritySetTracker::decode_state(&encoded).expect("decodes"),
+        pending
+    );
+    let mut bad = encoded;
+    bad[0] = 9;
+    assert!(matches!(
+        AuthoritySetTracker::decode_state(&bad),
+        Err(Error::BadState { .. })
+    ));
+}

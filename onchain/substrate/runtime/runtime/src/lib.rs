@@ -1,12 +1,13 @@
 //! The Isthmus dev runtime: a FRAME solochain with system, timestamp, aura, grandpa,
-//! balances, transaction payment, sudo, `pallet-isthmus` and the example clearing
-//! app. The devnet runs it with chopsticks (no node binary); its genesis comes from the
+//! balances, transaction payment, sudo, `pallet-isthmus`, the example clearing app and
+//! `DevnetAuthorities` (sudo schedules GRANDPA authority-set changes). The devnet runs it with chopsticks (no node binary); its genesis comes from the
 //! `GenesisBuilder` API's `development` preset (see `docs/substrate.md` for the keys).
 #![cfg_attr(not(feature = "std"), no_std)]
 #![recursion_limit = "256"]
 
 extern crate alloc;
 
+pub mod devnet_authorities;
 pub mod genesis;
 
 use alloc::{borrow::Cow, vec, vec::Vec};
@@ -155,6 +156,8 @@ impl pallet_grandpa::Config for Runtime {
     type EquivocationReportSystem = ();
 }
 
+impl devnet_authorities::Config for Runtime {}
+
 impl pallet_timestamp::Config for Runtime {
     type Moment = u64;
     type OnTimestampSet = Aura;
@@ -249,6 +252,7 @@ construct_runtime!(
         Balances: pallet_balances = 4,
         TransactionPayment: pallet_transaction_payment = 5,
         Sudo: pallet_sudo = 6,
+        DevnetAuthorities: devnet_authorities = 7,
         Isthmus: pallet_isthmus = 10,
         Clearing: pallet_isthmus_clearing = 11,
     }

@@ -1,19 +1,14 @@
-//! Devnet support: the local dev chain (chopsticks running the dev runtime) and the
-//! GRANDPA finality the dev chain lacks.
-//!
-//! The dev chain has no GRANDPA voters, so [`DevnetFinality`] signs justifications
-//! with the genesis authorities' keys (seeds `keccak256("isthmus devnet grandpa
-//! authority i")`, documented in `docs/substrate.md`). Relayers verify them through
-//! the same light-client code as a real chain's justifications.
+//! Devnet support: the local dev chain (chopsticks running the dev runtime) with its
+//! GRANDPA authorities ([`voters`]) in front of it, and the sudo calls that set the
+//! devnet up.
+
+pub mod voters;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use ed25519_zebra::SigningKey;
-use isthmus_light_client_grandpa::justification::precommit_signing_payload;
-use isthmus_light_client_grandpa::{
-    AuthorityId, AuthoritySet, Commit, GrandpaJustification, Precommit, SignedPrecommit, H256,
-};
+use isthmus_light_client_grandpa::authorities::LightSyncAuthoritySet;
+use isthmus_light_client_grandpa::Header;
 use parity_scale_codec::Encode;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -21,83 +16,13 @@ use tokio::process::{Child, Command};
 use crate::client::SubstrateClient;
 use crate::Error;
 
-/// Number of GRANDPA authorities in the dev runtime's genesis.
-pub const DEVNET_AUTHORITIES: u8 = 3;
-
-/// The GRANDPA authority keys of the dev runtime's genesis (set id 0, weight 1 each).
-pub struct DevnetFinality {
-    keys: Vec<SigningKey>,
-}
-
-impl Default for DevnetFinality {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl DevnetFinality {
-    /// The three genesis authorities.
-    pub fn new() -> Self {
-        let keys = (0..DEVNET_AUTHORITIES)
-            .map(|i| {
-                let seed = isthmus_protocol::keccak256(
-                    format!("isthmus devnet grandpa authority {i}").as_bytes(),
-                );
-                SigningKey::from(seed)
-            })
-            .collect();
-        Self { keys }
-    }
-
-    /// The genesis authority set (set id 0), as the light client tracks it.
-    pub fn authority_set(&self) -> Result<AuthoritySet, Error> {
-        let authorities = self
-            .keys
-            .iter()
-            .map(|k| {
-                let public: [u8; 32] = ed25519_zebra::VerificationKey::from(k).into();
-                (AuthorityId(public), 1)
-            })
-            .collect();
-        Ok(AuthoritySet::new(0, authorities)?)
-    }
-
-    /// A SCALE-encoded justification of block `(number, hash)` signed by every
-    /// authority in round 1 of set 0.
-    pub fn justify(&self, number: u32, hash: [u8; 32]) -> Vec<u8> {
-        let precommit = Precommit {
-            target_hash: H256(hash),
-            target_number: number,
-        };
-        let round = 1;
-        let payload = precommit_signing_payload(&precommit, round, 0);
-        let precommits = self
-            .keys
-            .iter()
-            .map(|k| SignedPrecommit {
-                precommit,
-                signature: k.sign(&payload).into(),
-                id: AuthorityId(ed25519_zebra::VerificationKey::from(k).into()),
-            })
-            .collect();
-        GrandpaJustification {
-            round,
-            commit: Commit {
-                target_hash: H256(hash),
-                target_number: number,
-                precommits,
-            },
-            votes_ancestries: Vec::new(),
-        }
-        .encode()
-    }
-}
-
-/// The dev chain, started by [`DevChain::start`] and killed (with its whole process
-/// group) on drop.
+/// The dev chain, started by [`DevChain::start`]: chopsticks on a private port, and
+/// the devnet's GRANDPA authorities ([`voters::VoterService`]) on the public one.
+/// Both stop on drop (chopsticks with its whole process group).
 pub struct DevChain {
     child: Child,
-    port: u16,
+    chopsticks: u16,
+    voters: voters::VoterService,
 }
 
 impl DevChain {
@@ -134,13 +59,14 @@ impl DevChain {
         Ok(PathBuf::from(path))
     }
 
-    /// Starts chopsticks on the dev runtime in a new process group on a free port and
-    /// waits for it (the first start builds the genesis spec, a few seconds).
+    /// Starts chopsticks on the dev runtime in a new process group on a free port,
+    /// waits for it (the first start builds the genesis spec, a few seconds), and
+    /// starts the GRANDPA authorities in front of it.
     pub async fn start() -> Result<Self, Error> {
         Self::start_at(0).await
     }
 
-    /// [`DevChain::start`] on 127.0.0.1:`port` (0: any free port).
+    /// [`DevChain::start`] with the public RPC on 127.0.0.1:`port` (0: any free port).
     pub async fn start_at(port: u16) -> Result<Self, Error> {
         let devnet = Self::devnet_dir();
         let wasm = Self::runtime_wasm().await?;
@@ -154,7 +80,7 @@ impl DevChain {
         let mut child = Command::new(&node)
             .arg(devnet.join("substrate-chain.mjs"))
             .arg(&wasm)
-            .arg(port.to_string())
+            .arg("0")
             .current_dir(&devnet)
             .env(
                 "LOG_LEVEL",
@@ -184,7 +110,7 @@ impl DevChain {
                 "the chain exited before listening".into(),
             ))
         };
-        let port = tokio::time::timeout(std::time::Duration::from_secs(120), wait)
+        let chopsticks = tokio::time::timeout(std::time::Duration::from_secs(120), wait)
             .await
             .map_err(|_| Error::DevnetStart("no port within 120 s".into()))??;
         // Keep draining the chain's log: a closed pipe would kill its logger thread.
@@ -193,17 +119,84 @@ impl DevChain {
                 tracing::debug!(target: "isthmus::devnet", "{line}");
             }
         });
-        Ok(Self { child, port })
+        let voters =
+            voters::VoterService::start(chopsticks, port, voters::JUSTIFICATION_PERIOD).await?;
+        Ok(Self {
+            child,
+            chopsticks,
+            voters,
+        })
     }
 
-    /// The RPC port on 127.0.0.1.
+    /// The public RPC port on 127.0.0.1 (the voters, passing requests on to chopsticks).
     pub fn port(&self) -> u16 {
-        self.port
+        self.voters.port()
     }
 
-    /// The WebSocket URL.
+    /// The public WebSocket URL.
     pub fn url(&self) -> String {
-        format!("ws://127.0.0.1:{}", self.port)
+        format!("ws://127.0.0.1:{}", self.port())
+    }
+
+    /// Chopsticks' own WebSocket URL, behind the voters (for tests that must reach
+    /// the chain past them).
+    pub fn chopsticks_url(&self) -> String {
+        format!("ws://127.0.0.1:{}", self.chopsticks)
+    }
+
+    /// Has chopsticks build `count` empty blocks (`dev_newBlock`).
+    pub async fn new_blocks(&self, count: u32) -> Result<(), Error> {
+        use futures::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::Message;
+        let failed =
+            |e: &dyn std::fmt::Display| Error::Devnet(std::io::Error::other(format!("dev_newBlock: {e}")));
+        let (mut ws, _) = tokio_tungstenite::connect_async(self.chopsticks_url())
+            .await
+            .map_err(|e| failed(&e))?;
+        let request = serde_json::json!({
+            "jsonrpc": "2.0", "id": 1, "method": "dev_newBlock", "params": [{"count": count}],
+        });
+        ws.send(Message::Text(request.to_string()))
+            .await
+            .map_err(|e| failed(&e))?;
+        while let Some(message) = ws.next().await {
+            if let Message::Text(text) = message.map_err(|e| failed(&e))? {
+                let reply: serde_json::Value =
+                    serde_json::from_str(&text).map_err(|e| failed(&e))?;
+                if reply.get("id") == Some(&serde_json::json!(1)) {
+                    return match reply.get("error") {
+                        Some(error) => Err(failed(error)),
+                        None => Ok(()),
+                    };
+                }
+            }
+        }
+        Err(failed(&"the connection closed"))
+    }
+
+    /// A chain spec with the devnet's trust anchor, as networks publish theirs: a
+    /// `lightSyncState` with the voters' first block and the genesis GRANDPA
+    /// authority set (set 0) that finalizes its descendants. What a relayer's
+    /// `anchor.chain_spec` names.
+    pub fn chain_spec(&self) -> Result<serde_json::Value, Error> {
+        let header: Header = self.voters.anchor();
+        let set = voters::genesis_set()?;
+        let authority_set = LightSyncAuthoritySet {
+            current_authorities: set.authorities().to_vec(),
+            set_id: set.set_id(),
+            pending_standard_roots: Vec::new(),
+            best_finalized_number: None,
+            pending_forced_changes: Vec::new(),
+            authority_set_changes: Vec::new(),
+        };
+        Ok(serde_json::json!({
+            "name": "Isthmus dev",
+            "id": "isthmus_dev",
+            "lightSyncState": {
+                "finalizedBlockHeader": format!("0x{}", hex::encode(header.encode())),
+                "grandpaAuthoritySet": format!("0x{}", hex::encode(authority_set.encode())),
+            },
+        }))
     }
 }
 
@@ -362,4 +355,35 @@ pub async fn fund_from_alice(
     let alice = crate::Destination::new(client.clone(), subxt_signer::sr25519::dev::alice());
     alice.submit(&payload).await?;
     Ok(())
+}
+
+/// Schedules a GRANDPA authority-set change through `sudo`: devnet authorities
+/// `next` (indices below [`voters::KNOWN_AUTHORITIES`], weight 1 each) take over
+/// `delay` blocks after the block that includes the call. The voters follow it when
+/// it is enacted.
+pub async fn sudo_schedule_grandpa_change(
+    client: &SubstrateClient,
+    next: &[u8],
+    delay: u32,
+) -> Result<(), Error> {
+    use subxt::dynamic::Value;
+    let call = Value::unnamed_variant(
+        "DevnetAuthorities",
+        [Value::named_variant(
+            "schedule_grandpa_change",
+            [
+                (
+                    "next_authorities",
+                    Value::unnamed_composite(next.iter().map(|i| {
+                        Value::unnamed_composite([
+                            Value::from_bytes(voters::authority_id(*i)),
+                            Value::u128(1),
+                        ])
+                    })),
+                ),
+                ("delay", Value::u128(u128::from(delay))),
+            ],
+        )],
+    );
+    sudo(client, call).await
 }
