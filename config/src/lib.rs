@@ -53,7 +53,7 @@ pub use address::{AddressError, EvmAddress};
 pub use error::ConfigError;
 pub use key::{KeySource, Pkcs11Source, Secp256k1Key};
 pub use model::{
-    AttestationConfig, CheckpointConfig, Config, ConsortiumConfig, ConsortiumMember,
+    AnchorConfig, AttestationConfig, CheckpointConfig, Config, ConsortiumConfig, ConsortiumMember,
     DatabaseConfig, Finality, HttpConfig, Justifications, LedgerConfig, LedgerKind, LogConfig,
     LogFormat, MemberConfig, RouteConfig, TransitionConfig, DEFAULT_ATTEST_BURST,
     DEFAULT_ATTEST_RATE, DEFAULT_BATCH_SIZE, DEFAULT_BFT_EPOCH, DEFAULT_IN_FLIGHT, DEFAULT_LISTEN,
@@ -64,7 +64,7 @@ pub use problem::Problem;
 pub use secret::{DatabaseUrl, Secret, REDACTED};
 pub use settings::{
     AttestationSettings, ConsensusStep, ConsortiumMemberSettings, ConsortiumSettings,
-    DatabaseSettings, EvmFinality, EvmSettings, HttpSettings, JustificationSource,
+    DatabaseSettings, EvmFinality, EvmSettings, GrandpaAnchor, HttpSettings,
     LedgerKindSettings, LedgerSettings, LogSettings, MemberSettings, RouteSettings, SealProtocol,
     SealedFinality, Settings, SubstrateSettings, TrustedBlock,
 };

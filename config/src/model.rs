@@ -209,26 +209,49 @@ pub struct LedgerConfig {
     /// pallet is found by name), so validation refuses the key with that reason.
     #[serde(default)]
     pub pallet_index: Option<u8>,
-    /// Substrate only: where GRANDPA justifications come from. Validation requires it
-    /// and accepts only `devnet` so far (see [`Justifications`]).
+    /// Substrate only: where GRANDPA justifications come from: `rpc` (the node's
+    /// `grandpa_proveFinality`), the only source and the default.
     #[serde(default)]
     pub justifications: Option<Justifications>,
+    /// Substrate only: the trust anchor the GRANDPA light client starts from.
+    #[serde(default)]
+    pub anchor: Option<AnchorConfig>,
 }
 
-/// Where a Substrate ledger's GRANDPA justifications come from, as written. Either way
-/// they are verified by the GRANDPA light client against the authority set it tracks.
-/// Validation accepts only `devnet` so far (see
-/// [`JustificationSource`](crate::JustificationSource)).
+/// Where a Substrate ledger's GRANDPA justifications come from, as written. They are
+/// verified by the GRANDPA light client against the authority set it tracks from the
+/// ledger's anchor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Justifications {
-    /// The node's GRANDPA RPC, on a network with GRANDPA voters. Not wired into the
-    /// relayer yet: validation refuses it.
+    /// The node's GRANDPA RPC (`grandpa_proveFinality`), as a light client takes it.
     Rpc,
-    /// The dev chain, which has no voters: the relayer signs justifications with the
-    /// dev runtime's published genesis authority keys (`docs/substrate.md`). Only for
-    /// the devnet: anyone holding those keys can finalize anything.
-    Devnet,
+}
+
+/// A Substrate ledger's trust anchor, as written: a finalized block and the GRANDPA
+/// authority set (with its id) that finalizes its descendants. Either a chain spec's
+/// `lightSyncState` (`chain_spec`), or the four values given here.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnchorConfig {
+    /// A chain spec (JSON) with a `lightSyncState` (`finalizedBlockHeader`,
+    /// `grandpaAuthoritySet`), as Polkadot, Kusama, Westend and Paseo publish; a
+    /// relative path starts at the configuration file's directory.
+    #[serde(default)]
+    pub chain_spec: Option<RelativePathBuf>,
+    /// The anchor block's hash (0x + 64 hex digits).
+    #[serde(default)]
+    pub block: Option<String>,
+    /// The anchor block's number.
+    #[serde(default)]
+    pub number: Option<u32>,
+    /// The id of the authority set in force after the anchor block.
+    #[serde(default)]
+    pub set_id: Option<u64>,
+    /// That set's authorities: ed25519 public keys (0x + 64 hex digits), weight 1
+    /// each.
+    #[serde(default)]
+    pub authorities: Option<Vec<String>>,
 }
 
 /// Default for `ledgers[].poll_interval_ms`.
@@ -247,8 +270,7 @@ impl LedgerConfig {
         self.pallet.as_deref().unwrap_or(DEFAULT_PALLET)
     }
 
-    /// Where GRANDPA justifications come from as written, `Rpc` when absent (which
-    /// validation refuses).
+    /// Where GRANDPA justifications come from as written, `Rpc` when absent.
     pub fn justifications(&self) -> Justifications {
         self.justifications.unwrap_or(Justifications::Rpc)
     }

@@ -288,14 +288,14 @@ impl SealedFinality {
     }
 }
 
-/// A Substrate ledger's settings. Its finality is always GRANDPA, verified by the
-/// GRANDPA light client; the runtime pallet is always addressed by its metadata name
+/// A Substrate ledger's settings. Its finality is always GRANDPA, taken from the
+/// node's RPC and verified by the GRANDPA light client from [`SubstrateSettings::anchor`];
+/// the runtime pallet is always addressed by its metadata name
 /// [`SubstrateSettings::pallet`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SubstrateSettings {
-    /// Where GRANDPA justifications come from (`justifications`, which must be
-    /// written).
-    pub justifications: JustificationSource,
+    /// The trust anchor (`anchor`).
+    pub anchor: GrandpaAnchor,
 }
 
 impl SubstrateSettings {
@@ -306,33 +306,20 @@ impl SubstrateSettings {
     }
 }
 
-/// Where a Substrate ledger's GRANDPA justifications come from: the
-/// `justifications` values `isthmus run` supports.
-///
-/// `rpc` (a network's justifications, fetched from its node) parses but validation
-/// refuses it until it is wired; it joins this enum then.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum JustificationSource {
-    /// `devnet`: the dev chain has no GRANDPA voters, so the relayer signs
-    /// justifications with the dev runtime's published genesis authority keys and
-    /// verifies them like any other. Anyone holding those public keys can finalize
-    /// anything: for the devnet only.
-    Devnet,
-}
-
-impl JustificationSource {
-    /// The value as written in the configuration, e.g. `devnet`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JustificationSource::Devnet => "devnet",
-        }
-    }
-}
-
-impl fmt::Display for JustificationSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
+/// A Substrate ledger's trust anchor, validated: a finalized block and the GRANDPA
+/// authority set that finalizes its descendants.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GrandpaAnchor {
+    /// The block's hash.
+    pub block: [u8; 32],
+    /// Its number.
+    pub number: u32,
+    /// The id of the set in force after it.
+    pub set_id: u64,
+    /// The set's authorities (ed25519 public keys) and weights.
+    pub authorities: Vec<([u8; 32], u64)>,
+    /// Where it was read from, for messages: `chain spec <path>` or `configuration`.
+    pub source: String,
 }
 
 /// One `[[routes]]` entry, validated: messages from `source`'s outbox to

@@ -9,14 +9,14 @@ use crate::address::EvmAddress;
 use crate::error::ConfigError;
 use crate::key::KeySource;
 use crate::model::{
-    Config, Finality, Justifications, LedgerConfig, LedgerKind, DEFAULT_BFT_EPOCH, DEFAULT_PALLET,
+    Config, Finality, LedgerConfig, LedgerKind, DEFAULT_BFT_EPOCH, DEFAULT_PALLET,
     MAX_BATCH_SIZE, MAX_IN_FLIGHT, MAX_TAKEOVER_S, MIN_MESSAGE_GAS,
 };
 use crate::problem::{KeyPath, Problem};
 use crate::secret::redact_url;
 use crate::settings::{
     ConsensusStep, ConsortiumMemberSettings, ConsortiumSettings, DatabaseSettings, EvmFinality,
-    EvmSettings, HttpSettings, JustificationSource, LedgerKindSettings, LedgerSettings,
+    EvmSettings, GrandpaAnchor, HttpSettings, LedgerKindSettings, LedgerSettings,
     LogSettings, MemberSettings, RouteSettings, SealProtocol, SealedFinality, Settings,
     SubstrateSettings, TrustedBlock,
 };
@@ -44,9 +44,8 @@ impl Config {
     /// problem, nor in the settings (which hold the [`KeySource`]s).
     ///
     /// Modes and options that `isthmus run` cannot honour are problems too, each with
-    /// its reason: EVM `finality` `qbft`/`ibft2`/`clique`, Substrate `justifications`
-    /// other than an explicit `devnet`, a `pallet` other than `Isthmus`, and
-    /// `pallet_index`.
+    /// its reason: a Substrate ledger without a trust `anchor` (or one whose chain
+    /// spec cannot be read), a `pallet` other than `Isthmus`, and `pallet_index`.
     pub fn validate(&self) -> Result<Settings, Vec<Problem>> {
         let mut check = Checker {
             config: self,
@@ -405,6 +404,7 @@ impl Checker<'_> {
             ("pallet", ledger.pallet.is_some()),
             ("pallet_index", ledger.pallet_index.is_some()),
             ("justifications", ledger.justifications.is_some()),
+            ("anchor", ledger.anchor.is_some()),
         ] {
             if present {
                 self.report(
@@ -749,7 +749,7 @@ impl Checker<'_> {
                 "remove `pallet_index`",
             );
         }
-        let justifications = self.justifications(at, ledger);
+        let anchor = self.anchor(at, ledger);
         let submitter = at.field("submitter");
         if let Some(error) = self.key_source_problem(&submitter, &ledger.submitter) {
             self.key_error(&submitter, &ledger.submitter, error);
@@ -761,43 +761,117 @@ impl Checker<'_> {
         } else if let Err(error) = ledger.submitter.load_substrate_secret() {
             self.key_error(&submitter, &ledger.submitter, error);
         }
-        Some(SubstrateSettings {
-            justifications: justifications?,
-        })
+        Some(SubstrateSettings { anchor: anchor? })
     }
 
-    /// A Substrate ledger's `justifications`: only an explicit `devnet` runs today.
-    fn justifications(
-        &mut self,
-        at: &KeyPath,
-        ledger: &LedgerConfig,
-    ) -> Option<JustificationSource> {
-        let path = at.field("justifications");
-        match ledger.justifications {
-            Some(Justifications::Devnet) => Some(JustificationSource::Devnet),
-            Some(Justifications::Rpc) => {
-                self.report(
-                    &path,
-                    "`justifications = \"rpc\"` cannot run yet: fetching GRANDPA justifications \
-                     from a network's RPC is not wired yet",
-                    "the dev chain runs with `justifications = \"devnet\"`; a network with GRANDPA \
-                     voters cannot be relayed until RPC justifications are supported",
-                );
-                None
+    /// A Substrate ledger's `anchor`: a chain spec's `lightSyncState`, or block,
+    /// number, set id and authorities given in the configuration.
+    fn anchor(&mut self, at: &KeyPath, ledger: &LedgerConfig) -> Option<GrandpaAnchor> {
+        let path = at.field("anchor");
+        let Some(anchor) = &ledger.anchor else {
+            self.report(
+                &path,
+                format!(
+                    "substrate ledger `{}` has no trust anchor: the GRANDPA light client must \
+                     start from a finalized block and the authority set in force after it",
+                    ledger.name
+                ),
+                "add anchor = { chain_spec = \"<file>\" } naming the network's chain spec with \
+                 its lightSyncState, or anchor = { block = \"0x...\", number = N, set_id = S, \
+                 authorities = [\"0x...\", ...] } from a source you trust",
+            );
+            return None;
+        };
+        let inline = [
+            ("block", anchor.block.is_some()),
+            ("number", anchor.number.is_some()),
+            ("set_id", anchor.set_id.is_some()),
+            ("authorities", anchor.authorities.is_some()),
+        ];
+        match &anchor.chain_spec {
+            Some(spec) => {
+                for (field, present) in inline {
+                    if present {
+                        self.report(
+                            &path.field(field),
+                            "the anchor comes from `chain_spec`; a value given beside it would \
+                             be ignored",
+                            format!("remove `{field}`, or remove `chain_spec` and give all four values"),
+                        );
+                    }
+                }
+                let file = spec.relative();
+                match read_light_sync_state(&file) {
+                    Ok(anchor) => Some(anchor),
+                    Err(reason) => {
+                        self.report(
+                            &path.field("chain_spec"),
+                            format!("`{}`: {reason}", file.display()),
+                            "name a chain spec JSON file with a lightSyncState \
+                             (finalizedBlockHeader, grandpaAuthoritySet) from a source you \
+                             trust; for the devnet, `isthmus devnet substrate` writes it",
+                        );
+                        None
+                    }
+                }
             }
             None => {
-                self.report(
-                    &path,
-                    format!(
-                        "substrate ledger `{}` does not say where its GRANDPA justifications come \
-                         from; the only source wired so far is the dev chain's (`devnet`), and \
-                         fetching a network's justifications from its RPC is not wired yet",
-                        ledger.name
-                    ),
-                    "for the dev chain write `justifications = \"devnet\"` (its trust in the dev \
-                     runtime's public authority keys must be explicit)",
-                );
-                None
+                for (field, present) in inline {
+                    if !present {
+                        self.report(
+                            &path.field(field),
+                            format!("the anchor has no `{field}`"),
+                            "give block, number, set_id and authorities together, or a \
+                             chain_spec instead",
+                        );
+                    }
+                }
+                let block = anchor
+                    .block
+                    .as_deref()
+                    .and_then(|raw| self.hash32(&path.field("block"), raw));
+                let empty = Vec::new();
+                let list = anchor.authorities.as_ref().unwrap_or(&empty);
+                let keys = path.field("authorities");
+                if list.is_empty() && anchor.authorities.is_some() {
+                    self.report(
+                        &keys,
+                        "the authority list is empty",
+                        "list the ed25519 public keys of the set in force after the block",
+                    );
+                }
+                let mut seen = BTreeSet::new();
+                let mut authorities = Vec::new();
+                for (j, raw) in list.iter().enumerate() {
+                    let mut key = [0u8; 32];
+                    let digits = raw.strip_prefix("0x").unwrap_or("");
+                    if hex::decode_to_slice(digits, &mut key).is_err() || !raw.starts_with("0x") {
+                        self.report(
+                            &keys.index(j),
+                            format!("`{raw}` is not an ed25519 public key"),
+                            "write 0x followed by 64 hex digits (the authority's GRANDPA key)",
+                        );
+                        continue;
+                    }
+                    if !seen.insert(key) {
+                        self.report(
+                            &keys.index(j),
+                            format!("authority {raw} is listed twice"),
+                            "list each authority once",
+                        );
+                    }
+                    authorities.push((key, 1));
+                }
+                if list.is_empty() || authorities.len() != list.len() {
+                    return None;
+                }
+                Some(GrandpaAnchor {
+                    block: block?,
+                    number: anchor.number?,
+                    set_id: anchor.set_id?,
+                    authorities,
+                    source: "configuration".to_owned(),
+                })
             }
         }
     }
@@ -1204,4 +1278,39 @@ fn seal_protocol(finality: Finality) -> Option<SealProtocol> {
         Finality::Clique => Some(SealProtocol::Clique),
         Finality::FinalizedTag | Finality::Grandpa => None,
     }
+}
+
+/// The anchor in a chain spec's `lightSyncState` (or a file that is that object):
+/// the finalized header and the persisted GRANDPA authority set, SCALE hex. One
+/// with changes still pending is refused (the tracker cannot resume it).
+fn read_light_sync_state(file: &std::path::Path) -> Result<GrandpaAnchor, String> {
+    use isthmus_light_client_grandpa::{AuthoritySetTracker, Header, LightSyncAuthoritySet};
+    let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read it: {e}"))?;
+    let doc: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))?;
+    let state = doc.get("lightSyncState").unwrap_or(&doc);
+    let field = |name: &str| -> Result<Vec<u8>, String> {
+        let raw = state
+            .get(name)
+            .and_then(serde_json::Value::as_str)
+            .ok_or_else(|| format!("no lightSyncState.{name}"))?;
+        hex::decode(raw.trim_start_matches("0x"))
+            .map_err(|e| format!("lightSyncState.{name} is not hex: {e}"))
+    };
+    let (header, set) = (field("finalizedBlockHeader")?, field("grandpaAuthoritySet")?);
+    AuthoritySetTracker::from_light_sync_state(&header, &set)
+        .map_err(|e| format!("lightSyncState does not give an anchor: {e}"))?;
+    let header = Header::decode_exact(&header).map_err(|e| e.to_string())?;
+    let set = LightSyncAuthoritySet::decode_exact(&set).map_err(|e| e.to_string())?;
+    Ok(GrandpaAnchor {
+        block: header.hash().0,
+        number: header.number,
+        set_id: set.set_id,
+        authorities: set
+            .current_authorities
+            .iter()
+            .map(|(id, weight)| (id.0, *weight))
+            .collect(),
+        source: format!("chain spec {}", file.display()),
+    })
 }

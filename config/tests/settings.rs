@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use figment::Jail;
 use isthmus_config::{
-    Config, EvmAddress, EvmFinality, JustificationSource, KeySource, LedgerKind,
+    Config, EvmAddress, EvmFinality, KeySource, LedgerKind,
     LedgerKindSettings, LogFormat, Settings, DEFAULT_ATTEST_BURST, DEFAULT_ATTEST_RATE,
     DEFAULT_BATCH_SIZE, DEFAULT_IN_FLIGHT, DEFAULT_POLL_INTERVAL_MS, DEFAULT_POOL_SIZE,
     DEFAULT_TAKEOVER_S,
@@ -64,7 +64,8 @@ id = 20
 kind = "substrate"
 rpc = ["ws://127.0.0.1:9944"]
 finality = "grandpa"
-justifications = "devnet"
+justifications = "rpc"
+anchor = { block = "0x1111111111111111111111111111111111111111111111111111111111111111", number = 5, set_id = 2, authorities = ["0x2222222222222222222222222222222222222222222222222222222222222222"] }
 pallet = "Isthmus"
 submitter = { env = "TEST_SUB_SEED" }
 
@@ -284,8 +285,12 @@ fn ledgers_are_an_enum_per_kind() {
         assert_eq!(beta.rpc, ["ws://127.0.0.1:9944"]);
         assert_eq!(beta.submitter, KeySource::Env("TEST_SUB_SEED".into()));
         let substrate = beta.substrate().ok_or("beta is substrate")?;
-        assert_eq!(substrate.justifications, JustificationSource::Devnet);
-        assert_eq!(substrate.justifications.to_string(), "devnet");
+        assert_eq!(
+            (substrate.anchor.number, substrate.anchor.set_id),
+            (5, 2)
+        );
+        assert_eq!(substrate.anchor.block, [0x11; 32]);
+        assert_eq!(substrate.anchor.authorities, [([0x22; 32], 1)]);
         assert_eq!(substrate.pallet(), "Isthmus");
         assert!(beta.evm().is_none());
 
@@ -423,14 +428,14 @@ fn a_config_with_problems_yields_no_settings() {
         tls_files(jail)?;
         jail.create_file(
             "isthmus.toml",
-            &FULL.replace("justifications = \"devnet\"", "justifications = \"rpc\""),
+            &FULL.replace("number = 5, set_id = 2", "set_id = 2"),
         )?;
         let config = Config::load(Path::new("isthmus.toml")).map_err(|e| e.to_string())?;
         let problems = config
             .validate()
-            .expect_err("rpc justifications are refused");
+            .expect_err("an anchor without its number is refused");
         assert_eq!(problems.len(), 1, "{problems:#?}");
-        assert_eq!(problems[0].key, "ledgers[2].justifications");
+        assert_eq!(problems[0].key, "ledgers[2].anchor.number");
         Ok(())
     });
 }

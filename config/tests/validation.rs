@@ -48,7 +48,8 @@ kind = "substrate"
 rpc = ["ws://127.0.0.1:9944"]
 finality = "grandpa"
 submitter = { env = "TEST_SUB_SEED" }
-justifications = "devnet"
+justifications = "rpc"
+anchor = { block = "0x1111111111111111111111111111111111111111111111111111111111111111", number = 5, set_id = 2, authorities = ["0x2222222222222222222222222222222222222222222222222222222222222222", "0x3333333333333333333333333333333333333333333333333333333333333333"] }
 
 [[routes]]
 source = "alpha"
@@ -941,51 +942,98 @@ fn bad_sealed_finality_keys_name_the_key_and_the_fix() {
         .contains("applies to sealed finality"));
 }
 
+/// The anchor line of `BASE`.
+const ANCHOR: &str = "anchor = { block = \"0x1111111111111111111111111111111111111111111111111111111111111111\", number = 5, set_id = 2, authorities = [\"0x2222222222222222222222222222222222222222222222222222222222222222\", \"0x3333333333333333333333333333333333333333333333333333333333333333\"] }";
+
 #[test]
-fn rpc_justifications_are_refused() {
-    let found = problems(&BASE.replace("justifications = \"devnet\"", "justifications = \"rpc\""));
+fn a_substrate_ledger_needs_a_trust_anchor() {
+    let found = problems(&BASE.replace(&format!("{ANCHOR}\n"), ""));
     assert_eq!(found.len(), 1, "{found:#?}");
-    let p = find(&found, "ledgers[1].justifications");
+    let p = find(&found, "ledgers[1].anchor");
     assert_eq!(p.location, "isthmus.toml");
     assert!(
         p.message
-            .contains("fetching GRANDPA justifications from a network's RPC is not wired yet"),
+            .contains("substrate ledger `beta` has no trust anchor"),
         "{p}"
     );
-    assert!(p.message.contains("`justifications = \"rpc\"`"), "{p}");
-    assert!(
-        p.fix
-            .starts_with("the dev chain runs with `justifications = \"devnet\"`"),
-        "{p}"
-    );
+    assert!(p.fix.contains("anchor = { chain_spec = "), "{p}");
+    // The only justification source is the node's RPC: `devnet` is no value.
+    let devnet = BASE.replace("justifications = \"rpc\"", "justifications = \"devnet\"");
+    Jail::expect_with(|jail| {
+        set_keys(jail);
+        let error = load(jail, &devnet).expect_err("`devnet` does not parse");
+        assert!(error.to_string().contains("devnet"), "{error}");
+        Ok(())
+    });
 }
 
 #[test]
-fn absent_justifications_must_be_written_as_devnet() {
-    let found = problems(&BASE.replace("justifications = \"devnet\"\n", ""));
-    assert_eq!(found.len(), 1, "{found:#?}");
-    let p = find(&found, "ledgers[1].justifications");
-    assert_eq!(p.location, "isthmus.toml");
-    assert!(
-        p.message.contains(
-            "substrate ledger `beta` does not say where its GRANDPA justifications come from"
-        ),
-        "{p}"
+fn an_inline_anchor_is_checked_field_by_field() {
+    let found = problems(&BASE.replace(
+        ANCHOR,
+        "anchor = { block = \"0x12\", set_id = 1, authorities = [\"0xzz\", \"0x2222222222222222222222222222222222222222222222222222222222222222\", \"0x2222222222222222222222222222222222222222222222222222222222222222\"] }",
+    ));
+    let keys: Vec<&str> = found.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "ledgers[1].anchor.number",
+            "ledgers[1].anchor.block",
+            "ledgers[1].anchor.authorities[0]",
+            "ledgers[1].anchor.authorities[2]",
+        ],
+        "{found:#?}"
     );
-    assert!(p.message.contains("RPC is not wired yet"), "{p}");
-    assert!(
-        p.fix
-            .starts_with("for the dev chain write `justifications = \"devnet\"`"),
-        "{p}"
+    assert!(found[3].message.contains("listed twice"), "{:?}", found[3]);
+}
+
+/// Real published chain specs anchor the light client: Westend's and Polkadot's
+/// `lightSyncState`; a file that is not one is refused with its reason.
+#[test]
+fn a_chain_spec_anchor_reads_the_published_light_sync_state() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/substrate");
+    for (file, number, set_id, count) in [
+        ("westend2-light-sync-state.json", 29_233_814, 10_077, 20),
+        ("polkadot-light-sync-state.json", 29_378_183, 3_195, 600),
+    ] {
+        let path = fixtures.join(file);
+        let config = BASE.replace(
+            ANCHOR,
+            &format!("anchor = {{ chain_spec = \"{}\" }}", path.display()),
+        );
+        Jail::expect_with(|jail| {
+            set_keys(jail);
+            let settings = valid(&load(jail, &config)?);
+            let ledger = settings.ledger("beta").expect("beta");
+            let anchor = &ledger.substrate().expect("substrate").anchor;
+            assert_eq!(
+                (anchor.number, anchor.set_id, anchor.authorities.len()),
+                (number, set_id, count),
+                "{file}"
+            );
+            assert!(anchor.source.contains(file));
+            Ok(())
+        });
+    }
+    let found = problems(&BASE.replace(
+        ANCHOR,
+        "anchor = { chain_spec = \"isthmus.toml\", set_id = 4 }",
+    ));
+    let keys: Vec<&str> = found.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["ledgers[1].anchor.set_id", "ledgers[1].anchor.chain_spec"],
+        "{found:#?}"
     );
+    assert!(found[1].message.contains("not JSON"), "{:?}", found[1]);
 }
 
 #[test]
 fn pallet_other_than_isthmus_and_pallet_index_are_refused() {
     let named = |extra: &str| {
         BASE.replace(
-            "justifications = \"devnet\"\n",
-            &format!("justifications = \"devnet\"\n{extra}\n"),
+            "justifications = \"rpc\"\n",
+            &format!("justifications = \"rpc\"\n{extra}\n"),
         )
     };
     // The name the relayer uses anyway is accepted.

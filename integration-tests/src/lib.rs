@@ -609,15 +609,23 @@ impl Consortium {
             if let Some(sub) = &devnet.sub {
                 let seed = dir.path().join(format!("{name}-sub-submitter.key"));
                 std::fs::write(&seed, SUB_SUBMITTERS[i]).expect("key file");
+                let spec = dir.path().join("sub-chain-spec.json");
+                std::fs::write(
+                    &spec,
+                    sub.chain.chain_spec().expect("the devnet's anchor").to_string(),
+                )
+                .expect("chain spec file");
                 toml += &format!(
                     "[[ledgers]]\nname = \"sub\"\nid = {}\nkind = \"substrate\"\nrpc = [\"{}\"]\n\
-                     finality = \"grandpa\"\njustifications = \"devnet\"\npoll_interval_ms = 200\n\
+                     finality = \"grandpa\"\njustifications = \"rpc\"\n\
+                     anchor = {{ chain_spec = \"{}\" }}\npoll_interval_ms = 200\n\
                      submitter = {{ file = \"{}\" }}\n\n",
                     sub.id,
                     proxies
                         .as_ref()
                         .and_then(|p| p.sub.as_ref())
                         .map_or_else(|| sub.chain.url(), |p| p.rewrite(&sub.chain.url())),
+                    spec.display(),
                     seed.display()
                 );
                 toml +=

@@ -135,6 +135,8 @@ pub async fn substrate(
     let client = isthmus_adapter_substrate::SubstrateClient::connect(&chain.url())
         .await
         .map_err(|e| fail(e.to_string()))?;
+    let spec = chain.chain_spec().map_err(|e| fail(e.to_string()))?;
+    let anchor = write_anchor(ledger, &spec).map_err(fail)?;
     sudo_set_ledger_id(&client, ledger.id)
         .await
         .map_err(|e| fail(e.to_string()))?;
@@ -171,7 +173,8 @@ pub async fn substrate(
     }
     writeln!(
         out,
-        "{} (ledger id {}) at {}; Ctrl-C stops the ledger",
+        "{} (ledger id {}) at {}, its GRANDPA authorities serving finality proofs; {anchor}; \
+         Ctrl-C stops the ledger",
         ledger.name,
         ledger.id,
         chain.url()
@@ -180,6 +183,31 @@ pub async fn substrate(
     crate::supervise::wait_for_shutdown().await?;
     drop(chain);
     Ok(Outcome::Success)
+}
+
+/// Writes the devnet's chain spec (its trust anchor, a `lightSyncState`) where the
+/// ledger's `anchor.chain_spec` names it; says where, or what to configure instead.
+fn write_anchor(ledger: &isthmus_config::LedgerConfig, spec: &serde_json::Value) -> Result<String, String> {
+    let state = &spec["lightSyncState"];
+    let Some(path) = ledger
+        .anchor
+        .as_ref()
+        .and_then(|a| a.chain_spec.as_ref())
+        .map(|p| p.relative())
+    else {
+        return Ok(format!(
+            "its anchor (no anchor.chain_spec configured to write it to): {}",
+            state
+        ));
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    }
+    let tmp = path.with_extension("json.tmp");
+    let text = serde_json::to_string_pretty(spec).map_err(|e| e.to_string())?;
+    std::fs::write(&tmp, text).map_err(|e| format!("writing {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    Ok(format!("anchor written to {}", path.display()))
 }
 
 /// `--ledger NAME` of the configuration read from `file`, which must be of `kind`.

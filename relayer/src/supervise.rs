@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use isthmus_config::{
-    AttestationSettings, EvmFinality, JustificationSource, LedgerKindSettings, LedgerSettings,
+    AttestationSettings, EvmFinality, LedgerKindSettings, LedgerSettings,
     SealProtocol, Settings, TlsMaterial,
 };
 use isthmus_schema::{CursorKey, RetryPolicy, Stage, Store};
@@ -23,7 +23,7 @@ use tracing::{debug_span, error, info, info_span, warn, Instrument};
 use crate::attest::{Attester, Consortium, Endpoint, HttpPeers};
 use crate::http::Handles;
 use crate::ledger::evm::{EvmEndpoints, EvmLedger, LightClientStart};
-use crate::ledger::substrate::{Justifier, Submitter, SubstrateLedger};
+use crate::ledger::substrate::{GrandpaStart, Submitter, SubstrateLedger};
 use crate::ledger::{LedgerError, LedgerHandle, Source};
 use crate::metrics::{Metrics, RpcMetrics};
 use crate::peer_endpoint::{PeerEndpoint, RateLimiter};
@@ -142,10 +142,12 @@ pub(crate) async fn connect_ledger(
                     finality: isthmus_schema::FinalityMode::Grandpa,
                 })
                 .await?;
-            let justifier = match substrate.justifications {
-                JustificationSource::Devnet => {
-                    Justifier::Devnet(isthmus_adapter_substrate::devnet::DevnetFinality::new())
-                }
+            // Resume from the state stored with the cursor, with no trust in the
+            // node; or start at the configured anchor.
+            let stored = stored_light_client(store, l.id).await?;
+            let start = GrandpaStart {
+                anchor: substrate.anchor.clone(),
+                stored,
             };
             // A key in a PKCS#11 token signs for an ECDSA account; sr25519 secrets
             // come from a file or a variable.
@@ -164,7 +166,7 @@ pub(crate) async fn connect_ledger(
                     Some(Arc::new(RpcMetrics::new(&l.name, metrics))),
                     submitter,
                     &l.submitter.describe(),
-                    justifier,
+                    start,
                 )
                 .await?,
             );
@@ -213,28 +215,37 @@ pub(crate) async fn connect_ledger(
                 },
                 // Resume from the state stored with the cursor, with no trust in the
                 // node; or start at the operator's checkpoint.
-                EvmFinality::Sealed(sealed) => {
-                    let stored = match store.light_client_state(l.id).await? {
-                        Some(record) => {
-                            let from = record
-                                .head
-                                .number
-                                .saturating_sub(crate::ledger::follow::HEADER_WINDOW as u64);
-                            let headers = store.light_client_headers(l.id, from).await?;
-                            Some(Box::new((record, headers)))
-                        }
-                        None => None,
-                    };
-                    LightClientStart::Sealed {
-                        finality: sealed.clone(),
-                        stored,
-                    }
-                }
+                EvmFinality::Sealed(sealed) => LightClientStart::Sealed {
+                    finality: sealed.clone(),
+                    stored: stored_light_client(store, l.id).await?,
+                },
             };
             let ledger =
                 Arc::new(EvmLedger::connect(&l.name, l.id, &endpoints, submitter, start).await?);
             handle(l, ledger.clone(), ledger)
         }
+    })
+}
+
+/// The light-client state stored with the observe cursor of ledger `id`, with its
+/// window of headers, if any.
+async fn stored_light_client(
+    store: &Store,
+    id: u32,
+) -> Result<
+    Option<Box<(isthmus_schema::LightClientRecord, Vec<isthmus_schema::VerifiedHeaderRecord>)>>,
+    RelayerError,
+> {
+    Ok(match store.light_client_state(id).await? {
+        Some(record) => {
+            let from = record
+                .head
+                .number
+                .saturating_sub(crate::ledger::follow::HEADER_WINDOW as u64);
+            let headers = store.light_client_headers(id, from).await?;
+            Some(Box::new((record, headers)))
+        }
+        None => None,
     })
 }
 

@@ -837,8 +837,11 @@ pub struct VerifiedHeaderRecord {
     pub sealed_by: Vec<[u8; 20]>,
     /// The set the seals were checked against, sorted.
     pub validators: Vec<[u8; 20]>,
-    /// The header's RLP, as served (seals included).
+    /// The header as served: RLP (EVM, seals included) or SCALE (Substrate).
     pub header_rlp: Vec<u8>,
+    /// GRANDPA: the justification that finalized it (its own or a descendant's);
+    /// None for EVM headers.
+    pub finality_proof: Option<serde_json::Value>,
 }
 
 /// What an observe round commits of a light client: its state and the headers it

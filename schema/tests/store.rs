@@ -1847,6 +1847,7 @@ fn light_client_commit(head: u64, from: u64, keep: u64) -> LightClientCommit {
                 sealed_by: validators[..2].to_vec(),
                 validators: validators.clone(),
                 header_rlp: vec![0xc0, n as u8],
+                finality_proof: None,
             })
             .collect(),
         keep,

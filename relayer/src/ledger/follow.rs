@@ -403,6 +403,7 @@ impl Follower {
                 sealed_by: signers.iter().map(|a| a.0).collect(),
                 validators: validators.iter().map(|a| a.0).collect(),
                 header_rlp: v.value().encode_rlp(),
+                finality_proof: None,
             });
         }
         self.verified.insert(number, v);

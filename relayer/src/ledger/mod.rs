@@ -15,6 +15,7 @@
 
 pub mod evm;
 pub mod follow;
+pub mod grandpa;
 pub mod substrate;
 
 use std::collections::{HashMap, HashSet};

@@ -1,14 +1,23 @@
 //! A Substrate ledger carrying the Isthmus pallet: `Dispatch` events of the pallet,
-//! headers and GRANDPA justifications through `isthmus-light-client-grandpa` (the
-//! outbox's root and count are committed in every header's digest), `process_batch`
-//! on the pallet.
+//! finality from the node's `grandpa_proveFinality` verified by the GRANDPA light
+//! client from the configured anchor ([`super::grandpa`]; the outbox's root and count
+//! are committed in every header's digest), `process_batch` on the pallet.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use isthmus_adapter_substrate::devnet::DevnetFinality;
 use isthmus_adapter_substrate::{Destination as Inbox, SubmitKey, SubstrateClient, VerifiedOutbox};
+use isthmus_config::GrandpaAnchor;
+use isthmus_light_client_grandpa::{FinalityProof, Header};
+use isthmus_protocol::{ActiveSigners, Attestation, Batch, MessageId, SignerSetUpdate};
+use isthmus_schema::{BlockRef, LightClientCommit, LightClientRecord, NewMessage, VerifiedHeaderRecord};
+use tokio::sync::Mutex;
+
+use super::follow::{Halt, StartError};
+use super::grandpa::{self, GrandpaFollower};
+use super::{Balance, Delivered, DeliveryRef, Destination, LedgerError, Observed, Source};
+use crate::verified::VerifiedCheckpoint;
 
 /// What a Substrate ledger's deliveries are signed with.
 pub enum Submitter<'a> {
@@ -17,45 +26,20 @@ pub enum Submitter<'a> {
     /// A secp256k1 key, in process or in a PKCS#11 token: an ECDSA account.
     Ecdsa(std::sync::Arc<dyn isthmus_keys::EcdsaKey>),
 }
-use isthmus_light_client_grandpa::{AuthoritySet, FinalizedHeader, GrandpaJustification};
-use isthmus_protocol::{ActiveSigners, Attestation, Batch, MessageId, SignerSetUpdate};
-use isthmus_schema::{BlockRef, NewMessage};
-
-use super::{Balance, Delivered, DeliveryRef, Destination, LedgerError, Observed, Source};
-use crate::verified::VerifiedCheckpoint;
 
 /// Most blocks one observer round reads events of.
 const SCAN_RANGE: u64 = 200;
+/// Most finality proofs one call of [`Source::finalized`] imports (each covers the
+/// blocks up to a justification: a set's last block, or the node's latest).
+const PROOFS_PER_ROUND: usize = 32;
 
-/// Where a Substrate ledger's GRANDPA justifications come from. Either way they are
-/// verified by the light client against the authority set.
-pub enum Justifier {
-    /// The dev chain, which has no GRANDPA voters: justifications are signed here with
-    /// the dev runtime's published genesis authority keys. Only reachable from a
-    /// configuration that says `justifications = "devnet"`.
-    Devnet(DevnetFinality),
-}
-
-impl Justifier {
-    /// How checkpoints verified through this justifier say their finality was
-    /// established.
-    fn finality(&self) -> &'static str {
-        match self {
-            Self::Devnet(_) => "grandpa (devnet authority keys)",
-        }
-    }
-
-    fn authority_set(&self) -> Result<AuthoritySet, LedgerError> {
-        match self {
-            Self::Devnet(d) => Ok(d.authority_set()?),
-        }
-    }
-
-    fn justify(&self, number: u32, hash: [u8; 32]) -> Vec<u8> {
-        match self {
-            Self::Devnet(d) => d.justify(number, hash),
-        }
-    }
+/// Where the GRANDPA follower starts: the stored state (resumed with no trust in the
+/// node) or the configured anchor.
+pub struct GrandpaStart {
+    /// The configured anchor.
+    pub anchor: GrandpaAnchor,
+    /// The state stored with the observe cursor, and the stored window of headers.
+    pub stored: Option<Box<(LightClientRecord, Vec<VerifiedHeaderRecord>)>>,
 }
 
 /// A Substrate ledger carrying the Isthmus pallet.
@@ -64,15 +48,16 @@ pub struct SubstrateLedger {
     id: u32,
     client: SubstrateClient,
     inbox: Inbox,
-    justifier: Justifier,
-    authorities: AuthoritySet,
+    follower: Mutex<GrandpaFollower>,
 }
 
 impl SubstrateLedger {
     /// Connects to the nodes at `urls` (by preference, with failover, each attempt
     /// reported to `observer`); deliveries are signed with `submitter`: an sr25519
     /// secret, or a secp256k1 key (in a PKCS#11 token) for an ECDSA account. Errors
-    /// name the submitter by `submitter_source`.
+    /// name the submitter by `submitter_source`. The GRANDPA follower resumes from
+    /// the stored state, or starts at the anchor, whose hash must be the node's block
+    /// at that height.
     pub async fn connect(
         name: &str,
         id: u32,
@@ -80,7 +65,7 @@ impl SubstrateLedger {
         observer: Option<std::sync::Arc<dyn isthmus_endpoints::RpcObserver>>,
         submitter: Submitter<'_>,
         submitter_source: &str,
-        justifier: Justifier,
+        start: GrandpaStart,
     ) -> Result<Self, LedgerError> {
         let client = SubstrateClient::connect_any(urls, observer).await?;
         let inbox = match submitter {
@@ -96,14 +81,55 @@ impl SubstrateLedger {
             }
             Submitter::Ecdsa(key) => Inbox::with_key(client.clone(), SubmitKey::Ecdsa(key)),
         };
-        let authorities = justifier.authority_set()?;
+        let config_error = |e: StartError| LedgerError::Config {
+            ledger: name.to_owned(),
+            reason: e.to_string(),
+        };
+        let follower = match start.stored {
+            Some(stored) => {
+                let (record, headers) = *stored;
+                let follower = GrandpaFollower::resume(name, id, &start.anchor, &record, headers)
+                    .map_err(config_error)?;
+                tracing::info!(
+                    ledger = name,
+                    head = follower.head().number,
+                    set_id = follower.set_id(),
+                    "GRANDPA light client resumed from the stored state"
+                );
+                follower
+            }
+            None => {
+                let anchor = &start.anchor;
+                let served = client.block_hash(anchor.number).await?;
+                if served != Some(anchor.block) {
+                    return Err(config_error(StartError::CheckpointMismatch {
+                        ledger: name.to_owned(),
+                        number: u64::from(anchor.number),
+                        hash: hex::encode(anchor.block),
+                        reason: format!(
+                            "the node's block there is {} (anchor from the {})",
+                            served.map_or("missing".to_owned(), |h| format!("0x{}", hex::encode(h))),
+                            anchor.source
+                        ),
+                    }));
+                }
+                let follower =
+                    GrandpaFollower::start(name, id, anchor).map_err(config_error)?;
+                tracing::info!(
+                    ledger = name,
+                    anchor = anchor.number,
+                    set_id = anchor.set_id,
+                    "GRANDPA light client starts at the anchor"
+                );
+                follower
+            }
+        };
         Ok(Self {
             name: name.to_owned(),
             id,
             client,
             inbox,
-            justifier,
-            authorities,
+            follower: Mutex::new(follower),
         })
     }
 
@@ -114,12 +140,37 @@ impl SubstrateLedger {
         }
     }
 
+    fn halted(&self, halt: &Halt) -> LedgerError {
+        LedgerError::Halted {
+            ledger: self.name.clone(),
+            number: halt.number,
+            rule: halt.rule.clone(),
+            evidence: Box::new(halt.evidence.clone()),
+        }
+    }
+
     fn block_number(&self, number: u64) -> Result<u32, LedgerError> {
         u32::try_from(number).map_err(|_| {
             self.refused(format!(
                 "block number {number} does not fit a Substrate block number"
             ))
         })
+    }
+
+    /// The node's finality proof for block `number` and that block's header, or None
+    /// when the node has no proof to give yet.
+    async fn proof_for(&self, number: u32) -> Result<Option<(Header, FinalityProof)>, LedgerError> {
+        let Some(bytes) = self.client.prove_finality(number).await? else {
+            return Ok(None);
+        };
+        let proof = FinalityProof::decode_exact(&bytes)
+            .map_err(|e| self.refused(format!("the finality proof of block {number}: {e}")))?;
+        let hash = self.client.block_hash(number).await?.ok_or_else(|| {
+            self.refused(format!("the node proves block {number} final but does not serve it"))
+        })?;
+        let header = Header::decode_exact(&self.client.header_bytes(hash).await?)
+            .map_err(|e| self.refused(format!("header {number}: {e}")))?;
+        Ok(Some((header, proof)))
     }
 }
 
@@ -135,12 +186,44 @@ impl Source for SubstrateLedger {
         SCAN_RANGE
     }
 
+    /// The light client's last finalized block, after importing the node's finality
+    /// proofs up to the node's finalized head (at most [`PROOFS_PER_ROUND`] a call).
     async fn finalized(&self) -> Result<BlockRef, LedgerError> {
-        let (number, hash) = self.client.finalized_head().await?;
-        Ok(BlockRef {
-            number: u64::from(number),
-            hash,
-        })
+        let mut follower = self.follower.lock().await;
+        if let Some(halt) = follower.halted() {
+            return Err(self.halted(halt));
+        }
+        let (claimed, _) = self.client.finalized_head().await?;
+        for _ in 0..PROOFS_PER_ROUND {
+            let head = follower.head().number;
+            if u64::from(claimed) <= head {
+                break;
+            }
+            let next = self.block_number(head + 1)?;
+            let Some((header, proof)) = self.proof_for(next).await? else {
+                break;
+            };
+            let began = std::time::Instant::now();
+            match follower.follow(header, &proof) {
+                Ok(count) => tracing::debug!(
+                    from = next,
+                    blocks = count,
+                    set_id = follower.set_id(),
+                    ms = began.elapsed().as_millis() as u64,
+                    "imported a finality proof"
+                ),
+                Err(halt) => return Err(self.halted(&halt)),
+            }
+        }
+        Ok(follower.head())
+    }
+
+    async fn light_client(&self) -> Option<LightClientCommit> {
+        Some(self.follower.lock().await.commit())
+    }
+
+    async fn light_client_committed(&self, head: u64) {
+        self.follower.lock().await.committed(head);
     }
 
     async fn block_ref(&self, number: u64) -> Result<Option<BlockRef>, LedgerError> {
@@ -184,42 +267,39 @@ impl Source for SubstrateLedger {
             .collect())
     }
 
-    /// The header's bytes must hash to `block.hash`, a GRANDPA justification of that
-    /// hash must verify against the authority set, and the header's digest then gives
-    /// the root and count.
+    /// The block must be one the light client finalized (within its window), with
+    /// `block.hash`; the header's digest then gives the root and count.
     async fn verify_checkpoint(&self, block: BlockRef) -> Result<VerifiedCheckpoint, LedgerError> {
-        let finalized = Source::finalized(self).await?;
-        if block.number > finalized.number {
+        let follower = self.follower.lock().await;
+        if let Some(halt) = follower.halted() {
+            return Err(self.halted(halt));
+        }
+        let head = follower.head().number;
+        let Some(finalized) = follower.header(block.number) else {
+            return Err(self.refused(if block.number > head {
+                format!("block {} is not final here (finalized: {head})", block.number)
+            } else {
+                format!(
+                    "block {} is below the light client's window of finalized headers \
+                     (finalized: {head})",
+                    block.number
+                )
+            }));
+        };
+        if finalized.hash().0 != block.hash {
             return Err(self.refused(format!(
-                "block {} is not final here (finalized: {})",
-                block.number, finalized.number
+                "block {} is {} on the finalized chain, not 0x{}",
+                block.number,
+                finalized.hash(),
+                hex::encode(block.hash)
             )));
         }
-        let number = self.block_number(block.number)?;
-        let bytes = self.client.header_bytes(block.hash).await?;
-        let header = isthmus_light_client_grandpa::Header::decode_exact(&bytes)
-            .map_err(|e| self.refused(format!("header {number}: {e}")))?;
-        if header.hash().0 != block.hash || header.number != number {
-            return Err(self.refused(format!(
-                "the node's header {} hashes to {}, not to the requested block",
-                header.number,
-                header.hash()
-            )));
-        }
-        let justification =
-            GrandpaJustification::decode_exact(&self.justifier.justify(number, block.hash))
-                .map_err(|e| self.refused(format!("justification of block {number}: {e}")))?;
-        let finality = justification
-            .verify(&self.authorities)
-            .map_err(|e| self.refused(format!("justification of block {number}: {e}")))?;
-        let finalized = FinalizedHeader::new(header, finality)
-            .map_err(|e| self.refused(format!("block {number}: {e}")))?;
-        let outbox = VerifiedOutbox::from_digest(&finalized)
-            .map_err(|e| self.refused(format!("block {number}: {e}")))?;
+        let outbox = VerifiedOutbox::from_digest(finalized)
+            .map_err(|e| self.refused(format!("block {}: {e}", block.number)))?;
         Ok(VerifiedCheckpoint::from_substrate(
             self.id,
             &outbox,
-            self.justifier.finality(),
+            &grandpa::describe(finalized),
         ))
     }
 }

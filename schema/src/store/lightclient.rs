@@ -37,7 +37,7 @@ impl Store {
     ) -> Result<Vec<VerifiedHeaderRecord>> {
         let rows = sqlx::query(
             "SELECT number, hash, parent_hash, state_root, finality, sealed_by, validators, \
-                    header_rlp \
+                    header_rlp, finality_proof::text AS finality_proof \
              FROM light_client_headers WHERE ledger_id = $1 AND number >= $2 ORDER BY number",
         )
         .bind(i64::from(ledger))
@@ -56,7 +56,7 @@ impl Store {
     ) -> Result<Option<VerifiedHeaderRecord>> {
         let row = sqlx::query(
             "SELECT number, hash, parent_hash, state_root, finality, sealed_by, validators, \
-                    header_rlp \
+                    header_rlp, finality_proof::text AS finality_proof \
              FROM light_client_headers WHERE ledger_id = $1 AND hash = $2",
         )
         .bind(i64::from(ledger))
@@ -190,6 +190,7 @@ pub(super) async fn write_commit(
         let mut sealed = Vec::with_capacity(n);
         let mut sets = Vec::with_capacity(n);
         let mut rlps = Vec::with_capacity(n);
+        let mut proofs: Vec<Option<String>> = Vec::with_capacity(n);
         for h in &commit.headers {
             numbers.push(to_i64(h.number, "header number")?);
             hashes.push(h.hash.to_vec());
@@ -201,19 +202,20 @@ pub(super) async fn write_commit(
             sealed.push(h.sealed_by.concat());
             sets.push(h.validators.concat());
             rlps.push(h.header_rlp.clone());
+            proofs.push(h.finality_proof.as_ref().map(Value::to_string));
         }
         sqlx::query(
             "INSERT INTO light_client_headers (ledger_id, number, hash, parent_hash, state_root, \
-                 finality, sealed_by, validators, header_rlp) \
+                 finality, sealed_by, validators, header_rlp, finality_proof) \
              SELECT $1, u.number, u.hash, u.parent_hash, u.state_root, u.finality, \
                     ARRAY(SELECT substring(u.sealed FROM i * 20 + 1 FOR 20) \
                           FROM generate_series(0, octet_length(u.sealed) / 20 - 1) AS i ORDER BY i), \
                     ARRAY(SELECT substring(u.vals FROM i * 20 + 1 FOR 20) \
                           FROM generate_series(0, octet_length(u.vals) / 20 - 1) AS i ORDER BY i), \
-                    u.rlp \
+                    u.rlp, u.proof::jsonb \
              FROM unnest($2::int8[], $3::bytea[], $4::bytea[], $5::bytea[], $6::text[], \
-                         $7::bytea[], $8::bytea[], $9::bytea[]) \
-                  AS u(number, hash, parent_hash, state_root, finality, sealed, vals, rlp) \
+                         $7::bytea[], $8::bytea[], $9::bytea[], $10::text[]) \
+                  AS u(number, hash, parent_hash, state_root, finality, sealed, vals, rlp, proof) \
              ON CONFLICT (ledger_id, number) DO NOTHING",
         )
         .bind(i64::from(s.ledger))
@@ -225,6 +227,7 @@ pub(super) async fn write_commit(
         .bind(&sealed)
         .bind(&sets)
         .bind(&rlps)
+        .bind(&proofs)
         .execute(&mut *conn)
         .await
         .map_err(StoreError::db("write verified headers"))?;
@@ -293,6 +296,14 @@ fn decode_header(row: &PgRow) -> Result<VerifiedHeaderRecord> {
         sealed_by: addresses(row, "sealed_by")?,
         validators: addresses(row, "validators")?,
         header_rlp: get(row, "header_rlp")?,
+        finality_proof: get::<Option<String>>(row, "finality_proof")?
+            .map(|text| {
+                serde_json::from_str(&text).map_err(|e| StoreError::Decode {
+                    what: "finality_proof",
+                    reason: e.to_string(),
+                })
+            })
+            .transpose()?,
     })
 }
 

@@ -146,15 +146,38 @@ impl DevChain {
 
     /// Has chopsticks build `count` empty blocks (`dev_newBlock`).
     pub async fn new_blocks(&self, count: u32) -> Result<(), Error> {
+        self.call(&self.chopsticks_url(), "dev_newBlock", serde_json::json!([{ "count": count }]))
+            .await
+            .map(drop)
+    }
+
+    /// Has the voters sign new blocks with the set the last authority-set change
+    /// retired (`true`), or with the set in force again: a node serving stale
+    /// justifications, for tests. Returns whether a retired set exists.
+    pub async fn vote_with_retired_set(&self, on: bool) -> Result<bool, Error> {
+        let reply = self
+            .call(&self.url(), "devnet_voteWithRetiredSet", serde_json::json!([on]))
+            .await?;
+        Ok(reply.as_bool().unwrap_or(false))
+    }
+
+    /// One JSON-RPC call over a fresh WebSocket connection to `url`; its result.
+    async fn call(
+        &self,
+        url: &str,
+        method: &str,
+        params: serde_json::Value,
+    ) -> Result<serde_json::Value, Error> {
         use futures::{SinkExt, StreamExt};
         use tokio_tungstenite::tungstenite::Message;
-        let failed =
-            |e: &dyn std::fmt::Display| Error::Devnet(std::io::Error::other(format!("dev_newBlock: {e}")));
-        let (mut ws, _) = tokio_tungstenite::connect_async(self.chopsticks_url())
+        let failed = |e: &dyn std::fmt::Display| {
+            Error::Devnet(std::io::Error::other(format!("{method}: {e}")))
+        };
+        let (mut ws, _) = tokio_tungstenite::connect_async(url)
             .await
             .map_err(|e| failed(&e))?;
         let request = serde_json::json!({
-            "jsonrpc": "2.0", "id": 1, "method": "dev_newBlock", "params": [{"count": count}],
+            "jsonrpc": "2.0", "id": 1, "method": method, "params": params,
         });
         ws.send(Message::Text(request.to_string()))
             .await
@@ -166,7 +189,7 @@ impl DevChain {
                 if reply.get("id") == Some(&serde_json::json!(1)) {
                     return match reply.get("error") {
                         Some(error) => Err(failed(error)),
-                        None => Ok(()),
+                        None => Ok(reply["result"].clone()),
                     };
                 }
             }

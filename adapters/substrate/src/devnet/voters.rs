@@ -14,7 +14,9 @@
 //! - [`VoterService`] listens on the dev chain's public RPC port: it answers
 //!   `grandpa_proveFinality`, `grandpa_subscribeJustifications` and
 //!   `chain_getFinalizedHead` from the votes, and passes every other request to
-//!   chopsticks, so a relayer cannot tell it from a node.
+//!   chopsticks, so a relayer cannot tell it from a node. One devnet-only method
+//!   injects a fault for tests: `devnet_voteWithRetiredSet(true)` has the voters sign
+//!   new blocks with the set the last change retired.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -93,6 +95,10 @@ pub struct Voting {
     set_ends: Vec<(u64, u32)>,
     period: u32,
     stalled: bool,
+    /// The set replaced by the last change, and whether the voters sign with it
+    /// (a fault the devnet can inject: `devnet_voteWithRetiredSet`).
+    retired: Option<AuthoritySet>,
+    vote_retired: bool,
 }
 
 impl Voting {
@@ -116,6 +122,8 @@ impl Voting {
             set_ends: Vec::new(),
             period: period.max(1),
             stalled: false,
+            retired: None,
+            vote_retired: false,
         })
     }
 
@@ -226,19 +234,30 @@ impl Voting {
         }
     }
 
-    /// A justification of `target` by every key held of the set in force, if they
-    /// carry the threshold.
+    /// From now on, sign with the set the last change retired (`true`), as a
+    /// misbehaving node would serve; or with the set in force again. Returns whether
+    /// there is a retired set.
+    pub fn vote_with_retired_set(&mut self, on: bool) -> bool {
+        self.vote_retired = on;
+        self.retired.is_some()
+    }
+
+    /// A justification of `target` by every key held of the set in force (or the
+    /// retired one, see [`Self::vote_with_retired_set`]), if they carry its threshold.
     fn justify(&mut self, target: u32) -> Option<Vec<u8>> {
+        let set = match (&self.retired, self.vote_retired) {
+            (Some(retired), true) => retired.clone(),
+            _ => self.set.clone(),
+        };
         let header = self.header(target);
         let precommit = Precommit {
             target_hash: header.hash(),
             target_number: target,
         };
         self.round += 1;
-        let payload = precommit_signing_payload(&precommit, self.round, self.set.set_id());
+        let payload = precommit_signing_payload(&precommit, self.round, set.set_id());
         let mut weight = 0;
-        let precommits: Vec<SignedPrecommit> = self
-            .set
+        let precommits: Vec<SignedPrecommit> = set
             .authorities()
             .iter()
             .filter_map(|(id, w)| {
@@ -251,7 +270,7 @@ impl Voting {
                 })
             })
             .collect();
-        if weight < self.set.threshold() {
+        if weight < set.threshold() {
             return None;
         }
         Some(
@@ -277,7 +296,7 @@ impl Voting {
                 self.set_ends.push((self.set.set_id(), target));
                 self.kept.insert(target, justification.clone());
                 tracing::info!(number = target, set_id = next.set_id(), "devnet voters: new authority set in force");
-                self.set = next;
+                self.retired = Some(std::mem::replace(&mut self.set, next));
             } else {
                 self.pending = Some((next, at));
             }
@@ -582,6 +601,10 @@ fn answer(
             );
             Ok(json!(subscription))
         }
+        "devnet_voteWithRetiredSet" => match params.get(0).and_then(Value::as_bool) {
+            Some(on) => Ok(json!(state.voting().vote_with_retired_set(on))),
+            None => Err("devnet_voteWithRetiredSet takes true or false".to_owned()),
+        },
         "grandpa_unsubscribeJustifications" => {
             let name = params.get(0).and_then(Value::as_str).unwrap_or_default();
             Ok(json!(subscriptions.remove(name).map(|t| t.abort()).is_some()))
