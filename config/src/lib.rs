@@ -64,9 +64,9 @@ pub use problem::Problem;
 pub use secret::{DatabaseUrl, Secret, REDACTED};
 pub use settings::{
     AttestationSettings, ConsensusStep, ConsortiumMemberSettings, ConsortiumSettings,
-    DatabaseSettings, EvmFinality, EvmSettings, GrandpaAnchor, HttpSettings,
-    LedgerKindSettings, LedgerSettings, LogSettings, MemberSettings, RouteSettings, SealProtocol,
-    SealedFinality, Settings, SubstrateSettings, TrustedBlock,
+    DatabaseSettings, EvmFinality, EvmSettings, GrandpaAnchor, HttpSettings, LedgerKindSettings,
+    LedgerSettings, LogSettings, MemberSettings, RouteSettings, SealProtocol, SealedFinality,
+    Settings, SubstrateSettings, TrustedBlock,
 };
 pub use tls::{crypto_provider, is_tls_name, TlsError, TlsFiles, TlsMaterial};
 

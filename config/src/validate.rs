@@ -9,16 +9,16 @@ use crate::address::EvmAddress;
 use crate::error::ConfigError;
 use crate::key::KeySource;
 use crate::model::{
-    Config, Finality, LedgerConfig, LedgerKind, DEFAULT_BFT_EPOCH, DEFAULT_PALLET,
-    MAX_BATCH_SIZE, MAX_IN_FLIGHT, MAX_TAKEOVER_S, MIN_MESSAGE_GAS,
+    Config, Finality, LedgerConfig, LedgerKind, DEFAULT_BFT_EPOCH, DEFAULT_PALLET, MAX_BATCH_SIZE,
+    MAX_IN_FLIGHT, MAX_TAKEOVER_S, MIN_MESSAGE_GAS,
 };
 use crate::problem::{KeyPath, Problem};
 use crate::secret::redact_url;
 use crate::settings::{
     ConsensusStep, ConsortiumMemberSettings, ConsortiumSettings, DatabaseSettings, EvmFinality,
-    EvmSettings, GrandpaAnchor, HttpSettings, LedgerKindSettings, LedgerSettings,
-    LogSettings, MemberSettings, RouteSettings, SealProtocol, SealedFinality, Settings,
-    SubstrateSettings, TrustedBlock,
+    EvmSettings, GrandpaAnchor, HttpSettings, LedgerKindSettings, LedgerSettings, LogSettings,
+    MemberSettings, RouteSettings, SealProtocol, SealedFinality, Settings, SubstrateSettings,
+    TrustedBlock,
 };
 
 /// URL schemes accepted for ledger RPC endpoints.
@@ -796,7 +796,9 @@ impl Checker<'_> {
                             &path.field(field),
                             "the anchor comes from `chain_spec`; a value given beside it would \
                              be ignored",
-                            format!("remove `{field}`, or remove `chain_spec` and give all four values"),
+                            format!(
+                                "remove `{field}`, or remove `chain_spec` and give all four values"
+                            ),
                         );
                     }
                 }
@@ -1297,7 +1299,10 @@ fn read_light_sync_state(file: &std::path::Path) -> Result<GrandpaAnchor, String
         hex::decode(raw.trim_start_matches("0x"))
             .map_err(|e| format!("lightSyncState.{name} is not hex: {e}"))
     };
-    let (header, set) = (field("finalizedBlockHeader")?, field("grandpaAuthoritySet")?);
+    let (header, set) = (
+        field("finalizedBlockHeader")?,
+        field("grandpaAuthoritySet")?,
+    );
     AuthoritySetTracker::from_light_sync_state(&header, &set)
         .map_err(|e| format!("lightSyncState does not give an anchor: {e}"))?;
     let header = Header::decode_exact(&header).map_err(|e| e.to_string())?;

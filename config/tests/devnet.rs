@@ -103,7 +103,9 @@ fn validate_as(member_env: &str, expected_member: &str, expected_listen: &str) {
                     "sub",
                     format!(
                         "chain spec {}",
-                        examples.join("../../devnet/state/sub-chain-spec.json").display()
+                        examples
+                            .join("../../devnet/state/sub-chain-spec.json")
+                            .display()
                     )
                 ),
             ]

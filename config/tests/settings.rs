@@ -11,10 +11,9 @@ use std::time::Duration;
 
 use figment::Jail;
 use isthmus_config::{
-    Config, EvmAddress, EvmFinality, KeySource, LedgerKind,
-    LedgerKindSettings, LogFormat, Settings, DEFAULT_ATTEST_BURST, DEFAULT_ATTEST_RATE,
-    DEFAULT_BATCH_SIZE, DEFAULT_IN_FLIGHT, DEFAULT_POLL_INTERVAL_MS, DEFAULT_POOL_SIZE,
-    DEFAULT_TAKEOVER_S,
+    Config, EvmAddress, EvmFinality, KeySource, LedgerKind, LedgerKindSettings, LogFormat,
+    Settings, DEFAULT_ATTEST_BURST, DEFAULT_ATTEST_RATE, DEFAULT_BATCH_SIZE, DEFAULT_IN_FLIGHT,
+    DEFAULT_POLL_INTERVAL_MS, DEFAULT_POOL_SIZE, DEFAULT_TAKEOVER_S,
 };
 
 /// anvil account 3: its address is the consortium signer of `bank-a` below.
@@ -285,10 +284,7 @@ fn ledgers_are_an_enum_per_kind() {
         assert_eq!(beta.rpc, ["ws://127.0.0.1:9944"]);
         assert_eq!(beta.submitter, KeySource::Env("TEST_SUB_SEED".into()));
         let substrate = beta.substrate().ok_or("beta is substrate")?;
-        assert_eq!(
-            (substrate.anchor.number, substrate.anchor.set_id),
-            (5, 2)
-        );
+        assert_eq!((substrate.anchor.number, substrate.anchor.set_id), (5, 2));
         assert_eq!(substrate.anchor.block, [0x11; 32]);
         assert_eq!(substrate.anchor.authorities, [([0x22; 32], 1)]);
         assert_eq!(substrate.pallet(), "Isthmus");

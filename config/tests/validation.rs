@@ -991,7 +991,8 @@ fn an_inline_anchor_is_checked_field_by_field() {
 /// `lightSyncState`; a file that is not one is refused with its reason.
 #[test]
 fn a_chain_spec_anchor_reads_the_published_light_sync_state() {
-    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/substrate");
+    let fixtures =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/substrate");
     for (file, number, set_id, count) in [
         ("westend2-light-sync-state.json", 29_233_814, 10_077, 20),
         ("polkadot-light-sync-state.json", 29_378_183, 3_195, 600),

@@ -612,7 +612,10 @@ impl Consortium {
                 let spec = dir.path().join("sub-chain-spec.json");
                 std::fs::write(
                     &spec,
-                    sub.chain.chain_spec().expect("the devnet's anchor").to_string(),
+                    sub.chain
+                        .chain_spec()
+                        .expect("the devnet's anchor")
+                        .to_string(),
                 )
                 .expect("chain spec file");
                 toml += &format!(

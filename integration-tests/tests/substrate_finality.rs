@@ -46,7 +46,12 @@ async fn deliveries_continue_across_an_authority_set_change_and_a_retired_set_is
         to_sub.push(
             devnet
                 .a
-                .dispatch_raw(SUB_LEDGER, app, 0, &payment(10 + i, SUB_BANK_A, SUB_BANK_B, 1))
+                .dispatch_raw(
+                    SUB_LEDGER,
+                    app,
+                    0,
+                    &payment(10 + i, SUB_BANK_A, SUB_BANK_B, 1),
+                )
                 .await,
         );
         to_evm.push(sub.dispatch(1, evm_echo, 0, &[b'a', i]).await);
@@ -80,7 +85,12 @@ async fn deliveries_continue_across_an_authority_set_change_and_a_retired_set_is
         to_sub.push(
             devnet
                 .a
-                .dispatch_raw(SUB_LEDGER, app, 0, &payment(20 + i, SUB_BANK_A, SUB_BANK_B, 1))
+                .dispatch_raw(
+                    SUB_LEDGER,
+                    app,
+                    0,
+                    &payment(20 + i, SUB_BANK_A, SUB_BANK_B, 1),
+                )
                 .await,
         );
         to_evm.push(sub.dispatch(1, evm_echo, 0, &[b'b', i]).await);
@@ -95,7 +105,11 @@ async fn deliveries_continue_across_an_authority_set_change_and_a_retired_set_is
         stored_set_id(&consortium, 1).await == 1 && stored_set_id(&consortium, 2).await == 1
     })
     .await;
-    assert!(followed, "members 1 and 2 follow set 1\n{}", consortium.logs());
+    assert!(
+        followed,
+        "members 1 and 2 follow set 1\n{}",
+        consortium.logs()
+    );
 
     // Member 0 resumes from the tracker state it stored before the change (set 0),
     // follows the change from the node's proofs, and serves its part again.
@@ -106,7 +120,12 @@ async fn deliveries_continue_across_an_authority_set_change_and_a_retired_set_is
         to_sub.push(
             devnet
                 .a
-                .dispatch_raw(SUB_LEDGER, app, 0, &payment(30 + i, SUB_BANK_A, SUB_BANK_B, 1))
+                .dispatch_raw(
+                    SUB_LEDGER,
+                    app,
+                    0,
+                    &payment(30 + i, SUB_BANK_A, SUB_BANK_B, 1),
+                )
                 .await,
         );
         to_evm.push(sub.dispatch(1, evm_echo, 0, &[b'c', i]).await);
@@ -145,7 +164,11 @@ async fn deliveries_continue_across_an_authority_set_change_and_a_retired_set_is
         all
     })
     .await;
-    assert!(halted, "every member records the refusal\n{}", consortium.logs());
+    assert!(
+        halted,
+        "every member records the refusal\n{}",
+        consortium.logs()
+    );
     let evidence = consortium.members[2]
         .count(&format!(
             "SELECT count(*) FROM lifecycle_log WHERE event = 'consensus_fault' \

@@ -187,7 +187,10 @@ pub async fn substrate(
 
 /// Writes the devnet's chain spec (its trust anchor, a `lightSyncState`) where the
 /// ledger's `anchor.chain_spec` names it; says where, or what to configure instead.
-fn write_anchor(ledger: &isthmus_config::LedgerConfig, spec: &serde_json::Value) -> Result<String, String> {
+fn write_anchor(
+    ledger: &isthmus_config::LedgerConfig,
+    spec: &serde_json::Value,
+) -> Result<String, String> {
     let state = &spec["lightSyncState"];
     let Some(path) = ledger
         .anchor

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use isthmus_config::{
-    AttestationSettings, EvmFinality, LedgerKindSettings, LedgerSettings,
-    SealProtocol, Settings, TlsMaterial,
+    AttestationSettings, EvmFinality, LedgerKindSettings, LedgerSettings, SealProtocol, Settings,
+    TlsMaterial,
 };
 use isthmus_schema::{CursorKey, RetryPolicy, Stage, Store};
 use serde_json::Value;
@@ -233,7 +233,12 @@ async fn stored_light_client(
     store: &Store,
     id: u32,
 ) -> Result<
-    Option<Box<(isthmus_schema::LightClientRecord, Vec<isthmus_schema::VerifiedHeaderRecord>)>>,
+    Option<
+        Box<(
+            isthmus_schema::LightClientRecord,
+            Vec<isthmus_schema::VerifiedHeaderRecord>,
+        )>,
+    >,
     RelayerError,
 > {
     Ok(match store.light_client_state(id).await? {

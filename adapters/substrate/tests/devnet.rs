@@ -170,7 +170,10 @@ async fn dispatch_is_indexed_and_its_block_proven_final_by_the_voters_rpc() {
     let mut tampered = served.clone();
     let at = tampered.iter().position(|h| h.number == head).unwrap();
     tampered[at] = forged;
-    assert!(anchor.clone().import_chain(tampered, &justification).is_err());
+    assert!(anchor
+        .clone()
+        .import_chain(tampered, &justification)
+        .is_err());
 
     // A justification by too few authorities is refused.
     let mut weak = justification.clone();
@@ -264,7 +267,10 @@ async fn an_authority_set_change_is_followed_through_the_voters_rpc() {
     .expect("the subscription delivers the head's justification");
     latest.verify(tracker.authority_set()).unwrap();
     let old = voters::genesis_set().unwrap();
-    assert!(latest.verify(&old).is_err(), "the old set no longer finalizes");
+    assert!(
+        latest.verify(&old).is_err(),
+        "the old set no longer finalizes"
+    );
 }
 
 #[tokio::test]

@@ -461,9 +461,7 @@ struct StoredPending {
 /// The change a header announces, if any, with its forced-change base; the next set
 /// is validated here, so that a header announcing an invalid set is refused before
 /// anything is imported.
-fn announcement(
-    header: &Header,
-) -> Result<Option<(ScheduledChange, Option<BlockNumber>)>, Error> {
+fn announcement(header: &Header) -> Result<Option<(ScheduledChange, Option<BlockNumber>)>, Error> {
     let mut announced = None;
     for log in header.grandpa_logs()? {
         let (change, forced_base) = match log {

@@ -234,7 +234,8 @@ fn any_flipped_byte_of_the_real_proofs_is_refused() {
                 "justification of {target}: flipped byte {at} still verifies"
             );
         }
-        base.import_chain(chain, &j).expect("the true chain verifies");
+        base.import_chain(chain, &j)
+            .expect("the true chain verifies");
         after = *target;
     }
 }

@@ -256,14 +256,18 @@ impl GrandpaFollower {
                     .map_or(H256([0; 32]), Header::hash);
                 (*number, hash)
             }
-            _ => justification.as_ref().map_or((next.number, next.hash()), |j| {
-                (j.commit.target_number, j.commit.target_hash)
-            }),
+            _ => justification
+                .as_ref()
+                .map_or((next.number, next.hash()), |j| {
+                    (j.commit.target_number, j.commit.target_hash)
+                }),
         };
         // The current set signed a block whose chain is not ours: two finalized
         // chains, which only an equivocating third of the set can produce.
         let conflicting = matches!(refusal, Refusal::BrokenLink { .. })
-            && justification.as_ref().is_some_and(|j| j.verify(set).is_ok());
+            && justification
+                .as_ref()
+                .is_some_and(|j| j.verify(set).is_ok());
         let rule = if conflicting {
             format!(
                 "safety fault: authority set {} signed a justification of block {number} ({hash}) \
@@ -293,7 +297,9 @@ impl GrandpaFollower {
         });
         if conflicting {
             evidence["conflicting_justifications"] = json!([
-                self.last_justification.as_ref().map(|j| format!("0x{}", hex::encode(j))),
+                self.last_justification
+                    .as_ref()
+                    .map(|j| format!("0x{}", hex::encode(j))),
                 format!("0x{}", hex::encode(&proof.justification)),
             ]);
         }
@@ -474,7 +480,10 @@ mod tests {
         assert_eq!(commit.state.checkpoint.number, u64::from(r.anchor.number));
         assert_eq!(commit.headers.len(), 271);
         assert_eq!(commit.state.state["set_id"], 2493);
-        assert_eq!(commit.headers[0].finality_proof.as_ref().unwrap()["set_id"], 2493);
+        assert_eq!(
+            commit.headers[0].finality_proof.as_ref().unwrap()["set_id"],
+            2493
+        );
         // A checkpoint inside the window reads as an ancestor of the justified block.
         assert!(describe(f.header(1_441_000).unwrap()).contains("an ancestor of block 1441204"));
 
@@ -507,7 +516,10 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert!(e.contains("isthmus light-client reset --ledger rococo"), "{e}");
+        assert!(
+            e.contains("isthmus light-client reset --ledger rococo"),
+            "{e}"
+        );
         // A window with a gap is refused.
         let mut gapped = commit.headers.clone();
         gapped.remove(100);
@@ -531,7 +543,11 @@ mod tests {
         assert_eq!(halt.evidence["set_id"], 2493);
         assert_eq!(halt.evidence["verified_head"]["number"], r.anchor.number);
         assert!(halt.evidence["finality_proof"].as_str().unwrap().len() > 1000);
-        assert_eq!(f.head().number, u64::from(r.anchor.number), "nothing imported");
+        assert_eq!(
+            f.head().number,
+            u64::from(r.anchor.number),
+            "nothing imported"
+        );
         // Halted for good: the true proof is not taken any more.
         assert!(f.follow(next, &proof).is_err());
     }
@@ -592,9 +608,13 @@ mod tests {
             .unwrap_err();
         assert!(halt.rule.starts_with("safety fault"), "{}", halt.rule);
         assert_eq!(halt.number, 15);
-        let kept = halt.evidence["conflicting_justifications"].as_array().unwrap();
+        let kept = halt.evidence["conflicting_justifications"]
+            .as_array()
+            .unwrap();
         assert_eq!(kept.len(), 2);
-        assert!(kept.iter().all(|j| j.as_str().is_some_and(|j| j.len() > 100)));
+        assert!(kept
+            .iter()
+            .all(|j| j.as_str().is_some_and(|j| j.len() > 100)));
         drop(their_votes);
     }
 }

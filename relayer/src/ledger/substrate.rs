@@ -11,7 +11,9 @@ use isthmus_adapter_substrate::{Destination as Inbox, SubmitKey, SubstrateClient
 use isthmus_config::GrandpaAnchor;
 use isthmus_light_client_grandpa::{FinalityProof, Header};
 use isthmus_protocol::{ActiveSigners, Attestation, Batch, MessageId, SignerSetUpdate};
-use isthmus_schema::{BlockRef, LightClientCommit, LightClientRecord, NewMessage, VerifiedHeaderRecord};
+use isthmus_schema::{
+    BlockRef, LightClientCommit, LightClientRecord, NewMessage, VerifiedHeaderRecord,
+};
 use tokio::sync::Mutex;
 
 use super::follow::{Halt, StartError};
@@ -108,13 +110,13 @@ impl SubstrateLedger {
                         hash: hex::encode(anchor.block),
                         reason: format!(
                             "the node's block there is {} (anchor from the {})",
-                            served.map_or("missing".to_owned(), |h| format!("0x{}", hex::encode(h))),
+                            served
+                                .map_or("missing".to_owned(), |h| format!("0x{}", hex::encode(h))),
                             anchor.source
                         ),
                     }));
                 }
-                let follower =
-                    GrandpaFollower::start(name, id, anchor).map_err(config_error)?;
+                let follower = GrandpaFollower::start(name, id, anchor).map_err(config_error)?;
                 tracing::info!(
                     ledger = name,
                     anchor = anchor.number,
@@ -166,7 +168,9 @@ impl SubstrateLedger {
         let proof = FinalityProof::decode_exact(&bytes)
             .map_err(|e| self.refused(format!("the finality proof of block {number}: {e}")))?;
         let hash = self.client.block_hash(number).await?.ok_or_else(|| {
-            self.refused(format!("the node proves block {number} final but does not serve it"))
+            self.refused(format!(
+                "the node proves block {number} final but does not serve it"
+            ))
         })?;
         let header = Header::decode_exact(&self.client.header_bytes(hash).await?)
             .map_err(|e| self.refused(format!("header {number}: {e}")))?;
@@ -277,7 +281,10 @@ impl Source for SubstrateLedger {
         let head = follower.head().number;
         let Some(finalized) = follower.header(block.number) else {
             return Err(self.refused(if block.number > head {
-                format!("block {} is not final here (finalized: {head})", block.number)
+                format!(
+                    "block {} is not final here (finalized: {head})",
+                    block.number
+                )
             } else {
                 format!(
                     "block {} is below the light client's window of finalized headers \

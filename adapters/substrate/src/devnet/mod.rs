@@ -146,9 +146,13 @@ impl DevChain {
 
     /// Has chopsticks build `count` empty blocks (`dev_newBlock`).
     pub async fn new_blocks(&self, count: u32) -> Result<(), Error> {
-        self.call(&self.chopsticks_url(), "dev_newBlock", serde_json::json!([{ "count": count }]))
-            .await
-            .map(drop)
+        self.call(
+            &self.chopsticks_url(),
+            "dev_newBlock",
+            serde_json::json!([{ "count": count }]),
+        )
+        .await
+        .map(drop)
     }
 
     /// Has the voters sign new blocks with the set the last authority-set change
@@ -156,7 +160,11 @@ impl DevChain {
     /// justifications, for tests. Returns whether a retired set exists.
     pub async fn vote_with_retired_set(&self, on: bool) -> Result<bool, Error> {
         let reply = self
-            .call(&self.url(), "devnet_voteWithRetiredSet", serde_json::json!([on]))
+            .call(
+                &self.url(),
+                "devnet_voteWithRetiredSet",
+                serde_json::json!([on]),
+            )
             .await?;
         Ok(reply.as_bool().unwrap_or(false))
     }

@@ -162,7 +162,10 @@ impl Voting {
             {
                 self.headers.push(header);
             } else {
-                tracing::warn!(number = header.number, "devnet voters: a header that does not extend the chain; ignored");
+                tracing::warn!(
+                    number = header.number,
+                    "devnet voters: a header that does not extend the chain; ignored"
+                );
                 break;
             }
         }
@@ -223,7 +226,9 @@ impl Voting {
                             );
                             self.pending = Some((next, n.saturating_add(change.delay)));
                         }
-                        Err(e) => tracing::warn!(number = n, error = %e, "devnet voters: invalid next set"),
+                        Err(e) => {
+                            tracing::warn!(number = n, error = %e, "devnet voters: invalid next set")
+                        }
                     }
                 }
                 GrandpaConsensusLog::ForcedChange { .. } => {
@@ -295,7 +300,11 @@ impl Voting {
             if at == target {
                 self.set_ends.push((self.set.set_id(), target));
                 self.kept.insert(target, justification.clone());
-                tracing::info!(number = target, set_id = next.set_id(), "devnet voters: new authority set in force");
+                tracing::info!(
+                    number = target,
+                    set_id = next.set_id(),
+                    "devnet voters: new authority set in force"
+                );
                 self.retired = Some(std::mem::replace(&mut self.set, next));
             } else {
                 self.pending = Some((next, at));
@@ -321,17 +330,17 @@ impl Voting {
                 self.base
             ));
         }
-        let (justified, justification) =
-            match self.set_ends.iter().find(|(_, last)| *last >= block) {
-                Some((_, last)) => match self.kept.get(last) {
-                    Some(j) => (*last, j.clone()),
-                    None => return Ok(None),
-                },
-                None => match &self.best {
-                    Some(j) => (self.finalized, j.clone()),
-                    None => return Ok(None),
-                },
-            };
+        let (justified, justification) = match self.set_ends.iter().find(|(_, last)| *last >= block)
+        {
+            Some((_, last)) => match self.kept.get(last) {
+                Some(j) => (*last, j.clone()),
+                None => return Ok(None),
+            },
+            None => match &self.best {
+                Some(j) => (self.finalized, j.clone()),
+                None => return Ok(None),
+            },
+        };
         Ok(Some(FinalityProof {
             block: self.header(justified).hash(),
             justification,
@@ -427,7 +436,9 @@ struct Shared {
 
 impl Shared {
     fn voting(&self) -> std::sync::MutexGuard<'_, Voting> {
-        self.voting.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.voting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -574,10 +585,11 @@ fn answer(
     let result = match method {
         "chain_getFinalizedHead" => Ok(json!(format!("{}", state.voting().finalized().1))),
         "grandpa_proveFinality" => match params.get(0).and_then(block_number) {
-            Some(block) => state
-                .voting()
-                .prove(block)
-                .map(|proof| proof.map_or(Value::Null, |p| json!(format!("0x{}", hex::encode(p.encode()))))),
+            Some(block) => state.voting().prove(block).map(|proof| {
+                proof.map_or(Value::Null, |p| {
+                    json!(format!("0x{}", hex::encode(p.encode())))
+                })
+            }),
             None => Err("grandpa_proveFinality takes a block number".to_owned()),
         },
         "grandpa_subscribeJustifications" => {
@@ -607,14 +619,19 @@ fn answer(
         },
         "grandpa_unsubscribeJustifications" => {
             let name = params.get(0).and_then(Value::as_str).unwrap_or_default();
-            Ok(json!(subscriptions.remove(name).map(|t| t.abort()).is_some()))
+            Ok(json!(subscriptions
+                .remove(name)
+                .map(|t| t.abort())
+                .is_some()))
         }
         m if m.starts_with("grandpa_") => Err(format!("{m} is not served by the devnet voters")),
         _ => return None,
     };
     Some(match result {
         Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
-        Err(message) => json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32000, "message": message}}),
+        Err(message) => {
+            json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32000, "message": message}})
+        }
     })
 }
 
@@ -629,7 +646,10 @@ fn block_number(v: &Value) -> Option<u32> {
 
 #[cfg(test)]
 mod tests {
-    #![expect(clippy::unwrap_used, reason = "test code: a panic is the failure report")]
+    #![expect(
+        clippy::unwrap_used,
+        reason = "test code: a panic is the failure report"
+    )]
 
     use isthmus_light_client_grandpa::{
         AuthoritySetTracker, ConsensusEngineId, Digest, DigestItem, ScheduledChange,
@@ -652,7 +672,10 @@ mod tests {
         DigestItem::Consensus(
             FRNK,
             GrandpaConsensusLog::ScheduledChange(ScheduledChange {
-                next_authorities: next.iter().map(|i| (AuthorityId(authority_id(*i)), 1)).collect(),
+                next_authorities: next
+                    .iter()
+                    .map(|i| (AuthorityId(authority_id(*i)), 1))
+                    .collect(),
                 delay,
             })
             .encode(),
@@ -674,7 +697,11 @@ mod tests {
         let mut voting = Voting::new(genesis.clone(), 4).unwrap();
         let mut chain = vec![genesis.clone()];
         for n in 1..=30u32 {
-            let logs = if n == 5 { vec![change(&[3, 4, 5, 6], 3)] } else { vec![] };
+            let logs = if n == 5 {
+                vec![change(&[3, 4, 5, 6], 3)]
+            } else {
+                vec![]
+            };
             let next = child(chain.last().unwrap(), logs);
             chain.push(next);
         }
@@ -683,7 +710,10 @@ mod tests {
         assert_eq!(voting.finalized().0, 6);
         assert_eq!(voting.vote(chain[7..].to_vec()).len(), 2, "8, then 30");
         assert_eq!(voting.set().set_id(), 1);
-        assert!(voting.kept().contains(&8), "the enacting block's justification is kept");
+        assert!(
+            voting.kept().contains(&8),
+            "the enacting block's justification is kept"
+        );
         assert!(voting.prove(31).is_err());
 
         let mut tracker = AuthoritySetTracker::new(genesis_set().unwrap(), genesis.hash(), 0);
