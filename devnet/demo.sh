@@ -152,6 +152,8 @@ if curl -s --max-time 5 --cacert config/examples/tls/ca.pem -X POST -H 'content-
 fi
 echo "   a client without a member certificate is refused at the handshake"
 curl -s http://127.0.0.1:7101/metrics | grep -E '^isthmus_attestation_(requests|refused)_total' | sed 's/^/   bank-a: /'
+echo "== sub's finality: the GRANDPA light client's stored state (docs/operations.md, Substrate networks)"
+as_member bank-a light-client status --config "$CONFIG" | sed 's/^/   /'
 echo "== the signer sets the destinations accept (rotation: docs/operations.md, Rotating a signer)"
 for route in "evm-b evm-a" "sub evm-a"; do
   set -- $route

@@ -142,6 +142,13 @@ async fn deliveries_continue_across_an_authority_set_change_and_a_retired_set_is
         "member 0 resumed from its stored state\n{}",
         consortium.members[0].log_tail()
     );
+    // The operator's view of the stored tracker.
+    let status = consortium.members[2].isthmus(&["light-client", "status"]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        text.contains("sub (#3): grandpa from anchor") && text.contains("authority set 1 of 4"),
+        "{text}"
+    );
     // Exactly once, all of them: the app moved 9 units.
     assert_eq!(sub.clearing_balance(SUB_BANK_B).await, 1_000_000 + 9);
     consortium.members[1].start();

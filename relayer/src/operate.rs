@@ -621,20 +621,51 @@ pub async fn light_client_status(
             continue;
         };
         shown += 1;
-        writeln!(
-            out,
-            "{} (#{}): {} from checkpoint {} (0x{}), verified head {} (0x{}), {} validators:",
-            l.name,
-            l.id,
-            state.finality,
-            state.checkpoint.number,
-            hex::encode(state.checkpoint.hash),
-            state.head.number,
-            hex::encode(state.head.hash),
-            state.validators.len()
-        )?;
-        for v in &state.validators {
-            writeln!(out, "  0x{}", hex::encode(v))?;
+        if state.finality == isthmus_schema::FinalityMode::Grandpa {
+            // The authority set lives in the state (ed25519 keys, not addresses).
+            let keys: Vec<&str> = state.state["authorities"]
+                .as_array()
+                .map(|a| a.iter().filter_map(serde_json::Value::as_str).collect())
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "{} (#{}): grandpa from anchor {} (0x{}), finalized head {} (0x{}), authority \
+                 set {} of {} authorities{}:",
+                l.name,
+                l.id,
+                state.checkpoint.number,
+                hex::encode(state.checkpoint.hash),
+                state.head.number,
+                hex::encode(state.head.hash),
+                state.state["set_id"],
+                keys.len(),
+                match state.state["pending"].as_object() {
+                    Some(p) => format!(
+                        ", set {} pending (effective at block {})",
+                        p["set_id"], p["effective_block"]
+                    ),
+                    None => String::new(),
+                }
+            )?;
+            for key in keys {
+                writeln!(out, "  {key}")?;
+            }
+        } else {
+            writeln!(
+                out,
+                "{} (#{}): {} from checkpoint {} (0x{}), verified head {} (0x{}), {} validators:",
+                l.name,
+                l.id,
+                state.finality,
+                state.checkpoint.number,
+                hex::encode(state.checkpoint.hash),
+                state.head.number,
+                hex::encode(state.head.hash),
+                state.validators.len()
+            )?;
+            for v in &state.validators {
+                writeln!(out, "  0x{}", hex::encode(v))?;
+            }
         }
         for fault in store.consensus_faults(l.id).await? {
             writeln!(
@@ -647,7 +678,7 @@ pub async fn light_client_status(
     if shown == 0 {
         writeln!(
             out,
-            "no stored light-client state (no sealed EVM ledger has been followed yet)"
+            "no stored light-client state (no sealed EVM or Substrate ledger has been followed yet)"
         )?;
     }
     Ok(Outcome::Success)
