@@ -811,7 +811,7 @@ impl Checker<'_> {
                             format!("`{}`: {reason}", file.display()),
                             "name a chain spec JSON file with a lightSyncState \
                              (finalizedBlockHeader, grandpaAuthoritySet) from a source you \
-                             trust; for the devnet, `isthmus devnet substrate` writes it",
+                             trust (the network's release), or give the anchor's four values",
                         );
                         None
                     }

@@ -609,26 +609,18 @@ impl Consortium {
             if let Some(sub) = &devnet.sub {
                 let seed = dir.path().join(format!("{name}-sub-submitter.key"));
                 std::fs::write(&seed, SUB_SUBMITTERS[i]).expect("key file");
-                let spec = dir.path().join("sub-chain-spec.json");
-                std::fs::write(
-                    &spec,
-                    sub.chain
-                        .chain_spec()
-                        .expect("the devnet's anchor")
-                        .to_string(),
-                )
-                .expect("chain spec file");
+                let anchor = sub.chain.anchor_toml().expect("the devnet's anchor");
                 toml += &format!(
                     "[[ledgers]]\nname = \"sub\"\nid = {}\nkind = \"substrate\"\nrpc = [\"{}\"]\n\
                      finality = \"grandpa\"\njustifications = \"rpc\"\n\
-                     anchor = {{ chain_spec = \"{}\" }}\npoll_interval_ms = 200\n\
+                     {}\npoll_interval_ms = 200\n\
                      submitter = {{ file = \"{}\" }}\n\n",
                     sub.id,
                     proxies
                         .as_ref()
                         .and_then(|p| p.sub.as_ref())
                         .map_or_else(|| sub.chain.url(), |p| p.rewrite(&sub.chain.url())),
-                    spec.display(),
+                    anchor,
                     seed.display()
                 );
                 toml +=

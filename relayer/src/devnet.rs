@@ -135,8 +135,7 @@ pub async fn substrate(
     let client = isthmus_adapter_substrate::SubstrateClient::connect(&chain.url())
         .await
         .map_err(|e| fail(e.to_string()))?;
-    let spec = chain.chain_spec().map_err(|e| fail(e.to_string()))?;
-    let anchor = write_anchor(ledger, &spec).map_err(fail)?;
+    let anchor = devnet_anchor(ledger, &chain).map_err(fail)?;
     sudo_set_ledger_id(&client, ledger.id)
         .await
         .map_err(|e| fail(e.to_string()))?;
@@ -185,32 +184,35 @@ pub async fn substrate(
     Ok(Outcome::Success)
 }
 
-/// Writes the devnet's chain spec (its trust anchor, a `lightSyncState`) where the
-/// ledger's `anchor.chain_spec` names it; says where, or what to configure instead.
-fn write_anchor(
+/// The devnet's trust anchor (block 0 and the genesis GRANDPA set: the same on
+/// every start), checked against the ledger's configured `anchor`: what to write
+/// there when it differs.
+fn devnet_anchor(
     ledger: &isthmus_config::LedgerConfig,
-    spec: &serde_json::Value,
+    chain: &isthmus_adapter_substrate::devnet::DevChain,
 ) -> Result<String, String> {
-    let state = &spec["lightSyncState"];
-    let Some(path) = ledger
-        .anchor
-        .as_ref()
-        .and_then(|a| a.chain_spec.as_ref())
-        .map(|p| p.relative())
-    else {
-        return Ok(format!(
-            "its anchor (no anchor.chain_spec configured to write it to): {}",
-            state
-        ));
-    };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let line = chain.anchor_toml().map_err(|e| e.to_string())?;
+    let (hash, number) = chain.anchor();
+    let configured = ledger.anchor.as_ref().and_then(|a| {
+        Some((
+            a.block.as_deref()?.to_ascii_lowercase(),
+            a.number?,
+            a.set_id?,
+        ))
+    });
+    if configured == Some((format!("{hash}"), number, 0)) {
+        Ok(format!(
+            "anchor block {number} {hash}, authority set 0 (as configured)"
+        ))
+    } else {
+        tracing::warn!(
+            ledger = %ledger.name,
+            "the ledger's configured anchor is not the devnet's: relayers will refuse to start; configure {line}"
+        );
+        Ok(format!(
+            "the devnet's anchor is not the configured one; configure {line}"
+        ))
     }
-    let tmp = path.with_extension("json.tmp");
-    let text = serde_json::to_string_pretty(spec).map_err(|e| e.to_string())?;
-    std::fs::write(&tmp, text).map_err(|e| format!("writing {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).map_err(|e| format!("writing {}: {e}", path.display()))?;
-    Ok(format!("anchor written to {}", path.display()))
 }
 
 /// `--ledger NAME` of the configuration read from `file`, which must be of `kind`.

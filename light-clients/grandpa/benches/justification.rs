@@ -1,5 +1,8 @@
 //! Verifying the real Polkadot justification (199 precommits, set 450 of 297):
-//! batch signature verification against one verification per signature.
+//! the light client's batch verification (keys decompressed in the set) against, in
+//! the same run, a raw `ed25519-dalek` `verify_batch` of the same 199 triples with
+//! keys decompressed beforehand, a raw `ed25519-zebra` batch of them, and one
+//! verification per signature.
 //!
 //! Run: `cargo bench -p isthmus-light-client-grandpa`.
 #![expect(
@@ -9,6 +12,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use ed25519_zebra::{SigningKey, VerificationKeyBytes};
+use isthmus_light_client_grandpa::justification::precommit_signing_payload;
 use isthmus_light_client_grandpa::{
     AuthorityId, AuthoritySet, GrandpaJustification, SignatureCheck,
 };
@@ -35,7 +39,55 @@ fn bench(c: &mut Criterion) {
         AuthoritySet::new(450, ids.into_iter().map(|id| (id, 1)).collect()).expect("distinct keys");
     j.verify(&set).expect("fixture verifies");
 
+    // The same 199 (key, signature, message) triples for the raw baselines.
+    let messages: Vec<[u8; 53]> = j
+        .commit
+        .precommits
+        .iter()
+        .map(|p| precommit_signing_payload(&p.precommit, j.round, 450))
+        .collect();
+    let dalek_keys: Vec<ed25519_dalek::VerifyingKey> = j
+        .commit
+        .precommits
+        .iter()
+        .map(|p| ed25519_dalek::VerifyingKey::from_bytes(&p.id.0).expect("a curve point"))
+        .collect();
+    let dalek_signatures: Vec<ed25519_dalek::Signature> = j
+        .commit
+        .precommits
+        .iter()
+        .map(|p| ed25519_dalek::Signature::from_bytes(&p.signature))
+        .collect();
+    let message_refs: Vec<&[u8]> = messages.iter().map(|m| m.as_slice()).collect();
+    ed25519_dalek::verify_batch(&message_refs, &dalek_signatures, &dalek_keys)
+        .expect("the raw batch verifies");
+
     let mut group = c.benchmark_group("polkadot_justification_199_precommits");
+    group.bench_function("verify_batch", |b| {
+        b.iter(|| {
+            j.verify_with(&set, SignatureCheck::Batch)
+                .expect("verifies")
+        })
+    });
+    group.bench_function("raw_dalek_verify_batch_keys_decompressed", |b| {
+        b.iter(|| {
+            ed25519_dalek::verify_batch(&message_refs, &dalek_signatures, &dalek_keys)
+                .expect("verifies")
+        })
+    });
+    group.bench_function("raw_zebra_batch", |b| {
+        b.iter(|| {
+            let mut verifier = ed25519_zebra::batch::Verifier::new();
+            for (p, m) in j.commit.precommits.iter().zip(&messages) {
+                verifier.queue((
+                    VerificationKeyBytes::from(p.id.0),
+                    ed25519_zebra::Signature::from_bytes(&p.signature),
+                    m,
+                ));
+            }
+            verifier.verify(rand_core::OsRng).expect("verifies")
+        })
+    });
     group.bench_function("decode_and_verify_batch", |b| {
         b.iter(|| {
             GrandpaJustification::decode_exact(&bytes)

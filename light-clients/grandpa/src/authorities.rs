@@ -3,6 +3,7 @@
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::fmt;
+use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use parity_scale_codec::{Decode, Encode};
 
 use crate::header::decode_exact;
@@ -29,11 +30,16 @@ impl fmt::Display for AuthorityId {
 /// Invariants (checked by [`AuthoritySet::new`]): at least one authority, no zero
 /// weight, no key twice, total weight fits in `u64`. They are what makes the
 /// threshold meaningful: a key listed twice would count twice.
+///
+/// Each key is kept decompressed too (once, when the set is built), so verifying a
+/// justification costs no more than a batch verification with keys decompressed
+/// beforehand. A key that is no curve point is kept as `None`: its precommits can
+/// never verify.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuthoritySet {
     set_id: u64,
     authorities: Vec<(AuthorityId, u64)>,
-    weights: BTreeMap<AuthorityId, u64>,
+    weights: BTreeMap<AuthorityId, (u64, Option<EdwardsPoint>)>,
     total_weight: u64,
 }
 
@@ -49,7 +55,10 @@ impl AuthoritySet {
             if *weight == 0 {
                 return Err(Error::ZeroWeight { id: *id });
             }
-            if weights.insert(*id, *weight).is_some() {
+            // ZIP-215 decompression: non-canonical encodings are accepted, as by
+            // `ed25519-zebra` and Substrate's host functions.
+            let point = CompressedEdwardsY(id.0).decompress();
+            if weights.insert(*id, (*weight, point)).is_some() {
                 return Err(Error::DuplicateAuthority { id: *id });
             }
             total_weight = total_weight
@@ -76,7 +85,12 @@ impl AuthoritySet {
 
     /// The weight of `id`, if it is a member.
     pub fn weight_of(&self, id: &AuthorityId) -> Option<u64> {
-        self.weights.get(id).copied()
+        self.weights.get(id).map(|(weight, _)| *weight)
+    }
+
+    /// The decompressed key of `id`, if it is a member and its key a curve point.
+    pub(crate) fn point_of(&self, id: &AuthorityId) -> Option<&EdwardsPoint> {
+        self.weights.get(id).and_then(|(_, point)| point.as_ref())
     }
 
     /// Sum of all weights.

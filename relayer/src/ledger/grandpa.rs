@@ -581,7 +581,7 @@ mod tests {
                 let next = child(chain.last().unwrap(), mark);
                 chain.push(next);
             }
-            let mut voting = Voting::new(anchor.clone(), 16).unwrap();
+            let mut voting = Voting::new(anchor.hash(), 10, 16).unwrap();
             voting.vote(chain[1..].to_vec());
             (chain, voting)
         };
@@ -601,7 +601,7 @@ mod tests {
         // Their chain's proof of block 15? None: the same height, another chain.
         let mut more = theirs.clone();
         more.push(child(theirs.last().unwrap(), 2));
-        let mut votes = Voting::new(anchor.clone(), 16).unwrap();
+        let mut votes = Voting::new(anchor.hash(), 10, 16).unwrap();
         votes.vote(more[1..].to_vec());
         let halt = f
             .follow(more[5].clone(), &votes.prove(15).unwrap().unwrap())

@@ -7,9 +7,6 @@ pub mod voters;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use isthmus_light_client_grandpa::authorities::LightSyncAuthoritySet;
-use isthmus_light_client_grandpa::Header;
-use parity_scale_codec::Encode;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -205,29 +202,25 @@ impl DevChain {
         Err(failed(&"the connection closed"))
     }
 
-    /// A chain spec with the devnet's trust anchor, as networks publish theirs: a
-    /// `lightSyncState` with the voters' first block and the genesis GRANDPA
-    /// authority set (set 0) that finalizes its descendants. What a relayer's
-    /// `anchor.chain_spec` names.
-    pub fn chain_spec(&self) -> Result<serde_json::Value, Error> {
-        let header: Header = self.voters.anchor();
-        let set = voters::genesis_set()?;
-        let authority_set = LightSyncAuthoritySet {
-            current_authorities: set.authorities().to_vec(),
-            set_id: set.set_id(),
-            pending_standard_roots: Vec::new(),
-            best_finalized_number: None,
-            pending_forced_changes: Vec::new(),
-            authority_set_changes: Vec::new(),
-        };
-        Ok(serde_json::json!({
-            "name": "Isthmus dev",
-            "id": "isthmus_dev",
-            "lightSyncState": {
-                "finalizedBlockHeader": format!("0x{}", hex::encode(header.encode())),
-                "grandpaAuthoritySet": format!("0x{}", hex::encode(authority_set.encode())),
-            },
-        }))
+    /// The devnet's trust anchor: block 0 under the hash chopsticks reports for it,
+    /// and the genesis GRANDPA set (set 0) that finalizes its descendants. The same on
+    /// every start, so a configuration can name it once.
+    pub fn anchor(&self) -> (isthmus_light_client_grandpa::H256, u32) {
+        self.voters.anchor()
+    }
+
+    /// The ledger's `anchor` configuration line for [`Self::anchor`].
+    pub fn anchor_toml(&self) -> Result<String, Error> {
+        let (hash, number) = self.anchor();
+        let keys: Vec<String> = voters::genesis_set()?
+            .authorities()
+            .iter()
+            .map(|(id, _)| format!("\"{id}\""))
+            .collect();
+        Ok(format!(
+            "anchor = {{ block = \"{hash}\", number = {number}, set_id = 0, authorities = [{}] }}",
+            keys.join(", ")
+        ))
     }
 }
 

@@ -79,9 +79,11 @@ pub struct Voting {
     set: AuthoritySet,
     /// The next set and the block that enacts it.
     pending: Option<(AuthoritySet, u32)>,
-    /// Every header from the anchor on, by number less the anchor's.
+    /// The anchor: the block (hash, number) the voters take as final.
+    anchor: (H256, u32),
+    /// Every header after the anchor, by number less `base`.
     headers: Vec<Header>,
-    /// The anchor's number.
+    /// The number of the first header held: the anchor's + 1.
     base: u32,
     /// Headers up to here were read for announcements.
     scanned: u32,
@@ -102,20 +104,20 @@ pub struct Voting {
 }
 
 impl Voting {
-    /// The voters from `anchor` on (the chain's head when they start, still under
-    /// the genesis set), which they take as final.
-    pub fn new(anchor: Header, period: u32) -> Result<Self, Error> {
-        let base = anchor.number;
+    /// The voters from the anchor on (block `number` with hash `hash`, under the
+    /// genesis set), which they take as final.
+    pub fn new(hash: H256, number: u32, period: u32) -> Result<Self, Error> {
         Ok(Self {
             keys: (0..KNOWN_AUTHORITIES)
                 .map(|i| (AuthorityId(authority_id(i)), authority_key(i)))
                 .collect(),
             set: genesis_set()?,
             pending: None,
-            headers: vec![anchor],
-            base,
-            scanned: base,
-            finalized: base,
+            anchor: (hash, number),
+            headers: Vec::new(),
+            base: number + 1,
+            scanned: number,
+            finalized: number,
             round: 0,
             kept: BTreeMap::new(),
             best: None,
@@ -132,19 +134,28 @@ impl Voting {
         self.base + self.headers.len() as u32
     }
 
-    /// The header of block `number` (from the anchor to the head).
+    /// The header of block `number` (after the anchor, up to the head).
     fn header(&self, number: u32) -> &Header {
         &self.headers[(number - self.base) as usize]
     }
 
-    /// The anchor: the first block, and the set that finalizes its descendants.
-    pub fn anchor(&self) -> &Header {
-        &self.headers[0]
+    /// The hash of block `number` (the anchor, or a header held).
+    fn hash_of(&self, number: u32) -> H256 {
+        if number == self.anchor.1 {
+            self.anchor.0
+        } else {
+            self.header(number).hash()
+        }
+    }
+
+    /// The anchor `(hash, number)`: the genesis set finalizes its descendants.
+    pub fn anchor(&self) -> (H256, u32) {
+        self.anchor
     }
 
     /// The last finalized block.
     pub fn finalized(&self) -> (u32, H256) {
-        (self.finalized, self.header(self.finalized).hash())
+        (self.finalized, self.hash_of(self.finalized))
     }
 
     /// The set in force.
@@ -158,7 +169,7 @@ impl Voting {
     pub fn vote(&mut self, new: Vec<Header>) -> Vec<Vec<u8>> {
         for header in new {
             if header.number == self.next_number()
-                && header.parent_hash == self.headers[self.headers.len() - 1].hash()
+                && header.parent_hash == self.hash_of(self.next_number() - 1)
             {
                 self.headers.push(header);
             } else {
@@ -324,10 +335,10 @@ impl Voting {
                 self.finalized
             ));
         }
-        if block < self.base {
+        if block < self.anchor.1 {
             return Err(format!(
                 "block {block} is below the devnet's anchor (block {})",
-                self.base
+                self.anchor.1
             ));
         }
         let (justified, justification) = match self.set_ends.iter().find(|(_, last)| *last >= block)
@@ -345,7 +356,7 @@ impl Voting {
             block: self.header(justified).hash(),
             justification,
             unknown_headers: self.headers
-                [(block - self.base) as usize + 1..=(justified - self.base) as usize]
+                [(block + 1 - self.base) as usize..=(justified - self.base) as usize]
                 .to_vec(),
         }))
     }
@@ -370,11 +381,14 @@ impl VoterService {
     pub async fn start(upstream: u16, port: u16, period: u32) -> Result<Self, Error> {
         let upstream_url = format!("ws://127.0.0.1:{upstream}");
         let client = SubstrateClient::connect(&upstream_url).await?;
-        // Chopsticks' first block does not link to the genesis header it serves: the
-        // voters start from the head, which the devnet's chain spec then anchors.
-        let (_, head) = client.finalized_head().await?;
-        let anchor = Header::decode_exact(&client.header_bytes(head).await?)?;
-        let voting = Arc::new(Mutex::new(Voting::new(anchor, period)?));
+        // The anchor is block 0 under the hash chopsticks reports for it (its genesis
+        // provider's constant `0x4545…45`, the parent of block 1; the genesis header
+        // it serves hashes otherwise): the same on every start.
+        let genesis = client
+            .block_hash(0)
+            .await?
+            .ok_or_else(|| Error::DevnetStart("the dev chain has no block 0".into()))?;
+        let voting = Arc::new(Mutex::new(Voting::new(H256(genesis), 0, period)?));
         let (notify, _) = broadcast::channel(1024);
         let listener = bind(port).await?;
         let port = listener.local_addr()?.port();
@@ -396,11 +410,11 @@ impl VoterService {
         self.port
     }
 
-    /// The voters' anchor: the block they started from, final under the genesis set.
-    pub fn anchor(&self) -> Header {
+    /// The voters' anchor `(hash, number)`: final under the genesis set.
+    pub fn anchor(&self) -> (H256, u32) {
         self.voting
             .lock()
-            .map_or_else(|p| p.into_inner().anchor().clone(), |v| v.anchor().clone())
+            .map_or_else(|p| p.into_inner().anchor(), |v| v.anchor())
     }
 }
 
@@ -694,7 +708,7 @@ mod tests {
             extrinsics_root: H256([0; 32]),
             digest: Digest::default(),
         };
-        let mut voting = Voting::new(genesis.clone(), 4).unwrap();
+        let mut voting = Voting::new(genesis.hash(), 0, 4).unwrap();
         let mut chain = vec![genesis.clone()];
         for n in 1..=30u32 {
             let logs = if n == 5 {
