@@ -9,8 +9,8 @@ use crate::address::EvmAddress;
 use crate::error::ConfigError;
 use crate::key::KeySource;
 use crate::model::{
-    Config, Finality, LedgerConfig, LedgerKind, DEFAULT_BFT_EPOCH, DEFAULT_PALLET, MAX_BATCH_SIZE,
-    MAX_IN_FLIGHT, MAX_TAKEOVER_S, MIN_MESSAGE_GAS,
+    AnchorConfig, Config, Finality, LedgerConfig, LedgerKind, DEFAULT_BFT_EPOCH, DEFAULT_PALLET,
+    MAX_BATCH_SIZE, MAX_IN_FLIGHT, MAX_TAKEOVER_S, MIN_MESSAGE_GAS,
 };
 use crate::problem::{KeyPath, Problem};
 use crate::secret::redact_url;
@@ -828,54 +828,59 @@ impl Checker<'_> {
                         );
                     }
                 }
-                let block = anchor
-                    .block
-                    .as_deref()
-                    .and_then(|raw| self.hash32(&path.field("block"), raw));
-                let empty = Vec::new();
-                let list = anchor.authorities.as_ref().unwrap_or(&empty);
-                let keys = path.field("authorities");
-                if list.is_empty() && anchor.authorities.is_some() {
-                    self.report(
-                        &keys,
-                        "the authority list is empty",
-                        "list the ed25519 public keys of the set in force after the block",
-                    );
-                }
-                let mut seen = BTreeSet::new();
-                let mut authorities = Vec::new();
-                for (j, raw) in list.iter().enumerate() {
-                    let mut key = [0u8; 32];
-                    let digits = raw.strip_prefix("0x").unwrap_or("");
-                    if hex::decode_to_slice(digits, &mut key).is_err() || !raw.starts_with("0x") {
-                        self.report(
-                            &keys.index(j),
-                            format!("`{raw}` is not an ed25519 public key"),
-                            "write 0x followed by 64 hex digits (the authority's GRANDPA key)",
-                        );
-                        continue;
-                    }
-                    if !seen.insert(key) {
-                        self.report(
-                            &keys.index(j),
-                            format!("authority {raw} is listed twice"),
-                            "list each authority once",
-                        );
-                    }
-                    authorities.push((key, 1));
-                }
-                if list.is_empty() || authorities.len() != list.len() {
-                    return None;
-                }
-                Some(GrandpaAnchor {
-                    block: block?,
-                    number: anchor.number?,
-                    set_id: anchor.set_id?,
-                    authorities,
-                    source: "configuration".to_owned(),
-                })
+                self.inline_anchor(&path, anchor)
             }
         }
+    }
+
+    /// An anchor given by its four values (each reported where it is wrong).
+    fn inline_anchor(&mut self, path: &KeyPath, anchor: &AnchorConfig) -> Option<GrandpaAnchor> {
+        let block = anchor
+            .block
+            .as_deref()
+            .and_then(|raw| self.hash32(&path.field("block"), raw));
+        let empty = Vec::new();
+        let list = anchor.authorities.as_ref().unwrap_or(&empty);
+        let keys = path.field("authorities");
+        if list.is_empty() && anchor.authorities.is_some() {
+            self.report(
+                &keys,
+                "the authority list is empty",
+                "list the ed25519 public keys of the set in force after the block",
+            );
+        }
+        let mut seen = BTreeSet::new();
+        let mut authorities = Vec::new();
+        for (j, raw) in list.iter().enumerate() {
+            let mut key = [0u8; 32];
+            let digits = raw.strip_prefix("0x").unwrap_or("");
+            if hex::decode_to_slice(digits, &mut key).is_err() || !raw.starts_with("0x") {
+                self.report(
+                    &keys.index(j),
+                    format!("`{raw}` is not an ed25519 public key"),
+                    "write 0x followed by 64 hex digits (the authority's GRANDPA key)",
+                );
+                continue;
+            }
+            if !seen.insert(key) {
+                self.report(
+                    &keys.index(j),
+                    format!("authority {raw} is listed twice"),
+                    "list each authority once",
+                );
+            }
+            authorities.push((key, 1));
+        }
+        if list.is_empty() || authorities.len() != list.len() {
+            return None;
+        }
+        Some(GrandpaAnchor {
+            block: block?,
+            number: anchor.number?,
+            set_id: anchor.set_id?,
+            authorities,
+            source: "configuration".to_owned(),
+        })
     }
 
     /// Structural problems of a key source, found before reading it.

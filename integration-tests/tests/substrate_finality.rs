@@ -28,6 +28,28 @@ async fn stored_set_id(consortium: &Consortium, member: usize) -> i64 {
         .await
 }
 
+/// Three payments of 1 from evm-a to sub's clearing app (instructions `first`..) and
+/// three messages from sub to evm-a's echo, their ids added to the lists.
+async fn send_round(
+    devnet: &Devnet,
+    first: u8,
+    to_sub: &mut Vec<[u8; 32]>,
+    to_evm: &mut Vec<[u8; 32]>,
+) {
+    let sub = devnet.sub.as_ref().unwrap();
+    let echo = isthmus_protocol::Address32::from_evm(devnet.a.deployment.echo.0).0;
+    for i in 0..3u8 {
+        let body = payment(first + i, SUB_BANK_A, SUB_BANK_B, 1);
+        to_sub.push(
+            devnet
+                .a
+                .dispatch_raw(SUB_LEDGER, pallet_clearing_address(), 0, &body)
+                .await,
+        );
+        to_evm.push(sub.dispatch(1, echo, 0, &[first, i]).await);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deliveries_continue_across_an_authority_set_change_and_a_retired_set_is_refused() {
     let devnet = Devnet::start_with_substrate().await;
@@ -36,26 +58,12 @@ async fn deliveries_continue_across_an_authority_set_change_and_a_retired_set_is
     for m in &mut consortium.members {
         m.start();
     }
-    let app = pallet_clearing_address();
     let evm_echo = isthmus_protocol::Address32::from_evm(devnet.a.deployment.echo.0).0;
 
     // Before the change: both ways.
     let mut to_sub = Vec::new();
     let mut to_evm = Vec::new();
-    for i in 0..3u8 {
-        to_sub.push(
-            devnet
-                .a
-                .dispatch_raw(
-                    SUB_LEDGER,
-                    app,
-                    0,
-                    &payment(10 + i, SUB_BANK_A, SUB_BANK_B, 1),
-                )
-                .await,
-        );
-        to_evm.push(sub.dispatch(1, evm_echo, 0, &[b'a', i]).await);
-    }
+    send_round(&devnet, 10, &mut to_sub, &mut to_evm).await;
     let delivered = |to_sub: Vec<[u8; 32]>, to_evm: Vec<[u8; 32]>| {
         let devnet = &devnet;
         async move {
@@ -81,20 +89,7 @@ async fn deliveries_continue_across_an_authority_set_change_and_a_retired_set_is
         .await
         .unwrap();
     consortium.members[0].kill();
-    for i in 0..3u8 {
-        to_sub.push(
-            devnet
-                .a
-                .dispatch_raw(
-                    SUB_LEDGER,
-                    app,
-                    0,
-                    &payment(20 + i, SUB_BANK_A, SUB_BANK_B, 1),
-                )
-                .await,
-        );
-        to_evm.push(sub.dispatch(1, evm_echo, 0, &[b'b', i]).await);
-    }
+    send_round(&devnet, 20, &mut to_sub, &mut to_evm).await;
     sub.chain.new_blocks(4).await.unwrap();
     assert!(
         delivered(to_sub.clone(), to_evm.clone()).await,
@@ -116,20 +111,7 @@ async fn deliveries_continue_across_an_authority_set_change_and_a_retired_set_is
     assert_eq!(stored_set_id(&consortium, 0).await, 0);
     consortium.members[0].start();
     consortium.members[1].kill();
-    for i in 0..3u8 {
-        to_sub.push(
-            devnet
-                .a
-                .dispatch_raw(
-                    SUB_LEDGER,
-                    app,
-                    0,
-                    &payment(30 + i, SUB_BANK_A, SUB_BANK_B, 1),
-                )
-                .await,
-        );
-        to_evm.push(sub.dispatch(1, evm_echo, 0, &[b'c', i]).await);
-    }
+    send_round(&devnet, 30, &mut to_sub, &mut to_evm).await;
     assert!(
         delivered(to_sub.clone(), to_evm.clone()).await,
         "after the change, members 0 and 2\n{}",
@@ -137,6 +119,11 @@ async fn deliveries_continue_across_an_authority_set_change_and_a_retired_set_is
     );
     assert_eq!(stored_set_id(&consortium, 0).await, 1);
     let log = std::fs::read_to_string(&consortium.members[0].log).unwrap();
+    assert!(
+        log.contains("following the node's GRANDPA justifications"),
+        "member 0 takes new finality from the subscription\n{}",
+        consortium.members[0].log_tail()
+    );
     assert!(
         log.contains("GRANDPA light client resumed from the stored state"),
         "member 0 resumed from its stored state\n{}",

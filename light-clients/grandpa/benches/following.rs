@@ -69,7 +69,7 @@ fn record() -> Recording {
         for _ in 0..SET_LENGTH {
             let number = parent.number + 1;
             let mut logs = vec![DigestItem::PreRuntime(*b"aura", number.encode())];
-            if number % SET_LENGTH == 0 {
+            if number.is_multiple_of(SET_LENGTH) {
                 logs.push(DigestItem::Consensus(
                     FRNK,
                     GrandpaConsensusLog::ScheduledChange(ScheduledChange {

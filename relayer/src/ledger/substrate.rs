@@ -51,6 +51,80 @@ pub struct SubstrateLedger {
     client: SubstrateClient,
     inbox: Inbox,
     follower: Mutex<GrandpaFollower>,
+    announced: std::sync::Arc<Announced>,
+    subscription: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for SubstrateLedger {
+    fn drop(&mut self) {
+        self.subscription.abort();
+    }
+}
+
+/// How far the node's voters have finalized, as its `grandpa_subscribeJustifications`
+/// announces it: the highest justified block, and when a justification last came.
+/// Only a hint of where to ask for proofs: nothing in it is trusted.
+#[derive(Default)]
+struct Announced {
+    block: std::sync::atomic::AtomicU32,
+    at_ms: std::sync::atomic::AtomicU64,
+}
+
+/// How long the subscription's hint holds: past this with no justification, the
+/// observer asks `chain_getFinalizedHead` instead (a quiet chain, or a subscription
+/// that is being re-established).
+const ANNOUNCED_FOR: Duration = Duration::from_secs(10);
+
+impl Announced {
+    fn now_ms() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+    }
+
+    /// The announced block, if a justification came within [`ANNOUNCED_FOR`].
+    fn recent(&self) -> Option<u32> {
+        use std::sync::atomic::Ordering;
+        let at = self.at_ms.load(Ordering::Relaxed);
+        (at > 0 && Self::now_ms().saturating_sub(at) < ANNOUNCED_FOR.as_millis() as u64)
+            .then(|| self.block.load(Ordering::Relaxed))
+    }
+}
+
+/// Follows the node's `grandpa_subscribeJustifications` for as long as the ledger
+/// lives, subscribing again (after a pause) when the stream ends.
+async fn announce(client: SubstrateClient, announced: std::sync::Arc<Announced>, ledger: String) {
+    use futures::StreamExt;
+    use std::sync::atomic::Ordering;
+    loop {
+        match client.subscribe_justifications().await {
+            Ok(stream) => {
+                tracing::info!(
+                    ledger,
+                    "following the node's GRANDPA justifications (grandpa_subscribeJustifications)"
+                );
+                let mut stream = std::pin::pin!(stream);
+                while let Some(Ok(bytes)) = stream.next().await {
+                    if let Ok(j) =
+                        isthmus_light_client_grandpa::GrandpaJustification::decode_exact(&bytes)
+                    {
+                        announced
+                            .block
+                            .fetch_max(j.commit.target_number, Ordering::Relaxed);
+                        announced
+                            .at_ms
+                            .store(Announced::now_ms(), Ordering::Relaxed);
+                    }
+                }
+                tracing::debug!(
+                    ledger,
+                    "the justification subscription ended; subscribing again"
+                );
+            }
+            Err(e) => tracing::debug!(ledger, error = %e, "cannot subscribe to justifications yet"),
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
 }
 
 impl SubstrateLedger {
@@ -126,12 +200,17 @@ impl SubstrateLedger {
                 follower
             }
         };
+        let announced = std::sync::Arc::new(Announced::default());
+        let subscription =
+            tokio::spawn(announce(client.clone(), announced.clone(), name.to_owned()));
         Ok(Self {
             name: name.to_owned(),
             id,
             client,
             inbox,
             follower: Mutex::new(follower),
+            announced,
+            subscription,
         })
     }
 
@@ -191,13 +270,18 @@ impl Source for SubstrateLedger {
     }
 
     /// The light client's last finalized block, after importing the node's finality
-    /// proofs up to the node's finalized head (at most [`PROOFS_PER_ROUND`] a call).
+    /// proofs (at most [`PROOFS_PER_ROUND`] a call) up to the block the node's
+    /// justification subscription last announced, or, with no recent announcement,
+    /// up to the node's finalized head.
     async fn finalized(&self) -> Result<BlockRef, LedgerError> {
         let mut follower = self.follower.lock().await;
         if let Some(halt) = follower.halted() {
             return Err(self.halted(halt));
         }
-        let (claimed, _) = self.client.finalized_head().await?;
+        let claimed = match self.announced.recent() {
+            Some(block) => block,
+            None => self.client.finalized_head().await?.0,
+        };
         for _ in 0..PROOFS_PER_ROUND {
             let head = follower.head().number;
             if u64::from(claimed) <= head {
