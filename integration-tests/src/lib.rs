@@ -1246,9 +1246,10 @@ impl Ledger {
 }
 
 impl SubLedger {
-    /// The chain process's pid.
+    /// The chain process's pid: chopsticks (the devnet's GRANDPA voters in front of
+    /// it run inside this test process).
     pub fn pid(&self) -> u32 {
-        port_of(&self.chain.url())
+        port_of(&self.chain.chopsticks_url())
             .and_then(pid_listening_on)
             .unwrap_or_else(|| panic!("no process listens for the Substrate ledger"))
     }
