@@ -562,7 +562,7 @@ async fn websocket(stream: TcpStream, state: Shared) -> Result<(), Box<dyn std::
             }
         }
     });
-    let mut subscriptions: HashMap<String, JoinHandle<()>> = HashMap::new();
+    let mut subscriptions = Subscriptions::default();
     while let Some(message) = from_client.next().await {
         let message = message?;
         if let Message::Text(text) = &message {
@@ -578,7 +578,7 @@ async fn websocket(stream: TcpStream, state: Shared) -> Result<(), Box<dyn std::
         }
         to_upstream.send(message).await?;
     }
-    for (_, task) in subscriptions {
+    for (_, task) in subscriptions.tasks {
         task.abort();
     }
     reader.abort();
@@ -586,12 +586,19 @@ async fn websocket(stream: TcpStream, state: Shared) -> Result<(), Box<dyn std::
     Ok(())
 }
 
+/// One client's justification subscriptions: ids are never reused on a connection.
+#[derive(Default)]
+struct Subscriptions {
+    issued: u64,
+    tasks: HashMap<String, JoinHandle<()>>,
+}
+
 /// The reply to a request the voters answer themselves, or `None` to pass it on.
 fn answer(
     state: &Shared,
     request: &Value,
     out: &mpsc::UnboundedSender<Message>,
-    subscriptions: &mut HashMap<String, JoinHandle<()>>,
+    subscriptions: &mut Subscriptions,
 ) -> Option<Value> {
     let method = request.get("method")?.as_str()?;
     let id = request.get("id").cloned().unwrap_or(Value::Null);
@@ -607,10 +614,11 @@ fn answer(
             None => Err("grandpa_proveFinality takes a block number".to_owned()),
         },
         "grandpa_subscribeJustifications" => {
-            let subscription = format!("grandpa-{}", subscriptions.len() + 1);
+            subscriptions.issued += 1;
+            let subscription = format!("grandpa-{}", subscriptions.issued);
             let mut receiver = state.notify.subscribe();
             let (out, name) = (out.clone(), subscription.clone());
-            subscriptions.insert(
+            subscriptions.tasks.insert(
                 subscription.clone(),
                 tokio::spawn(async move {
                     while let Ok(justification) = receiver.recv().await {
@@ -634,6 +642,7 @@ fn answer(
         "grandpa_unsubscribeJustifications" => {
             let name = params.get(0).and_then(Value::as_str).unwrap_or_default();
             Ok(json!(subscriptions
+                .tasks
                 .remove(name)
                 .map(|t| t.abort())
                 .is_some()))
