@@ -191,6 +191,10 @@ pub struct Deployment {
 
 pub use crate::signing_client as client;
 
+/// The devnet Inbox's `handlerGasLimit`: enough for the echo recipient to store an
+/// 8 KiB body (about 6M gas), which the end-to-end tests send.
+pub const HANDLER_GAS_LIMIT: u64 = 8_000_000;
+
 /// Deploys Outbox, Inbox and the example recipients for ledger `ledger_id`, in a
 /// fixed order (so a fresh anvil gives the same addresses every time).
 pub async fn deploy(
@@ -209,12 +213,19 @@ pub async fn deploy(
         .await
         .map_err(|e| fail("Outbox", &e))?
         .address();
-    let inbox = Inbox::deploy(client.clone(), (ledger_id, admin))
-        .map_err(|e| fail("Inbox", &e))?
-        .send()
-        .await
-        .map_err(|e| fail("Inbox", &e))?
-        .address();
+    let inbox = Inbox::deploy(
+        client.clone(),
+        (
+            ledger_id,
+            admin,
+            ethers::types::U256::from(HANDLER_GAS_LIMIT),
+        ),
+    )
+    .map_err(|e| fail("Inbox", &e))?
+    .send()
+    .await
+    .map_err(|e| fail("Inbox", &e))?
+    .address();
     let echo = EchoRecipient::deploy(client.clone(), inbox)
         .map_err(|e| fail("EchoRecipient", &e))?
         .send()

@@ -1101,3 +1101,116 @@ async fn the_admin_retires_an_origin_for_good_and_cannot_set_it_up_again() {
     );
     assert!(matches!(e, InboxErrors::OriginExists(_)), "{e:?}");
 }
+
+#[tokio::test]
+async fn a_recipient_that_burns_gas_is_refused_at_the_handler_limit_and_the_batch_stands() {
+    let l = ledger(2, 31338).await;
+    let inbox = Inbox::new(l.deployment.inbox, l.admin.clone());
+    let echo = EchoRecipient::new(l.deployment.echo, l.admin.clone());
+    let limit = inbox.handler_gas_limit().call().await.unwrap().as_u64();
+    assert_eq!(limit, isthmus_adapter_evm::devnet::HANDLER_GAS_LIMIT);
+    echo.set_burning(true).send().await.unwrap().await.unwrap();
+    let mut foreign = ForeignOutbox::new(1);
+    trust_origin(&l, 1, foreign.outbox).await;
+    // 15 payments to the do-nothing recipient around one to the burner.
+    for i in 0..16u32 {
+        let to = if i == 7 {
+            l.deployment.echo
+        } else {
+            l.deployment.sink
+        };
+        foreign.push(2, to, 0, &i.to_be_bytes());
+    }
+    let burner = foreign.messages[7].clone();
+    let cp = foreign.checkpoint();
+    let tree = foreign.tree();
+    let sigs: Vec<Bytes> = attest(&cp, &[0, 1])
+        .iter()
+        .map(|a| Bytes::from(a.0.to_vec()))
+        .collect();
+    let batch = inbox.process_batch(
+        abi_checkpoint(&cp),
+        sigs.clone(),
+        foreign
+            .messages
+            .iter()
+            .map(|m| Bytes::from(m.encode()))
+            .collect(),
+        (0..16).map(|i| tree.branch(i).unwrap().siblings).collect(),
+    );
+
+    // Without a limit the burner took whatever the transaction had, so every
+    // delivery carrying it reverted and no estimate existed. Now the node finds one:
+    // the burner's limit (and the 1/64 kept back) on top of the other messages.
+    let estimate = batch.estimate_gas().await.unwrap().as_u64();
+    assert!(
+        estimate > limit && estimate < limit + limit / 63 + 1_500_000,
+        "estimate {estimate} against a limit of {limit}"
+    );
+    let receipt = batch
+        .clone()
+        .gas(U256::from(estimate))
+        .send()
+        .await
+        .unwrap()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(receipt.status, Some(1u64.into()), "the batch stands");
+    let used = receipt.gas_used.unwrap().as_u64();
+    assert!(used > limit, "the burner had its whole limit: {used}");
+    let failures = handler_failures(&receipt);
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0].id, burner.id().0);
+    assert!(failures[0].reason.is_empty(), "out of gas leaves no reason");
+    for (i, m) in foreign.messages.iter().enumerate() {
+        let delivered = inbox.delivered(m.id().0).call().await.unwrap();
+        assert_eq!(delivered, i != 7, "message {i}");
+    }
+    println!(
+        "gas: processBatch of 16 with one recipient burning its {limit} limit: \
+         estimate {estimate}, used {used}"
+    );
+
+    // The refused message stays deliverable, and is delivered once its recipient
+    // accepts again.
+    echo.set_burning(false).send().await.unwrap().await.unwrap();
+    let call = inbox.process(
+        abi_checkpoint(&cp),
+        sigs,
+        Bytes::from(burner.encode()),
+        tree.branch(7).unwrap().siblings,
+    );
+    let retried = call.send().await.unwrap().await.unwrap().unwrap();
+    assert_eq!(retried.status, Some(1u64.into()));
+    assert!(inbox.delivered(burner.id().0).call().await.unwrap());
+    assert_eq!(echo.received().call().await.unwrap(), U256::one());
+}
+
+#[tokio::test]
+async fn an_inbox_cannot_be_deployed_with_a_handler_limit_too_low_to_write_state() {
+    let l = ledger(2, 31338).await;
+    let least = Inbox::new(l.deployment.inbox, l.admin.clone())
+        .min_handler_gas()
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(least, U256::from(50_000));
+    let deploy = |limit: u64| {
+        Inbox::deploy(
+            l.admin.clone(),
+            (2u32, l.admin.address(), U256::from(limit)),
+        )
+        .unwrap()
+    };
+    let e = revert_of(deploy(49_999).send().await);
+    assert!(
+        matches!(e, InboxErrors::HandlerGasLimitTooLow(ref x) if x.limit == U256::from(49_999)),
+        "{e:?}"
+    );
+    let inbox = deploy(50_000).send().await.unwrap();
+    assert_eq!(
+        inbox.handler_gas_limit().call().await.unwrap(),
+        U256::from(50_000)
+    );
+}

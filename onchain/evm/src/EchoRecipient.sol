@@ -14,6 +14,8 @@ contract EchoRecipient is IMessageRecipient {
     /// @notice When non-zero, a refusal reverts with this many bytes of revert data
     /// (to check that the Inbox keeps only the first `MAX_REASON_BYTES`).
     uint256 public refusalBytes;
+    /// @notice When set, `handle` burns all the gas it is given (a hostile recipient).
+    bool public burning;
     uint256 public received;
     uint32 public lastOrigin;
     bytes32 public lastSender;
@@ -39,8 +41,20 @@ contract EchoRecipient is IMessageRecipient {
         refusalBytes = refusalBytes_;
     }
 
+    function setBurning(bool burning_) external {
+        if (msg.sender != owner) revert NotOwner();
+        burning = burning_;
+    }
+
     function handle(uint32 origin, bytes32 sender, bytes calldata body) external {
         if (msg.sender != inbox) revert NotInbox();
+        if (burning) {
+            // Runs until the call is out of gas.
+            uint256 spin;
+            while (true) {
+                spin++;
+            }
+        }
         if (refusing) {
             uint256 size = refusalBytes;
             if (size == 0) revert("echo: refusing messages");

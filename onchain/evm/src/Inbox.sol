@@ -18,11 +18,14 @@ import {MerkleLib} from "./MerkleLib.sol";
 /// A message is therefore never lost and never handled twice: it is delivered
 /// exactly once, when its recipient first accepts it.
 ///
-/// Handler gas: the recipient gets all the gas the transaction has left (less the
-/// 1/64 that EIP-150 keeps back). A recipient that runs out of it was given too little
-/// by the submitter, which is not the recipient's refusal: the whole transaction
-/// reverts with `HandlerOutOfGas`, nothing is marked or emitted, and the message
-/// stays deliverable for a submission with more gas (docs/protocol.md).
+/// Handler gas: the recipient gets at most `handlerGasLimit`, fixed at deployment.
+/// A recipient that fails with that much was refused by itself: `MessageHandlerFailed`,
+/// whatever it did with the gas, so a recipient that burns gas costs a delivery at
+/// most the limit. A recipient that runs out of gas while the transaction had less
+/// than the limit left for it (EIP-150 keeps 1/64 back) was starved by the
+/// submitter, which is not the recipient's refusal: the whole transaction reverts
+/// with `HandlerOutOfGas`, nothing is marked or emitted, and the message stays
+/// deliverable for a submission with more gas (docs/protocol.md).
 contract Inbox is Administered {
     using IsthmusMessage for bytes;
 
@@ -47,6 +50,12 @@ contract Inbox is Administered {
 
     /// @notice Ledger id of this ledger.
     uint32 public immutable localDomain;
+    /// @notice Most gas a recipient's `handle` is given. A handler that needs more is
+    /// refused on every delivery; one that fails with it cannot blame the submitter.
+    uint256 public immutable handlerGasLimit;
+    /// @notice Least `handlerGasLimit` a deployment may set: a handler must be able to
+    /// write a few storage slots.
+    uint256 public constant MIN_HANDLER_GAS = 50_000;
     /// @notice Most bytes of a recipient's revert data kept in `MessageHandlerFailed`.
     /// The rest is never copied: a recipient cannot make a refusal expensive.
     uint256 public constant MAX_REASON_BYTES = 256;
@@ -98,11 +107,16 @@ contract Inbox is Administered {
     /// @notice The recipient used up the gas it was given: the submitter gave too
     /// little. Nothing of the transaction stands; the message stays deliverable.
     error HandlerOutOfGas(bytes32 id);
+    /// @notice A deployment's handler gas limit is below `MIN_HANDLER_GAS`.
+    error HandlerGasLimitTooLow(uint256 limit, uint256 least);
 
     /// @param admin_ Sets up each origin once and hands over the admin role (two steps);
     /// later signer-set changes need a quorum of the current set (`updateSigners`).
-    constructor(uint32 localDomain_, address admin_) Administered(admin_) {
+    /// @param handlerGasLimit_ The most gas each recipient's `handle` is given.
+    constructor(uint32 localDomain_, address admin_, uint256 handlerGasLimit_) Administered(admin_) {
+        if (handlerGasLimit_ < MIN_HANDLER_GAS) revert HandlerGasLimitTooLow(handlerGasLimit_, MIN_HANDLER_GAS);
         localDomain = localDomain_;
+        handlerGasLimit = handlerGasLimit_;
     }
 
     /// @notice Sets up `origin` once: the outbox, signers and threshold trusted for it.
@@ -371,27 +385,33 @@ contract Inbox is Administered {
         delivered[id] = true;
         bytes memory data = abi.encodeCall(IMessageRecipient.handle, (origin, message.sender(), message.body()));
         uint256 gasBefore = gasleft();
-        (bool accepted, bytes memory reason) = _call(recipient, data);
+        (bool accepted, bytes memory reason) = _call(recipient, handlerGasLimit, data);
         if (accepted) {
             emit MessageDelivered(id, origin, nonce);
             return true;
         }
-        // The call got all but 1/64 of `gasBefore` (less the call's own cost). If no
-        // more than that 1/64 is left, the recipient used up what it was given: the
-        // submitter withheld gas, so the transaction must not stand.
+        // The call got `handlerGasLimit`, or all but 1/64 of `gasBefore` (less the
+        // call's own cost) if that was less. In the second case, and only then, a
+        // recipient that used up what it got leaves no more than that 1/64: the
+        // submitter withheld gas, so the transaction must not stand. A recipient that
+        // had its whole limit leaves more than 1/64 behind whatever it did.
         if (gasleft() <= gasBefore / 64) revert HandlerOutOfGas(id);
         delivered[id] = false;
         emit MessageHandlerFailed(id, origin, nonce, reason);
         return false;
     }
 
-    /// @dev Calls `target` with all the gas left and copies at most
-    /// `MAX_REASON_BYTES` of its revert data (a Solidity call or try/catch would copy
-    /// all of it, whatever its size, at the Inbox's expense).
-    function _call(address target, bytes memory data) internal returns (bool ok, bytes memory reason) {
+    /// @dev Calls `target` with at most `gasLimit` (EVM's CALL gives the least of that
+    /// and all but 1/64 of the gas left) and copies at most `MAX_REASON_BYTES` of its
+    /// revert data (a Solidity call or try/catch would copy all of it, whatever its
+    /// size, at the Inbox's expense).
+    function _call(address target, uint256 gasLimit, bytes memory data)
+        internal
+        returns (bool ok, bytes memory reason)
+    {
         uint256 size;
         assembly ("memory-safe") {
-            ok := call(gas(), target, 0, add(data, 0x20), mload(data), 0, 0)
+            ok := call(gasLimit, target, 0, add(data, 0x20), mload(data), 0, 0)
             size := returndatasize()
         }
         if (ok) return (true, reason);

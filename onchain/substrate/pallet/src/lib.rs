@@ -302,6 +302,23 @@ pub mod pallet {
 
     #[pallet::hooks]
     impl<T: Config> Hooks<BlockNumberFor<T>> for Pallet<T> {
+        /// Every message must be deliverable in one extrinsic: the runtime's handler
+        /// weight for the largest message, with `process` and the most attestations,
+        /// must fit a normal extrinsic's limit, or such a message could never land.
+        fn integrity_test() {
+            let limits = T::BlockWeights::get();
+            let room = limits
+                .get(DispatchClass::Normal)
+                .max_extrinsic
+                .unwrap_or(limits.max_block);
+            let largest = Self::largest_delivery();
+            assert!(
+                largest.all_lte(room),
+                "the largest delivery declares {largest:?}, more than a normal extrinsic's \
+                 {room:?}: lower the runtime's MessageHandler::weight or MaxAttestations"
+            );
+        }
+
         fn on_initialize(_n: BlockNumberFor<T>) -> Weight {
             // `on_finalize` reads the root and the count.
             T::DbWeight::get().reads(2)
@@ -707,6 +724,16 @@ pub mod pallet {
                 previous_threshold: 0,
                 previous_until: 0,
             })
+        }
+
+        /// The weight `process` declares for the largest message with the most
+        /// attestations, its handler's bound included: the most one message's
+        /// delivery can take (see `integrity_test`).
+        pub fn largest_delivery() -> Weight {
+            let len = u32::try_from(isthmus_protocol::MESSAGE_HEADER_LEN + MAX_BODY_LEN)
+                .unwrap_or(u32::MAX);
+            T::WeightInfo::process(T::MaxAttestations::get(), len)
+                .saturating_add(T::MessageHandler::weight(len))
         }
 
         /// Refuses a checkpoint of an unknown origin or untrusted outbox, or without

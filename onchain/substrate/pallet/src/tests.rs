@@ -1122,3 +1122,28 @@ fn the_host_keccak_tree_is_the_protocols_tree() {
         ));
     }
 }
+
+#[test]
+fn every_message_must_fit_one_extrinsic_with_its_handler() {
+    // The test runtime's handler declares a small weight: the runtime is sound.
+    Isthmus::integrity_test();
+    use frame_support::traits::Get;
+    let limits: frame_system::limits::BlockWeights =
+        <Test as frame_system::Config>::BlockWeights::get();
+    let room = limits
+        .get(frame_support::dispatch::DispatchClass::Normal)
+        .max_extrinsic
+        .unwrap();
+    assert!(Isthmus::largest_delivery().all_lte(room));
+    // A handler that declares more than an extrinsic holds for the largest message
+    // would make such messages undeliverable: the runtime's integrity test refuses it.
+    HandlerBaseWeight::set(room.ref_time());
+    let refused = std::panic::catch_unwind(Isthmus::integrity_test);
+    HandlerBaseWeight::set(1_000_000);
+    let message = refused
+        .unwrap_err()
+        .downcast::<String>()
+        .map(|s| *s)
+        .unwrap_or_default();
+    assert!(message.contains("MessageHandler::weight"), "{message}");
+}
