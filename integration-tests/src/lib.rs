@@ -906,16 +906,26 @@ impl Consortium {
 }
 
 impl Ledger {
-    /// How many of `ids` the Inbox has delivered.
+    /// How many of `ids` the Inbox has delivered: its `MessageDelivered` events
+    /// (one per delivered message, indexed by id; the Inbox's own delivered bits
+    /// are kept by origin and nonce).
     pub async fn delivered_count(&self, ids: &[[u8; 32]]) -> usize {
-        let inbox = self.inbox();
-        let mut n = 0;
-        for id in ids {
-            if inbox.delivered(*id).call().await.unwrap_or(false) {
-                n += 1;
-            }
-        }
-        n
+        use isthmus_adapter_evm::contracts::inbox::MessageDeliveredFilter;
+        let wanted: Vec<ethers::types::H256> =
+            ids.iter().map(|id| ethers::types::H256(*id)).collect();
+        let events = self
+            .inbox()
+            .event::<MessageDeliveredFilter>()
+            .topic1(wanted)
+            .from_block(0u64)
+            .query()
+            .await
+            .unwrap_or_default();
+        events
+            .iter()
+            .map(|e| e.id)
+            .collect::<std::collections::HashSet<_>>()
+            .len()
     }
 
     /// The time of the node's latest block (unix seconds).

@@ -208,10 +208,11 @@ impl EvmDestination {
             .map_err(|e| EvmError::from_provider("eth_getBalance", e))
     }
 
-    /// Whether the Inbox already delivered `id`.
-    pub async fn is_delivered(&self, id: MessageId) -> Result<bool, EvmError> {
+    /// Whether the Inbox already delivered the message at `nonce` of `origin`'s
+    /// outbox (the Inbox keeps one delivered bit per origin and nonce).
+    pub async fn is_delivered(&self, origin: u32, nonce: u64) -> Result<bool, EvmError> {
         self.inbox
-            .delivered(id.0)
+            .delivered(origin, nonce)
             .call()
             .await
             .map_err(|e| contract_error("delivered", e))

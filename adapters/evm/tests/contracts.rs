@@ -42,6 +42,14 @@ fn handler_failures(
         .collect()
 }
 
+/// The attestations of `members` over `cp`, as the Inbox takes them.
+fn signatures(cp: &isthmus_protocol::Checkpoint, members: &[usize]) -> Vec<Bytes> {
+    attest(cp, members)
+        .iter()
+        .map(|a| Bytes::from(a.0.to_vec()))
+        .collect()
+}
+
 fn revert_of<M: ethers::providers::Middleware>(
     r: Result<impl std::fmt::Debug, ContractError<M>>,
 ) -> InboxErrors {
@@ -166,12 +174,7 @@ async fn inbox_refuses_what_the_protocol_refuses() {
     let cp = foreign.checkpoint();
     let tree = foreign.tree();
     let branch = |i: u64| tree.branch(i).unwrap().siblings;
-    let sigs = |members: &[usize]| -> Vec<Bytes> {
-        attest(&cp, members)
-            .iter()
-            .map(|a| Bytes::from(a.0.to_vec()))
-            .collect()
-    };
+    let sigs = |members: &[usize]| -> Vec<Bytes> { signatures(&cp, members) };
     let process =
         |cp: isthmus_protocol::Checkpoint, s: Vec<Bytes>, m: &Message, b: [[u8; 32]; 32]| {
             inbox.process(abi_checkpoint(&cp), s, Bytes::from(m.encode()), b)
@@ -239,20 +242,14 @@ async fn inbox_refuses_what_the_protocol_refuses() {
     // A checkpoint of another outbox, even if signed by the members.
     let mut other_outbox = cp;
     other_outbox.outbox = isthmus_protocol::Address32([7; 32]);
-    let s: Vec<Bytes> = attest(&other_outbox, &[0, 1])
-        .iter()
-        .map(|a| Bytes::from(a.0.to_vec()))
-        .collect();
+    let s = signatures(&other_outbox, &[0, 1]);
     let e = revert_of(process(other_outbox, s, &good, branch(0)).call().await);
     assert!(matches!(e, InboxErrors::OutboxMismatch(_)), "{e:?}");
 
     // Signatures over a different root do not count for this checkpoint.
     let mut other_root = cp;
     other_root.root = [9; 32];
-    let wrong: Vec<Bytes> = attest(&other_root, &[0, 1])
-        .iter()
-        .map(|a| Bytes::from(a.0.to_vec()))
-        .collect();
+    let wrong = signatures(&other_root, &[0, 1]);
     let e = revert_of(process(cp, wrong, &good, branch(0)).call().await);
     assert!(matches!(e, InboxErrors::QuorumNotReached(_)), "{e:?}");
 
@@ -274,10 +271,7 @@ async fn inbox_refuses_what_the_protocol_refuses() {
     assert!(matches!(e, InboxErrors::InvalidBranch(_)), "{e:?}");
     let mut short = cp;
     short.count = 0;
-    let s: Vec<Bytes> = attest(&short, &[0, 1])
-        .iter()
-        .map(|a| Bytes::from(a.0.to_vec()))
-        .collect();
+    let s = signatures(&short, &[0, 1]);
     let e = revert_of(process(short, s, &good, branch(0)).call().await);
     assert!(matches!(e, InboxErrors::InvalidBranch(_)), "{e:?}");
 
@@ -301,7 +295,11 @@ async fn inbox_refuses_what_the_protocol_refuses() {
         .unwrap()
         .await
         .unwrap();
-    assert!(inbox.delivered(good.id().0).call().await.unwrap());
+    assert!(inbox
+        .delivered(good.origin, good.nonce)
+        .call()
+        .await
+        .unwrap());
     let echo_c = EchoRecipient::new(echo, l.admin.clone());
     assert_eq!(echo_c.received().call().await.unwrap(), U256::one());
     assert_eq!(
@@ -324,10 +322,7 @@ async fn batch_delivers_skips_replays_and_keeps_failed_messages_deliverable() {
     }
     let cp = foreign.checkpoint();
     let tree = foreign.tree();
-    let sigs: Vec<Bytes> = attest(&cp, &[0, 1, 2])
-        .iter()
-        .map(|a| Bytes::from(a.0.to_vec()))
-        .collect();
+    let sigs = signatures(&cp, &[0, 1, 2]);
     let all = |ids: &[usize]| -> (Vec<Bytes>, Vec<[[u8; 32]; 32]>) {
         (
             ids.iter()
@@ -362,7 +357,7 @@ async fn batch_delivers_skips_replays_and_keeps_failed_messages_deliverable() {
         .unwrap();
     assert_eq!(receipt.status, Some(1u64.into()));
     assert!(!inbox
-        .delivered(foreign.messages[1].id().0)
+        .delivered(foreign.messages[1].origin, foreign.messages[1].nonce)
         .call()
         .await
         .unwrap());
@@ -390,7 +385,7 @@ async fn batch_delivers_skips_replays_and_keeps_failed_messages_deliverable() {
         .unwrap();
     assert_eq!(echo.received().call().await.unwrap(), U256::from(4));
     for msg in &foreign.messages {
-        assert!(inbox.delivered(msg.id().0).call().await.unwrap());
+        assert!(inbox.delivered(msg.origin, msg.nonce).call().await.unwrap());
     }
     // Replaying the whole batch delivers nothing and does not revert.
     let again = inbox
@@ -426,10 +421,7 @@ async fn batch_of_16_stays_within_the_gas_budget() {
     }
     let cp = foreign.checkpoint();
     let tree = foreign.tree();
-    let sigs: Vec<Bytes> = attest(&cp, &[0, 1])
-        .iter()
-        .map(|a| Bytes::from(a.0.to_vec()))
-        .collect();
+    let sigs = signatures(&cp, &[0, 1]);
     let batch = |ids: std::ops::Range<usize>| -> (Vec<Bytes>, Vec<[[u8; 32]; 32]>) {
         (
             ids.clone()
@@ -511,10 +503,7 @@ async fn clearing_app_settles_payments_once() {
     foreign.push(2, l.deployment.clearing, 0, b"not an instruction");
     let cp = foreign.checkpoint();
     let tree = foreign.tree();
-    let sigs: Vec<Bytes> = attest(&cp, &[1, 2])
-        .iter()
-        .map(|a| Bytes::from(a.0.to_vec()))
-        .collect();
+    let sigs = signatures(&cp, &[1, 2]);
     let messages: Vec<Bytes> = foreign
         .messages
         .iter()
@@ -552,7 +541,7 @@ async fn clearing_app_settles_payments_once() {
     // refusal that depends on state (insufficient funds) leaves it deliverable.
     for m in &foreign.messages {
         assert_eq!(
-            inbox.delivered(m.id().0).call().await.unwrap(),
+            inbox.delivered(m.origin, m.nonce).call().await.unwrap(),
             m.id() != underfunded.id(),
             "nonce {}",
             m.nonce
@@ -577,10 +566,7 @@ async fn clearing_app_settles_payments_once() {
     foreign.push(2, l.deployment.clearing, 0, &funding);
     let cp = foreign.checkpoint();
     let tree = foreign.tree();
-    let sigs: Vec<Bytes> = attest(&cp, &[0, 1])
-        .iter()
-        .map(|a| Bytes::from(a.0.to_vec()))
-        .collect();
+    let sigs = signatures(&cp, &[0, 1]);
     let messages: Vec<Bytes> = [4usize, 2]
         .iter()
         .map(|&i| Bytes::from(foreign.messages[i].encode()))
@@ -596,7 +582,11 @@ async fn clearing_app_settles_payments_once() {
         .unwrap()
         .await
         .unwrap();
-    assert!(inbox.delivered(underfunded.id().0).call().await.unwrap());
+    assert!(inbox
+        .delivered(underfunded.origin, underfunded.nonce)
+        .call()
+        .await
+        .unwrap());
     assert_eq!(
         app.balance_of(bank_a).call().await.unwrap(),
         U256::from(700)
@@ -638,10 +628,7 @@ async fn a_handler_starved_of_gas_reverts_the_delivery_and_the_message_stays_del
     // Storing an 8 KiB body costs the echo recipient about 5.9M gas.
     let heavy = foreign.push(2, l.deployment.echo, 0, &[0xab; 8192]);
     let cp = foreign.checkpoint();
-    let sigs: Vec<Bytes> = attest(&cp, &[0, 1])
-        .iter()
-        .map(|a| Bytes::from(a.0.to_vec()))
-        .collect();
+    let sigs = signatures(&cp, &[0, 1]);
     let call = inbox.process(
         abi_checkpoint(&cp),
         sigs,
@@ -670,7 +657,11 @@ async fn a_handler_starved_of_gas_reverts_the_delivery_and_the_message_stays_del
         "the transaction reverted"
     );
     assert!(starved.logs.is_empty(), "no MessageHandlerFailed, nothing");
-    assert!(!inbox.delivered(heavy.id().0).call().await.unwrap());
+    assert!(!inbox
+        .delivered(heavy.origin, heavy.nonce)
+        .call()
+        .await
+        .unwrap());
     assert_eq!(echo.received().call().await.unwrap(), U256::zero());
 
     // The node's estimate now finds the gas the handler needs, and that delivers.
@@ -694,7 +685,11 @@ async fn a_handler_starved_of_gas_reverts_the_delivery_and_the_message_stays_del
          with 1,000,000 it reverts (HandlerOutOfGas)",
         receipt.gas_used.unwrap()
     );
-    assert!(inbox.delivered(heavy.id().0).call().await.unwrap());
+    assert!(inbox
+        .delivered(heavy.origin, heavy.nonce)
+        .call()
+        .await
+        .unwrap());
     assert_eq!(echo.received().call().await.unwrap(), U256::one());
     assert_eq!(echo.last_body().call().await.unwrap().len(), 8192);
 
@@ -702,10 +697,7 @@ async fn a_handler_starved_of_gas_reverts_the_delivery_and_the_message_stays_del
     echo.set_refusing(true).send().await.unwrap().await.unwrap();
     let refused = foreign.push(2, l.deployment.echo, 0, b"refused");
     let cp = foreign.checkpoint();
-    let sigs: Vec<Bytes> = attest(&cp, &[0, 1])
-        .iter()
-        .map(|a| Bytes::from(a.0.to_vec()))
-        .collect();
+    let sigs = signatures(&cp, &[0, 1]);
     let receipt = inbox
         .process(
             abi_checkpoint(&cp),
@@ -845,10 +837,7 @@ async fn a_huge_revert_reason_is_cut_to_256_bytes_at_no_extra_cost() {
             .unwrap();
         let m = foreign.push(2, l.deployment.echo, 0, b"refused");
         let cp = foreign.checkpoint();
-        let sigs: Vec<Bytes> = attest(&cp, &[0, 1])
-            .iter()
-            .map(|a| Bytes::from(a.0.to_vec()))
-            .collect();
+        let sigs = signatures(&cp, &[0, 1]);
         let receipt = inbox
             .process(
                 abi_checkpoint(&cp),
@@ -871,7 +860,7 @@ async fn a_huge_revert_reason_is_cut_to_256_bytes_at_no_extra_cost() {
             size.min(256),
             "reason of {size} bytes"
         );
-        assert!(!inbox.delivered(m.id().0).call().await.unwrap());
+        assert!(!inbox.delivered(m.origin, m.nonce).call().await.unwrap());
         gas.push(receipt.gas_used.unwrap().as_u64());
     }
     println!(
@@ -972,10 +961,7 @@ async fn signer_sets_rotate_by_a_quorum_of_the_current_set_with_an_overlap() {
     // During the overlap either set's quorum delivers, never a mix of both.
     let deliver = |outbox: &ForeignOutbox, members: &[usize], m: &Message, nonce: u64| {
         let cp = outbox.checkpoint();
-        let signatures: Vec<Bytes> = attest(&cp, members)
-            .iter()
-            .map(|a| Bytes::from(a.0.to_vec()))
-            .collect();
+        let signatures = signatures(&cp, members);
         inbox.process_batch(
             abi_checkpoint(&cp),
             signatures,
@@ -997,7 +983,7 @@ async fn signer_sets_rotate_by_a_quorum_of_the_current_set_with_an_overlap() {
     );
     let new_gas = mined_gas(deliver(&foreign, &[3, 2], &by_new, 2)).await;
     for m in [&by_old, &by_new] {
-        assert!(inbox.delivered(m.id().0).call().await.unwrap());
+        assert!(inbox.delivered(m.origin, m.nonce).call().await.unwrap());
     }
 
     // After the overlap the old set is refused; the new one still delivers.
@@ -1025,7 +1011,11 @@ async fn signer_sets_rotate_by_a_quorum_of_the_current_set_with_an_overlap() {
         "{e:?}"
     );
     mined_gas(deliver(&foreign, &[1, 3], &late, 3)).await;
-    assert!(inbox.delivered(late.id().0).call().await.unwrap());
+    assert!(inbox
+        .delivered(late.origin, late.nonce)
+        .call()
+        .await
+        .unwrap());
     eprintln!(
         "gas: updateSigners (3 signers, 2 signatures) {update_gas}; processBatch of 1 during the overlap: \
          attested by the previous set {old_gas}, by the current set {new_gas}"
@@ -1038,15 +1028,18 @@ where
     M: ethers::providers::Middleware + 'static,
     D: ethers::abi::Detokenize,
 {
-    call.send()
-        .await
-        .unwrap()
-        .await
-        .unwrap()
-        .unwrap()
-        .gas_used
-        .unwrap()
-        .as_u64()
+    mined(call).await.gas_used.unwrap().as_u64()
+}
+
+/// Sends `call` and waits for its receipt (a reverted transaction has status 0).
+async fn mined<M, D>(
+    call: ethers::contract::ContractCall<M, D>,
+) -> ethers::types::TransactionReceipt
+where
+    M: ethers::providers::Middleware + 'static,
+    D: ethers::abi::Detokenize,
+{
+    call.send().await.unwrap().await.unwrap().unwrap()
 }
 
 #[tokio::test]
@@ -1057,10 +1050,7 @@ async fn the_admin_retires_an_origin_for_good_and_cannot_set_it_up_again() {
     trust_origin(&l, 1, foreign.outbox).await;
     let m = foreign.push(2, l.deployment.echo, 0, b"after retirement");
     let cp = foreign.checkpoint();
-    let signatures: Vec<Bytes> = attest(&cp, &[0, 1])
-        .iter()
-        .map(|a| Bytes::from(a.0.to_vec()))
-        .collect();
+    let signatures = signatures(&cp, &[0, 1]);
     let deliver = || {
         inbox.process_batch(
             abi_checkpoint(&cp),
@@ -1124,10 +1114,7 @@ async fn a_recipient_that_burns_gas_is_refused_at_the_handler_limit_and_the_batc
     let burner = foreign.messages[7].clone();
     let cp = foreign.checkpoint();
     let tree = foreign.tree();
-    let sigs: Vec<Bytes> = attest(&cp, &[0, 1])
-        .iter()
-        .map(|a| Bytes::from(a.0.to_vec()))
-        .collect();
+    let sigs = signatures(&cp, &[0, 1]);
     let batch = inbox.process_batch(
         abi_checkpoint(&cp),
         sigs.clone(),
@@ -1147,15 +1134,7 @@ async fn a_recipient_that_burns_gas_is_refused_at_the_handler_limit_and_the_batc
         estimate > limit && estimate < limit + limit / 63 + 1_500_000,
         "estimate {estimate} against a limit of {limit}"
     );
-    let receipt = batch
-        .clone()
-        .gas(U256::from(estimate))
-        .send()
-        .await
-        .unwrap()
-        .await
-        .unwrap()
-        .unwrap();
+    let receipt = mined(batch.clone().gas(U256::from(estimate))).await;
     assert_eq!(receipt.status, Some(1u64.into()), "the batch stands");
     let used = receipt.gas_used.unwrap().as_u64();
     assert!(used > limit, "the burner had its whole limit: {used}");
@@ -1164,7 +1143,7 @@ async fn a_recipient_that_burns_gas_is_refused_at_the_handler_limit_and_the_batc
     assert_eq!(failures[0].id, burner.id().0);
     assert!(failures[0].reason.is_empty(), "out of gas leaves no reason");
     for (i, m) in foreign.messages.iter().enumerate() {
-        let delivered = inbox.delivered(m.id().0).call().await.unwrap();
+        let delivered = inbox.delivered(m.origin, m.nonce).call().await.unwrap();
         assert_eq!(delivered, i != 7, "message {i}");
     }
     println!(
@@ -1181,9 +1160,13 @@ async fn a_recipient_that_burns_gas_is_refused_at_the_handler_limit_and_the_batc
         Bytes::from(burner.encode()),
         tree.branch(7).unwrap().siblings,
     );
-    let retried = call.send().await.unwrap().await.unwrap().unwrap();
+    let retried = mined(call).await;
     assert_eq!(retried.status, Some(1u64.into()));
-    assert!(inbox.delivered(burner.id().0).call().await.unwrap());
+    assert!(inbox
+        .delivered(burner.origin, burner.nonce)
+        .call()
+        .await
+        .unwrap());
     assert_eq!(echo.received().call().await.unwrap(), U256::one());
 }
 
@@ -1212,5 +1195,64 @@ async fn an_inbox_cannot_be_deployed_with_a_handler_limit_too_low_to_write_state
     assert_eq!(
         inbox.handler_gas_limit().call().await.unwrap(),
         U256::from(50_000)
+    );
+}
+
+#[tokio::test]
+async fn delivered_bits_stand_for_exactly_their_nonces_across_words() {
+    let l = ledger(2, 31338).await;
+    let inbox = Inbox::new(l.deployment.inbox, l.admin.clone());
+    let mut foreign = ForeignOutbox::new(1);
+    trust_origin(&l, 1, foreign.outbox).await;
+    for i in 0..301u32 {
+        foreign.push(2, l.deployment.sink, 0, &i.to_be_bytes());
+    }
+    let cp = foreign.checkpoint();
+    let tree = foreign.tree();
+    let sigs = signatures(&cp, &[0, 1]);
+    // Nonces at the edges of a 64-bit lane and of the 256-bit words.
+    let chosen = [0usize, 63, 64, 255, 256, 300];
+    let batch = || {
+        inbox.process_batch(
+            abi_checkpoint(&cp),
+            sigs.clone(),
+            chosen
+                .iter()
+                .map(|&i| Bytes::from(foreign.messages[i].encode()))
+                .collect(),
+            chosen
+                .iter()
+                .map(|&i| tree.branch(i as u64).unwrap().siblings)
+                .collect(),
+        )
+    };
+    assert_eq!(batch().call().await.unwrap(), U256::from(6));
+    mined(batch()).await;
+    for i in 0..301usize {
+        let m = &foreign.messages[i];
+        assert_eq!(
+            inbox.delivered(m.origin, m.nonce).call().await.unwrap(),
+            chosen.contains(&i),
+            "nonce {i}"
+        );
+    }
+    // Another origin's same nonces are its own.
+    assert!(!inbox.delivered(3, 64).call().await.unwrap());
+    // Each is a replay now: skipped, none delivered again.
+    assert_eq!(batch().call().await.unwrap(), U256::zero());
+    let e = revert_of(
+        inbox
+            .process(
+                abi_checkpoint(&cp),
+                sigs.clone(),
+                Bytes::from(foreign.messages[256].encode()),
+                tree.branch(256).unwrap().siblings,
+            )
+            .call()
+            .await,
+    );
+    assert!(
+        matches!(e, InboxErrors::AlreadyDelivered(ref x) if x.id == foreign.messages[256].id().0),
+        "{e:?}"
     );
 }

@@ -67,8 +67,12 @@ contract Inbox is Administered {
     mapping(uint32 => mapping(address => uint256)) internal previousSlot;
     /// @notice Origins the admin retired: refused from then on, never set up again.
     mapping(uint32 => bool) public retired;
-    /// @notice Ids of delivered messages (replay protection).
-    mapping(bytes32 => bool) public delivered;
+    /// @dev origin => nonce / 256 => one bit per nonce: the delivered messages
+    /// (replay protection). Under an origin's one outbox a nonce names one message
+    /// (its Merkle index, checked against the attested root), so a bit stands for
+    /// the id: 256 deliveries share a storage slot, and the consecutive nonces of a
+    /// batch write one slot (docs/protocol.md, "Delivery rules").
+    mapping(uint32 => mapping(uint256 => uint256)) internal deliveredBits;
 
     /// @notice Domain tag of a signer-set update digest (docs/protocol.md).
     bytes32 public constant SIGNER_SET_UPDATE_TAG = keccak256("isthmus signer set update v1");
@@ -298,6 +302,19 @@ contract Inbox is Administered {
         }
     }
 
+    /// @notice Whether the message at `nonce` of `origin`'s outbox was delivered.
+    function delivered(uint32 origin, uint64 nonce) public view returns (bool) {
+        return deliveredBits[origin][nonce >> 8] & (uint256(1) << (nonce & 0xff)) != 0;
+    }
+
+    /// @dev Sets or clears the delivered bit of (`origin`, `nonce`).
+    function _mark(uint32 origin, uint64 nonce, bool on) internal {
+        uint256 bit = uint256(1) << (nonce & 0xff);
+        mapping(uint256 => uint256) storage words = deliveredBits[origin];
+        uint256 word = words[nonce >> 8];
+        words[nonce >> 8] = on ? word | bit : word & ~bit;
+    }
+
     /// @notice The checkpoint digest members sign (for off-chain cross-checks).
     function checkpointDigest(CheckpointLib.Checkpoint calldata cp) external pure returns (bytes32) {
         return CheckpointLib.digest(cp);
@@ -348,7 +365,7 @@ contract Inbox is Administered {
         returns (bool ok, SkipReason skip)
     {
         bytes32 id = _checkInclusion(cp, message, branch);
-        if (delivered[id]) return (false, SkipReason.AlreadyDelivered);
+        if (delivered(cp.origin, message.nonce())) return (false, SkipReason.AlreadyDelivered);
         uint64 deadline = message.deadline();
         if (deadline != 0 && block.timestamp > deadline) return (false, SkipReason.Expired);
         return (_handOver(id, message), SkipReason.None);
@@ -382,7 +399,7 @@ contract Inbox is Administered {
             return false;
         }
         // Marked before the call so that a re-entrant delivery of the same id is a replay.
-        delivered[id] = true;
+        _mark(origin, nonce, true);
         bytes memory data = abi.encodeCall(IMessageRecipient.handle, (origin, message.sender(), message.body()));
         uint256 gasBefore = gasleft();
         (bool accepted, bytes memory reason) = _call(recipient, handlerGasLimit, data);
@@ -396,7 +413,7 @@ contract Inbox is Administered {
         // submitter withheld gas, so the transaction must not stand. A recipient that
         // had its whole limit leaves more than 1/64 behind whatever it did.
         if (gasleft() <= gasBefore / 64) revert HandlerOutOfGas(id);
-        delivered[id] = false;
+        _mark(origin, nonce, false);
         emit MessageHandlerFailed(id, origin, nonce, reason);
         return false;
     }

@@ -545,9 +545,12 @@ impl Destination for EvmLedger {
         self.destination.batch_for(requested)
     }
 
-    async fn delivered_among(&self, ids: &[MessageId]) -> Result<HashSet<MessageId>, LedgerError> {
-        super::delivered_among(ids, |id| async move {
-            Ok(self.destination.is_delivered(id).await?)
+    async fn delivered_among(
+        &self,
+        messages: &[super::Sent],
+    ) -> Result<HashSet<MessageId>, LedgerError> {
+        super::delivered_among(messages, |m| async move {
+            Ok(self.destination.is_delivered(m.origin, m.nonce).await?)
         })
         .await
     }

@@ -185,12 +185,15 @@ impl Destination for FakeLedger {
         requested
     }
 
-    async fn delivered_among(&self, ids: &[MessageId]) -> Result<HashSet<MessageId>, LedgerError> {
+    async fn delivered_among(
+        &self,
+        messages: &[super::Sent],
+    ) -> Result<HashSet<MessageId>, LedgerError> {
         let inbox = self.inbox();
-        Ok(ids
+        Ok(messages
             .iter()
-            .filter(|id| inbox.delivered.contains_key(id))
-            .copied()
+            .filter(|m| inbox.delivered.contains_key(&m.id))
+            .map(|m| m.id)
             .collect())
     }
 

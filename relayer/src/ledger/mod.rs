@@ -219,8 +219,8 @@ pub trait Destination: Send + Sync {
     /// How many messages the next batch should carry, at most `requested`.
     fn batch_for(&self, requested: u32) -> u32;
 
-    /// Which of `ids` the inbox already processed.
-    async fn delivered_among(&self, ids: &[MessageId]) -> Result<HashSet<MessageId>, LedgerError>;
+    /// Which of `messages` the inbox already processed (their ids).
+    async fn delivered_among(&self, messages: &[Sent]) -> Result<HashSet<MessageId>, LedgerError>;
 
     /// Where the inbox processed each of `ids` (ids not processed are absent).
     async fn find_deliveries(
@@ -311,23 +311,46 @@ impl std::fmt::Debug for LedgerHandle {
     }
 }
 
+/// A sent message as an inbox knows it: its id, and its place in its origin's
+/// outbox (the EVM Inbox keeps one delivered bit per origin and nonce).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sent {
+    /// The message id.
+    pub id: MessageId,
+    /// Ledger id of its origin.
+    pub origin: u32,
+    /// Its nonce in the origin's outbox.
+    pub nonce: u64,
+}
+
+impl From<&isthmus_schema::MessageRecord> for Sent {
+    fn from(m: &isthmus_schema::MessageRecord) -> Self {
+        Self {
+            id: m.id,
+            origin: m.origin,
+            nonce: m.nonce,
+        }
+    }
+}
+
 /// How many "already delivered?" queries run at once against one inbox.
 const DELIVERED_QUERIES: usize = 16;
 
-/// Which of `ids` `is_delivered` says the inbox processed, a few queries at a time.
+/// Which of `messages` `is_delivered` says the inbox processed, a few queries at a
+/// time.
 async fn delivered_among<F, Fut>(
-    ids: &[MessageId],
+    messages: &[Sent],
     is_delivered: F,
 ) -> Result<HashSet<MessageId>, LedgerError>
 where
-    F: Fn(MessageId) -> Fut,
+    F: Fn(Sent) -> Fut,
     Fut: std::future::Future<Output = Result<bool, LedgerError>>,
 {
     use futures::stream::{StreamExt, TryStreamExt};
-    let answers: Vec<(MessageId, bool)> = futures::stream::iter(ids.iter().copied())
-        .map(|id| {
-            let query = is_delivered(id);
-            async move { Ok::<_, LedgerError>((id, query.await?)) }
+    let answers: Vec<(MessageId, bool)> = futures::stream::iter(messages.iter().copied())
+        .map(|m| {
+            let query = is_delivered(m);
+            async move { Ok::<_, LedgerError>((m.id, query.await?)) }
         })
         .buffer_unordered(DELIVERED_QUERIES)
         .try_collect()

@@ -405,11 +405,13 @@ impl Destination for SubstrateLedger {
         requested
     }
 
-    async fn delivered_among(&self, ids: &[MessageId]) -> Result<HashSet<MessageId>, LedgerError> {
-        super::delivered_among(
-            ids,
-            |id| async move { Ok(self.inbox.is_delivered(&id).await?) },
-        )
+    async fn delivered_among(
+        &self,
+        messages: &[super::Sent],
+    ) -> Result<HashSet<MessageId>, LedgerError> {
+        super::delivered_among(messages, |m| async move {
+            Ok(self.inbox.is_delivered(&m.id).await?)
+        })
         .await
     }
 

@@ -9,6 +9,7 @@ use isthmus_schema::{MessageFilter, MessageStatus, Route};
 use tracing::info;
 
 use super::{record, Context, PipelineError, LEASE};
+use crate::ledger::Sent;
 
 /// Dead letters of one route looked at per pass.
 const PER_PASS: u32 = 1_000;
@@ -34,8 +35,8 @@ pub async fn dead_letters(ctx: &Context, destination: u32) -> Result<usize, Pipe
         if dead.is_empty() {
             continue;
         }
-        let ids: Vec<_> = dead.iter().map(|m| m.id).collect();
-        let delivered = target.destination.delivered_among(&ids).await?;
+        let sent: Vec<Sent> = dead.iter().map(Sent::from).collect();
+        let delivered = target.destination.delivered_among(&sent).await?;
         if delivered.is_empty() {
             continue;
         }

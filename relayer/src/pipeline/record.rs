@@ -11,7 +11,7 @@ use tracing::{debug, error, info, warn};
 use super::evidence::{self, DeliveredElsewhere, ExpiredInTransaction};
 use super::submit::Submitted;
 use super::{hex32, Context, PipelineError};
-use crate::ledger::DeliveryRef;
+use crate::ledger::{DeliveryRef, Sent};
 use isthmus_protocol::MessageOutcome;
 
 /// Records a sent batch's outcome. Returns how many messages reached a final state.
@@ -158,19 +158,19 @@ async fn dead_lettered(
     if dead.is_empty() {
         return Ok(0);
     }
-    let ids: Vec<_> = dead.iter().map(|(m, _)| m.id).collect();
+    let sent: Vec<Sent> = dead.iter().map(|(m, _)| Sent::from(m)).collect();
     // A destination that cannot answer now (often why the delivery failed) shows
     // nothing: the dead letters are reported, and the periodic check
     // (`reconcile::dead_letters`) asks again.
     let shown = match ctx
         .ledger(destination)?
         .destination
-        .delivered_among(&ids)
+        .delivered_among(&sent)
         .await
     {
         Ok(shown) => shown,
         Err(e) => {
-            warn!(error = %e, messages = ids.len(), "could not ask the destination about new dead letters; the periodic check will");
+            warn!(error = %e, messages = sent.len(), "could not ask the destination about new dead letters; the periodic check will");
             Default::default()
         }
     };

@@ -21,6 +21,7 @@ use super::claim::Claimed;
 use super::evidence::{self, ExpiredUnsent, Rejected};
 use super::observe::hold_for;
 use super::{record, Context, PipelineError, HOLD_STEP};
+use crate::ledger::Sent;
 
 /// The messages of one origin this member submits in this round.
 #[derive(Debug)]
@@ -90,8 +91,8 @@ pub async fn triage(
     // Past its deadline by this member's clock: expired, unless the destination shows
     // it delivered (another member's submission before the deadline).
     if !expiring.is_empty() {
-        let ids: Vec<_> = expiring.iter().map(|m| m.id).collect();
-        let delivered = target.destination.delivered_among(&ids).await?;
+        let sent: Vec<Sent> = expiring.iter().map(Sent::from).collect();
+        let delivered = target.destination.delivered_among(&sent).await?;
         let (elsewhere, expired): (Vec<_>, Vec<_>) = expiring
             .into_iter()
             .partition(|m| delivered.contains(&m.id));
@@ -125,7 +126,7 @@ pub async fn triage(
             && m.attempts == 0
             && ctx.consortium.turn_of(m.nonce) == Some(me)
     };
-    let ask: Vec<_> = open.iter().filter(|m| !mine(m)).map(|m| m.id).collect();
+    let ask: Vec<Sent> = open.iter().filter(|m| !mine(m)).map(Sent::from).collect();
     let delivered = target.destination.delivered_among(&ask).await?;
     let (already, open): (Vec<_>, Vec<_>) =
         open.into_iter().partition(|m| delivered.contains(&m.id));
