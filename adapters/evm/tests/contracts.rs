@@ -455,9 +455,11 @@ async fn batch_of_16_stays_within_the_gas_budget() {
         "gas: processBatch(1) = {single_gas}, processBatch(16) = {} ({per_message} per message)",
         sixteen.gas_used.unwrap()
     );
+    // The budget was 80k; one delivered bit per message (not a slot) brought it
+    // under 50k, which this keeps.
     assert!(
-        per_message <= 80_000,
-        "{per_message} gas per message exceeds the 80k budget"
+        per_message <= 50_000,
+        "{per_message} gas per message exceeds the 50k budget"
     );
 }
 
