@@ -142,6 +142,18 @@ async fn index_prove_deliver_and_refuse_the_replay() {
             .await
             .unwrap());
     }
+    // The same from the delivered bits, a word at a time: the three, and not the
+    // next nonce, nor the same nonce of another origin.
+    let mut keys: Vec<(u32, u64)> = observed
+        .iter()
+        .map(|o| (o.message.origin, o.message.nonce))
+        .collect();
+    let (origin, last) = keys[keys.len() - 1];
+    keys.extend([(origin, last + 1), (origin + 100, last)]);
+    assert_eq!(
+        destination.delivered_among(&keys).await.unwrap(),
+        [true, true, true, false, false]
+    );
     let echo = EchoRecipient::new(b.deployment.echo, b.admin.clone());
     assert_eq!(echo.received().call().await.unwrap(), U256::from(3));
     assert_eq!(

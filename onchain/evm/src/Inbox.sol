@@ -67,12 +67,13 @@ contract Inbox is Administered {
     mapping(uint32 => mapping(address => uint256)) internal previousSlot;
     /// @notice Origins the admin retired: refused from then on, never set up again.
     mapping(uint32 => bool) public retired;
-    /// @dev origin => nonce / 256 => one bit per nonce: the delivered messages
-    /// (replay protection). Under an origin's one outbox a nonce names one message
-    /// (its Merkle index, checked against the attested root), so a bit stands for
-    /// the id: 256 deliveries share a storage slot, and the consecutive nonces of a
-    /// batch write one slot (docs/protocol.md, "Delivery rules").
-    mapping(uint32 => mapping(uint256 => uint256)) internal deliveredBits;
+    /// @notice origin => nonce / 256 => one bit per nonce (bit `nonce % 256`): the
+    /// delivered messages (replay protection). Under an origin's one outbox a nonce
+    /// names one message (its Merkle index, checked against the attested root), so a
+    /// bit stands for the id: 256 deliveries share a storage slot, the consecutive
+    /// nonces of a batch write one slot, and one read answers for 256 messages
+    /// (docs/protocol.md, "Delivery rules").
+    mapping(uint32 => mapping(uint256 => uint256)) public deliveredBits;
 
     /// @notice Domain tag of a signer-set update digest (docs/protocol.md).
     bytes32 public constant SIGNER_SET_UPDATE_TAG = keccak256("isthmus signer set update v1");

@@ -549,10 +549,14 @@ impl Destination for EvmLedger {
         &self,
         messages: &[super::Sent],
     ) -> Result<HashSet<MessageId>, LedgerError> {
-        super::delivered_among(messages, |m| async move {
-            Ok(self.destination.is_delivered(m.origin, m.nonce).await?)
-        })
-        .await
+        // One read per 256 nonces of an origin (the Inbox's delivered bits).
+        let keys: Vec<(u32, u64)> = messages.iter().map(|m| (m.origin, m.nonce)).collect();
+        let delivered = self.destination.delivered_among(&keys).await?;
+        Ok(messages
+            .iter()
+            .zip(delivered)
+            .filter_map(|(m, done)| done.then_some(m.id))
+            .collect())
     }
 
     /// One log query for all of `ids`.
