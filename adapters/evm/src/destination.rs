@@ -52,35 +52,6 @@ const SIMULATIONS_AT_ONCE: usize = 8;
 /// Estimates whose gas per message sizes the next batches (the largest counts).
 const GAS_SAMPLES: usize = 8;
 
-/// Reads of the Inbox's delivered bits in flight at once.
-const DELIVERED_READS: usize = 16;
-
-/// The layout of the Inbox's `deliveredBits`: origin => nonce / 256 => a word whose
-/// bit `nonce % 256` is set once the message at `nonce` is delivered.
-struct DeliveredWords;
-
-impl DeliveredWords {
-    /// The word holding `nonce`'s bit.
-    fn word(nonce: u64) -> u64 {
-        nonce >> 8
-    }
-
-    /// Whether `bits` (the word of `nonce`) marks `nonce` delivered.
-    fn has(bits: U256, nonce: u64) -> bool {
-        bits.bit((nonce & 0xff) as usize)
-    }
-
-    /// The distinct (origin, word) pairs `messages` need, in first-seen order.
-    fn of(messages: &[(u32, u64)]) -> Vec<(u32, u64)> {
-        let mut seen = std::collections::HashSet::new();
-        messages
-            .iter()
-            .map(|&(origin, nonce)| (origin, Self::word(nonce)))
-            .filter(|key| seen.insert(*key))
-            .collect()
-    }
-}
-
 /// What recent estimates showed of this Inbox's gas, to size batches to the block.
 #[derive(Clone, Debug, Default)]
 struct GasFit {
@@ -237,23 +208,13 @@ impl EvmDestination {
             .map_err(|e| EvmError::from_provider("eth_getBalance", e))
     }
 
-    /// Whether the Inbox already delivered the message at `nonce` of `origin`'s
-    /// outbox (the Inbox keeps one delivered bit per origin and nonce).
-    pub async fn is_delivered(&self, origin: u32, nonce: u64) -> Result<bool, EvmError> {
-        self.inbox
-            .delivered(origin, nonce)
-            .call()
-            .await
-            .map_err(|e| contract_error("delivered", e))
-    }
-
     /// Which of `messages` (origin, nonce) the Inbox already delivered, in their
     /// order: one read of `deliveredBits` per 256 nonces of an origin, a few at a
     /// time, however many messages share it.
     pub async fn delivered_among(&self, messages: &[(u32, u64)]) -> Result<Vec<bool>, EvmError> {
         use futures::stream::{StreamExt, TryStreamExt};
         let words: std::collections::HashMap<(u32, u64), U256> =
-            futures::stream::iter(DeliveredWords::of(messages))
+            futures::stream::iter(crate::delivered::words_of(messages))
                 .map(|(origin, word)| async move {
                     let bits = self
                         .inbox
@@ -263,15 +224,15 @@ impl EvmDestination {
                         .map_err(|e| contract_error("deliveredBits", e))?;
                     Ok::<_, EvmError>(((origin, word), bits))
                 })
-                .buffer_unordered(DELIVERED_READS)
+                .buffer_unordered(crate::delivered::READS_AT_ONCE)
                 .try_collect()
                 .await?;
         Ok(messages
             .iter()
             .map(|&(origin, nonce)| {
                 words
-                    .get(&(origin, DeliveredWords::word(nonce)))
-                    .is_some_and(|bits| DeliveredWords::has(*bits, nonce))
+                    .get(&(origin, crate::delivered::word(nonce)))
+                    .is_some_and(|bits| crate::delivered::has(*bits, nonce))
             })
             .collect())
     }
@@ -963,31 +924,6 @@ pub(crate) fn contract_error<M: Middleware>(call: &'static str, err: ContractErr
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn delivered_words_are_read_once_per_origin_and_256_nonces() {
-        let messages = [(1, 0), (1, 255), (1, 256), (2, 3), (1, 7), (2, 300)];
-        assert_eq!(
-            DeliveredWords::of(&messages),
-            vec![(1, 0), (1, 1), (2, 0), (2, 1)]
-        );
-        // Bit `nonce % 256` of the nonce's word.
-        let bits = (U256::one() << 255) | (U256::one() << 64) | U256::one();
-        for (nonce, set) in [
-            (0, true),
-            (1, false),
-            (63, false),
-            (64, true),
-            (255, true),
-            (256, true),
-            (256 + 64, true),
-            (256 + 1, false),
-        ] {
-            assert_eq!(DeliveredWords::has(bits, nonce), set, "nonce {nonce}");
-        }
-        assert_eq!(DeliveredWords::word(255), 0);
-        assert_eq!(DeliveredWords::word(256), 1);
-    }
 
     /// Block gas of the devnet and the Inbox's gas per message there (echo recipient).
     const BLOCK: u64 = 30_000_000;

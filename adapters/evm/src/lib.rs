@@ -17,6 +17,7 @@
 //! - [`error`]: [`EvmError`] and whether to retry.
 
 pub mod contracts;
+mod delivered;
 pub mod destination;
 pub mod devnet;
 pub mod error;
