@@ -264,6 +264,7 @@ impl Devnet {
                 .set_origin(
                     there.id,
                     Address32::from_evm(there.deployment.outbox.0).0,
+                    isthmus_adapter_evm::devnet::NO_RECEIPTS,
                     signers.clone(),
                     2,
                 )
@@ -324,6 +325,7 @@ impl Devnet {
                 .set_origin(
                     SUB_LEDGER,
                     isthmus_adapter_substrate::keys::OUTBOX_ID,
+                    isthmus_adapter_evm::devnet::NO_RECEIPTS,
                     signers.to_vec(),
                     2,
                 )

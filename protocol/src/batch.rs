@@ -27,6 +27,9 @@ pub enum MessageOutcome {
     /// The recipient refused it (its handler reverted, with this reason); the message
     /// is still deliverable.
     HandlerFailed(String),
+    /// The recipient refused it for good (with this code), or there is no recipient:
+    /// it ended undelivered and will never be delivered.
+    Refused(String),
     /// Another submission delivered it first.
     AlreadyDelivered,
     /// Its deadline passed before inclusion.

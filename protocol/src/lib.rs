@@ -15,6 +15,8 @@
 //! - [`block`]: [`BlockRef`], a block of any ledger by number and hash.
 //! - [`batch`]: the [`Batch`] an inbox takes, the [`MessageOutcome`] it reports, and
 //!   the deliveries it shows ([`SeenDelivery`]).
+//! - [`receipt`]: the [`Receipt`] a destination records when a message ends, and the
+//!   receipt batches that carry them back to the origin.
 #![cfg_attr(not(feature = "std"), no_std)]
 
 extern crate alloc;
@@ -26,6 +28,7 @@ pub mod block;
 pub mod checkpoint;
 pub mod merkle;
 pub mod message;
+pub mod receipt;
 pub mod signer_set;
 
 pub use address::{Address32, EvmAddress};
@@ -37,6 +40,7 @@ pub use block::BlockRef;
 pub use checkpoint::{Checkpoint, CHECKPOINT_DOMAIN_TAG};
 pub use merkle::{Branch, IncrementalTree, MerkleTree, TreeError, TREE_DEPTH};
 pub use message::{DecodeError, Message, MessageId, MAX_BODY_LEN, MESSAGE_HEADER_LEN, VERSION};
+pub use receipt::{Receipt, ReceiptError, ReceiptOutcome, MAX_RECEIPTS, RECEIPT_LEN};
 pub use signer_set::{ActiveSigners, SignerSetUpdate, WhichSet, MAX_OVERLAP_S};
 
 /// Keccak-256 (the pre-standard Keccak used by Ethereum), the protocol's only hash.

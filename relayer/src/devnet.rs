@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use isthmus_adapter_evm::devnet::{deploy, Anvil, DEV_KEY_0};
+use isthmus_adapter_evm::devnet::{deploy, Anvil, DEV_KEY_0, NO_RECEIPTS};
 
 use isthmus_config::LedgerKind;
 
@@ -333,6 +333,7 @@ async fn wire(
         mined(inbox.set_origin(
             other.id,
             isthmus_protocol::Address32::from_evm(outbox.0).0,
+            NO_RECEIPTS,
             signers.clone(),
             threshold,
         ))
@@ -357,6 +358,7 @@ async fn wire(
         mined(inbox.set_origin(
             other.id,
             isthmus_adapter_substrate::keys::OUTBOX_ID,
+            NO_RECEIPTS,
             signers.clone(),
             threshold,
         ))

@@ -142,6 +142,9 @@ persisted_enum! {
         Expired = "expired",
         /// Malformed or not provable on the source ledger (terminal).
         Rejected = "rejected",
+        /// Refused for good by its recipient on the destination, which consumed it
+        /// with a `refused` receipt (terminal).
+        Refused = "refused",
     }
 }
 
@@ -167,6 +170,13 @@ pub const TRANSITIONS: &[(MessageStatus, MessageStatus)] = {
         (Submitted, DeadLetter),
         (Submitted, Attested),
         (Submitted, Expired),
+        (Submitted, Refused),
+        (Observed, Refused),
+        (Verified, Refused),
+        (Attested, Refused),
+        (Failed, Refused),
+        (DeadLetter, Refused),
+        (DeadLetter, Expired),
         (Failed, Attested),
         (Failed, Delivered),
         (Failed, DeadLetter),
@@ -180,7 +190,8 @@ pub const TRANSITIONS: &[(MessageStatus, MessageStatus)] = {
 impl MessageStatus {
     /// The statuses a delivery round claims (see [`crate::Store::claim`]): every
     /// status from which a delivery can still happen without an operator, that is
-    /// all but the final ones (`delivered`, `expired`, `rejected`) and `dead_letter`.
+    /// all but the final ones (`delivered`, `expired`, `rejected`, `refused`) and
+    /// `dead_letter`.
     ///
     /// They are the predicate of the partial index of due messages
     /// (`messages_due_idx`, migration `0004_due_index.sql`), which a claim can use
@@ -215,6 +226,7 @@ impl MessageStatus {
             MessageStatus::DeadLetter => LogEvent::DeadLetter,
             MessageStatus::Expired => LogEvent::Expired,
             MessageStatus::Rejected => LogEvent::Rejected,
+            MessageStatus::Refused => LogEvent::Refused,
         }
     }
 }
@@ -240,6 +252,8 @@ persisted_enum! {
         Expired = "expired",
         /// The message entered `rejected`.
         Rejected = "rejected",
+        /// The message entered `refused`.
+        Refused = "refused",
         /// A checkpoint was recorded (no message).
         Checkpoint = "checkpoint",
         /// An attestation was recorded, accepted or refused (no message).
@@ -757,7 +771,7 @@ mod tests {
         // The destination shows a delivery before the deadline, final only after it.
         assert!(Expired.can_transition_to(Delivered));
         assert!(!Expired.can_transition_to(Attested));
-        for terminal in [Delivered, Rejected] {
+        for terminal in [Delivered, Rejected, Refused] {
             assert!(terminal.is_terminal(), "{terminal} is terminal");
         }
         for live in [

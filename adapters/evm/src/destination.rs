@@ -208,9 +208,9 @@ impl EvmDestination {
             .map_err(|e| EvmError::from_provider("eth_getBalance", e))
     }
 
-    /// Which of `messages` (origin, nonce) the Inbox already delivered, in their
-    /// order: one read of `deliveredBits` per 256 nonces of an origin, a few at a
-    /// time, however many messages share it.
+    /// Which of `messages` (origin, nonce) already ended on the Inbox (delivered,
+    /// refused or expired), in their order: one read of `endedBits` per 256 nonces of
+    /// an origin, a few at a time, however many messages share it.
     pub async fn delivered_among(&self, messages: &[(u32, u64)]) -> Result<Vec<bool>, EvmError> {
         use futures::stream::{StreamExt, TryStreamExt};
         let words: std::collections::HashMap<(u32, u64), U256> =
@@ -218,10 +218,10 @@ impl EvmDestination {
                 .map(|(origin, word)| async move {
                     let bits = self
                         .inbox
-                        .delivered_bits(origin, U256::from(word))
+                        .ended_bits(origin, U256::from(word))
                         .call()
                         .await
-                        .map_err(|e| contract_error("deliveredBits", e))?;
+                        .map_err(|e| contract_error("endedBits", e))?;
                     Ok::<_, EvmError>(((origin, word), bits))
                 })
                 .buffer_unordered(crate::delivered::READS_AT_ONCE)
@@ -275,6 +275,63 @@ impl EvmDestination {
                     },
                 },
             );
+        }
+        Ok(found)
+    }
+
+    /// Where the Inbox ended each of `ids` without delivering it, and how
+    /// ([`MessageOutcome::Refused`] with its code, or [`MessageOutcome::Expired`]),
+    /// from its `MessageRefused` and `MessageExpired` events with one `eth_getLogs`
+    /// (ids that did not end so are absent).
+    pub async fn find_endings(
+        &self,
+        ids: &[MessageId],
+    ) -> Result<std::collections::HashMap<MessageId, (DeliveryRef, MessageOutcome)>, EvmError> {
+        use ethers::contract::EthEvent;
+        let mut found = std::collections::HashMap::new();
+        if ids.is_empty() {
+            return Ok(found);
+        }
+        let filter = ethers::types::Filter::new()
+            .address(self.inbox.address())
+            .topic0(vec![
+                contracts::inbox::MessageRefusedFilter::signature(),
+                contracts::inbox::MessageExpiredFilter::signature(),
+            ])
+            .topic1(ids.iter().map(|id| H256(id.0)).collect::<Vec<_>>())
+            .from_block(0u64);
+        let logs = self
+            .client
+            .inner()
+            .get_logs(&filter)
+            .await
+            .map_err(|e| EvmError::from_provider("eth_getLogs", e))?;
+        for log in logs {
+            let (Some(tx), Some(number), Some(hash)) =
+                (log.transaction_hash, log.block_number, log.block_hash)
+            else {
+                continue;
+            };
+            let raw = ethers::abi::RawLog {
+                topics: log.topics,
+                data: log.data.to_vec(),
+            };
+            let (id, outcome) = match InboxEvents::decode_log(&raw) {
+                Ok(InboxEvents::MessageRefusedFilter(e)) => {
+                    (e.id, MessageOutcome::Refused(refusal_code(&e.code)))
+                }
+                Ok(InboxEvents::MessageExpiredFilter(e)) => (e.id, MessageOutcome::Expired),
+                _ => continue,
+            };
+            // The Inbox ends a message once: one of these events per id at most.
+            let at = DeliveryRef {
+                tx_hash: tx.0,
+                block: BlockRef {
+                    number: number.as_u64(),
+                    hash: hash.0,
+                },
+            };
+            found.insert(MessageId(id), (at, outcome));
         }
         Ok(found)
     }
@@ -742,10 +799,12 @@ impl EvmDestination {
                 InboxEvents::MessageHandlerFailedFilter(e) => {
                     (e.id, MessageOutcome::HandlerFailed(revert_text(&e.reason)))
                 }
-                InboxEvents::MessageSkippedFilter(e) => match e.reason {
-                    1 => (e.id, MessageOutcome::AlreadyDelivered),
-                    _ => (e.id, MessageOutcome::Expired),
-                },
+                // The one skip reason: the message ended before.
+                InboxEvents::MessageSkippedFilter(e) => (e.id, MessageOutcome::AlreadyDelivered),
+                InboxEvents::MessageExpiredFilter(e) => (e.id, MessageOutcome::Expired),
+                InboxEvents::MessageRefusedFilter(e) => {
+                    (e.id, MessageOutcome::Refused(refusal_code(&e.code)))
+                }
                 _ => continue,
             };
             outcomes.push((MessageId(id), outcome));
@@ -786,6 +845,16 @@ fn revert_text(reason: &[u8]) -> String {
         }
     }
     format!("0x{}", hex::encode(reason))
+}
+
+/// A refusal code (`bytes32`) as text: a Solidity string literal (printable ASCII,
+/// zero-padded on the right) reads as itself, anything else as hex.
+fn refusal_code(code: &[u8; 32]) -> String {
+    let text = &code[..code.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1)];
+    if !text.is_empty() && text.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
+        return String::from_utf8_lossy(text).into_owned();
+    }
+    format!("0x{}", hex::encode(code))
 }
 
 /// The Inbox's checkpoint argument and signatures for `batch`.
@@ -924,6 +993,19 @@ pub(crate) fn contract_error<M: Middleware>(call: &'static str, err: ContractErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusal_codes_read_as_their_text_or_as_hex() {
+        let mut code = [0u8; 32];
+        code[..12].copy_from_slice(b"unknown bank");
+        assert_eq!(refusal_code(&code), "unknown bank");
+        code[31] = 7;
+        assert!(refusal_code(&code).starts_with("0x756e6b6e6f776e2062616e6b"));
+        assert_eq!(refusal_code(&[0; 32]), format!("0x{}", "00".repeat(32)));
+        let mut binary = [0u8; 32];
+        binary[0] = 0xff;
+        assert_eq!(refusal_code(&binary), format!("0xff{}", "00".repeat(31)));
+    }
 
     /// Block gas of the devnet and the Inbox's gas per message there (echo recipient).
     const BLOCK: u64 = 30_000_000;

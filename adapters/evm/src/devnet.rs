@@ -195,6 +195,10 @@ pub use crate::signing_client as client;
 /// 8 KiB body (about 6M gas), which the end-to-end tests send.
 pub const HANDLER_GAS_LIMIT: u64 = 8_000_000;
 
+/// The `originInbox` of `Inbox.setOrigin` for an origin that takes no receipts.
+/// The devnet sets its routes up so until the relayer records the receipt leg.
+pub const NO_RECEIPTS: [u8; 32] = [0u8; 32];
+
 /// Deploys Outbox, Inbox and the example recipients for ledger `ledger_id`, in a
 /// fixed order (so a fresh anvil gives the same addresses every time).
 pub async fn deploy(
@@ -219,6 +223,7 @@ pub async fn deploy(
             ledger_id,
             admin,
             ethers::types::U256::from(HANDLER_GAS_LIMIT),
+            outbox,
         ),
     )
     .map_err(|e| fail("Inbox", &e))?

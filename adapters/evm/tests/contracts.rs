@@ -197,7 +197,7 @@ async fn inbox_refuses_what_the_protocol_refuses() {
     let as_stranger = Inbox::new(l.deployment.inbox, stranger);
     let e = revert_of(
         as_stranger
-            .set_origin(1, foreign.outbox.0, vec![member_address(0)], 1)
+            .set_origin(1, foreign.outbox.0, [0u8; 32], vec![member_address(0)], 1)
             .call()
             .await,
     );
@@ -210,7 +210,7 @@ async fn inbox_refuses_what_the_protocol_refuses() {
     ] {
         let e = revert_of(
             inbox
-                .set_origin(1, foreign.outbox.0, signers, threshold)
+                .set_origin(1, foreign.outbox.0, [0u8; 32], signers, threshold)
                 .call()
                 .await,
         );
@@ -281,12 +281,20 @@ async fn inbox_refuses_what_the_protocol_refuses() {
     let e = revert_of(process(cp, sigs(&[0, 1]), &spoofed, branch(0)).call().await);
     assert!(matches!(e, InboxErrors::WrongOrigin(_)), "{e:?}");
 
-    // Expired.
+    // Expired: consumed undelivered (its `expired` receipt), never delivered after.
+    assert!(!process(cp, sigs(&[0, 2]), &expired, branch(2))
+        .call()
+        .await
+        .unwrap());
+    let r = mined(process(cp, sigs(&[0, 2]), &expired, branch(2))).await;
+    assert_eq!(r.status, Some(1u64.into()));
+    assert!(inbox
+        .ended(expired.origin, expired.nonce)
+        .call()
+        .await
+        .unwrap());
     let e = revert_of(process(cp, sigs(&[0, 2]), &expired, branch(2)).call().await);
-    assert!(
-        matches!(e, InboxErrors::Expired(ref x) if x.deadline == 1),
-        "{e:?}"
-    );
+    assert!(matches!(e, InboxErrors::AlreadyDelivered(_)), "{e:?}");
 
     // Valid: delivered once; the replay is refused.
     process(cp, sigs(&[2, 1]), &good, branch(0))
@@ -295,11 +303,7 @@ async fn inbox_refuses_what_the_protocol_refuses() {
         .unwrap()
         .await
         .unwrap();
-    assert!(inbox
-        .delivered(good.origin, good.nonce)
-        .call()
-        .await
-        .unwrap());
+    assert!(inbox.ended(good.origin, good.nonce).call().await.unwrap());
     let echo_c = EchoRecipient::new(echo, l.admin.clone());
     assert_eq!(echo_c.received().call().await.unwrap(), U256::one());
     assert_eq!(
@@ -357,7 +361,7 @@ async fn batch_delivers_skips_replays_and_keeps_failed_messages_deliverable() {
         .unwrap();
     assert_eq!(receipt.status, Some(1u64.into()));
     assert!(!inbox
-        .delivered(foreign.messages[1].origin, foreign.messages[1].nonce)
+        .ended(foreign.messages[1].origin, foreign.messages[1].nonce)
         .call()
         .await
         .unwrap());
@@ -385,7 +389,7 @@ async fn batch_delivers_skips_replays_and_keeps_failed_messages_deliverable() {
         .unwrap();
     assert_eq!(echo.received().call().await.unwrap(), U256::from(4));
     for msg in &foreign.messages {
-        assert!(inbox.delivered(msg.origin, msg.nonce).call().await.unwrap());
+        assert!(inbox.ended(msg.origin, msg.nonce).call().await.unwrap());
     }
     // Replaying the whole batch delivers nothing and does not revert.
     let again = inbox
@@ -543,7 +547,7 @@ async fn clearing_app_settles_payments_once() {
     // refusal that depends on state (insufficient funds) leaves it deliverable.
     for m in &foreign.messages {
         assert_eq!(
-            inbox.delivered(m.origin, m.nonce).call().await.unwrap(),
+            inbox.ended(m.origin, m.nonce).call().await.unwrap(),
             m.id() != underfunded.id(),
             "nonce {}",
             m.nonce
@@ -585,7 +589,7 @@ async fn clearing_app_settles_payments_once() {
         .await
         .unwrap();
     assert!(inbox
-        .delivered(underfunded.origin, underfunded.nonce)
+        .ended(underfunded.origin, underfunded.nonce)
         .call()
         .await
         .unwrap());
@@ -659,11 +663,7 @@ async fn a_handler_starved_of_gas_reverts_the_delivery_and_the_message_stays_del
         "the transaction reverted"
     );
     assert!(starved.logs.is_empty(), "no MessageHandlerFailed, nothing");
-    assert!(!inbox
-        .delivered(heavy.origin, heavy.nonce)
-        .call()
-        .await
-        .unwrap());
+    assert!(!inbox.ended(heavy.origin, heavy.nonce).call().await.unwrap());
     assert_eq!(echo.received().call().await.unwrap(), U256::zero());
 
     // The node's estimate now finds the gas the handler needs, and that delivers.
@@ -687,11 +687,7 @@ async fn a_handler_starved_of_gas_reverts_the_delivery_and_the_message_stays_del
          with 1,000,000 it reverts (HandlerOutOfGas)",
         receipt.gas_used.unwrap()
     );
-    assert!(inbox
-        .delivered(heavy.origin, heavy.nonce)
-        .call()
-        .await
-        .unwrap());
+    assert!(inbox.ended(heavy.origin, heavy.nonce).call().await.unwrap());
     assert_eq!(echo.received().call().await.unwrap(), U256::one());
     assert_eq!(echo.last_body().call().await.unwrap().len(), 8192);
 
@@ -862,7 +858,7 @@ async fn a_huge_revert_reason_is_cut_to_256_bytes_at_no_extra_cost() {
             size.min(256),
             "reason of {size} bytes"
         );
-        assert!(!inbox.delivered(m.origin, m.nonce).call().await.unwrap());
+        assert!(!inbox.ended(m.origin, m.nonce).call().await.unwrap());
         gas.push(receipt.gas_used.unwrap().as_u64());
     }
     println!(
@@ -889,7 +885,7 @@ async fn signer_sets_rotate_by_a_quorum_of_the_current_set_with_an_overlap() {
     // The admin sets an origin up once; after that it cannot touch the set.
     let e = revert_of(
         inbox
-            .set_origin(1, foreign.outbox.0, vec![member_address(3)], 1)
+            .set_origin(1, foreign.outbox.0, [0u8; 32], vec![member_address(3)], 1)
             .call()
             .await,
     );
@@ -985,7 +981,7 @@ async fn signer_sets_rotate_by_a_quorum_of_the_current_set_with_an_overlap() {
     );
     let new_gas = mined_gas(deliver(&foreign, &[3, 2], &by_new, 2)).await;
     for m in [&by_old, &by_new] {
-        assert!(inbox.delivered(m.origin, m.nonce).call().await.unwrap());
+        assert!(inbox.ended(m.origin, m.nonce).call().await.unwrap());
     }
 
     // After the overlap the old set is refused; the new one still delivers.
@@ -1013,11 +1009,7 @@ async fn signer_sets_rotate_by_a_quorum_of_the_current_set_with_an_overlap() {
         "{e:?}"
     );
     mined_gas(deliver(&foreign, &[1, 3], &late, 3)).await;
-    assert!(inbox
-        .delivered(late.origin, late.nonce)
-        .call()
-        .await
-        .unwrap());
+    assert!(inbox.ended(late.origin, late.nonce).call().await.unwrap());
     eprintln!(
         "gas: updateSigners (3 signers, 2 signatures) {update_gas}; processBatch of 1 during the overlap: \
          attested by the previous set {old_gas}, by the current set {new_gas}"
@@ -1087,7 +1079,7 @@ async fn the_admin_retires_an_origin_for_good_and_cannot_set_it_up_again() {
     assert!(matches!(e, InboxErrors::UnknownOrigin(_)), "{e:?}");
     let e = revert_of(
         inbox
-            .set_origin(1, foreign.outbox.0, vec![member_address(3)], 1)
+            .set_origin(1, foreign.outbox.0, [0u8; 32], vec![member_address(3)], 1)
             .call()
             .await,
     );
@@ -1145,7 +1137,7 @@ async fn a_recipient_that_burns_gas_is_refused_at_the_handler_limit_and_the_batc
     assert_eq!(failures[0].id, burner.id().0);
     assert!(failures[0].reason.is_empty(), "out of gas leaves no reason");
     for (i, m) in foreign.messages.iter().enumerate() {
-        let delivered = inbox.delivered(m.origin, m.nonce).call().await.unwrap();
+        let delivered = inbox.ended(m.origin, m.nonce).call().await.unwrap();
         assert_eq!(delivered, i != 7, "message {i}");
     }
     println!(
@@ -1165,7 +1157,7 @@ async fn a_recipient_that_burns_gas_is_refused_at_the_handler_limit_and_the_batc
     let retried = mined(call).await;
     assert_eq!(retried.status, Some(1u64.into()));
     assert!(inbox
-        .delivered(burner.origin, burner.nonce)
+        .ended(burner.origin, burner.nonce)
         .call()
         .await
         .unwrap());
@@ -1184,7 +1176,12 @@ async fn an_inbox_cannot_be_deployed_with_a_handler_limit_too_low_to_write_state
     let deploy = |limit: u64| {
         Inbox::deploy(
             l.admin.clone(),
-            (2u32, l.admin.address(), U256::from(limit)),
+            (
+                2u32,
+                l.admin.address(),
+                U256::from(limit),
+                l.deployment.outbox,
+            ),
         )
         .unwrap()
     };
@@ -1233,13 +1230,13 @@ async fn delivered_bits_stand_for_exactly_their_nonces_across_words() {
     for i in 0..301usize {
         let m = &foreign.messages[i];
         assert_eq!(
-            inbox.delivered(m.origin, m.nonce).call().await.unwrap(),
+            inbox.ended(m.origin, m.nonce).call().await.unwrap(),
             chosen.contains(&i),
             "nonce {i}"
         );
     }
     // Another origin's same nonces are its own.
-    assert!(!inbox.delivered(3, 64).call().await.unwrap());
+    assert!(!inbox.ended(3, 64).call().await.unwrap());
     // Each is a replay now: skipped, none delivered again.
     assert_eq!(batch().call().await.unwrap(), U256::zero());
     let e = revert_of(

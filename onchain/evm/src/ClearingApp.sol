@@ -59,11 +59,11 @@ contract ClearingApp is IMessageRecipient, Administered {
         emit SenderTrusted(origin, sender, trusted);
     }
 
-    function handle(uint32 origin, bytes32 sender, bytes calldata body) external {
+    function handle(uint32 origin, bytes32 sender, bytes calldata body) external returns (bytes32) {
         if (msg.sender != inbox) revert NotInbox();
         if (body.length != 128) {
             emit InstructionRejected(bytes32(0), "malformed instruction");
-            return;
+            return 0;
         }
         (bytes32 instructionId, bytes32 fromBank, bytes32 toBank, uint256 amount) =
             abi.decode(body, (bytes32, bytes32, bytes32, uint256));
@@ -72,7 +72,7 @@ contract ClearingApp is IMessageRecipient, Administered {
         else if (settled[instructionId]) refusal = "duplicate instruction";
         if (bytes(refusal).length != 0) {
             emit InstructionRejected(instructionId, refusal);
-            return;
+            return 0;
         }
         if (!isBank[fromBank] || !isBank[toBank]) revert UnknownBank(instructionId);
         uint256 balance = balanceOf[fromBank];
@@ -84,5 +84,6 @@ contract ClearingApp is IMessageRecipient, Administered {
         balanceOf[fromBank] = balance - amount;
         balanceOf[toBank] += amount;
         emit PaymentSettled(instructionId, fromBank, toBank, amount);
+        return instructionId;
     }
 }

@@ -3,8 +3,24 @@ pragma solidity 0.8.37;
 
 /// @title What a destination application implements to receive Isthmus messages.
 interface IMessageRecipient {
-    /// @notice Called by the Inbox once per delivered message. A revert does not
-    /// consume the message: it stays undelivered and can be delivered again later.
-    /// Implementations must check that `msg.sender` is their Inbox.
-    function handle(uint32 origin, bytes32 sender, bytes calldata body) external;
+    /// @notice Revert with this to refuse a message for good: the Inbox consumes it
+    /// and its `refused` receipt carries `code` back to the sender. Any other revert
+    /// leaves the message undelivered and deliverable again later.
+    error Refused(bytes32 code);
+
+    /// @notice Called by the Inbox once per delivered message. Implementations must
+    /// check that `msg.sender` is their Inbox.
+    /// @return result a short answer, the result of the message's `delivered` receipt
+    /// (0 if the app has none)
+    function handle(uint32 origin, bytes32 sender, bytes calldata body) external returns (bytes32 result);
+}
+
+/// @title What a sending application implements to learn how its messages ended.
+interface IReceiptRecipient {
+    /// @notice Called by the Inbox of the sending ledger once per receipt of a message
+    /// this contract sent: `outcome` is 1 delivered, 2 refused, 3 expired (docs/protocol.md,
+    /// "Receipts"); `result` is the recipient's answer or refusal code. A revert is
+    /// recorded (`ReceiptHandlerFailed`) and the call can be repeated by anyone with
+    /// `Inbox.retryReceipt`. Implementations must check that `msg.sender` is their Inbox.
+    function onReceipt(bytes32 id, uint32 destination, uint8 outcome, bytes32 result) external;
 }

@@ -3,20 +3,32 @@ pragma solidity 0.8.37;
 
 import {Administered} from "./Administered.sol";
 import {CheckpointLib} from "./CheckpointLib.sol";
-import {IMessageRecipient} from "./IMessageRecipient.sol";
+import {IMessageRecipient, IReceiptRecipient} from "./IMessageRecipient.sol";
 import {IsthmusMessage} from "./IsthmusMessage.sol";
 import {MerkleLib} from "./MerkleLib.sol";
+import {Outbox} from "./Outbox.sol";
 
 /// @title Isthmus inbox: delivers messages attested by a consortium quorum.
 /// @notice Per origin ledger it holds the outbox, the signer set and the threshold.
 /// A message is accepted with >= threshold distinct valid attestations of a checkpoint
 /// and its id's Merkle branch under that checkpoint's root (docs/protocol.md).
 ///
-/// Recipient failures: the id is marked delivered before the recipient is called
-/// (so a re-entrant call cannot deliver it twice); if the recipient reverts, the mark
-/// is cleared, `MessageHandlerFailed` is emitted and the message stays deliverable.
-/// A message is therefore never lost and never handled twice: it is delivered
-/// exactly once, when its recipient first accepts it.
+/// Every message ends exactly once, one of three ways, and each end is a receipt
+/// (docs/protocol.md, "Receipts"): `delivered` (the recipient accepted it), `refused`
+/// (the recipient reverted with `IMessageRecipient.Refused(code)`, or there is no
+/// recipient contract) or `expired` (submitted after its deadline: consumed
+/// undelivered). The nonce is marked ended before the recipient is called (so a
+/// re-entrant call cannot deliver it twice); if the recipient reverts any other way,
+/// the mark is cleared, `MessageHandlerFailed` is emitted and the message stays
+/// deliverable. A message is therefore never lost and never handled twice.
+///
+/// Receipts travel back as messages: the receipts one submission makes for an origin
+/// leave, at most `MAX_RECEIPTS` to a message, through this ledger's Outbox to the
+/// origin's Inbox (set per origin; none for an origin set up without one). A message
+/// whose recipient is this Inbox and whose sender is the origin's Inbox is such a
+/// receipt batch: each receipt in it is taken once, only for a message this ledger's
+/// Outbox sent to that origin, and handed to the message's sender
+/// (`IReceiptRecipient.onReceipt`). Receipt batches get no receipt of their own.
 ///
 /// Handler gas: the recipient gets at most `handlerGasLimit`, fixed at deployment.
 /// A recipient that fails with that much was refused by itself: `MessageHandlerFailed`,
@@ -29,11 +41,11 @@ import {MerkleLib} from "./MerkleLib.sol";
 contract Inbox is Administered {
     using IsthmusMessage for bytes;
 
-    /// @notice Why a batch entry was skipped rather than delivered. Persisted in events.
+    /// @notice Why a batch entry was skipped. Persisted in events.
     enum SkipReason {
         None,
-        AlreadyDelivered,
-        Expired
+        /// The message ended before (delivered, refused or expired).
+        AlreadyDelivered
     }
 
     struct Origin {
@@ -46,10 +58,47 @@ contract Inbox is Administered {
         uint8 previousThreshold;
         uint64 previousUntil;
         address[] previousSigners;
+        /// @dev The origin's Inbox, which receipts go to (0 = the origin takes none).
+        bytes32 inbox;
+    }
+
+    /// @notice Receipt outcomes (docs/protocol.md, "Receipts").
+    uint8 public constant DELIVERED = 1;
+    uint8 public constant REFUSED = 2;
+    uint8 public constant EXPIRED = 3;
+    /// @dev How `_deliver` ended a message besides the three outcomes: it stays
+    /// deliverable (the recipient reverted); it had ended before; it was a receipt
+    /// batch, which ends without a receipt of its own.
+    uint8 internal constant KEPT = 0;
+    uint8 internal constant REPLAY = 4;
+    uint8 internal constant RECEIPTS = 5;
+    /// @notice Bytes of one receipt: id, nonce, outcome, result.
+    uint256 public constant RECEIPT_LEN = 73;
+    /// @notice Most receipts one receipt batch message carries.
+    uint256 public constant MAX_RECEIPTS = 64;
+    /// @notice Most gas a sender's `onReceipt` is given (a batch of `MAX_RECEIPTS`
+    /// stays deliverable in one block whatever the senders do).
+    uint256 public constant RECEIPT_GAS_LIMIT = 100_000;
+    /// @notice Refusal codes of the Inbox itself.
+    bytes32 public constant NO_RECIPIENT = "no recipient contract";
+    bytes32 public constant NOT_RECEIPTS = "not the origin's inbox";
+    bytes32 public constant MALFORMED_RECEIPTS = "malformed receipt batch";
+    bytes32 public constant UNKNOWN_MESSAGE = "not sent there from here";
+    bytes32 public constant DUPLICATE_RECEIPT = "receipt taken before";
+
+    /// @dev Receipts collected during one submission, for one origin.
+    struct Receipts {
+        uint32 origin;
+        bytes32 to;
+        bytes buf;
+        uint256 n;
     }
 
     /// @notice Ledger id of this ledger.
     uint32 public immutable localDomain;
+    /// @notice This ledger's Outbox: receipts leave through it, and a receipt is taken
+    /// only for a message it sent.
+    Outbox public immutable localOutbox;
     /// @notice Most gas a recipient's `handle` is given. A handler that needs more is
     /// refused on every delivery; one that fails with it cannot blame the submitter.
     uint256 public immutable handlerGasLimit;
@@ -68,19 +117,27 @@ contract Inbox is Administered {
     /// @notice Origins the admin retired: refused from then on, never set up again.
     mapping(uint32 => bool) public retired;
     /// @notice origin => nonce / 256 => one bit per nonce (bit `nonce % 256`): the
-    /// delivered messages (replay protection). Under an origin's one outbox a nonce
-    /// names one message (its Merkle index, checked against the attested root), so a
-    /// bit stands for the id: 256 deliveries share a storage slot, the consecutive
-    /// nonces of a batch write one slot, and one read answers for 256 messages
-    /// (docs/protocol.md, "Delivery rules").
-    mapping(uint32 => mapping(uint256 => uint256)) public deliveredBits;
+    /// messages that ended here, delivered, refused or expired (replay protection).
+    /// Under an origin's one outbox a nonce names one message (its Merkle index,
+    /// checked against the attested root), so a bit stands for the id: 256 messages
+    /// share a storage slot, the consecutive nonces of a batch write one slot, and one
+    /// read answers for 256 messages (docs/protocol.md, "Delivery rules").
+    mapping(uint32 => mapping(uint256 => uint256)) public endedBits;
+    /// @notice nonce of this ledger's Outbox / 256 => one bit per nonce: the messages
+    /// sent from here whose receipt was taken.
+    mapping(uint256 => uint256) public receiptBits;
+    /// @notice id => hash of (destination, outcome, result) of a receipt whose
+    /// sender's `onReceipt` reverted; `retryReceipt` repeats the call.
+    mapping(bytes32 => bytes32) public pendingReceipts;
 
     /// @notice Domain tag of a signer-set update digest (docs/protocol.md).
     bytes32 public constant SIGNER_SET_UPDATE_TAG = keccak256("isthmus signer set update v1");
     /// @notice Longest overlap an update may give the set it replaces.
     uint64 public constant MAX_OVERLAP = 30 days;
 
-    event OriginConfigured(uint32 indexed origin, bytes32 outbox, address[] signers, uint8 threshold);
+    event OriginConfigured(
+        uint32 indexed origin, bytes32 outbox, bytes32 inbox, address[] signers, uint8 threshold
+    );
     /// @notice The signer set of `origin` is now `signers`/`threshold` at `version`; the
     /// set it replaces stays valid until `previousUntil` (a timestamp).
     event SignersUpdated(
@@ -91,6 +148,22 @@ contract Inbox is Administered {
     event MessageDelivered(bytes32 indexed id, uint32 indexed origin, uint64 nonce);
     event MessageHandlerFailed(bytes32 indexed id, uint32 indexed origin, uint64 nonce, bytes reason);
     event MessageSkipped(bytes32 indexed id, SkipReason reason);
+    /// @notice The message ended refused: its recipient refused it for good with `code`
+    /// (or the Inbox did: `NO_RECIPIENT`, `NOT_RECEIPTS`, `MALFORMED_RECEIPTS`).
+    event MessageRefused(bytes32 indexed id, uint32 indexed origin, uint64 nonce, bytes32 code);
+    /// @notice The message was submitted after its deadline and ended undelivered.
+    event MessageExpired(bytes32 indexed id, uint32 indexed origin, uint64 nonce);
+    /// @notice `count` receipts for `origin` left in the message `message` of the Outbox.
+    event ReceiptsSent(uint32 indexed origin, bytes32 message, uint256 count);
+    /// @notice The receipt of message `id`, sent from here to `destination`, was taken.
+    event ReceiptTaken(bytes32 indexed id, uint32 indexed destination, uint8 outcome, bytes32 result);
+    /// @notice A receipt in a batch from `destination` was not taken, for `code`.
+    event ReceiptRefused(bytes32 indexed id, uint32 indexed destination, bytes32 code);
+    /// @notice The sender's `onReceipt` reverted; the receipt stands, and anyone can
+    /// repeat the call with `retryReceipt`.
+    event ReceiptHandlerFailed(bytes32 indexed id, bytes reason);
+    /// @notice A pending receipt's `onReceipt` succeeded on a retry.
+    event ReceiptHandled(bytes32 indexed id);
 
     error BadSignerSet();
     error UnknownOrigin(uint32 origin);
@@ -100,7 +173,6 @@ contract Inbox is Administered {
     error WrongDestination(bytes32 id, uint32 destination);
     error InvalidBranch(bytes32 id);
     error AlreadyDelivered(bytes32 id);
-    error Expired(bytes32 id, uint64 deadline);
     error LengthMismatch();
     /// @notice The origin is set up already: its signer set changes only by
     /// `updateSigners`, authorised by its current signers.
@@ -114,28 +186,52 @@ contract Inbox is Administered {
     error HandlerOutOfGas(bytes32 id);
     /// @notice A deployment's handler gas limit is below `MIN_HANDLER_GAS`.
     error HandlerGasLimitTooLow(uint256 limit, uint256 least);
+    /// @notice The Outbox given is not one of this ledger.
+    error OutboxNotLocal(address outbox);
+    /// @notice No receipt of `id` waits for its handler with these fields.
+    error NoPendingReceipt(bytes32 id);
+    /// @notice The sender's `onReceipt` reverted again.
+    error ReceiptHandlerStillFailing(bytes32 id, bytes reason);
 
     /// @param admin_ Sets up each origin once and hands over the admin role (two steps);
     /// later signer-set changes need a quorum of the current set (`updateSigners`).
     /// @param handlerGasLimit_ The most gas each recipient's `handle` is given.
-    constructor(uint32 localDomain_, address admin_, uint256 handlerGasLimit_) Administered(admin_) {
+    /// @param localOutbox_ This ledger's Outbox (same ledger id).
+    constructor(uint32 localDomain_, address admin_, uint256 handlerGasLimit_, Outbox localOutbox_)
+        Administered(admin_)
+    {
         if (handlerGasLimit_ < MIN_HANDLER_GAS) revert HandlerGasLimitTooLow(handlerGasLimit_, MIN_HANDLER_GAS);
+        if (address(localOutbox_).code.length == 0 || localOutbox_.localDomain() != localDomain_) {
+            revert OutboxNotLocal(address(localOutbox_));
+        }
         localDomain = localDomain_;
         handlerGasLimit = handlerGasLimit_;
+        localOutbox = localOutbox_;
     }
 
-    /// @notice Sets up `origin` once: the outbox, signers and threshold trusted for it.
+    /// @notice Sets up `origin` once: the outbox, signers and threshold trusted for it,
+    /// and the origin's Inbox, which receipts go to and come from (0: the origin takes
+    /// no receipts; its messages still end exactly once here).
     /// @dev Signers must be distinct and non-zero; 1 <= threshold <= signers (at most 255).
-    function setOrigin(uint32 origin, bytes32 outbox, address[] calldata signers, uint8 threshold)
-        external
-        onlyAdmin
-    {
+    function setOrigin(
+        uint32 origin,
+        bytes32 outbox,
+        bytes32 originInbox,
+        address[] calldata signers,
+        uint8 threshold
+    ) external onlyAdmin {
         if (origin == localDomain) revert BadSignerSet();
         Origin storage o = origins[origin];
         if (o.threshold != 0 || retired[origin]) revert OriginExists(origin);
         _install(origin, signers, threshold);
         o.outbox = outbox;
-        emit OriginConfigured(origin, outbox, signers, threshold);
+        o.inbox = originInbox;
+        emit OriginConfigured(origin, outbox, originInbox, signers, threshold);
+    }
+
+    /// @notice The Inbox of `origin` that receipts go to (0 if none).
+    function receiptEndpoint(uint32 origin) external view returns (bytes32) {
+        return origins[origin].inbox;
     }
 
     /// @notice Retires `origin` for good: its checkpoints are refused from now on
@@ -265,9 +361,9 @@ contract Inbox is Administered {
         return (o.outbox, o.signers, o.threshold);
     }
 
-    /// @notice Delivers one message; reverts on any refusal (including a replay or an
-    /// expired deadline). Returns false if the recipient reverted (the message stays
-    /// deliverable).
+    /// @notice Ends one message; reverts on any refusal of the submission (including a
+    /// message that ended before). Returns true if it was delivered; false if it ended
+    /// refused or expired, or if its recipient reverted (it stays deliverable).
     function process(
         CheckpointLib.Checkpoint calldata cp,
         bytes[] calldata signatures,
@@ -275,16 +371,17 @@ contract Inbox is Administered {
         bytes32[32] calldata branch
     ) external returns (bool) {
         _verifyQuorum(cp, signatures);
-        (bool ok, SkipReason skip) = _deliver(cp, message, branch);
-        bytes32 id = keccak256(message);
-        if (skip == SkipReason.AlreadyDelivered) revert AlreadyDelivered(id);
-        if (skip == SkipReason.Expired) revert Expired(id, message.deadline());
-        return ok;
+        Receipts memory r = _receipts(cp.origin, 1);
+        uint8 outcome = _deliver(cp, message, branch, r);
+        if (outcome == REPLAY) revert AlreadyDelivered(keccak256(message));
+        _sendReceipts(r);
+        return outcome == DELIVERED || outcome == RECEIPTS;
     }
 
-    /// @notice Delivers many messages under one checkpoint, verifying the quorum once.
-    /// Already delivered and expired messages are skipped with `MessageSkipped` (another
-    /// member may have delivered first); structural faults revert the whole batch.
+    /// @notice Ends many messages under one checkpoint, verifying the quorum once.
+    /// Messages that ended before are skipped with `MessageSkipped` (another member
+    /// may have submitted first); structural faults revert the whole batch.
+    /// @return deliveredCount the messages delivered (receipt batches included)
     function processBatch(
         CheckpointLib.Checkpoint calldata cp,
         bytes[] calldata signatures,
@@ -293,27 +390,94 @@ contract Inbox is Administered {
     ) external returns (uint256 deliveredCount) {
         if (messages.length != branches.length) revert LengthMismatch();
         _verifyQuorum(cp, signatures);
+        Receipts memory r = _receipts(cp.origin, messages.length);
         for (uint256 i = 0; i < messages.length; i++) {
-            (bool ok, SkipReason skip) = _deliver(cp, messages[i], branches[i]);
-            if (skip != SkipReason.None) {
-                emit MessageSkipped(keccak256(messages[i]), skip);
-            } else if (ok) {
+            uint8 outcome = _deliver(cp, messages[i], branches[i], r);
+            if (outcome == REPLAY) {
+                emit MessageSkipped(keccak256(messages[i]), SkipReason.AlreadyDelivered);
+            } else if (outcome == DELIVERED || outcome == RECEIPTS) {
                 deliveredCount++;
             }
         }
+        _sendReceipts(r);
     }
 
-    /// @notice Whether the message at `nonce` of `origin`'s outbox was delivered.
-    function delivered(uint32 origin, uint64 nonce) public view returns (bool) {
-        return deliveredBits[origin][nonce >> 8] & (uint256(1) << (nonce & 0xff)) != 0;
+    /// @notice Repeats the `onReceipt` call of a taken receipt whose sender reverted,
+    /// with all the gas the caller gives. Reverts if it reverts again.
+    function retryReceipt(bytes32 id, uint32 destination, uint8 outcome, bytes32 result) external {
+        bytes32 pending = pendingReceipts[id];
+        if (pending == 0 || pending != keccak256(abi.encode(destination, outcome, result))) {
+            revert NoPendingReceipt(id);
+        }
+        delete pendingReceipts[id];
+        (address sender,,) = localOutbox.sentBy(id);
+        bytes memory data = abi.encodeCall(IReceiptRecipient.onReceipt, (id, destination, outcome, result));
+        (bool ok, bytes memory reason,) = _call(sender, gasleft(), data);
+        if (!ok) revert ReceiptHandlerStillFailing(id, reason);
+        emit ReceiptHandled(id);
     }
 
-    /// @dev Sets or clears the delivered bit of (`origin`, `nonce`).
+    /// @notice Whether the message at `nonce` of `origin`'s outbox ended here
+    /// (delivered, refused or expired).
+    function ended(uint32 origin, uint64 nonce) public view returns (bool) {
+        return endedBits[origin][nonce >> 8] & (uint256(1) << (nonce & 0xff)) != 0;
+    }
+
+    /// @notice Whether the receipt of the message at `nonce` of this ledger's Outbox
+    /// was taken.
+    function receiptTaken(uint64 nonce) public view returns (bool) {
+        return receiptBits[nonce >> 8] & (uint256(1) << (nonce & 0xff)) != 0;
+    }
+
+    /// @dev Sets or clears the ended bit of (`origin`, `nonce`).
     function _mark(uint32 origin, uint64 nonce, bool on) internal {
         uint256 bit = uint256(1) << (nonce & 0xff);
-        mapping(uint256 => uint256) storage words = deliveredBits[origin];
+        mapping(uint256 => uint256) storage words = endedBits[origin];
         uint256 word = words[nonce >> 8];
         words[nonce >> 8] = on ? word | bit : word & ~bit;
+    }
+
+    /// @dev An empty receipt collection for up to `n` messages of `origin`; none if the
+    /// origin takes no receipts.
+    function _receipts(uint32 origin, uint256 n) internal view returns (Receipts memory r) {
+        r.origin = origin;
+        r.to = origins[origin].inbox;
+        if (r.to != 0) r.buf = new bytes((n < MAX_RECEIPTS ? n : MAX_RECEIPTS) * RECEIPT_LEN);
+    }
+
+    /// @dev Adds one receipt; sends the collection when it is full.
+    function _addReceipt(Receipts memory r, bytes32 id, uint64 nonce, uint8 outcome, bytes32 result) internal {
+        if (r.to == 0) return;
+        bytes memory buf = r.buf;
+        uint256 offset = r.n * RECEIPT_LEN;
+        // id | nonce (8 bytes) | outcome (1 byte) | result, in place: each store is
+        // inside the buffer, and a later field overwrites the zero tail of an earlier.
+        assembly ("memory-safe") {
+            let p := add(add(buf, 0x20), offset)
+            mstore(p, id)
+            mstore(add(p, 32), shl(192, nonce))
+            mstore8(add(p, 40), outcome)
+            mstore(add(p, 41), result)
+        }
+        r.n++;
+        if (r.n * RECEIPT_LEN == buf.length) _sendReceipts(r);
+    }
+
+    /// @dev Sends the collected receipts, if any, as one message to the origin's Inbox.
+    function _sendReceipts(Receipts memory r) internal {
+        if (r.n == 0) return;
+        bytes memory buf = r.buf;
+        uint256 capacity = buf.length;
+        uint256 size = r.n * RECEIPT_LEN;
+        assembly ("memory-safe") {
+            mstore(buf, size)
+        }
+        bytes32 message = localOutbox.dispatch(r.origin, r.to, 0, buf);
+        assembly ("memory-safe") {
+            mstore(buf, capacity)
+        }
+        emit ReceiptsSent(r.origin, message, r.n);
+        r.n = 0;
     }
 
     /// @notice The checkpoint digest members sign (for off-chain cross-checks).
@@ -360,16 +524,29 @@ contract Inbox is Administered {
         }
     }
 
-    /// @dev Checks one message against a verified checkpoint and hands it over.
-    function _deliver(CheckpointLib.Checkpoint calldata cp, bytes calldata message, bytes32[32] calldata branch)
-        internal
-        returns (bool ok, SkipReason skip)
-    {
+    /// @dev Checks one message against a verified checkpoint and ends it if it can:
+    /// expired, or handed over. Adds its receipt to `r`. Returns how it ended.
+    function _deliver(
+        CheckpointLib.Checkpoint calldata cp,
+        bytes calldata message,
+        bytes32[32] calldata branch,
+        Receipts memory r
+    ) internal returns (uint8 outcome) {
         bytes32 id = _checkInclusion(cp, message, branch);
-        if (delivered(cp.origin, message.nonce())) return (false, SkipReason.AlreadyDelivered);
+        uint64 nonce = message.nonce();
+        if (ended(cp.origin, nonce)) return REPLAY;
+        bytes32 result;
         uint64 deadline = message.deadline();
-        if (deadline != 0 && block.timestamp > deadline) return (false, SkipReason.Expired);
-        return (_handOver(id, message), SkipReason.None);
+        if (deadline != 0 && block.timestamp > deadline) {
+            _mark(cp.origin, nonce, true);
+            emit MessageExpired(id, cp.origin, nonce);
+            outcome = EXPIRED;
+        } else {
+            (outcome, result) = _handOver(id, message);
+        }
+        if (outcome == DELIVERED || outcome == REFUSED || outcome == EXPIRED) {
+            _addReceipt(r, id, nonce, outcome, result);
+        }
     }
 
     /// @dev Reverts unless `message` is well formed, from `cp.origin`, for this ledger,
@@ -389,24 +566,26 @@ contract Inbox is Administered {
         if (nonce >= cp.count || MerkleLib.branchRoot(id, branch, nonce) != cp.root) revert InvalidBranch(id);
     }
 
-    /// @dev Calls the recipient; marks the id delivered only if it accepts.
-    function _handOver(bytes32 id, bytes calldata message) internal returns (bool) {
+    /// @dev Ends the message with its recipient: delivered if it accepts, refused if it
+    /// refuses for good (or is not a contract), kept deliverable if it reverts
+    /// otherwise. A message to this Inbox is a receipt batch (or refused).
+    function _handOver(bytes32 id, bytes calldata message) internal returns (uint8, bytes32) {
         uint32 origin = message.origin();
         uint64 nonce = message.nonce();
         bytes32 recipient32 = message.recipient();
         address recipient = address(uint160(uint256(recipient32)));
-        if (uint256(recipient32) >> 160 != 0 || recipient.code.length == 0) {
-            emit MessageHandlerFailed(id, origin, nonce, bytes("recipient is not a contract on this ledger"));
-            return false;
-        }
         // Marked before the call so that a re-entrant delivery of the same id is a replay.
         _mark(origin, nonce, true);
+        if (uint256(recipient32) >> 160 != 0 || recipient.code.length == 0) {
+            return _refuse(id, origin, nonce, NO_RECIPIENT);
+        }
+        if (recipient == address(this)) return _takeReceipts(id, origin, nonce, message.sender(), message.body());
         bytes memory data = abi.encodeCall(IMessageRecipient.handle, (origin, message.sender(), message.body()));
         uint256 gasBefore = gasleft();
-        (bool accepted, bytes memory reason) = _call(recipient, handlerGasLimit, data);
+        (bool accepted, bytes memory reason, bytes32 result) = _call(recipient, handlerGasLimit, data);
         if (accepted) {
             emit MessageDelivered(id, origin, nonce);
-            return true;
+            return (DELIVERED, result);
         }
         // The call got `handlerGasLimit`, or all but 1/64 of `gasBefore` (less the
         // call's own cost) if that was less. In the second case, and only then, a
@@ -414,25 +593,106 @@ contract Inbox is Administered {
         // submitter withheld gas, so the transaction must not stand. A recipient that
         // had its whole limit leaves more than 1/64 behind whatever it did.
         if (gasleft() <= gasBefore / 64) revert HandlerOutOfGas(id);
+        if (reason.length == 36 && bytes4(reason) == IMessageRecipient.Refused.selector) {
+            bytes32 code;
+            assembly ("memory-safe") {
+                code := mload(add(reason, 36))
+            }
+            return _refuse(id, origin, nonce, code);
+        }
         _mark(origin, nonce, false);
         emit MessageHandlerFailed(id, origin, nonce, reason);
-        return false;
+        return (KEPT, 0);
+    }
+
+    function _refuse(bytes32 id, uint32 origin, uint64 nonce, bytes32 code) internal returns (uint8, bytes32) {
+        emit MessageRefused(id, origin, nonce, code);
+        return (REFUSED, code);
+    }
+
+    /// @dev A message to this Inbox: from the origin's Inbox it is a receipt batch,
+    /// delivered here and ending without a receipt of its own; from anyone else it is
+    /// refused.
+    function _takeReceipts(bytes32 id, uint32 origin, uint64 nonce, bytes32 sender, bytes calldata body)
+        internal
+        returns (uint8, bytes32)
+    {
+        bytes32 from = origins[origin].inbox;
+        if (from == 0 || sender != from) return _refuse(id, origin, nonce, NOT_RECEIPTS);
+        if (body.length == 0 || body.length % RECEIPT_LEN != 0 || body.length > MAX_RECEIPTS * RECEIPT_LEN) {
+            // The origin's Inbox never sends one; ended, and no receipt goes back.
+            emit MessageRefused(id, origin, nonce, MALFORMED_RECEIPTS);
+            return (RECEIPTS, 0);
+        }
+        emit MessageDelivered(id, origin, nonce);
+        for (uint256 k = 0; k < body.length; k += RECEIPT_LEN) {
+            _takeReceipt(origin, body[k:k + RECEIPT_LEN]);
+        }
+        return (RECEIPTS, 0);
+    }
+
+    /// @dev Takes one receipt from `destination` if it is the first for a message this
+    /// ledger's Outbox sent there, and hands it to the sender.
+    function _takeReceipt(uint32 destination, bytes calldata receipt) internal {
+        bytes32 id = bytes32(receipt[0:32]);
+        uint64 nonce = uint64(bytes8(receipt[32:40]));
+        uint8 outcome = uint8(receipt[40]);
+        bytes32 result = bytes32(receipt[41:73]);
+        (address sender, uint32 sentTo, uint64 sentNonce) = localOutbox.sentBy(id);
+        if (sender == address(0) || sentTo != destination || sentNonce != nonce || outcome == 0 || outcome > EXPIRED) {
+            emit ReceiptRefused(id, destination, UNKNOWN_MESSAGE);
+            return;
+        }
+        uint256 bit = uint256(1) << (nonce & 0xff);
+        uint256 word = receiptBits[nonce >> 8];
+        if (word & bit != 0) {
+            emit ReceiptRefused(id, destination, DUPLICATE_RECEIPT);
+            return;
+        }
+        receiptBits[nonce >> 8] = word | bit;
+        emit ReceiptTaken(id, destination, outcome, result);
+        if (sender.code.length != 0) _handReceipt(id, sender, destination, outcome, result);
+    }
+
+    /// @dev Calls the sender's `onReceipt` with at most `RECEIPT_GAS_LIMIT`; keeps the
+    /// receipt for `retryReceipt` if it reverts.
+    function _handReceipt(bytes32 id, address sender, uint32 destination, uint8 outcome, bytes32 result)
+        internal
+    {
+        bytes memory data = abi.encodeCall(IReceiptRecipient.onReceipt, (id, destination, outcome, result));
+        uint256 gasBefore = gasleft();
+        (bool ok, bytes memory reason,) = _call(sender, RECEIPT_GAS_LIMIT, data);
+        if (ok) return;
+        // As for a handler: a sender that ran out while it had less than its limit was
+        // starved by the submitter.
+        if (gasleft() <= gasBefore / 64) revert HandlerOutOfGas(id);
+        pendingReceipts[id] = keccak256(abi.encode(destination, outcome, result));
+        emit ReceiptHandlerFailed(id, reason);
     }
 
     /// @dev Calls `target` with at most `gasLimit` (EVM's CALL gives the least of that
-    /// and all but 1/64 of the gas left) and copies at most `MAX_REASON_BYTES` of its
-    /// revert data (a Solidity call or try/catch would copy all of it, whatever its
+    /// and all but 1/64 of the gas left), keeps the first 32 bytes it returns, and
+    /// copies at most `MAX_REASON_BYTES` of its revert data (a Solidity call or try/catch would copy all of it, whatever its
     /// size, at the Inbox's expense).
     function _call(address target, uint256 gasLimit, bytes memory data)
         internal
-        returns (bool ok, bytes memory reason)
+        returns (bool ok, bytes memory reason, bytes32 result)
     {
         uint256 size;
         assembly ("memory-safe") {
             ok := call(gasLimit, target, 0, add(data, 0x20), mload(data), 0, 0)
             size := returndatasize()
         }
-        if (ok) return (true, reason);
+        if (ok) {
+            // The first 32 bytes returned, zero-padded: the result of a receipt.
+            if (size > 32) size = 32;
+            assembly ("memory-safe") {
+                mstore(0, 0)
+                returndatacopy(0, 0, size)
+                result := mload(0)
+            }
+            return (true, reason, result);
+        }
         if (size > MAX_REASON_BYTES) size = MAX_REASON_BYTES;
         reason = new bytes(size);
         assembly ("memory-safe") {

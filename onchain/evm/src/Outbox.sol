@@ -8,6 +8,10 @@ import {MerkleLib} from "./MerkleLib.sol";
 /// @notice Storage layout is part of the protocol: relayers prove `root` (slot 0)
 /// and the tree's `count` (slot 33) with `eth_getProof` at a final block. Do not
 /// reorder the state variables.
+///
+/// It also keeps, per message id, who sent it, where and at which nonce (`sent`): the
+/// Inbox of this ledger accepts a receipt only for a message this Outbox sent to the
+/// ledger the receipt comes from (docs/protocol.md, "Receipts").
 contract Outbox {
     using MerkleLib for MerkleLib.Tree;
 
@@ -23,6 +27,10 @@ contract Outbox {
 
     /// @notice Ledger id of this ledger.
     uint32 public immutable localDomain;
+
+    /// @notice id => sender (bits 0..159), destination (160..191) and nonce
+    /// (192..255) of each message sent; 0 for an id never sent. See `sentBy`.
+    mapping(bytes32 => uint256) public sent;
 
     /// @notice Emitted once per message, carrying its whole canonical encoding.
     event Dispatch(bytes32 indexed id, uint32 indexed destination, uint64 nonce, bytes message);
@@ -55,7 +63,15 @@ contract Outbox {
         id = keccak256(message);
         tree.insert(id);
         root = tree.root();
+        sent[id] = uint256(uint160(msg.sender)) | (uint256(destination) << 160) | (uint256(nonce) << 192);
         emit Dispatch(id, destination, nonce, message);
+    }
+
+    /// @notice Who sent message `id`, to which ledger and at which nonce; a zero sender
+    /// if this Outbox never sent it (no sender is the zero address).
+    function sentBy(bytes32 id) public view returns (address sender, uint32 destination, uint64 nonce) {
+        uint256 packed = sent[id];
+        return (address(uint160(packed)), uint32(packed >> 160), uint64(packed >> 192));
     }
 
     /// @notice Messages dispatched so far.

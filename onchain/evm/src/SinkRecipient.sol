@@ -15,7 +15,8 @@ contract SinkRecipient is IMessageRecipient {
         inbox = inbox_;
     }
 
-    function handle(uint32, bytes32, bytes calldata) external view {
+    function handle(uint32, bytes32, bytes calldata) external view returns (bytes32) {
         if (msg.sender != inbox) revert NotInbox();
+        return 0;
     }
 }

@@ -15,7 +15,9 @@ use isthmus_config::SealedFinality;
 use isthmus_light_client_evm::{
     AccountProof, EvmLightClient, Header, TrustedCheckpoint, Verified, B256,
 };
-use isthmus_protocol::{ActiveSigners, Attestation, Batch, MessageId, SignerSetUpdate};
+use isthmus_protocol::{
+    ActiveSigners, Attestation, Batch, MessageId, MessageOutcome, SignerSetUpdate,
+};
 use isthmus_schema::{
     BlockRef, LightClientCommit, LightClientRecord, NewMessage, VerifiedHeaderRecord,
 };
@@ -545,6 +547,11 @@ impl Destination for EvmLedger {
         self.destination.batch_for(requested)
     }
 
+    /// The Inbox consumes a message submitted after its deadline (`MessageExpired`).
+    fn ends_expired(&self) -> bool {
+        true
+    }
+
     async fn delivered_among(
         &self,
         messages: &[super::Sent],
@@ -565,6 +572,14 @@ impl Destination for EvmLedger {
         ids: &[MessageId],
     ) -> Result<HashMap<MessageId, DeliveryRef>, LedgerError> {
         Ok(self.destination.find_deliveries(ids).await?)
+    }
+
+    /// One log query for all of `ids`: refusals and expiries.
+    async fn find_endings(
+        &self,
+        ids: &[MessageId],
+    ) -> Result<HashMap<MessageId, (DeliveryRef, MessageOutcome)>, LedgerError> {
+        Ok(self.destination.find_endings(ids).await?)
     }
 
     async fn unfit(

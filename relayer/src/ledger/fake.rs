@@ -38,6 +38,9 @@ fn block(n: u64) -> BlockRef {
 pub(crate) struct Inbox {
     /// Deliveries made (by any member), by message.
     pub delivered: HashMap<MessageId, (u64, DeliveryRef)>,
+    /// Messages another submission ended without delivering them (refused or
+    /// expired), by message.
+    pub ended: HashMap<MessageId, (DeliveryRef, MessageOutcome)>,
     /// Outcomes to report instead of delivering, by message (kept until removed;
     /// they win over a delivery made elsewhere, as a handler failing in the same
     /// block as another member's delivery would).
@@ -59,6 +62,9 @@ pub(crate) struct FakeLedger {
     pub evm_recipients: bool,
     /// Whether deliveries are listed as a feed.
     pub with_feed: bool,
+    /// Whether the inbox ends a message submitted after its deadline (as an EVM
+    /// Inbox) instead of refusing it.
+    pub ends_expired: bool,
     /// Final head.
     pub head: Mutex<u64>,
     /// The outbox: (block, message).
@@ -74,6 +80,7 @@ impl FakeLedger {
             id,
             evm_recipients: false,
             with_feed: false,
+            ends_expired: false,
             head: Mutex::new(1),
             outbox: Mutex::new(Vec::new()),
             inbox: Mutex::new(Inbox::default()),
@@ -185,6 +192,10 @@ impl Destination for FakeLedger {
         requested
     }
 
+    fn ends_expired(&self) -> bool {
+        self.ends_expired
+    }
+
     async fn delivered_among(
         &self,
         messages: &[super::Sent],
@@ -192,8 +203,19 @@ impl Destination for FakeLedger {
         let inbox = self.inbox();
         Ok(messages
             .iter()
-            .filter(|m| inbox.delivered.contains_key(&m.id))
+            .filter(|m| inbox.delivered.contains_key(&m.id) || inbox.ended.contains_key(&m.id))
             .map(|m| m.id)
+            .collect())
+    }
+
+    async fn find_endings(
+        &self,
+        ids: &[MessageId],
+    ) -> Result<HashMap<MessageId, (DeliveryRef, MessageOutcome)>, LedgerError> {
+        let inbox = self.inbox();
+        Ok(ids
+            .iter()
+            .filter_map(|id| inbox.ended.get(id).map(|e| (*id, e.clone())))
             .collect())
     }
 
@@ -239,10 +261,14 @@ impl Destination for FakeLedger {
         let mut outcomes = Vec::new();
         for (m, _) in &batch.messages {
             let id = m.id();
+            let late = m.deadline != 0 && chrono::Utc::now().timestamp() as u64 > m.deadline;
             let outcome = if let Some(o) = inbox.outcomes.get(&id) {
                 o.clone()
-            } else if inbox.delivered.contains_key(&id) {
+            } else if inbox.delivered.contains_key(&id) || inbox.ended.contains_key(&id) {
                 MessageOutcome::AlreadyDelivered
+            } else if late && self.ends_expired {
+                inbox.ended.insert(id, (at, MessageOutcome::Expired));
+                MessageOutcome::Expired
             } else {
                 MessageOutcome::Delivered
             };

@@ -219,6 +219,14 @@ pub trait Destination: Send + Sync {
     /// How many messages the next batch should carry, at most `requested`.
     fn batch_for(&self, requested: u32) -> u32;
 
+    /// Whether the inbox ends a message submitted after its deadline (consumes it
+    /// with an `expired` receipt, as the EVM Inbox does) rather than refusing it. The
+    /// relayer then submits expired messages, so their expiry is proven on the
+    /// destination, instead of only recording it.
+    fn ends_expired(&self) -> bool {
+        false
+    }
+
     /// Which of `messages` the inbox already processed (their ids).
     async fn delivered_among(&self, messages: &[Sent]) -> Result<HashSet<MessageId>, LedgerError>;
 
@@ -227,6 +235,17 @@ pub trait Destination: Send + Sync {
         &self,
         ids: &[MessageId],
     ) -> Result<HashMap<MessageId, DeliveryRef>, LedgerError>;
+
+    /// Where the inbox ended each of `ids` without delivering it, and how
+    /// ([`MessageOutcome::Refused`] or [`MessageOutcome::Expired`]); ids that did not
+    /// end so are absent. An inbox that ends messages only by delivering them (the
+    /// pallet refuses an expired message instead of consuming it) finds none.
+    async fn find_endings(
+        &self,
+        _ids: &[MessageId],
+    ) -> Result<HashMap<MessageId, (DeliveryRef, MessageOutcome)>, LedgerError> {
+        Ok(HashMap::new())
+    }
 
     /// The messages of `batch` this inbox could never take as things stand, each with
     /// the reason, found before any submission by simulating each one's delivery

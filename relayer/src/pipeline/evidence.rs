@@ -20,11 +20,33 @@ pub struct ExpiredUnsent {
     pub now: u64,
 }
 
-/// A message the inbox skipped as expired in a delivery transaction.
+/// A message the inbox consumed as expired in a delivery transaction.
 #[derive(Serialize)]
 pub struct ExpiredInTransaction {
     /// The delivery transaction.
     pub tx: String,
+}
+
+/// A message another submission ended without delivering it (refused or expired),
+/// as the destination shows it.
+#[derive(Serialize)]
+pub struct EndedElsewhere<'a> {
+    /// The transaction that ended it.
+    pub tx: String,
+    /// Its block.
+    pub block: u64,
+    /// The refusal code, for a refusal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<&'a str>,
+}
+
+/// A message its recipient refused for good in a delivery transaction.
+#[derive(Serialize)]
+pub struct RefusedInTransaction<'a> {
+    /// The delivery transaction.
+    pub tx: String,
+    /// The refusal code, as text if it is text.
+    pub code: &'a str,
 }
 
 /// The checkpoint a message was verified under.
@@ -94,6 +116,13 @@ mod tests {
         assert_eq!(
             json(&ExpiredInTransaction { tx: "0x01".into() }),
             j!({"tx": "0x01"})
+        );
+        assert_eq!(
+            json(&RefusedInTransaction {
+                tx: "0x01".into(),
+                code: "unknown bank"
+            }),
+            j!({"tx": "0x01", "code": "unknown bank"})
         );
         assert_eq!(
             json(&Verified {

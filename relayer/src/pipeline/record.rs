@@ -8,7 +8,9 @@ use chrono::Utc;
 use isthmus_schema::{FailureOutcome, MessageRecord, MessageStatus, NewDelivery};
 use tracing::{debug, error, info, warn};
 
-use super::evidence::{self, DeliveredElsewhere, ExpiredInTransaction};
+use super::evidence::{
+    self, DeliveredElsewhere, EndedElsewhere, ExpiredInTransaction, RefusedInTransaction,
+};
 use super::submit::Submitted;
 use super::{hex32, Context, PipelineError};
 use crate::ledger::{DeliveryRef, Sent};
@@ -113,6 +115,22 @@ pub async fn record(ctx: &Context, submitted: Submitted) -> Result<usize, Pipeli
                     }
                 }
             }
+            MessageOutcome::Refused(code) => {
+                ctx.store
+                    .transition(
+                        record.id,
+                        MessageStatus::Submitted,
+                        MessageStatus::Refused,
+                        &evidence::json(&RefusedInTransaction {
+                            tx: hex32(&delivered.at.tx_hash),
+                            code,
+                        }),
+                        &ctx.worker,
+                    )
+                    .await?;
+                warn!(msg_id = %record.id, %code, "the recipient refused the message for good; it ended refused");
+                done += 1;
+            }
             MessageOutcome::Expired => {
                 ctx.store
                     .transition(
@@ -189,8 +207,10 @@ async fn dead_lettered(
     foreign_deliveries(ctx, destination, &elsewhere).await
 }
 
-/// Records deliveries made by other submissions (another member, or an earlier run
-/// of this one), each found where the inbox records it. Returns how many.
+/// Records how other submissions (another member, an earlier run of this one, or
+/// anyone) ended `messages`, each found where the inbox records it: delivered, or
+/// (on an inbox that ends messages otherwise too) refused or expired. Returns how
+/// many.
 pub async fn foreign_deliveries(
     ctx: &Context,
     destination: u32,
@@ -199,13 +219,48 @@ pub async fn foreign_deliveries(
     if messages.is_empty() {
         return Ok(0);
     }
+    let target = ctx.ledger(destination)?;
     let ids: Vec<_> = messages.iter().map(|m| m.id).collect();
-    let found = ctx
-        .ledger(destination)?
-        .destination
-        .find_deliveries(&ids)
-        .await?;
-    found_deliveries(ctx, destination, messages, &found).await
+    let found = target.destination.find_deliveries(&ids).await?;
+    let (delivered, other): (Vec<_>, Vec<_>) = messages
+        .iter()
+        .cloned()
+        .partition(|m| found.contains_key(&m.id));
+    let endings = if other.is_empty() {
+        HashMap::new()
+    } else {
+        let ids: Vec<_> = other.iter().map(|m| m.id).collect();
+        target.destination.find_endings(&ids).await?
+    };
+    if let Some(missing) = other.iter().find(|m| !endings.contains_key(&m.id)) {
+        return Err(PipelineError::DeliveryNotFound {
+            ledger: ctx.name(destination),
+            id: missing.id,
+        });
+    }
+    for m in &other {
+        let (at, outcome) = &endings[&m.id];
+        let (to, code) = match outcome {
+            MessageOutcome::Refused(code) => (MessageStatus::Refused, Some(code.as_str())),
+            _ => (MessageStatus::Expired, None),
+        };
+        ctx.store
+            .transition(
+                m.id,
+                m.status,
+                to,
+                &evidence::json(&EndedElsewhere {
+                    tx: hex32(&at.tx_hash),
+                    block: at.block.number,
+                    code,
+                }),
+                &ctx.worker,
+            )
+            .await?;
+        info!(msg_id = %m.id, status = %to, "ended by another submission; recorded");
+    }
+    let done = other.len();
+    Ok(done + found_deliveries(ctx, destination, &delivered, &found).await?)
 }
 
 /// Records the deliveries of `messages` (claimed by this worker) that another

@@ -208,6 +208,75 @@ impl Setup {
 }
 
 #[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn a_message_its_recipient_refuses_for_good_ends_refused_with_the_code(pool: PgPool) {
+    let s = setup(pool, FakeLedger::new(DST), Duration::from_secs(3600)).await;
+    let ids = s.dispatch(1);
+    s.target
+        .inbox()
+        .outcomes
+        .insert(ids[0], MessageOutcome::Refused("unknown bank".into()));
+    s.observe().await;
+    assert_eq!(s.round().await.unwrap(), 1);
+    let history = s.ctx.store.message(ids[0]).await.unwrap().unwrap();
+    assert_eq!(history.message.status, MessageStatus::Refused);
+    let last = history.log.last().unwrap();
+    assert_eq!(last.evidence["code"], "unknown bank", "{}", last.evidence);
+    assert!(last.evidence["tx"].as_str().unwrap().starts_with("0x"));
+    // Refused is final: nothing claims it again.
+    assert_eq!(s.round().await.unwrap(), 0);
+    assert_eq!(s.batches().len(), 1);
+    assert!(s.ctx.store.verify_log_chain().await.unwrap() > 0);
+}
+
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn messages_another_submission_ended_undelivered_are_recorded_as_the_destination_shows(
+    pool: PgPool,
+) {
+    // No takeover delay: other members' turns are taken once they are due.
+    let s = setup(pool.clone(), FakeLedger::new(DST), Duration::ZERO).await;
+    // Nonces 1 and 2 are other members' turns: this member asks the destination.
+    let ids = s.dispatch(4);
+    let at = crate::ledger::DeliveryRef {
+        tx_hash: [0xab; 32],
+        block: isthmus_schema::BlockRef {
+            number: 42,
+            hash: crate::ledger::fake::block_hash(42),
+        },
+    };
+    {
+        let mut inbox = s.target.inbox();
+        inbox
+            .ended
+            .insert(ids[1], (at, MessageOutcome::Refused("unknown bank".into())));
+        inbox.ended.insert(ids[2], (at, MessageOutcome::Expired));
+    }
+    s.observe().await;
+    // Observing held the other members' turns back a moment: make them due now.
+    sqlx::query("UPDATE messages SET next_attempt_at = now() - interval '1 second'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    s.round().await.unwrap();
+    for (id, status) in [
+        (ids[1], MessageStatus::Refused),
+        (ids[2], MessageStatus::Expired),
+    ] {
+        let history = s.ctx.store.message(id).await.unwrap().unwrap();
+        assert_eq!(history.message.status, status);
+        let last = history.log.last().unwrap();
+        assert_eq!(last.evidence["tx"], format!("0x{}", "ab".repeat(32)));
+        assert_eq!(last.evidence["block"], 42);
+    }
+    let refused = s.ctx.store.message(ids[1]).await.unwrap().unwrap();
+    assert_eq!(refused.log.last().unwrap().evidence["code"], "unknown bank");
+    // Neither was submitted by this member.
+    assert!(s
+        .batches()
+        .iter()
+        .all(|b| b.messages.iter().all(|(m, _)| m.nonce != 1 && m.nonce != 2)));
+}
+
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
 async fn a_batch_goes_through_every_step_and_each_outcome_is_recorded(pool: PgPool) {
     let s = setup(pool, FakeLedger::new(DST), Duration::from_secs(3600)).await;
     let ids = s.dispatch(10);
@@ -315,6 +384,33 @@ async fn unreceivable_and_expired_messages_are_settled_without_a_submission(pool
     let history = s.ctx.store.message(unreceivable).await.unwrap().unwrap();
     let last = history.log.last().unwrap();
     assert_eq!(last.evidence["reason"], "not a 20-byte address");
+}
+
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn an_expired_message_is_submitted_to_a_destination_that_ends_it(pool: PgPool) {
+    let mut target = FakeLedger::new(DST);
+    target.ends_expired = true;
+    let s = setup(pool, target, Duration::from_secs(3600)).await;
+    // Nonce 0: this member's turn, its deadline long past.
+    let expired = s.source.dispatch(message(RECIPIENT, 1));
+    s.observe().await;
+    assert_eq!(s.round().await.unwrap(), 1);
+    let batches = s.batches();
+    assert_eq!(
+        batches.len(),
+        1,
+        "submitted, so the destination proves the expiry"
+    );
+    assert_eq!(batches[0].messages[0].0.id(), expired);
+    let history = s.ctx.store.message(expired).await.unwrap().unwrap();
+    assert_eq!(history.message.status, MessageStatus::Expired);
+    let last = history.log.last().unwrap();
+    assert_eq!(
+        last.evidence["tx"],
+        format!("0x{}", "01".repeat(32)),
+        "the transaction that ended it: {}",
+        last.evidence
+    );
 }
 
 #[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]

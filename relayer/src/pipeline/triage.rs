@@ -81,8 +81,10 @@ pub async fn triage(
                 continue;
             }
         }
+        // A destination that ends expired messages gets them submitted: the expiry is
+        // then proven there (and its receipt sent), not only recorded here.
         let expired = m.deadline != 0 && now > m.deadline;
-        if expired && m.status != MessageStatus::Submitted {
+        if expired && m.status != MessageStatus::Submitted && !target.destination.ends_expired() {
             expiring.push(m);
         } else {
             open.push(m);

@@ -29,7 +29,13 @@ pub struct Ledger {
 }
 
 pub async fn ledger(ledger_id: u32, chain_id: u64) -> Ledger {
-    let anvil = Anvil::spawn(chain_id).expect("anvil starts (run `make devnet-tools` first)");
+    ledger_with(ledger_id, chain_id, &[]).await
+}
+
+/// [`ledger`] on an anvil started with `extra` arguments (say, a hardfork).
+pub async fn ledger_with(ledger_id: u32, chain_id: u64, extra: &[&str]) -> Ledger {
+    let anvil =
+        Anvil::spawn_with(chain_id, extra).expect("anvil starts (run `make devnet-tools` first)");
     let deployment = devnet::deploy(&anvil.url(), chain_id, ledger_id, &DEV_KEY_0)
         .await
         .expect("deploy");
@@ -131,6 +137,7 @@ pub async fn trust_origin(ledger: &Ledger, origin: u32, outbox: Address32) {
         .set_origin(
             origin,
             outbox.0,
+            [0u8; 32],
             vec![member_address(0), member_address(1), member_address(2)],
             2,
         )
