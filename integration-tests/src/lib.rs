@@ -254,8 +254,18 @@ async fn ledger(name: &'static str, id: u32, chain_id: u64) -> Ledger {
 }
 
 impl Devnet {
-    /// Starts and wires both ledgers.
+    /// Starts and wires both ledgers (routes without receipts).
     pub async fn start() -> Self {
+        Self::start_wired(false).await
+    }
+
+    /// [`Devnet::start`], each Inbox set up with the other's as the origin Inbox:
+    /// every message's receipt travels back to its sender.
+    pub async fn start_with_receipts() -> Self {
+        Self::start_wired(true).await
+    }
+
+    async fn start_wired(receipts: bool) -> Self {
         let a = ledger("evm-a", 1, 31337).await;
         let b = ledger("evm-b", 2, 31338).await;
         let signers = vec![member_address(0), member_address(1), member_address(2)];
@@ -264,7 +274,11 @@ impl Devnet {
                 .set_origin(
                     there.id,
                     Address32::from_evm(there.deployment.outbox.0).0,
-                    isthmus_adapter_evm::devnet::NO_RECEIPTS,
+                    if receipts {
+                        Address32::from_evm(there.deployment.inbox.0).0
+                    } else {
+                        isthmus_adapter_evm::devnet::NO_RECEIPTS
+                    },
                     signers.clone(),
                     2,
                 )

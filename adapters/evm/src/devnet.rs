@@ -195,6 +195,9 @@ pub use crate::signing_client as client;
 /// 8 KiB body (about 6M gas), which the end-to-end tests send.
 pub const HANDLER_GAS_LIMIT: u64 = 8_000_000;
 
+/// The currency of the devnet's clearing apps (ISO 4217).
+pub const CURRENCY: [u8; 3] = *b"EUR";
+
 /// The `originInbox` of `Inbox.setOrigin` for an origin that takes no receipts.
 /// The devnet sets its routes up so until the relayer records the receipt leg.
 pub const NO_RECEIPTS: [u8; 32] = [0u8; 32];
@@ -237,7 +240,7 @@ pub async fn deploy(
         .await
         .map_err(|e| fail("EchoRecipient", &e))?
         .address();
-    let clearing = ClearingApp::deploy(client.clone(), (inbox, admin))
+    let clearing = ClearingApp::deploy(client.clone(), (inbox, outbox, admin, CURRENCY))
         .map_err(|e| fail("ClearingApp", &e))?
         .send()
         .await

@@ -11,13 +11,14 @@ mod common;
 use common::*;
 use ethers::contract::{ContractCall, ContractError, EthEvent};
 use ethers::types::{Address, Bytes, TransactionReceipt, U256};
+use isthmus_adapter_evm::contracts::clearing::ClearingAppErrors;
 use isthmus_adapter_evm::contracts::inbox::{
     MessageDeliveredFilter, MessageExpiredFilter, MessageHandlerFailedFilter, MessageRefusedFilter,
     MessageSkippedFilter, ReceiptHandlerFailedFilter, ReceiptRefusedFilter, ReceiptTakenFilter,
     ReceiptsSentFilter,
 };
 use isthmus_adapter_evm::contracts::outbox::{DispatchFilter, Outbox};
-use isthmus_adapter_evm::contracts::{EchoRecipient, Inbox, InboxErrors};
+use isthmus_adapter_evm::contracts::{ClearingApp, EchoRecipient, Inbox, InboxErrors};
 use isthmus_protocol::{
     keccak256, Address32, Checkpoint, MerkleTree, Message, MessageId, Receipt, ReceiptOutcome,
 };
@@ -664,4 +665,158 @@ async fn the_round_trip_costs_at_most_twice_the_one_way_gas() {
     let (one_way, there, back) = round_trip_gas("prague").await;
     assert!(there + back <= 2 * 58_000, "{there} + {back}");
     assert!(there < one_way + one_way / 4, "{there} against {one_way}");
+}
+
+/// The clearing app of `l`, as its admin.
+fn clearing(l: &Ledger) -> ClearingApp<Client> {
+    ClearingApp::new(l.deployment.clearing, l.admin.clone())
+}
+
+const DEBTOR: [u8; 32] = [0xd1; 32];
+const CREDITOR: [u8; 32] = [0xc1; 32];
+
+/// Balances plus ledger accounts plus escrow of the clearing app on `l`, over the
+/// banks and ledgers the payments test uses.
+async fn holdings(l: &Ledger) -> U256 {
+    let app = clearing(l);
+    let mut total = app.escrowed().call().await.unwrap();
+    for bank in [DEBTOR, CREDITOR] {
+        total += app.balance_of(bank).call().await.unwrap();
+    }
+    for ledger in [A, B] {
+        total += app.ledger_balance(ledger).call().await.unwrap();
+    }
+    total
+}
+
+#[tokio::test]
+async fn payments_settle_or_come_back_and_no_value_is_made_or_lost() {
+    let (a, b) = pair().await;
+    let (pay_a, app_b) = (clearing(&a), clearing(&b));
+    // A's debtor bank holds 1,000; A's ledger holds 500 of liquidity on B.
+    mined(pay_a.open_bank(DEBTOR, U256::from(1_000))).await;
+    mined(pay_a.set_bank_owner(DEBTOR, a.admin.address())).await;
+    mined(pay_a.set_peer(B, clearing_of(&b))).await;
+    mined(pay_a.open_ledger_account(B, U256::zero())).await;
+    mined(app_b.open_bank(CREDITOR, U256::zero())).await;
+    mined(app_b.set_peer(A, clearing_of(&a))).await;
+    mined(app_b.open_ledger_account(A, U256::from(500))).await;
+    let opening = (holdings(&a).await, holdings(&b).await);
+    assert_eq!(opening, (U256::from(1_000), U256::from(500)));
+
+    let pay = |uetr: u8, creditor: [u8; 32], amount: u64, deadline: u64| {
+        pay_a.pay(
+            B,
+            [uetr; 32],
+            DEBTOR,
+            creditor,
+            U256::from(amount),
+            deadline,
+        )
+    };
+    let id_of = |r: &TransactionReceipt| events::<DispatchFilter>(r)[0].id;
+    let settles = id_of(&mined(pay(1, CREDITOR, 100, 0)).await);
+    let unknown_bank = id_of(&mined(pay(2, [0xee; 32], 50, 0)).await);
+    let too_much = id_of(&mined(pay(3, CREDITOR, 600, 0)).await);
+    let deadline = now(&a).await + 60;
+    let too_late = id_of(&mined(pay(4, CREDITOR, 70, deadline)).await);
+
+    // Only the debtor's operator pays, each end-to-end id once, within its balance.
+    let stranger = isthmus_adapter_evm::devnet::client(
+        &a.anvil.url(),
+        31337,
+        &isthmus_adapter_evm::devnet::DEV_KEY_1,
+    )
+    .unwrap();
+    let as_stranger = ClearingApp::new(a.deployment.clearing, stranger);
+    let e = as_stranger
+        .pay(B, [5; 32], DEBTOR, CREDITOR, U256::from(1), 0)
+        .call()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(decode_clearing(&e), ClearingAppErrors::NotBankOwner(_)),
+        "{e}"
+    );
+    let e = pay(1, CREDITOR, 1, 0).call().await.unwrap_err();
+    assert!(
+        matches!(decode_clearing(&e), ClearingAppErrors::DuplicatePayment(_)),
+        "{e}"
+    );
+    let e = pay(6, CREDITOR, 10_000, 0).call().await.unwrap_err();
+    assert!(
+        matches!(decode_clearing(&e), ClearingAppErrors::InsufficientFunds(_)),
+        "{e}"
+    );
+
+    // In flight: 820 in escrow on A, nothing credited on B yet.
+    assert_eq!(pay_a.escrowed().call().await.unwrap(), U256::from(820));
+    assert_eq!(holdings(&a).await, opening.0);
+
+    advance(&b, 1_000).await;
+    let r = deliver(&b, &a, &[0, 1, 2, 3]).await;
+    let refusals: Vec<_> = events::<MessageRefusedFilter>(&r)
+        .iter()
+        .map(|e| (e.id, e.code))
+        .collect();
+    assert_eq!(
+        refusals,
+        vec![
+            (unknown_bank, code("unknown bank")),
+            (too_much, code("insufficient funds"))
+        ]
+    );
+    assert_eq!(events::<MessageExpiredFilter>(&r)[0].id, too_late);
+    assert_eq!(
+        app_b.balance_of(CREDITOR).call().await.unwrap(),
+        U256::from(100)
+    );
+    assert_eq!(
+        app_b.ledger_balance(A).call().await.unwrap(),
+        U256::from(400)
+    );
+
+    // The receipts come back: one payment settles, three return to the debtor.
+    deliver(&a, &b, &[0]).await;
+    assert_eq!(pay_a.escrows(settles).call().await.unwrap().4, 2, "settled");
+    for id in [unknown_bank, too_much, too_late] {
+        assert_eq!(pay_a.escrows(id).call().await.unwrap().4, 3, "returned");
+    }
+    assert_eq!(pay_a.escrowed().call().await.unwrap(), U256::zero());
+    assert_eq!(
+        pay_a.balance_of(DEBTOR).call().await.unwrap(),
+        U256::from(900)
+    );
+    assert_eq!(
+        pay_a.ledger_balance(B).call().await.unwrap(),
+        U256::from(100)
+    );
+    // Per ledger and in total, balances plus accounts plus escrow are the opening.
+    assert_eq!((holdings(&a).await, holdings(&b).await), opening);
+
+    // A receipt replayed settles nothing twice (the Inbox skips the batch), and a
+    // receipt handed over by anyone but the Inbox is refused.
+    let replay = batch_call(&a, B, outbox_of(&b), &sent(&b).await, &[0], &[0, 1]);
+    assert_eq!(replay.call().await.unwrap(), U256::zero());
+    let e = pay_a
+        .on_receipt(settles, B, 1, [0; 32])
+        .call()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(decode_clearing(&e), ClearingAppErrors::NotInbox(_)),
+        "{e}"
+    );
+    assert_eq!((holdings(&a).await, holdings(&b).await), opening);
+}
+
+/// The clearing app of `l` as an Address32 (a payment's recipient and sender).
+fn clearing_of(l: &Ledger) -> [u8; 32] {
+    Address32::from_evm(l.deployment.clearing.0).0
+}
+
+fn decode_clearing(e: &ContractError<Client>) -> ClearingAppErrors {
+    let data = e.as_revert().unwrap_or_else(|| panic!("not a revert: {e}"));
+    <ClearingAppErrors as ethers::abi::AbiDecode>::decode(data)
+        .unwrap_or_else(|_| panic!("not a ClearingApp error: {e}"))
 }

@@ -1,0 +1,260 @@
+//! The receipt leg end to end, on real anvils, a real Postgres and three real
+//! `isthmus run` members (threshold 2), on routes whose Inboxes send receipts back
+//! (docs/protocol.md, "Receipts"): every message a contract sends ends once on its
+//! destination, and its receipt, relayed by the same pipeline as any message,
+//! reaches the sending contract.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failure report"
+)]
+
+use std::time::Duration;
+
+use ethers::types::{Address, Bytes, U256};
+use isthmus_adapter_evm::contracts::outbox::DispatchFilter;
+use isthmus_adapter_evm::contracts::{ClearingApp, EchoRecipient};
+use isthmus_integration_tests::*;
+use isthmus_protocol::{keccak256, Address32};
+
+const DELIVERY: Duration = Duration::from_secs(180);
+
+fn code(text: &str) -> [u8; 32] {
+    let mut c = [0u8; 32];
+    c[..text.len()].copy_from_slice(text.as_bytes());
+    c
+}
+
+/// Sends `body` from `ledger`'s echo app to `recipient` on `destination`.
+async fn send_from_echo(
+    ledger: &Ledger,
+    destination: u32,
+    recipient: Address,
+    deadline: u64,
+    body: &[u8],
+) -> [u8; 32] {
+    let app = EchoRecipient::new(ledger.deployment.echo, ledger.admin.clone());
+    let receipt = app
+        .send(
+            ledger.deployment.outbox,
+            destination,
+            Address32::from_evm(recipient.0).0,
+            deadline,
+            Bytes::from(body.to_vec()),
+        )
+        .send()
+        .await
+        .unwrap()
+        .await
+        .unwrap()
+        .unwrap();
+    dispatched(&receipt)
+}
+
+async fn status_of(member: &Member, id: [u8; 32]) -> Option<String> {
+    let pool = member.db().await;
+    let row: Option<(String,)> = sqlx::query_as("SELECT status FROM messages WHERE id = $1")
+        .bind(id.to_vec())
+        .fetch_optional(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    row.map(|(s,)| s)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_outcome_comes_back_to_the_sending_contract_and_each_history_shows_it() {
+    let devnet = Devnet::start_with_receipts().await;
+    let mut consortium = Consortium::new(&devnet, "receipts").await;
+    let (a, b) = (&devnet.a, &devnet.b);
+    let refuser = EchoRecipient::deploy(b.admin.clone(), b.deployment.inbox)
+        .unwrap()
+        .send()
+        .await
+        .unwrap();
+    refuser
+        .set_refusal_code(code("unknown bank"))
+        .send()
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+
+    // Payments from evm-a's clearing app: BANK_A pays from its balance (the admin
+    // operates it); evm-a's ledger holds 500 of liquidity on evm-b.
+    let (pay_a, app_b) = (a.clearing(), b.clearing());
+    for call in [
+        pay_a.set_bank_owner(BANK_A, a.admin_address()),
+        pay_a.set_peer(b.id, Address32::from_evm(b.deployment.clearing.0).0),
+        pay_a.open_ledger_account(b.id, U256::zero()),
+        app_b.set_peer(a.id, Address32::from_evm(a.deployment.clearing.0).0),
+        app_b.open_ledger_account(a.id, U256::from(500)),
+    ] {
+        call.send().await.unwrap().await.unwrap();
+    }
+    let opening = (holdings(&pay_a).await, holdings(&app_b).await);
+
+    // A deadline a few seconds ahead (the Outbox refuses one already passed); the
+    // members start once both chains' time has passed it.
+    let deadline = a.chain_time().await + 8;
+    let payment = |uetr: u8, creditor: [u8; 32], amount: u64, deadline: u64| {
+        pay_a.pay(
+            b.id,
+            [uetr; 32],
+            BANK_A,
+            creditor,
+            U256::from(amount),
+            deadline,
+        )
+    };
+    let mut payments = Vec::new();
+    for call in [
+        payment(1, BANK_B, 100, 0),
+        payment(2, [0xee; 32], 40, 0),
+        payment(3, BANK_B, 30, deadline),
+    ] {
+        let r = call.send().await.unwrap().await.unwrap().unwrap();
+        payments.push(dispatched(&r));
+    }
+    let settled = send_from_echo(a, b.id, b.deployment.echo, 0, b"settle me").await;
+    let refused = send_from_echo(a, b.id, refuser.address(), 0, b"to a refuser").await;
+    let expired = send_from_echo(a, b.id, b.deployment.echo, deadline, b"too late").await;
+    // The other way too: evm-b's app sends to evm-a.
+    let back_the_other_way = send_from_echo(b, a.id, a.deployment.echo, 0, b"hello a").await;
+    assert!(
+        wait_until(Duration::from_secs(60), || async {
+            a.chain_time().await > deadline && b.chain_time().await > deadline
+        })
+        .await,
+        "the chains' time did not pass the deadline"
+    );
+    for m in &mut consortium.members {
+        m.start();
+    }
+
+    let app_a = EchoRecipient::new(a.deployment.echo, a.admin.clone());
+    let echo_b = EchoRecipient::new(b.deployment.echo, b.admin.clone());
+    let arrived = wait_until(DELIVERY, || async {
+        app_a.receipts().call().await.unwrap() == U256::from(3)
+            && echo_b.receipts().call().await.unwrap() == U256::one()
+            && pay_a.escrowed().call().await.unwrap().is_zero()
+    })
+    .await;
+    assert!(
+        arrived,
+        "not every receipt came back\n{}",
+        consortium.logs()
+    );
+    for (id, outcome, result) in [
+        (settled, 1u8, keccak256(b"settle me")),
+        (refused, 2, code("unknown bank")),
+        (expired, 3, [0; 32]),
+    ] {
+        assert_eq!(app_a.receipt_outcome(id).call().await.unwrap(), outcome);
+        assert_eq!(app_a.receipt_result(id).call().await.unwrap(), result);
+    }
+    assert_eq!(
+        echo_b
+            .receipt_outcome(back_the_other_way)
+            .call()
+            .await
+            .unwrap(),
+        1
+    );
+    // Only the settled message was handed to its recipient; the refused and
+    // expired ones ended undelivered, for good.
+    assert_eq!(b.delivered_count(&[settled, refused, expired]).await, 1);
+    assert_eq!(refuser.received().call().await.unwrap(), U256::zero());
+
+    // The payment that was credited settled; the refused and expired ones came back
+    // to BANK_A; no value was made or lost on either ledger.
+    let states: Vec<u8> = {
+        let mut v = Vec::new();
+        for id in &payments {
+            v.push(pay_a.escrows(*id).call().await.unwrap().4);
+        }
+        v
+    };
+    assert_eq!(states, vec![2, 3, 3], "settled, returned, returned");
+    assert_eq!(
+        pay_a.balance_of(BANK_A).call().await.unwrap(),
+        U256::from(1_000_000 - 100)
+    );
+    assert_eq!(
+        pay_a.ledger_balance(b.id).call().await.unwrap(),
+        U256::from(100)
+    );
+    assert_eq!(
+        app_b.balance_of(BANK_B).call().await.unwrap(),
+        U256::from(100)
+    );
+    assert_eq!(
+        app_b.ledger_balance(a.id).call().await.unwrap(),
+        U256::from(400)
+    );
+    assert_eq!((holdings(&pay_a).await, holdings(&app_b).await), opening);
+
+    // Every member's history ends each message as its destination did, and holds
+    // the receipt batches as delivered messages.
+    for m in &consortium.members {
+        let recorded = wait_until(Duration::from_secs(90), || async {
+            status_of(m, settled).await.as_deref() == Some("delivered")
+                && status_of(m, refused).await.as_deref() == Some("refused")
+                && status_of(m, expired).await.as_deref() == Some("expired")
+                && status_of(m, payments[0]).await.as_deref() == Some("delivered")
+                && status_of(m, payments[1]).await.as_deref() == Some("refused")
+                && status_of(m, payments[2]).await.as_deref() == Some("expired")
+                && m.count(&format!(
+                    "SELECT count(*) FROM messages WHERE status = 'delivered' AND sender = '\\x{}'",
+                    hex::encode(Address32::from_evm(b.deployment.inbox.0).0)
+                ))
+                .await
+                    >= 1
+        })
+        .await;
+        assert!(
+            recorded,
+            "{}: settled {:?}, refused {:?}, expired {:?}\n{}",
+            m.name,
+            status_of(m, settled).await,
+            status_of(m, refused).await,
+            status_of(m, expired).await,
+            consortium.logs()
+        );
+        let out = m.isthmus(&["audit", "verify"]);
+        assert!(
+            out.status.success(),
+            "{}: audit verify: {}",
+            m.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// The id of the message a transaction dispatched (its Outbox `Dispatch` event).
+fn dispatched(receipt: &ethers::types::TransactionReceipt) -> [u8; 32] {
+    receipt
+        .logs
+        .iter()
+        .find_map(|log| {
+            <DispatchFilter as ethers::contract::EthEvent>::decode_log(&ethers::abi::RawLog {
+                topics: log.topics.clone(),
+                data: log.data.to_vec(),
+            })
+            .ok()
+        })
+        .unwrap()
+        .id
+}
+
+/// Balances of the devnet's two banks, plus both ledgers' accounts, plus escrow, in
+/// `app`.
+async fn holdings(app: &ClearingApp<Client>) -> U256 {
+    let mut total = app.escrowed().call().await.unwrap();
+    for bank in [BANK_A, BANK_B] {
+        total += app.balance_of(bank).call().await.unwrap();
+    }
+    for ledger in [1, 2] {
+        total += app.ledger_balance(ledger).call().await.unwrap();
+    }
+    total
+}
