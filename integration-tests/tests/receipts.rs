@@ -203,6 +203,10 @@ async fn every_outcome_comes_back_to_the_sending_contract_and_each_history_shows
                 && status_of(m, payments[0]).await.as_deref() == Some("delivered")
                 && status_of(m, payments[1]).await.as_deref() == Some("refused")
                 && status_of(m, payments[2]).await.as_deref() == Some("expired")
+                // Each receipt in the history, and the origin's taking of it.
+                && m.count("SELECT count(*) FROM receipts_v WHERE receipt_status = 'delivered'")
+                    .await
+                    == 7
                 && m.count(&format!(
                     "SELECT count(*) FROM messages WHERE status = 'delivered' AND sender = '\\x{}'",
                     hex::encode(Address32::from_evm(b.deployment.inbox.0).0)
@@ -219,6 +223,49 @@ async fn every_outcome_comes_back_to_the_sending_contract_and_each_history_shows
             status_of(m, refused).await,
             status_of(m, expired).await,
             consortium.logs()
+        );
+        for (id, outcome) in [
+            (settled, "delivered"),
+            (refused, "refused"),
+            (expired, "expired"),
+            (payments[0], "delivered"),
+            (payments[1], "refused"),
+            (payments[2], "expired"),
+        ] {
+            let sql = format!(
+                "SELECT count(*) FROM receipts r JOIN lifecycle_log l \
+                 ON l.message_id = r.message_id AND l.event = 'receipt' \
+                 WHERE r.message_id = '\\x{}' AND r.outcome = '{outcome}'",
+                hex::encode(id)
+            );
+            assert_eq!(m.count(&sql).await, 1, "{}: {sql}", m.name);
+        }
+        // `isthmus status` shows both legs; `isthmus messages` filters by outcome.
+        let out = m.isthmus(&["status", &hex::encode(refused)]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("status refused")
+                && text.contains("receipt  refused")
+                && text.contains("taken on evm-a in tx 0x"),
+            "{}: {text}",
+            m.name
+        );
+        let out = m.isthmus(&["messages", "--outcome", "refused"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains(&hex::encode(refused))
+                && text.contains(&hex::encode(payments[1]))
+                && !text.contains(&hex::encode(settled))
+                && text.contains("2 message(s)"),
+            "{}: {text}",
+            m.name
+        );
+        let out = m.isthmus(&["messages", "--outcome", "lost"]);
+        assert!(!out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("--outcome lost: not an outcome"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
         );
         let out = m.isthmus(&["audit", "verify"]);
         assert!(

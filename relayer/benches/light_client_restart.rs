@@ -39,7 +39,7 @@ use isthmus_light_client_evm::{BftKind, ClientState, EvmLightClient, Header};
 use isthmus_relayer::ledger::follow::{consensus_config, Follower, HEADER_WINDOW};
 use isthmus_schema::{
     CursorKey, FinalityMode, Ledger, LedgerId, LedgerKind, LightClientCommit, LightClientRecord,
-    Stage, Store, VerifiedHeaderRecord,
+    ObservedRange, Stage, Store, VerifiedHeaderRecord,
 };
 
 /// The stored head.
@@ -134,10 +134,13 @@ async fn database(name: &str, commit: &LightClientCommit) -> (TempDb, Store) {
                 destination: None,
                 stage: Stage::Observe,
             },
-            commit.state.head,
-            &[],
-            &[],
-            Some(commit),
+            ObservedRange {
+                block: commit.state.head,
+                messages: &[],
+                rejected: &[],
+                receipts: &[],
+                light_client: Some(commit),
+            },
             "bench",
         )
         .await

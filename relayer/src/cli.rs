@@ -303,9 +303,13 @@ pub struct MessagesArgs {
     #[arg(long, value_name = "SRC->DST")]
     pub route: Option<String>,
     /// Only these statuses (repeatable): observed, verified, attested, submitted,
-    /// delivered, failed, dead_letter, expired, rejected.
+    /// delivered, failed, dead_letter, expired, rejected, refused.
     #[arg(long, value_name = "STATUS")]
     pub status: Vec<String>,
+    /// Only messages whose receipt says this outcome (repeatable): delivered,
+    /// refused, expired.
+    #[arg(long, value_name = "OUTCOME")]
+    pub outcome: Vec<String>,
     /// Observed at or after this RFC 3339 time.
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use ethers::types::Bytes;
 use isthmus_adapter_evm::contracts::outbox::{DispatchFilter, Outbox};
 use isthmus_config::{Config, LedgerKindSettings, Settings};
-use isthmus_protocol::Address32;
+use isthmus_protocol::{Address32, ReceiptOutcome};
 use isthmus_schema::{
     MessageFilter, MessageId, MessageStatus, OperatorAction, OperatorActionKind, Route, Store,
 };
@@ -300,6 +300,7 @@ pub async fn status(
         return Ok(Outcome::Problems);
     };
     let m = &history.message;
+    let receipt = store.receipt(id).await?;
     if args.json {
         let log: Vec<_> = history
             .log
@@ -314,6 +315,13 @@ pub async fn status(
             "nonce": m.nonce,
             "attempts": m.attempts,
             "last_error": m.last_error,
+            "receipt": receipt.as_ref().map(|r| serde_json::json!({
+                "outcome": r.outcome.as_str(),
+                "result": hex::encode(r.result),
+                "carried_by": hex::encode(r.carried_by.0),
+                "carrier_status": r.batch_status.as_str(),
+                "taken_tx": r.taken_tx.map(hex::encode),
+            })),
             "log": log,
         });
         writeln!(
@@ -341,6 +349,24 @@ pub async fn status(
     )?;
     if let Some(e) = &m.last_error {
         writeln!(out, "  last error ({} attempts): {e}", m.attempts)?;
+    }
+    if let Some(r) = &receipt {
+        // The return leg: the receipt's outcome, and its batch's way to the origin.
+        let taken = match r.taken_tx {
+            Some(tx) => format!(
+                "taken on {} in tx 0x{}",
+                ledger_name(&config, m.origin),
+                hex::encode(tx)
+            ),
+            None => format!("its batch is {}", r.batch_status),
+        };
+        writeln!(
+            out,
+            "  receipt  {} (result 0x{})   carried by {}: {taken}",
+            r.outcome.as_str(),
+            hex::encode(r.result),
+            hex::encode(r.carried_by.0)
+        )?;
     }
     writeln!(out, "  lifecycle:")?;
     for e in &history.log {
@@ -389,9 +415,28 @@ pub async fn messages(
                 .map_err(|e| RelayerError::Usage(format!("--status {s}: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let outcomes = args
+        .outcome
+        .iter()
+        .map(|o| {
+            [
+                ReceiptOutcome::Delivered,
+                ReceiptOutcome::Refused,
+                ReceiptOutcome::Expired,
+            ]
+            .into_iter()
+            .find(|known| known.as_str() == o)
+            .ok_or_else(|| {
+                RelayerError::Usage(format!(
+                    "--outcome {o}: not an outcome (delivered, refused or expired)"
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let filter = MessageFilter {
         route,
         statuses,
+        outcomes,
         observed_from: parse_time(&args.since, "--since")?,
         observed_to: parse_time(&args.until, "--until")?,
         limit: Some(args.limit),

@@ -41,8 +41,8 @@ pub use types::{
     FailureOutcome, FinalityMode, Ledger, LedgerId, LedgerKind, LightClientCommit,
     LightClientRecord, LogEntry, LogEvent, MessageFilter, MessageHistory, MessageId, MessageRecord,
     MessageStatus, NewAttestation, NewCheckpoint, NewDelivery, NewMessage, ObservedOutcome,
-    OperatorAction, OperatorActionKind, RejectedEntry, RetryPolicy, Route, Stage, Turn,
-    VerifiedHeaderRecord, TRANSITIONS,
+    ObservedRange, ObservedReceipt, OperatorAction, OperatorActionKind, ReceiptRecord,
+    RejectedEntry, RetryPolicy, Route, Stage, Turn, VerifiedHeaderRecord, TRANSITIONS,
 };
 
 /// The schema migrations, embedded at build time from `schema/migrations/`.

@@ -254,6 +254,9 @@ persisted_enum! {
         Rejected = "rejected",
         /// The message entered `refused`.
         Refused = "refused",
+        /// A receipt of the message was observed: how it ended on its destination,
+        /// carried back by a receipt batch (no status change).
+        Receipt = "receipt",
         /// A checkpoint was recorded (no message).
         Checkpoint = "checkpoint",
         /// An attestation was recorded, accepted or refused (no message).
@@ -509,6 +512,56 @@ pub struct RejectedEntry {
     pub raw: Vec<u8>,
 }
 
+/// A receipt observed in a receipt batch (docs/protocol.md, "Receipts"): how the
+/// message `message_id` ended on its destination, carried back to its origin by the
+/// message `carried_by`. Recorded with the batch's own row
+/// ([`crate::Store::record_observed_round`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ObservedReceipt {
+    /// The message the receipt ends.
+    pub message_id: MessageId,
+    /// The receipt batch message carrying it.
+    pub carried_by: MessageId,
+    /// How the message ended.
+    pub outcome: isthmus_protocol::ReceiptOutcome,
+    /// The recipient's answer or refusal code.
+    pub result: [u8; 32],
+}
+
+/// A message's receipt as the history holds it, with the receipt batch's progress
+/// towards the origin ([`crate::Store::receipt`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceiptRecord {
+    /// How the message ended on its destination.
+    pub outcome: isthmus_protocol::ReceiptOutcome,
+    /// The recipient's answer or refusal code.
+    pub result: [u8; 32],
+    /// The receipt batch message carrying it.
+    pub carried_by: MessageId,
+    /// That batch's status (`delivered`: the origin took the receipt).
+    pub batch_status: MessageStatus,
+    /// The transaction that delivered the batch to the origin, once final.
+    pub taken_tx: Option<[u8; 32]>,
+    /// When the receipt was observed.
+    pub observed_at: DateTime<Utc>,
+}
+
+/// What an observer found in one range of a source's final blocks, recorded in one
+/// transaction with the cursor ([`crate::Store::record_observed_round`]).
+#[derive(Clone, Copy, Debug)]
+pub struct ObservedRange<'a> {
+    /// The range's last block: where the cursor moves.
+    pub block: BlockRef,
+    /// The messages of the range.
+    pub messages: &'a [NewMessage],
+    /// Outbox entries that are no message.
+    pub rejected: &'a [RejectedEntry],
+    /// The receipts the range's receipt batches carry.
+    pub receipts: &'a [ObservedReceipt],
+    /// The source's light-client state covering the range, where it keeps one.
+    pub light_client: Option<&'a LightClientCommit>,
+}
+
 /// Result of [`crate::Store::record_observed`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ObservedOutcome {
@@ -714,6 +767,9 @@ pub struct MessageFilter {
     pub route: Option<Route>,
     /// Only these statuses (empty = all).
     pub statuses: Vec<MessageStatus>,
+    /// Only messages with a receipt of one of these outcomes (empty = any message,
+    /// with a receipt or not).
+    pub outcomes: Vec<isthmus_protocol::ReceiptOutcome>,
     /// Observed at or after.
     pub observed_from: Option<DateTime<Utc>>,
     /// Observed strictly before.

@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use isthmus_schema::{
     BlockRef, ChainBreak, Claim, CursorKey, FailureOutcome, FinalityMode, Ledger, LedgerKind,
     LightClientCommit, LightClientRecord, LogEvent, MessageFilter, MessageId, MessageStatus,
-    NewAttestation, NewCheckpoint, NewDelivery, NewMessage, OperatorAction, OperatorActionKind,
-    RejectedEntry, RetryPolicy, Route, Stage, Store, StoreError, VerifiedHeaderRecord, TRANSITIONS,
+    NewAttestation, NewCheckpoint, NewDelivery, NewMessage, ObservedRange, ObservedReceipt,
+    OperatorAction, OperatorActionKind, RejectedEntry, RetryPolicy, Route, Stage, Store,
+    StoreError, VerifiedHeaderRecord, TRANSITIONS,
 };
 use serde_json::json;
 use sqlx::PgPool;
@@ -19,6 +20,7 @@ const SRC: u32 = 7;
 const DST: u32 = 9;
 
 use isthmus_protocol::keccak256 as keccak;
+use isthmus_protocol::ReceiptOutcome;
 
 fn block(number: u64) -> BlockRef {
     let mut hash = [0u8; 32];
@@ -1863,10 +1865,13 @@ async fn light_client_state_commits_with_the_cursor_and_keeps_a_window(pool: PgP
     store
         .record_observed_round(
             observe_key(),
-            block(8),
-            &batch,
-            &[],
-            Some(&first),
+            ObservedRange {
+                block: block(8),
+                messages: &batch,
+                rejected: &[],
+                receipts: &[],
+                light_client: Some(&first),
+            },
             "observer",
         )
         .await
@@ -1893,22 +1898,28 @@ async fn light_client_state_commits_with_the_cursor_and_keeps_a_window(pool: PgP
     assert!(store
         .record_observed_round(
             observe_key(),
-            block(12),
-            &[],
-            &[],
-            Some(&behind),
-            "observer"
+            ObservedRange {
+                block: block(12),
+                messages: &[],
+                rejected: &[],
+                receipts: &[],
+                light_client: Some(&behind),
+            },
+            "observer",
         )
         .await
         .is_err());
     assert!(store
         .record_observed_round(
             observe_key(),
-            block(9),
-            &[message(SRC, DST, 1, 9)],
-            &[],
-            Some(&behind),
-            "observer"
+            ObservedRange {
+                block: block(9),
+                messages: &[message(SRC, DST, 1, 9)],
+                rejected: &[],
+                receipts: &[],
+                light_client: Some(&behind),
+            },
+            "observer",
         )
         .await
         .is_err());
@@ -1971,4 +1982,130 @@ async fn light_client_state_commits_with_the_cursor_and_keeps_a_window(pool: PgP
         ..action
     };
     assert!(store.reset_light_client(SRC, &wrong).await.is_err());
+}
+
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn receipts_commit_with_their_batch_once_and_join_the_log(pool: PgPool) {
+    let store = store(pool.clone()).await;
+    // Two messages from SRC, then a receipt batch (any message of the range serves
+    // as the carrier here) with their receipts, and one for a message never seen.
+    let sent = [message(SRC, DST, 0, 3), message(SRC, DST, 1, 3)];
+    store
+        .record_observed(observe_key(), block(3), &sent, "observer")
+        .await
+        .unwrap();
+    let batch = message(SRC, DST, 2, 5);
+    let unknown = MessageId([0x77; 32]);
+    let receipt = |id: MessageId, outcome| ObservedReceipt {
+        message_id: id,
+        carried_by: batch.id,
+        outcome,
+        result: [0xab; 32],
+    };
+    let receipts = [
+        receipt(sent[0].id, ReceiptOutcome::Delivered),
+        receipt(sent[1].id, ReceiptOutcome::Refused),
+        receipt(unknown, ReceiptOutcome::Expired),
+    ];
+    // A receipt must ride in a message of the range it is recorded with.
+    let stray = [ObservedReceipt {
+        carried_by: MessageId([0x55; 32]),
+        ..receipts[0]
+    }];
+    assert!(store
+        .record_observed_round(
+            observe_key(),
+            ObservedRange {
+                block: block(5),
+                messages: std::slice::from_ref(&batch),
+                rejected: &[],
+                receipts: &stray,
+                light_client: None,
+            },
+            "observer",
+        )
+        .await
+        .is_err());
+    assert_eq!(count(&pool, "SELECT count(*) FROM receipts").await, 0);
+
+    for _ in 0..2 {
+        store
+            .record_observed_round(
+                observe_key(),
+                ObservedRange {
+                    block: block(5),
+                    messages: std::slice::from_ref(&batch),
+                    rejected: &[],
+                    receipts: &receipts,
+                    light_client: None,
+                },
+                "observer",
+            )
+            .await
+            .unwrap();
+    }
+    // Recorded once, however often the range is observed.
+    assert_eq!(count(&pool, "SELECT count(*) FROM receipts").await, 3);
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM lifecycle_log WHERE event = 'receipt'"
+        )
+        .await,
+        3
+    );
+    // The receipt of a message this relayer never saw keeps its id in the evidence.
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM lifecycle_log WHERE event = 'receipt' AND message_id IS NULL \
+             AND evidence->>'message' = repeat('77', 32)"
+        )
+        .await,
+        1
+    );
+    let history = store.message(sent[1].id).await.unwrap().unwrap();
+    let last = history.log.last().unwrap();
+    assert_eq!(last.event, LogEvent::Receipt);
+    assert_eq!(last.evidence["outcome"], "refused");
+    assert_eq!(last.evidence["result"], "ab".repeat(32));
+    assert_eq!(last.evidence["carried_by"], hex::encode(batch.id.0));
+    let r = store.receipt(sent[1].id).await.unwrap().unwrap();
+    assert_eq!(r.outcome, ReceiptOutcome::Refused);
+    assert_eq!(
+        (r.carried_by, r.batch_status),
+        (batch.id, MessageStatus::Observed)
+    );
+    assert_eq!(r.taken_tx, None);
+    assert_eq!(store.receipt(batch.id).await.unwrap(), None);
+    let refused = store
+        .list_messages(&MessageFilter {
+            outcomes: vec![ReceiptOutcome::Refused],
+            ..MessageFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        refused.iter().map(|m| m.id).collect::<Vec<_>>(),
+        [sent[1].id]
+    );
+    // Both legs in one view; receipts never change.
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM receipts_v WHERE outcome = 'delivered' AND receipt_status = 'observed'"
+        )
+        .await,
+        1
+    );
+    for change in [
+        "UPDATE receipts SET outcome = 'delivered'",
+        "DELETE FROM receipts",
+    ] {
+        assert!(
+            sqlx::query(change).execute(&pool).await.is_err(),
+            "{change}"
+        );
+    }
+    assert!(store.verify_log_chain().await.unwrap() > 0);
 }

@@ -547,6 +547,11 @@ impl Destination for EvmLedger {
         self.destination.batch_for(requested)
     }
 
+    /// The Inbox sends its receipts, and takes the origin's, as itself.
+    fn receipt_endpoint(&self) -> Option<[u8; 32]> {
+        Some(isthmus_protocol::Address32::from_evm(self.destination.inbox().address().0).0)
+    }
+
     /// The Inbox consumes a message submitted after its deadline (`MessageExpired`).
     fn ends_expired(&self) -> bool {
         true

@@ -219,6 +219,12 @@ pub trait Destination: Send + Sync {
     /// How many messages the next batch should carry, at most `requested`.
     fn batch_for(&self, requested: u32) -> u32;
 
+    /// The inbox's own account (Address32), which sends and takes receipt batches
+    /// (docs/protocol.md, "Receipts"); None for an inbox that keeps no receipts.
+    fn receipt_endpoint(&self) -> Option<[u8; 32]> {
+        None
+    }
+
     /// Whether the inbox ends a message submitted after its deadline (consumes it
     /// with an `expired` receipt, as the EVM Inbox does) rather than refusing it. The
     /// relayer then submits expired messages, so their expiry is proven on the

@@ -27,6 +27,7 @@ pub mod fit;
 pub mod leases;
 pub mod observe;
 pub mod quiet;
+pub mod receipts;
 pub mod reconcile;
 pub mod record;
 pub mod signer_sets;

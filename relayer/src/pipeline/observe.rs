@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use isthmus_schema::{CursorKey, MessageId, RejectedEntry, Stage};
+use isthmus_schema::{CursorKey, MessageId, ObservedRange, RejectedEntry, Stage};
 use tracing::{info, warn};
 
 use super::{hex32, Context, PipelineError, HOLD_STEP};
@@ -90,6 +90,22 @@ pub async fn observe(ctx: &Context, id: u32) -> Result<Option<Round>, PipelineEr
             }
         }
     }
+    // Receipt batches (from this ledger's Inbox to another ledger's) carry the
+    // receipts of the messages that ended here; they are recorded with the batch.
+    let from_inbox = ledger.destination.receipt_endpoint();
+    let mut receipts = Vec::new();
+    for m in &messages {
+        let to_inbox = ctx
+            .ledgers
+            .get(&m.destination)
+            .and_then(|l| l.destination.receipt_endpoint());
+        match super::receipts::carried(m, from_inbox, to_inbox) {
+            Ok(carried) => receipts.extend(carried),
+            Err(reason) => {
+                warn!(msg_id = %m.id, %reason, "a receipt batch that is not receipts; its destination refuses it");
+            }
+        }
+    }
     // The entries are recorded with the range, so the history shows every outbox
     // entry: a message, or a rejection with its reason.
     // The light client's state (sealed finality) commits with the cursor it covers.
@@ -98,10 +114,13 @@ pub async fn observe(ctx: &Context, id: u32) -> Result<Option<Round>, PipelineEr
         .store
         .record_observed_round(
             key,
-            to_ref,
-            &messages,
-            &rejected,
-            light_client.as_ref(),
+            ObservedRange {
+                block: to_ref,
+                messages: &messages,
+                rejected: &rejected,
+                receipts: &receipts,
+                light_client: light_client.as_ref(),
+            },
             &ctx.worker,
         )
         .await?;

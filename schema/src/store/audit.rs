@@ -14,6 +14,7 @@ use crate::evidence::{self, AttestationLog, CheckpointLog};
 use crate::types::{
     AttestationOutcome, AttestationRecord, BlockRef, CheckpointRecord, LogEntry, LogEvent,
     MessageFilter, MessageHistory, MessageId, MessageRecord, NewAttestation, NewCheckpoint,
+    ReceiptRecord,
 };
 
 /// Rows fetched per page by [`Store::verify_log_chain`]: bounds memory whatever
@@ -245,9 +246,52 @@ impl Store {
         Ok(Some(MessageHistory { message, log }))
     }
 
+    /// The receipt of message `id`, if one was observed, with the progress of the
+    /// receipt batch carrying it.
+    pub async fn receipt(&self, id: MessageId) -> Result<Option<ReceiptRecord>> {
+        let row = sqlx::query(
+            "SELECT r.outcome, r.result, r.carried_by, b.status, d.tx_hash, r.observed_at \
+             FROM receipts r JOIN messages b ON b.id = r.carried_by \
+             LEFT JOIN deliveries d ON d.message_id = r.carried_by \
+             WHERE r.message_id = $1",
+        )
+        .bind(id.0.to_vec())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::db("read receipt"))?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let outcome: String = get(&row, "outcome")?;
+        let status: String = get(&row, "status")?;
+        let taken: Option<Vec<u8>> = get(&row, "tx_hash")?;
+        Ok(Some(ReceiptRecord {
+            outcome: match outcome.as_str() {
+                "delivered" => isthmus_protocol::ReceiptOutcome::Delivered,
+                "refused" => isthmus_protocol::ReceiptOutcome::Refused,
+                "expired" => isthmus_protocol::ReceiptOutcome::Expired,
+                other => {
+                    return Err(StoreError::Decode {
+                        what: "receipt outcome",
+                        reason: format!("unknown outcome {other}"),
+                    })
+                }
+            },
+            result: arr(&get::<Vec<u8>>(&row, "result")?, "receipt result")?,
+            carried_by: MessageId(arr(
+                &get::<Vec<u8>>(&row, "carried_by")?,
+                "receipt carrier",
+            )?),
+            batch_status: status.parse()?,
+            taken_tx: taken.map(|t| arr(&t, "receipt tx")).transpose()?,
+            observed_at: get(&row, "observed_at")?,
+        }))
+    }
+
     /// Messages matching `filter`, oldest observation first.
     pub async fn list_messages(&self, filter: &MessageFilter) -> Result<Vec<MessageRecord>> {
         let statuses: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
+        let outcomes: Vec<&str> = filter.outcomes.iter().map(|o| o.as_str()).collect();
         let sql = format!(
             "SELECT {} FROM messages \
              WHERE ($1::bigint IS NULL OR origin = $1) \
@@ -255,6 +299,8 @@ impl Store {
                AND (cardinality($3::text[]) = 0 OR status = ANY($3::text[])) \
                AND ($4::timestamptz IS NULL OR observed_at >= $4) \
                AND ($5::timestamptz IS NULL OR observed_at < $5) \
+               AND (cardinality($7::text[]) = 0 OR id IN ( \
+                    SELECT message_id FROM receipts WHERE outcome = ANY($7::text[]))) \
              ORDER BY observed_at, origin, nonce \
              LIMIT $6",
             message_columns("")
@@ -266,6 +312,7 @@ impl Store {
             .bind(filter.observed_from)
             .bind(filter.observed_to)
             .bind(i64::from(filter.limit.unwrap_or(DEFAULT_LIST_LIMIT)))
+            .bind(&outcomes)
             .fetch_all(&self.pool)
             .await
             .map_err(StoreError::db("list messages"))?

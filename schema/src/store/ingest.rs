@@ -9,8 +9,8 @@ use super::{arr, get, parse_u64, to_i64, to_u32, Result, Store};
 use crate::error::StoreError;
 use crate::evidence::{self, RejectedEntryLog};
 use crate::types::{
-    BlockRef, CursorKey, Ledger, LedgerId, LightClientCommit, NewMessage, ObservedOutcome,
-    RejectedEntry,
+    BlockRef, CursorKey, Ledger, LedgerId, NewMessage, ObservedOutcome, ObservedRange,
+    ObservedReceipt, RejectedEntry,
 };
 
 impl Store {
@@ -85,22 +85,44 @@ impl Store {
         rejected: &[RejectedEntry],
         actor: &str,
     ) -> Result<ObservedOutcome> {
-        self.record_observed_round(key, block, messages, rejected, None, actor)
-            .await
+        let range = ObservedRange {
+            block,
+            messages,
+            rejected,
+            receipts: &[],
+            light_client: None,
+        };
+        self.record_observed_round(key, range, actor).await
     }
 
-    /// [`Store::record_observed_with_rejected`], also writing the source's
-    /// light-client state and newly verified headers (`light_client`) in the same
-    /// transaction, so that a restart finds the state that covers its cursor.
+    /// [`Store::record_observed_with_rejected`] of a whole [`ObservedRange`]: also
+    /// the receipts its receipt batches carry (one `receipts` row and one `receipt`
+    /// log row each, recorded with the batch's own row: a batch already known adds
+    /// none), and the source's light-client state and newly verified headers, so
+    /// that a restart finds the state that covers its cursor. All in one
+    /// transaction.
     pub async fn record_observed_round(
         &self,
         key: CursorKey,
-        block: BlockRef,
-        messages: &[NewMessage],
-        rejected: &[RejectedEntry],
-        light_client: Option<&LightClientCommit>,
+        range: ObservedRange<'_>,
         actor: &str,
     ) -> Result<ObservedOutcome> {
+        let ObservedRange {
+            block,
+            messages,
+            rejected,
+            receipts,
+            light_client,
+        } = range;
+        if let Some(r) = receipts
+            .iter()
+            .find(|r| !messages.iter().any(|m| m.id == r.carried_by))
+        {
+            return Err(StoreError::InvalidInput(format!(
+                "receipt of {} is carried by {}, not a message of this range",
+                r.message_id, r.carried_by
+            )));
+        }
         if let Some(lc) = light_client {
             if lc.state.ledger != key.ledger || lc.state.head.number < block.number {
                 return Err(StoreError::InvalidInput(format!(
@@ -211,6 +233,44 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(StoreError::db("append observed log rows"))?;
+        }
+
+        // The receipts the newly inserted batches carry (a batch already known had
+        // its receipts recorded with it).
+        let fresh: Vec<&ObservedReceipt> = receipts
+            .iter()
+            .filter(|r| inserted.iter().any(|id| id.as_slice() == r.carried_by.0))
+            .collect();
+        if !fresh.is_empty() {
+            let ids: Vec<Vec<u8>> = fresh.iter().map(|r| r.message_id.0.to_vec()).collect();
+            let outcomes: Vec<&str> = fresh.iter().map(|r| r.outcome.as_str()).collect();
+            let results: Vec<Vec<u8>> = fresh.iter().map(|r| r.result.to_vec()).collect();
+            let batches: Vec<Vec<u8>> = fresh.iter().map(|r| r.carried_by.0.to_vec()).collect();
+            // A receipt for a message this relayer has not observed keeps its id in
+            // the evidence, with no message id on the row.
+            sqlx::query(
+                "WITH r AS ( \
+                     INSERT INTO receipts (message_id, outcome, result, carried_by) \
+                     SELECT * FROM unnest($1::bytea[], $2::text[], $3::bytea[], $4::bytea[]) \
+                     ON CONFLICT (message_id) DO NOTHING \
+                     RETURNING message_id, outcome, result, carried_by) \
+                 INSERT INTO lifecycle_log (message_id, event, evidence, actor) \
+                 SELECT m.id, 'receipt', jsonb_build_object( \
+                        'message', encode(r.message_id, 'hex'), 'outcome', r.outcome, \
+                        'result', encode(r.result, 'hex'), \
+                        'carried_by', encode(r.carried_by, 'hex'), 'cursor', $5::text), $6 \
+                 FROM r LEFT JOIN messages m ON m.id = r.message_id \
+                 ORDER BY r.carried_by, r.message_id",
+            )
+            .bind(&ids)
+            .bind(&outcomes)
+            .bind(&results)
+            .bind(&batches)
+            .bind(key.to_string())
+            .bind(actor)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::db("record receipts"))?;
         }
 
         let advanced = advance_cursor(&mut tx, key, block).await?;
