@@ -267,6 +267,13 @@ async fn every_outcome_comes_back_to_the_sending_contract_and_each_history_shows
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
+        // The round trip shows in the metrics (observed to receipt taken).
+        let exposition = m.metrics().await;
+        let p50 = metric(
+            &exposition,
+            "isthmus_round_trip_seconds{quantile=\"0.5\",route=\"evm-a->evm-b\"}",
+        );
+        assert!(p50.is_some_and(|s| s > 0.0), "{}: {exposition}", m.name);
         let out = m.isthmus(&["audit", "verify"]);
         assert!(
             out.status.success(),

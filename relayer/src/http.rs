@@ -137,8 +137,29 @@ async fn metrics(State(handles): State<Arc<Handles>>) -> Response {
 async fn refresh(handles: &Handles) -> Result<(), isthmus_schema::StoreError> {
     let counts = handles.store.message_counts().await?;
     let oldest = handles.store.oldest_pending().await?;
+    let deadlines = handles.store.nearest_deadlines().await?;
+    let round_trips = handles.store.round_trips().await?;
     handles.metrics.messages.reset();
     handles.metrics.oldest_pending.reset();
+    handles.metrics.nearest_deadline.reset();
+    handles.metrics.round_trip.reset();
+    for d in deadlines {
+        handles
+            .metrics
+            .nearest_deadline
+            .with_label_values(&[&route_name(handles, d.route)])
+            .set(d.seconds);
+    }
+    for r in round_trips {
+        let route = route_name(handles, r.route);
+        for (quantile, seconds) in [("0.5", r.p50), ("0.95", r.p95)] {
+            handles
+                .metrics
+                .round_trip
+                .with_label_values(&[&route, quantile])
+                .set(seconds);
+        }
+    }
     for c in counts {
         handles
             .metrics

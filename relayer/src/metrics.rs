@@ -38,6 +38,11 @@ pub struct Metrics {
     /// Age of the oldest message still waiting for delivery, per route (absent when
     /// none waits): "healthy but relaying nothing" shows here.
     pub oldest_pending: GaugeVec,
+    /// Seconds to the nearest deadline of a pending message, by route.
+    pub nearest_deadline: GaugeVec,
+    /// Round-trip time (message observed to its receipt taken), by route and
+    /// quantile (0.5, 0.95), over the last hour.
+    pub round_trip: GaugeVec,
     /// 1 for a ledger whose light client refused a header and halted its observer.
     pub halted: IntGaugeVec,
     /// Requests to this member's attestation endpoint from members, per member and
@@ -143,6 +148,22 @@ impl Metrics {
             &["ledger"],
         )
         .unwrap_or_else(|e| panic!("static metric definition: {e}"));
+        let nearest_deadline = GaugeVec::new(
+            Opts::new(
+                "nearest_deadline_seconds",
+                "Seconds until the nearest deadline of a message still waiting for delivery, per route (negative: passed)",
+            ),
+            &["route"],
+        )
+        .unwrap_or_else(|e| panic!("static metric definition: {e}"));
+        let round_trip = GaugeVec::new(
+            Opts::new(
+                "round_trip_seconds",
+                "Observation to the receipt's delivery at the origin, over the last hour, per route of the messages",
+            ),
+            &["route", "quantile"],
+        )
+        .unwrap_or_else(|e| panic!("static metric definition: {e}"));
         let oldest_pending = GaugeVec::new(
             Opts::new(
                 "oldest_pending_seconds",
@@ -189,6 +210,8 @@ impl Metrics {
             Box::new(attestation_refused.clone()),
             Box::new(halted.clone()),
             Box::new(oldest_pending.clone()),
+            Box::new(nearest_deadline.clone()),
+            Box::new(round_trip.clone()),
             Box::new(latency.clone()),
             Box::new(height.clone()),
             Box::new(rpc_errors.clone()),
@@ -220,6 +243,8 @@ impl Metrics {
             rejected_logs,
             round_phase,
             oldest_pending,
+            nearest_deadline,
+            round_trip,
             halted,
             attestation_requests,
             attestation_refused,

@@ -34,7 +34,8 @@ mod types;
 pub use chain::{RawLogRow, GENESIS_PREV_HASH, LOG_DOMAIN_TAG};
 pub use error::{ChainBreak, StoreError};
 pub use store::{
-    connect, connect_as, redact_url, ConsensusFault, OldestPending, StatusCount, Store,
+    connect, connect_as, redact_url, ConsensusFault, NearestDeadline, OldestPending, RoundTrips,
+    StatusCount, Store,
 };
 pub use types::{
     AttestationOutcome, AttestationRecord, BlockRef, CheckpointRecord, Claim, Cursor, CursorKey,

@@ -28,7 +28,76 @@ pub struct OldestPending {
     pub age_seconds: f64,
 }
 
+/// The nearest deadline among a route's messages that still wait for delivery.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NearestDeadline {
+    /// The route.
+    pub route: Route,
+    /// Seconds until it (negative: passed, the message not ended yet).
+    pub seconds: f64,
+}
+
+/// Round trips of a route's messages whose receipt the origin took in the last
+/// hour: observation to the receipt batch's delivery.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RoundTrips {
+    /// The route of the messages (not of their receipts).
+    pub route: Route,
+    /// Median, seconds.
+    pub p50: f64,
+    /// 95th percentile, seconds.
+    pub p95: f64,
+}
+
 impl Store {
+    /// Per route with pending messages that have a deadline, the nearest one: a
+    /// message close to it and still undelivered may end `expired`.
+    pub async fn nearest_deadlines(&self) -> Result<Vec<NearestDeadline>> {
+        let pending: Vec<&str> = MessageStatus::PENDING.iter().map(|s| s.as_str()).collect();
+        let rows = sqlx::query(
+            "SELECT origin, destination, \
+                    (min(deadline) - extract(epoch FROM now()))::float8 AS seconds \
+             FROM messages WHERE status = ANY($1::text[]) AND deadline <> 0 GROUP BY 1, 2",
+        )
+        .bind(&pending)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::db("nearest deadlines"))?;
+        rows.iter()
+            .map(|row| {
+                Ok(NearestDeadline {
+                    route: route(row)?,
+                    seconds: row.try_get("seconds").map_err(StoreError::db("seconds"))?,
+                })
+            })
+            .collect()
+    }
+
+    /// Per route, the round trips of its messages whose receipt the origin took in
+    /// the last hour (`receipts_v`).
+    pub async fn round_trips(&self) -> Result<Vec<RoundTrips>> {
+        let rows = sqlx::query(
+            "SELECT origin, destination, \
+                    percentile_cont(0.5) WITHIN GROUP (ORDER BY round_trip_seconds)::float8 AS p50, \
+                    percentile_cont(0.95) WITHIN GROUP (ORDER BY round_trip_seconds)::float8 AS p95 \
+             FROM receipts_v \
+             WHERE receipt_taken_at > now() - interval '1 hour' AND origin IS NOT NULL \
+             GROUP BY 1, 2",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::db("round trips"))?;
+        rows.iter()
+            .map(|row| {
+                Ok(RoundTrips {
+                    route: route(row)?,
+                    p50: row.try_get("p50").map_err(StoreError::db("p50"))?,
+                    p95: row.try_get("p95").map_err(StoreError::db("p95"))?,
+                })
+            })
+            .collect()
+    }
+
     /// Messages by route and status.
     pub async fn message_counts(&self) -> Result<Vec<StatusCount>> {
         let rows = sqlx::query(

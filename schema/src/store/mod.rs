@@ -35,7 +35,7 @@ mod ingest;
 mod lightclient;
 mod transitions;
 
-pub use gauges::{OldestPending, StatusCount};
+pub use gauges::{NearestDeadline, OldestPending, RoundTrips, StatusCount};
 pub use lightclient::ConsensusFault;
 
 type Result<T> = std::result::Result<T, StoreError>;
