@@ -20,7 +20,7 @@ postgres: ## Make sure a PostgreSQL server answers (start or install one).
 softhsm: ## Make sure Debian's softhsm2 (a PKCS#11 token in software) is installed, for the key tests.
 	@bash devnet/ensure-softhsm.sh
 
-devnet-tools: devnet/node_modules/.patched ## Install the pinned npm tools (anvil, solc-js, chopsticks) from devnet/package-lock.json.
+devnet-tools: devnet/node_modules/.patched ## Install the pinned npm tools (anvil, cast, solc-js, chopsticks) from devnet/package-lock.json.
 
 # chopsticks is patched to keep the runtime's header digest (devnet/patch-chopsticks.mjs).
 devnet/node_modules/.patched: devnet/node_modules/.installed devnet/patch-chopsticks.mjs

@@ -245,7 +245,7 @@ async fn every_outcome_comes_back_to_the_sending_contract_and_each_history_shows
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(
             text.contains("status refused")
-                && text.contains("receipt  refused")
+                && text.contains("receipt  refused (result unknown bank)")
                 && text.contains("taken on evm-a in tx 0x"),
             "{}: {text}",
             m.name

@@ -40,7 +40,7 @@ pub use block::BlockRef;
 pub use checkpoint::{Checkpoint, CHECKPOINT_DOMAIN_TAG};
 pub use merkle::{Branch, IncrementalTree, MerkleTree, TreeError, TREE_DEPTH};
 pub use message::{DecodeError, Message, MessageId, MAX_BODY_LEN, MESSAGE_HEADER_LEN, VERSION};
-pub use receipt::{Receipt, ReceiptError, ReceiptOutcome, MAX_RECEIPTS, RECEIPT_LEN};
+pub use receipt::{result_text, Receipt, ReceiptError, ReceiptOutcome, MAX_RECEIPTS, RECEIPT_LEN};
 pub use signer_set::{ActiveSigners, SignerSetUpdate, WhichSet, MAX_OVERLAP_S};
 
 /// Keccak-256 (the pre-standard Keccak used by Ethereum), the protocol's only hash.

@@ -19,6 +19,7 @@
 //!
 //! A receipt batch body is 1 to [`MAX_RECEIPTS`] receipts, concatenated.
 
+use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::MessageId;
@@ -156,9 +157,44 @@ impl Receipt {
     }
 }
 
+/// A receipt's result (or a refusal code) for people: a Solidity string literal
+/// (printable ASCII, zero-padded on the right) reads as itself, anything else as
+/// `0x` hex.
+pub fn result_text(result: &[u8; 32]) -> String {
+    let end = result.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    let text = &result[..end];
+    if !text.is_empty() && text.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
+        return text.iter().map(|&b| char::from(b)).collect();
+    }
+    let mut out = String::from("0x");
+    for b in result {
+        out.push_str(&alloc::format!("{b:02x}"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn results_read_as_their_text_or_as_hex() {
+        let mut code = [0u8; 32];
+        code[..12].copy_from_slice(b"unknown bank");
+        assert_eq!(result_text(&code), "unknown bank");
+        code[31] = 7;
+        assert!(result_text(&code).starts_with("0x756e6b6e6f776e2062616e6b"));
+        assert_eq!(
+            result_text(&[0; 32]),
+            alloc::format!("0x{}", "00".repeat(32))
+        );
+        let mut binary = [0u8; 32];
+        binary[0] = 0xff;
+        assert_eq!(
+            result_text(&binary),
+            alloc::format!("0xff{}", "00".repeat(31))
+        );
+    }
 
     fn receipt(i: u8, outcome: ReceiptOutcome) -> Receipt {
         Receipt {

@@ -286,6 +286,10 @@ fn devnet_evm_senders() -> Vec<ethers::types::Address> {
 /// names, left-aligned in 32 bytes.
 pub const DEVNET_BANKS: [(&str, u64); 2] = [("bank-a", 1_000_000), ("bank-b", 0)];
 
+/// The liquidity each devnet EVM ledger holds in the other's clearing app: payments
+/// from it are credited out of it.
+pub const DEVNET_LEDGER_LIQUIDITY: u64 = 1_000;
+
 /// A bank id: the name's bytes, left-aligned and zero-padded to 32 bytes.
 pub fn bank_id(name: &str) -> [u8; 32] {
     let mut id = [0u8; 32];
@@ -295,9 +299,12 @@ pub fn bank_id(name: &str) -> [u8; 32] {
 }
 
 /// Makes a fresh devnet ledger usable: its Inbox trusts every other configured EVM
-/// ledger's Outbox with the consortium's signers and threshold, and its clearing app
-/// opens the devnet banks and accepts instructions from the devnet dApp account and
-/// the deployer on the other ledgers.
+/// ledger's Outbox with the consortium's signers and threshold and sends their
+/// messages' receipts back to their Inbox; its clearing app opens the devnet banks,
+/// accepts instructions from the devnet dApp account and the deployer on the other
+/// ledgers, and takes part in payments: the dApp account operates `bank-a`, and each
+/// other EVM ledger's app is a peer whose account here holds
+/// [`DEVNET_LEDGER_LIQUIDITY`].
 async fn wire(
     config: &isthmus_config::Config,
     ledger: &isthmus_config::LedgerConfig,
@@ -318,22 +325,28 @@ async fn wire(
             .map_err(fail)?;
     }
     let senders = devnet_evm_senders();
+    if let Some(dapp) = senders.get(1) {
+        mined(app.set_bank_owner(bank_id("bank-a"), *dapp))
+            .await
+            .map_err(fail)?;
+    }
     for other in config
         .ledgers
         .iter()
         .filter(|l| l.kind == LedgerKind::Evm && l.name != ledger.name)
     {
-        let Some(outbox) = other
-            .outbox
-            .as_deref()
-            .and_then(|a| a.parse::<ethers::types::Address>().ok())
+        let address = |a: &Option<String>| {
+            a.as_deref()
+                .and_then(|a| a.parse::<ethers::types::Address>().ok())
+        };
+        let (Some(outbox), Some(other_inbox)) = (address(&other.outbox), address(&other.inbox))
         else {
             continue;
         };
         mined(inbox.set_origin(
             other.id,
             isthmus_protocol::Address32::from_evm(outbox.0).0,
-            NO_RECEIPTS,
+            isthmus_protocol::Address32::from_evm(other_inbox.0).0,
             signers.clone(),
             threshold,
         ))
@@ -348,7 +361,14 @@ async fn wire(
             .await
             .map_err(fail)?;
         }
-        tracing::info!(ledger = %ledger.name, origin = %other.name, threshold, "inbox trusts the origin's outbox");
+        // Every devnet EVM ledger is deployed in the same order by the same key, so
+        // the other ledger's clearing app has this one's address.
+        let peer = isthmus_protocol::Address32::from_evm(deployment.clearing.0).0;
+        mined(app.set_peer(other.id, peer)).await.map_err(fail)?;
+        mined(app.open_ledger_account(other.id, DEVNET_LEDGER_LIQUIDITY.into()))
+            .await
+            .map_err(fail)?;
+        tracing::info!(ledger = %ledger.name, origin = %other.name, threshold, "inbox trusts the origin's outbox and sends it receipts; the clearing apps are peers");
     }
     for other in config
         .ledgers

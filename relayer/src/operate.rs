@@ -228,13 +228,22 @@ pub async fn send(
     let client = isthmus_adapter_evm::signing_client(url, chain_id, &key)?;
     let contract = Outbox::new(outbox, client);
     let call = contract.dispatch(to.id, recipient.0, args.deadline, Bytes::from(body));
-    let pending = call.send().await.map_err(|e| {
+    let refused = |e: ethers::contract::ContractError<_>| {
         let reason = e
             .as_revert()
             .and_then(outbox_refusal)
             .unwrap_or_else(|| e.to_string());
         RelayerError::Dispatch(format!("dispatch on {}: {reason}", from.name))
-    })?;
+    };
+    // The Outbox's cost depends on how many messages it holds (the tree's frontier),
+    // which other senders and the Inbox's receipt batches change between the
+    // estimate and the inclusion: a new level of the frontier is a new storage slot
+    // (about 20k more), and each level in use one more cold read (2.1k). The margin
+    // covers both at any count.
+    let estimate = call.estimate_gas().await.map_err(refused)?;
+    let limit = estimate + estimate / 4 + DISPATCH_GAS_MARGIN;
+    let call = call.gas(limit);
+    let pending = call.send().await.map_err(refused)?;
     let receipt = pending
         .await
         .map_err(|e| {
@@ -243,6 +252,12 @@ pub async fn send(
         .ok_or_else(|| {
             RelayerError::Dispatch(format!("the dispatch on {} was dropped", from.name))
         })?;
+    if receipt.status != Some(1u64.into()) {
+        return Err(RelayerError::Dispatch(format!(
+            "the dispatch on {} reverted in {:?} (gas used {:?} of {})",
+            from.name, receipt.transaction_hash, receipt.gas_used, limit
+        )));
+    }
     let event = receipt
         .logs
         .iter()
@@ -255,6 +270,10 @@ pub async fn send(
     tracing::info!(msg_id = %format!("0x{}", hex::encode(event.id)), nonce = event.nonce, tx = ?receipt.transaction_hash, src = %from.name, dst = %to.name, "dispatched");
     Ok(Outcome::Success)
 }
+
+/// Gas `isthmus send` adds to a dispatch's estimate (and a quarter of it): the most
+/// an Outbox dispatch can cost more at a later count than at the estimate's.
+const DISPATCH_GAS_MARGIN: u64 = 90_000;
 
 /// Why an EVM Inbox could never call `recipient`: it is not a left-padded 20-byte
 /// address.
@@ -362,9 +381,9 @@ pub async fn status(
         };
         writeln!(
             out,
-            "  receipt  {} (result 0x{})   carried by {}: {taken}",
+            "  receipt  {} (result {})   carried by {}: {taken}",
             r.outcome.as_str(),
-            hex::encode(r.result),
+            isthmus_protocol::result_text(&r.result),
             hex::encode(r.carried_by.0)
         )?;
     }

@@ -317,9 +317,10 @@ impl EvmDestination {
                 data: log.data.to_vec(),
             };
             let (id, outcome) = match InboxEvents::decode_log(&raw) {
-                Ok(InboxEvents::MessageRefusedFilter(e)) => {
-                    (e.id, MessageOutcome::Refused(refusal_code(&e.code)))
-                }
+                Ok(InboxEvents::MessageRefusedFilter(e)) => (
+                    e.id,
+                    MessageOutcome::Refused(isthmus_protocol::result_text(&e.code)),
+                ),
                 Ok(InboxEvents::MessageExpiredFilter(e)) => (e.id, MessageOutcome::Expired),
                 _ => continue,
             };
@@ -802,9 +803,10 @@ impl EvmDestination {
                 // The one skip reason: the message ended before.
                 InboxEvents::MessageSkippedFilter(e) => (e.id, MessageOutcome::AlreadyDelivered),
                 InboxEvents::MessageExpiredFilter(e) => (e.id, MessageOutcome::Expired),
-                InboxEvents::MessageRefusedFilter(e) => {
-                    (e.id, MessageOutcome::Refused(refusal_code(&e.code)))
-                }
+                InboxEvents::MessageRefusedFilter(e) => (
+                    e.id,
+                    MessageOutcome::Refused(isthmus_protocol::result_text(&e.code)),
+                ),
                 _ => continue,
             };
             outcomes.push((MessageId(id), outcome));
@@ -845,16 +847,6 @@ fn revert_text(reason: &[u8]) -> String {
         }
     }
     format!("0x{}", hex::encode(reason))
-}
-
-/// A refusal code (`bytes32`) as text: a Solidity string literal (printable ASCII,
-/// zero-padded on the right) reads as itself, anything else as hex.
-fn refusal_code(code: &[u8; 32]) -> String {
-    let text = &code[..code.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1)];
-    if !text.is_empty() && text.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
-        return String::from_utf8_lossy(text).into_owned();
-    }
-    format!("0x{}", hex::encode(code))
 }
 
 /// The Inbox's checkpoint argument and signatures for `batch`.
@@ -993,19 +985,6 @@ pub(crate) fn contract_error<M: Middleware>(call: &'static str, err: ContractErr
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn refusal_codes_read_as_their_text_or_as_hex() {
-        let mut code = [0u8; 32];
-        code[..12].copy_from_slice(b"unknown bank");
-        assert_eq!(refusal_code(&code), "unknown bank");
-        code[31] = 7;
-        assert!(refusal_code(&code).starts_with("0x756e6b6e6f776e2062616e6b"));
-        assert_eq!(refusal_code(&[0; 32]), format!("0x{}", "00".repeat(32)));
-        let mut binary = [0u8; 32];
-        binary[0] = 0xff;
-        assert_eq!(refusal_code(&binary), format!("0xff{}", "00".repeat(31)));
-    }
 
     /// Block gas of the devnet and the Inbox's gas per message there (echo recipient).
     const BLOCK: u64 = 30_000_000;
