@@ -2,7 +2,8 @@
 //! `isthmus run` members (threshold 2), on routes whose Inboxes send receipts back
 //! (docs/protocol.md, "Receipts"): every message a contract sends ends once on its
 //! destination, and its receipt, relayed by the same pipeline as any message,
-//! reaches the sending contract.
+//! reaches the sending contract, also when a member is killed (SIGKILL) during the
+//! return leg.
 #![expect(
     clippy::unwrap_used,
     reason = "test code: a panic is the failure report"
@@ -130,6 +131,22 @@ async fn every_outcome_comes_back_to_the_sending_contract_and_each_history_shows
     for m in &mut consortium.members {
         m.start();
     }
+
+    // Once the return leg has begun (evm-b's Inbox sent a receipt batch: evm-b's
+    // Outbox holds more than the one message its app sent), a member is killed with
+    // SIGKILL and restarted: nothing may be lost or recorded twice.
+    let return_leg = wait_until(DELIVERY, || async {
+        b.outbox().count().call().await.unwrap() > U256::one()
+    })
+    .await;
+    assert!(
+        return_leg,
+        "no receipt batch left evm-b\n{}",
+        consortium.logs()
+    );
+    consortium.members[1].kill();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    consortium.members[1].start();
 
     let app_a = EchoRecipient::new(a.deployment.echo, a.admin.clone());
     let echo_b = EchoRecipient::new(b.deployment.echo, b.admin.clone());
