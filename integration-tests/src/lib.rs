@@ -192,6 +192,55 @@ impl Ledger {
     }
 }
 
+impl Ledger {
+    /// Sends `body` from this ledger's echo app (`EchoRecipient.send`, as the admin)
+    /// to `recipient` on `destination`: the app is the message's sender and takes its
+    /// receipt. Returns the message id.
+    pub async fn send_from_echo(
+        &self,
+        destination: u32,
+        recipient: Address,
+        deadline: u64,
+        body: &[u8],
+    ) -> [u8; 32] {
+        let app = isthmus_adapter_evm::contracts::EchoRecipient::new(
+            self.deployment.echo,
+            self.admin.clone(),
+        );
+        let receipt = app
+            .send(
+                self.deployment.outbox,
+                destination,
+                Address32::from_evm(recipient.0).0,
+                deadline,
+                Bytes::from(body.to_vec()),
+            )
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("send from the echo app on {}: {e}", self.name))
+            .await
+            .unwrap_or_else(|e| panic!("send receipt on {}: {e}", self.name))
+            .unwrap_or_else(|| panic!("send on {} dropped", self.name));
+        dispatched(&receipt)
+            .unwrap_or_else(|| panic!("no Dispatch event in the send on {}", self.name))
+    }
+}
+
+/// The id of the message a transaction dispatched (its first Outbox `Dispatch`
+/// event), if any.
+pub fn dispatched(receipt: &ethers::types::TransactionReceipt) -> Option<[u8; 32]> {
+    receipt.logs.iter().find_map(|log| {
+        <isthmus_adapter_evm::contracts::outbox::DispatchFilter as ethers::contract::EthEvent>::decode_log(
+            &ethers::abi::RawLog {
+                topics: log.topics.clone(),
+                data: log.data.to_vec(),
+            },
+        )
+        .ok()
+        .map(|d| d.id)
+    })
+}
+
 /// Two ledgers, `evm-a` (id 1) and `evm-b` (id 2), each trusting the other's
 /// Outbox with the three test members at threshold 2; blocks every second. With
 /// [`Devnet::start_with_substrate`], also the Substrate ledger `sub` (id 3), trusted

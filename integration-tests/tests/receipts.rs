@@ -11,8 +11,7 @@
 
 use std::time::Duration;
 
-use ethers::types::{Address, Bytes, U256};
-use isthmus_adapter_evm::contracts::outbox::DispatchFilter;
+use ethers::types::U256;
 use isthmus_adapter_evm::contracts::{ClearingApp, EchoRecipient};
 use isthmus_integration_tests::*;
 use isthmus_protocol::{keccak256, Address32};
@@ -23,32 +22,6 @@ fn code(text: &str) -> [u8; 32] {
     let mut c = [0u8; 32];
     c[..text.len()].copy_from_slice(text.as_bytes());
     c
-}
-
-/// Sends `body` from `ledger`'s echo app to `recipient` on `destination`.
-async fn send_from_echo(
-    ledger: &Ledger,
-    destination: u32,
-    recipient: Address,
-    deadline: u64,
-    body: &[u8],
-) -> [u8; 32] {
-    let app = EchoRecipient::new(ledger.deployment.echo, ledger.admin.clone());
-    let receipt = app
-        .send(
-            ledger.deployment.outbox,
-            destination,
-            Address32::from_evm(recipient.0).0,
-            deadline,
-            Bytes::from(body.to_vec()),
-        )
-        .send()
-        .await
-        .unwrap()
-        .await
-        .unwrap()
-        .unwrap();
-    dispatched(&receipt)
 }
 
 async fn status_of(member: &Member, id: [u8; 32]) -> Option<String> {
@@ -114,13 +87,21 @@ async fn every_outcome_comes_back_to_the_sending_contract_and_each_history_shows
         payment(3, BANK_B, 30, deadline),
     ] {
         let r = call.send().await.unwrap().await.unwrap().unwrap();
-        payments.push(dispatched(&r));
+        payments.push(dispatched(&r).unwrap());
     }
-    let settled = send_from_echo(a, b.id, b.deployment.echo, 0, b"settle me").await;
-    let refused = send_from_echo(a, b.id, refuser.address(), 0, b"to a refuser").await;
-    let expired = send_from_echo(a, b.id, b.deployment.echo, deadline, b"too late").await;
+    let settled = a
+        .send_from_echo(b.id, b.deployment.echo, 0, b"settle me")
+        .await;
+    let refused = a
+        .send_from_echo(b.id, refuser.address(), 0, b"to a refuser")
+        .await;
+    let expired = a
+        .send_from_echo(b.id, b.deployment.echo, deadline, b"too late")
+        .await;
     // The other way too: evm-b's app sends to evm-a.
-    let back_the_other_way = send_from_echo(b, a.id, a.deployment.echo, 0, b"hello a").await;
+    let back_the_other_way = b
+        .send_from_echo(a.id, a.deployment.echo, 0, b"hello a")
+        .await;
     assert!(
         wait_until(Duration::from_secs(60), || async {
             a.chain_time().await > deadline && b.chain_time().await > deadline
@@ -299,22 +280,6 @@ async fn every_outcome_comes_back_to_the_sending_contract_and_each_history_shows
             String::from_utf8_lossy(&out.stderr)
         );
     }
-}
-
-/// The id of the message a transaction dispatched (its Outbox `Dispatch` event).
-fn dispatched(receipt: &ethers::types::TransactionReceipt) -> [u8; 32] {
-    receipt
-        .logs
-        .iter()
-        .find_map(|log| {
-            <DispatchFilter as ethers::contract::EthEvent>::decode_log(&ethers::abi::RawLog {
-                topics: log.topics.clone(),
-                data: log.data.to_vec(),
-            })
-            .ok()
-        })
-        .unwrap()
-        .id
 }
 
 /// Balances of the devnet's two banks, plus both ledgers' accounts, plus escrow, in
