@@ -188,12 +188,7 @@ async fn inbox_refuses_what_the_protocol_refuses() {
     );
 
     // Only the admin configures origins, and only sane signer sets.
-    let stranger = isthmus_adapter_evm::devnet::client(
-        &l.anvil.url(),
-        31338,
-        &isthmus_adapter_evm::devnet::DEV_KEY_1,
-    )
-    .unwrap();
+    let stranger = stranger(&l);
     let as_stranger = Inbox::new(l.deployment.inbox, stranger);
     let e = revert_of(
         as_stranger
@@ -757,12 +752,7 @@ async fn admin_roles_move_in_two_steps_and_never_to_the_zero_address() {
     let l = ledger(2, 31344).await;
     let inbox = Inbox::new(l.deployment.inbox, l.admin.clone());
     let app = ClearingApp::new(l.deployment.clearing, l.admin.clone());
-    let next = isthmus_adapter_evm::devnet::client(
-        &l.anvil.url(),
-        31344,
-        &isthmus_adapter_evm::devnet::DEV_KEY_1,
-    )
-    .unwrap();
+    let next = stranger(&l);
     let next_address = next.address();
     let admin_address = l.admin.address();
 
@@ -1054,12 +1044,7 @@ async fn the_admin_retires_an_origin_for_good_and_cannot_set_it_up_again() {
         )
     };
     // Only the admin retires; an unknown origin is not retired.
-    let stranger = isthmus_adapter_evm::devnet::client(
-        &l.anvil.url(),
-        31338,
-        &isthmus_adapter_evm::devnet::DEV_KEY_1,
-    )
-    .unwrap();
+    let stranger = stranger(&l);
     let e = revert_of(
         Inbox::new(l.deployment.inbox, stranger)
             .retire_origin(1)

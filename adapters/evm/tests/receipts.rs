@@ -81,6 +81,14 @@ fn events<T: EthEvent>(r: &TransactionReceipt) -> Vec<T> {
         .collect()
 }
 
+/// The (id, code) of each `MessageRefused` in `r`.
+fn refusals(r: &TransactionReceipt) -> Vec<([u8; 32], [u8; 32])> {
+    events::<MessageRefusedFilter>(r)
+        .iter()
+        .map(|e| (e.id, e.code))
+        .collect()
+}
+
 fn revert_of<D: std::fmt::Debug>(r: Result<D, ContractError<Client>>) -> InboxErrors {
     match r {
         Ok(v) => panic!("expected a revert, got {v:?}"),
@@ -263,10 +271,7 @@ async fn every_outcome_ends_once_and_its_receipt_reaches_the_sending_app() {
             .collect::<Vec<_>>(),
         vec![settled, from_account]
     );
-    let refusals: Vec<_> = events::<MessageRefusedFilter>(&r)
-        .iter()
-        .map(|e| (e.id, e.code))
-        .collect();
+    let refusals = refusals(&r);
     let no_recipient = inbox(&b).no_recipient().call().await.unwrap();
     assert_eq!(
         refusals,
@@ -495,10 +500,7 @@ async fn forged_misdirected_and_replayed_receipts_are_refused() {
             (real, unknown),
         ]
     );
-    let refusals: Vec<_> = events::<MessageRefusedFilter>(&r)
-        .iter()
-        .map(|e| (e.id, e.code))
-        .collect();
+    let refusals = refusals(&r);
     assert_eq!(
         refusals,
         vec![
@@ -722,12 +724,7 @@ async fn payments_settle_or_come_back_and_no_value_is_made_or_lost() {
     let too_late = id_of(&mined(pay(4, CREDITOR, 70, deadline)).await);
 
     // Only the debtor's operator pays, each end-to-end id once, within its balance.
-    let stranger = isthmus_adapter_evm::devnet::client(
-        &a.anvil.url(),
-        31337,
-        &isthmus_adapter_evm::devnet::DEV_KEY_1,
-    )
-    .unwrap();
+    let stranger = stranger(&a);
     let as_stranger = ClearingApp::new(a.deployment.clearing, stranger);
     let e = as_stranger
         .pay(B, [5; 32], DEBTOR, CREDITOR, U256::from(1), 0)
@@ -755,10 +752,7 @@ async fn payments_settle_or_come_back_and_no_value_is_made_or_lost() {
 
     advance(&b, 1_000).await;
     let r = deliver(&b, &a, &[0, 1, 2, 3]).await;
-    let refusals: Vec<_> = events::<MessageRefusedFilter>(&r)
-        .iter()
-        .map(|e| (e.id, e.code))
-        .collect();
+    let refusals = refusals(&r);
     assert_eq!(
         refusals,
         vec![

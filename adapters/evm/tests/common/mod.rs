@@ -48,6 +48,12 @@ pub async fn ledger_with(ledger_id: u32, chain_id: u64, extra: &[&str]) -> Ledge
     }
 }
 
+/// A client of `l`'s anvil with its second development key: not the admin, not a
+/// member.
+pub fn stranger(l: &Ledger) -> Arc<Client> {
+    devnet::client(&l.anvil.url(), l.anvil.chain_id(), &devnet::DEV_KEY_1).expect("client")
+}
+
 /// Test member key `i`: secret keccak256("isthmus test signer i").
 pub fn member_key(i: usize) -> SigningKey {
     SigningKey::from_bytes(&keccak256(format!("isthmus test signer {i}").as_bytes()).into())
