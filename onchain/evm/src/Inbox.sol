@@ -68,10 +68,12 @@ contract Inbox is Administered {
     uint8 public constant EXPIRED = 3;
     /// @dev How `_deliver` ended a message besides the three outcomes: it stays
     /// deliverable (the recipient reverted); it had ended before; it was a receipt
-    /// batch, which ends without a receipt of its own.
+    /// batch, which ends without a receipt of its own; it claimed to be one and was
+    /// not receipts (refused, also without a receipt).
     uint8 internal constant KEPT = 0;
     uint8 internal constant REPLAY = 4;
     uint8 internal constant RECEIPTS = 5;
+    uint8 internal constant NOT_A_BATCH = 6;
     /// @notice Bytes of one receipt: id, nonce, outcome, result.
     uint256 public constant RECEIPT_LEN = 73;
     /// @notice Most receipts one receipt batch message carries.
@@ -622,7 +624,7 @@ contract Inbox is Administered {
         if (body.length == 0 || body.length % RECEIPT_LEN != 0 || body.length > MAX_RECEIPTS * RECEIPT_LEN) {
             // The origin's Inbox never sends one; ended, and no receipt goes back.
             emit MessageRefused(id, origin, nonce, MALFORMED_RECEIPTS);
-            return (RECEIPTS, 0);
+            return (NOT_A_BATCH, 0);
         }
         emit MessageDelivered(id, origin, nonce);
         for (uint256 k = 0; k < body.length; k += RECEIPT_LEN) {
