@@ -345,8 +345,9 @@ impl Devnet {
                     .await
                     .expect("openBank mined");
             }
+            // The other ledger's admin instructs payments from BANK_A.
             let sender = Address32::from_evm(there.admin_address().0).0;
-            app.set_trusted_sender(there.id, sender, true)
+            app.set_debitor(there.id, sender, BANK_A, true)
                 .send()
                 .await
                 .expect("trust")
@@ -399,7 +400,7 @@ impl Devnet {
                 .expect("setOrigin mined");
             let alice = devnet::dapp_accounts()[0];
             l.clearing()
-                .set_trusted_sender(SUB_LEDGER, alice, true)
+                .set_debitor(SUB_LEDGER, alice, BANK_A, true)
                 .send()
                 .await
                 .expect("trust")

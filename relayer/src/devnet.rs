@@ -301,8 +301,8 @@ pub fn bank_id(name: &str) -> [u8; 32] {
 /// Makes a fresh devnet ledger usable: its Inbox trusts every other configured EVM
 /// ledger's Outbox with the consortium's signers and threshold and sends their
 /// messages' receipts back to their Inbox; its clearing app opens the devnet banks,
-/// accepts instructions from the devnet dApp account and the deployer on the other
-/// ledgers, and takes part in payments: the dApp account operates `bank-a`, and each
+/// accepts instructions debiting `bank-a` from the devnet dApp accounts and the
+/// deployer on the other ledgers, and takes part in payments: the dApp account operates `bank-a`, and each
 /// other EVM ledger's app is a peer whose account here holds
 /// [`DEVNET_LEDGER_LIQUIDITY`].
 async fn wire(
@@ -353,9 +353,10 @@ async fn wire(
         .await
         .map_err(fail)?;
         for sender in &senders {
-            mined(app.set_trusted_sender(
+            mined(app.set_debitor(
                 other.id,
                 isthmus_protocol::Address32::from_evm(sender.0).0,
+                bank_id("bank-a"),
                 true,
             ))
             .await
@@ -385,7 +386,7 @@ async fn wire(
         .await
         .map_err(fail)?;
         for sender in isthmus_adapter_substrate::devnet::dapp_accounts() {
-            mined(app.set_trusted_sender(other.id, sender, true))
+            mined(app.set_debitor(other.id, sender, bank_id("bank-a"), true))
                 .await
                 .map_err(fail)?;
         }

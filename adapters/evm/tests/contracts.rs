@@ -482,13 +482,13 @@ async fn clearing_app_settles_payments_once() {
         .unwrap();
     let mut foreign = ForeignOutbox::new(1);
     trust_origin(&l, 1, foreign.outbox).await;
+    // The sender speaks for bank A (and, below, bank C); another sender of the same
+    // ledger speaks for bank A too.
     let sender = isthmus_protocol::Address32::from_evm([0x5e; 20]);
-    app.set_trusted_sender(1, sender.0, true)
-        .send()
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+    let other = isthmus_protocol::Address32::from_evm([0x6f; 20]);
+    for (who, bank) in [(sender, bank_a), (sender, [0xc3; 32]), (other, bank_a)] {
+        mined(app.set_debitor(1, who.0, bank, true)).await;
+    }
 
     let instruction = |id: u8, amount: u64| -> Vec<u8> {
         ethers::abi::encode(&[
@@ -502,6 +502,17 @@ async fn clearing_app_settles_payments_once() {
     foreign.push(2, l.deployment.clearing, 0, &instruction(1, 300)); // duplicate instruction id
     let underfunded = foreign.push(2, l.deployment.clearing, 0, &instruction(2, 5_000)); // more than bank A holds
     foreign.push(2, l.deployment.clearing, 0, b"not an instruction");
+    // The sender debiting a bank it does not speak for: refused for good.
+    let not_its_bank = ethers::abi::encode(&[
+        ethers::abi::Token::FixedBytes(vec![4; 32]),
+        ethers::abi::Token::FixedBytes(bank_b.to_vec()),
+        ethers::abi::Token::FixedBytes(bank_a.to_vec()),
+        ethers::abi::Token::Uint(U256::from(1)),
+    ]);
+    foreign.push(2, l.deployment.clearing, 0, &not_its_bank);
+    // The other sender's instruction 1 is its own: it settles although the first
+    // sender used the same id.
+    foreign.push_as(other, 2, l.deployment.clearing, 0, &instruction(1, 100));
     let cp = foreign.checkpoint();
     let tree = foreign.tree();
     let sigs = signatures(&cp, &[1, 2]);
@@ -510,7 +521,7 @@ async fn clearing_app_settles_payments_once() {
         .iter()
         .map(|m| Bytes::from(m.encode()))
         .collect();
-    let branches: Vec<[[u8; 32]; 32]> = (0..4).map(|i| tree.branch(i).unwrap().siblings).collect();
+    let branches: Vec<[[u8; 32]; 32]> = (0..6).map(|i| tree.branch(i).unwrap().siblings).collect();
     inbox
         .process_batch(abi_checkpoint(&cp), sigs, messages, branches)
         .send()
@@ -521,12 +532,25 @@ async fn clearing_app_settles_payments_once() {
 
     assert_eq!(
         app.balance_of(bank_a).call().await.unwrap(),
-        U256::from(700)
+        U256::from(600)
     );
     assert_eq!(
         app.balance_of(bank_b).call().await.unwrap(),
-        U256::from(300)
+        U256::from(400)
     );
+    for (who, settled) in [
+        (sender, true),
+        (other, true),
+        (isthmus_protocol::Address32([0x7a; 32]), false),
+    ] {
+        assert_eq!(
+            app.instruction_settled(1, who.0, [1; 32])
+                .call()
+                .await
+                .unwrap(),
+            settled
+        );
+    }
     let rejected = app
         .instruction_rejected_filter()
         .from_block(0u64)
@@ -536,7 +560,11 @@ async fn clearing_app_settles_payments_once() {
     let reasons: Vec<String> = rejected.iter().map(|r| r.reason.clone()).collect();
     assert_eq!(
         reasons,
-        vec!["duplicate instruction", "malformed instruction"]
+        vec![
+            "duplicate instruction",
+            "malformed instruction",
+            "sender may not debit this bank"
+        ]
     );
     // Final refusals consume their message: none can be replayed into a payment. A
     // refusal that depends on state (insufficient funds) leaves it deliverable.
@@ -568,11 +596,11 @@ async fn clearing_app_settles_payments_once() {
     let cp = foreign.checkpoint();
     let tree = foreign.tree();
     let sigs = signatures(&cp, &[0, 1]);
-    let messages: Vec<Bytes> = [4usize, 2]
+    let messages: Vec<Bytes> = [6usize, 2]
         .iter()
         .map(|&i| Bytes::from(foreign.messages[i].encode()))
         .collect();
-    let branches: Vec<[[u8; 32]; 32]> = [4usize, 2]
+    let branches: Vec<[[u8; 32]; 32]> = [6usize, 2]
         .iter()
         .map(|&i| tree.branch(i as u64).unwrap().siblings)
         .collect();
@@ -590,11 +618,11 @@ async fn clearing_app_settles_payments_once() {
         .unwrap());
     assert_eq!(
         app.balance_of(bank_a).call().await.unwrap(),
-        U256::from(700)
+        U256::from(600)
     );
     assert_eq!(
         app.balance_of(bank_b).call().await.unwrap(),
-        U256::from(5_300)
+        U256::from(5_400)
     );
     assert_eq!(
         app.balance_of(bank_c).call().await.unwrap(),
@@ -609,7 +637,7 @@ async fn clearing_app_settles_payments_once() {
         .is_err());
     assert_eq!(
         app.balance_of(bank_a).call().await.unwrap(),
-        U256::from(700)
+        U256::from(600)
     );
     // Only the Inbox may call the app.
     assert!(app

@@ -21,11 +21,15 @@ import {Outbox} from "./Outbox.sol";
 /// plus ledger accounts plus escrow never change, and each payment is settled or
 /// returned exactly once (the Inbox hands over one receipt per message).
 ///
-/// **Instructions** (128-byte bodies from a trusted sender): move `amount` between two
-/// banks of this ledger. They serve routes whose origin sends no receipts.
+/// **Instructions** (128-byte bodies): move `amount` between two banks of this ledger,
+/// on the word of a sender of another ledger that the admin allowed to debit the
+/// paying bank (`setDebitor`): a sender debits only the banks it speaks for.
+/// Instruction ids are the sender's own: one sender's id never blocks another's
+/// (`instructionSettled(origin, sender, id)`). They serve routes whose origin sends no
+/// receipts.
 ///
-/// Refusals that can never change (malformed body, untrusted sender, duplicate
-/// instruction) are final: they are recorded by `InstructionRejected` and consume the
+/// Refusals that can never change (malformed body, a sender that may not debit the
+/// paying bank, a duplicate instruction) are final: they are recorded by `InstructionRejected` and consume the
 /// message, so a refused payment is never retried into a double settlement. Refusals
 /// that depend on state (an unknown bank, insufficient funds, a balance that would
 /// overflow) revert: the Inbox reports `MessageHandlerFailed` and the message stays
@@ -56,9 +60,11 @@ contract ClearingApp is IMessageRecipient, IReceiptRecipient, Administered {
 
     mapping(bytes32 => uint256) public balanceOf;
     mapping(bytes32 => bool) public isBank;
-    mapping(bytes32 => bool) public settled;
-    /// @notice origin ledger => sender => allowed to instruct payments.
-    mapping(uint32 => mapping(bytes32 => bool)) public trustedSender;
+    /// @dev keccak256(origin, sender, instruction id) => settled.
+    mapping(bytes32 => bool) internal settled;
+    /// @notice origin ledger => sender => bank => the sender may instruct payments
+    /// from that bank.
+    mapping(uint32 => mapping(bytes32 => mapping(bytes32 => bool))) public mayDebit;
     /// @notice bank => the account that may pay from its balance (`pay`).
     mapping(bytes32 => address) public bankOwner;
     /// @notice ledger => the clearing app there: payments go to it and come from it.
@@ -76,7 +82,7 @@ contract ClearingApp is IMessageRecipient, IReceiptRecipient, Administered {
     mapping(bytes32 => bool) public creditedUetr;
 
     event BankOpened(bytes32 indexed bank, uint256 balance);
-    event SenderTrusted(uint32 indexed origin, bytes32 indexed sender, bool trusted);
+    event DebitorSet(uint32 indexed origin, bytes32 indexed sender, bytes32 indexed bank, bool allowed);
     event PaymentSettled(bytes32 indexed instructionId, bytes32 indexed fromBank, bytes32 indexed toBank, uint256 amount);
     event InstructionRejected(bytes32 indexed instructionId, string reason);
     event BankOwnerSet(bytes32 indexed bank, address owner);
@@ -197,9 +203,16 @@ contract ClearingApp is IMessageRecipient, IReceiptRecipient, Administered {
         emit BankOpened(bank, balance);
     }
 
-    function setTrustedSender(uint32 origin, bytes32 sender, bool trusted) external onlyAdmin {
-        trustedSender[origin][sender] = trusted;
-        emit SenderTrusted(origin, sender, trusted);
+    /// @notice Allows (or no longer allows) `sender` of ledger `origin` to instruct
+    /// payments from `bank`.
+    function setDebitor(uint32 origin, bytes32 sender, bytes32 bank, bool allowed) external onlyAdmin {
+        mayDebit[origin][sender][bank] = allowed;
+        emit DebitorSet(origin, sender, bank, allowed);
+    }
+
+    /// @notice Whether `sender` of `origin` had instruction `id` settled here.
+    function instructionSettled(uint32 origin, bytes32 sender, bytes32 id) public view returns (bool) {
+        return settled[keccak256(abi.encode(origin, sender, id))];
     }
 
     function handle(uint32 origin, bytes32 sender, bytes calldata body) external returns (bytes32) {
@@ -212,8 +225,9 @@ contract ClearingApp is IMessageRecipient, IReceiptRecipient, Administered {
         (bytes32 instructionId, bytes32 fromBank, bytes32 toBank, uint256 amount) =
             abi.decode(body, (bytes32, bytes32, bytes32, uint256));
         string memory refusal;
-        if (!trustedSender[origin][sender]) refusal = "untrusted sender";
-        else if (settled[instructionId]) refusal = "duplicate instruction";
+        bytes32 key = keccak256(abi.encode(origin, sender, instructionId));
+        if (!mayDebit[origin][sender][fromBank]) refusal = "sender may not debit this bank";
+        else if (settled[key]) refusal = "duplicate instruction";
         if (bytes(refusal).length != 0) {
             emit InstructionRejected(instructionId, refusal);
             return 0;
@@ -224,7 +238,7 @@ contract ClearingApp is IMessageRecipient, IReceiptRecipient, Administered {
         if (fromBank != toBank && balanceOf[toBank] > type(uint256).max - amount) {
             revert BalanceOverflow(instructionId);
         }
-        settled[instructionId] = true;
+        settled[key] = true;
         balanceOf[fromBank] = balance - amount;
         balanceOf[toBank] += amount;
         emit PaymentSettled(instructionId, fromBank, toBank, amount);

@@ -119,6 +119,21 @@ impl ForeignOutbox {
         m
     }
 
+    /// [`ForeignOutbox::push`] with another sender.
+    pub fn push_as(
+        &mut self,
+        sender: Address32,
+        destination: u32,
+        recipient: Address,
+        deadline: u64,
+        body: &[u8],
+    ) -> Message {
+        let mut m = self.push(destination, recipient, deadline, body);
+        m.sender = sender;
+        *self.messages.last_mut().expect("just pushed") = m.clone();
+        m
+    }
+
     pub fn tree(&self) -> MerkleTree {
         MerkleTree::from_leaves(self.messages.iter().map(|m| m.id().0).collect()).expect("tree")
     }
