@@ -241,37 +241,7 @@ impl Store {
             .iter()
             .filter(|r| inserted.iter().any(|id| id.as_slice() == r.carried_by.0))
             .collect();
-        if !fresh.is_empty() {
-            let ids: Vec<Vec<u8>> = fresh.iter().map(|r| r.message_id.0.to_vec()).collect();
-            let outcomes: Vec<&str> = fresh.iter().map(|r| r.outcome.as_str()).collect();
-            let results: Vec<Vec<u8>> = fresh.iter().map(|r| r.result.to_vec()).collect();
-            let batches: Vec<Vec<u8>> = fresh.iter().map(|r| r.carried_by.0.to_vec()).collect();
-            // A receipt for a message this relayer has not observed keeps its id in
-            // the evidence, with no message id on the row.
-            sqlx::query(
-                "WITH r AS ( \
-                     INSERT INTO receipts (message_id, outcome, result, carried_by) \
-                     SELECT * FROM unnest($1::bytea[], $2::text[], $3::bytea[], $4::bytea[]) \
-                     ON CONFLICT (message_id) DO NOTHING \
-                     RETURNING message_id, outcome, result, carried_by) \
-                 INSERT INTO lifecycle_log (message_id, event, evidence, actor) \
-                 SELECT m.id, 'receipt', jsonb_build_object( \
-                        'message', encode(r.message_id, 'hex'), 'outcome', r.outcome, \
-                        'result', encode(r.result, 'hex'), \
-                        'carried_by', encode(r.carried_by, 'hex'), 'cursor', $5::text), $6 \
-                 FROM r LEFT JOIN messages m ON m.id = r.message_id \
-                 ORDER BY r.carried_by, r.message_id",
-            )
-            .bind(&ids)
-            .bind(&outcomes)
-            .bind(&results)
-            .bind(&batches)
-            .bind(key.to_string())
-            .bind(actor)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::db("record receipts"))?;
-        }
+        record_receipts(&mut tx, key, &fresh, actor).await?;
 
         let advanced = advance_cursor(&mut tx, key, block).await?;
         let mut recorded = 0;
@@ -360,6 +330,48 @@ impl Store {
 /// they are decoded with [`isthmus_protocol::Message::decode`], the code every
 /// ledger and relayer shares, and compared field by field. Stored rows are thereby
 /// self-consistent for auditors.
+/// Writes `receipts` (each carried by a batch inserted in `tx`): one `receipts` row
+/// and one `receipt` log row each. A receipt for a message this relayer has not
+/// observed keeps its id in the evidence, with no message id on the row.
+async fn record_receipts(
+    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    key: CursorKey,
+    receipts: &[&ObservedReceipt],
+    actor: &str,
+) -> Result<()> {
+    if receipts.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Vec<u8>> = receipts.iter().map(|r| r.message_id.0.to_vec()).collect();
+    let outcomes: Vec<&str> = receipts.iter().map(|r| r.outcome.as_str()).collect();
+    let results: Vec<Vec<u8>> = receipts.iter().map(|r| r.result.to_vec()).collect();
+    let batches: Vec<Vec<u8>> = receipts.iter().map(|r| r.carried_by.0.to_vec()).collect();
+    sqlx::query(
+        "WITH r AS ( \
+             INSERT INTO receipts (message_id, outcome, result, carried_by) \
+             SELECT * FROM unnest($1::bytea[], $2::text[], $3::bytea[], $4::bytea[]) \
+             ON CONFLICT (message_id) DO NOTHING \
+             RETURNING message_id, outcome, result, carried_by) \
+         INSERT INTO lifecycle_log (message_id, event, evidence, actor) \
+         SELECT m.id, 'receipt', jsonb_build_object( \
+                'message', encode(r.message_id, 'hex'), 'outcome', r.outcome, \
+                'result', encode(r.result, 'hex'), \
+                'carried_by', encode(r.carried_by, 'hex'), 'cursor', $5::text), $6 \
+         FROM r LEFT JOIN messages m ON m.id = r.message_id \
+         ORDER BY r.carried_by, r.message_id",
+    )
+    .bind(&ids)
+    .bind(&outcomes)
+    .bind(&results)
+    .bind(&batches)
+    .bind(key.to_string())
+    .bind(actor)
+    .execute(&mut **tx)
+    .await
+    .map_err(StoreError::db("record receipts"))?;
+    Ok(())
+}
+
 fn check_message(m: &NewMessage) -> Result<()> {
     if isthmus_protocol::keccak256(&m.canonical) != m.id.0 {
         return Err(StoreError::InvalidInput(format!(
