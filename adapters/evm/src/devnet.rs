@@ -198,8 +198,9 @@ pub const HANDLER_GAS_LIMIT: u64 = 8_000_000;
 /// The currency of the devnet's clearing apps (ISO 4217).
 pub const CURRENCY: [u8; 3] = *b"EUR";
 
-/// The `originInbox` of `Inbox.setOrigin` for an origin that takes no receipts.
-/// The devnet sets its routes up so until the relayer records the receipt leg.
+/// The `originInbox` of `Inbox.setOrigin` for an origin that takes no receipts: the
+/// Substrate ledger (the pallet keeps no receipts yet), and the integration tests'
+/// routes unless they ask for receipts.
 pub const NO_RECEIPTS: [u8; 32] = [0u8; 32];
 
 /// Deploys Outbox, Inbox and the example recipients for ledger `ledger_id`, in a
