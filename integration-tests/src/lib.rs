@@ -272,6 +272,10 @@ pub fn pallet_clearing_address() -> [u8; 32] {
     keccak256(b"isthmus clearing app")
 }
 
+/// What each ledger holds in the other's clearing app in
+/// [`Devnet::start_with_substrate_receipts`].
+pub const PAYMENT_LIQUIDITY: u64 = 500;
+
 /// The dev runtime's clearing banks (its genesis opens them with 1,000,000 each).
 pub const SUB_BANK_A: [u8; 32] = [0x0a; 32];
 /// Second bank of the dev runtime.
@@ -361,8 +365,47 @@ impl Devnet {
     /// inbox trusts both Outboxes and its clearing app their admins; both Inboxes
     /// trust the pallet's outbox and both clearing apps `//Alice`.
     pub async fn start_with_substrate() -> Self {
+        Self::start_substrate_wired(false).await
+    }
+
+    /// [`Devnet::start_with_substrate`] with receipts on every route, and the
+    /// clearing apps of evm-a and sub set up for payments both ways: peers of each
+    /// other, each holding [`PAYMENT_LIQUIDITY`] in the other's app; evm-a's admin
+    /// operates BANK_A there and `//Alice` SUB_BANK_A on sub.
+    pub async fn start_with_substrate_receipts() -> Self {
         use isthmus_adapter_substrate::devnet;
-        let mut net = Self::start().await;
+        let net = Self::start_substrate_wired(true).await;
+        let sub = net.sub.as_ref().expect("sub started");
+        let a = &net.a;
+        let app = a.clearing();
+        for call in [
+            app.set_bank_owner(BANK_A, a.admin_address()),
+            app.set_peer(SUB_LEDGER, pallet_clearing_address()),
+            app.open_ledger_account(SUB_LEDGER, U256::from(PAYMENT_LIQUIDITY)),
+        ] {
+            call.send()
+                .await
+                .expect("clearing set-up on evm-a")
+                .await
+                .expect("clearing set-up on evm-a mined");
+        }
+        devnet::sudo_clearing_peer(
+            &sub.client,
+            a.id,
+            Address32::from_evm(a.deployment.clearing.0).0,
+            u128::from(PAYMENT_LIQUIDITY),
+        )
+        .await
+        .expect("clearing peer on sub");
+        devnet::sudo_set_bank_owner(&sub.client, SUB_BANK_A, devnet::dapp_accounts()[0])
+            .await
+            .expect("bank owner on sub");
+        net
+    }
+
+    async fn start_substrate_wired(receipts: bool) -> Self {
+        use isthmus_adapter_substrate::devnet;
+        let mut net = Self::start_wired(receipts).await;
         let chain = devnet::DevChain::start().await.expect("dev chain starts");
         let client = isthmus_adapter_substrate::SubstrateClient::connect(&chain.url())
             .await
@@ -382,14 +425,34 @@ impl Devnet {
             )
             .await
             .expect("set_origin on sub");
-            devnet::sudo_trust_sender(&client, l.id, Address32::from_evm(l.admin_address().0).0)
+            if receipts {
+                devnet::sudo_set_receipt_endpoint(
+                    &client,
+                    l.id,
+                    Address32::from_evm(l.deployment.inbox.0).0,
+                )
                 .await
-                .expect("trust sender on sub");
+                .expect("set_receipt_endpoint on sub");
+            }
+            for bank in [SUB_BANK_A, SUB_BANK_B] {
+                devnet::sudo_set_debitor(
+                    &client,
+                    l.id,
+                    Address32::from_evm(l.admin_address().0).0,
+                    bank,
+                )
+                .await
+                .expect("set_debitor on sub");
+            }
             l.inbox()
                 .set_origin(
                     SUB_LEDGER,
                     isthmus_adapter_substrate::keys::OUTBOX_ID,
-                    isthmus_adapter_evm::devnet::NO_RECEIPTS,
+                    if receipts {
+                        isthmus_adapter_substrate::keys::INBOX_ID
+                    } else {
+                        isthmus_adapter_evm::devnet::NO_RECEIPTS
+                    },
                     signers.to_vec(),
                     2,
                 )
@@ -461,6 +524,76 @@ impl SubLedger {
         isthmus_adapter_substrate::devnet::clearing_balance(&self.client, bank)
             .await
             .expect("clearing balance")
+    }
+
+    /// The clearing app's banks plus ledger accounts plus escrow: what no payment may
+    /// change.
+    pub async fn clearing_holdings(&self, ledgers: &[u32]) -> u128 {
+        use isthmus_adapter_substrate::devnet;
+        let mut total = devnet::clearing_escrowed(&self.client)
+            .await
+            .expect("escrowed");
+        for bank in [SUB_BANK_A, SUB_BANK_B] {
+            total += self.clearing_balance(bank).await;
+        }
+        for ledger in ledgers {
+            total += devnet::clearing_ledger_balance(&self.client, *ledger)
+                .await
+                .expect("ledger balance");
+        }
+        total
+    }
+
+    /// A payment from SUB_BANK_A, signed by `//Alice` (its operator); the message id.
+    pub async fn pay(
+        &self,
+        destination: u32,
+        uetr: [u8; 32],
+        creditor: [u8; 32],
+        amount: u128,
+        deadline: u64,
+    ) -> [u8; 32] {
+        let alice = isthmus_adapter_substrate::Destination::new(
+            self.client.clone(),
+            subxt_signer::sr25519::dev::alice(),
+        );
+        isthmus_adapter_substrate::devnet::pay(
+            &alice,
+            destination,
+            uetr,
+            SUB_BANK_A,
+            creditor,
+            amount,
+            deadline,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("pay on sub: {e}"))
+        .0
+    }
+
+    /// How many messages the pallet's outbox holds (at the best block).
+    pub async fn outbox_count(&self) -> u32 {
+        let raw = self
+            .client
+            .storage(&isthmus_adapter_substrate::keys::outbox_count_key(), None)
+            .await
+            .expect("outbox count")
+            .unwrap_or_default();
+        <[u8; 4]>::try_from(raw.as_slice()).map_or(0, u32::from_le_bytes)
+    }
+
+    /// The chain's time (`Timestamp::Now`) at its best block, in unix seconds.
+    pub async fn chain_time(&self) -> u64 {
+        isthmus_adapter_substrate::devnet::chain_time(&self.client)
+            .await
+            .expect("chain time")
+    }
+
+    /// Builds empty blocks until the chain's time is past `deadline`.
+    pub async fn pass(&self, deadline: u64) {
+        while self.chain_time().await <= deadline {
+            self.chain.new_blocks(1).await.expect("new block");
+        }
     }
 }
 
@@ -1004,6 +1137,23 @@ impl Ledger {
             .unwrap_or_else(|| panic!("{} has no latest block", self.name))
             .timestamp
             .as_u64()
+    }
+
+    /// Moves the chain's clock past `deadline` (`evm_increaseTime`, then a block).
+    pub async fn pass(&self, deadline: u64) {
+        use ethers::providers::Middleware;
+        let now = self.chain_time().await;
+        if now <= deadline {
+            let provider = self.admin.provider();
+            let _: serde_json::Value = provider
+                .request("evm_increaseTime", [deadline - now + 1])
+                .await
+                .unwrap_or_else(|e| panic!("evm_increaseTime on {}: {e}", self.name));
+            let _: serde_json::Value = provider
+                .request("evm_mine", ())
+                .await
+                .unwrap_or_else(|e| panic!("evm_mine on {}: {e}", self.name));
+        }
     }
 
     /// Whether the Inbox has delivered every one of `ids`.

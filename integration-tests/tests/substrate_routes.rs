@@ -24,8 +24,7 @@ async fn evm_and_substrate_exchange_payments_with_two_of_three() {
     }
     let app = pallet_clearing_address();
 
-    // evm-a -> sub: two payments to the runtime's clearing app and one message to an
-    // address with no recipient there (the pallet keeps it deliverable: never done).
+    // evm-a -> sub: two payment instructions to the runtime's clearing app.
     let to_sub = vec![
         devnet
             .a

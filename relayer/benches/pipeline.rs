@@ -16,6 +16,14 @@
 //! Baseline, in the same run: a raw `COPY messages (...) FROM STDIN` of the same
 //! rows into a fresh migrated database, the physical bound of writing them.
 //!
+//! Then the same with receipts flowing (docs/protocol.md, "Receipts"): a second
+//! recording in which one message in [`RECEIPT_EVERY`] is a receipt batch of
+//! [`RECEIPTS_PER_BATCH`] receipts (a route whose other direction carries as many
+//! messages), found among the observed messages as the observer finds them
+//! (`pipeline::receipts::carried`) and recorded with their range
+//! (`Store::record_observed_round`: one `receipts` row and one `receipt` log row
+//! each).
+//!
 //! Run with `cargo bench -p isthmus-relayer --bench pipeline` (Postgres from
 //! `DATABASE_URL`, anvil from `make devnet-tools`).
 
@@ -34,8 +42,10 @@ use isthmus_adapter_evm::{EvmSource, ObservedMessage};
 use isthmus_light_client_evm::{AccountProof, EvmLightClient, Header, TrustedCheckpoint, B256};
 use isthmus_protocol::{Address32, MerkleTree};
 use isthmus_relayer::verified::VerifiedCheckpoint;
+use isthmus_relayer::pipeline::receipts::carried;
 use isthmus_schema::{
-    BlockRef, CursorKey, FinalityMode, Ledger, LedgerKind, NewMessage, Stage, Store,
+    BlockRef, CursorKey, FinalityMode, Ledger, LedgerKind, NewMessage, ObservedRange,
+    ObservedReceipt, Stage, Store,
 };
 use sqlx::postgres::PgPoolCopyExt;
 
@@ -58,6 +68,11 @@ const BODY_LEN: usize = 128;
 const RUNS: usize = 5;
 /// Actor written into the lifecycle log.
 const WORKER: &str = "bench/pipeline";
+/// With receipts flowing: one message in this many is a receipt batch.
+const RECEIPT_EVERY: usize = 17;
+/// Receipts in each batch: the ends of the 16 messages the other direction sent
+/// meanwhile.
+const RECEIPTS_PER_BATCH: usize = 16;
 
 /// What the node answered for one observer round.
 struct RangeResponses {
@@ -75,6 +90,9 @@ struct RangeResponses {
 /// The recorded answers of a whole pass.
 struct Recording {
     outbox: [u8; 20],
+    /// With receipts: the (sender, recipient) of receipt batches, i.e. the Inboxes of
+    /// this ledger and of the destination.
+    receipt_endpoints: Option<([u8; 32], [u8; 32])>,
     /// The light client's trusted start: the block before the first range.
     trusted: TrustedCheckpoint,
     ranges: Vec<RangeResponses>,
@@ -87,9 +105,39 @@ fn body(i: usize) -> Vec<u8> {
     b
 }
 
+/// A receipt batch body: the receipts of [`RECEIPTS_PER_BATCH`] messages of the other
+/// direction, one of each outcome in turn.
+fn receipt_body(i: usize) -> Vec<u8> {
+    use isthmus_protocol::{MessageId, Receipt, ReceiptOutcome};
+    let outcomes = [
+        ReceiptOutcome::Delivered,
+        ReceiptOutcome::Refused,
+        ReceiptOutcome::Expired,
+    ];
+    let receipts: Vec<Receipt> = (0..RECEIPTS_PER_BATCH)
+        .map(|k| Receipt {
+            id: MessageId(isthmus_protocol::keccak256(
+                format!("bench receipt {i} {k}").as_bytes(),
+            )),
+            nonce: (i * RECEIPTS_PER_BATCH + k) as u64,
+            outcome: outcomes[k % 3],
+            result: [k as u8; 32],
+        })
+        .collect();
+    Receipt::encode_batch(&receipts)
+}
+
+/// Whether message `i` of a recording with receipts is a receipt batch.
+fn is_receipt_batch(receipts: bool, i: usize) -> bool {
+    receipts && i % RECEIPT_EVERY == RECEIPT_EVERY - 1
+}
+
 /// Dispatches `MESSAGES` messages on a fresh anvil, `PER_BLOCK` per block, and
-/// records the responses a relayer's observer and verifier would get.
-async fn record(anvil: &Anvil) -> Recording {
+/// records the responses a relayer's observer and verifier would get. With
+/// `receipts`, one message in [`RECEIPT_EVERY`] is a receipt batch (from the dApp
+/// account, standing for this ledger's Inbox, to the echo contract, standing for the
+/// destination's).
+async fn record(anvil: &Anvil, receipts: bool) -> Recording {
     let url = anvil.url();
     let deployment = devnet::deploy(&url, CHAIN_ID, LEDGER_ID, &DEV_KEY_0)
         .await
@@ -105,11 +153,18 @@ async fn record(anvil: &Anvil) -> Recording {
         .with_chain_id(CHAIN_ID);
     let outbox = Outbox::new(deployment.outbox, client.clone());
     let recipient = Address32::from_evm(deployment.sink.0).0;
+    let other_inbox = Address32::from_evm(deployment.echo.0).0;
     let gas = outbox
         .dispatch(2, recipient, 0, Bytes::from(body(0)))
         .estimate_gas()
         .await
         .expect("estimate dispatch gas")
+        * U256::from(2);
+    let batch_gas = outbox
+        .dispatch(2, other_inbox, 0, Bytes::from(receipt_body(0)))
+        .estimate_gas()
+        .await
+        .expect("estimate receipt batch gas")
         * U256::from(2);
     let gas_price = provider.get_gas_price().await.expect("gas price") * U256::from(4);
     let mut nonce = provider
@@ -129,14 +184,19 @@ async fn record(anvil: &Anvil) -> Recording {
         let mut raw = Vec::with_capacity(PER_BLOCK);
         for j in 0..PER_BLOCK.min(MESSAGES - b * PER_BLOCK) {
             let i = b * PER_BLOCK + j;
+            let (to, payload, limit) = if is_receipt_batch(receipts, i) {
+                (other_inbox, receipt_body(i), batch_gas)
+            } else {
+                (recipient, body(i), gas)
+            };
             let data = outbox
-                .dispatch(2, recipient, 0, Bytes::from(body(i)))
+                .dispatch(2, to, 0, Bytes::from(payload))
                 .calldata()
                 .expect("dispatch calldata");
             let tx: TypedTransaction = TransactionRequest::new()
                 .to(deployment.outbox)
                 .data(data)
-                .gas(gas)
+                .gas(limit)
                 .gas_price(gas_price)
                 .nonce(nonce)
                 .chain_id(CHAIN_ID)
@@ -199,8 +259,10 @@ async fn record(anvil: &Anvil) -> Recording {
         });
         from = to + 1;
     }
+    let dapp = Address32::from_evm(wallet.address().0).0;
     Recording {
         outbox: deployment.outbox.0,
+        receipt_endpoints: receipts.then_some((dapp, other_inbox)),
         trusted: TrustedCheckpoint {
             number: trusted.number,
             hash: B256(trusted.hash),
@@ -214,14 +276,15 @@ fn new_message(o: &ObservedMessage) -> NewMessage {
     NewMessage::from_protocol(&o.message, o.id, o.block, Some(o.tx_hash.0))
 }
 
-/// Observe and verify one recorded range: decoded, checked messages and the
-/// verified checkpoint's block.
+/// Observe and verify one recorded range: decoded, checked messages, and the
+/// receipts their receipt batches carry (found as the observer finds them).
 fn observe_and_verify(
     r: &RangeResponses,
-    outbox: [u8; 20],
+    rec: &Recording,
     client: &mut EvmLightClient,
     leaves: &mut Vec<[u8; 32]>,
-) -> Vec<NewMessage> {
+) -> (Vec<NewMessage>, Vec<ObservedReceipt>) {
+    let outbox = rec.outbox;
     // Observe: the logs as the provider deserializes them, in chain order.
     let mut logs: Vec<Log> = serde_json::from_str(&r.logs).expect("eth_getLogs result parses");
     logs.sort_by_key(|l| (l.block_number, l.log_index));
@@ -281,7 +344,13 @@ fn observe_and_verify(
             m.message.nonce
         );
     }
-    observed.iter().map(new_message).collect()
+    let messages: Vec<NewMessage> = observed.iter().map(new_message).collect();
+    let (from, to) = rec.receipt_endpoints.unzip();
+    let mut receipts = Vec::new();
+    for m in &messages {
+        receipts.extend(carried(m, from, to).expect("receipt batches carry receipts"));
+    }
+    (messages, receipts)
 }
 
 async fn fresh_store(name: &str) -> (TempDb, Store) {
@@ -315,20 +384,22 @@ async fn pipeline_run(rec: &Recording, store: &Store) -> (Duration, Duration) {
     for r in &rec.ranges {
         let cursor = store.load_cursor(key).await.expect("load cursor");
         assert_eq!(cursor.map_or(r.from, |c| c.block.number + 1), r.from);
-        let messages = observe_and_verify(r, rec.outbox, &mut client, &mut leaves);
+        let (messages, receipts) = observe_and_verify(r, rec, &mut client, &mut leaves);
         let t = Instant::now();
+        let range = ObservedRange {
+            block: BlockRef {
+                number: r.to,
+                hash: r.to_hash,
+            },
+            messages: &messages,
+            rejected: &[],
+            receipts: &receipts,
+            light_client: None,
+        };
         let outcome = store
-            .record_observed(
-                key,
-                BlockRef {
-                    number: r.to,
-                    hash: r.to_hash,
-                },
-                &messages,
-                WORKER,
-            )
+            .record_observed_round(key, range, WORKER)
             .await
-            .expect("record_observed");
+            .expect("record_observed_round");
         in_db += t.elapsed();
         assert_eq!(outcome.inserted, messages.len());
     }
@@ -394,13 +465,36 @@ async fn count(store: &Store, sql: &str) -> i64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    let plain = measure(false).await;
+    let with_receipts = measure(true).await;
+    println!(
+        "with receipts flowing: {:.0} msg/s against {:.0} msg/s without, ratio {:.2}; pipeline/COPY {:.3} against {:.3}",
+        with_receipts.0,
+        plain.0,
+        with_receipts.0 / plain.0,
+        with_receipts.1,
+        plain.1
+    );
+    println!("machine: {}", machine_line());
+}
+
+/// Records a pass (with receipt batches or not) and measures it: the medians of
+/// the pipeline's msg/s and of pipeline/COPY.
+async fn measure(receipts: bool) -> (f64, f64) {
+    let label = if receipts {
+        "pipeline with receipts"
+    } else {
+        "pipeline"
+    };
     let setup = Instant::now();
     let anvil = Anvil::spawn_with(CHAIN_ID, &["--gas-limit", "1000000000"])
         .expect("anvil starts (make devnet-tools)");
-    let rec = record(&anvil).await;
+    let rec = record(&anvil, receipts).await;
     drop(anvil);
+    let batches = (0..MESSAGES).filter(|i| is_receipt_batch(receipts, *i)).count();
+    let expected_receipts = batches * RECEIPTS_PER_BATCH;
     println!(
-        "pipeline: recorded {MESSAGES} messages ({PER_BLOCK} per block, {BODY_LEN}-byte bodies) in {} rounds of {RANGE_BLOCKS} blocks from anvil in {:.1} s",
+        "{label}: recorded {MESSAGES} messages ({batches} of them receipt batches carrying {expected_receipts} receipts; {PER_BLOCK} per block, {BODY_LEN}-byte bodies) in {} rounds of {RANGE_BLOCKS} blocks from anvil in {:.1} s",
         rec.ranges.len(),
         setup.elapsed().as_secs_f64()
     );
@@ -411,17 +505,18 @@ async fn main() {
     let rows: Vec<NewMessage> = rec
         .ranges
         .iter()
-        .flat_map(|r| observe_and_verify(r, rec.outbox, &mut client, &mut leaves))
+        .flat_map(|r| observe_and_verify(r, &rec, &mut client, &mut leaves).0)
         .collect();
     assert_eq!(rows.len(), MESSAGES);
     let text = copy_text(&rows);
 
     let pid = std::process::id();
+    let tag = if receipts { "r" } else { "p" };
     let mut pipeline = Vec::new();
     let mut db_share = Vec::new();
     let mut copy = Vec::new();
     for run in 1..=RUNS {
-        let (db, store) = fresh_store(&format!("isthmus_bench_pipeline_{pid}_{run}")).await;
+        let (db, store) = fresh_store(&format!("isthmus_bench_pipeline_{tag}{pid}_{run}")).await;
         let (total, in_db) = pipeline_run(&rec, &store).await;
         assert_eq!(
             count(&store, "SELECT count(*) FROM messages").await,
@@ -435,10 +530,22 @@ async fn main() {
             .await,
             MESSAGES as i64
         );
+        assert_eq!(
+            count(&store, "SELECT count(*) FROM receipts").await,
+            expected_receipts as i64
+        );
+        assert_eq!(
+            count(
+                &store,
+                "SELECT count(*) FROM lifecycle_log WHERE event = 'receipt'"
+            )
+            .await,
+            expected_receipts as i64
+        );
         store.pool().close().await;
         drop(db);
 
-        let (db, store) = fresh_store(&format!("isthmus_bench_copy_{pid}_{run}")).await;
+        let (db, store) = fresh_store(&format!("isthmus_bench_copy_{tag}{pid}_{run}")).await;
         let copied = copy_run(&text, &store).await;
         store.pool().close().await;
         drop(db);
@@ -446,7 +553,7 @@ async fn main() {
         let p = MESSAGES as f64 / total.as_secs_f64();
         let c = MESSAGES as f64 / copied.as_secs_f64();
         println!(
-            "run {run}: pipeline {p:>8.0} msg/s ({:.0} ms, record_observed {:.0} ms); COPY {c:>8.0} rows/s ({:.0} ms)",
+            "{label} run {run}: {p:>8.0} msg/s ({:.0} ms, recording {:.0} ms); COPY {c:>8.0} rows/s ({:.0} ms)",
             ms(total),
             ms(in_db),
             ms(copied)
@@ -458,13 +565,13 @@ async fn main() {
     let p = median(&pipeline);
     let c = median(&copy);
     println!(
-        "median of {RUNS}: pipeline {p:.0} msg/s, COPY {c:.0} rows/s, pipeline/COPY {:.3}; record_observed is {:.0} % of the pipeline's time",
+        "{label}: median of {RUNS}: {p:.0} msg/s, COPY {c:.0} rows/s, pipeline/COPY {:.3}; recording is {:.0} % of the pipeline's time",
         p / c,
         median(&db_share) * 100.0
     );
     println!(
-        "target >= 5,000 msg/s: {}",
+        "{label}: target >= 5,000 msg/s: {}",
         if p >= 5_000.0 { "met" } else { "NOT met" }
     );
-    println!("machine: {}", machine_line());
+    (p, p / c)
 }

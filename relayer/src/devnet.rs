@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use isthmus_adapter_evm::devnet::{deploy, Anvil, DEV_KEY_0, NO_RECEIPTS};
+use isthmus_adapter_evm::devnet::{deploy, Anvil, DEV_KEY_0};
 
 use isthmus_config::LedgerKind;
 
@@ -110,14 +110,17 @@ pub async fn evm(args: &DevnetEvmArgs, out: &mut dyn Write) -> Result<Outcome, R
     Ok(Outcome::Success)
 }
 
-/// Starts the Substrate dev chain for the configured ledger and wires it (ledger id,
-/// origins, clearing senders), then waits for Ctrl-C or SIGTERM and stops it.
+/// Starts the Substrate dev chain for the configured ledger and wires it (ledger id;
+/// each EVM ledger as an origin whose Inbox takes and sends receipts; the clearing
+/// app's debitors, peers, ledger accounts and bank operator), then waits for Ctrl-C or
+/// SIGTERM and stops it.
 pub async fn substrate(
     args: &DevnetSubstrateArgs,
     out: &mut dyn Write,
 ) -> Result<Outcome, RelayerError> {
     use isthmus_adapter_substrate::devnet::{
-        sudo_set_ledger_id, sudo_set_origin, sudo_trust_sender, DevChain,
+        dapp_accounts, sudo_clearing_peer, sudo_set_bank_owner, sudo_set_debitor,
+        sudo_set_ledger_id, sudo_set_origin, sudo_set_receipt_endpoint, DevChain,
     };
     let Some(config) = commands::load(&args.config, out)? else {
         return Ok(Outcome::Problems);
@@ -141,11 +144,18 @@ pub async fn substrate(
         .map_err(|e| fail(e.to_string()))?;
     let (signers, threshold) = consortium_signers(&config).map_err(fail)?;
     let senders = devnet_evm_senders();
+    let deployer = {
+        use ethers::signers::Signer;
+        ethers::signers::LocalWallet::from_bytes(&DEV_KEY_0)
+            .map_err(|e| fail(e.to_string()))?
+            .address()
+    };
     for other in config.ledgers.iter().filter(|l| l.kind == LedgerKind::Evm) {
-        let Some(outbox) = other
-            .outbox
-            .as_deref()
-            .and_then(|a| a.parse::<ethers::types::Address>().ok())
+        let address = |a: &Option<String>| {
+            a.as_deref()
+                .and_then(|a| a.parse::<ethers::types::Address>().ok())
+        };
+        let (Some(outbox), Some(other_inbox)) = (address(&other.outbox), address(&other.inbox))
         else {
             continue;
         };
@@ -159,17 +169,39 @@ pub async fn substrate(
         )
         .await
         .map_err(|e| fail(e.to_string()))?;
+        sudo_set_receipt_endpoint(
+            &client,
+            other.id,
+            isthmus_protocol::Address32::from_evm(other_inbox.0).0,
+        )
+        .await
+        .map_err(|e| fail(e.to_string()))?;
         for sender in &senders {
-            sudo_trust_sender(
+            sudo_set_debitor(
                 &client,
                 other.id,
                 isthmus_protocol::Address32::from_evm(sender.0).0,
+                SUBSTRATE_DEVNET_BANK_A,
             )
             .await
             .map_err(|e| fail(e.to_string()))?;
         }
-        tracing::info!(ledger = %ledger.name, origin = %other.name, threshold, "pallet inbox trusts the origin's outbox");
+        // Every devnet EVM ledger is deployed in the same order by the same key.
+        let peer = isthmus_adapter_evm::devnet::clearing_address(deployer);
+        sudo_clearing_peer(
+            &client,
+            other.id,
+            isthmus_protocol::Address32::from_evm(peer.0).0,
+            u128::from(DEVNET_LEDGER_LIQUIDITY),
+        )
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+        tracing::info!(ledger = %ledger.name, origin = %other.name, threshold, "pallet inbox trusts the origin's outbox and sends it receipts; the clearing apps are peers");
     }
+    // The demo's dApp account on this ledger (`//Ferdie`) operates the first bank.
+    sudo_set_bank_owner(&client, SUBSTRATE_DEVNET_BANK_A, dapp_accounts()[1])
+        .await
+        .map_err(|e| fail(e.to_string()))?;
     writeln!(
         out,
         "{} (ledger id {}) at {}, its GRANDPA authorities serving finality proofs; {anchor}; \
@@ -282,6 +314,11 @@ fn devnet_evm_senders() -> Vec<ethers::types::Address> {
         .collect()
 }
 
+/// The dev runtime's first clearing bank (its genesis opens `[0x0a; 32]` and
+/// `[0x0b; 32]`): the other ledgers' devnet senders may debit it, and the demo's dApp
+/// account (`//Ferdie`) operates it.
+pub const SUBSTRATE_DEVNET_BANK_A: [u8; 32] = [0x0a; 32];
+
 /// The clearing banks the devnet opens on every EVM ledger: their ids are the
 /// names, left-aligned in 32 bytes.
 pub const DEVNET_BANKS: [(&str, u64); 2] = [("bank-a", 1_000_000), ("bank-b", 0)];
@@ -298,13 +335,13 @@ pub fn bank_id(name: &str) -> [u8; 32] {
     id
 }
 
-/// Makes a fresh devnet ledger usable: its Inbox trusts every other configured EVM
-/// ledger's Outbox with the consortium's signers and threshold and sends their
-/// messages' receipts back to their Inbox; its clearing app opens the devnet banks,
-/// accepts instructions debiting `bank-a` from the devnet dApp accounts and the
-/// deployer on the other ledgers, and takes part in payments: the dApp account operates `bank-a`, and each
-/// other EVM ledger's app is a peer whose account here holds
-/// [`DEVNET_LEDGER_LIQUIDITY`].
+/// Makes a fresh devnet ledger usable: its Inbox trusts every other configured
+/// ledger's outbox (EVM Outbox or pallet) with the consortium's signers and threshold
+/// and sends their messages' receipts back to their inbox; its clearing app opens the
+/// devnet banks, accepts instructions debiting `bank-a` from the devnet dApp accounts
+/// and the deployer on the other ledgers, and takes part in payments: the dApp account
+/// operates `bank-a`, and each other ledger's clearing app is a peer whose account
+/// here holds [`DEVNET_LEDGER_LIQUIDITY`].
 async fn wire(
     config: &isthmus_config::Config,
     ledger: &isthmus_config::LedgerConfig,
@@ -376,21 +413,22 @@ async fn wire(
         .iter()
         .filter(|l| l.kind == LedgerKind::Substrate)
     {
-        mined(inbox.set_origin(
-            other.id,
-            isthmus_adapter_substrate::keys::OUTBOX_ID,
-            NO_RECEIPTS,
-            signers.clone(),
-            threshold,
-        ))
-        .await
-        .map_err(fail)?;
+        use isthmus_adapter_substrate::keys::{CLEARING_APP, INBOX_ID, OUTBOX_ID};
+        mined(inbox.set_origin(other.id, OUTBOX_ID, INBOX_ID, signers.clone(), threshold))
+            .await
+            .map_err(fail)?;
         for sender in isthmus_adapter_substrate::devnet::dapp_accounts() {
             mined(app.set_debitor(other.id, sender, bank_id("bank-a"), true))
                 .await
                 .map_err(fail)?;
         }
-        tracing::info!(ledger = %ledger.name, origin = %other.name, threshold, "inbox trusts the pallet's outbox");
+        mined(app.set_peer(other.id, CLEARING_APP))
+            .await
+            .map_err(fail)?;
+        mined(app.open_ledger_account(other.id, DEVNET_LEDGER_LIQUIDITY.into()))
+            .await
+            .map_err(fail)?;
+        tracing::info!(ledger = %ledger.name, origin = %other.name, threshold, "inbox trusts the pallet's outbox and sends it receipts; the clearing apps are peers");
     }
     Ok(())
 }

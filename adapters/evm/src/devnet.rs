@@ -199,9 +199,19 @@ pub const HANDLER_GAS_LIMIT: u64 = 8_000_000;
 pub const CURRENCY: [u8; 3] = *b"EUR";
 
 /// The `originInbox` of `Inbox.setOrigin` for an origin that takes no receipts: the
-/// Substrate ledger (the pallet keeps no receipts yet), and the integration tests'
-/// routes unless they ask for receipts.
+/// integration tests' routes unless they ask for receipts.
 pub const NO_RECEIPTS: [u8; 32] = [0u8; 32];
+
+/// The deployer's nonce at which [`deploy`] creates the clearing app (after Outbox,
+/// Inbox and EchoRecipient) on a fresh chain.
+const CLEARING_NONCE: u64 = 3;
+
+/// The clearing app's address that [`deploy`] gives on a fresh chain when `deployer`
+/// deploys: another ledger (the Substrate devnet) can name it as its peer before
+/// reading any deployment. [`deploy`] checks it.
+pub fn clearing_address(deployer: Address) -> Address {
+    ethers::utils::get_contract_address(deployer, CLEARING_NONCE)
+}
 
 /// Deploys Outbox, Inbox and the example recipients for ledger `ledger_id`, in a
 /// fixed order (so a fresh anvil gives the same addresses every time).
@@ -253,6 +263,12 @@ pub async fn deploy(
         .await
         .map_err(|e| fail("SinkRecipient", &e))?
         .address();
+    if clearing != clearing_address(admin) {
+        return Err(EvmError::Devnet(format!(
+            "the clearing app landed at {clearing:?}, not at {:?}: deploy to a fresh chain",
+            clearing_address(admin)
+        )));
+    }
     // Keep the client's nonce view honest for the caller's next transaction.
     let _ = client.get_block_number().await;
     Ok(Deployment {

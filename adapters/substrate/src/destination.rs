@@ -47,10 +47,8 @@ impl From<&Checkpoint> for CheckpointArg {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, DecodeAsType)]
 #[decode_as_type(crate_path = "scale_decode")]
 enum SkipReason {
-    /// Delivered before (by this or another member).
+    /// Ended before (by this or another member).
     AlreadyProcessed,
-    /// Its deadline passed.
-    Expired,
 }
 
 /// A finalized delivery transaction and the outcome of each message in it.
@@ -70,6 +68,41 @@ pub struct Receipt {
 #[decode_as_type(crate_path = "scale_decode")]
 struct IdOnly {
     id: [u8; 32],
+}
+
+#[derive(DecodeAsType)]
+#[decode_as_type(crate_path = "scale_decode")]
+struct RefusedFields {
+    id: [u8; 32],
+    code: [u8; 32],
+}
+
+/// How the inbox ended a message, from one of its events in a block: `MessageProcessed`,
+/// `MessageRefused` or `MessageExpired`; None for the pallet's other events.
+fn ending(
+    event: &subxt::events::Event<ChainConfig>,
+) -> Result<Option<(MessageId, MessageOutcome)>, Error> {
+    if event.pallet_name() != keys::PALLET {
+        return Ok(None);
+    }
+    Ok(match event.event_name() {
+        "MessageProcessed" => {
+            let f = event.decode_fields_unchecked_as::<IdOnly>()?;
+            Some((MessageId(f.id), MessageOutcome::Delivered))
+        }
+        "MessageRefused" => {
+            let f = event.decode_fields_unchecked_as::<RefusedFields>()?;
+            Some((
+                MessageId(f.id),
+                MessageOutcome::Refused(isthmus_protocol::result_text(&f.code)),
+            ))
+        }
+        "MessageExpired" => {
+            let f = event.decode_fields_unchecked_as::<IdOnly>()?;
+            Some((MessageId(f.id), MessageOutcome::Expired))
+        }
+        _ => None,
+    })
 }
 
 #[derive(DecodeAsType)]
@@ -241,7 +274,8 @@ impl Destination {
         self.submit(&payload).await
     }
 
-    /// Whether the inbox recorded `id` as processed at the node's finalized head.
+    /// Whether the inbox recorded `id` as ended (delivered, refused or expired:
+    /// `Processed`) at the node's finalized head.
     pub async fn is_delivered(&self, id: &MessageId) -> Result<bool, Error> {
         let (_, head) = self.client.finalized_head().await?;
         Ok(self
@@ -251,13 +285,14 @@ impl Destination {
             .is_some())
     }
 
-    /// Where the inbox processed `id`, from `Processed[id]` (the block number) and that
-    /// block's `MessageProcessed` event: `(block number, block hash, extrinsic hash)`.
-    /// None when the id is not processed at the finalized head.
-    pub async fn find_delivery(
+    /// Where and how the inbox ended `id`, from `Processed[id]` (the block number) and
+    /// that block's `MessageProcessed`, `MessageRefused` or `MessageExpired` event:
+    /// `(block number, block hash, extrinsic hash, outcome)`. None when the id has
+    /// not ended at the finalized head.
+    pub async fn find_ending(
         &self,
         id: &MessageId,
-    ) -> Result<Option<(u32, [u8; 32], [u8; 32])>, Error> {
+    ) -> Result<Option<(u32, [u8; 32], [u8; 32], MessageOutcome)>, Error> {
         use parity_scale_codec::Decode;
         let (_, head) = self.client.finalized_head().await?;
         let Some(raw) = self
@@ -282,22 +317,21 @@ impl Destination {
             .at_block_hash_and_number(BlockHash::from(hash), u64::from(number))
             .await?;
         let events = at.events().fetch().await?;
-        let mut index = None;
+        let mut found = None;
         for event in events.iter() {
             let event = event?;
-            if event.pallet_name() == keys::PALLET && event.event_name() == "MessageProcessed" {
-                let f = event.decode_fields_unchecked_as::<IdOnly>()?;
-                if f.id == id.0 {
+            if let Some((ended, outcome)) = ending(&event)? {
+                if ended == *id {
                     if let subxt::events::Phase::ApplyExtrinsic(i) = event.phase() {
-                        index = Some(i as usize);
+                        found = Some((i as usize, outcome));
                     }
                 }
             }
         }
-        let Some(index) = index else {
+        let Some((index, outcome)) = found else {
             return Err(Error::Malformed {
                 what: "Processed entry",
-                reason: format!("block {number} has no MessageProcessed event for the id"),
+                reason: format!("block {number} has no event ending the id"),
             });
         };
         let extrinsics = at.extrinsics().fetch().await?;
@@ -314,7 +348,7 @@ impl Destination {
             })?
             .hash()
             .0;
-        Ok(Some((number, hash, tx)))
+        Ok(Some((number, hash, tx, outcome)))
     }
 
     /// Signs and submits `payload` with the next nonce and waits until a finalized
@@ -403,14 +437,14 @@ impl Destination {
         let mut outcomes = Vec::new();
         for event in events.iter() {
             let event = event?;
+            if let Some(ended) = ending(&event)? {
+                outcomes.push(ended);
+                continue;
+            }
             if event.pallet_name() != keys::PALLET {
                 continue;
             }
             match event.event_name() {
-                "MessageProcessed" => {
-                    let f = event.decode_fields_unchecked_as::<IdOnly>()?;
-                    outcomes.push((MessageId(f.id), MessageOutcome::Delivered));
-                }
                 "MessageHandlerFailed" => {
                     let f = event.decode_fields_unchecked_as::<IdOnly>()?;
                     let fields = event.decode_fields_unchecked_as::<subxt::dynamic::Value>()?;
@@ -422,11 +456,8 @@ impl Destination {
                 }
                 "MessageSkipped" => {
                     let f = event.decode_fields_unchecked_as::<Skipped>()?;
-                    let outcome = match f.reason {
-                        SkipReason::AlreadyProcessed => MessageOutcome::AlreadyDelivered,
-                        SkipReason::Expired => MessageOutcome::Expired,
-                    };
-                    outcomes.push((MessageId(f.id), outcome));
+                    let SkipReason::AlreadyProcessed = f.reason;
+                    outcomes.push((MessageId(f.id), MessageOutcome::AlreadyDelivered));
                 }
                 _ => {}
             }

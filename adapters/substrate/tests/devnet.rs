@@ -363,7 +363,8 @@ async fn attested_delivery_is_accepted_once() {
         "{weak}"
     );
 
-    // A message to an address with no handler is not consumed: reported, retryable.
+    // A message to an address with no handler ends refused (`NO_RECIPIENT`), as on
+    // EVM for an address with no contract: consumed, never retried.
     let receipt = relayer
         .deliver(&Batch {
             checkpoint,
@@ -377,10 +378,20 @@ async fn attested_delivery_is_accepted_once() {
         .unwrap();
     assert_eq!(receipt.outcomes.len(), 2);
     assert_eq!(receipt.outcomes[0], (id, MessageOutcome::AlreadyDelivered));
-    assert!(
-        matches!(&receipt.outcomes[1], (i, MessageOutcome::HandlerFailed(_)) if *i == messages[1].id())
+    assert_eq!(
+        receipt.outcomes[1],
+        (
+            messages[1].id(),
+            MessageOutcome::Refused("no recipient contract".into())
+        )
     );
-    assert!(!relayer.is_delivered(&messages[1].id()).await.unwrap());
+    assert!(relayer.is_delivered(&messages[1].id()).await.unwrap());
+    let (_, _, _, outcome) = relayer
+        .find_ending(&messages[1].id())
+        .await
+        .unwrap()
+        .expect("the refusal is found");
+    assert_eq!(outcome, MessageOutcome::Refused("no recipient contract".into()));
 }
 
 /// Every attempt at an endpoint, as the relayer's metrics would count them.

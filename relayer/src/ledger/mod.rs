@@ -244,8 +244,8 @@ pub trait Destination: Send + Sync {
 
     /// Where the inbox ended each of `ids` without delivering it, and how
     /// ([`MessageOutcome::Refused`] or [`MessageOutcome::Expired`]); ids that did not
-    /// end so are absent. An inbox that ends messages only by delivering them (the
-    /// pallet refuses an expired message instead of consuming it) finds none.
+    /// end so are absent. An inbox that ends messages only by delivering them finds
+    /// none.
     async fn find_endings(
         &self,
         _ids: &[MessageId],

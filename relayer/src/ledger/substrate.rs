@@ -10,7 +10,9 @@ use async_trait::async_trait;
 use isthmus_adapter_substrate::{Destination as Inbox, SubmitKey, SubstrateClient, VerifiedOutbox};
 use isthmus_config::GrandpaAnchor;
 use isthmus_light_client_grandpa::{FinalityProof, Header};
-use isthmus_protocol::{ActiveSigners, Attestation, Batch, MessageId, SignerSetUpdate};
+use isthmus_protocol::{
+    ActiveSigners, Attestation, Batch, MessageId, MessageOutcome, SignerSetUpdate,
+};
 use isthmus_schema::{
     BlockRef, LightClientCommit, LightClientRecord, NewMessage, VerifiedHeaderRecord,
 };
@@ -395,6 +397,29 @@ impl Source for SubstrateLedger {
     }
 }
 
+impl SubstrateLedger {
+    /// How and where the inbox ended each of `ids` (ids that did not end are absent).
+    async fn endings(
+        &self,
+        ids: &[MessageId],
+    ) -> Result<HashMap<MessageId, (DeliveryRef, MessageOutcome)>, LedgerError> {
+        let mut found = HashMap::new();
+        for id in ids {
+            if let Some((number, hash, tx, outcome)) = self.inbox.find_ending(id).await? {
+                let at = DeliveryRef {
+                    tx_hash: tx,
+                    block: BlockRef {
+                        number: u64::from(number),
+                        hash,
+                    },
+                };
+                found.insert(*id, (at, outcome));
+            }
+        }
+        Ok(found)
+    }
+}
+
 #[async_trait]
 impl Destination for SubstrateLedger {
     fn refuses_recipient(&self, _recipient: &[u8; 32]) -> Option<String> {
@@ -415,27 +440,42 @@ impl Destination for SubstrateLedger {
         .await
     }
 
+    /// The pallet's inbox sends its receipts, and takes the origin's, as its own
+    /// `Address32` (`pallet_isthmus::INBOX_ID`).
+    fn receipt_endpoint(&self) -> Option<[u8; 32]> {
+        Some(isthmus_adapter_substrate::keys::INBOX_ID)
+    }
+
+    /// The pallet consumes a message submitted after its deadline (`MessageExpired`).
+    fn ends_expired(&self) -> bool {
+        true
+    }
+
     /// One lookup per id (the pallet has no event index).
     async fn find_deliveries(
         &self,
         ids: &[MessageId],
     ) -> Result<HashMap<MessageId, DeliveryRef>, LedgerError> {
-        let mut found = HashMap::new();
-        for id in ids {
-            if let Some((number, hash, tx)) = self.inbox.find_delivery(id).await? {
-                found.insert(
-                    *id,
-                    DeliveryRef {
-                        tx_hash: tx,
-                        block: BlockRef {
-                            number: u64::from(number),
-                            hash,
-                        },
-                    },
-                );
-            }
-        }
-        Ok(found)
+        Ok(self
+            .endings(ids)
+            .await?
+            .into_iter()
+            .filter(|(_, (_, outcome))| *outcome == MessageOutcome::Delivered)
+            .map(|(id, (at, _))| (id, at))
+            .collect())
+    }
+
+    /// One lookup per id: refusals and expiries.
+    async fn find_endings(
+        &self,
+        ids: &[MessageId],
+    ) -> Result<HashMap<MessageId, (DeliveryRef, MessageOutcome)>, LedgerError> {
+        Ok(self
+            .endings(ids)
+            .await?
+            .into_iter()
+            .filter(|(_, (_, outcome))| *outcome != MessageOutcome::Delivered)
+            .collect())
     }
 
     async fn deliver(&self, batch: &Batch, timeout: Duration) -> Result<Delivered, LedgerError> {

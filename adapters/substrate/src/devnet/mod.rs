@@ -291,45 +291,209 @@ pub async fn ledger_id(client: &SubstrateClient) -> Result<u32, Error> {
     })
 }
 
-/// Lets `sender` on ledger `origin` instruct the clearing app (through `sudo`).
-pub async fn sudo_trust_sender(
+/// Submits the clearing app's administrative call `name` with `fields` through `sudo`.
+async fn sudo_clearing(
+    client: &SubstrateClient,
+    name: &str,
+    fields: Vec<(&str, subxt::dynamic::Value)>,
+) -> Result<(), Error> {
+    use subxt::dynamic::Value;
+    let call = Value::unnamed_variant("Clearing", [Value::named_variant(name, fields)]);
+    sudo(client, call).await
+}
+
+/// Lets `sender` on ledger `origin` instruct the clearing app to pay from `bank`
+/// (through `sudo`).
+pub async fn sudo_set_debitor(
     client: &SubstrateClient,
     origin: u32,
     sender: [u8; 32],
+    bank: [u8; 32],
+) -> Result<(), Error> {
+    use subxt::dynamic::Value;
+    sudo_clearing(
+        client,
+        "set_debitor",
+        vec![
+            ("origin_ledger", Value::u128(u128::from(origin))),
+            ("sender", Value::from_bytes(sender)),
+            ("bank", Value::from_bytes(bank)),
+            ("allowed", Value::bool(true)),
+        ],
+    )
+    .await
+}
+
+/// Lets `owner` pay from `bank` with the clearing app's `pay` (through `sudo`).
+pub async fn sudo_set_bank_owner(
+    client: &SubstrateClient,
+    bank: [u8; 32],
+    owner: [u8; 32],
+) -> Result<(), Error> {
+    use subxt::dynamic::Value;
+    sudo_clearing(
+        client,
+        "set_bank_owner",
+        vec![
+            ("bank", Value::from_bytes(bank)),
+            (
+                "owner",
+                Value::unnamed_variant("Some", [Value::from_bytes(owner)]),
+            ),
+        ],
+    )
+    .await
+}
+
+/// Names the clearing app of `ledger` (`app`) and opens that ledger's account here
+/// with `liquidity` (through `sudo`): payments can then go both ways.
+pub async fn sudo_clearing_peer(
+    client: &SubstrateClient,
+    ledger: u32,
+    app: [u8; 32],
+    liquidity: u128,
+) -> Result<(), Error> {
+    use subxt::dynamic::Value;
+    sudo_clearing(
+        client,
+        "set_peer",
+        vec![
+            ("ledger", Value::u128(u128::from(ledger))),
+            ("app", Value::from_bytes(app)),
+        ],
+    )
+    .await?;
+    sudo_clearing(
+        client,
+        "open_ledger_account",
+        vec![
+            ("ledger", Value::u128(u128::from(ledger))),
+            ("balance", Value::u128(liquidity)),
+        ],
+    )
+    .await
+}
+
+/// Names the inbox of `origin` that the pallet sends that origin's receipts to and
+/// takes its receipt batches from (through `sudo`).
+pub async fn sudo_set_receipt_endpoint(
+    client: &SubstrateClient,
+    origin: u32,
+    endpoint: [u8; 32],
 ) -> Result<(), Error> {
     use subxt::dynamic::Value;
     let call = Value::unnamed_variant(
-        "Clearing",
+        crate::keys::PALLET,
         [Value::named_variant(
-            "set_trusted_sender",
+            "set_receipt_endpoint",
             [
                 ("origin_ledger", Value::u128(u128::from(origin))),
-                ("sender", Value::from_bytes(sender)),
-                ("trusted", Value::bool(true)),
+                ("endpoint", Value::from_bytes(endpoint)),
             ],
         )],
     );
     sudo(client, call).await
 }
 
-/// The clearing app's balance of `bank` at the node's best block.
-pub async fn clearing_balance(client: &SubstrateClient, bank: [u8; 32]) -> Result<u128, Error> {
-    use sp_crypto_hashing::{blake2_128, twox_128};
+/// A payment through the clearing app (`Clearing::pay`), signed by `payer` (the
+/// debtor bank's operator); returns the payment's message id, which keys its escrow.
+pub async fn pay(
+    payer: &crate::Destination,
+    destination: u32,
+    uetr: [u8; 32],
+    debtor: [u8; 32],
+    creditor: [u8; 32],
+    amount: u128,
+    deadline: u64,
+) -> Result<isthmus_protocol::MessageId, Error> {
+    use subxt::dynamic::Value;
+    let payload = subxt::dynamic::transaction(
+        "Clearing",
+        "pay",
+        vec![
+            Value::u128(u128::from(destination)),
+            Value::from_bytes(uetr),
+            Value::from_bytes(debtor),
+            Value::from_bytes(creditor),
+            Value::u128(amount),
+            Value::u128(u128::from(deadline)),
+        ],
+    );
+    let receipt = payer.submit(&payload).await?;
+    let found = payer
+        .client()
+        .dispatched_in(receipt.block_number, receipt.block_hash)
+        .await?;
+    found
+        .into_iter()
+        .find(|m| {
+            m.message.sender.0 == crate::keys::CLEARING_APP && m.message.destination == destination
+        })
+        .map(|m| m.id)
+        .ok_or_else(|| Error::Malformed {
+            what: "Dispatch event",
+            reason: format!(
+                "block {} has no payment from the clearing app",
+                receipt.block_number
+            ),
+        })
+}
+
+/// A `u128` storage value of the clearing app (`entry`, under `key_suffix` for a map
+/// entry) at the node's best block; 0 when absent.
+async fn clearing_u128(
+    client: &SubstrateClient,
+    entry: &str,
+    key_suffix: &[u8],
+) -> Result<u128, Error> {
+    use sp_crypto_hashing::twox_128;
     let mut key = twox_128(b"Clearing").to_vec();
-    key.extend_from_slice(&twox_128(b"BalanceOf"));
-    key.extend_from_slice(&blake2_128(&bank));
-    key.extend_from_slice(&bank);
+    key.extend_from_slice(&twox_128(entry.as_bytes()));
+    key.extend_from_slice(key_suffix);
     Ok(match client.storage(&key, None).await? {
         Some(bytes) => {
             u128::from_le_bytes(<[u8; 16]>::try_from(bytes.as_slice()).map_err(|_| {
                 Error::Malformed {
-                    what: "clearing balance",
-                    reason: format!("{} bytes, 16 expected", bytes.len()),
+                    what: "clearing storage",
+                    reason: format!("{entry}: {} bytes, 16 expected", bytes.len()),
                 }
             })?)
         }
         None => 0,
     })
+}
+
+/// The clearing app's account of `ledger` (the liquidity it holds here).
+pub async fn clearing_ledger_balance(client: &SubstrateClient, ledger: u32) -> Result<u128, Error> {
+    let id = ledger.to_le_bytes();
+    let mut suffix = sp_crypto_hashing::twox_64(&id).to_vec();
+    suffix.extend_from_slice(&id);
+    clearing_u128(client, "LedgerBalance", &suffix).await
+}
+
+/// The chain's time (`Timestamp::Now`) at the node's best block, in unix seconds.
+pub async fn chain_time(client: &SubstrateClient) -> Result<u64, Error> {
+    use sp_crypto_hashing::twox_128;
+    let mut key = twox_128(b"Timestamp").to_vec();
+    key.extend_from_slice(&twox_128(b"Now"));
+    let bytes = client.storage(&key, None).await?.unwrap_or_default();
+    let millis = <[u8; 8]>::try_from(bytes.as_slice()).map_err(|_| Error::Malformed {
+        what: "Timestamp::Now",
+        reason: format!("{} bytes, 8 expected", bytes.len()),
+    })?;
+    Ok(u64::from_le_bytes(millis) / 1000)
+}
+
+/// The clearing app's total in escrow.
+pub async fn clearing_escrowed(client: &SubstrateClient) -> Result<u128, Error> {
+    clearing_u128(client, "Escrowed", &[]).await
+}
+
+/// The clearing app's balance of `bank` at the node's best block.
+pub async fn clearing_balance(client: &SubstrateClient, bank: [u8; 32]) -> Result<u128, Error> {
+    let mut suffix = sp_crypto_hashing::blake2_128(&bank).to_vec();
+    suffix.extend_from_slice(&bank);
+    clearing_u128(client, "BalanceOf", &suffix).await
 }
 
 /// Sets an origin's trust configuration through `sudo` (the dev runtime's admin is

@@ -1,24 +1,39 @@
 //! `pallet-isthmus-clearing`: the example inter-bank clearing application on a
 //! Substrate ledger, with the semantics of `onchain/evm/src/ClearingApp.sol`.
 //!
-//! Each bank (a 32-byte identifier) has a settlement balance. A payment instruction
-//! delivered by the Isthmus inbox from a trusted sender on another ledger moves
-//! `amount` from one bank to another. Refusals that can never change (malformed
-//! instruction, untrusted sender, duplicate instruction) are final: they are recorded
-//! by [`Event::InstructionRejected`] and consume the message, so a refused payment is
-//! never retried into a double settlement. Refusals that depend on state (unknown
-//! bank, insufficient funds, a balance that would overflow) are not: the runtime
-//! reports them as a handler failure, the message stays deliverable and settles when
-//! it is retried after the state changed (a payment delivered before the one that
-//! funds it), as on EVM ([`Rejection::is_final`]).
+//! Each bank (a 32-byte identifier) has a settlement balance in one currency
+//! ([`Config::Currency`]). Two kinds of business, as on EVM:
 //!
-//! Body: `abi.encode(bytes32 instructionId, bytes32 fromBank, bytes32 toBank, uint256
-//! amount)`, 128 bytes, the same bytes an EVM sender produces. Balances are `u128`; an
-//! amount of 2^128 or more exceeds every balance and is refused as insufficient funds,
-//! the outcome the EVM app gives too for any amount above the balance.
+//! **Cross-ledger payments** ([`Pallet::pay`]). The debtor bank's operator pays: the
+//! amount moves from the debtor's balance into escrow, and the payment ([`Payment`]:
+//! end-to-end id, debtor, creditor, amount, currency) leaves through the Isthmus
+//! outbox, sent by [`APP_ADDRESS`], to the clearing app of the destination ledger (its
+//! [`Peer`]). There the creditor is credited out of this ledger's account, or the
+//! payment is refused for good. Its receipt comes back ([`Pallet::on_receipt`]):
+//! `delivered` settles the escrow into the destination ledger's account here
+//! ([`LedgerBalance`]); `refused` or `expired` returns it to the debtor. A payment
+//! from another ledger is credited here out of that ledger's account, from its peer
+//! only. Balances plus ledger accounts plus escrow never change, and each payment is
+//! settled or returned exactly once.
+//!
+//! **Instructions** (128 bytes: `abi.encode(bytes32 instructionId, bytes32 fromBank,
+//! bytes32 toBank, uint256 amount)`) move `amount` between two banks of this ledger on
+//! the word of a sender of another ledger that the admin allowed to debit the paying
+//! bank ([`MayDebit`]). Instruction ids are the sender's own ([`Settled`] is keyed by
+//! origin, sender and id). Refusals that can never change (malformed instruction, a
+//! sender that may not debit the bank, a duplicate) are final: recorded by
+//! [`Event::InstructionRejected`], the message consumed (its receipt says delivered,
+//! with a zero answer, as the EVM app's). Refusals that depend on state (unknown bank,
+//! insufficient funds, a balance that would overflow) are not: the runtime reports
+//! them as a handler failure and the message stays deliverable ([`Rejection::is_final`]).
+//!
+//! Balances are `u128`; an amount of 2^128 or more exceeds every balance and is
+//! refused as insufficient funds, the outcome the EVM app gives for any amount above
+//! the balance.
 //!
 //! The runtime routes messages whose recipient is [`APP_ADDRESS`] to
-//! [`Pallet::handle_instruction`]; nothing else can call it (the EVM app's `NotInbox`).
+//! [`Pallet::handle_message`] and the receipts of messages it sent to
+//! [`Pallet::on_receipt`]; nothing else can call them (the EVM app's `NotInbox`).
 #![cfg_attr(not(feature = "std"), no_std)]
 
 pub use pallet::*;
@@ -32,6 +47,82 @@ pub const APP_ADDRESS: [u8; 32] = [
 
 /// Length of an ABI-encoded instruction.
 pub const INSTRUCTION_LEN: usize = 128;
+
+/// Length of an ABI-encoded payment.
+pub const PAYMENT_LEN: usize = 160;
+
+/// A cross-ledger payment, as its body carries it: `abi.encode(bytes32 uetr, bytes32
+/// debtor, bytes32 creditor, uint256 amount, bytes3 currency)`, the bytes the EVM app
+/// sends and reads.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Payment {
+    /// UETR-style end-to-end id.
+    pub uetr: [u8; 32],
+    /// Paying bank, on the origin ledger.
+    pub debtor: [u8; 32],
+    /// Receiving bank, on the destination ledger.
+    pub creditor: [u8; 32],
+    /// Amount as the 32-byte big-endian `uint256`.
+    pub amount: [u8; 32],
+    /// ISO 4217 currency code.
+    pub currency: [u8; 3],
+}
+
+impl Payment {
+    /// Parses exactly [`PAYMENT_LEN`] bytes (the currency word's padding must be zero).
+    pub fn parse(body: &[u8]) -> Option<Self> {
+        if body.len() != PAYMENT_LEN || body[131..].iter().any(|b| *b != 0) {
+            return None;
+        }
+        let word = |i: usize| {
+            let mut w = [0u8; 32];
+            w.copy_from_slice(&body[i * 32..(i + 1) * 32]);
+            w
+        };
+        Some(Self {
+            uetr: word(0),
+            debtor: word(1),
+            creditor: word(2),
+            amount: word(3),
+            currency: [body[128], body[129], body[130]],
+        })
+    }
+
+    /// Encodes like Solidity's `abi.encode` of the five fields.
+    pub fn encode(&self) -> [u8; PAYMENT_LEN] {
+        let mut out = [0u8; PAYMENT_LEN];
+        for (i, w) in [self.uetr, self.debtor, self.creditor, self.amount]
+            .iter()
+            .enumerate()
+        {
+            out[i * 32..(i + 1) * 32].copy_from_slice(w);
+        }
+        out[128..131].copy_from_slice(&self.currency);
+        out
+    }
+
+    /// The amount if it fits in `u128`.
+    pub fn amount_u128(&self) -> Option<u128> {
+        u128_of(&self.amount)
+    }
+}
+
+/// A `uint256` word as `u128`, if it fits.
+fn u128_of(word: &[u8; 32]) -> Option<u128> {
+    if word[..16].iter().any(|b| *b != 0) {
+        return None;
+    }
+    let mut low = [0u8; 16];
+    low.copy_from_slice(&word[16..]);
+    Some(u128::from_be_bytes(low))
+}
+
+/// A `u128` as a `uint256` word.
+pub fn word_of(amount: u128) -> [u8; 32] {
+    let mut w = [0u8; 32];
+    w[16..].copy_from_slice(&amount.to_be_bytes());
+    w
+}
 
 /// A decoded payment instruction.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -79,12 +170,7 @@ impl Instruction {
 
     /// The amount if it fits in `u128`.
     pub fn amount_u128(&self) -> Option<u128> {
-        if self.amount[..16].iter().any(|b| *b != 0) {
-            return None;
-        }
-        let mut low = [0u8; 16];
-        low.copy_from_slice(&self.amount[16..]);
-        Some(u128::from_be_bytes(low))
+        u128_of(&self.amount)
     }
 }
 
@@ -93,6 +179,8 @@ pub mod pallet {
     use super::*;
     use frame_support::pallet_prelude::*;
     use frame_system::pallet_prelude::*;
+    use isthmus_protocol::{Receipt, ReceiptOutcome};
+    use pallet_isthmus::{code, Dispatcher, Handled};
 
     #[pallet::pallet]
     pub struct Pallet<T>(_);
@@ -100,8 +188,14 @@ pub mod pallet {
     /// Configuration.
     #[pallet::config]
     pub trait Config: frame_system::Config {
-        /// Who opens banks and trusts senders (Root in the dev runtime).
+        /// Who opens banks and accounts, names peers and debitors (Root in the dev
+        /// runtime).
         type AdminOrigin: EnsureOrigin<Self::RuntimeOrigin>;
+        /// The Isthmus outbox payments leave through.
+        type Outbox: Dispatcher;
+        /// The one currency of the balances (ISO 4217 code).
+        #[pallet::constant]
+        type Currency: Get<[u8; 3]>;
     }
 
     /// Settlement balance per bank.
@@ -112,14 +206,111 @@ pub mod pallet {
     #[pallet::storage]
     pub type IsBank<T> = StorageMap<_, Blake2_128Concat, [u8; 32], (), OptionQuery>;
 
-    /// Settled instruction ids.
+    /// Settled instructions, by `(origin ledger, sender, instruction id)`: one
+    /// sender's id never blocks another's.
     #[pallet::storage]
-    pub type Settled<T> = StorageMap<_, Blake2_128Concat, [u8; 32], (), OptionQuery>;
+    pub type Settled<T> = StorageNMap<
+        _,
+        (
+            NMapKey<Twox64Concat, u32>,
+            NMapKey<Blake2_128Concat, [u8; 32]>,
+            NMapKey<Blake2_128Concat, [u8; 32]>,
+        ),
+        (),
+        OptionQuery,
+    >;
 
-    /// `(origin ledger, sender)` allowed to instruct payments.
+    /// `(origin ledger, sender, bank)`: the sender may instruct payments from the bank.
     #[pallet::storage]
-    pub type TrustedSender<T> =
-        StorageDoubleMap<_, Twox64Concat, u32, Blake2_128Concat, [u8; 32], (), OptionQuery>;
+    pub type MayDebit<T> = StorageNMap<
+        _,
+        (
+            NMapKey<Twox64Concat, u32>,
+            NMapKey<Blake2_128Concat, [u8; 32]>,
+            NMapKey<Blake2_128Concat, [u8; 32]>,
+        ),
+        (),
+        OptionQuery,
+    >;
+
+    /// The account that may pay from a bank's balance ([`Pallet::pay`]).
+    #[pallet::storage]
+    pub type BankOwner<T: Config> =
+        StorageMap<_, Blake2_128Concat, [u8; 32], T::AccountId, OptionQuery>;
+
+    /// Per ledger, the clearing app there (an `Address32`): payments go to it, and
+    /// only it can pay here from that ledger.
+    #[pallet::storage]
+    pub type Peer<T> = StorageMap<_, Twox64Concat, u32, [u8; 32], OptionQuery>;
+
+    /// Per ledger, its account here: the liquidity it holds on this ledger. Payments
+    /// from it are credited out of it; payments to it settle into it.
+    #[pallet::storage]
+    pub type LedgerBalance<T> = StorageMap<_, Twox64Concat, u32, u128, OptionQuery>;
+
+    /// Escrows of payments sent from here, by message id.
+    #[pallet::storage]
+    pub type Escrows<T> = StorageMap<_, Identity, [u8; 32], Escrow, OptionQuery>;
+
+    /// Total in escrow: payments sent whose receipt is not back yet.
+    #[pallet::storage]
+    pub type Escrowed<T> = StorageValue<_, u128, ValueQuery>;
+
+    /// End-to-end ids paid from here.
+    #[pallet::storage]
+    pub type SentUetr<T> = StorageMap<_, Blake2_128Concat, [u8; 32], (), OptionQuery>;
+
+    /// End-to-end ids credited here.
+    #[pallet::storage]
+    pub type CreditedUetr<T> = StorageMap<_, Blake2_128Concat, [u8; 32], (), OptionQuery>;
+
+    /// Where a payment sent from here stands.
+    #[derive(
+        Clone,
+        Copy,
+        PartialEq,
+        Eq,
+        Debug,
+        Encode,
+        Decode,
+        DecodeWithMemTracking,
+        TypeInfo,
+        MaxEncodedLen,
+    )]
+    pub enum EscrowState {
+        /// Sent; its receipt is not back.
+        Open,
+        /// Delivered: the amount went to the destination ledger's account.
+        Settled,
+        /// Refused or expired: the amount went back to the debtor.
+        Returned,
+    }
+
+    /// The escrow of one payment sent from here.
+    #[derive(
+        Clone,
+        Copy,
+        PartialEq,
+        Eq,
+        Debug,
+        Encode,
+        Decode,
+        DecodeWithMemTracking,
+        TypeInfo,
+        MaxEncodedLen,
+    )]
+    pub struct Escrow {
+        /// End-to-end id.
+        pub uetr: [u8; 32],
+        /// Paying bank.
+        pub debtor: [u8; 32],
+        /// Amount held.
+        pub amount: u128,
+        /// Destination ledger.
+        pub destination: u32,
+        /// Where it stands.
+        pub state: EscrowState,
+    }
 
     /// Why an instruction was refused. Final ones consume the message; the others
     /// leave it deliverable ([`Rejection::is_final`]).
@@ -136,11 +327,11 @@ pub mod pallet {
         MaxEncodedLen,
     )]
     pub enum Rejection {
-        /// The body is not 128 bytes.
+        /// The body is not an instruction (128 bytes) nor a payment (160 bytes).
         MalformedInstruction,
-        /// The sender is not trusted for its origin.
-        UntrustedSender,
-        /// The instruction id was settled before.
+        /// The sender may not debit the paying bank.
+        MayNotDebit,
+        /// The sender had this instruction id settled before.
         DuplicateInstruction,
         /// A bank is not open.
         UnknownBank,
@@ -157,7 +348,7 @@ pub mod pallet {
         pub fn is_final(self) -> bool {
             match self {
                 Rejection::MalformedInstruction
-                | Rejection::UntrustedSender
+                | Rejection::MayNotDebit
                 | Rejection::DuplicateInstruction => true,
                 Rejection::UnknownBank
                 | Rejection::InsufficientFunds
@@ -169,7 +360,7 @@ pub mod pallet {
         pub fn as_str(self) -> &'static str {
             match self {
                 Rejection::MalformedInstruction => "malformed instruction",
-                Rejection::UntrustedSender => "untrusted sender",
+                Rejection::MayNotDebit => "sender may not debit this bank",
                 Rejection::DuplicateInstruction => "duplicate instruction",
                 Rejection::UnknownBank => "unknown bank",
                 Rejection::InsufficientFunds => "insufficient funds",
@@ -178,21 +369,37 @@ pub mod pallet {
         }
     }
 
-    /// Errors of the administrative calls.
+    /// Errors of the calls.
     #[pallet::error]
     pub enum Error<T> {
         /// The bank is open already: its balance changes only by payments.
         BankExists,
+        /// The ledger's account is open already.
+        LedgerAccountExists,
+        /// The caller does not operate the debtor bank.
+        NotBankOwner,
+        /// No clearing app is known on the destination ledger.
+        NoPeer,
+        /// A payment of nothing.
+        ZeroAmount,
+        /// This end-to-end id was paid from here before.
+        DuplicatePayment,
+        /// The debtor's balance is below the amount.
+        InsufficientFunds,
+        /// No open escrow for the receipt's message and destination.
+        NoOpenEscrow,
+        /// A balance would exceed `u128::MAX`.
+        BalanceOverflow,
     }
 
-    /// Genesis: banks with opening balances and trusted senders.
+    /// Genesis: banks with opening balances, and the banks senders may debit.
     #[pallet::genesis_config]
     #[derive(frame_support::DefaultNoBound)]
     pub struct GenesisConfig<T: Config> {
         /// `(bank, balance)`.
         pub banks: alloc::vec::Vec<([u8; 32], u128)>,
-        /// `(origin ledger, sender)`.
-        pub trusted_senders: alloc::vec::Vec<(u32, [u8; 32])>,
+        /// `(origin ledger, sender, bank)`.
+        pub debitors: alloc::vec::Vec<(u32, [u8; 32], [u8; 32])>,
         #[serde(skip)]
         #[doc(hidden)]
         pub _config: core::marker::PhantomData<T>,
@@ -205,8 +412,8 @@ pub mod pallet {
                 IsBank::<T>::insert(bank, ());
                 BalanceOf::<T>::insert(bank, balance);
             }
-            for (origin, sender) in &self.trusted_senders {
-                TrustedSender::<T>::insert(origin, sender, ());
+            for (origin, sender, bank) in &self.debitors {
+                MayDebit::<T>::insert((origin, sender, bank), ());
             }
         }
     }
@@ -222,16 +429,18 @@ pub mod pallet {
             /// Its balance.
             balance: u128,
         },
-        /// A sender's trust changed.
-        SenderTrusted {
+        /// Whether `sender` of `origin` may instruct payments from `bank` changed.
+        DebitorSet {
             /// Origin ledger.
             origin: u32,
             /// Sender.
             sender: [u8; 32],
-            /// Trusted or not.
-            trusted: bool,
+            /// Bank.
+            bank: [u8; 32],
+            /// Allowed or not.
+            allowed: bool,
         },
-        /// A payment was settled.
+        /// An instruction was settled.
         PaymentSettled {
             /// Instruction id.
             instruction_id: [u8; 32],
@@ -248,6 +457,77 @@ pub mod pallet {
             instruction_id: [u8; 32],
             /// Why.
             reason: Rejection,
+        },
+        /// Who may pay from `bank` changed (None: nobody).
+        BankOwnerSet {
+            /// Bank.
+            bank: [u8; 32],
+            /// Its operator.
+            owner: Option<T::AccountId>,
+        },
+        /// The clearing app of `ledger` was named.
+        PeerSet {
+            /// Ledger.
+            ledger: u32,
+            /// Its clearing app's `Address32`.
+            app: [u8; 32],
+        },
+        /// `ledger`'s account here was opened.
+        LedgerAccountOpened {
+            /// Ledger.
+            ledger: u32,
+            /// Its balance.
+            balance: u128,
+        },
+        /// A payment left: `amount` of `debtor` is in escrow until its receipt.
+        PaymentSent {
+            /// Message id, which keys the escrow.
+            id: [u8; 32],
+            /// End-to-end id.
+            uetr: [u8; 32],
+            /// Paying bank.
+            debtor: [u8; 32],
+            /// Receiving bank on the destination.
+            creditor: [u8; 32],
+            /// Destination ledger.
+            destination: u32,
+            /// Amount.
+            amount: u128,
+        },
+        /// A payment from `origin` credited `creditor` here.
+        PaymentCredited {
+            /// End-to-end id.
+            uetr: [u8; 32],
+            /// Origin ledger.
+            origin: u32,
+            /// Credited bank.
+            creditor: [u8; 32],
+            /// Amount.
+            amount: u128,
+        },
+        /// Its `delivered` receipt settled the escrow into the destination's account.
+        EscrowSettled {
+            /// Message id.
+            id: [u8; 32],
+            /// End-to-end id.
+            uetr: [u8; 32],
+            /// Amount.
+            amount: u128,
+        },
+        /// Its `refused` or `expired` receipt returned the escrow to the debtor.
+        EscrowReturned {
+            /// Message id.
+            id: [u8; 32],
+            /// End-to-end id.
+            uetr: [u8; 32],
+            /// The debtor bank, credited back.
+            debtor: [u8; 32],
+            /// Amount.
+            amount: u128,
+            /// Receipt outcome code (2 refused, 3 expired).
+            outcome: u8,
+            /// The destination's answer (a refusal code).
+            result: [u8; 32],
         },
     }
 
@@ -266,40 +546,256 @@ pub mod pallet {
             Ok(())
         }
 
-        /// Trusts (or distrusts) `sender` on `origin_ledger` to instruct payments.
+        /// Allows (or no longer allows) `sender` of `origin_ledger` to instruct
+        /// payments from `bank`.
         #[pallet::call_index(1)]
         #[pallet::weight(T::DbWeight::get().writes(1).saturating_add(Weight::from_parts(10_000_000, 0)))]
-        pub fn set_trusted_sender(
+        pub fn set_debitor(
             origin: OriginFor<T>,
             origin_ledger: u32,
             sender: [u8; 32],
-            trusted: bool,
+            bank: [u8; 32],
+            allowed: bool,
         ) -> DispatchResult {
             T::AdminOrigin::ensure_origin(origin)?;
-            if trusted {
-                TrustedSender::<T>::insert(origin_ledger, sender, ());
+            if allowed {
+                MayDebit::<T>::insert((origin_ledger, sender, bank), ());
             } else {
-                TrustedSender::<T>::remove(origin_ledger, sender);
+                MayDebit::<T>::remove((origin_ledger, sender, bank));
             }
-            Self::deposit_event(Event::SenderTrusted {
+            Self::deposit_event(Event::DebitorSet {
                 origin: origin_ledger,
                 sender,
-                trusted,
+                bank,
+                allowed,
+            });
+            Ok(())
+        }
+
+        /// Names the account that may pay from `bank` (None: nobody).
+        #[pallet::call_index(2)]
+        #[pallet::weight(T::DbWeight::get().writes(1).saturating_add(Weight::from_parts(10_000_000, 0)))]
+        pub fn set_bank_owner(
+            origin: OriginFor<T>,
+            bank: [u8; 32],
+            owner: Option<T::AccountId>,
+        ) -> DispatchResult {
+            T::AdminOrigin::ensure_origin(origin)?;
+            match &owner {
+                Some(who) => BankOwner::<T>::insert(bank, who),
+                None => BankOwner::<T>::remove(bank),
+            }
+            Self::deposit_event(Event::BankOwnerSet { bank, owner });
+            Ok(())
+        }
+
+        /// Names the clearing app on `ledger` (an `Address32`).
+        #[pallet::call_index(3)]
+        #[pallet::weight(T::DbWeight::get().writes(1).saturating_add(Weight::from_parts(10_000_000, 0)))]
+        pub fn set_peer(origin: OriginFor<T>, ledger: u32, app: [u8; 32]) -> DispatchResult {
+            T::AdminOrigin::ensure_origin(origin)?;
+            Peer::<T>::insert(ledger, app);
+            Self::deposit_event(Event::PeerSet { ledger, app });
+            Ok(())
+        }
+
+        /// Opens `ledger`'s account here with the liquidity it holds, once.
+        #[pallet::call_index(4)]
+        #[pallet::weight(T::DbWeight::get().reads_writes(1, 1).saturating_add(Weight::from_parts(10_000_000, 0)))]
+        pub fn open_ledger_account(
+            origin: OriginFor<T>,
+            ledger: u32,
+            balance: u128,
+        ) -> DispatchResult {
+            T::AdminOrigin::ensure_origin(origin)?;
+            ensure!(
+                !LedgerBalance::<T>::contains_key(ledger),
+                Error::<T>::LedgerAccountExists
+            );
+            LedgerBalance::<T>::insert(ledger, balance);
+            Self::deposit_event(Event::LedgerAccountOpened { ledger, balance });
+            Ok(())
+        }
+
+        /// Pays `amount` from `debtor` (a bank the caller operates) to `creditor` on
+        /// `destination`, with end-to-end id `uetr`. The amount is in escrow until
+        /// the payment's receipt: settled if delivered, returned to `debtor` if
+        /// refused or expired (`deadline`: unix seconds, 0 = none).
+        #[pallet::call_index(5)]
+        #[pallet::weight(
+            T::Outbox::dispatch_weight(PAYMENT_LEN as u32)
+                .saturating_add(T::DbWeight::get().reads_writes(4, 4))
+                .saturating_add(Weight::from_parts(20_000_000, 0))
+        )]
+        pub fn pay(
+            origin: OriginFor<T>,
+            destination: u32,
+            uetr: [u8; 32],
+            debtor: [u8; 32],
+            creditor: [u8; 32],
+            amount: u128,
+            deadline: u64,
+        ) -> DispatchResult {
+            let who = ensure_signed(origin)?;
+            ensure!(
+                BankOwner::<T>::get(debtor).as_ref() == Some(&who),
+                Error::<T>::NotBankOwner
+            );
+            let to = Peer::<T>::get(destination).ok_or(Error::<T>::NoPeer)?;
+            ensure!(amount != 0, Error::<T>::ZeroAmount);
+            ensure!(
+                !SentUetr::<T>::contains_key(uetr),
+                Error::<T>::DuplicatePayment
+            );
+            let balance = BalanceOf::<T>::get(debtor);
+            ensure!(balance >= amount, Error::<T>::InsufficientFunds);
+            let held = Escrowed::<T>::get()
+                .checked_add(amount)
+                .ok_or(Error::<T>::BalanceOverflow)?;
+            let body = Payment {
+                uetr,
+                debtor,
+                creditor,
+                amount: word_of(amount),
+                currency: T::Currency::get(),
+            }
+            .encode()
+            .to_vec();
+            let id = T::Outbox::dispatch_from(APP_ADDRESS, destination, to, deadline, body)?;
+            SentUetr::<T>::insert(uetr, ());
+            BalanceOf::<T>::insert(debtor, balance - amount);
+            Escrowed::<T>::put(held);
+            Escrows::<T>::insert(
+                id,
+                Escrow {
+                    uetr,
+                    debtor,
+                    amount,
+                    destination,
+                    state: EscrowState::Open,
+                },
+            );
+            Self::deposit_event(Event::PaymentSent {
+                id,
+                uetr,
+                debtor,
+                creditor,
+                destination,
+                amount,
             });
             Ok(())
         }
     }
 
     impl<T: Config> Pallet<T> {
+        /// A message for the app: a payment (160 bytes) is credited or refused for
+        /// good; anything else is an instruction ([`Pallet::handle_instruction`]),
+        /// whose final refusals are recorded and end the message with a zero answer,
+        /// and whose state-dependent refusals are handler failures (Err: the message
+        /// stays deliverable).
+        pub fn handle_message(
+            origin: u32,
+            sender: [u8; 32],
+            body: &[u8],
+        ) -> Result<Handled, DispatchError> {
+            if body.len() == PAYMENT_LEN {
+                return Ok(match Self::credit(origin, sender, body) {
+                    Ok(uetr) => Handled::Accepted(uetr),
+                    Err(refusal) => Handled::Refused(code(refusal)),
+                });
+            }
+            match Self::handle_instruction(origin, sender, body) {
+                Ok(id) => Ok(Handled::Accepted(id)),
+                Err(refusal) if refusal.is_final() => Ok(Handled::Accepted([0u8; 32])),
+                Err(refusal) => Err(DispatchError::Other(refusal.as_str())),
+            }
+        }
+
+        /// A payment from `origin`: credits the creditor out of the origin's account
+        /// here, or refuses it for good (its receipt returns it to the debtor there).
+        /// The refusals, in order, are the EVM app's.
+        fn credit(origin: u32, sender: [u8; 32], body: &[u8]) -> Result<[u8; 32], &'static str> {
+            let p = Payment::parse(body).ok_or("malformed payment")?;
+            if sender == [0u8; 32] || Peer::<T>::get(origin) != Some(sender) {
+                return Err("untrusted sender");
+            }
+            if p.currency != T::Currency::get() {
+                return Err("wrong currency");
+            }
+            if CreditedUetr::<T>::contains_key(p.uetr) {
+                return Err("duplicate payment");
+            }
+            if !IsBank::<T>::contains_key(p.creditor) {
+                return Err("unknown bank");
+            }
+            let liquidity = LedgerBalance::<T>::get(origin).unwrap_or(0);
+            let amount = p
+                .amount_u128()
+                .filter(|a| *a <= liquidity)
+                .ok_or("insufficient funds")?;
+            let credited = BalanceOf::<T>::get(p.creditor)
+                .checked_add(amount)
+                .ok_or("balance overflow")?;
+            CreditedUetr::<T>::insert(p.uetr, ());
+            LedgerBalance::<T>::insert(origin, liquidity - amount);
+            BalanceOf::<T>::insert(p.creditor, credited);
+            Self::deposit_event(Event::PaymentCredited {
+                uetr: p.uetr,
+                origin,
+                creditor: p.creditor,
+                amount,
+            });
+            Ok(p.uetr)
+        }
+
+        /// The receipt of a message the app sent: settles or returns its escrow, once.
+        pub fn on_receipt(destination: u32, receipt: &Receipt) -> DispatchResult {
+            let id = receipt.id.0;
+            let mut escrow = Escrows::<T>::get(id)
+                .filter(|e| e.state == EscrowState::Open && e.destination == destination)
+                .ok_or(Error::<T>::NoOpenEscrow)?;
+            let amount = escrow.amount;
+            Escrowed::<T>::mutate(|held| *held = held.saturating_sub(amount));
+            if receipt.outcome == ReceiptOutcome::Delivered {
+                let account = LedgerBalance::<T>::get(destination)
+                    .unwrap_or(0)
+                    .checked_add(amount)
+                    .ok_or(Error::<T>::BalanceOverflow)?;
+                LedgerBalance::<T>::insert(destination, account);
+                escrow.state = EscrowState::Settled;
+                Self::deposit_event(Event::EscrowSettled {
+                    id,
+                    uetr: escrow.uetr,
+                    amount,
+                });
+            } else {
+                let balance = BalanceOf::<T>::get(escrow.debtor)
+                    .checked_add(amount)
+                    .ok_or(Error::<T>::BalanceOverflow)?;
+                BalanceOf::<T>::insert(escrow.debtor, balance);
+                escrow.state = EscrowState::Returned;
+                Self::deposit_event(Event::EscrowReturned {
+                    id,
+                    uetr: escrow.uetr,
+                    debtor: escrow.debtor,
+                    amount,
+                    outcome: receipt.outcome.code(),
+                    result: receipt.result,
+                });
+            }
+            Escrows::<T>::insert(id, escrow);
+            Ok(())
+        }
+
         /// Applies one delivered instruction; the refusal order is the EVM app's. A
         /// final refusal is recorded ([`Event::InstructionRejected`]); one that depends
         /// on state is only returned (the runtime reports it as a handler failure and
-        /// rolls back, so nothing of it stays).
+        /// rolls back, so nothing of it stays). Returns the settled instruction's id.
         pub fn handle_instruction(
             origin: u32,
             sender: [u8; 32],
             body: &[u8],
-        ) -> Result<(), Rejection> {
+        ) -> Result<[u8; 32], Rejection> {
             let result = Self::try_settle(origin, sender, body);
             if let Err((instruction_id, reason)) = result {
                 if reason.is_final() {
@@ -310,21 +806,21 @@ pub mod pallet {
                 }
                 return Err(reason);
             }
-            Ok(())
+            result.map_err(|(_, reason)| reason)
         }
 
         fn try_settle(
             origin: u32,
             sender: [u8; 32],
             body: &[u8],
-        ) -> Result<(), ([u8; 32], Rejection)> {
+        ) -> Result<[u8; 32], ([u8; 32], Rejection)> {
             let ins =
                 Instruction::parse(body).ok_or(([0u8; 32], Rejection::MalformedInstruction))?;
             let reject = |r| (ins.id, r);
-            if !TrustedSender::<T>::contains_key(origin, sender) {
-                return Err(reject(Rejection::UntrustedSender));
+            if !MayDebit::<T>::contains_key((origin, sender, ins.from)) {
+                return Err(reject(Rejection::MayNotDebit));
             }
-            if Settled::<T>::contains_key(ins.id) {
+            if Settled::<T>::contains_key((origin, sender, ins.id)) {
                 return Err(reject(Rejection::DuplicateInstruction));
             }
             if !IsBank::<T>::contains_key(ins.from) || !IsBank::<T>::contains_key(ins.to) {
@@ -344,7 +840,7 @@ pub mod pallet {
             let credited = to_balance
                 .checked_add(amount)
                 .ok_or(reject(Rejection::BalanceOverflow))?;
-            Settled::<T>::insert(ins.id, ());
+            Settled::<T>::insert((origin, sender, ins.id), ());
             BalanceOf::<T>::insert(ins.from, debited);
             BalanceOf::<T>::insert(ins.to, credited);
             Self::deposit_event(Event::PaymentSettled {
@@ -353,7 +849,7 @@ pub mod pallet {
                 to_bank: ins.to,
                 amount,
             });
-            Ok(())
+            Ok(ins.id)
         }
     }
 }

@@ -20,16 +20,23 @@
 //!   ([`Pallet::remove_origin`]), never set it up again.
 //!   [`Pallet::process`] and [`Pallet::process_batch`] check the attestations with the
 //!   keccak and secp256k1 host functions, the message's branch under the attested
-//!   root and count, the origin, the destination, replays and deadlines (the runtime's
-//!   [`UnixTime`], i.e. the timestamp pallet), then hand the message to the runtime's
-//!   [`MessageHandler`].
+//!   root and count, the origin, the destination and replays, then end the message:
+//!   `expired` past its deadline (the runtime's [`UnixTime`], i.e. the timestamp
+//!   pallet), else handed to the runtime's [`MessageHandler`], which accepts it
+//!   (`delivered`) or refuses it for good (`refused`).
+//! - **Receipts** (docs/protocol.md, "Receipts"). The receipts of the messages one
+//!   call ends for an origin go back as one ordinary message of this outbox, from
+//!   [`INBOX_ID`] to the origin's receipt endpoint ([`ReceiptEndpoints`]). A receipt
+//!   batch from that endpoint is taken here: each receipt once, only for a message
+//!   this outbox sent there ([`Sent`], [`ReceiptsTaken`]), and handed to the
+//!   runtime's [`ReceiptHandler`].
 //!
 //! **A failing handler does not consume the message.** The id is marked processed
 //! before the handler runs (a re-entrant delivery is a replay); the handler runs in
 //! its own storage transaction; if it fails, its writes and the mark are rolled back,
 //! [`Event::MessageHandlerFailed`] is emitted and the extrinsic still succeeds, so the
 //! message can be delivered again later. Business refusals of an application are not
-//! handler failures: the application records them and returns `Ok`.
+//! handler failures: the handler answers [`Handled::Refused`] and the message ends.
 //!
 //! **Outbox id.** The checkpoint's `outbox` field for this pallet is
 //! [`OUTBOX_ID`] = `keccak256("isthmus pallet outbox")`: there is one outbox per
@@ -64,6 +71,42 @@ pub const OUTBOX_ID: [u8; 32] = [
     0xe3, 0xaa, 0x7d, 0x24, 0xf5, 0x76, 0x97, 0x7d, 0xa1, 0xda, 0x14, 0x01, 0xb3, 0x05, 0xd8, 0x11,
     0x2b, 0x56, 0x8c, 0x22, 0x5a, 0x55, 0x43, 0xb4, 0x37, 0xb0, 0x0c, 0xc2, 0x7c, 0x87, 0x37, 0x6e,
 ];
+
+/// The inbox's own `Address32`: `keccak256("isthmus pallet inbox")`. Receipt batches
+/// leave from it and come to it (docs/protocol.md, "Receipts"): an origin that takes
+/// this ledger's receipts names it as this ledger's receipt endpoint.
+pub const INBOX_ID: [u8; 32] = [
+    0x39, 0x13, 0xda, 0xe7, 0x84, 0x29, 0xb6, 0x11, 0x3d, 0xcf, 0x79, 0x53, 0x2b, 0x15, 0xc4, 0xd7,
+    0x2c, 0xb2, 0x04, 0xaf, 0x1c, 0x84, 0xf4, 0xfb, 0x46, 0xa4, 0x1d, 0xd9, 0x5a, 0xe0, 0x53, 0xca,
+];
+
+/// A refusal code or short answer as the Solidity endpoints write a `bytes32` string
+/// constant: the ASCII text left-aligned, zero-padded (at most 32 bytes).
+pub const fn code(text: &str) -> [u8; 32] {
+    let bytes = text.as_bytes();
+    let mut out = [0u8; 32];
+    let mut i = 0;
+    while i < bytes.len() && i < 32 {
+        out[i] = bytes[i];
+        i += 1;
+    }
+    out
+}
+
+/// Refusal codes of the inbox itself, the Solidity Inbox's.
+pub mod codes {
+    use super::code;
+    /// No recipient at the message's address on this ledger.
+    pub const NO_RECIPIENT: [u8; 32] = code("no recipient contract");
+    /// A message to the inbox from someone other than the origin's receipt endpoint.
+    pub const NOT_RECEIPTS: [u8; 32] = code("not the origin's inbox");
+    /// A would-be receipt batch from the origin's endpoint that is not receipts.
+    pub const MALFORMED_RECEIPTS: [u8; 32] = code("malformed receipt batch");
+    /// A receipt for a message this ledger did not send to that destination.
+    pub const UNKNOWN_MESSAGE: [u8; 32] = code("not sent there from here");
+    /// A second receipt for the same message.
+    pub const DUPLICATE_RECEIPT: [u8; 32] = code("receipt taken before");
+}
 
 /// Engine id of the digest item carrying the outbox's [`OutboxCommitment`].
 pub const COMMITMENT_ENGINE_ID: [u8; 4] = *b"ISTH";
@@ -128,7 +171,8 @@ impl From<CheckpointArg> for isthmus_protocol::Checkpoint {
 }
 
 /// Why a batch item was skipped rather than refusing the whole batch (the Solidity
-/// Inbox's `SkipReason`): both can happen to an honest relayer racing another member.
+/// Inbox's `SkipReason`): it happens to an honest relayer racing another member. A
+/// message past its deadline is not skipped: it ends expired.
 #[derive(
     Clone,
     Copy,
@@ -142,10 +186,18 @@ impl From<CheckpointArg> for isthmus_protocol::Checkpoint {
     MaxEncodedLen,
 )]
 pub enum SkipReason {
-    /// The id was processed before.
+    /// The message ended here before (delivered, refused or expired).
     AlreadyProcessed,
-    /// The deadline passed at this block's time.
-    Expired,
+}
+
+/// How a handler ended a message it decided on. Either way the message is consumed
+/// and its receipt says so.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Handled {
+    /// Accepted, with the recipient's short answer (the receipt's `result`).
+    Accepted([u8; 32]),
+    /// Refused for good, with a code (see [`code`]): it will never be delivered.
+    Refused([u8; 32]),
 }
 
 /// Where the runtime routes delivered messages, chosen by the runtime (the analogue of
@@ -153,25 +205,100 @@ pub enum SkipReason {
 pub trait MessageHandler {
     /// Handles one verified, not yet processed, unexpired message.
     ///
-    /// Returning `Err` means "not handled": the pallet rolls back the handler's writes,
-    /// does not consume the message and reports the error in
-    /// [`Event::MessageHandlerFailed`]. Business refusals that must be final are `Ok`.
-    fn handle(message: &isthmus_protocol::Message) -> Result<(), DispatchError>;
+    /// `Ok` ends the message (accepted or refused for good). `Err` means "not handled
+    /// yet": the pallet rolls back the handler's writes, does not consume the message
+    /// and reports the error in [`Event::MessageHandlerFailed`], so a refusal that
+    /// depends on state can change on a later delivery.
+    fn handle(message: &isthmus_protocol::Message) -> Result<Handled, DispatchError>;
 
     /// An upper bound of [`MessageHandler::handle`]'s weight for a body of `body_len`
     /// bytes, charged by the pallet before the call.
     fn weight(body_len: u32) -> Weight;
 }
 
-/// A runtime with no recipients: every message fails and stays deliverable.
+/// A runtime with no recipients: every message is refused (as the Solidity Inbox
+/// refuses a recipient that is no contract).
 impl MessageHandler for () {
-    fn handle(_message: &isthmus_protocol::Message) -> Result<(), DispatchError> {
-        Err(DispatchError::Other("no message handler in this runtime"))
+    fn handle(_message: &isthmus_protocol::Message) -> Result<Handled, DispatchError> {
+        Ok(Handled::Refused(codes::NO_RECIPIENT))
     }
 
     fn weight(_body_len: u32) -> Weight {
         Weight::zero()
     }
+}
+
+/// Where the runtime hands the receipts of messages this ledger sent (the analogue of
+/// `IReceiptRecipient.onReceipt`), chosen by the message's sender.
+pub trait ReceiptHandler {
+    /// Takes the receipt of a message `sender` sent to `destination`. Called once per
+    /// message, after the pallet checked that this ledger sent it there.
+    ///
+    /// `Err` rolls back the handler's writes; the receipt stays taken and waits in
+    /// [`PendingReceipts`] until [`Pallet::retry_receipt`] succeeds.
+    fn on_receipt(
+        sender: &[u8; 32],
+        destination: u32,
+        receipt: &isthmus_protocol::Receipt,
+    ) -> Result<(), DispatchError>;
+
+    /// An upper bound of one [`ReceiptHandler::on_receipt`]'s weight.
+    fn weight() -> Weight;
+}
+
+/// A runtime whose senders take no receipts: they are recorded only.
+impl ReceiptHandler for () {
+    fn on_receipt(
+        _sender: &[u8; 32],
+        _destination: u32,
+        _receipt: &isthmus_protocol::Receipt,
+    ) -> Result<(), DispatchError> {
+        Ok(())
+    }
+
+    fn weight() -> Weight {
+        Weight::zero()
+    }
+}
+
+/// Sending through the outbox on behalf of another pallet (an application such as the
+/// clearing pallet sends as its own `Address32`).
+pub trait Dispatcher {
+    /// Dispatches a message from `sender`; returns its id. Refuses as
+    /// [`Pallet::dispatch`] does.
+    fn dispatch_from(
+        sender: [u8; 32],
+        destination: u32,
+        recipient: [u8; 32],
+        deadline: u64,
+        body: Vec<u8>,
+    ) -> Result<[u8; 32], DispatchError>;
+
+    /// The weight of dispatching a body of `body_len` bytes.
+    fn dispatch_weight(body_len: u32) -> Weight;
+}
+
+/// A message this ledger's outbox sent, kept so that its receipt can be checked.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, TypeInfo, MaxEncodedLen)]
+pub struct SentMessage {
+    /// Who sent it (an account, or an application's `Address32`).
+    pub sender: [u8; 32],
+    /// Its destination ledger.
+    pub destination: u32,
+    /// Its nonce (leaf index).
+    pub nonce: u64,
+}
+
+/// A taken receipt whose [`ReceiptHandler`] failed, waiting for
+/// [`Pallet::retry_receipt`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, TypeInfo, MaxEncodedLen)]
+pub struct PendingReceipt {
+    /// The destination the receipt came from.
+    pub destination: u32,
+    /// Outcome code (1 delivered, 2 refused, 3 expired).
+    pub outcome: u8,
+    /// The recipient's answer.
+    pub result: [u8; 32],
 }
 
 #[frame_support::pallet]
@@ -197,6 +324,8 @@ pub mod pallet {
         type UnixTime: UnixTime;
         /// Where delivered messages go.
         type MessageHandler: MessageHandler;
+        /// Where the receipts of sent messages go.
+        type ReceiptHandler: ReceiptHandler;
         /// Largest signer set per origin.
         #[pallet::constant]
         type MaxSigners: Get<u32>;
@@ -238,6 +367,29 @@ pub mod pallet {
     #[pallet::storage]
     pub type Processed<T: Config> =
         StorageMap<_, Blake2_128Concat, [u8; 32], BlockNumberFor<T>, OptionQuery>;
+
+    /// Messages this outbox sent, by id: who sent each, where, at which nonce. A
+    /// receipt is taken only for a message found here with that destination and
+    /// nonce.
+    #[pallet::storage]
+    pub type Sent<T: Config> = StorageMap<_, Identity, [u8; 32], SentMessage, OptionQuery>;
+
+    /// Per origin ledger: the `Address32` of its inbox, which this inbox sends the
+    /// receipts of that origin's messages to and takes that origin's receipt batches
+    /// from. An origin without one takes no receipts (its messages still end exactly
+    /// once here).
+    #[pallet::storage]
+    pub type ReceiptEndpoints<T: Config> = StorageMap<_, Twox64Concat, u32, [u8; 32], OptionQuery>;
+
+    /// Ids of sent messages whose receipt was taken (each is taken once).
+    #[pallet::storage]
+    pub type ReceiptsTaken<T: Config> = StorageMap<_, Identity, [u8; 32], (), OptionQuery>;
+
+    /// Taken receipts whose handler failed, by message id, for
+    /// [`Pallet::retry_receipt`].
+    #[pallet::storage]
+    pub type PendingReceipts<T: Config> =
+        StorageMap<_, Identity, [u8; 32], PendingReceipt, OptionQuery>;
 
     /// Default of [`OutboxRoot`]: the empty tree's root.
     pub struct EmptyRoot;
@@ -315,7 +467,8 @@ pub mod pallet {
             assert!(
                 largest.all_lte(room),
                 "the largest delivery declares {largest:?}, more than a normal extrinsic's \
-                 {room:?}: lower the runtime's MessageHandler::weight or MaxAttestations"
+                 {room:?}: lower the runtime's MessageHandler::weight, ReceiptHandler::weight \
+                 or MaxAttestations"
             );
         }
 
@@ -410,12 +563,82 @@ pub mod pallet {
             /// The handler's error.
             error: DispatchError,
         },
-        /// A batch item was skipped (already processed or expired).
+        /// A batch item was skipped (it ended before).
         MessageSkipped {
             /// Message id.
             id: [u8; 32],
             /// Why.
             reason: SkipReason,
+        },
+        /// The message ended refused: its recipient refused it for good with `code`
+        /// (or there is no recipient). It is consumed.
+        MessageRefused {
+            /// Message id.
+            id: [u8; 32],
+            /// Origin ledger id.
+            origin: u32,
+            /// Nonce in the origin outbox.
+            nonce: u64,
+            /// The refusal code.
+            code: [u8; 32],
+        },
+        /// The message was submitted after its deadline: consumed undelivered.
+        MessageExpired {
+            /// Message id.
+            id: [u8; 32],
+            /// Origin ledger id.
+            origin: u32,
+            /// Nonce in the origin outbox.
+            nonce: u64,
+        },
+        /// `count` receipts for `origin` left in the outbox message `message`.
+        ReceiptsSent {
+            /// The origin the receipts go back to.
+            origin: u32,
+            /// Id of the receipt batch message.
+            message: [u8; 32],
+            /// Receipts in it.
+            count: u32,
+        },
+        /// The receipt of message `id`, sent from here to `destination`, was taken.
+        ReceiptTaken {
+            /// The sent message's id.
+            id: [u8; 32],
+            /// Where it was sent.
+            destination: u32,
+            /// Outcome code (1 delivered, 2 refused, 3 expired).
+            outcome: u8,
+            /// The recipient's answer.
+            result: [u8; 32],
+        },
+        /// A receipt in a batch from `destination` was not taken, for `code`.
+        ReceiptRefused {
+            /// The id it names.
+            id: [u8; 32],
+            /// The batch's origin.
+            destination: u32,
+            /// Why ([`codes`]).
+            code: [u8; 32],
+        },
+        /// The runtime's receipt handler failed; the receipt stands and waits in
+        /// [`PendingReceipts`].
+        ReceiptHandlerFailed {
+            /// The sent message's id.
+            id: [u8; 32],
+            /// The handler's error.
+            error: DispatchError,
+        },
+        /// A pending receipt's handler succeeded on a retry.
+        ReceiptHandled {
+            /// The sent message's id.
+            id: [u8; 32],
+        },
+        /// The receipt endpoint of `origin` was set.
+        ReceiptEndpointSet {
+            /// Origin ledger id.
+            origin: u32,
+            /// Its inbox's `Address32`.
+            endpoint: [u8; 32],
         },
     }
 
@@ -447,10 +670,8 @@ pub mod pallet {
         WrongDestination,
         /// The branch does not lead to the checkpoint's root, or nonce ≥ count.
         InvalidBranch,
-        /// The message was processed before.
+        /// The message ended here before.
         AlreadyProcessed,
-        /// The message's deadline passed.
-        Expired,
         /// A batch with no message or more than [`Config::MaxBatch`].
         BadBatchSize,
         /// `dispatch` with a deadline that is not after this block's time: no block
@@ -463,6 +684,12 @@ pub mod pallet {
         WrongVersion,
         /// The overlap asked for is longer than 30 days.
         OverlapTooLong,
+        /// The origin's receipt endpoint is set already (it is set once), or is zero.
+        ReceiptEndpointExists,
+        /// No receipt of this id waits for its handler.
+        NoPendingReceipt,
+        /// The receipt handler failed again.
+        ReceiptHandlerStillFailing,
     }
 
     #[pallet::call]
@@ -478,44 +705,7 @@ pub mod pallet {
             body: Vec<u8>,
         ) -> DispatchResult {
             let who = ensure_signed(origin)?;
-            ensure!(body.len() <= MAX_BODY_LEN, Error::<T>::BodyTooLong);
-            let local = T::LedgerId::get();
-            ensure!(destination != local, Error::<T>::DestinationIsLocal);
-            // Delivery happens in a later block, whose time is at least this one's.
-            ensure!(
-                deadline == 0 || deadline > T::UnixTime::now().as_secs(),
-                Error::<T>::DeadlinePassed
-            );
-            let count = OutboxCount::<T>::get();
-            ensure!(
-                u64::from(count) < isthmus_protocol::merkle::MAX_LEAVES,
-                Error::<T>::OutboxFull
-            );
-            let sender: [u8; 32] = who.into();
-            let message = Message {
-                nonce: u64::from(count),
-                origin: local,
-                sender: Address32::from_account_id(sender),
-                destination,
-                recipient: Address32(recipient),
-                deadline,
-                body,
-            };
-            let encoded = message.encode();
-            let id = sp_io::hashing::keccak_256(&encoded);
-            let mut frontier = OutboxFrontier::<T>::get();
-            verify::tree_insert(&mut frontier, count, id);
-            let new_count = count.saturating_add(1);
-            OutboxFrontier::<T>::put(frontier);
-            OutboxCount::<T>::put(new_count);
-            OutboxRoot::<T>::put(verify::tree_root(&frontier, new_count));
-            Self::deposit_event(Event::Dispatch {
-                id,
-                destination,
-                nonce: message.nonce,
-                message: encoded,
-            });
-            Ok(())
+            Self::do_dispatch(who.into(), destination, recipient, deadline, body).map(drop)
         }
 
         /// Sets up the trust configuration of `origin_ledger`, once.
@@ -562,12 +752,15 @@ pub mod pallet {
             Ok(())
         }
 
-        /// Delivers one message under an attested checkpoint. Any refusal fails the
-        /// extrinsic; a handler failure does not (see the crate docs).
+        /// Ends one message under an attested checkpoint: delivered, refused or
+        /// expired, with its receipt. Any refusal of the submission (a message that
+        /// ended before included) fails the extrinsic; a handler failure does not
+        /// (see the crate docs).
         #[pallet::call_index(3)]
         #[pallet::weight(
             T::WeightInfo::process(attestations.len().try_into().unwrap_or(u32::MAX), message.len().try_into().unwrap_or(u32::MAX))
-                .saturating_add(T::MessageHandler::weight(message.len().try_into().unwrap_or(u32::MAX)))
+                .saturating_add(Pallet::<T>::message_weight(message.len().try_into().unwrap_or(u32::MAX)))
+                .saturating_add(Pallet::<T>::receipts_sent_weight(1))
         )]
         pub fn process(
             origin: OriginFor<T>,
@@ -578,27 +771,29 @@ pub mod pallet {
         ) -> DispatchResult {
             ensure_signed(origin)?;
             Self::verify_checkpoint(&checkpoint, &attestations)?;
-            match Self::deliver(&checkpoint, &message, &branch)? {
+            let mut receipts = Receipts::<T>::new(checkpoint.origin);
+            match Self::deliver(&checkpoint, &message, &branch, &mut receipts)? {
                 Delivery::Skipped(_, SkipReason::AlreadyProcessed) => {
                     Err(Error::<T>::AlreadyProcessed.into())
                 }
-                Delivery::Skipped(_, SkipReason::Expired) => Err(Error::<T>::Expired.into()),
-                Delivery::Handled | Delivery::HandlerFailed => Ok(()),
+                Delivery::Ended | Delivery::HandlerFailed => receipts.send(),
             }
         }
 
-        /// Delivers many messages of one checkpoint, verifying its quorum once.
-        /// Structural faults refuse the whole batch; an already processed or expired
-        /// message is skipped with [`Event::MessageSkipped`].
+        /// Ends many messages of one checkpoint, verifying its quorum once, and sends
+        /// their receipts in as few receipt batches as fit. Structural faults refuse
+        /// the whole batch; a message that ended before is skipped with
+        /// [`Event::MessageSkipped`].
         #[pallet::call_index(4)]
         #[pallet::weight({
             let n: u32 = items.len().try_into().unwrap_or(u32::MAX);
             let bytes: u32 = items.iter().map(|(m, _)| m.len()).sum::<usize>().try_into().unwrap_or(u32::MAX);
             let handler = items.iter().fold(Weight::zero(), |w, (m, _)| {
-                w.saturating_add(T::MessageHandler::weight(m.len().try_into().unwrap_or(u32::MAX)))
+                w.saturating_add(Pallet::<T>::message_weight(m.len().try_into().unwrap_or(u32::MAX)))
             });
             T::WeightInfo::process_batch(attestations.len().try_into().unwrap_or(u32::MAX), n, bytes)
                 .saturating_add(handler)
+                .saturating_add(Pallet::<T>::receipts_sent_weight(n))
         })]
         pub fn process_batch(
             origin: OriginFor<T>,
@@ -612,13 +807,15 @@ pub mod pallet {
                 Error::<T>::BadBatchSize
             );
             Self::verify_checkpoint(&checkpoint, &attestations)?;
+            let mut receipts = Receipts::<T>::new(checkpoint.origin);
             for (message, branch) in &items {
-                if let Delivery::Skipped(id, reason) = Self::deliver(&checkpoint, message, branch)?
+                if let Delivery::Skipped(id, reason) =
+                    Self::deliver(&checkpoint, message, branch, &mut receipts)?
                 {
                     Self::deposit_event(Event::MessageSkipped { id, reason });
                 }
             }
-            Ok(())
+            receipts.send()
         }
 
         /// Replaces the signer set of `origin_ledger` with `signers`/`threshold` at
@@ -686,13 +883,125 @@ pub mod pallet {
             });
             Ok(())
         }
+
+        /// Names the inbox of `origin_ledger` that this inbox sends that origin's
+        /// receipts to and takes its receipt batches from, once (as the origin's
+        /// trust, it is not changed afterwards: a receipt endpoint that could be
+        /// redirected could forge receipts).
+        #[pallet::call_index(6)]
+        #[pallet::weight(T::WeightInfo::remove_origin())]
+        pub fn set_receipt_endpoint(
+            origin: OriginFor<T>,
+            origin_ledger: u32,
+            endpoint: [u8; 32],
+        ) -> DispatchResult {
+            T::AdminOrigin::ensure_origin(origin)?;
+            ensure!(
+                Origins::<T>::contains_key(origin_ledger),
+                Error::<T>::UnknownOrigin
+            );
+            ensure!(
+                endpoint != [0u8; 32] && !ReceiptEndpoints::<T>::contains_key(origin_ledger),
+                Error::<T>::ReceiptEndpointExists
+            );
+            ReceiptEndpoints::<T>::insert(origin_ledger, endpoint);
+            Self::deposit_event(Event::ReceiptEndpointSet {
+                origin: origin_ledger,
+                endpoint,
+            });
+            Ok(())
+        }
+
+        /// Repeats the receipt handler's call for a taken receipt whose handler
+        /// failed. Anyone may submit it; it fails if the handler fails again.
+        #[pallet::call_index(7)]
+        #[pallet::weight(
+            T::WeightInfo::take_receipt().saturating_add(T::ReceiptHandler::weight())
+        )]
+        pub fn retry_receipt(origin: OriginFor<T>, id: [u8; 32]) -> DispatchResult {
+            ensure_signed(origin)?;
+            let pending = PendingReceipts::<T>::take(id).ok_or(Error::<T>::NoPendingReceipt)?;
+            let sent = Sent::<T>::get(id).ok_or(Error::<T>::NoPendingReceipt)?;
+            let outcome = isthmus_protocol::ReceiptOutcome::from_code(pending.outcome)
+                .ok_or(Error::<T>::NoPendingReceipt)?;
+            let receipt = isthmus_protocol::Receipt {
+                id: isthmus_protocol::MessageId(id),
+                nonce: sent.nonce,
+                outcome,
+                result: pending.result,
+            };
+            // The call is transactional: a failure rolls back the `take` too.
+            T::ReceiptHandler::on_receipt(&sent.sender, pending.destination, &receipt)
+                .map_err(|_| Error::<T>::ReceiptHandlerStillFailing)?;
+            Self::deposit_event(Event::ReceiptHandled { id });
+            Ok(())
+        }
     }
 
     /// What became of one message that passed the structural checks.
     enum Delivery {
-        Handled,
+        /// Delivered, refused or expired: consumed.
+        Ended,
+        /// Its handler failed: still deliverable.
         HandlerFailed,
+        /// It ended before.
         Skipped([u8; 32], SkipReason),
+    }
+
+    /// The receipts one submission makes for one origin, sent back as receipt
+    /// batches (of at most [`isthmus_protocol::MAX_RECEIPTS`]) through the outbox.
+    struct Receipts<T> {
+        origin: u32,
+        /// The origin's receipt endpoint; None: the origin takes no receipts.
+        to: Option<[u8; 32]>,
+        items: Vec<isthmus_protocol::Receipt>,
+        _config: core::marker::PhantomData<T>,
+    }
+
+    impl<T: Config> Receipts<T> {
+        fn new(origin: u32) -> Self {
+            Self {
+                origin,
+                to: ReceiptEndpoints::<T>::get(origin),
+                items: Vec::new(),
+                _config: core::marker::PhantomData,
+            }
+        }
+
+        fn add(
+            &mut self,
+            id: [u8; 32],
+            nonce: u64,
+            outcome: isthmus_protocol::ReceiptOutcome,
+            result: [u8; 32],
+        ) {
+            if self.to.is_some() {
+                self.items.push(isthmus_protocol::Receipt {
+                    id: isthmus_protocol::MessageId(id),
+                    nonce,
+                    outcome,
+                    result,
+                });
+            }
+        }
+
+        /// Dispatches the collected receipts from [`INBOX_ID`] to the origin's
+        /// endpoint, deadline none.
+        fn send(self) -> DispatchResult {
+            let Some(to) = self.to else {
+                return Ok(());
+            };
+            for chunk in self.items.chunks(isthmus_protocol::MAX_RECEIPTS) {
+                let body = isthmus_protocol::Receipt::encode_batch(chunk);
+                let message = Pallet::<T>::do_dispatch(INBOX_ID, self.origin, to, 0, body)?;
+                Pallet::<T>::deposit_event(Event::ReceiptsSent {
+                    origin: self.origin,
+                    message,
+                    count: u32::try_from(chunk.len()).unwrap_or(u32::MAX),
+                });
+            }
+            Ok(())
+        }
     }
 
     impl<T: Config> Pallet<T> {
@@ -733,7 +1042,8 @@ pub mod pallet {
             let len = u32::try_from(isthmus_protocol::MESSAGE_HEADER_LEN + MAX_BODY_LEN)
                 .unwrap_or(u32::MAX);
             T::WeightInfo::process(T::MaxAttestations::get(), len)
-                .saturating_add(T::MessageHandler::weight(len))
+                .saturating_add(Self::message_weight(len))
+                .saturating_add(Self::receipts_sent_weight(1))
         }
 
         /// Refuses a checkpoint of an unknown origin or untrusted outbox, or without
@@ -789,12 +1099,15 @@ pub mod pallet {
             sp_io::hashing::keccak_256(&preimage)
         }
 
-        /// Structural checks (refuse), then replay and deadline (skip), then hand over.
+        /// Structural checks (refuse), then replay (skip), then the end: expired past
+        /// its deadline, or handed over. Adds the message's receipt to `receipts`.
         fn deliver(
             checkpoint: &CheckpointArg,
             encoded: &[u8],
             branch: &BranchSiblings,
+            receipts: &mut Receipts<T>,
         ) -> Result<Delivery, DispatchError> {
+            use isthmus_protocol::ReceiptOutcome;
             let message = Message::decode(encoded).map_err(|_| Error::<T>::MalformedMessage)?;
             let id = sp_io::hashing::keccak_256(encoded);
             ensure!(message.origin == checkpoint.origin, Error::<T>::WrongOrigin);
@@ -815,34 +1128,41 @@ pub mod pallet {
             if Processed::<T>::contains_key(id) {
                 return Ok(Delivery::Skipped(id, SkipReason::AlreadyProcessed));
             }
-            let now = T::UnixTime::now().as_secs();
-            if message.is_expired_at(now) {
-                return Ok(Delivery::Skipped(id, SkipReason::Expired));
-            }
+            let (origin, nonce) = (message.origin, message.nonce);
             // Marked first so that a re-entrant delivery of the same id is a replay.
             Processed::<T>::insert(id, frame_system::Pallet::<T>::block_number());
+            if message.is_expired_at(T::UnixTime::now().as_secs()) {
+                Self::deposit_event(Event::MessageExpired { id, origin, nonce });
+                receipts.add(id, nonce, ReceiptOutcome::Expired, [0u8; 32]);
+                return Ok(Delivery::Ended);
+            }
+            if message.recipient.0 == INBOX_ID {
+                Self::take_receipts(id, &message, receipts);
+                return Ok(Delivery::Ended);
+            }
             let result =
                 frame_support::storage::with_transaction(|| {
                     match T::MessageHandler::handle(&message) {
-                        Ok(()) => sp_runtime::TransactionOutcome::Commit(Ok(())),
+                        Ok(handled) => sp_runtime::TransactionOutcome::Commit(Ok(handled)),
                         Err(e) => sp_runtime::TransactionOutcome::Rollback(Err(e)),
                     }
                 });
             match result {
-                Ok(()) => {
-                    Self::deposit_event(Event::MessageProcessed {
-                        id,
-                        origin: message.origin,
-                        nonce: message.nonce,
-                    });
-                    Ok(Delivery::Handled)
+                Ok(Handled::Accepted(answer)) => {
+                    Self::deposit_event(Event::MessageProcessed { id, origin, nonce });
+                    receipts.add(id, nonce, ReceiptOutcome::Delivered, answer);
+                    Ok(Delivery::Ended)
+                }
+                Ok(Handled::Refused(code)) => {
+                    Self::refuse(id, &message, code, receipts);
+                    Ok(Delivery::Ended)
                 }
                 Err(error) => {
                     Processed::<T>::remove(id);
                     Self::deposit_event(Event::MessageHandlerFailed {
                         id,
-                        origin: message.origin,
-                        nonce: message.nonce,
+                        origin,
+                        nonce,
                         error,
                     });
                     Ok(Delivery::HandlerFailed)
@@ -850,9 +1170,199 @@ pub mod pallet {
             }
         }
 
+        /// Ends `message` refused with `code`, with its receipt.
+        fn refuse(id: [u8; 32], message: &Message, code: [u8; 32], receipts: &mut Receipts<T>) {
+            let (origin, nonce) = (message.origin, message.nonce);
+            Self::deposit_event(Event::MessageRefused {
+                id,
+                origin,
+                nonce,
+                code,
+            });
+            receipts.add(id, nonce, isthmus_protocol::ReceiptOutcome::Refused, code);
+        }
+
+        /// A message to the inbox itself: from the origin's receipt endpoint it is a
+        /// receipt batch, delivered and ending without a receipt of its own; from
+        /// anyone else it is refused (with a receipt). A would-be batch from the
+        /// endpoint that is not receipts ends refused, without one.
+        fn take_receipts(id: [u8; 32], message: &Message, receipts: &mut Receipts<T>) {
+            use isthmus_protocol::{MAX_RECEIPTS, RECEIPT_LEN};
+            let (origin, nonce) = (message.origin, message.nonce);
+            if ReceiptEndpoints::<T>::get(origin) != Some(message.sender.0) {
+                return Self::refuse(id, message, codes::NOT_RECEIPTS, receipts);
+            }
+            let body = &message.body;
+            if body.is_empty()
+                || !body.len().is_multiple_of(RECEIPT_LEN)
+                || body.len() > MAX_RECEIPTS * RECEIPT_LEN
+            {
+                Self::deposit_event(Event::MessageRefused {
+                    id,
+                    origin,
+                    nonce,
+                    code: codes::MALFORMED_RECEIPTS,
+                });
+                return;
+            }
+            Self::deposit_event(Event::MessageProcessed { id, origin, nonce });
+            for receipt in body.chunks_exact(RECEIPT_LEN) {
+                Self::take_receipt(origin, receipt);
+            }
+        }
+
+        /// Takes one receipt from `destination` if it is the first for a message this
+        /// outbox sent there, and hands it to the runtime's [`ReceiptHandler`].
+        fn take_receipt(destination: u32, bytes: &[u8]) {
+            let mut id = [0u8; 32];
+            id.copy_from_slice(&bytes[..32]);
+            let refused = |code| {
+                Self::deposit_event(Event::ReceiptRefused {
+                    id,
+                    destination,
+                    code,
+                })
+            };
+            // One receipt is a batch of one: this checks its outcome byte.
+            let Some(receipt) = isthmus_protocol::Receipt::decode_batch(bytes)
+                .ok()
+                .and_then(|r| r.first().copied())
+            else {
+                return refused(codes::UNKNOWN_MESSAGE);
+            };
+            let Some(sent) = Sent::<T>::get(id)
+                .filter(|s| s.destination == destination && s.nonce == receipt.nonce)
+            else {
+                return refused(codes::UNKNOWN_MESSAGE);
+            };
+            if ReceiptsTaken::<T>::contains_key(id) {
+                return refused(codes::DUPLICATE_RECEIPT);
+            }
+            ReceiptsTaken::<T>::insert(id, ());
+            let outcome = receipt.outcome.code();
+            Self::deposit_event(Event::ReceiptTaken {
+                id,
+                destination,
+                outcome,
+                result: receipt.result,
+            });
+            let handled = frame_support::storage::with_transaction(|| {
+                match T::ReceiptHandler::on_receipt(&sent.sender, destination, &receipt) {
+                    Ok(()) => sp_runtime::TransactionOutcome::Commit(Ok(())),
+                    Err(e) => sp_runtime::TransactionOutcome::Rollback(Err(e)),
+                }
+            });
+            if let Err(error) = handled {
+                PendingReceipts::<T>::insert(
+                    id,
+                    PendingReceipt {
+                        destination,
+                        outcome,
+                        result: receipt.result,
+                    },
+                );
+                Self::deposit_event(Event::ReceiptHandlerFailed { id, error });
+            }
+        }
+
+        /// Appends a message from `sender` to the outbox: the next nonce, the tree,
+        /// the [`Sent`] entry and the [`Event::Dispatch`]. Returns its id.
+        pub(crate) fn do_dispatch(
+            sender: [u8; 32],
+            destination: u32,
+            recipient: [u8; 32],
+            deadline: u64,
+            body: Vec<u8>,
+        ) -> Result<[u8; 32], DispatchError> {
+            ensure!(body.len() <= MAX_BODY_LEN, Error::<T>::BodyTooLong);
+            let local = T::LedgerId::get();
+            ensure!(destination != local, Error::<T>::DestinationIsLocal);
+            // Delivery happens in a later block, whose time is at least this one's.
+            ensure!(
+                deadline == 0 || deadline > T::UnixTime::now().as_secs(),
+                Error::<T>::DeadlinePassed
+            );
+            let count = OutboxCount::<T>::get();
+            ensure!(
+                u64::from(count) < isthmus_protocol::merkle::MAX_LEAVES,
+                Error::<T>::OutboxFull
+            );
+            let message = Message {
+                nonce: u64::from(count),
+                origin: local,
+                sender: Address32::from_account_id(sender),
+                destination,
+                recipient: Address32(recipient),
+                deadline,
+                body,
+            };
+            let encoded = message.encode();
+            let id = sp_io::hashing::keccak_256(&encoded);
+            let mut frontier = OutboxFrontier::<T>::get();
+            verify::tree_insert(&mut frontier, count, id);
+            let new_count = count.saturating_add(1);
+            OutboxFrontier::<T>::put(frontier);
+            OutboxCount::<T>::put(new_count);
+            OutboxRoot::<T>::put(verify::tree_root(&frontier, new_count));
+            Sent::<T>::insert(
+                id,
+                SentMessage {
+                    sender,
+                    destination,
+                    nonce: message.nonce,
+                },
+            );
+            Self::deposit_event(Event::Dispatch {
+                id,
+                destination,
+                nonce: message.nonce,
+                message: encoded,
+            });
+            Ok(id)
+        }
+
+        /// The most one delivered message of `len` bytes can take besides `process`'s
+        /// own checks: its handler's bound, or, for a receipt batch, taking each of
+        /// its receipts with the receipt handler's bound (charged both: the pallet
+        /// knows which only after decoding).
+        pub fn message_weight(len: u32) -> Weight {
+            let body = (len as usize).saturating_sub(isthmus_protocol::MESSAGE_HEADER_LEN);
+            let receipts =
+                (body / isthmus_protocol::RECEIPT_LEN).min(isthmus_protocol::MAX_RECEIPTS) as u32;
+            T::MessageHandler::weight(len).saturating_add(
+                T::WeightInfo::take_receipt()
+                    .saturating_add(T::ReceiptHandler::weight())
+                    .saturating_mul(u64::from(receipts)),
+            )
+        }
+
+        /// The receipt batches `n` ended messages can make: one dispatch of a full
+        /// batch per [`isthmus_protocol::MAX_RECEIPTS`] of them.
+        pub fn receipts_sent_weight(n: u32) -> Weight {
+            let batches = n.div_ceil(isthmus_protocol::MAX_RECEIPTS as u32);
+            let full = (isthmus_protocol::MAX_RECEIPTS * isthmus_protocol::RECEIPT_LEN) as u32;
+            T::WeightInfo::dispatch(full).saturating_mul(u64::from(batches))
+        }
+
         /// Whether `id` was processed (for relayers and runtime APIs).
         pub fn is_processed(id: &[u8; 32]) -> bool {
             Processed::<T>::contains_key(id)
         }
+    }
+}
+
+impl<T: Config> Dispatcher for Pallet<T> {
+    fn dispatch_from(
+        sender: [u8; 32],
+        destination: u32,
+        recipient: [u8; 32],
+        deadline: u64,
+        body: Vec<u8>,
+    ) -> Result<[u8; 32], DispatchError> {
+        Self::do_dispatch(sender, destination, recipient, deadline, body)
+    }
+
+    fn dispatch_weight(body_len: u32) -> Weight {
+        T::WeightInfo::dispatch(body_len)
     }
 }

@@ -30,6 +30,8 @@ parameter_types! {
     pub static LedgerId: u32 = LOCAL;
     /// The test handler's declared weight for an empty message.
     pub static HandlerBaseWeight: u64 = 1_000_000;
+    /// Whether the test receipt handler fails for [`FAILING_SENDER`].
+    pub static FailReceipts: bool = true;
 }
 
 /// This test ledger's id.
@@ -41,18 +43,39 @@ pub(crate) const HANDLED_KEY: &[u8] = b"test:handled";
 /// A body that makes the test handler fail (after writing to storage).
 pub(crate) const FAILING_BODY: &[u8] = b"fail";
 
+/// A body the test handler refuses for good, with [`REFUSAL`].
+pub(crate) const REFUSED_BODY: &[u8] = b"refuse";
+
+/// The test handler's refusal code.
+pub(crate) const REFUSAL: [u8; 32] = crate::code("test refusal");
+
+/// The test handler's answer when it accepts: the body's first byte, repeated.
+pub(crate) fn answer(body: &[u8]) -> [u8; 32] {
+    [body.first().copied().unwrap_or(0); 32]
+}
+
+/// Storage key where the test receipt handler keeps the receipts it took.
+pub(crate) const RECEIPTS_KEY: &[u8] = b"test:receipts";
+
+/// A sender whose receipts the test receipt handler fails on while
+/// [`FailReceipts`] is set (after writing to storage).
+pub(crate) const FAILING_SENDER: [u8; 32] = [0xfa; 32];
+
 /// Counts handled messages in storage; fails on [`FAILING_BODY`] after counting, so a
 /// missing rollback would show in the count.
 pub struct CountingHandler;
 
 impl crate::MessageHandler for CountingHandler {
-    fn handle(message: &isthmus_protocol::Message) -> Result<(), DispatchError> {
+    fn handle(message: &isthmus_protocol::Message) -> Result<crate::Handled, DispatchError> {
         let n: u32 = frame_support::storage::unhashed::get_or_default(HANDLED_KEY);
         frame_support::storage::unhashed::put(HANDLED_KEY, &(n + 1));
         if message.body == FAILING_BODY {
             return Err(DispatchError::Other("test handler refuses"));
         }
-        Ok(())
+        if message.body == REFUSED_BODY {
+            return Ok(crate::Handled::Refused(REFUSAL));
+        }
+        Ok(crate::Handled::Accepted(answer(&message.body)))
     }
 
     fn weight(body_len: u32) -> Weight {
@@ -64,11 +87,49 @@ pub(crate) fn handled() -> u32 {
     frame_support::storage::unhashed::get_or_default(HANDLED_KEY)
 }
 
+/// Keeps `(sender, destination, id, outcome, result)` of every receipt it takes; fails
+/// for [`FAILING_SENDER`] while [`FailReceipts`] is set, after writing.
+pub struct RecordingReceipts;
+
+/// What [`RecordingReceipts`] took.
+pub(crate) type Taken = Vec<([u8; 32], u32, [u8; 32], u8, [u8; 32])>;
+
+impl crate::ReceiptHandler for RecordingReceipts {
+    fn on_receipt(
+        sender: &[u8; 32],
+        destination: u32,
+        receipt: &isthmus_protocol::Receipt,
+    ) -> Result<(), DispatchError> {
+        let mut taken: Taken = frame_support::storage::unhashed::get_or_default(RECEIPTS_KEY);
+        taken.push((
+            *sender,
+            destination,
+            receipt.id.0,
+            receipt.outcome.code(),
+            receipt.result,
+        ));
+        frame_support::storage::unhashed::put(RECEIPTS_KEY, &taken);
+        if *sender == FAILING_SENDER && FailReceipts::get() {
+            return Err(DispatchError::Other("test receipt handler fails"));
+        }
+        Ok(())
+    }
+
+    fn weight() -> Weight {
+        Weight::from_parts(2_000_000, 0)
+    }
+}
+
+pub(crate) fn receipts_taken() -> Taken {
+    frame_support::storage::unhashed::get_or_default(RECEIPTS_KEY)
+}
+
 impl pallet_isthmus::Config for Test {
     type LedgerId = LedgerId;
     type AdminOrigin = frame_system::EnsureRoot<AccountId32>;
     type UnixTime = Timestamp;
     type MessageHandler = CountingHandler;
+    type ReceiptHandler = RecordingReceipts;
     type MaxSigners = frame_support::traits::ConstU32<16>;
     type MaxAttestations = frame_support::traits::ConstU32<16>;
     type MaxBatch = frame_support::traits::ConstU32<8>;

@@ -8,7 +8,8 @@
 use crate::mock::*;
 use crate::{
     AttestationOutcome, CheckpointArg, Error, Event, InvalidSignature, OutboxCommitment,
-    OutboxCount, OutboxRoot, Processed, SkipReason, COMMITMENT_ENGINE_ID, OUTBOX_ID,
+    OutboxCount, OutboxRoot, PendingReceipt, PendingReceipts, Processed, ReceiptEndpoints,
+    ReceiptsTaken, Sent, SentMessage, SkipReason, COMMITMENT_ENGINE_ID, INBOX_ID, OUTBOX_ID,
 };
 use codec::{Decode, Encode};
 use frame_support::traits::Hooks;
@@ -727,16 +728,37 @@ fn process_refuses_structural_faults() {
 }
 
 #[test]
-fn process_refuses_after_the_deadline() {
+fn a_message_past_its_deadline_ends_expired_and_is_never_delivered() {
     new_test_ext().execute_with(|| {
         configure();
         let src = Source::standard();
-        set_time_secs(1_001);
-        assert_noop!(src.process(2, &[0, 1]), Error::<Test>::Expired);
+        let id = src.messages[2].id().0;
         // At the deadline itself the message is still valid (`now > deadline` expires).
         set_time_secs(1_000);
+        assert!(Source::standard().process(2, &[0, 1]).is_ok());
+        assert!(events().contains(&Event::MessageProcessed {
+            id,
+            origin: ORIGIN,
+            nonce: 2
+        }));
+    });
+    new_test_ext().execute_with(|| {
+        configure();
+        let src = Source::standard();
+        let id = src.messages[2].id().0;
+        set_time_secs(1_001);
         assert_ok!(src.process(2, &[0, 1]));
-        assert!(Processed::<Test>::contains_key(src.messages[2].id().0));
+        assert!(events().contains(&Event::MessageExpired {
+            id,
+            origin: ORIGIN,
+            nonce: 2
+        }));
+        assert!(Processed::<Test>::contains_key(id));
+        assert_eq!(handled(), 0, "an expired message never reaches its handler");
+        // Consumed: a later submission is a replay, even with the clock turned back.
+        set_time_secs(900);
+        assert_noop!(src.process(2, &[0, 1]), Error::<Test>::AlreadyProcessed);
+        assert_eq!(handled(), 0);
     });
 }
 
@@ -773,9 +795,10 @@ fn batch_delivers_skips_and_reports() {
         assert!(evs
             .iter()
             .any(|e| matches!(e, Event::MessageHandlerFailed { id: x, .. } if *x == id(1))));
-        assert!(evs.contains(&Event::MessageSkipped {
+        assert!(evs.contains(&Event::MessageExpired {
             id: id(2),
-            reason: SkipReason::Expired
+            origin: ORIGIN,
+            nonce: 2
         }));
         assert!(evs.contains(&Event::MessageProcessed {
             id: id(3),
@@ -784,7 +807,7 @@ fn batch_delivers_skips_and_reports() {
         }));
         assert!(Processed::<Test>::contains_key(id(3)));
         assert!(!Processed::<Test>::contains_key(id(1)));
-        assert!(!Processed::<Test>::contains_key(id(2)));
+        assert!(Processed::<Test>::contains_key(id(2)));
         assert_eq!(handled(), 2);
     });
 }
@@ -1033,7 +1056,9 @@ fn the_handlers_weight_is_declared_by_the_call_so_a_submitter_cannot_withhold_it
         .get_dispatch_info()
         .call_weight;
         let base = <Test as crate::Config>::WeightInfo::process(2, src.encoded(0).len() as u32);
-        assert_eq!(one, base.saturating_add(handler(0)));
+        // The receipts it may send: one full receipt batch.
+        let sent = <Test as crate::Config>::WeightInfo::dispatch(64 * 73);
+        assert_eq!(one, base.saturating_add(handler(0)).saturating_add(sent));
 
         let items: Vec<_> = (0..4).map(|i| (src.encoded(i), src.branch(i))).collect();
         let bytes: usize = items.iter().map(|(m, _)| m.len()).sum();
@@ -1050,8 +1075,19 @@ fn the_handlers_weight_is_declared_by_the_call_so_a_submitter_cannot_withhold_it
         let base = <Test as crate::Config>::WeightInfo::process_batch(2, 4, bytes as u32);
         assert_eq!(
             batch,
-            base.saturating_add(handlers),
+            base.saturating_add(handlers).saturating_add(sent),
             "every handler's weight, in full"
+        );
+        // A receipt batch's message also declares taking each receipt it can carry,
+        // with the receipt handler's bound.
+        let receipts =
+            Isthmus::message_weight((isthmus_protocol::MESSAGE_HEADER_LEN + 3 * 73) as u32);
+        let per_receipt = <Test as crate::Config>::WeightInfo::take_receipt()
+            .saturating_add(<RecordingReceipts as crate::ReceiptHandler>::weight());
+        assert_eq!(
+            receipts,
+            CountingHandler::weight((isthmus_protocol::MESSAGE_HEADER_LEN + 3 * 73) as u32)
+                .saturating_add(per_receipt.saturating_mul(3))
         );
         assert!(handlers.ref_time() >= 4_000_000);
     });
@@ -1146,4 +1182,351 @@ fn every_message_must_fit_one_extrinsic_with_its_handler() {
         .map(|s| *s)
         .unwrap_or_default();
     assert!(message.contains("MessageHandler::weight"), "{message}");
+}
+
+// ---------------------------------------------------------------- receipts
+
+/// The inbox of ORIGIN, which takes this ledger's receipts and sends ORIGIN's.
+const ORIGIN_INBOX: [u8; 32] = [0x1b; 32];
+
+fn configure_with_receipts() {
+    configure();
+    assert_ok!(Isthmus::set_receipt_endpoint(
+        RuntimeOrigin::root(),
+        ORIGIN,
+        ORIGIN_INBOX
+    ));
+}
+
+/// The receipt batches the outbox sent back to ORIGIN, decoded.
+fn receipts_sent() -> Vec<Vec<isthmus_protocol::Receipt>> {
+    events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Dispatch { message, .. } => Some(Message::decode(&message).unwrap()),
+            _ => None,
+        })
+        .filter(|m| m.sender.0 == INBOX_ID)
+        .map(|m| {
+            assert_eq!(m.destination, ORIGIN);
+            assert_eq!(m.recipient.0, ORIGIN_INBOX);
+            assert_eq!(m.deadline, 0);
+            isthmus_protocol::Receipt::decode_batch(&m.body).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn inbox_id_is_the_documented_hash() {
+    assert_eq!(
+        INBOX_ID,
+        isthmus_protocol::keccak256(b"isthmus pallet inbox")
+    );
+    assert_eq!(
+        isthmus_protocol::receipt::result_text(&crate::codes::NO_RECIPIENT),
+        "no recipient contract"
+    );
+}
+
+#[test]
+fn every_ending_gives_one_receipt_in_one_batch() {
+    use isthmus_protocol::ReceiptOutcome::*;
+    new_test_ext().execute_with(|| {
+        configure_with_receipts();
+        let src = Source::new(vec![
+            message(0, 0, b"zero"),
+            message(1, 0, FAILING_BODY),
+            message(2, 1_000, b"expires at 1000"),
+            message(3, 0, REFUSED_BODY),
+        ]);
+        set_time_secs(2_000);
+        let items = (0..4).map(|i| (src.encoded(i), src.branch(i))).collect();
+        assert_ok!(Isthmus::process_batch(
+            RuntimeOrigin::signed(alice()),
+            src.checkpoint,
+            src.sigs(&[0, 1]),
+            items
+        ));
+        let id = |i: usize| isthmus_protocol::MessageId(src.messages[i].id().0);
+        let receipt = |i: usize, outcome, result| isthmus_protocol::Receipt {
+            id: id(i),
+            nonce: i as u64,
+            outcome,
+            result,
+        };
+        // One batch; the failed handler's message has none (it stays deliverable).
+        assert_eq!(
+            receipts_sent(),
+            vec![vec![
+                receipt(0, Delivered, answer(b"zero")),
+                receipt(2, Expired, [0; 32]),
+                receipt(3, Refused, REFUSAL),
+            ]]
+        );
+        assert!(events().contains(&Event::MessageRefused {
+            id: id(3).0,
+            origin: ORIGIN,
+            nonce: 3,
+            code: REFUSAL
+        }));
+        assert!(events().iter().any(|e| matches!(
+            e,
+            Event::ReceiptsSent {
+                origin: ORIGIN,
+                count: 3,
+                ..
+            }
+        )));
+        // The receipt batch is an ordinary message of the outbox, from the inbox.
+        assert_eq!(OutboxCount::<Test>::get(), 1);
+        // Each ended once: a second submission is a replay and sends nothing more.
+        System::reset_events();
+        for i in [0, 2, 3] {
+            assert_noop!(src.process(i, &[0, 1]), Error::<Test>::AlreadyProcessed);
+        }
+        assert!(receipts_sent().is_empty());
+        // The failed one ends later, with its own receipt.
+        assert_ok!(src.process(1, &[0, 1]));
+        assert!(
+            receipts_sent().is_empty(),
+            "a handler failure sends no receipt"
+        );
+    });
+}
+
+#[test]
+fn an_origin_without_receipt_endpoint_gets_none() {
+    new_test_ext().execute_with(|| {
+        configure();
+        let src = Source::standard();
+        assert_ok!(src.process(0, &[0, 1]));
+        assert!(receipts_sent().is_empty());
+        assert_eq!(OutboxCount::<Test>::get(), 0);
+    });
+}
+
+#[test]
+fn the_receipt_endpoint_is_set_once_by_the_admin() {
+    new_test_ext().execute_with(|| {
+        assert_noop!(
+            Isthmus::set_receipt_endpoint(RuntimeOrigin::root(), ORIGIN, ORIGIN_INBOX),
+            Error::<Test>::UnknownOrigin
+        );
+        configure();
+        assert_noop!(
+            Isthmus::set_receipt_endpoint(RuntimeOrigin::signed(alice()), ORIGIN, ORIGIN_INBOX),
+            DispatchError::BadOrigin
+        );
+        assert_noop!(
+            Isthmus::set_receipt_endpoint(RuntimeOrigin::root(), ORIGIN, [0; 32]),
+            Error::<Test>::ReceiptEndpointExists
+        );
+        assert_ok!(Isthmus::set_receipt_endpoint(
+            RuntimeOrigin::root(),
+            ORIGIN,
+            ORIGIN_INBOX
+        ));
+        assert_noop!(
+            Isthmus::set_receipt_endpoint(RuntimeOrigin::root(), ORIGIN, [0x2b; 32]),
+            Error::<Test>::ReceiptEndpointExists
+        );
+        assert_eq!(ReceiptEndpoints::<Test>::get(ORIGIN), Some(ORIGIN_INBOX));
+    });
+}
+
+/// Sends `n` messages from `sender` to ORIGIN through this ledger's outbox; their ids.
+fn send_to_origin(sender: [u8; 32], n: u64) -> Vec<[u8; 32]> {
+    (0..n)
+        .map(|_| {
+            <Isthmus as crate::Dispatcher>::dispatch_from(sender, ORIGIN, [0xcc; 32], 0, vec![7])
+                .unwrap()
+        })
+        .collect()
+}
+
+/// A receipt batch message from ORIGIN at `nonce`, from `sender` to the inbox.
+fn receipt_batch(nonce: u64, sender: [u8; 32], body: Vec<u8>) -> Message {
+    Message {
+        nonce,
+        origin: ORIGIN,
+        sender: Address32(sender),
+        destination: LOCAL,
+        recipient: Address32(INBOX_ID),
+        deadline: 0,
+        body,
+    }
+}
+
+fn receipt_of(id: [u8; 32], nonce: u64, code: u8) -> Vec<u8> {
+    let mut out = id.to_vec();
+    out.extend_from_slice(&nonce.to_be_bytes());
+    out.push(code);
+    out.extend_from_slice(&[0x5e; 32]);
+    out
+}
+
+#[test]
+fn receipts_are_taken_once_only_for_messages_sent_there() {
+    new_test_ext().execute_with(|| {
+        configure_with_receipts();
+        let app = [0xa9; 32];
+        let ids = send_to_origin(app, 3);
+        assert_eq!(
+            Sent::<Test>::get(ids[1]),
+            Some(SentMessage {
+                sender: app,
+                destination: ORIGIN,
+                nonce: 1
+            })
+        );
+        let unknown = [0x99; 32];
+        let body = [
+            receipt_of(ids[0], 0, 1),
+            receipt_of(ids[1], 1, 2),
+            receipt_of(ids[1], 1, 3), // a second receipt for the same message
+            receipt_of(ids[2], 0, 3), // the wrong nonce
+            receipt_of(unknown, 4, 1), // never sent
+            receipt_of(ids[2], 2, 9), // no such outcome
+        ]
+        .concat();
+        let src = Source::new(vec![receipt_batch(0, ORIGIN_INBOX, body)]);
+        System::reset_events();
+        assert_ok!(src.process(0, &[0, 1]));
+        let evs = events();
+        let refused = |id, code| Event::ReceiptRefused {
+            id,
+            destination: ORIGIN,
+            code,
+        };
+        use crate::codes::{DUPLICATE_RECEIPT, UNKNOWN_MESSAGE};
+        assert!(evs.contains(&refused(ids[1], DUPLICATE_RECEIPT)));
+        assert!(evs.contains(&refused(ids[2], UNKNOWN_MESSAGE)));
+        assert!(evs.contains(&refused(unknown, UNKNOWN_MESSAGE)));
+        assert_eq!(
+            evs.iter()
+                .filter(|e| matches!(e, Event::ReceiptRefused { .. }))
+                .count(),
+            4
+        );
+        assert_eq!(
+            receipts_taken(),
+            vec![
+                (app, ORIGIN, ids[0], 1, [0x5e; 32]),
+                (app, ORIGIN, ids[1], 2, [0x5e; 32]),
+            ]
+        );
+        assert!(ReceiptsTaken::<Test>::contains_key(ids[0]));
+        assert!(!ReceiptsTaken::<Test>::contains_key(ids[2]));
+        // A receipt batch gets no receipt of its own.
+        assert!(receipts_sent().is_empty());
+
+        // The same receipt replayed in a later batch is refused.
+        let src = Source::new(vec![
+            receipt_batch(0, ORIGIN_INBOX, vec![1]),
+            receipt_batch(1, ORIGIN_INBOX, receipt_of(ids[0], 0, 1)),
+        ]);
+        System::reset_events();
+        assert_ok!(src.process(1, &[0, 1]));
+        assert!(events().contains(&refused(ids[0], DUPLICATE_RECEIPT)));
+        assert_eq!(receipts_taken().len(), 2);
+    });
+}
+
+#[test]
+fn receipts_from_anyone_but_the_origins_inbox_are_refused() {
+    new_test_ext().execute_with(|| {
+        configure_with_receipts();
+        let ids = send_to_origin([0xa9; 32], 1);
+        let forged = receipt_of(ids[0], 0, 1);
+        let src = Source::new(vec![
+            receipt_batch(0, [0x66; 32], forged.clone()),
+            receipt_batch(1, ORIGIN_INBOX, forged[..72].to_vec()),
+        ]);
+        let id = |i: usize| src.messages[i].id().0;
+        // From a stranger: refused with a receipt, nothing taken.
+        assert_ok!(src.process(0, &[0, 1]));
+        assert!(events().contains(&Event::MessageRefused {
+            id: id(0),
+            origin: ORIGIN,
+            nonce: 0,
+            code: crate::codes::NOT_RECEIPTS
+        }));
+        assert_eq!(receipts_sent().len(), 1);
+        // Malformed, from the endpoint: refused without a receipt of its own.
+        System::reset_events();
+        assert_ok!(src.process(1, &[0, 1]));
+        assert!(events().contains(&Event::MessageRefused {
+            id: id(1),
+            origin: ORIGIN,
+            nonce: 1,
+            code: crate::codes::MALFORMED_RECEIPTS
+        }));
+        assert!(receipts_sent().is_empty());
+        assert!(receipts_taken().is_empty());
+        // Without the quorum, or under a bad branch, nothing is read at all.
+        let good = Source::new(vec![receipt_batch(0, ORIGIN_INBOX, forged)]);
+        assert_noop!(good.process(0, &[0]), Error::<Test>::QuorumNotReached);
+        let mut bad = good.branch(0);
+        bad[3][0] ^= 1;
+        assert_noop!(
+            Isthmus::process(
+                RuntimeOrigin::signed(alice()),
+                good.checkpoint,
+                good.sigs(&[0, 1]),
+                good.encoded(0),
+                Box::new(bad)
+            ),
+            Error::<Test>::InvalidBranch
+        );
+        assert!(receipts_taken().is_empty());
+        assert_ok!(good.process(0, &[0, 1]));
+        assert_eq!(receipts_taken().len(), 1);
+    });
+}
+
+#[test]
+fn a_failing_receipt_handler_keeps_the_receipt_for_a_retry() {
+    new_test_ext().execute_with(|| {
+        configure_with_receipts();
+        let ids = send_to_origin(FAILING_SENDER, 1);
+        let src = Source::new(vec![receipt_batch(
+            0,
+            ORIGIN_INBOX,
+            receipt_of(ids[0], 0, 3),
+        )]);
+        assert_ok!(src.process(0, &[0, 1]));
+        // Taken (never twice), its handler's writes rolled back, waiting.
+        assert!(ReceiptsTaken::<Test>::contains_key(ids[0]));
+        assert!(receipts_taken().is_empty());
+        assert_eq!(
+            PendingReceipts::<Test>::get(ids[0]),
+            Some(PendingReceipt {
+                destination: ORIGIN,
+                outcome: 3,
+                result: [0x5e; 32]
+            })
+        );
+        assert!(events()
+            .iter()
+            .any(|e| matches!(e, Event::ReceiptHandlerFailed { id, .. } if *id == ids[0])));
+        assert_noop!(
+            Isthmus::retry_receipt(RuntimeOrigin::signed(alice()), ids[0]),
+            Error::<Test>::ReceiptHandlerStillFailing
+        );
+        FailReceipts::set(false);
+        assert_ok!(Isthmus::retry_receipt(
+            RuntimeOrigin::signed(alice()),
+            ids[0]
+        ));
+        assert!(events().contains(&Event::ReceiptHandled { id: ids[0] }));
+        assert_eq!(
+            receipts_taken(),
+            vec![(FAILING_SENDER, ORIGIN, ids[0], 3, [0x5e; 32])]
+        );
+        assert_noop!(
+            Isthmus::retry_receipt(RuntimeOrigin::signed(alice()), ids[0]),
+            Error::<Test>::NoPendingReceipt
+        );
+        FailReceipts::set(true);
+    });
 }

@@ -39,6 +39,8 @@ pub trait WeightInfo {
     /// `process_batch` with `a` attestations, `n` messages, `b` bytes in all
     /// (handlers excluded).
     fn process_batch(a: u32, n: u32, b: u32) -> Weight;
+    /// Taking one receipt of a receipt batch (the receipt handler excluded).
+    fn take_receipt() -> Weight;
 }
 
 /// Picosecond units of reference time.
@@ -85,10 +87,18 @@ fn update_signers_weight(db: frame_support::weights::RuntimeDbWeight, s: u32, a:
 }
 
 fn dispatch_weight(db: frame_support::weights::RuntimeDbWeight, b: u32) -> Weight {
-    // Reads the time, count and frontier; writes count, frontier and root, and the
-    // event.
+    // Reads the time, count and frontier; writes count, frontier, root and the sent
+    // entry, and the event.
     Weight::from_parts(30 * MICROS + TREE + kib(b) * PER_KIB * 2, 1_100)
         .saturating_add(db.reads(3))
+        .saturating_add(db.writes(5))
+}
+
+fn take_receipt_weight(db: frame_support::weights::RuntimeDbWeight) -> Weight {
+    // Decodes 73 bytes; reads the sent entry and the taken mark; writes the mark, a
+    // pending entry when the handler fails, and the events.
+    Weight::from_parts(10 * MICROS, 2 * 64)
+        .saturating_add(db.reads(2))
         .saturating_add(db.writes(4))
 }
 
@@ -113,6 +123,9 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
     fn process_batch(a: u32, n: u32, b: u32) -> Weight {
         estimate(T::DbWeight::get(), a, n, b)
     }
+    fn take_receipt() -> Weight {
+        take_receipt_weight(T::DbWeight::get())
+    }
 }
 
 /// The same estimates priced with RocksDB weights, for tests and mocks.
@@ -136,5 +149,8 @@ impl WeightInfo for () {
     }
     fn process_batch(a: u32, n: u32, b: u32) -> Weight {
         estimate(RocksDbWeight::get(), a, n, b)
+    }
+    fn take_receipt() -> Weight {
+        take_receipt_weight(RocksDbWeight::get())
     }
 }

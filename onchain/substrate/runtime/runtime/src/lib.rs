@@ -199,32 +199,51 @@ impl pallet_sudo::Config for Runtime {
 }
 
 /// Routes delivered messages by recipient: the clearing app's address reaches the
-/// clearing pallet; any other recipient is not handled (the message stays
-/// deliverable, as on EVM for a recipient that is not a contract).
+/// clearing pallet; any other recipient is refused (as the EVM Inbox refuses a
+/// recipient that is no contract). Routes receipts by sender: those of messages the
+/// clearing app sent settle or return its escrows; an account's receipts are only
+/// recorded (the inbox's `ReceiptTaken` event).
 pub struct Router;
 
 impl pallet_isthmus::MessageHandler for Router {
-    fn handle(message: &isthmus_protocol::Message) -> Result<(), DispatchError> {
+    fn handle(
+        message: &isthmus_protocol::Message,
+    ) -> Result<pallet_isthmus::Handled, DispatchError> {
         if message.recipient.0 == pallet_isthmus_clearing::APP_ADDRESS {
-            // Final refusals are outcomes the app recorded: not failures. Refusals that
-            // depend on state are failures: the message stays deliverable.
-            match Clearing::handle_instruction(message.origin, message.sender.0, &message.body) {
-                Ok(()) => Ok(()),
-                Err(refusal) if refusal.is_final() => Ok(()),
-                Err(refusal) => Err(DispatchError::Other(refusal.as_str())),
-            }
+            Clearing::handle_message(message.origin, message.sender.0, &message.body)
         } else {
-            Err(DispatchError::Other(
-                "no recipient at this address on this ledger",
+            Ok(pallet_isthmus::Handled::Refused(
+                pallet_isthmus::codes::NO_RECIPIENT,
             ))
         }
     }
 
     fn weight(_body_len: u32) -> Weight {
-        // Up to 5 reads and 4 writes of the clearing app, plus decoding.
+        // Up to 6 reads and 4 writes of the clearing app, plus decoding.
         RocksDbWeight::get()
-            .reads_writes(5, 4)
+            .reads_writes(6, 4)
             .saturating_add(Weight::from_parts(20_000_000, 1_000))
+    }
+}
+
+impl pallet_isthmus::ReceiptHandler for Router {
+    fn on_receipt(
+        sender: &[u8; 32],
+        destination: u32,
+        receipt: &isthmus_protocol::Receipt,
+    ) -> Result<(), DispatchError> {
+        if *sender == pallet_isthmus_clearing::APP_ADDRESS {
+            Clearing::on_receipt(destination, receipt)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn weight() -> Weight {
+        // The escrow, the total and one balance: 3 reads and 3 writes, plus the event.
+        RocksDbWeight::get()
+            .reads_writes(3, 3)
+            .saturating_add(Weight::from_parts(15_000_000, 500))
     }
 }
 
@@ -233,14 +252,22 @@ impl pallet_isthmus::Config for Runtime {
     type AdminOrigin = frame_system::EnsureRoot<AccountId>;
     type UnixTime = Timestamp;
     type MessageHandler = Router;
+    type ReceiptHandler = Router;
     type MaxSigners = ConstU32<64>;
     type MaxAttestations = ConstU32<128>;
     type MaxBatch = ConstU32<64>;
     type WeightInfo = pallet_isthmus::weights::SubstrateWeight<Runtime>;
 }
 
+parameter_types! {
+    /// The clearing app's currency (the devnet's EVM apps use the same).
+    pub const ClearingCurrency: [u8; 3] = *b"EUR";
+}
+
 impl pallet_isthmus_clearing::Config for Runtime {
     type AdminOrigin = frame_system::EnsureRoot<AccountId>;
+    type Outbox = Isthmus;
+    type Currency = ClearingCurrency;
 }
 
 construct_runtime!(
