@@ -1184,6 +1184,18 @@ impl Member {
             .unwrap_or_else(|e| panic!("{url}: {e}"))
     }
 
+    /// The status this member's history gives message `id`, if it knows the message.
+    pub async fn status(&self, id: [u8; 32]) -> Option<String> {
+        let pool = self.db().await;
+        let row: Option<(String,)> = sqlx::query_as("SELECT status FROM messages WHERE id = $1")
+            .bind(id.to_vec())
+            .fetch_optional(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("status of 0x{}: {e}", hex::encode(id)));
+        pool.close().await;
+        row.map(|(s,)| s)
+    }
+
     /// The single number `sql` returns on this member's database.
     pub async fn count(&self, sql: &str) -> i64 {
         let pool = self.db().await;

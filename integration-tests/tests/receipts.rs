@@ -24,17 +24,6 @@ fn code(text: &str) -> [u8; 32] {
     c
 }
 
-async fn status_of(member: &Member, id: [u8; 32]) -> Option<String> {
-    let pool = member.db().await;
-    let row: Option<(String,)> = sqlx::query_as("SELECT status FROM messages WHERE id = $1")
-        .bind(id.to_vec())
-        .fetch_optional(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
-    row.map(|(s,)| s)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_outcome_comes_back_to_the_sending_contract_and_each_history_shows_it() {
     let devnet = Devnet::start_with_receipts().await;
@@ -195,12 +184,12 @@ async fn every_outcome_comes_back_to_the_sending_contract_and_each_history_shows
     // the receipt batches as delivered messages.
     for m in &consortium.members {
         let recorded = wait_until(Duration::from_secs(90), || async {
-            status_of(m, settled).await.as_deref() == Some("delivered")
-                && status_of(m, refused).await.as_deref() == Some("refused")
-                && status_of(m, expired).await.as_deref() == Some("expired")
-                && status_of(m, payments[0]).await.as_deref() == Some("delivered")
-                && status_of(m, payments[1]).await.as_deref() == Some("refused")
-                && status_of(m, payments[2]).await.as_deref() == Some("expired")
+            m.status(settled).await.as_deref() == Some("delivered")
+                && m.status(refused).await.as_deref() == Some("refused")
+                && m.status(expired).await.as_deref() == Some("expired")
+                && m.status(payments[0]).await.as_deref() == Some("delivered")
+                && m.status(payments[1]).await.as_deref() == Some("refused")
+                && m.status(payments[2]).await.as_deref() == Some("expired")
                 // Each receipt in the history, and the origin's taking of it.
                 && m.count("SELECT count(*) FROM receipts_v WHERE receipt_status = 'delivered'")
                     .await
@@ -217,9 +206,9 @@ async fn every_outcome_comes_back_to_the_sending_contract_and_each_history_shows
             recorded,
             "{}: settled {:?}, refused {:?}, expired {:?}\n{}",
             m.name,
-            status_of(m, settled).await,
-            status_of(m, refused).await,
-            status_of(m, expired).await,
+            m.status(settled).await,
+            m.status(refused).await,
+            m.status(expired).await,
             consortium.logs()
         );
         for (id, outcome) in [

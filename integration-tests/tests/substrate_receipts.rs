@@ -20,17 +20,6 @@ use isthmus_integration_tests::*;
 
 const DELIVERY: Duration = Duration::from_secs(240);
 
-async fn status_of(member: &Member, id: [u8; 32]) -> Option<String> {
-    let pool = member.db().await;
-    let row: Option<(String,)> = sqlx::query_as("SELECT status FROM messages WHERE id = $1")
-        .bind(id.to_vec())
-        .fetch_optional(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
-    row.map(|(s,)| s)
-}
-
 /// evm-a's banks plus its ledger accounts plus escrow.
 async fn holdings(app: &ClearingApp<Client>) -> U256 {
     let mut total = app.escrowed().call().await.unwrap();
@@ -177,7 +166,7 @@ async fn payments_between_evm_and_substrate_settle_or_come_back_exactly_once() {
     for m in &consortium.members {
         let recorded = wait_until(Duration::from_secs(90), || async {
             for (id, outcome) in ends {
-                if status_of(m, id).await.as_deref() != Some(outcome) {
+                if m.status(id).await.as_deref() != Some(outcome) {
                     return false;
                 }
             }
@@ -186,7 +175,7 @@ async fn payments_between_evm_and_substrate_settle_or_come_back_exactly_once() {
         .await;
         let mut seen = Vec::new();
         for (id, _) in ends {
-            seen.push(status_of(m, id).await);
+            seen.push(m.status(id).await);
         }
         assert!(
             recorded,

@@ -41,8 +41,8 @@ use isthmus_adapter_evm::source::Scanned;
 use isthmus_adapter_evm::{EvmSource, ObservedMessage};
 use isthmus_light_client_evm::{AccountProof, EvmLightClient, Header, TrustedCheckpoint, B256};
 use isthmus_protocol::{Address32, MerkleTree};
-use isthmus_relayer::verified::VerifiedCheckpoint;
 use isthmus_relayer::pipeline::receipts::carried;
+use isthmus_relayer::verified::VerifiedCheckpoint;
 use isthmus_schema::{
     BlockRef, CursorKey, FinalityMode, Ledger, LedgerKind, NewMessage, ObservedRange,
     ObservedReceipt, Stage, Store,
@@ -491,7 +491,9 @@ async fn measure(receipts: bool) -> (f64, f64) {
         .expect("anvil starts (make devnet-tools)");
     let rec = record(&anvil, receipts).await;
     drop(anvil);
-    let batches = (0..MESSAGES).filter(|i| is_receipt_batch(receipts, *i)).count();
+    let batches = (0..MESSAGES)
+        .filter(|i| is_receipt_batch(receipts, *i))
+        .count();
     let expected_receipts = batches * RECEIPTS_PER_BATCH;
     println!(
         "{label}: recorded {MESSAGES} messages ({batches} of them receipt batches carrying {expected_receipts} receipts; {PER_BLOCK} per block, {BODY_LEN}-byte bodies) in {} rounds of {RANGE_BLOCKS} blocks from anvil in {:.1} s",

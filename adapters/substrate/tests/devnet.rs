@@ -391,7 +391,10 @@ async fn attested_delivery_is_accepted_once() {
         .await
         .unwrap()
         .expect("the refusal is found");
-    assert_eq!(outcome, MessageOutcome::Refused("no recipient contract".into()));
+    assert_eq!(
+        outcome,
+        MessageOutcome::Refused("no recipient contract".into())
+    );
 }
 
 /// Every attempt at an endpoint, as the relayer's metrics would count them.

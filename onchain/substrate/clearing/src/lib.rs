@@ -74,11 +74,7 @@ impl Payment {
         if body.len() != PAYMENT_LEN || body[131..].iter().any(|b| *b != 0) {
             return None;
         }
-        let word = |i: usize| {
-            let mut w = [0u8; 32];
-            w.copy_from_slice(&body[i * 32..(i + 1) * 32]);
-            w
-        };
+        let word = |i: usize| word_at(body, i);
         Some(Self {
             uetr: word(0),
             debtor: word(1),
@@ -105,6 +101,13 @@ impl Payment {
     pub fn amount_u128(&self) -> Option<u128> {
         u128_of(&self.amount)
     }
+}
+
+/// ABI word `i` of `body` (the caller checked the length).
+fn word_at(body: &[u8], i: usize) -> [u8; 32] {
+    let mut w = [0u8; 32];
+    w.copy_from_slice(&body[i * 32..(i + 1) * 32]);
+    w
 }
 
 /// A `uint256` word as `u128`, if it fits.
@@ -143,11 +146,7 @@ impl Instruction {
         if body.len() != INSTRUCTION_LEN {
             return None;
         }
-        let word = |i: usize| {
-            let mut w = [0u8; 32];
-            w.copy_from_slice(&body[i * 32..(i + 1) * 32]);
-            w
-        };
+        let word = |i: usize| word_at(body, i);
         Some(Self {
             id: word(0),
             from: word(1),
