@@ -269,7 +269,7 @@ pub const SUB_LEDGER: u32 = 3;
 
 /// The dev runtime's clearing app address: `keccak256("isthmus clearing app")`.
 pub fn pallet_clearing_address() -> [u8; 32] {
-    keccak256(b"isthmus clearing app")
+    isthmus_adapter_substrate::keys::CLEARING_APP
 }
 
 /// What each ledger holds in the other's clearing app in

@@ -43,14 +43,6 @@ impl From<&Checkpoint> for CheckpointArg {
     }
 }
 
-/// Why the inbox skipped a batch item (the pallet's `SkipReason`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, DecodeAsType)]
-#[decode_as_type(crate_path = "scale_decode")]
-enum SkipReason {
-    /// Ended before (by this or another member).
-    AlreadyProcessed,
-}
-
 /// A finalized delivery transaction and the outcome of each message in it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Receipt {
@@ -103,13 +95,6 @@ fn ending(
         }
         _ => None,
     })
-}
-
-#[derive(DecodeAsType)]
-#[decode_as_type(crate_path = "scale_decode")]
-struct Skipped {
-    id: [u8; 32],
-    reason: SkipReason,
 }
 
 /// The key a [`Destination`] signs its transactions with.
@@ -455,8 +440,8 @@ impl Destination {
                     outcomes.push((MessageId(f.id), MessageOutcome::HandlerFailed(error)));
                 }
                 "MessageSkipped" => {
-                    let f = event.decode_fields_unchecked_as::<Skipped>()?;
-                    let SkipReason::AlreadyProcessed = f.reason;
+                    // The pallet skips only a message that ended before.
+                    let f = event.decode_fields_unchecked_as::<IdOnly>()?;
                     outcomes.push((MessageId(f.id), MessageOutcome::AlreadyDelivered));
                 }
                 _ => {}

@@ -253,6 +253,31 @@ pub trait Destination: Send + Sync {
         Ok(HashMap::new())
     }
 
+    /// How and where the inbox ended each of `ids` (ids that have not ended are
+    /// absent): the deliveries ([`Destination::find_deliveries`]), then the other
+    /// endings of the rest ([`Destination::find_endings`]). An inbox that finds both
+    /// in one lookup per id overrides it.
+    async fn find_ends(
+        &self,
+        ids: &[MessageId],
+    ) -> Result<HashMap<MessageId, (DeliveryRef, MessageOutcome)>, LedgerError> {
+        let mut ends: HashMap<_, _> = self
+            .find_deliveries(ids)
+            .await?
+            .into_iter()
+            .map(|(id, at)| (id, (at, MessageOutcome::Delivered)))
+            .collect();
+        let rest: Vec<MessageId> = ids
+            .iter()
+            .filter(|id| !ends.contains_key(*id))
+            .copied()
+            .collect();
+        if !rest.is_empty() {
+            ends.extend(self.find_endings(&rest).await?);
+        }
+        Ok(ends)
+    }
+
     /// The messages of `batch` this inbox could never take as things stand, each with
     /// the reason, found before any submission by simulating each one's delivery
     /// alone: more than `cap` gas (the route's `max_message_gas`) or more than a

@@ -397,29 +397,6 @@ impl Source for SubstrateLedger {
     }
 }
 
-impl SubstrateLedger {
-    /// How and where the inbox ended each of `ids` (ids that did not end are absent).
-    async fn endings(
-        &self,
-        ids: &[MessageId],
-    ) -> Result<HashMap<MessageId, (DeliveryRef, MessageOutcome)>, LedgerError> {
-        let mut found = HashMap::new();
-        for id in ids {
-            if let Some((number, hash, tx, outcome)) = self.inbox.find_ending(id).await? {
-                let at = DeliveryRef {
-                    tx_hash: tx,
-                    block: BlockRef {
-                        number: u64::from(number),
-                        hash,
-                    },
-                };
-                found.insert(*id, (at, outcome));
-            }
-        }
-        Ok(found)
-    }
-}
-
 #[async_trait]
 impl Destination for SubstrateLedger {
     fn refuses_recipient(&self, _recipient: &[u8; 32]) -> Option<String> {
@@ -457,7 +434,7 @@ impl Destination for SubstrateLedger {
         ids: &[MessageId],
     ) -> Result<HashMap<MessageId, DeliveryRef>, LedgerError> {
         Ok(self
-            .endings(ids)
+            .find_ends(ids)
             .await?
             .into_iter()
             .filter(|(_, (_, outcome))| *outcome == MessageOutcome::Delivered)
@@ -471,11 +448,33 @@ impl Destination for SubstrateLedger {
         ids: &[MessageId],
     ) -> Result<HashMap<MessageId, (DeliveryRef, MessageOutcome)>, LedgerError> {
         Ok(self
-            .endings(ids)
+            .find_ends(ids)
             .await?
             .into_iter()
             .filter(|(_, (_, outcome))| *outcome != MessageOutcome::Delivered)
             .collect())
+    }
+
+    /// One lookup per id (`Processed[id]`, then that block's ending event) finds
+    /// every way a message ended.
+    async fn find_ends(
+        &self,
+        ids: &[MessageId],
+    ) -> Result<HashMap<MessageId, (DeliveryRef, MessageOutcome)>, LedgerError> {
+        let mut found = HashMap::new();
+        for id in ids {
+            if let Some((number, hash, tx, outcome)) = self.inbox.find_ending(id).await? {
+                let at = DeliveryRef {
+                    tx_hash: tx,
+                    block: BlockRef {
+                        number: u64::from(number),
+                        hash,
+                    },
+                };
+                found.insert(*id, (at, outcome));
+            }
+        }
+        Ok(found)
     }
 
     async fn deliver(&self, batch: &Batch, timeout: Duration) -> Result<Delivered, LedgerError> {

@@ -221,17 +221,17 @@ pub async fn foreign_deliveries(
     }
     let target = ctx.ledger(destination)?;
     let ids: Vec<_> = messages.iter().map(|m| m.id).collect();
-    let found = target.destination.find_deliveries(&ids).await?;
+    let mut endings = target.destination.find_ends(&ids).await?;
+    let found: HashMap<_, _> = endings
+        .iter()
+        .filter(|(_, (_, outcome))| *outcome == MessageOutcome::Delivered)
+        .map(|(id, (at, _))| (*id, *at))
+        .collect();
+    endings.retain(|id, _| !found.contains_key(id));
     let (delivered, other): (Vec<_>, Vec<_>) = messages
         .iter()
         .cloned()
         .partition(|m| found.contains_key(&m.id));
-    let endings = if other.is_empty() {
-        HashMap::new()
-    } else {
-        let ids: Vec<_> = other.iter().map(|m| m.id).collect();
-        target.destination.find_endings(&ids).await?
-    };
     if let Some(missing) = other.iter().find(|m| !endings.contains_key(&m.id)) {
         return Err(PipelineError::DeliveryNotFound {
             ledger: ctx.name(destination),
