@@ -45,8 +45,11 @@ alerts-check: ## Check the Prometheus alert rules and their unit tests with prom
 	@bash devnet/check-alerts.sh
 
 test: postgres softhsm devnet-tools substrate-runtime alerts-check ## Run every test of the workspace (real Postgres, real anvil, real relayers).
-	# The end-to-end tests run the `isthmus` binary as separate processes.
-	$(CARGO) build -p isthmus-relayer --bin isthmus
+	# The end-to-end tests run the `isthmus` binary as separate processes. Building the
+	# tests builds it too (the relayer's own tests run it), with the features the tests
+	# unify: `cargo build -p isthmus-relayer` would resolve other features and build
+	# about 180 dependencies (ethers, subxt, sqlx, tokio...) a second time.
+	$(CARGO) test --workspace --no-run
 	$(CARGO) test --workspace --no-fail-fast
 
 chaos: postgres devnet-tools substrate-runtime ## Chaos soak: faults on nodes, Postgres and members, minutes and thousands of messages (CHAOS_SEED, CHAOS_MESSAGES).

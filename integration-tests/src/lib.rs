@@ -1160,6 +1160,34 @@ impl Ledger {
     pub async fn all_delivered(&self, ids: &[[u8; 32]]) -> bool {
         self.delivered_count(ids).await == ids.len()
     }
+
+    /// Waits up to `within` for the Inbox to deliver every one of `ids` (else fails,
+    /// printing `logs`), then checks each was delivered exactly once: one
+    /// `MessageDelivered` per message.
+    pub async fn expect_delivered_once(
+        &self,
+        ids: &[[u8; 32]],
+        within: Duration,
+        logs: impl Fn() -> String,
+    ) {
+        let all = wait_until(within, || self.all_delivered(ids)).await;
+        assert!(
+            all,
+            "{} of {} delivered on {}\n{}",
+            self.delivered_count(ids).await,
+            ids.len(),
+            self.name,
+            logs()
+        );
+        let mut deliveries: std::collections::HashMap<[u8; 32], usize> =
+            std::collections::HashMap::new();
+        for (id, _) in self.delivered_events().await {
+            *deliveries.entry(id).or_default() += 1;
+        }
+        for id in ids {
+            assert_eq!(deliveries.get(id), Some(&1), "0x{}", hex::encode(id));
+        }
+    }
 }
 
 /// The value of the series `series` (name and labels exactly as exported) in a

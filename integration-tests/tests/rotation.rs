@@ -8,7 +8,6 @@
     reason = "test code: a panic is the failure report"
 )]
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -338,22 +337,10 @@ async fn a_member_rotates_its_key_mid_burst_and_every_message_is_delivered_once(
         .await;
     ids.extend(wave(40).await);
 
-    let all = wait_until(DELIVERY, || devnet.b.all_delivered(&ids)).await;
-    assert!(
-        all,
-        "{} of {} delivered\n{}",
-        devnet.b.delivered_count(&ids).await,
-        ids.len(),
-        consortium.logs()
-    );
-    // Exactly once: one MessageDelivered per message.
-    let mut deliveries: HashMap<[u8; 32], usize> = HashMap::new();
-    for (id, _) in devnet.b.delivered_events().await {
-        *deliveries.entry(id).or_default() += 1;
-    }
-    for id in &ids {
-        assert_eq!(deliveries.get(id), Some(&1), "0x{}", hex::encode(id));
-    }
+    devnet
+        .b
+        .expect_delivered_once(&ids, DELIVERY, || consortium.logs())
+        .await;
     // bank-0's new key took part in deliveries once the others read the new set.
     let new_hex = format!("{new:?}").trim_start_matches("0x").to_owned();
     for m in &consortium.members[1..] {

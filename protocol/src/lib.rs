@@ -17,6 +17,7 @@
 //!   the deliveries it shows ([`SeenDelivery`]).
 //! - [`receipt`]: the [`Receipt`] a destination records when a message ends, and the
 //!   receipt batches that carry them back to the origin.
+//! - [`route_control`]: the pause and resume of a route members sign.
 #![cfg_attr(not(feature = "std"), no_std)]
 
 extern crate alloc;
@@ -29,6 +30,7 @@ pub mod checkpoint;
 pub mod merkle;
 pub mod message;
 pub mod receipt;
+pub mod route_control;
 pub mod signer_set;
 
 pub use address::{Address32, EvmAddress};
@@ -41,6 +43,7 @@ pub use checkpoint::{Checkpoint, CHECKPOINT_DOMAIN_TAG};
 pub use merkle::{Branch, IncrementalTree, MerkleTree, TreeError, TREE_DEPTH};
 pub use message::{DecodeError, Message, MessageId, MAX_BODY_LEN, MESSAGE_HEADER_LEN, VERSION};
 pub use receipt::{result_text, Receipt, ReceiptError, ReceiptOutcome, MAX_RECEIPTS, RECEIPT_LEN};
+pub use route_control::{RouteAction, RouteControl, RouteState};
 pub use signer_set::{ActiveSigners, SignerSetUpdate, WhichSet, MAX_OVERLAP_S};
 
 /// Keccak-256 (the pre-standard Keccak used by Ethereum), the protocol's only hash.

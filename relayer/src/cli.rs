@@ -84,6 +84,100 @@ pub enum Command {
     /// member joining or leaving (docs/operations.md, "Rotating a signer").
     #[command(subcommand)]
     Signers(SignersCommand),
+    /// Route pause and resume on a destination: any one member pauses a route at
+    /// once; a quorum of the origin's signers resumes it (docs/operations.md,
+    /// "Pausing a route").
+    #[command(subcommand)]
+    Route(RouteCommand),
+}
+
+/// `isthmus route ...`
+#[derive(Debug, Subcommand)]
+pub enum RouteCommand {
+    /// Show whether a route is paused on its destination, and its epoch.
+    Show(RouteShowArgs),
+    /// Pause a route at once: signs the pause with this member's attestation key and
+    /// submits it with this member's submitter key. Recorded in the history.
+    Pause(RouteDecisionArgs),
+    /// Sign the resume of a paused route with this member's attestation key; writes
+    /// a signature file for `route resume`. Recorded in the history.
+    SignResume(RouteSignResumeArgs),
+    /// Resume a paused route with signatures of a quorum of the origin's current
+    /// signer set. Recorded in the history, as is a refusal.
+    Resume(RouteResumeArgs),
+}
+
+impl RouteCommand {
+    /// The configuration file the command names.
+    pub fn config(&self) -> &std::path::Path {
+        match self {
+            Self::Show(a) => &a.route.config.config,
+            Self::Pause(a) => &a.route.config.config,
+            Self::SignResume(a) => &a.route.config.config,
+            Self::Resume(a) => &a.decision.route.config.config,
+        }
+    }
+}
+
+/// The route a `route` command names.
+#[derive(Debug, Args)]
+pub struct RouteArg {
+    /// The configuration file.
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The destination ledger, whose inbox holds the route's state.
+    #[arg(long, value_name = "LEDGER")]
+    pub on: String,
+    /// The origin ledger whose messages the route carries.
+    #[arg(long, value_name = "LEDGER")]
+    pub origin: String,
+}
+
+/// Arguments of `route show`.
+#[derive(Debug, Args)]
+pub struct RouteShowArgs {
+    /// The route.
+    #[command(flatten)]
+    pub route: RouteArg,
+}
+
+/// Arguments of `route pause`, and what `route resume` records.
+#[derive(Debug, Args)]
+pub struct RouteDecisionArgs {
+    /// The route.
+    #[command(flatten)]
+    pub route: RouteArg,
+    /// Who is acting (recorded).
+    #[arg(long, env = "USER", default_value = "operator")]
+    pub operator: String,
+    /// Why (recorded; required).
+    #[arg(long)]
+    pub reason: String,
+}
+
+/// Arguments of `route sign-resume`.
+#[derive(Debug, Args)]
+pub struct RouteSignResumeArgs {
+    /// The route.
+    #[command(flatten)]
+    pub route: RouteArg,
+    /// Where to write this member's signature.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Who is acting (recorded).
+    #[arg(long, env = "USER", default_value = "operator")]
+    pub operator: String,
+}
+
+/// Arguments of `route resume`.
+#[derive(Debug, Args)]
+pub struct RouteResumeArgs {
+    /// The route, who and why.
+    #[command(flatten)]
+    pub decision: RouteDecisionArgs,
+    /// The members' signature files (`route sign-resume`).
+    #[arg(value_name = "SIGNATURE", required = true)]
+    pub signatures: Vec<PathBuf>,
 }
 
 /// `isthmus signers ...`

@@ -18,6 +18,8 @@
 //! - [`verified`]: [`verified::VerifiedCheckpoint`], only buildable from a light
 //!   client's output;
 //! - [`attest`]: this member's signing key, the consortium, the peers' endpoints;
+//! - [`signers`], [`routes`]: the consortium's governance of each destination: signer
+//!   sets, route pause and resume;
 //! - [`http`]: health, readiness, metrics and `/v1/attest` on narrow handles;
 //! - [`metrics`]: the Prometheus metrics.
 
@@ -34,6 +36,7 @@ pub mod mtls;
 pub mod operate;
 pub mod peer_endpoint;
 pub mod pipeline;
+pub mod routes;
 pub mod signers;
 pub mod supervise;
 pub mod verified;
@@ -44,7 +47,7 @@ pub use error::RelayerError;
 
 use crate::cli::{
     AuditCommand, Cli, Command, ConfigCommand, DbCommand, DevnetCommand, LightClientCommand,
-    SignersCommand,
+    RouteCommand, SignersCommand,
 };
 use crate::commands::Outcome;
 
@@ -146,6 +149,18 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, RelayerError>
                 SignersCommand::Propose(a) => signers::propose(settings, a, out).await,
                 SignersCommand::Sign(a) => signers::sign(settings, a, out).await,
                 SignersCommand::Submit(a) => signers::submit(settings, a, out).await,
+            }
+        }
+        Command::Route(command) => {
+            let Some(settings) = operate::load_valid(command.config(), out)? else {
+                return Ok(Outcome::Problems);
+            };
+            logging::init(cli_format, settings.log.format, &settings.log.level)?;
+            match &command {
+                RouteCommand::Show(a) => routes::show(settings, a, out).await,
+                RouteCommand::Pause(a) => routes::pause(settings, a, out).await,
+                RouteCommand::SignResume(a) => routes::sign_resume(settings, a, out).await,
+                RouteCommand::Resume(a) => routes::resume(settings, a, out).await,
             }
         }
         Command::Audit(AuditCommand::Verify(args)) => {

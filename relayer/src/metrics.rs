@@ -31,6 +31,9 @@ pub struct Metrics {
     pub refused_attestations: IntCounterVec,
     /// The version of the signer set each destination accepts per origin, as read.
     pub signer_set_version: IntGaugeVec,
+    /// 1 while a route is paused on its destination (a member paused it; a quorum
+    /// resumes it), as this relayer last read it.
+    pub route_paused: IntGaugeVec,
     /// Outbox logs rejected as malformed, per ledger.
     pub rejected_logs: IntCounterVec,
     /// Seconds a delivery round spends in each phase, per destination.
@@ -127,6 +130,15 @@ impl Metrics {
             &["destination", "origin"],
         )
         .unwrap_or_else(|e| panic!("static metric definition: {e}"));
+        let route_paused = IntGaugeVec::new(
+            Opts::new(
+                "route_paused",
+                "1 while the route is paused on its destination (nothing of it is delivered \
+                 until a quorum resumes it), as this relayer last read it",
+            ),
+            &["route"],
+        )
+        .unwrap_or_else(|e| panic!("static metric definition: {e}"));
         let round_phase = HistogramVec::new(
             HistogramOpts::new(
                 "delivery_round_phase_seconds",
@@ -221,6 +233,7 @@ impl Metrics {
             Box::new(free_balance.clone()),
             Box::new(refused_attestations.clone()),
             Box::new(signer_set_version.clone()),
+            Box::new(route_paused.clone()),
             Box::new(rejected_logs.clone()),
             Box::new(round_phase.clone()),
         ] {
@@ -240,6 +253,7 @@ impl Metrics {
             free_balance,
             refused_attestations,
             signer_set_version,
+            route_paused,
             rejected_logs,
             round_phase,
             oldest_pending,

@@ -121,7 +121,7 @@ fn parse_address(text: &str) -> Result<EvmAddress, String> {
 }
 
 /// `0x` hex of `bytes`.
-fn hex0x(bytes: &[u8]) -> String {
+pub(crate) fn hex0x(bytes: &[u8]) -> String {
     format!("0x{}", hex::encode(bytes))
 }
 
@@ -181,16 +181,18 @@ pub fn next_signers(
 }
 
 /// The destination and origin ledgers a command names, the destination connected.
-struct Target<'a> {
-    destination: &'a LedgerSettings,
-    origin: &'a LedgerSettings,
-    handle: LedgerHandle,
+pub(crate) struct Target<'a> {
+    pub(crate) destination: &'a LedgerSettings,
+    pub(crate) origin: &'a LedgerSettings,
+    pub(crate) handle: LedgerHandle,
     store: Store,
     /// The configured members by signer, to name them in what is printed.
     names: std::collections::HashMap<EvmAddress, String>,
 }
 
-async fn connect<'a>(
+/// Connects the destination `destination` for a governance command on `origin`'s
+/// route (`--on`, `--origin`), with the history store migrated.
+pub(crate) async fn connect<'a>(
     settings: &'a Settings,
     file: &Path,
     destination: &str,
@@ -210,7 +212,7 @@ async fn connect<'a>(
     let origin = named(origin, "--origin")?;
     if destination.id == origin.id {
         return Err(RelayerError::Usage(
-            "--origin: a ledger has no signer set for itself".into(),
+            "--origin: a ledger has no route to itself".into(),
         ));
     }
     let store = Store::new(isthmus_schema::connect(settings.database.url.expose()).await?);
@@ -235,11 +237,11 @@ async fn connect<'a>(
 }
 
 impl Target<'_> {
-    async fn sets(&self) -> Result<ActiveSigners, RelayerError> {
+    pub(crate) async fn sets(&self) -> Result<ActiveSigners, RelayerError> {
         Ok(self.handle.destination.signer_sets(self.origin.id).await?)
     }
 
-    async fn record(
+    pub(crate) async fn record(
         &self,
         operator: &str,
         action: OperatorActionKind,
@@ -281,7 +283,7 @@ fn details(proposal: &Proposal) -> serde_json::Value {
 impl Target<'_> {
     /// `2 of [0x… (bank-a), 0x…]`: each signer, with the member this configuration
     /// gives it (none for a key it does not name, such as a rotated one).
-    fn describe(&self, set: &SignerSet) -> String {
+    pub(crate) fn describe(&self, set: &SignerSet) -> String {
         let signers: Vec<String> = set
             .signers()
             .iter()
@@ -403,7 +405,7 @@ pub async fn propose(
     Ok(Outcome::Success)
 }
 
-fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), RelayerError> {
+pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), RelayerError> {
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| RelayerError::Usage(format!("encoding {}: {e}", path.display())))?;
     std::fs::write(path, text + "\n").map_err(|e| {
@@ -411,7 +413,10 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), RelayerError> 
     })
 }
 
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path, what: &str) -> Result<T, RelayerError> {
+pub(crate) fn read_json<T: for<'de> Deserialize<'de>>(
+    path: &Path,
+    what: &str,
+) -> Result<T, RelayerError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         RelayerError::Usage(format!("{what} {}: cannot read it ({e})", path.display()))
     })?;
@@ -504,19 +509,7 @@ pub async fn sign(
     }
     let digest: [u8; 32] = crate::attest::parse_hex32(&proposal.digest)
         .ok_or_else(|| RelayerError::Usage("proposal: digest is not 32 bytes of hex".into()))?;
-    let signing = key.clone();
-    let signed = tokio::task::spawn_blocking(move || signing.sign_prehash(&digest))
-        .await
-        .map_err(|e| RelayerError::Usage(format!("signing task: {e}")))?
-        .map_err(|e| RelayerError::Usage(format!("signing with {}: {e}", key.describe())))?;
-    let attestation = Attestation(signed.to_rsv27());
-    if crate::verified::recover_signer(&attestation, &digest).ok() != Some(signer) {
-        return Err(RelayerError::Usage(format!(
-            "signing with {}: the signature does not recover to {}",
-            key.describe(),
-            hex0x(&signer)
-        )));
-    }
+    let attestation = sign_digest(&key, digest).await?;
     let file = SignatureFile {
         kind: SIGNATURE_KIND.into(),
         member: settings.member.name.clone(),
@@ -552,10 +545,34 @@ pub async fn sign(
     Ok(Outcome::Success)
 }
 
-/// The signatures among `files` that count for `digest` in `current`, one per signer;
-/// the others with why not.
+/// Signs `digest` with this member's attestation key `key` (off the async threads: a
+/// PKCS#11 token may take its time), checking that the signature recovers to it.
+pub(crate) async fn sign_digest(
+    key: &std::sync::Arc<dyn isthmus_keys::EcdsaKey>,
+    digest: [u8; 32],
+) -> Result<Attestation, RelayerError> {
+    let signer = key.address();
+    let signing = key.clone();
+    let signed = tokio::task::spawn_blocking(move || signing.sign_prehash(&digest))
+        .await
+        .map_err(|e| RelayerError::Usage(format!("signing task: {e}")))?
+        .map_err(|e| RelayerError::Usage(format!("signing with {}: {e}", key.describe())))?;
+    let attestation = Attestation(signed.to_rsv27());
+    if crate::verified::recover_signer(&attestation, &digest).ok() != Some(signer) {
+        return Err(RelayerError::Usage(format!(
+            "signing with {}: the signature does not recover to {}",
+            key.describe(),
+            hex0x(&signer)
+        )));
+    }
+    Ok(attestation)
+}
+
+/// The signatures among `files` of `kind` that count for `digest` in `current`, one
+/// per signer; the others with why not.
 pub fn counted(
     files: &[SignatureFile],
+    kind: &str,
     digest: &[u8; 32],
     current: &SignerSet,
 ) -> (Vec<Attestation>, Vec<String>) {
@@ -567,7 +584,7 @@ pub fn counted(
             .and_then(|b| <[u8; 65]>::try_from(b).ok())
             .map(Attestation);
         let verdict = match signature {
-            _ if f.kind != SIGNATURE_KIND => Err(format!("kind is `{}`", f.kind)),
+            _ if f.kind != kind => Err(format!("kind is `{}`, not `{kind}`", f.kind)),
             _ if f.digest != hex0x(digest) => Err("signs another digest".to_owned()),
             None => Err("signature is not 65 bytes of hex".to_owned()),
             Some(a) => match crate::verified::recover_signer(&a, digest) {
@@ -594,32 +611,33 @@ pub fn counted(
     (counted.into_iter().map(|(_, a)| a).collect(), refused)
 }
 
-/// Attempts at sending an update whose failure may pass (a node that did not answer,
-/// a nonce taken by the member's running relayer, which signs with the same key).
+/// Attempts at sending a governance call whose failure may pass (a node that did not
+/// answer, a nonce taken by the member's running relayer, which signs with the same
+/// key).
 const SUBMIT_ATTEMPTS: u32 = 5;
 
-/// Sends `update`, trying again while the failure may pass and the destination has
-/// not applied it meanwhile. `Ok(Err(_))` is the destination's (or the node's) last
-/// answer.
-async fn send_update(
-    target: &Target<'_>,
-    update: &SignerSetUpdate,
-    signatures: &[Attestation],
-) -> Result<Result<isthmus_protocol::DeliveryRef, crate::ledger::LedgerError>, RelayerError> {
+/// Sends a governance call with `send`, trying again while the failure may pass and
+/// `applied` does not show the call applied meanwhile (an attempt that seemed to fail
+/// landed after all, or another member submitted: the next attempt would be refused
+/// as stale). `Ok(Err(_))` is the destination's (or the node's) last answer.
+pub(crate) async fn send_retrying<T, S, SF, A, AF>(
+    mut send: S,
+    mut applied: A,
+) -> Result<Result<T, crate::ledger::LedgerError>, RelayerError>
+where
+    S: FnMut() -> SF,
+    SF: std::future::Future<Output = Result<T, crate::ledger::LedgerError>>,
+    A: FnMut() -> AF,
+    AF: std::future::Future<Output = Result<bool, RelayerError>>,
+{
     let mut attempt = 1;
     loop {
-        let result = target
-            .handle
-            .destination
-            .update_signers(update, signatures)
-            .await;
+        let result = send().await;
         match &result {
             Err(e) if e.is_retryable() && attempt < SUBMIT_ATTEMPTS => {
-                tracing::warn!(attempt, error = %e, "sending the update failed; trying again");
+                tracing::warn!(attempt, error = %e, "sending failed; trying again");
                 tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-                if target.sets().await?.version >= update.version {
-                    // An attempt that seemed to fail landed after all, or another
-                    // member submitted: the next attempt is refused as stale.
+                if applied().await? {
                     return Ok(result);
                 }
                 attempt += 1;
@@ -627,6 +645,19 @@ async fn send_update(
             _ => return Ok(result),
         }
     }
+}
+
+/// Sends `update` ([`send_retrying`]).
+async fn send_update(
+    target: &Target<'_>,
+    update: &SignerSetUpdate,
+    signatures: &[Attestation],
+) -> Result<Result<isthmus_protocol::DeliveryRef, crate::ledger::LedgerError>, RelayerError> {
+    send_retrying(
+        || target.handle.destination.update_signers(update, signatures),
+        || async { Ok(target.sets().await?.version >= update.version) },
+    )
+    .await
 }
 
 /// `isthmus signers submit PROPOSAL SIGNATURE...`.
@@ -648,7 +679,7 @@ pub async fn submit(
         .collect::<Result<Vec<_>, _>>()?;
     let digest: [u8; 32] = crate::attest::parse_hex32(&proposal.digest)
         .ok_or_else(|| RelayerError::Usage("proposal: digest is not 32 bytes of hex".into()))?;
-    let (signatures, refused) = counted(&files, &digest, &sets.current);
+    let (signatures, refused) = counted(&files, SIGNATURE_KIND, &digest, &sets.current);
     for why in &refused {
         writeln!(out, "not counted: {why}")?;
     }
@@ -796,7 +827,7 @@ mod tests {
             wrong_signer,
             file(3, &digest),
         ];
-        let (signatures, refused) = counted(&files, &digest, &current);
+        let (signatures, refused) = counted(&files, SIGNATURE_KIND, &digest, &current);
         assert_eq!(signatures.len(), 2, "{refused:?}");
         assert_eq!(refused.len(), 5, "{refused:?}");
         assert!(refused[0].contains("twice"));

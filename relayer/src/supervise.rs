@@ -122,6 +122,7 @@ pub async fn start(settings: &Settings, tls: &TlsMaterial) -> Result<Context, Re
         refusals: std::sync::Mutex::new(std::collections::HashSet::new()),
         leases: pipeline::leases::InUse::default(),
         signer_sets: pipeline::signer_sets::Following::default(),
+        paused: Default::default(),
     })
 }
 

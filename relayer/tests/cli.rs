@@ -69,6 +69,8 @@ fn help_describes_every_command() {
         ("messages", "List messages by route, status and time"),
         ("retry", "Put a failed or dead-lettered message back"),
         ("audit", "Check the history for tampering"),
+        ("signers", "Signer-set updates governed by the consortium"),
+        ("route", "Route pause and resume on a destination"),
     ] {
         assert!(
             text.lines().any(|l| {
@@ -637,6 +639,69 @@ fn send_refuses_a_32_byte_recipient_for_an_evm_ledger_before_dispatch() {
     assert!(err.contains("give a 20-byte address"), "{err}");
     // Nothing was tried on a node (none runs here): the refusal came first.
     assert!(!err.contains("dispatch on"), "{err}");
+}
+
+/// `route` refuses what it cannot record or count before it reaches a node or the
+/// database: an empty reason, a signature file it cannot read or that is not one.
+#[test]
+fn route_commands_refuse_bad_input_before_any_node() {
+    let run = |args: &[&str]| {
+        isthmus()
+            .arg("route")
+            .args(args)
+            .args(["--on", "evm-b", "--origin", "evm-a", "--config"])
+            .arg(examples().join("devnet.toml"))
+            .envs(env_file("devnet-bank-a.env"))
+            .output()
+            .expect("runs")
+    };
+    let blank = run(&["pause", "--reason", "  "]);
+    assert_eq!(blank.status.code(), Some(1), "{}", stderr(&blank));
+    assert!(
+        stderr(&blank).contains("--reason: say why the route is paused"),
+        "{}",
+        stderr(&blank)
+    );
+    let missing = run(&["pause"]);
+    assert_eq!(missing.status.code(), Some(2), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("--reason"),
+        "{}",
+        stderr(&missing)
+    );
+
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let absent = dir.path().join("absent.json");
+    let out = run(&[
+        "resume",
+        "--reason",
+        "cleared",
+        absent.to_str().expect("utf-8 path"),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("signature {}: cannot read it", absent.display())),
+        "{}",
+        stderr(&out)
+    );
+    let proposal = dir.path().join("not-a-signature.json");
+    std::fs::write(&proposal, r#"{"kind": "isthmus signer-set update v1"}"#).expect("file written");
+    let out = run(&[
+        "resume",
+        "--reason",
+        "cleared",
+        proposal.to_str().expect("utf-8 path"),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not a signature file"),
+        "{}",
+        stderr(&out)
+    );
+    // Nothing was tried on a node (none runs here): the refusals came first.
+    for err in [stderr(&blank), stderr(&out)] {
+        assert!(!err.contains("evm-b:"), "{err}");
+    }
 }
 
 /// A body too large for an argument comes from a file; a file that cannot be read

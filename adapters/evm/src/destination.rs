@@ -23,7 +23,7 @@ use crate::rpc::Failover;
 use crate::source::BlockRef;
 use crate::EvmError;
 
-type Client = SignerMiddleware<Provider<Failover>, crate::KeyWallet>;
+pub(crate) type Client = SignerMiddleware<Provider<Failover>, crate::KeyWallet>;
 
 /// The final result of a delivery transaction.
 #[derive(Clone, Debug)]

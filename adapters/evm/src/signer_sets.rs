@@ -96,9 +96,7 @@ impl EvmDestination {
     }
 
     /// Submits `update` with the current signers' `signatures` and waits for its
-    /// receipt. A refusal (a missing quorum, a wrong version) is
-    /// [`EvmError::Reverted`] with the Inbox's error, found by a simulation before
-    /// anything is sent.
+    /// receipt ([`send_governance`]; a refusal is a missing quorum, a wrong version).
     pub async fn update_signers(
         &self,
         update: &SignerSetUpdate,
@@ -115,35 +113,40 @@ impl EvmDestination {
                 .map(|a| ethers::types::Bytes::from(a.0.to_vec()))
                 .collect(),
         );
-        call.call()
-            .await
-            .map_err(|e| contract_error("updateSigners", e))?;
-        let pending = call
-            .send()
-            .await
-            .map_err(|e| contract_error("updateSigners", e))?;
-        let tx_hash: H256 = *pending;
-        let receipt = pending
-            .await
-            .map_err(|e| EvmError::from_provider("eth_getTransactionReceipt", e))?
-            .ok_or_else(|| EvmError::BadResponse {
-                call: "updateSigners",
-                detail: "the transaction was dropped".into(),
-            })?;
-        if receipt.status != Some(U64::one()) {
-            return Err(EvmError::Reverted {
-                call: "updateSigners",
-                reason: "the transaction reverted when mined".into(),
-            });
-        }
-        Ok(DeliveryRef {
-            tx_hash: tx_hash.0,
-            block: isthmus_protocol::BlockRef {
-                number: receipt.block_number.map_or(0, |n| n.as_u64()),
-                hash: receipt.block_hash.map_or([0u8; 32], |h| h.0),
-            },
-        })
+        send_governance(call, "updateSigners").await
     }
+}
+
+/// Sends a governance call (a signer-set update, a route pause or resume) and waits
+/// for its receipt. A refusal is [`EvmError::Reverted`] with the Inbox's error, found
+/// by a simulation before anything is sent.
+pub(crate) async fn send_governance(
+    call: ethers::contract::ContractCall<crate::destination::Client, ()>,
+    name: &'static str,
+) -> Result<DeliveryRef, EvmError> {
+    call.call().await.map_err(|e| contract_error(name, e))?;
+    let pending = call.send().await.map_err(|e| contract_error(name, e))?;
+    let tx_hash: H256 = *pending;
+    let receipt = pending
+        .await
+        .map_err(|e| EvmError::from_provider("eth_getTransactionReceipt", e))?
+        .ok_or_else(|| EvmError::BadResponse {
+            call: name,
+            detail: "the transaction was dropped".into(),
+        })?;
+    if receipt.status != Some(U64::one()) {
+        return Err(EvmError::Reverted {
+            call: name,
+            reason: "the transaction reverted when mined".into(),
+        });
+    }
+    Ok(DeliveryRef {
+        tx_hash: tx_hash.0,
+        block: isthmus_protocol::BlockRef {
+            number: receipt.block_number.map_or(0, |n| n.as_u64()),
+            hash: receipt.block_hash.map_or([0u8; 32], |h| h.0),
+        },
+    })
 }
 
 #[cfg(test)]

@@ -1268,3 +1268,200 @@ async fn delivered_bits_stand_for_exactly_their_nonces_across_words() {
         "{e:?}"
     );
 }
+
+#[tokio::test]
+async fn one_member_pauses_a_route_at_once_and_only_a_quorum_resumes_it() {
+    use isthmus_protocol::{Attestation, RouteAction, RouteControl};
+    const CHAIN: u64 = 31346;
+    let l = ledger(2, CHAIN).await;
+    let inbox = Inbox::new(l.deployment.inbox, l.admin.clone());
+    let mut foreign = ForeignOutbox::new(1);
+    let echo = l.deployment.echo;
+    trust_origin(&l, 1, foreign.outbox).await;
+    let digest = |action: RouteAction, epoch: u64, chain: u64| {
+        RouteControl {
+            origin: 1,
+            action,
+            epoch,
+        }
+        .evm_digest(chain, l.deployment.inbox.0)
+    };
+    let sign = |member: usize, digest: &[u8; 32]| {
+        Bytes::from(
+            Attestation::sign(&member_key(member), digest)
+                .unwrap()
+                .0
+                .to_vec(),
+        )
+    };
+    let (pause0, resume0) = (
+        digest(RouteAction::Pause, 0, CHAIN),
+        digest(RouteAction::Resume, 0, CHAIN),
+    );
+    // The relayer's digests are the Inbox's.
+    for (resume, epoch, action) in [
+        (false, 0, RouteAction::Pause),
+        (true, 0, RouteAction::Resume),
+        (false, 5, RouteAction::Pause),
+    ] {
+        let on_chain = inbox
+            .route_control_digest(1, resume, epoch)
+            .call()
+            .await
+            .unwrap();
+        assert_eq!(on_chain, digest(action, epoch, CHAIN));
+    }
+    let first = foreign.push(2, echo, 0, b"sent before the pause");
+    let second = foreign.push(2, echo, 0, b"sent during the pause");
+    let deliver = |m: &Message| {
+        let cp = foreign.checkpoint();
+        inbox.process_batch(
+            abi_checkpoint(&cp),
+            signatures(&cp, &[0, 1]),
+            vec![Bytes::from(m.encode())],
+            vec![foreign.tree().branch(m.nonce).unwrap().siblings],
+        )
+    };
+
+    // Nothing to resume on an open route.
+    let e = revert_of(
+        inbox
+            .resume(1, vec![sign(0, &resume0), sign(1, &resume0)])
+            .call()
+            .await,
+    );
+    assert!(matches!(e, InboxErrors::RouteNotPaused(_)), "{e:?}");
+    // A pause must be one current signer's signature over this route's pause digest
+    // of this epoch on this chain: a stranger's key (the admin holds none of the
+    // set's), a resume digest, another epoch, another chain and another origin are
+    // refused.
+    let elsewhere = digest(RouteAction::Pause, 0, 1);
+    let other_origin = RouteControl {
+        origin: 9,
+        action: RouteAction::Pause,
+        epoch: 0,
+    }
+    .evm_digest(CHAIN, l.deployment.inbox.0);
+    for (what, signature) in [
+        ("a stranger", sign(3, &pause0)),
+        ("a resume digest", sign(0, &resume0)),
+        (
+            "another epoch",
+            sign(0, &digest(RouteAction::Pause, 1, CHAIN)),
+        ),
+        ("another chain", sign(0, &elsewhere)),
+        ("another origin", sign(0, &other_origin)),
+    ] {
+        let e = revert_of(inbox.pause(1, signature).call().await);
+        assert!(matches!(e, InboxErrors::NotASigner(_)), "{what}: {e:?}");
+    }
+    let e = revert_of(inbox.pause(9, sign(0, &other_origin)).call().await);
+    assert!(matches!(e, InboxErrors::UnknownOrigin(_)), "{e:?}");
+
+    // One member's signature pauses the route, whoever submits it.
+    let paused = mined(inbox.pause(1, sign(2, &pause0))).await;
+    assert_eq!(paused.status, Some(1.into()));
+    let pause_gas = paused.gas_used.unwrap().as_u64();
+    let event = paused
+        .logs
+        .iter()
+        .find_map(|log| {
+            <isthmus_adapter_evm::contracts::inbox::RoutePausedFilter as ethers::contract::EthEvent>::decode_log(
+                &ethers::abi::RawLog { topics: log.topics.clone(), data: log.data.to_vec() },
+            )
+            .ok()
+        })
+        .expect("RoutePaused");
+    assert_eq!(
+        (event.origin, event.by, event.epoch),
+        (1, member_address(2), 0)
+    );
+    assert_eq!(inbox.route_state(1).call().await.unwrap(), (true, 0));
+    let e = revert_of(inbox.pause(1, sign(0, &pause0)).call().await);
+    assert!(matches!(e, InboxErrors::RouteIsPaused(_)), "{e:?}");
+
+    // While paused nothing of the route is executed or consumed, by a batch or alone.
+    let e = revert_of(deliver(&first).call().await);
+    assert!(
+        matches!(e, InboxErrors::RouteIsPaused(ref p) if p.origin == 1),
+        "{e:?}"
+    );
+    let cp = foreign.checkpoint();
+    let e = revert_of(
+        inbox
+            .process(
+                abi_checkpoint(&cp),
+                signatures(&cp, &[0, 1, 2]),
+                Bytes::from(second.encode()),
+                foreign.tree().branch(second.nonce).unwrap().siblings,
+            )
+            .call()
+            .await,
+    );
+    assert!(matches!(e, InboxErrors::RouteIsPaused(_)), "{e:?}");
+    for m in [&first, &second] {
+        assert!(!inbox.ended(1, m.nonce).call().await.unwrap());
+    }
+
+    // Resuming needs a quorum of the current set over the resume digest: one member,
+    // one member twice, a member and a stranger, a quorum over the pause digest and a
+    // quorum over another epoch's resume are refused.
+    let resume1 = digest(RouteAction::Resume, 1, CHAIN);
+    for (what, signatures) in [
+        ("one member", vec![sign(0, &resume0)]),
+        (
+            "one member twice",
+            vec![sign(0, &resume0), sign(0, &resume0)],
+        ),
+        (
+            "a member and a stranger",
+            vec![sign(0, &resume0), sign(3, &resume0)],
+        ),
+        ("the pause digest", vec![sign(0, &pause0), sign(1, &pause0)]),
+        ("another epoch", vec![sign(0, &resume1), sign(1, &resume1)]),
+    ] {
+        let e = revert_of(inbox.resume(1, signatures).call().await);
+        assert!(
+            matches!(e, InboxErrors::QuorumNotReached(_)),
+            "{what}: {e:?}"
+        );
+    }
+    let resumed = mined(inbox.resume(1, vec![sign(0, &resume0), sign(2, &resume0)])).await;
+    assert_eq!(resumed.status, Some(1.into()));
+    let resume_gas = resumed.gas_used.unwrap().as_u64();
+    assert_eq!(inbox.route_state(1).call().await.unwrap(), (false, 1));
+
+    // Spent: the same resume again, and the old pause signature in the new epoch.
+    let e = revert_of(
+        inbox
+            .resume(1, vec![sign(0, &resume0), sign(2, &resume0)])
+            .call()
+            .await,
+    );
+    assert!(matches!(e, InboxErrors::RouteNotPaused(_)), "{e:?}");
+    let e = revert_of(inbox.pause(1, sign(2, &pause0)).call().await);
+    assert!(matches!(e, InboxErrors::NotASigner(_)), "{e:?}");
+
+    // The waiting messages are delivered after the resume, each once.
+    for m in [&first, &second] {
+        let receipt = mined(deliver(m)).await;
+        assert_eq!(receipt.status, Some(1.into()));
+        assert!(inbox.ended(1, m.nonce).call().await.unwrap());
+        let e = revert_of(
+            inbox
+                .process(
+                    abi_checkpoint(&foreign.checkpoint()),
+                    signatures(&foreign.checkpoint(), &[0, 1]),
+                    Bytes::from(m.encode()),
+                    foreign.tree().branch(m.nonce).unwrap().siblings,
+                )
+                .call()
+                .await,
+        );
+        assert!(matches!(e, InboxErrors::AlreadyDelivered(_)), "{e:?}");
+    }
+    // A pause in the new epoch needs a new signature, and works as the first did.
+    mined(inbox.pause(1, sign(0, &digest(RouteAction::Pause, 1, CHAIN)))).await;
+    assert_eq!(inbox.route_state(1).call().await.unwrap(), (true, 1));
+    eprintln!("gas: pause (1 signature) {pause_gas}; resume (2 signatures) {resume_gas}");
+}

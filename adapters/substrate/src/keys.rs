@@ -64,6 +64,15 @@ pub fn origin_key(origin: u32) -> Vec<u8> {
     key
 }
 
+/// Key of `Isthmus::RouteStates[origin]` (`Twox64Concat` of the ledger id; the value
+/// is `(paused: bool, epoch: u64)`, absent for an open route at epoch 0).
+pub fn route_state_key(origin: u32) -> Vec<u8> {
+    let mut key = value_key(PALLET, "RouteStates");
+    key.extend_from_slice(&twox_64(&origin.to_le_bytes()));
+    key.extend_from_slice(&origin.to_le_bytes());
+    key
+}
+
 /// Key of `System::BlockHash[number]` (`Twox64Concat` of the block number).
 pub fn block_hash_key(number: u32) -> Vec<u8> {
     let mut key = value_key("System", "BlockHash");

@@ -38,6 +38,12 @@ import {Outbox} from "./Outbox.sol";
 /// submitter, which is not the recipient's refusal: the whole transaction reverts
 /// with `HandlerOutOfGas`, nothing is marked or emitted, and the message stays
 /// deliverable for a submission with more gas (docs/protocol.md).
+///
+/// Route control: any one current signer of an origin pauses that origin's route
+/// (`pause`, its signature over the pause digest); only a quorum of the current set
+/// resumes it (`resume`). While paused, every submission of the origin's checkpoints
+/// reverts, so nothing of the route is executed or consumed (docs/protocol.md,
+/// "Route pause").
 contract Inbox is Administered {
     using IsthmusMessage for bytes;
 
@@ -51,6 +57,11 @@ contract Inbox is Administered {
     struct Origin {
         bytes32 outbox;
         uint8 threshold;
+        /// @dev Route control (`pause`, `resume`), in the threshold's slot: a
+        /// submission reads it for free.
+        bool paused;
+        /// @dev Resumes so far: the epoch a pause or resume digest names.
+        uint64 epoch;
         address[] signers;
         /// @dev Version of the signer set: 0 as set up, +1 per update.
         uint64 version;
@@ -134,6 +145,9 @@ contract Inbox is Administered {
 
     /// @notice Domain tag of a signer-set update digest (docs/protocol.md).
     bytes32 public constant SIGNER_SET_UPDATE_TAG = keccak256("isthmus signer set update v1");
+    /// @notice Domain tags of the route control digests (docs/protocol.md).
+    bytes32 public constant ROUTE_PAUSE_TAG = keccak256("isthmus route pause v1");
+    bytes32 public constant ROUTE_RESUME_TAG = keccak256("isthmus route resume v1");
     /// @notice Longest overlap an update may give the set it replaces.
     uint64 public constant MAX_OVERLAP = 30 days;
 
@@ -147,6 +161,10 @@ contract Inbox is Administered {
     );
     /// @notice `origin` was retired: its checkpoints are refused for good.
     event OriginRetired(uint32 indexed origin);
+    /// @notice `by` (a current signer of `origin`) paused the route in `epoch`.
+    event RoutePaused(uint32 indexed origin, address indexed by, uint64 epoch);
+    /// @notice A quorum resumed the route; the next controls name `epoch`.
+    event RouteResumed(uint32 indexed origin, uint64 epoch);
     event MessageDelivered(bytes32 indexed id, uint32 indexed origin, uint64 nonce);
     event MessageHandlerFailed(bytes32 indexed id, uint32 indexed origin, uint64 nonce, bytes reason);
     event MessageSkipped(bytes32 indexed id, SkipReason reason);
@@ -168,6 +186,12 @@ contract Inbox is Administered {
     event ReceiptHandled(bytes32 indexed id);
 
     error BadSignerSet();
+    /// @notice The route from `origin` is paused: nothing of it is executed until a
+    /// quorum resumes it.
+    error RouteIsPaused(uint32 origin);
+    error RouteNotPaused(uint32 origin);
+    /// @notice A pause must be signed by a current signer of the origin.
+    error NotASigner(address recovered);
     error UnknownOrigin(uint32 origin);
     error OutboxMismatch(bytes32 expected, bytes32 got);
     error QuorumNotReached(uint256 have, uint256 need);
@@ -309,6 +333,54 @@ contract Inbox is Administered {
                 overlap
             )
         );
+    }
+
+    /// @notice Pauses the route from `origin` at once, with one current signer's
+    /// `signature` over `routeControlDigest(origin, false, epoch)`: from now on every
+    /// submission of the origin's checkpoints reverts with `RouteIsPaused`, so nothing
+    /// of the route is executed or consumed until a quorum resumes it. Anyone may
+    /// submit the signature; the signer is the member who paused.
+    function pause(uint32 origin, bytes calldata signature) external {
+        Origin storage o = origins[origin];
+        if (o.threshold == 0) revert UnknownOrigin(origin);
+        if (o.paused) revert RouteIsPaused(origin);
+        uint64 epoch = o.epoch;
+        address signer = CheckpointLib.recover(routeControlDigest(origin, false, epoch), signature);
+        if (signer == address(0) || signerSlot[origin][signer] == 0) revert NotASigner(signer);
+        o.paused = true;
+        emit RoutePaused(origin, signer, epoch);
+    }
+
+    /// @notice Resumes the paused route from `origin` with a quorum of the current
+    /// set's `signatures` over `routeControlDigest(origin, true, epoch)`, and moves the
+    /// epoch on: the signatures of this pause and this resume are spent.
+    function resume(uint32 origin, bytes[] calldata signatures) external {
+        Origin storage o = origins[origin];
+        if (o.threshold == 0) revert UnknownOrigin(origin);
+        if (!o.paused) revert RouteNotPaused(origin);
+        uint64 epoch = o.epoch;
+        uint256 have = _count(origin, routeControlDigest(origin, true, epoch), signatures, false);
+        if (have < o.threshold) revert QuorumNotReached(have, o.threshold);
+        o.paused = false;
+        o.epoch = epoch + 1;
+        emit RouteResumed(origin, epoch + 1);
+    }
+
+    /// @notice The digest members sign to pause (`resume_` false) or resume the route
+    /// from `origin` in `epoch`: it binds the chain, this Inbox, the origin and the
+    /// epoch.
+    function routeControlDigest(uint32 origin, bool resume_, uint64 epoch) public view returns (bytes32) {
+        return keccak256(
+            abi.encodePacked(
+                resume_ ? ROUTE_RESUME_TAG : ROUTE_PAUSE_TAG, block.chainid, address(this), origin, epoch
+            )
+        );
+    }
+
+    /// @notice Whether the route from `origin` is paused, and its epoch.
+    function routeState(uint32 origin) external view returns (bool paused, uint64 epoch) {
+        Origin storage o = origins[origin];
+        return (o.paused, o.epoch);
     }
 
     /// @notice The version of `origin`'s signer set and until when the previous set is
@@ -493,6 +565,7 @@ contract Inbox is Administered {
         Origin storage o = origins[cp.origin];
         uint256 threshold = o.threshold;
         if (threshold == 0) revert UnknownOrigin(cp.origin);
+        if (o.paused) revert RouteIsPaused(cp.origin);
         if (cp.outbox != o.outbox) revert OutboxMismatch(o.outbox, cp.outbox);
         bytes32 digest = CheckpointLib.digest(cp);
         uint256 have = _count(cp.origin, digest, signatures, false);

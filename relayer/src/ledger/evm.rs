@@ -16,7 +16,8 @@ use isthmus_light_client_evm::{
     AccountProof, EvmLightClient, Header, TrustedCheckpoint, Verified, B256,
 };
 use isthmus_protocol::{
-    ActiveSigners, Attestation, Batch, MessageId, MessageOutcome, SignerSetUpdate,
+    ActiveSigners, Attestation, Batch, MessageId, MessageOutcome, RouteControl, RouteState,
+    SignerSetUpdate,
 };
 use isthmus_schema::{
     BlockRef, LightClientCommit, LightClientRecord, NewMessage, VerifiedHeaderRecord,
@@ -627,6 +628,22 @@ impl Destination for EvmLedger {
         signatures: &[Attestation],
     ) -> Result<DeliveryRef, LedgerError> {
         Ok(self.destination.update_signers(update, signatures).await?)
+    }
+
+    async fn route_state(&self, origin: u32) -> Result<RouteState, LedgerError> {
+        Ok(self.destination.route_state(origin).await?)
+    }
+
+    async fn route_control_digest(&self, control: &RouteControl) -> Result<[u8; 32], LedgerError> {
+        Ok(self.destination.route_control_digest(control).await?)
+    }
+
+    async fn control_route(
+        &self,
+        control: &RouteControl,
+        signatures: &[Attestation],
+    ) -> Result<DeliveryRef, LedgerError> {
+        Ok(self.destination.control_route(control, signatures).await?)
     }
 
     async fn balance(&self) -> Option<Balance> {

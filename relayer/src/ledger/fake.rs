@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use isthmus_protocol::{
     ActiveSigners, Address32, Attestation, Batch, Checkpoint, MerkleTree, Message, MessageId,
-    MessageOutcome, SignerSetUpdate,
+    MessageOutcome, RouteControl, RouteState, SignerSetUpdate,
 };
 use isthmus_schema::{BlockRef, NewMessage};
 
@@ -53,6 +53,8 @@ pub(crate) struct Inbox {
     pub caps: Vec<Option<u64>>,
     /// Every batch submitted.
     pub batches: Vec<Batch>,
+    /// The routes' state (every origin's): a paused inbox refuses every batch.
+    pub route: RouteState,
 }
 
 /// A ledger in memory.
@@ -251,6 +253,12 @@ impl Destination for FakeLedger {
     async fn deliver(&self, batch: &Batch, _timeout: Duration) -> Result<Delivered, LedgerError> {
         let mut inbox = self.inbox();
         inbox.batches.push(batch.clone());
+        if inbox.route.paused {
+            return Err(LedgerError::Config {
+                ledger: format!("fake {}", self.id),
+                reason: "the route is paused".into(),
+            });
+        }
         if let Some(fail) = inbox.fail_next.take() {
             return Err(fail());
         }
@@ -304,6 +312,25 @@ impl Destination for FakeLedger {
         Err(LedgerError::Config {
             ledger: format!("fake {}", self.id),
             reason: "the fake inbox takes no signer-set updates".into(),
+        })
+    }
+
+    async fn route_state(&self, _origin: u32) -> Result<RouteState, LedgerError> {
+        Ok(self.inbox().route)
+    }
+
+    async fn route_control_digest(&self, control: &RouteControl) -> Result<[u8; 32], LedgerError> {
+        Ok(control.evm_digest(u64::from(self.id), [0xfa; 20]))
+    }
+
+    async fn control_route(
+        &self,
+        _control: &RouteControl,
+        _signatures: &[Attestation],
+    ) -> Result<DeliveryRef, LedgerError> {
+        Err(LedgerError::Config {
+            ledger: format!("fake {}", self.id),
+            reason: "the fake inbox takes no route controls; set `route` instead".into(),
         })
     }
 

@@ -24,7 +24,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use isthmus_protocol::{
-    ActiveSigners, Attestation, Batch, MessageId, MessageOutcome, SignerSetUpdate,
+    ActiveSigners, Attestation, Batch, MessageId, MessageOutcome, RouteControl, RouteState,
+    SignerSetUpdate,
 };
 pub use isthmus_protocol::{DeliveryRef, SeenDelivery};
 use isthmus_schema::{BlockRef, LightClientCommit, NewMessage};
@@ -305,6 +306,22 @@ pub trait Destination: Send + Sync {
     async fn update_signers(
         &self,
         update: &SignerSetUpdate,
+        signatures: &[Attestation],
+    ) -> Result<DeliveryRef, LedgerError>;
+
+    /// Whether the route from `origin` is paused on this inbox, and its epoch.
+    async fn route_state(&self, origin: u32) -> Result<RouteState, LedgerError>;
+
+    /// The digest members sign for `control` on this inbox: it binds the ledger, the
+    /// inbox, the origin and the route's epoch.
+    async fn route_control_digest(&self, control: &RouteControl) -> Result<[u8; 32], LedgerError>;
+
+    /// Submits `control` with its signatures (one member's to pause, a quorum's to
+    /// resume); returns the transaction once included. The inbox's refusal is an error
+    /// naming it.
+    async fn control_route(
+        &self,
+        control: &RouteControl,
         signatures: &[Attestation],
     ) -> Result<DeliveryRef, LedgerError>;
 

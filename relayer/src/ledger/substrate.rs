@@ -11,7 +11,8 @@ use isthmus_adapter_substrate::{Destination as Inbox, SubmitKey, SubstrateClient
 use isthmus_config::GrandpaAnchor;
 use isthmus_light_client_grandpa::{FinalityProof, Header};
 use isthmus_protocol::{
-    ActiveSigners, Attestation, Batch, MessageId, MessageOutcome, SignerSetUpdate,
+    ActiveSigners, Attestation, Batch, MessageId, MessageOutcome, RouteControl, RouteState,
+    SignerSetUpdate,
 };
 use isthmus_schema::{
     BlockRef, LightClientCommit, LightClientRecord, NewMessage, VerifiedHeaderRecord,
@@ -256,6 +257,17 @@ impl SubstrateLedger {
         let header = Header::decode_exact(&self.client.header_bytes(hash).await?)
             .map_err(|e| self.refused(format!("header {number}: {e}")))?;
         Ok(Some((header, proof)))
+    }
+}
+
+/// Where a governance call (a signer-set update, a route pause or resume) landed.
+fn included(receipt: isthmus_adapter_substrate::destination::Receipt) -> DeliveryRef {
+    DeliveryRef {
+        tx_hash: receipt.tx_hash,
+        block: isthmus_protocol::BlockRef {
+            number: u64::from(receipt.block_number),
+            hash: receipt.block_hash,
+        },
     }
 }
 
@@ -511,14 +523,27 @@ impl Destination for SubstrateLedger {
         update: &SignerSetUpdate,
         signatures: &[Attestation],
     ) -> Result<DeliveryRef, LedgerError> {
-        let receipt = self.inbox.update_signers(update, signatures).await?;
-        Ok(DeliveryRef {
-            tx_hash: receipt.tx_hash,
-            block: isthmus_protocol::BlockRef {
-                number: u64::from(receipt.block_number),
-                hash: receipt.block_hash,
-            },
-        })
+        Ok(included(
+            self.inbox.update_signers(update, signatures).await?,
+        ))
+    }
+
+    async fn route_state(&self, origin: u32) -> Result<RouteState, LedgerError> {
+        Ok(self.inbox.route_state(origin).await?)
+    }
+
+    async fn route_control_digest(&self, control: &RouteControl) -> Result<[u8; 32], LedgerError> {
+        Ok(self.inbox.route_control_digest(control, self.id).await?)
+    }
+
+    async fn control_route(
+        &self,
+        control: &RouteControl,
+        signatures: &[Attestation],
+    ) -> Result<DeliveryRef, LedgerError> {
+        Ok(included(
+            self.inbox.control_route(control, signatures).await?,
+        ))
     }
 
     async fn balance(&self) -> Option<Balance> {

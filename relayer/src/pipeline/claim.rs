@@ -39,13 +39,16 @@ impl Claimed {
 }
 
 /// Leases up to a batch of due messages towards `destination` from the origins of its
-/// enabled routes, this member's own turns first, and groups them by origin.
+/// enabled routes that are not paused, this member's own turns first, and groups
+/// them by origin.
 pub async fn claim(ctx: &Context, destination: u32) -> Result<Vec<Claimed>, PipelineError> {
-    let routes: Vec<_> = ctx
-        .routes
-        .iter()
-        .filter(|r| r.destination == destination)
-        .collect();
+    let mut routes = Vec::new();
+    for route in ctx.routes.iter().filter(|r| r.destination == destination) {
+        // A paused route's messages stay where they are until a quorum resumes it.
+        if !ctx.paused.paused(ctx, destination, route.source).await {
+            routes.push(route);
+        }
+    }
     let origins: Vec<u32> = routes.iter().map(|r| r.source).collect();
     if origins.is_empty() {
         return Ok(Vec::new());

@@ -13,7 +13,8 @@
 //! to that module), so a step cannot be skipped or reordered without a compile error:
 //! nothing reaches the submitter unattested, and nothing is attested unverified.
 //! [`watch`] follows the destination's deliveries by every member; [`turns`] decides
-//! whose turn a message is and when a member looks stopped.
+//! whose turn a message is and when a member looks stopped. A route paused on its
+//! destination is not claimed from ([`paused`]).
 //!
 //! Every status change is a compare-and-set with its log row; a crash at any point
 //! leaves a state from which the next round continues, and the inbox's replay
@@ -26,6 +27,7 @@ pub mod evidence;
 pub mod fit;
 pub mod leases;
 pub mod observe;
+pub mod paused;
 pub mod quiet;
 pub mod receipts;
 pub mod reconcile;
@@ -114,6 +116,8 @@ pub struct Context {
     pub leases: leases::InUse,
     /// The signer sets each destination accepts, as last read.
     pub signer_sets: signer_sets::Following,
+    /// Which routes are paused on their destinations, as last read.
+    pub paused: paused::Routes,
 }
 
 impl Context {

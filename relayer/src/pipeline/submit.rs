@@ -62,8 +62,10 @@ pub async fn submit(ctx: &Context, fitted: Fitted) -> Result<Submitted, Pipeline
     let target = ctx.ledger(destination)?;
     let result = target.destination.deliver(&batch, FINALITY_TIMEOUT).await;
     if result.is_err() {
-        // A refusal may come from a signer set that changed since it was read.
+        // A refusal may come from a signer set that changed since it was read, or
+        // from a pause.
         ctx.signer_sets.forget(destination, origin);
+        ctx.paused.forget(destination, origin);
     }
     Ok(Submitted {
         origin,

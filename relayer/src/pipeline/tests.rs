@@ -150,6 +150,7 @@ async fn setup(pool: PgPool, target: FakeLedger, takeover: Duration) -> Setup {
         refusals: std::sync::Mutex::new(std::collections::HashSet::new()),
         leases: leases::InUse::default(),
         signer_sets: super::signer_sets::Following::default(),
+        paused: Default::default(),
     };
     Setup {
         ctx,
@@ -934,4 +935,64 @@ async fn a_destination_without_a_signer_set_for_the_origin_holds_its_messages(po
     s.ctx.signer_sets.forget(DST, SRC);
     assert_eq!(s.round().await.unwrap(), 1);
     assert_eq!(s.status(ids[0]).await, MessageStatus::Delivered);
+}
+
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn a_paused_route_keeps_its_messages_waiting_without_spending_attempts(pool: PgPool) {
+    let mut s = setup(pool, FakeLedger::new(DST), Duration::from_secs(3600)).await;
+    s.ctx.retry.base_delay = Duration::ZERO;
+    // This member's turns: nonces 0 and 3 (the others' wait for a takeover).
+    let all = s.dispatch(4);
+    let ids = [all[0], all[3]];
+    s.observe().await;
+    s.target.inbox().route = isthmus_protocol::RouteState {
+        paused: true,
+        epoch: 0,
+    };
+    // Paused: nothing is claimed, submitted or charged, however many rounds pass.
+    for _ in 0..3 {
+        assert_eq!(s.round().await.unwrap(), 0);
+    }
+    assert!(s.batches().is_empty());
+    for id in &ids {
+        let m = s.record(*id).await;
+        assert_eq!((m.status, m.attempts), (MessageStatus::Observed, 0));
+    }
+    for id in &all {
+        assert_eq!(s.record(*id).await.claimed_by, None, "nothing is leased");
+    }
+    let gauge = s
+        .ctx
+        .metrics
+        .route_paused
+        .with_label_values(&["ledger-1->ledger-2"]);
+    assert_eq!(gauge.get(), 1);
+
+    // Resumed: the state is read again after `paused::REFRESH`, or at once when it
+    // was dropped; then every message is delivered, once.
+    s.target.inbox().route.paused = false;
+    s.ctx.paused.forget(DST, SRC);
+    assert_eq!(s.round().await.unwrap(), 2);
+    assert_eq!(gauge.get(), 0);
+    for id in &ids {
+        assert_eq!(s.status(*id).await, MessageStatus::Delivered);
+    }
+
+    // A pause that lands after the state was read costs the round's submission one
+    // attempt; the refusal drops the read, so the next round waits without another.
+    let later = [s.dispatch(3)[2]]; // nonce 6, this member's turn
+    s.observe().await;
+    s.target.inbox().route.paused = true;
+    assert_eq!(s.round().await.unwrap(), 0);
+    let m = s.record(later[0]).await;
+    assert_eq!((m.status, m.attempts), (MessageStatus::Failed, 1));
+    let submitted = s.batches().len();
+    assert_eq!(s.round().await.unwrap(), 0);
+    assert_eq!(s.batches().len(), submitted);
+    assert_eq!(s.record(later[0]).await.attempts, 1);
+    s.target.inbox().route.paused = false;
+    s.ctx.paused.forget(DST, SRC);
+    assert_eq!(s.round().await.unwrap(), 1);
+    assert_eq!(s.status(later[0]).await, MessageStatus::Delivered);
+    assert!(s.ctx.store.verify_log_chain().await.unwrap() > 0);
 }

@@ -357,6 +357,12 @@ pub mod pallet {
     pub type Origins<T: Config> =
         StorageMap<_, Twox64Concat, u32, OriginConfig<T::MaxSigners>, OptionQuery>;
 
+    /// Per origin ledger: whether its route is paused here (every submission of its
+    /// checkpoints refused) and its epoch, the resumes so far, which the pause and
+    /// resume digests name ([`Pallet::pause_route`], [`Pallet::resume_route`]).
+    #[pallet::storage]
+    pub type RouteStates<T: Config> = StorageMap<_, Twox64Concat, u32, (bool, u64), ValueQuery>;
+
     /// Origins retired by [`Pallet::remove_origin`]: never set up again, so the admin
     /// cannot replace a signer set by removing the origin and setting it up anew.
     #[pallet::storage]
@@ -514,6 +520,23 @@ pub mod pallet {
             signers: Vec<SignerAddress>,
             /// Threshold.
             threshold: u32,
+        },
+        /// A current signer of `origin` (`by`) paused its route in `epoch`: nothing of
+        /// it is processed until a quorum resumes it.
+        RoutePaused {
+            /// Origin ledger id.
+            origin: u32,
+            /// The signer whose attestation paused it.
+            by: SignerAddress,
+            /// The route's epoch.
+            epoch: u64,
+        },
+        /// A quorum resumed the route of `origin`; the next controls name `epoch`.
+        RouteResumed {
+            /// Origin ledger id.
+            origin: u32,
+            /// The route's new epoch.
+            epoch: u64,
         },
         /// A quorum of the current signers replaced the signer set of `origin`; the
         /// replaced set is accepted until `previous_until` (unix seconds).
@@ -690,6 +713,14 @@ pub mod pallet {
         NoPendingReceipt,
         /// The receipt handler failed again.
         ReceiptHandlerStillFailing,
+        /// The origin's route is paused: nothing of it is processed until a quorum
+        /// resumes it (or, for a pause, it is paused already).
+        RoutePaused,
+        /// The origin's route is not paused: there is nothing to resume.
+        RouteNotPaused,
+        /// A pause must carry the attestation of a current signer of the origin over
+        /// this epoch's pause digest.
+        NotASigner,
     }
 
     #[pallet::call]
@@ -884,6 +915,76 @@ pub mod pallet {
             Ok(())
         }
 
+        /// Pauses the route from `origin_ledger` at once, with one current signer's
+        /// `attestation` over [`Pallet::route_control_digest`] of the pause in the
+        /// current epoch: every submission of the origin's checkpoints is refused
+        /// ([`Error::RoutePaused`]) until a quorum resumes it, so nothing of the route
+        /// is processed or consumed. Anyone may submit it; the event names the signer.
+        #[pallet::call_index(8)]
+        #[pallet::weight(T::WeightInfo::control_route(1))]
+        pub fn pause_route(
+            origin: OriginFor<T>,
+            origin_ledger: u32,
+            attestation: AttestationBytes,
+        ) -> DispatchResult {
+            ensure_signed(origin)?;
+            let config = Origins::<T>::get(origin_ledger).ok_or(Error::<T>::UnknownOrigin)?;
+            let (paused, epoch) = RouteStates::<T>::get(origin_ledger);
+            ensure!(!paused, Error::<T>::RoutePaused);
+            let digest = Self::route_control_digest(&isthmus_protocol::RouteControl {
+                origin: origin_ledger,
+                action: isthmus_protocol::RouteAction::Pause,
+                epoch,
+            });
+            let by = verify::recover_signer(&digest, &attestation)
+                .ok()
+                .filter(|signer| config.signers.contains(signer))
+                .ok_or(Error::<T>::NotASigner)?;
+            RouteStates::<T>::insert(origin_ledger, (true, epoch));
+            Self::deposit_event(Event::RoutePaused {
+                origin: origin_ledger,
+                by,
+                epoch,
+            });
+            Ok(())
+        }
+
+        /// Resumes the paused route from `origin_ledger` with a quorum of the current
+        /// set's `attestations` over the resume digest of the current epoch, and moves
+        /// the epoch on: the attestations of this pause and this resume are spent.
+        #[pallet::call_index(9)]
+        #[pallet::weight(T::WeightInfo::control_route(
+            attestations.len().try_into().unwrap_or(u32::MAX)
+        ))]
+        pub fn resume_route(
+            origin: OriginFor<T>,
+            origin_ledger: u32,
+            attestations: Vec<AttestationBytes>,
+        ) -> DispatchResult {
+            ensure_signed(origin)?;
+            ensure!(
+                attestations.len() <= T::MaxAttestations::get() as usize,
+                Error::<T>::TooManyAttestations
+            );
+            let config = Origins::<T>::get(origin_ledger).ok_or(Error::<T>::UnknownOrigin)?;
+            let (paused, epoch) = RouteStates::<T>::get(origin_ledger);
+            ensure!(paused, Error::<T>::RouteNotPaused);
+            let digest = Self::route_control_digest(&isthmus_protocol::RouteControl {
+                origin: origin_ledger,
+                action: isthmus_protocol::RouteAction::Resume,
+                epoch,
+            });
+            let (have, _) = verify::check_quorum(&digest, &config.signers, &attestations);
+            ensure!(have >= config.threshold, Error::<T>::QuorumNotReached);
+            let next = epoch.saturating_add(1);
+            RouteStates::<T>::insert(origin_ledger, (false, next));
+            Self::deposit_event(Event::RouteResumed {
+                origin: origin_ledger,
+                epoch: next,
+            });
+            Ok(())
+        }
+
         /// Names the inbox of `origin_ledger` that this inbox sends that origin's
         /// receipts to and takes its receipt batches from, once (as the origin's
         /// trust, it is not changed afterwards: a receipt endpoint that could be
@@ -1058,6 +1159,10 @@ pub mod pallet {
             );
             let config = Origins::<T>::get(checkpoint.origin).ok_or(Error::<T>::UnknownOrigin)?;
             ensure!(
+                !RouteStates::<T>::get(checkpoint.origin).0,
+                Error::<T>::RoutePaused
+            );
+            ensure!(
                 config.outbox == checkpoint.outbox,
                 Error::<T>::OutboxMismatch
             );
@@ -1090,6 +1195,15 @@ pub mod pallet {
             let genesis = frame_system::Pallet::<T>::block_hash(BlockNumberFor::<T>::default());
             let genesis = <[u8; 32]>::try_from(genesis.as_ref()).unwrap_or([0u8; 32]);
             update.pallet_digest(genesis, T::LedgerId::get())
+        }
+
+        /// The digest members sign to pause or resume a route here: it binds this
+        /// chain's genesis hash and ledger id
+        /// ([`isthmus_protocol::RouteControl::pallet_digest`]).
+        pub fn route_control_digest(control: &isthmus_protocol::RouteControl) -> [u8; 32] {
+            let genesis = frame_system::Pallet::<T>::block_hash(BlockNumberFor::<T>::default());
+            let genesis = <[u8; 32]>::try_from(genesis.as_ref()).unwrap_or([0u8; 32]);
+            control.pallet_digest(genesis, T::LedgerId::get())
         }
 
         /// The digest members sign, computed with the keccak host function over the

@@ -9,7 +9,8 @@ use crate::mock::*;
 use crate::{
     AttestationOutcome, CheckpointArg, Error, Event, InvalidSignature, OutboxCommitment,
     OutboxCount, OutboxRoot, PendingReceipt, PendingReceipts, Processed, ReceiptEndpoints,
-    ReceiptsTaken, Sent, SentMessage, SkipReason, COMMITMENT_ENGINE_ID, INBOX_ID, OUTBOX_ID,
+    ReceiptsTaken, RouteStates, Sent, SentMessage, SkipReason, COMMITMENT_ENGINE_ID, INBOX_ID,
+    OUTBOX_ID,
 };
 use codec::{Decode, Encode};
 use frame_support::traits::Hooks;
@@ -514,6 +515,135 @@ fn signer_sets_rotate_by_a_quorum_of_the_current_set_with_an_overlap() {
 }
 
 // ---------------------------------------------------------------- process
+
+/// `by`'s attestations over the pause (or resume) of ORIGIN's route in `epoch`.
+fn sign_control(action: isthmus_protocol::RouteAction, epoch: u64, by: &[u8]) -> Vec<[u8; 65]> {
+    let digest = Isthmus::route_control_digest(&isthmus_protocol::RouteControl {
+        origin: ORIGIN,
+        action,
+        epoch,
+    });
+    by.iter()
+        .map(|i| Attestation::sign(&key(*i), &digest).unwrap().0)
+        .collect()
+}
+
+#[test]
+fn one_signer_pauses_a_route_at_once_and_only_a_quorum_resumes_it() {
+    use isthmus_protocol::RouteAction::{Pause, Resume};
+    new_test_ext().execute_with(|| {
+        configure();
+        let src = Source::standard();
+        let pause = |attestation: [u8; 65]| {
+            Isthmus::pause_route(RuntimeOrigin::signed(alice()), ORIGIN, attestation)
+        };
+        let resume = |attestations: Vec<[u8; 65]>| {
+            Isthmus::resume_route(RuntimeOrigin::signed(alice()), ORIGIN, attestations)
+        };
+        // The relayer's digest is the pallet's: genesis hash and ledger id bound.
+        let genesis = System::block_hash(0u64);
+        let control = isthmus_protocol::RouteControl {
+            origin: ORIGIN,
+            action: Pause,
+            epoch: 0,
+        };
+        assert_eq!(
+            Isthmus::route_control_digest(&control),
+            control.pallet_digest(<[u8; 32]>::try_from(genesis.as_ref()).unwrap(), LOCAL)
+        );
+        assert_noop!(
+            resume(sign_control(Resume, 0, &[0, 1])),
+            Error::<Test>::RouteNotPaused
+        );
+        // Refused pauses: a stranger, a resume digest, another epoch, an unsigned
+        // call, an unknown origin.
+        for attestation in [
+            sign_control(Pause, 0, &[3])[0],
+            sign_control(Resume, 0, &[0])[0],
+            sign_control(Pause, 1, &[0])[0],
+        ] {
+            assert_noop!(pause(attestation), Error::<Test>::NotASigner);
+        }
+        assert_noop!(
+            Isthmus::pause_route(
+                RuntimeOrigin::none(),
+                ORIGIN,
+                sign_control(Pause, 0, &[0])[0]
+            ),
+            DispatchError::BadOrigin
+        );
+        assert_noop!(
+            Isthmus::pause_route(
+                RuntimeOrigin::signed(alice()),
+                9,
+                sign_control(Pause, 0, &[0])[0]
+            ),
+            Error::<Test>::UnknownOrigin
+        );
+
+        // One signer pauses; the event names it.
+        assert_ok!(pause(sign_control(Pause, 0, &[2])[0]));
+        assert_eq!(RouteStates::<Test>::get(ORIGIN), (true, 0));
+        assert!(events().contains(&Event::RoutePaused {
+            origin: ORIGIN,
+            by: address(2),
+            epoch: 0
+        }));
+        assert_noop!(
+            pause(sign_control(Pause, 0, &[0])[0]),
+            Error::<Test>::RoutePaused
+        );
+        // Nothing of the route is processed or consumed, alone or in a batch.
+        assert_noop!(src.process(0, &[0, 1]), Error::<Test>::RoutePaused);
+        let items = (0..2).map(|i| (src.encoded(i), src.branch(i))).collect();
+        assert_noop!(
+            Isthmus::process_batch(
+                RuntimeOrigin::signed(alice()),
+                src.checkpoint,
+                src.sigs(&[0, 1]),
+                items
+            ),
+            Error::<Test>::RoutePaused
+        );
+        assert_eq!(handled(), 0);
+
+        // A resume needs a quorum of the current set over this epoch's resume digest.
+        for attestations in [
+            sign_control(Resume, 0, &[0]),
+            sign_control(Resume, 0, &[0, 0]),
+            sign_control(Resume, 0, &[0, 3]),
+            sign_control(Pause, 0, &[0, 1]),
+            sign_control(Resume, 1, &[0, 1]),
+        ] {
+            assert_noop!(resume(attestations), Error::<Test>::QuorumNotReached);
+        }
+        assert_noop!(
+            Isthmus::resume_route(RuntimeOrigin::root(), ORIGIN, sign_control(Resume, 0, &[0])),
+            DispatchError::BadOrigin
+        );
+        assert_ok!(resume(sign_control(Resume, 0, &[1, 2])));
+        assert_eq!(RouteStates::<Test>::get(ORIGIN), (false, 1));
+        assert!(events().contains(&Event::RouteResumed {
+            origin: ORIGIN,
+            epoch: 1
+        }));
+        // Spent: the same resume again, the old pause in the new epoch.
+        assert_noop!(
+            resume(sign_control(Resume, 0, &[1, 2])),
+            Error::<Test>::RouteNotPaused
+        );
+        assert_noop!(
+            pause(sign_control(Pause, 0, &[2])[0]),
+            Error::<Test>::NotASigner
+        );
+        // What waited is processed now, once.
+        assert_ok!(src.process(0, &[0, 1]));
+        assert_eq!(handled(), 1);
+        assert_noop!(src.process(0, &[0, 1]), Error::<Test>::AlreadyProcessed);
+        assert_ok!(pause(sign_control(Pause, 1, &[0])[0]));
+        assert_eq!(RouteStates::<Test>::get(ORIGIN), (true, 1));
+    });
+}
 
 #[test]
 fn process_delivers_once_and_refuses_the_replay() {

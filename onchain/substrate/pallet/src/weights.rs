@@ -41,6 +41,8 @@ pub trait WeightInfo {
     fn process_batch(a: u32, n: u32, b: u32) -> Weight;
     /// Taking one receipt of a receipt batch (the receipt handler excluded).
     fn take_receipt() -> Weight;
+    /// `pause_route` (`a` = 1) or `resume_route` with `a` attestations.
+    fn control_route(a: u32) -> Weight;
 }
 
 /// Picosecond units of reference time.
@@ -63,16 +65,24 @@ fn kib(bytes: u32) -> u64 {
 pub struct SubstrateWeight<T>(core::marker::PhantomData<T>);
 
 fn estimate(db: frame_support::weights::RuntimeDbWeight, a: u32, n: u32, b: u32) -> Weight {
-    // Reads: the origin, the time, per message its processed mark. Writes: per
-    // message the mark and, when its handler fails, the mark's removal; the events
-    // (the checkpoint's, then one per message).
+    // Reads: the origin, its route state, the time, per message its processed mark.
+    // Writes: per message the mark and, when its handler fails, the mark's removal;
+    // the events (the checkpoint's, then one per message).
     let n = u64::from(n);
     Weight::from_parts(
         20 * MICROS + u64::from(a) * RECOVER + n * (TREE + 10 * MICROS) + kib(b) * PER_KIB * 2,
         ORIGIN_PROOF + n * 64 + u64::from(b),
     )
-    .saturating_add(db.reads(2 + n))
+    .saturating_add(db.reads(3 + n))
     .saturating_add(db.writes(1 + 3 * n))
+}
+
+fn control_route_weight(db: frame_support::weights::RuntimeDbWeight, a: u32) -> Weight {
+    // Reads the origin, its route state and the genesis hash; recovers each
+    // attestation; writes the route state and the event.
+    Weight::from_parts(20 * MICROS + u64::from(a) * RECOVER, ORIGIN_PROOF + 16)
+        .saturating_add(db.reads(3))
+        .saturating_add(db.writes(2))
 }
 
 fn update_signers_weight(db: frame_support::weights::RuntimeDbWeight, s: u32, a: u32) -> Weight {
@@ -126,6 +136,9 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
     fn take_receipt() -> Weight {
         take_receipt_weight(T::DbWeight::get())
     }
+    fn control_route(a: u32) -> Weight {
+        control_route_weight(T::DbWeight::get(), a)
+    }
 }
 
 /// The same estimates priced with RocksDB weights, for tests and mocks.
@@ -152,5 +165,8 @@ impl WeightInfo for () {
     }
     fn take_receipt() -> Weight {
         take_receipt_weight(RocksDbWeight::get())
+    }
+    fn control_route(a: u32) -> Weight {
+        control_route_weight(RocksDbWeight::get(), a)
     }
 }
