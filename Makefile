@@ -68,7 +68,7 @@ bench: postgres softhsm devnet-tools ## Run the benchmarks (results: docs/benchm
 	$(CARGO) build --release -p isthmus-relayer --bin isthmus
 	DEVNET_ISTHMUS_BIN=$(CURDIR)/target/release/isthmus $(CARGO) bench --workspace
 
-vectors: ## Regenerate protocol/vectors/v1.json (only for a new protocol version).
+vectors: ## Regenerate protocol/vectors/v2.json (only for a new protocol version).
 	ISTHMUS_UPDATE_VECTORS=1 $(CARGO) test -p isthmus-protocol --test vectors
 
 demo: postgres devnet-tools substrate-runtime ## Two anvil ledgers, the Substrate dev chain, Postgres, three members' relayers; messages crossing every route.

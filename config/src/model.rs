@@ -338,6 +338,9 @@ impl RouteConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConsortiumConfig {
+    /// The network's id (`0x` and 64 hex digits), the same in every member's file and
+    /// every endpoint of the deployment: checkpoint digests bind it.
+    pub network: String,
     /// Every member, this relayer's included.
     pub members: Vec<ConsortiumMember>,
     /// How many members' attestations a destination needs.

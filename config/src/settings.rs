@@ -350,6 +350,8 @@ pub struct RouteSettings {
 /// `[consortium]`, validated.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConsortiumSettings {
+    /// The network's id, which every checkpoint digest binds (`network`).
+    pub network: [u8; 32],
     /// Every member, this relayer's included, in file order (members take delivery
     /// turns in this order). Names and signers are unique.
     pub members: Vec<ConsortiumMemberSettings>,

@@ -218,6 +218,33 @@ impl Checker<'_> {
         }
     }
 
+    /// `consortium.network`: 32 bytes, never all zero (an endpoint refuses that id).
+    fn network(&mut self, raw: &str) -> Option<[u8; 32]> {
+        let path = KeyPath::root("consortium").field("network");
+        let parsed = hex::decode(raw.strip_prefix("0x").unwrap_or(raw))
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok());
+        match parsed {
+            Some(id) if id != [0u8; 32] => Some(id),
+            Some(_) => {
+                self.report(
+                    &path,
+                    "network id is all zero",
+                    "use the id the consortium's endpoints were deployed with: keccak256 of the network's name (docs/protocol.md, \"Networks\")",
+                );
+                None
+            }
+            None => {
+                self.report(
+                    &path,
+                    format!("network id `{raw}` is not 32 bytes of hex"),
+                    "write 0x followed by 64 hex digits: the id the consortium's endpoints were deployed with",
+                );
+                None
+            }
+        }
+    }
+
     fn name(&mut self, path: &KeyPath, name: &str, what: &str) {
         if name.trim().is_empty() {
             self.report(
@@ -1135,6 +1162,7 @@ impl Checker<'_> {
                 tls_name,
             }));
         }
+        let network = self.network(&consortium.network);
         if let Some(takeover) = consortium.takeover_s {
             if takeover == 0 || takeover > MAX_TAKEOVER_S {
                 self.report(
@@ -1167,6 +1195,7 @@ impl Checker<'_> {
             return None;
         }
         Some(ConsortiumSettings {
+            network: network?,
             members: members.into_iter().collect::<Option<_>>()?,
             threshold: consortium.threshold,
             takeover: consortium.takeover(),

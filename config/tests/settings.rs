@@ -89,6 +89,7 @@ destination = "gamma"
 enabled = false
 
 [consortium]
+network = "0xe9782fbc43c20cd40d46fc1c0c2f539f7817c8b111c8295f174a353611727664"
 threshold = 2
 takeover_s = 45
 

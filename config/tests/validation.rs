@@ -61,6 +61,7 @@ destination = "alpha"
 batch_size = 8
 
 [consortium]
+network = "0xe9782fbc43c20cd40d46fc1c0c2f539f7817c8b111c8295f174a353611727664"
 threshold = 2
 
 [[consortium.members]]
@@ -291,6 +292,39 @@ fn takeover_must_be_positive_and_bounded() {
     );
     assert_eq!(zero.len(), 1, "{zero:#?}");
     assert!(problems(&BASE.replace("threshold = 2", "threshold = 2\ntakeover_s = 90")).is_empty());
+}
+
+#[test]
+fn the_network_id_is_32_bytes_and_never_zero() {
+    const DEVNET: &str =
+        "network = \"0xe9782fbc43c20cd40d46fc1c0c2f539f7817c8b111c8295f174a353611727664\"";
+    let short = problems(&BASE.replace(DEVNET, "network = \"0xe978\""));
+    let p = find(&short, "consortium.network");
+    assert_eq!(p.message, "network id `0xe978` is not 32 bytes of hex");
+    assert!(p.fix.contains("64 hex digits"), "{p}");
+    assert_eq!(short.len(), 1, "{short:#?}");
+    let zero = problems(&BASE.replace(DEVNET, &format!("network = \"0x{}\"", "0".repeat(64))));
+    assert_eq!(
+        find(&zero, "consortium.network").message,
+        "network id is all zero"
+    );
+    assert_eq!(zero.len(), 1, "{zero:#?}");
+    // Missing: a parse error that names the key.
+    Jail::expect_with(|jail| {
+        set_keys(jail);
+        jail.create_file("isthmus.toml", &BASE.replace(&format!("{DEVNET}\n"), ""))?;
+        let err = Config::load(Path::new("isthmus.toml")).expect_err("no network");
+        let ConfigError::Parse(found) = err else {
+            panic!("expected a parse error, got {err}")
+        };
+        assert!(
+            found
+                .iter()
+                .any(|p| p.key == "consortium.network" && p.fix.contains("add `network`")),
+            "{found:#?}"
+        );
+        Ok(())
+    });
 }
 
 #[test]
@@ -676,7 +710,7 @@ fn unknown_keys_are_named_with_their_file_or_variable() {
         assert_eq!(found[0].message, "unknown key `quorum`");
         assert_eq!(
             found[0].fix,
-            "remove it, or use one of the keys accepted here: members, threshold, takeover_s"
+            "remove it, or use one of the keys accepted here: network, members, threshold, takeover_s"
         );
 
         jail.create_file("isthmus.toml", BASE)?;

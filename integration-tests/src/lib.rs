@@ -292,7 +292,7 @@ pub const BANK_B: [u8; 32] = [0xb2; 32];
 async fn ledger(name: &'static str, id: u32, chain_id: u64) -> Ledger {
     let anvil = Anvil::spawn_with(chain_id, &["--block-time", "1"])
         .unwrap_or_else(|e| panic!("{name}: {e}"));
-    let deployment = devnet::deploy(&anvil.url(), chain_id, id, &DEV_KEY_0)
+    let deployment = devnet::deploy(&anvil.url(), chain_id, id, &DEV_KEY_0, devnet::NETWORK)
         .await
         .unwrap_or_else(|e| panic!("{name}: {e}"));
     let admin = devnet::client(&anvil.url(), chain_id, &DEV_KEY_0)
@@ -334,6 +334,7 @@ impl Devnet {
                     },
                     signers.clone(),
                     2,
+                    0,
                 )
                 .send()
                 .await
@@ -455,6 +456,7 @@ impl Devnet {
                     },
                     signers.to_vec(),
                     2,
+                    0,
                 )
                 .send()
                 .await
@@ -835,7 +837,10 @@ impl Consortium {
                 });
                 toml += "\n";
             }
-            toml += "[consortium]\nthreshold = 2\n\n";
+            toml += &format!(
+                "[consortium]\nnetwork = \"{}\"\nthreshold = 2\n\n",
+                devnet::NETWORK
+            );
             for (j, port) in attest_ports.iter().enumerate() {
                 toml += &format!(
                     "[[consortium.members]]\nname = \"bank-{j}\"\nsigner = \"{:?}\"\nattestation_url = \"https://127.0.0.1:{port}\"\n\n",
@@ -1070,7 +1075,7 @@ impl Consortium {
                     block_hash: hash,
                 };
                 let key = SigningKey::from_bytes(&member_secret(index).into()).expect("test key");
-                let sig = Attestation::sign(&key, &lie.digest()).expect("sign");
+                let sig = Attestation::sign(&key, &lie.digest(&devnet::NETWORK)).expect("sign");
                 Json(serde_json::json!({
                     "member": format!("bank-{index}"),
                     "signer": format!("{:?}", member_address(index)),
@@ -1089,6 +1094,7 @@ impl Consortium {
         // The liar answers whoever calls: its directory names nobody.
         let directory =
             isthmus_relayer::mtls::Directory::new(&isthmus_config::ConsortiumSettings {
+                network: devnet::NETWORK.0,
                 members: Vec::new(),
                 threshold: 1,
                 takeover: Duration::from_secs(1),

@@ -65,6 +65,7 @@ async fn the_attestation_endpoint_serves_members_only_and_bounds_a_flood() {
         .unwrap()
         .unwrap();
     let request = serde_json::json!({
+        "network": isthmus_adapter_evm::devnet::NETWORK.to_string(),
         "origin": 1,
         "block_number": block.number.unwrap().as_u64(),
         "block_hash": format!("{:?}", block.hash.unwrap()),
@@ -131,6 +132,24 @@ async fn the_attestation_endpoint_serves_members_only_and_bounds_a_flood() {
         )
     };
     assert!(cached(&after) >= cached(&before) + 1.0, "{after}");
+
+    // A member asking for another network's signature (a staging relayer given a
+    // production member's address): refused before anything is verified, and not
+    // served from the cache either.
+    let mut staging = request.clone();
+    staging["network"] = isthmus_protocol::Network::named("isthmus staging")
+        .to_string()
+        .into();
+    let answer = member.post(&url).json(&staging).send().await.unwrap();
+    assert_eq!(answer.status(), 422);
+    let reason = answer.text().await.unwrap();
+    assert!(
+        reason.contains(&format!(
+            "this member signs for network {}",
+            isthmus_adapter_evm::devnet::NETWORK
+        )),
+        "{reason}"
+    );
 
     // A body above the limit: 413, before any JSON is read.
     let huge = format!("{{\"origin\":1,\"pad\":\"{}\"}}", "x".repeat(8 * 1024));

@@ -58,7 +58,7 @@ fn benches(c: &mut Criterion) {
         block_number: 10,
         block_hash: [9; 32],
     };
-    let digest = cp.digest();
+    let digest = cp.digest(&isthmus_protocol::Network::named("isthmus bench"));
     let atts: Vec<Attestation> = keys[..2]
         .iter()
         .map(|k| Attestation::sign(k, &digest).expect("sign"))

@@ -5,16 +5,21 @@
 //! signs its [`Checkpoint::digest`] only after its light client verified exactly
 //! that, so a destination that sees enough members' signatures can accept any
 //! message with a branch under `root`.
+//!
+//! The digest binds the [`Network`] the signing members belong to: a destination
+//! takes only its own network's checkpoints, whatever else the two networks share.
 
-use crate::{keccak256, keccak256_concat, Address32};
+use crate::{keccak256, keccak256_concat, Address32, Network};
 
 /// Domain tag that separates checkpoint digests from every other keccak preimage:
-/// `keccak256("isthmus:checkpoint:v1")`. A signature over a checkpoint can never be
-/// replayed as a signature over a transaction or another protocol object.
-pub const CHECKPOINT_DOMAIN_TAG: &[u8] = b"isthmus:checkpoint:v1";
+/// `keccak256("isthmus:checkpoint:v2")`. A signature over a checkpoint can never be
+/// replayed as a signature over a transaction or another protocol object. (v1 had
+/// no network in the preimage.)
+pub const CHECKPOINT_DOMAIN_TAG: &[u8] = b"isthmus:checkpoint:v2";
 
-/// Length of the digest preimage: tag hash, origin, outbox, root, count, number, hash.
-pub const CHECKPOINT_PREIMAGE_LEN: usize = 32 + 4 + 32 + 32 + 4 + 8 + 32;
+/// Length of the digest preimage: tag hash, network, origin, outbox, root, count,
+/// number, hash.
+pub const CHECKPOINT_PREIMAGE_LEN: usize = 32 + 32 + 4 + 32 + 32 + 4 + 8 + 32;
 
 /// An outbox's commitment at one source block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -34,12 +39,14 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    /// The bytes that are hashed into the digest (packed big-endian):
-    /// `keccak256(tag) ‖ origin ‖ outbox ‖ root ‖ count ‖ block_number ‖ block_hash`.
-    pub fn preimage(&self) -> [u8; CHECKPOINT_PREIMAGE_LEN] {
+    /// The bytes that are hashed into the digest on `network` (packed big-endian):
+    /// `keccak256(tag) ‖ network ‖ origin ‖ outbox ‖ root ‖ count ‖ block_number ‖
+    /// block_hash`.
+    pub fn preimage(&self, network: &Network) -> [u8; CHECKPOINT_PREIMAGE_LEN] {
         let mut out = [0u8; CHECKPOINT_PREIMAGE_LEN];
-        let parts: [&[u8]; 7] = [
+        let parts: [&[u8]; 8] = [
             &keccak256(CHECKPOINT_DOMAIN_TAG),
+            &network.0,
             &self.origin.to_be_bytes(),
             &self.outbox.0,
             &self.root,
@@ -55,9 +62,9 @@ impl Checkpoint {
         out
     }
 
-    /// The digest members sign: keccak256 of [`Checkpoint::preimage`].
-    pub fn digest(&self) -> [u8; 32] {
-        keccak256_concat(&[&self.preimage()])
+    /// The digest members of `network` sign: keccak256 of [`Checkpoint::preimage`].
+    pub fn digest(&self, network: &Network) -> [u8; 32] {
+        keccak256_concat(&[&self.preimage(network)])
     }
 }
 
@@ -95,9 +102,15 @@ mod tests {
                 ..base
             },
         ];
+        let net = Network::named("isthmus test");
         for v in variants {
-            assert_ne!(v.digest(), base.digest(), "{v:?}");
+            assert_ne!(v.digest(&net), base.digest(&net), "{v:?}");
         }
-        assert_eq!(base.preimage().len(), 144);
+        assert_ne!(
+            base.digest(&Network::named("isthmus staging")),
+            base.digest(&net),
+            "the network"
+        );
+        assert_eq!(base.preimage(&net).len(), 176);
     }
 }

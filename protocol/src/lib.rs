@@ -3,7 +3,7 @@
 //! This crate is pure (no IO, no async) and `no_std` with `alloc` when the default
 //! `std` feature is off, so the Substrate pallet uses exactly the same code as the
 //! relayer. The byte layouts are specified in `docs/protocol.md`; the published test
-//! vectors in `protocol/vectors/v1.json` pin them, and the Solidity endpoints and the
+//! vectors in `protocol/vectors/v2.json` pin them, and the Solidity endpoints and the
 //! pallet reproduce those vectors.
 //!
 //! Modules:
@@ -11,6 +11,7 @@
 //! - [`message`]: [`Message`] v1, its canonical encoding and its [`MessageId`].
 //! - [`merkle`]: the incremental Merkle tree every outbox keeps, and branches.
 //! - [`checkpoint`]: the [`Checkpoint`] members attest to and its digest.
+//! - [`network`]: the [`Network`] a deployment belongs to, which digests bind.
 //! - [`attestation`]: secp256k1 attestations and quorum verification.
 //! - [`block`]: [`BlockRef`], a block of any ledger by number and hash.
 //! - [`batch`]: the [`Batch`] an inbox takes, the [`MessageOutcome`] it reports, and
@@ -29,6 +30,7 @@ pub mod block;
 pub mod checkpoint;
 pub mod merkle;
 pub mod message;
+pub mod network;
 pub mod receipt;
 pub mod route_control;
 pub mod signer_set;
@@ -42,6 +44,7 @@ pub use block::BlockRef;
 pub use checkpoint::{Checkpoint, CHECKPOINT_DOMAIN_TAG};
 pub use merkle::{Branch, IncrementalTree, MerkleTree, TreeError, TREE_DEPTH};
 pub use message::{DecodeError, Message, MessageId, MAX_BODY_LEN, MESSAGE_HEADER_LEN, VERSION};
+pub use network::Network;
 pub use receipt::{result_text, Receipt, ReceiptError, ReceiptOutcome, MAX_RECEIPTS, RECEIPT_LEN};
 pub use route_control::{RouteAction, RouteControl, RouteState};
 pub use signer_set::{ActiveSigners, SignerSetUpdate, WhichSet, MAX_OVERLAP_S};

@@ -1,11 +1,11 @@
-//! The published test vectors, `protocol/vectors/v1.json`.
+//! The published test vectors, `protocol/vectors/v2.json`.
 //!
 //! The file is the contract between this crate, the Solidity endpoints and the pallet.
 //! `generated_vectors_match_the_committed_file` regenerates it from the code and
 //! requires byte equality; `committed_vectors_are_self_consistent` reads the file
 //! back and checks every value with the decoding and verifying side of the API, so a
 //! wrong generator cannot bless itself. To change the file on purpose (a new
-//! protocol version, never an edit of v1): `ISTHMUS_UPDATE_VECTORS=1 cargo test -p
+//! protocol version, never an edit of a published version): `ISTHMUS_UPDATE_VECTORS=1 cargo test -p
 //! isthmus-protocol --test vectors`.
 #![expect(
     clippy::unwrap_used,
@@ -15,12 +15,12 @@
 use isthmus_protocol::attestation::address_of;
 use isthmus_protocol::{
     keccak256, Address32, Attestation, Branch, Checkpoint, DecodeError, IncrementalTree,
-    MerkleTree, Message, SignerSet, MAX_BODY_LEN, TREE_DEPTH,
+    MerkleTree, Message, Network, SignerSet, MAX_BODY_LEN, TREE_DEPTH,
 };
 use k256::ecdsa::SigningKey;
 use serde_json::{json, Value};
 
-const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/vectors/v1.json");
+const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/vectors/v2.json");
 
 fn h(bytes: &[u8]) -> String {
     format!("0x{}", hex::encode(bytes))
@@ -188,7 +188,7 @@ fn generate() -> Value {
     ]
     .iter()
     .map(|cp| {
-        let digest = cp.digest();
+        let digest = cp.digest(&vector_network());
         let attestations: Vec<Value> = (0..3)
             .map(|i| {
                 let (_, key) = test_key(i);
@@ -204,7 +204,7 @@ fn generate() -> Value {
                 "block_number": cp.block_number.to_string(),
                 "block_hash": h(&cp.block_hash),
             },
-            "preimage": h(&cp.preimage()),
+            "preimage": h(&cp.preimage(&vector_network())),
             "digest": h(&digest),
             "attestations": attestations,
         })
@@ -212,7 +212,7 @@ fn generate() -> Value {
     .collect();
 
     json!({
-        "description": "Isthmus protocol v1 test vectors; see docs/protocol.md. 64-bit integers are decimal strings.",
+        "description": "Isthmus protocol v2 test vectors (messages v1, checkpoints v2); see docs/protocol.md. 64-bit integers are decimal strings.",
         "message_header_len": isthmus_protocol::MESSAGE_HEADER_LEN,
         "max_body_len": MAX_BODY_LEN,
         "messages": messages,
@@ -224,9 +224,18 @@ fn generate() -> Value {
         },
         "checkpoint_domain_tag": String::from_utf8(isthmus_protocol::CHECKPOINT_DOMAIN_TAG.to_vec()).unwrap(),
         "checkpoint_domain_tag_hash": h(&keccak256(isthmus_protocol::CHECKPOINT_DOMAIN_TAG)),
+        "network_name": VECTOR_NETWORK,
+        "network": h(&vector_network().0),
         "test_keys": keys,
         "checkpoints": checkpoints,
     })
+}
+
+/// The network the checkpoint vectors are signed for.
+const VECTOR_NETWORK: &str = "isthmus test vectors";
+
+fn vector_network() -> Network {
+    Network::named(VECTOR_NETWORK)
 }
 
 fn trees_root(n: usize) -> [u8; 32] {
@@ -242,10 +251,10 @@ fn generated_vectors_match_the_committed_file() {
     if std::env::var_os("ISTHMUS_UPDATE_VECTORS").is_some() {
         std::fs::write(PATH, &text).unwrap();
     }
-    let committed = std::fs::read_to_string(PATH).expect("protocol/vectors/v1.json is committed");
+    let committed = std::fs::read_to_string(PATH).expect("protocol/vectors/v2.json is committed");
     assert!(
         committed == text,
-        "the code no longer reproduces protocol/vectors/v1.json byte for byte"
+        "the code no longer reproduces protocol/vectors/v2.json byte for byte"
     );
 }
 
@@ -326,6 +335,11 @@ fn committed_vectors_are_self_consistent() {
         unh32(&file["checkpoint_domain_tag_hash"]),
         keccak256(file["checkpoint_domain_tag"].as_str().unwrap().as_bytes())
     );
+    let network = Network(unh32(&file["network"]));
+    assert_eq!(
+        network,
+        Network::named(file["network_name"].as_str().unwrap())
+    );
     let set = SignerSet::new(addresses[..3].to_vec(), 2).unwrap();
     for v in file["checkpoints"].as_array().unwrap() {
         let c = &v["checkpoint"];
@@ -337,9 +351,9 @@ fn committed_vectors_are_self_consistent() {
             block_number: c["block_number"].as_str().unwrap().parse().unwrap(),
             block_hash: unh32(&c["block_hash"]),
         };
-        assert_eq!(cp.preimage().to_vec(), unh(&v["preimage"]));
-        assert_eq!(cp.digest(), keccak256(&unh(&v["preimage"])));
-        assert_eq!(cp.digest(), unh32(&v["digest"]));
+        assert_eq!(cp.preimage(&network).to_vec(), unh(&v["preimage"]));
+        assert_eq!(cp.digest(&network), keccak256(&unh(&v["preimage"])));
+        assert_eq!(cp.digest(&network), unh32(&v["digest"]));
         let atts: Vec<Attestation> = v["attestations"]
             .as_array()
             .unwrap()
@@ -347,12 +361,15 @@ fn committed_vectors_are_self_consistent() {
             .map(|a| {
                 let att = Attestation(unh(&a["signature"]).try_into().unwrap());
                 let signer = a["signer"].as_u64().unwrap() as usize;
-                assert_eq!(att.recover(&cp.digest()).unwrap(), addresses[signer]);
+                assert_eq!(
+                    att.recover(&cp.digest(&network)).unwrap(),
+                    addresses[signer]
+                );
                 att
             })
             .collect();
         assert_eq!(
-            set.verify(&cp.digest(), &atts).unwrap().signers,
+            set.verify(&cp.digest(&network), &atts).unwrap().signers,
             addresses[..3].to_vec()
         );
     }

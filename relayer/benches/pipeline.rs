@@ -139,7 +139,7 @@ fn is_receipt_batch(receipts: bool, i: usize) -> bool {
 /// destination's).
 async fn record(anvil: &Anvil, receipts: bool) -> Recording {
     let url = anvil.url();
-    let deployment = devnet::deploy(&url, CHAIN_ID, LEDGER_ID, &DEV_KEY_0)
+    let deployment = devnet::deploy(&url, CHAIN_ID, LEDGER_ID, &DEV_KEY_0, devnet::NETWORK)
         .await
         .expect("endpoints deploy on anvil");
     let provider = anvil.provider().expect("anvil provider");

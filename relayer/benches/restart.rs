@@ -72,7 +72,7 @@ struct Chain {
 
 async fn chain(name: &'static str, id: u32, chain_id: u64) -> Chain {
     let anvil = Anvil::spawn(chain_id).expect("anvil starts (make devnet-tools)");
-    let deployment = devnet::deploy(&anvil.url(), chain_id, id, &DEV_KEY_0)
+    let deployment = devnet::deploy(&anvil.url(), chain_id, id, &DEV_KEY_0, devnet::NETWORK)
         .await
         .expect("endpoints deploy");
     let head = anvil
@@ -336,7 +336,10 @@ fn write_config(dir: &Path, database_url: &str, chains: [&Chain; 2], ports: [u16
     }
     toml += "[[routes]]\nsource = \"evm-a\"\ndestination = \"evm-b\"\nbatch_size = 16\n\n";
     toml += "[[routes]]\nsource = \"evm-b\"\ndestination = \"evm-a\"\nbatch_size = 16\n\n";
-    toml += "[consortium]\nthreshold = 2\n\n";
+    toml += &format!(
+        "[consortium]\nnetwork = \"{}\"\nthreshold = 2\n\n",
+        devnet::NETWORK
+    );
     for (j, port) in ports.iter().enumerate() {
         toml += &format!(
             "[[consortium.members]]\nname = \"bank-{j}\"\nsigner = \"0x{}\"\nattestation_url = \"https://127.0.0.1:{port}\"\n\n",

@@ -14,7 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use isthmus_config::ConsortiumSettings;
 use isthmus_keys::EcdsaKey;
-use isthmus_protocol::{Attestation, Checkpoint, EvmAddress, SignerSet};
+use isthmus_protocol::{Attestation, Checkpoint, EvmAddress, Network, SignerSet};
 use serde::{Deserialize, Serialize};
 
 use crate::ledger::Source;
@@ -25,6 +25,7 @@ pub struct Attester {
     key: Arc<dyn EcdsaKey>,
     address: EvmAddress,
     member: String,
+    network: Network,
 }
 
 /// Why this member could not sign a checkpoint. Always worth another round: a token
@@ -75,19 +76,32 @@ impl std::fmt::Debug for Attester {
         f.debug_struct("Attester")
             .field("member", &self.member)
             .field("address", &hex::encode(self.address))
+            .field("network", &self.network)
             .finish()
     }
 }
 
 impl Attester {
-    /// The attester for `member` signing with `key`.
-    pub fn new(member: String, key: Arc<dyn EcdsaKey>) -> Self {
+    /// The attester for `member` of `network` signing with `key`.
+    pub fn new(member: String, key: Arc<dyn EcdsaKey>, network: Network) -> Self {
         let address = key.address();
         Self {
             key,
             address,
             member,
+            network,
         }
+    }
+
+    /// The network this member signs for.
+    pub fn network(&self) -> Network {
+        self.network
+    }
+
+    /// The digest of `checkpoint` on this member's network: what it signs, and what
+    /// the other members' signatures must recover from.
+    pub fn digest(&self, checkpoint: &Checkpoint) -> [u8; 32] {
+        checkpoint.digest(&self.network)
     }
 
     /// The member name.
@@ -104,7 +118,7 @@ impl Attester {
     /// call per checkpoint, whatever the number of messages it covers; the signature
     /// is checked to recover to this member's signer before it is used.
     pub async fn sign(&self, checkpoint: &VerifiedCheckpoint) -> Result<Attestation, SignError> {
-        let digest = checkpoint.checkpoint().digest();
+        let digest = self.digest(checkpoint.checkpoint());
         let key = self.key.clone();
         let signing = tokio::task::spawn_blocking(move || key.sign_prehash(&digest));
         let signed = tokio::time::timeout(SIGN_TIMEOUT, signing)
@@ -135,6 +149,9 @@ impl Attester {
 /// A peer's request: "attest the outbox of `origin` at this block".
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AttestRequest {
+    /// The network the asking member signs for, `0x` hex: a member of another
+    /// network is refused before anything is verified.
+    pub network: String,
     /// Source ledger id.
     pub origin: u32,
     /// Final block number.
@@ -200,6 +217,8 @@ pub struct Peer {
 /// The consortium as this relayer knows it.
 #[derive(Clone, Debug)]
 pub struct Consortium {
+    /// The network every member signs for.
+    pub network: Network,
     /// Every member, this one included.
     pub members: Vec<Peer>,
     /// Signer set and threshold.
@@ -241,7 +260,11 @@ impl Consortium {
             settings.threshold as usize,
         )
         .map_err(|e| format!("[consortium]: {e}"))?;
-        Ok(Self { members, signers })
+        Ok(Self {
+            network: Network(settings.network),
+            members,
+            signers,
+        })
     }
 
     /// The member with `signer`, if any.
@@ -275,6 +298,7 @@ pub trait Peers: Send + Sync {
 pub struct HttpPeers {
     http: reqwest::Client,
     peers: Vec<Peer>,
+    network: Network,
     timeout: Duration,
 }
 
@@ -295,6 +319,7 @@ impl HttpPeers {
                 .filter(|m| m.signer != me)
                 .cloned()
                 .collect(),
+            network: consortium.network,
             timeout,
         }
     }
@@ -306,7 +331,7 @@ impl Peers for HttpPeers {
         futures::future::join_all(
             self.peers
                 .iter()
-                .map(|p| request(&self.http, p, checkpoint, self.timeout)),
+                .map(|p| request(&self.http, p, checkpoint, &self.network, self.timeout)),
         )
         .await
     }
@@ -326,8 +351,22 @@ impl Endpoint {
         Self { sources, attester }
     }
 
+    /// Refuses a request from a member of another network (a staging relayer that
+    /// was given a production member's address, or the reverse).
+    pub fn check_network(&self, request: &AttestRequest) -> Result<(), String> {
+        let ours = self.attester.network();
+        match request.network.parse::<Network>() {
+            Ok(theirs) if theirs == ours => Ok(()),
+            Ok(theirs) => Err(format!(
+                "this member signs for network {ours}, not {theirs}: check consortium.network"
+            )),
+            Err(e) => Err(format!("network `{}`: {e}", request.network)),
+        }
+    }
+
     /// Verifies and signs the checkpoint `request` names; the error says why not.
     pub async fn attest(&self, request: &AttestRequest) -> Result<AttestResponse, String> {
+        self.check_network(request)?;
         let source = self
             .sources
             .get(&request.origin)
@@ -370,11 +409,13 @@ pub fn parse_hex32(text: &str) -> Option<[u8; 32]> {
         .and_then(|b| b.try_into().ok())
 }
 
-/// Asks `peer` to attest `checkpoint` and judges the answer against our digest.
+/// Asks `peer` to attest `checkpoint` and judges the answer against our digest on
+/// `network`.
 pub async fn request(
     http: &reqwest::Client,
     peer: &Peer,
     checkpoint: &Checkpoint,
+    network: &Network,
     timeout: Duration,
 ) -> PeerVerdict {
     let mut verdict = PeerVerdict {
@@ -384,6 +425,7 @@ pub async fn request(
         verdict: Ok(()),
     };
     let body = AttestRequest {
+        network: network.to_string(),
         origin: checkpoint.origin,
         block_number: checkpoint.block_number,
         block_hash: format!("0x{}", hex::encode(checkpoint.block_hash)),
@@ -431,7 +473,8 @@ pub async fn request(
     verdict.attestation = Some(signature);
     let ours = CheckpointJson::from(checkpoint);
     let announced = answer.signer.to_ascii_lowercase();
-    verdict.verdict = match crate::verified::recover_signer(&signature, &checkpoint.digest()) {
+    verdict.verdict = match crate::verified::recover_signer(&signature, &checkpoint.digest(network))
+    {
         Err(e) => Err(format!("invalid signature: {e}")),
         Ok(signer) if signer == peer.signer => Ok(()),
         Ok(_) if answer.checkpoint != ours => Err(format!(
@@ -471,7 +514,11 @@ mod tests {
             })
             .collect();
         let signers = SignerSet::new(members.iter().map(|m| m.signer).collect(), 1).unwrap();
-        Consortium { members, signers }
+        Consortium {
+            network: Network::named("isthmus test"),
+            members,
+            signers,
+        }
     }
 
     #[test]
@@ -482,6 +529,7 @@ mod tests {
         // Every member gets a third of a run of nonces; u64::MAX is someone's too.
         assert_eq!(c.turn_of(u64::MAX).unwrap()[0], (u64::MAX % 3) as u8 + 1);
         let empty = Consortium {
+            network: Network::named("isthmus test"),
             members: Vec::new(),
             signers: consortium(1).signers,
         };

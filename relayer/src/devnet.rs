@@ -40,6 +40,19 @@ pub fn certificates(
     Ok(Outcome::Success)
 }
 
+/// The configuration's `consortium.network`, which the devnet's endpoints are set up
+/// with.
+fn network_of(
+    config: &isthmus_config::Config,
+    file: &str,
+) -> Result<isthmus_protocol::Network, RelayerError> {
+    config.consortium.network.parse().map_err(|e| {
+        RelayerError::Devnet(format!(
+            "consortium.network in {file}: {e}; write 0x and 64 hex digits"
+        ))
+    })
+}
+
 /// Starts anvil for the configured ledger, deploys the endpoints, writes their
 /// addresses, then waits for Ctrl-C or SIGTERM and stops anvil.
 pub async fn evm(args: &DevnetEvmArgs, out: &mut dyn Write) -> Result<Outcome, RelayerError> {
@@ -56,8 +69,9 @@ pub async fn evm(args: &DevnetEvmArgs, out: &mut dyn Write) -> Result<Outcome, R
     let port = rpc_port(ledger)
         .ok_or_else(|| usage("the first rpc URL names no port; use http://127.0.0.1:PORT"))?;
 
+    let network = network_of(&config, &file.to_string())?;
     let anvil = Anvil::spawn_at(chain_id, port, args.block_time)?;
-    let deployment = deploy(&anvil.url(), chain_id, ledger.id, &DEV_KEY_0).await?;
+    let deployment = deploy(&anvil.url(), chain_id, ledger.id, &DEV_KEY_0, network).await?;
     let configured = |addr: &Option<String>| addr.as_deref().map(str::to_ascii_lowercase);
     for (name, deployed, wanted) in [
         ("outbox", deployment.outbox, configured(&ledger.outbox)),
@@ -120,7 +134,7 @@ pub async fn substrate(
 ) -> Result<Outcome, RelayerError> {
     use isthmus_adapter_substrate::devnet::{
         dapp_accounts, sudo_clearing_peer, sudo_set_bank_owner, sudo_set_debitor,
-        sudo_set_ledger_id, sudo_set_origin, sudo_set_receipt_endpoint, DevChain,
+        sudo_set_ledger_id, sudo_set_network, sudo_set_origin, sudo_set_receipt_endpoint, DevChain,
     };
     let Some(config) = commands::load(&args.config, out)? else {
         return Ok(Outcome::Problems);
@@ -140,6 +154,9 @@ pub async fn substrate(
         .map_err(|e| fail(e.to_string()))?;
     let anchor = devnet_anchor(ledger, &chain).map_err(fail)?;
     sudo_set_ledger_id(&client, ledger.id)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    sudo_set_network(&client, network_of(&config, &file.to_string())?)
         .await
         .map_err(|e| fail(e.to_string()))?;
     let (signers, threshold) = consortium_signers(&config).map_err(fail)?;
@@ -386,6 +403,7 @@ async fn wire(
             isthmus_protocol::Address32::from_evm(other_inbox.0).0,
             signers.clone(),
             threshold,
+            0,
         ))
         .await
         .map_err(fail)?;
@@ -414,7 +432,7 @@ async fn wire(
         .filter(|l| l.kind == LedgerKind::Substrate)
     {
         use isthmus_adapter_substrate::keys::{CLEARING_APP, INBOX_ID, OUTBOX_ID};
-        mined(inbox.set_origin(other.id, OUTBOX_ID, INBOX_ID, signers.clone(), threshold))
+        mined(inbox.set_origin(other.id, OUTBOX_ID, INBOX_ID, signers.clone(), threshold, 0))
             .await
             .map_err(fail)?;
         for sender in isthmus_adapter_substrate::devnet::dapp_accounts() {

@@ -180,6 +180,12 @@ async fn attest(
             return (status, rejection.body_text()).into_response();
         }
     };
+    // Before the cache: a cached answer is for this member's network only.
+    if let Err(reason) = server.endpoint.check_network(&request) {
+        server.counted(&member, "refused");
+        tracing::warn!(%member, %reason, "refused to attest");
+        return (StatusCode::UNPROCESSABLE_ENTITY, reason).into_response();
+    }
     let key: CacheKey = (
         request.origin,
         request.block_number,

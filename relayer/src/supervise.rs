@@ -68,7 +68,11 @@ pub async fn start(settings: &Settings, tls: &TlsMaterial) -> Result<Context, Re
     }
     let key = settings.member.key.open_secp256k1()?;
     info!(key = %key.describe(), "attestation key opened");
-    let attester = Arc::new(Attester::new(settings.member.name.clone(), key));
+    let attester = Arc::new(Attester::new(
+        settings.member.name.clone(),
+        key,
+        isthmus_protocol::Network(settings.consortium.network),
+    ));
     let consortium =
         Consortium::from_settings(&settings.consortium).map_err(RelayerError::Consortium)?;
     if consortium
@@ -95,7 +99,8 @@ pub async fn start(settings: &Settings, tls: &TlsMaterial) -> Result<Context, Re
             in_flight: r.in_flight.max(1),
             max_message_gas: r.max_message_gas,
         })
-        .collect();
+        .collect::<Vec<Route>>();
+    check_networks(&ledgers, &routes, consortium.network).await?;
     let peers = HttpPeers::new(
         &consortium,
         attester.address(),
@@ -542,6 +547,44 @@ pub(crate) fn worker_prefix(member: &str) -> String {
 fn worker_id(member: &str) -> String {
     format!("{}{}", worker_prefix(member), std::process::id())
 }
+
+/// Refuses to start when a destination's endpoint takes checkpoints of another
+/// network than `consortium.network`: every digest this member signed would be
+/// refused there. A destination that does not answer now is checked by its
+/// refusals later (a warning says so); the start does not wait for it.
+async fn check_networks(
+    ledgers: &BTreeMap<u32, LedgerHandle>,
+    routes: &[Route],
+    ours: isthmus_protocol::Network,
+) -> Result<(), RelayerError> {
+    let destinations: BTreeSet<u32> = routes.iter().map(|r| r.destination).collect();
+    for id in destinations {
+        let Some(ledger) = ledgers.get(&id) else {
+            continue;
+        };
+        match tokio::time::timeout(NETWORK_CHECK_TIMEOUT, ledger.destination.network()).await {
+            Ok(Ok(theirs)) if theirs == ours => {}
+            Ok(Ok(theirs)) => {
+                return Err(RelayerError::Consortium(format!(
+                    "ledger `{}`'s endpoint takes checkpoints of network {theirs}, but \
+                     consortium.network is {ours}: set consortium.network to the id the \
+                     endpoints were deployed with (the same in every member's file)",
+                    ledger.name
+                )))
+            }
+            Ok(Err(e)) => {
+                warn!(ledger = %ledger.name, error = %e, "could not read the endpoint's network id; not checked at start");
+            }
+            Err(_) => {
+                warn!(ledger = %ledger.name, seconds = NETWORK_CHECK_TIMEOUT.as_secs(), "the endpoint's network id did not come back in time; not checked at start");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How long the start waits for one destination's network id.
+const NETWORK_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[cfg(test)]
 mod tests {

@@ -175,6 +175,7 @@ source = "a"
 destination = "b"
 
 [consortium]
+network = "0xe9782fbc43c20cd40d46fc1c0c2f539f7817c8b111c8295f174a353611727664"
 threshold = 3
 
 [[consortium.members]]

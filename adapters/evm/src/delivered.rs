@@ -1,5 +1,6 @@
-//! The layout of the Inbox's `deliveredBits`: origin => nonce / 256 => a word whose
-//! bit `nonce % 256` is set once the message at `nonce` is delivered
+//! The layout of the Inbox's `endedBits`: origin => nonce / 256 => a word whose bit
+//! `nonce % 256` is set once the message at `nonce` ended, and each origin's
+//! low-water mark (`firstNonce`), below which every nonce ended whatever its bit
 //! (docs/protocol.md, "Delivery rules"). One read of a word answers for 256 messages.
 
 use std::collections::HashSet;
@@ -17,6 +18,22 @@ pub(crate) fn word(nonce: u64) -> u64 {
 /// Whether `bits` (the word of `nonce`) marks `nonce` delivered.
 pub(crate) fn has(bits: U256, nonce: u64) -> bool {
     bits.bit((nonce & 0xff) as usize)
+}
+
+/// Whether the message at `nonce` ended, given its origin's low-water mark `mark`
+/// and its word `bits` (`None` when not read: a nonce below the mark needs none).
+pub(crate) fn ended(mark: u64, bits: Option<U256>, nonce: u64) -> bool {
+    nonce < mark || bits.is_some_and(|bits| has(bits, nonce))
+}
+
+/// The distinct origins of `messages` (origin, nonce), in first-seen order.
+pub(crate) fn origins_of(messages: &[(u32, u64)]) -> Vec<u32> {
+    let mut seen = HashSet::new();
+    messages
+        .iter()
+        .map(|&(origin, _)| origin)
+        .filter(|origin| seen.insert(*origin))
+        .collect()
 }
 
 /// The distinct (origin, word) pairs `messages` (origin, nonce) need, in
@@ -54,5 +71,18 @@ mod tests {
         }
         assert_eq!(word(255), 0);
         assert_eq!(word(256), 1);
+    }
+
+    #[test]
+    fn below_the_low_water_mark_every_nonce_ended_whatever_its_bit() {
+        let bits = U256::one() << 4; // nonce 260 of word 1
+        assert!(ended(256, None, 0));
+        assert!(ended(256, None, 255));
+        assert!(ended(256, Some(U256::zero()), 100), "a pruned word reads 0");
+        assert!(!ended(256, Some(U256::zero()), 256));
+        assert!(ended(256, Some(bits), 260));
+        assert!(!ended(256, Some(bits), 261));
+        assert!(!ended(0, None, 0));
+        assert_eq!(origins_of(&[(2, 1), (1, 5), (2, 9)]), vec![2, 1]);
     }
 }

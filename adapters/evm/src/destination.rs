@@ -209,12 +209,34 @@ impl EvmDestination {
     }
 
     /// Which of `messages` (origin, nonce) already ended on the Inbox (delivered,
-    /// refused or expired), in their order: one read of `endedBits` per 256 nonces of
-    /// an origin, a few at a time, however many messages share it.
+    /// refused or expired), in their order: one read of each origin's low-water mark
+    /// (`firstNonce`: every nonce below it ended, its bits pruned or never set), then
+    /// one read of `endedBits` per 256 nonces at or above it, a few at a time, however
+    /// many messages share a word.
     pub async fn delivered_among(&self, messages: &[(u32, u64)]) -> Result<Vec<bool>, EvmError> {
         use futures::stream::{StreamExt, TryStreamExt};
+        let marks: std::collections::HashMap<u32, u64> =
+            futures::stream::iter(crate::delivered::origins_of(messages))
+                .map(|origin| async move {
+                    let mark = self
+                        .inbox
+                        .first_nonce(origin)
+                        .call()
+                        .await
+                        .map_err(|e| contract_error("firstNonce", e))?;
+                    Ok::<_, EvmError>((origin, mark))
+                })
+                .buffer_unordered(crate::delivered::READS_AT_ONCE)
+                .try_collect()
+                .await?;
+        let mark = |origin: u32| marks.get(&origin).copied().unwrap_or(0);
+        let above: Vec<(u32, u64)> = messages
+            .iter()
+            .copied()
+            .filter(|&(origin, nonce)| nonce >= mark(origin))
+            .collect();
         let words: std::collections::HashMap<(u32, u64), U256> =
-            futures::stream::iter(crate::delivered::words_of(messages))
+            futures::stream::iter(crate::delivered::words_of(&above))
                 .map(|(origin, word)| async move {
                     let bits = self
                         .inbox
@@ -230,9 +252,11 @@ impl EvmDestination {
         Ok(messages
             .iter()
             .map(|&(origin, nonce)| {
-                words
-                    .get(&(origin, crate::delivered::word(nonce)))
-                    .is_some_and(|bits| crate::delivered::has(*bits, nonce))
+                crate::delivered::ended(
+                    mark(origin),
+                    words.get(&(origin, crate::delivered::word(nonce))).copied(),
+                    nonce,
+                )
             })
             .collect())
     }

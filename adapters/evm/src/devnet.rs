@@ -195,6 +195,13 @@ pub use crate::signing_client as client;
 /// 8 KiB body (about 6M gas), which the end-to-end tests send.
 pub const HANDLER_GAS_LIMIT: u64 = 8_000_000;
 
+/// The devnet's network id, `keccak256("isthmus devnet")`: every devnet Inbox and
+/// the devnet pallet are set up with it, and the devnet members' configurations name
+/// it (`consortium.network`).
+pub const NETWORK: isthmus_protocol::Network = isthmus_protocol::Network(hex32(
+    "e9782fbc43c20cd40d46fc1c0c2f539f7817c8b111c8295f174a353611727664",
+));
+
 /// The currency of the devnet's clearing apps (ISO 4217).
 pub const CURRENCY: [u8; 3] = *b"EUR";
 
@@ -213,13 +220,15 @@ pub fn clearing_address(deployer: Address) -> Address {
     ethers::utils::get_contract_address(deployer, CLEARING_NONCE)
 }
 
-/// Deploys Outbox, Inbox and the example recipients for ledger `ledger_id`, in a
-/// fixed order (so a fresh anvil gives the same addresses every time).
+/// Deploys Outbox, Inbox (on `network`) and the example recipients for ledger
+/// `ledger_id`, in a fixed order (so a fresh anvil gives the same addresses every
+/// time).
 pub async fn deploy(
     url: &str,
     chain_id: u64,
     ledger_id: u32,
     secret: &[u8; 32],
+    network: isthmus_protocol::Network,
 ) -> Result<Deployment, EvmError> {
     let client = client(url, chain_id, secret)?;
     let admin = client.address();
@@ -238,6 +247,7 @@ pub async fn deploy(
             admin,
             ethers::types::U256::from(HANDLER_GAS_LIMIT),
             outbox,
+            network.0,
         ),
     )
     .map_err(|e| fail("Inbox", &e))?

@@ -17,7 +17,7 @@ use isthmus_adapter_evm::contracts::{
 use isthmus_protocol::Message;
 use serde_json::Value;
 
-const VECTORS: &str = include_str!("../../../protocol/vectors/v1.json");
+const VECTORS: &str = include_str!("../../../protocol/vectors/v2.json");
 
 fn unh(v: &Value) -> Vec<u8> {
     hex::decode(v.as_str().unwrap().trim_start_matches("0x")).unwrap()
@@ -30,16 +30,7 @@ fn unh32(v: &Value) -> [u8; 32] {
 fn handler_failures(
     receipt: &ethers::types::TransactionReceipt,
 ) -> Vec<isthmus_adapter_evm::contracts::inbox::MessageHandlerFailedFilter> {
-    receipt
-        .logs
-        .iter()
-        .filter_map(|log| {
-            <isthmus_adapter_evm::contracts::inbox::MessageHandlerFailedFilter as ethers::contract::EthEvent>::decode_log(
-                &ethers::abi::RawLog { topics: log.topics.clone(), data: log.data.to_vec() },
-            )
-            .ok()
-        })
-        .collect()
+    events(receipt)
 }
 
 /// The attestations of `members` over `cp`, as the Inbox takes them.
@@ -149,7 +140,11 @@ async fn contracts_reproduce_the_protocol_vectors() {
             block_number: c["block_number"].as_str().unwrap().parse().unwrap(),
             block_hash: unh32(&c["block_hash"]),
         };
-        let digest = harness.checkpoint_digest(cp).call().await.unwrap();
+        let digest = harness
+            .checkpoint_digest(cp, unh32(&v["network"]))
+            .call()
+            .await
+            .unwrap();
         assert_eq!(digest, unh32(&case["digest"]));
         for a in case["attestations"].as_array().unwrap() {
             let signer = harness
@@ -192,7 +187,14 @@ async fn inbox_refuses_what_the_protocol_refuses() {
     let as_stranger = Inbox::new(l.deployment.inbox, stranger);
     let e = revert_of(
         as_stranger
-            .set_origin(1, foreign.outbox.0, [0u8; 32], vec![member_address(0)], 1)
+            .set_origin(
+                1,
+                foreign.outbox.0,
+                [0u8; 32],
+                vec![member_address(0)],
+                1,
+                0,
+            )
             .call()
             .await,
     );
@@ -205,7 +207,7 @@ async fn inbox_refuses_what_the_protocol_refuses() {
     ] {
         let e = revert_of(
             inbox
-                .set_origin(1, foreign.outbox.0, [0u8; 32], signers, threshold)
+                .set_origin(1, foreign.outbox.0, [0u8; 32], signers, threshold, 0)
                 .call()
                 .await,
         );
@@ -903,7 +905,14 @@ async fn signer_sets_rotate_by_a_quorum_of_the_current_set_with_an_overlap() {
     // The admin sets an origin up once; after that it cannot touch the set.
     let e = revert_of(
         inbox
-            .set_origin(1, foreign.outbox.0, [0u8; 32], vec![member_address(3)], 1)
+            .set_origin(
+                1,
+                foreign.outbox.0,
+                [0u8; 32],
+                vec![member_address(3)],
+                1,
+                0,
+            )
             .call()
             .await,
     );
@@ -1092,7 +1101,14 @@ async fn the_admin_retires_an_origin_for_good_and_cannot_set_it_up_again() {
     assert!(matches!(e, InboxErrors::UnknownOrigin(_)), "{e:?}");
     let e = revert_of(
         inbox
-            .set_origin(1, foreign.outbox.0, [0u8; 32], vec![member_address(3)], 1)
+            .set_origin(
+                1,
+                foreign.outbox.0,
+                [0u8; 32],
+                vec![member_address(3)],
+                1,
+                0,
+            )
             .call()
             .await,
     );
@@ -1194,6 +1210,7 @@ async fn an_inbox_cannot_be_deployed_with_a_handler_limit_too_low_to_write_state
                 l.admin.address(),
                 U256::from(limit),
                 l.deployment.outbox,
+                isthmus_adapter_evm::devnet::NETWORK.0,
             ),
         )
         .unwrap()
@@ -1464,4 +1481,311 @@ async fn one_member_pauses_a_route_at_once_and_only_a_quorum_resumes_it() {
     mined(inbox.pause(1, sign(0, &digest(RouteAction::Pause, 1, CHAIN)))).await;
     assert_eq!(inbox.route_state(1).call().await.unwrap(), (true, 1));
     eprintln!("gas: pause (1 signature) {pause_gas}; resume (2 signatures) {resume_gas}");
+}
+
+#[tokio::test]
+async fn checkpoints_count_only_on_their_network_and_a_replacing_inbox_starts_past_the_old_nonces()
+{
+    use isthmus_adapter_evm::contracts::inbox::{MessageRefusedFilter, MessageSkippedFilter};
+    use isthmus_protocol::{Attestation, Network};
+    let l = ledger(2, 31338).await;
+    let inbox = Inbox::new(l.deployment.inbox, l.admin.clone());
+    let mut foreign = ForeignOutbox::new(1);
+    trust_origin(&l, 1, foreign.outbox).await;
+    // To an account with no code: each message ends `refused` at whichever Inbox
+    // takes it, so every end shows as a `MessageRefused`.
+    let nobody = Address::from([0xde; 20]);
+    for i in 0..4u32 {
+        foreign.push(2, nobody, 0, &i.to_be_bytes());
+    }
+    let cp = foreign.checkpoint();
+    let tree = foreign.tree();
+    let batch = |inbox: &Inbox<Client>, sigs: Vec<Bytes>, nonces: &[usize]| {
+        inbox.process_batch(
+            abi_checkpoint(&cp),
+            sigs,
+            nonces
+                .iter()
+                .map(|&i| Bytes::from(foreign.messages[i].encode()))
+                .collect(),
+            nonces
+                .iter()
+                .map(|&i| tree.branch(i as u64).unwrap().siblings)
+                .collect(),
+        )
+    };
+    let ids = |nonces: &[usize]| -> Vec<[u8; 32]> {
+        nonces.iter().map(|&i| foreign.messages[i].id().0).collect()
+    };
+    assert_eq!(
+        inbox.network().call().await.unwrap(),
+        isthmus_adapter_evm::devnet::NETWORK.0
+    );
+    assert_eq!(
+        inbox
+            .checkpoint_digest(abi_checkpoint(&cp))
+            .call()
+            .await
+            .unwrap(),
+        cp.digest(&isthmus_adapter_evm::devnet::NETWORK),
+        "the relayer's digest is the Inbox's"
+    );
+
+    // The same members, keys, origin, outbox and checkpoint, signed for a staging
+    // network: refused, alone or mixed with one signature for this network.
+    let staging = Network::named("isthmus staging");
+    let for_staging = |members: &[usize]| -> Vec<Bytes> {
+        members
+            .iter()
+            .map(|i| {
+                let digest = cp.digest(&staging);
+                Bytes::from(
+                    Attestation::sign(&member_key(*i), &digest)
+                        .unwrap()
+                        .0
+                        .to_vec(),
+                )
+            })
+            .collect()
+    };
+    let mut mixed = for_staging(&[0]);
+    mixed.extend(signatures(&cp, &[1]));
+    for sigs in [for_staging(&[0, 1]), mixed] {
+        let e = revert_of(batch(&inbox, sigs, &[0]).call().await);
+        assert!(matches!(e, InboxErrors::QuorumNotReached(_)), "{e:?}");
+    }
+
+    // Signed for this network, nonces 0 and 2 end here.
+    let sigs = signatures(&cp, &[0, 1]);
+    let r = mined(batch(&inbox, sigs.clone(), &[0, 2])).await;
+    let refused = |r: &ethers::types::TransactionReceipt| -> Vec<[u8; 32]> {
+        events::<MessageRefusedFilter>(r)
+            .iter()
+            .map(|e| e.id)
+            .collect()
+    };
+    assert_eq!(refused(&r), ids(&[0, 2]));
+
+    // The Inbox is replaced (the only way to upgrade it). A new Inbox that starts
+    // the origin at nonce 0 takes the old signatures and ends nonces 0 and 2 a
+    // second time (a second receipt, a second hand-over): the replay a start nonce
+    // prevents.
+    let fresh = |start: u64| {
+        let l = &l;
+        async move {
+            let deployed = Inbox::deploy(
+                l.admin.clone(),
+                (
+                    2u32,
+                    l.admin.address(),
+                    U256::from(isthmus_adapter_evm::devnet::HANDLER_GAS_LIMIT),
+                    l.deployment.outbox,
+                    isthmus_adapter_evm::devnet::NETWORK.0,
+                ),
+            )
+            .unwrap()
+            .send()
+            .await
+            .unwrap();
+            mined(deployed.set_origin(
+                1,
+                foreign.outbox.0,
+                [0u8; 32],
+                vec![member_address(0), member_address(1), member_address(2)],
+                2,
+                start,
+            ))
+            .await;
+            deployed
+        }
+    };
+    let from_zero = fresh(0).await;
+    let r = mined(batch(&from_zero, sigs.clone(), &[0, 2])).await;
+    assert_eq!(refused(&r), ids(&[0, 2]));
+
+    // Started past the nonces that ended at the old Inbox: once nonce 1 has ended
+    // there too, every nonce up to its highest ended one (2) has, and the new Inbox
+    // starts the origin at 3.
+    mined(batch(&inbox, sigs.clone(), &[1])).await;
+    let replacing = fresh(3).await;
+    assert_eq!(replacing.first_nonce(1).call().await.unwrap(), 3);
+    for n in 0..3u64 {
+        assert!(replacing.ended(1, n).call().await.unwrap(), "nonce {n}");
+    }
+    assert!(!replacing.ended(1, 3).call().await.unwrap());
+    let e = revert_of(
+        replacing
+            .process(
+                abi_checkpoint(&cp),
+                sigs.clone(),
+                Bytes::from(foreign.messages[1].encode()),
+                tree.branch(1).unwrap().siblings,
+            )
+            .call()
+            .await,
+    );
+    assert!(
+        matches!(e, InboxErrors::AlreadyDelivered(ref x) if x.id == foreign.messages[1].id().0),
+        "{e:?}"
+    );
+    // In a batch the old nonces are skipped, and only the new message ends.
+    let r = mined(batch(&replacing, sigs.clone(), &[0, 1, 2, 3])).await;
+    let skipped: Vec<[u8; 32]> = events::<MessageSkippedFilter>(&r)
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(skipped, ids(&[0, 1, 2]));
+    assert_eq!(refused(&r), ids(&[3]));
+
+    // An Inbox without a network id would take any network's checkpoints.
+    let e = revert_of(
+        Inbox::deploy(
+            l.admin.clone(),
+            (
+                2u32,
+                l.admin.address(),
+                U256::from(isthmus_adapter_evm::devnet::HANDLER_GAS_LIMIT),
+                l.deployment.outbox,
+                [0u8; 32],
+            ),
+        )
+        .unwrap()
+        .send()
+        .await,
+    );
+    assert!(matches!(e, InboxErrors::NoNetwork(_)), "{e:?}");
+}
+
+#[tokio::test]
+async fn ended_bits_below_the_low_water_mark_are_pruned_and_still_read_as_ended() {
+    use isthmus_adapter_evm::contracts::inbox::{EndedPrunedFilter, MessageSkippedFilter};
+    let l = ledger(2, 31338).await;
+    let inbox = Inbox::new(l.deployment.inbox, l.admin.clone());
+    let mut foreign = ForeignOutbox::new(1);
+    trust_origin(&l, 1, foreign.outbox).await;
+    for i in 0..600u32 {
+        foreign.push(2, l.deployment.sink, 0, &i.to_be_bytes());
+    }
+    let cp = foreign.checkpoint();
+    let tree = foreign.tree();
+    let sigs = signatures(&cp, &[0, 1]);
+    let batch = |nonces: &[u64]| {
+        inbox.process_batch(
+            abi_checkpoint(&cp),
+            sigs.clone(),
+            nonces
+                .iter()
+                .map(|&n| Bytes::from(foreign.messages[n as usize].encode()))
+                .collect(),
+            nonces
+                .iter()
+                .map(|&n| tree.branch(n).unwrap().siblings)
+                .collect(),
+        )
+    };
+    // Every nonce below 600 ends but 300.
+    let all: Vec<u64> = (0..600).filter(|n| *n != 300).collect();
+    for chunk in all.chunks(50) {
+        mined(batch(chunk)).await;
+    }
+    let mark = || async { inbox.first_nonce(1).call().await.unwrap() };
+    let word = |w: u64| inbox.ended_bits(1, U256::from(w));
+
+    // The first word is full, the second is not (300): the mark moves to 256.
+    assert_eq!(inbox.prune(1, U256::from(10)).call().await.unwrap(), 256);
+    let r = mined(inbox.prune(1, U256::from(10))).await;
+    let pruned = events::<EndedPrunedFilter>(&r);
+    assert_eq!(pruned.len(), 1);
+    assert_eq!((pruned[0].origin, pruned[0].first_nonce), (1, 256));
+    eprintln!(
+        "gas: prune of one word of 256 ended bits {} (its refund included)",
+        r.gas_used.unwrap()
+    );
+    assert_eq!(mark().await, 256);
+    assert_eq!(word(0).call().await.unwrap(), U256::zero(), "deleted");
+    for n in [0u64, 1, 255, 256, 299, 301, 599] {
+        assert!(inbox.ended(1, n).call().await.unwrap(), "nonce {n}");
+    }
+    assert!(!inbox.ended(1, 300).call().await.unwrap());
+    // The relayer's reading agrees: the mark, then the words above it.
+    let destination = isthmus_adapter_evm::EvmDestination::new(
+        &l.anvil.url(),
+        31338,
+        l.deployment.inbox,
+        &isthmus_adapter_evm::devnet::DEV_KEY_1,
+    )
+    .unwrap();
+    assert_eq!(
+        destination
+            .delivered_among(&[(1, 0), (1, 255), (1, 300), (1, 301), (3, 0)])
+            .await
+            .unwrap(),
+        [true, true, false, true, false]
+    );
+    // Below the mark every nonce is still a replay: skipped in a batch, refused alone.
+    let r = mined(batch(&[0, 255])).await;
+    assert_eq!(events::<MessageSkippedFilter>(&r).len(), 2);
+    let e = revert_of(
+        inbox
+            .process(
+                abi_checkpoint(&cp),
+                sigs.clone(),
+                Bytes::from(foreign.messages[7].encode()),
+                tree.branch(7).unwrap().siblings,
+            )
+            .call()
+            .await,
+    );
+    assert!(matches!(e, InboxErrors::AlreadyDelivered(_)), "{e:?}");
+
+    // Once 300 ends, the second word goes too, one word per call at most.
+    mined(batch(&[300])).await;
+    assert_eq!(inbox.prune(1, U256::one()).call().await.unwrap(), 512);
+    mined(inbox.prune(1, U256::one())).await;
+    assert_eq!(word(1).call().await.unwrap(), U256::zero());
+    // The third word holds 512..599 only: nothing more to prune, nothing emitted.
+    let r = mined(inbox.prune(1, U256::from(10))).await;
+    assert!(events::<EndedPrunedFilter>(&r).is_empty());
+    assert_eq!(mark().await, 512);
+    assert_ne!(word(2).call().await.unwrap(), U256::zero());
+
+    // A start nonce inside a word: the nonces below it count as ended there.
+    let mut other = ForeignOutbox::new(3);
+    for i in 0..260u32 {
+        other.push(2, Address::from([0xde; 20]), 0, &i.to_be_bytes());
+    }
+    mined(inbox.set_origin(
+        3,
+        other.outbox.0,
+        [0u8; 32],
+        vec![member_address(0), member_address(1), member_address(2)],
+        2,
+        250,
+    ))
+    .await;
+    let (cp3, tree3) = (other.checkpoint(), other.tree());
+    let nonces: Vec<u64> = (250..256).collect();
+    mined(
+        inbox.process_batch(
+            abi_checkpoint(&cp3),
+            signatures(&cp3, &[0, 1]),
+            nonces
+                .iter()
+                .map(|&n| Bytes::from(other.messages[n as usize].encode()))
+                .collect(),
+            nonces
+                .iter()
+                .map(|&n| tree3.branch(n).unwrap().siblings)
+                .collect(),
+        ),
+    )
+    .await;
+    assert_eq!(inbox.prune(3, U256::from(10)).call().await.unwrap(), 256);
+
+    // An origin that was never set up has nothing to prune.
+    let e = revert_of(inbox.prune(7, U256::one()).call().await);
+    assert!(
+        matches!(e, InboxErrors::UnknownOrigin(ref x) if x.origin == 7),
+        "{e:?}"
+    );
 }

@@ -9,7 +9,7 @@
 mod common;
 
 use common::*;
-use ethers::contract::{ContractCall, ContractError, EthEvent};
+use ethers::contract::{ContractCall, ContractError};
 use ethers::types::{Address, Bytes, TransactionReceipt, U256};
 use isthmus_adapter_evm::contracts::clearing::ClearingAppErrors;
 use isthmus_adapter_evm::contracts::inbox::{
@@ -43,6 +43,7 @@ async fn pair_with(extra: &[&str]) -> (Ledger, Ledger) {
             Address32::from_evm(there.deployment.inbox.0).0,
             vec![member_address(0), member_address(1), member_address(2)],
             2,
+            0,
         ))
         .await;
     }
@@ -66,19 +67,6 @@ async fn mined<D: ethers::abi::Detokenize>(call: ContractCall<Client, D>) -> Tra
     let r = call.send().await.unwrap().await.unwrap().unwrap();
     assert_eq!(r.status, Some(1u64.into()), "reverted: {r:?}");
     r
-}
-
-fn events<T: EthEvent>(r: &TransactionReceipt) -> Vec<T> {
-    r.logs
-        .iter()
-        .filter_map(|log| {
-            T::decode_log(&ethers::abi::RawLog {
-                topics: log.topics.clone(),
-                data: log.data.to_vec(),
-            })
-            .ok()
-        })
-        .collect()
 }
 
 /// The (id, code) of each `MessageRefused` in `r`.
@@ -584,6 +572,7 @@ async fn an_origin_set_up_without_an_inbox_gets_no_receipts() {
                 l.admin.address(),
                 U256::from(100_000),
                 l.deployment.outbox,
+                isthmus_adapter_evm::devnet::NETWORK.0,
             ),
         )
         .unwrap()

@@ -19,6 +19,7 @@ pub mod devnet;
 mod error;
 pub mod failover;
 pub mod keys;
+mod network;
 pub mod route_control;
 pub mod signer_sets;
 pub mod source;

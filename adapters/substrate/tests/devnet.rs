@@ -314,13 +314,19 @@ async fn attested_delivery_is_accepted_once() {
         block_number: 40,
         block_hash: [0x40; 32],
     };
-    let digest = checkpoint.digest();
+    // The dev runtime's default network.
+    let digest = checkpoint.digest(&isthmus_protocol::Network::named("isthmus devnet"));
     let attestations: Vec<Attestation> = [0u8, 2]
         .iter()
         .map(|i| Attestation::sign(&test_key(*i), &digest).unwrap())
         .collect();
 
     let relayer = Destination::new(client.clone(), dev::bob());
+    // The pallet names the network it takes checkpoints of: the one signed for.
+    assert_eq!(
+        relayer.network().await.unwrap(),
+        isthmus_protocol::Network::named("isthmus devnet")
+    );
     let id = messages[0].id();
     assert!(!relayer.is_delivered(&id).await.unwrap());
     let receipt = relayer

@@ -3,9 +3,9 @@ pragma solidity 0.8.37;
 
 /// @title Checkpoints and attestations of protocol v1 (docs/protocol.md).
 library CheckpointLib {
-    /// @notice keccak256("isthmus:checkpoint:v1"): separates checkpoint signatures
-    /// from signatures over anything else.
-    bytes32 internal constant DOMAIN_TAG_HASH = keccak256("isthmus:checkpoint:v1");
+    /// @notice keccak256("isthmus:checkpoint:v2"): separates checkpoint signatures
+    /// from signatures over anything else (v1 did not bind the network).
+    bytes32 internal constant DOMAIN_TAG_HASH = keccak256("isthmus:checkpoint:v2");
 
     /// @dev Half the secp256k1 order: signatures with a larger `s` are malleated copies.
     uint256 internal constant HALF_ORDER = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
@@ -19,10 +19,13 @@ library CheckpointLib {
         bytes32 blockHash;
     }
 
-    /// @notice The digest members sign.
-    function digest(Checkpoint calldata cp) internal pure returns (bytes32) {
+    /// @notice The digest members of `network` sign: a checkpoint signed for one
+    /// network is worthless on every other.
+    function digest(Checkpoint calldata cp, bytes32 network) internal pure returns (bytes32) {
         return keccak256(
-            abi.encodePacked(DOMAIN_TAG_HASH, cp.origin, cp.outbox, cp.root, cp.count, cp.blockNumber, cp.blockHash)
+            abi.encodePacked(
+                DOMAIN_TAG_HASH, network, cp.origin, cp.outbox, cp.root, cp.count, cp.blockNumber, cp.blockHash
+            )
         );
     }
 

@@ -62,6 +62,10 @@ contract Inbox is Administered {
         bool paused;
         /// @dev Resumes so far: the epoch a pause or resume digest names.
         uint64 epoch;
+        /// @dev The origin's low-water mark: every nonce below it ended, here (their
+        /// bits pruned, `prune`) or at the Inbox this one replaced (`setOrigin`).
+        /// In the threshold's slot too.
+        uint64 firstNonce;
         address[] signers;
         /// @dev Version of the signer set: 0 as set up, +1 per update.
         uint64 version;
@@ -99,16 +103,22 @@ contract Inbox is Administered {
     bytes32 public constant UNKNOWN_MESSAGE = "not sent there from here";
     bytes32 public constant DUPLICATE_RECEIPT = "receipt taken before";
 
-    /// @dev Receipts collected during one submission, for one origin.
+    /// @dev Receipts collected during one submission, for one origin; and the
+    /// origin's start nonce, read once per submission rather than once per message.
     struct Receipts {
         uint32 origin;
         bytes32 to;
         bytes buf;
         uint256 n;
+        uint64 firstNonce;
     }
 
     /// @notice Ledger id of this ledger.
     uint32 public immutable localDomain;
+    /// @notice The consortium network this Inbox belongs to: checkpoint digests bind
+    /// it, so only signatures made for this network count here (docs/protocol.md,
+    /// "Networks").
+    bytes32 public immutable network;
     /// @notice This ledger's Outbox: receipts leave through it, and a receipt is taken
     /// only for a message it sent.
     Outbox public immutable localOutbox;
@@ -152,7 +162,7 @@ contract Inbox is Administered {
     uint64 public constant MAX_OVERLAP = 30 days;
 
     event OriginConfigured(
-        uint32 indexed origin, bytes32 outbox, bytes32 inbox, address[] signers, uint8 threshold
+        uint32 indexed origin, bytes32 outbox, bytes32 inbox, address[] signers, uint8 threshold, uint64 firstNonce
     );
     /// @notice The signer set of `origin` is now `signers`/`threshold` at `version`; the
     /// set it replaces stays valid until `previousUntil` (a timestamp).
@@ -161,6 +171,9 @@ contract Inbox is Administered {
     );
     /// @notice `origin` was retired: its checkpoints are refused for good.
     event OriginRetired(uint32 indexed origin);
+    /// @notice Every nonce of `origin` below `firstNonce` has ended; their bits were
+    /// deleted (`prune`).
+    event EndedPruned(uint32 indexed origin, uint64 firstNonce);
     /// @notice `by` (a current signer of `origin`) paused the route in `epoch`.
     event RoutePaused(uint32 indexed origin, address indexed by, uint64 epoch);
     /// @notice A quorum resumed the route; the next controls name `epoch`.
@@ -186,6 +199,8 @@ contract Inbox is Administered {
     event ReceiptHandled(bytes32 indexed id);
 
     error BadSignerSet();
+    /// @notice A deployment without a network id would take any network's checkpoints.
+    error NoNetwork();
     /// @notice The route from `origin` is paused: nothing of it is executed until a
     /// quorum resumes it.
     error RouteIsPaused(uint32 origin);
@@ -223,9 +238,11 @@ contract Inbox is Administered {
     /// later signer-set changes need a quorum of the current set (`updateSigners`).
     /// @param handlerGasLimit_ The most gas each recipient's `handle` is given.
     /// @param localOutbox_ This ledger's Outbox (same ledger id).
-    constructor(uint32 localDomain_, address admin_, uint256 handlerGasLimit_, Outbox localOutbox_)
+    /// @param network_ The consortium network (non-zero), which checkpoint digests bind.
+    constructor(uint32 localDomain_, address admin_, uint256 handlerGasLimit_, Outbox localOutbox_, bytes32 network_)
         Administered(admin_)
     {
+        if (network_ == 0) revert NoNetwork();
         if (handlerGasLimit_ < MIN_HANDLER_GAS) revert HandlerGasLimitTooLow(handlerGasLimit_, MIN_HANDLER_GAS);
         if (address(localOutbox_).code.length == 0 || localOutbox_.localDomain() != localDomain_) {
             revert OutboxNotLocal(address(localOutbox_));
@@ -233,18 +250,24 @@ contract Inbox is Administered {
         localDomain = localDomain_;
         handlerGasLimit = handlerGasLimit_;
         localOutbox = localOutbox_;
+        network = network_;
     }
 
     /// @notice Sets up `origin` once: the outbox, signers and threshold trusted for it,
-    /// and the origin's Inbox, which receipts go to and come from (0: the origin takes
-    /// no receipts; its messages still end exactly once here).
+    /// the origin's Inbox, which receipts go to and come from (0: the origin takes no
+    /// receipts; its messages still end exactly once here), and the first nonce this
+    /// Inbox ends. An Inbox that replaces another starts each origin past the nonces
+    /// that ended at the old one, so none of them can be delivered again here with
+    /// its old checkpoint signatures (docs/protocol.md, "Replacing an Inbox"); a new
+    /// route starts at 0.
     /// @dev Signers must be distinct and non-zero; 1 <= threshold <= signers (at most 255).
     function setOrigin(
         uint32 origin,
         bytes32 outbox,
         bytes32 originInbox,
         address[] calldata signers,
-        uint8 threshold
+        uint8 threshold,
+        uint64 startNonce
     ) external onlyAdmin {
         if (origin == localDomain) revert BadSignerSet();
         Origin storage o = origins[origin];
@@ -252,7 +275,40 @@ contract Inbox is Administered {
         _install(origin, signers, threshold);
         o.outbox = outbox;
         o.inbox = originInbox;
-        emit OriginConfigured(origin, outbox, originInbox, signers, threshold);
+        o.firstNonce = startNonce;
+        emit OriginConfigured(origin, outbox, originInbox, signers, threshold, startNonce);
+    }
+
+    /// @notice The low-water mark of `origin`: every nonce below it ended, at the Inbox
+    /// this one replaced (the start nonce of `setOrigin`) or here (`prune`).
+    function firstNonce(uint32 origin) external view returns (uint64) {
+        return origins[origin].firstNonce;
+    }
+
+    /// @notice Deletes the ended bits of `origin` below its first nonce that has not
+    /// ended, at most `maxWords` words of 256 nonces, and moves the low-water mark
+    /// past them. Anyone may call it (the storage refund is theirs): it changes no
+    /// outcome, since a nonce below the mark reads as ended, so the Inbox's replay
+    /// record stays as large as the origin's messages not yet ended, not as all its
+    /// messages (docs/protocol.md, "Delivery rules").
+    /// @return mark the low-water mark after the call
+    function prune(uint32 origin, uint256 maxWords) external returns (uint64 mark) {
+        Origin storage o = origins[origin];
+        if (o.threshold == 0) revert UnknownOrigin(origin);
+        mark = o.firstNonce;
+        mapping(uint256 => uint256) storage words = endedBits[origin];
+        for (uint256 i = 0; i < maxWords; i++) {
+            uint256 w = mark >> 8;
+            // Nonces below the mark in its own word have ended without a bit.
+            uint256 below = (uint256(1) << (mark & 0xff)) - 1;
+            if (words[w] | below != type(uint256).max) break;
+            delete words[w];
+            mark = uint64((w + 1) << 8);
+        }
+        if (mark != o.firstNonce) {
+            o.firstNonce = mark;
+            emit EndedPruned(origin, mark);
+        }
     }
 
     /// @notice The Inbox of `origin` that receipts go to (0 if none).
@@ -494,6 +550,11 @@ contract Inbox is Administered {
     /// @notice Whether the message at `nonce` of `origin`'s outbox ended here
     /// (delivered, refused or expired).
     function ended(uint32 origin, uint64 nonce) public view returns (bool) {
+        return nonce < origins[origin].firstNonce || _endedBit(origin, nonce);
+    }
+
+    /// @dev The ended bit of (`origin`, `nonce`).
+    function _endedBit(uint32 origin, uint64 nonce) internal view returns (bool) {
         return endedBits[origin][nonce >> 8] & (uint256(1) << (nonce & 0xff)) != 0;
     }
 
@@ -516,6 +577,7 @@ contract Inbox is Administered {
     function _receipts(uint32 origin, uint256 n) internal view returns (Receipts memory r) {
         r.origin = origin;
         r.to = origins[origin].inbox;
+        r.firstNonce = origins[origin].firstNonce;
         if (r.to != 0) r.buf = new bytes((n < MAX_RECEIPTS ? n : MAX_RECEIPTS) * RECEIPT_LEN);
     }
 
@@ -555,8 +617,8 @@ contract Inbox is Administered {
     }
 
     /// @notice The checkpoint digest members sign (for off-chain cross-checks).
-    function checkpointDigest(CheckpointLib.Checkpoint calldata cp) external pure returns (bytes32) {
-        return CheckpointLib.digest(cp);
+    function checkpointDigest(CheckpointLib.Checkpoint calldata cp) external view returns (bytes32) {
+        return CheckpointLib.digest(cp, network);
     }
 
     /// @dev A checkpoint needs a quorum of the current set, or, during the overlap
@@ -567,7 +629,7 @@ contract Inbox is Administered {
         if (threshold == 0) revert UnknownOrigin(cp.origin);
         if (o.paused) revert RouteIsPaused(cp.origin);
         if (cp.outbox != o.outbox) revert OutboxMismatch(o.outbox, cp.outbox);
-        bytes32 digest = CheckpointLib.digest(cp);
+        bytes32 digest = CheckpointLib.digest(cp, network);
         uint256 have = _count(cp.origin, digest, signatures, false);
         if (have >= threshold) return;
         if (block.timestamp <= o.previousUntil && _count(cp.origin, digest, signatures, true) >= o.previousThreshold) {
@@ -609,7 +671,7 @@ contract Inbox is Administered {
     ) internal returns (uint8 outcome) {
         bytes32 id = _checkInclusion(cp, message, branch);
         uint64 nonce = message.nonce();
-        if (ended(cp.origin, nonce)) return REPLAY;
+        if (nonce < r.firstNonce || _endedBit(cp.origin, nonce)) return REPLAY;
         bytes32 result;
         uint64 deadline = message.deadline();
         if (deadline != 0 && block.timestamp > deadline) {

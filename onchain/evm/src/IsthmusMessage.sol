@@ -3,7 +3,7 @@ pragma solidity 0.8.37;
 
 /// @title Isthmus protocol v1 message encoding (docs/protocol.md).
 /// @notice Produces the same bytes as the `isthmus-protocol` crate; the vectors in
-/// protocol/vectors/v1.json are checked against this library on a real EVM.
+/// protocol/vectors/v2.json are checked against this library on a real EVM.
 library IsthmusMessage {
     uint8 internal constant VERSION = 1;
     uint256 internal constant MAX_BODY_LEN = 65_536;

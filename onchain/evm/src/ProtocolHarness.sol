@@ -7,7 +7,7 @@ import {MerkleLib} from "./MerkleLib.sol";
 
 /// @title Exposes the protocol libraries for cross-implementation tests.
 /// @notice Tests call these through `eth_call` to prove that the contracts produce the
-/// bytes of protocol/vectors/v1.json. Not deployed on real ledgers.
+/// bytes of protocol/vectors/v2.json. Not deployed on real ledgers.
 contract ProtocolHarness {
     using MerkleLib for MerkleLib.Tree;
 
@@ -45,8 +45,12 @@ contract ProtocolHarness {
         return MerkleLib.branchRoot(leaf, siblings, index);
     }
 
-    function checkpointDigest(CheckpointLib.Checkpoint calldata cp) external pure returns (bytes32) {
-        return CheckpointLib.digest(cp);
+    function checkpointDigest(CheckpointLib.Checkpoint calldata cp, bytes32 network)
+        external
+        pure
+        returns (bytes32)
+    {
+        return CheckpointLib.digest(cp, network);
     }
 
     function recoverSigner(bytes32 digest, bytes calldata signature) external pure returns (address) {

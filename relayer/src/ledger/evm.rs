@@ -16,8 +16,8 @@ use isthmus_light_client_evm::{
     AccountProof, EvmLightClient, Header, TrustedCheckpoint, Verified, B256,
 };
 use isthmus_protocol::{
-    ActiveSigners, Attestation, Batch, MessageId, MessageOutcome, RouteControl, RouteState,
-    SignerSetUpdate,
+    ActiveSigners, Attestation, Batch, MessageId, MessageOutcome, Network, RouteControl,
+    RouteState, SignerSetUpdate,
 };
 use isthmus_schema::{
     BlockRef, LightClientCommit, LightClientRecord, NewMessage, VerifiedHeaderRecord,
@@ -628,6 +628,10 @@ impl Destination for EvmLedger {
         signatures: &[Attestation],
     ) -> Result<DeliveryRef, LedgerError> {
         Ok(self.destination.update_signers(update, signatures).await?)
+    }
+
+    async fn network(&self) -> Result<Network, LedgerError> {
+        Ok(self.destination.network().await?)
     }
 
     async fn route_state(&self, origin: u32) -> Result<RouteState, LedgerError> {

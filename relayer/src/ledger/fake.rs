@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use isthmus_protocol::{
     ActiveSigners, Address32, Attestation, Batch, Checkpoint, MerkleTree, Message, MessageId,
-    MessageOutcome, RouteControl, RouteState, SignerSetUpdate,
+    MessageOutcome, Network, RouteControl, RouteState, SignerSetUpdate,
 };
 use isthmus_schema::{BlockRef, NewMessage};
 
@@ -313,6 +313,10 @@ impl Destination for FakeLedger {
             ledger: format!("fake {}", self.id),
             reason: "the fake inbox takes no signer-set updates".into(),
         })
+    }
+
+    async fn network(&self) -> Result<Network, LedgerError> {
+        Ok(isthmus_adapter_evm::devnet::NETWORK)
     }
 
     async fn route_state(&self, _origin: u32) -> Result<RouteState, LedgerError> {

@@ -24,8 +24,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use isthmus_protocol::{
-    ActiveSigners, Attestation, Batch, MessageId, MessageOutcome, RouteControl, RouteState,
-    SignerSetUpdate,
+    ActiveSigners, Attestation, Batch, MessageId, MessageOutcome, Network, RouteControl,
+    RouteState, SignerSetUpdate,
 };
 pub use isthmus_protocol::{DeliveryRef, SeenDelivery};
 use isthmus_schema::{BlockRef, LightClientCommit, NewMessage};
@@ -308,6 +308,10 @@ pub trait Destination: Send + Sync {
         update: &SignerSetUpdate,
         signatures: &[Attestation],
     ) -> Result<DeliveryRef, LedgerError>;
+
+    /// The network this inbox takes checkpoints of: a relayer of another network
+    /// would sign digests it never accepts ([`crate::supervise`] checks it at start).
+    async fn network(&self) -> Result<Network, LedgerError>;
 
     /// Whether the route from `origin` is paused on this inbox, and its epoch.
     async fn route_state(&self, origin: u32) -> Result<RouteState, LedgerError>;

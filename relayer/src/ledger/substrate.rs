@@ -11,8 +11,8 @@ use isthmus_adapter_substrate::{Destination as Inbox, SubmitKey, SubstrateClient
 use isthmus_config::GrandpaAnchor;
 use isthmus_light_client_grandpa::{FinalityProof, Header};
 use isthmus_protocol::{
-    ActiveSigners, Attestation, Batch, MessageId, MessageOutcome, RouteControl, RouteState,
-    SignerSetUpdate,
+    ActiveSigners, Attestation, Batch, MessageId, MessageOutcome, Network, RouteControl,
+    RouteState, SignerSetUpdate,
 };
 use isthmus_schema::{
     BlockRef, LightClientCommit, LightClientRecord, NewMessage, VerifiedHeaderRecord,
@@ -526,6 +526,10 @@ impl Destination for SubstrateLedger {
         Ok(included(
             self.inbox.update_signers(update, signatures).await?,
         ))
+    }
+
+    async fn network(&self) -> Result<Network, LedgerError> {
+        Ok(self.inbox.network().await?)
     }
 
     async fn route_state(&self, origin: u32) -> Result<RouteState, LedgerError> {

@@ -69,7 +69,7 @@ impl Attested {
 /// has not switched to its new key) is recorded as refused with the set's version.
 pub async fn attest(ctx: &Context, verified: Verified) -> Result<Option<Attested>, PipelineError> {
     let checkpoint = *verified.checkpoint().checkpoint();
-    let digest = checkpoint.digest();
+    let digest = ctx.attester.digest(&checkpoint);
     let destination = verified.destination();
     let sets = match ctx
         .signer_sets

@@ -98,7 +98,7 @@ pub async fn fit(
             origin,
             destination,
             live,
-            digest: checkpoint.digest(),
+            digest: ctx.attester.digest(&checkpoint),
             batch,
         }),
     ))

@@ -48,7 +48,12 @@ impl Routes {
         let state = match ledger.destination.route_state(origin).await {
             Ok(state) => state,
             Err(e) => {
-                warn!(destination, origin, error = %e, "could not read the route's state; taking it as open");
+                // Every round asks again while the node is down: one line per
+                // period, with the count of those held back.
+                let kind = format!("route state {destination} {origin}");
+                if let Some(held_back) = ctx.quiet.check(&kind, Instant::now()) {
+                    warn!(destination, origin, error = %e, held_back, "could not read the route's state; taking it as open");
+                }
                 return false;
             }
         };

@@ -57,7 +57,9 @@ impl Peers for FakePeers {
                     PeerVerdict {
                         member: name.clone(),
                         signer,
-                        attestation: Some(Attestation::sign(key, &checkpoint.digest()).unwrap()),
+                        attestation: Some(
+                            Attestation::sign(key, &checkpoint.digest(&NETWORK)).unwrap(),
+                        ),
                         verdict: Ok(()),
                     }
                 }
@@ -65,6 +67,9 @@ impl Peers for FakePeers {
             .collect()
     }
 }
+
+/// The network the tests' members sign for.
+const NETWORK: isthmus_protocol::Network = isthmus_adapter_evm::devnet::NETWORK;
 
 struct Setup {
     ctx: Context,
@@ -92,6 +97,7 @@ async fn setup(pool: PgPool, target: FakeLedger, takeover: Duration) -> Setup {
     let attester = Arc::new(Attester::new(
         "bank-a".into(),
         Arc::new(isthmus_keys::LocalKey::new(&secret(1))),
+        NETWORK,
     ));
     let others: Vec<(String, SigningKey)> = [("bank-b", 2u8), ("bank-c", 3)]
         .iter()
@@ -135,7 +141,11 @@ async fn setup(pool: PgPool, target: FakeLedger, takeover: Duration) -> Setup {
             max_message_gas: Some(1_000_000),
         }],
         attester,
-        consortium: Consortium { members, signers },
+        consortium: Consortium {
+            network: NETWORK,
+            members,
+            signers,
+        },
         peers: peers.clone(),
         metrics: Metrics::new(),
         worker: "bank-a/1".into(),
@@ -796,7 +806,7 @@ async fn a_token_that_cannot_sign_delays_the_message_and_loses_nothing(pool: PgP
         calls: calls.clone(),
     };
     assert_eq!(key.address(), s.ctx.attester.address());
-    s.ctx.attester = Arc::new(Attester::new("bank-a".into(), Arc::new(key)));
+    s.ctx.attester = Arc::new(Attester::new("bank-a".into(), Arc::new(key), NETWORK));
     let ids = s.dispatch(5);
     s.observe().await;
     for _ in 0..2 {
@@ -892,7 +902,7 @@ async fn signatures_count_by_the_destinations_signer_sets_through_a_rotation(poo
     let signers: Vec<_> = batch
         .attestations
         .iter()
-        .map(|att| att.recover(&batch.checkpoint.digest()).unwrap())
+        .map(|att| att.recover(&batch.checkpoint.digest(&NETWORK)).unwrap())
         .collect();
     assert_eq!(signers, vec![b_new, c]);
     assert_eq!(s.status(ids[2]).await, MessageStatus::Delivered);

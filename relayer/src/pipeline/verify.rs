@@ -80,7 +80,7 @@ pub async fn verify(ctx: &Context, triaged: Triaged) -> Result<Verified, Pipelin
     if tree.root() != checkpoint.root {
         return Err(incomplete());
     }
-    let digest = checkpoint.digest();
+    let digest = ctx.attester.digest(&checkpoint);
     let evidence = evidence::json(&Evidence {
         checkpoint_digest: hex32(&digest),
         source_block: checkpoint.block_number,

@@ -1,5 +1,5 @@
 //! Shared set-up for the anvil tests: a fresh anvil per test, the endpoints deployed,
-//! the consortium's test keys (protocol/vectors/v1.json `test_keys`).
+//! the consortium's test keys (protocol/vectors/v2.json `test_keys`).
 #![allow(
     dead_code,
     unreachable_pub,
@@ -36,9 +36,15 @@ pub async fn ledger(ledger_id: u32, chain_id: u64) -> Ledger {
 pub async fn ledger_with(ledger_id: u32, chain_id: u64, extra: &[&str]) -> Ledger {
     let anvil =
         Anvil::spawn_with(chain_id, extra).expect("anvil starts (run `make devnet-tools` first)");
-    let deployment = devnet::deploy(&anvil.url(), chain_id, ledger_id, &DEV_KEY_0)
-        .await
-        .expect("deploy");
+    let deployment = devnet::deploy(
+        &anvil.url(),
+        chain_id,
+        ledger_id,
+        &DEV_KEY_0,
+        devnet::NETWORK,
+    )
+    .await
+    .expect("deploy");
     let admin = devnet::client(&anvil.url(), chain_id, &DEV_KEY_0).expect("client");
     Ledger {
         anvil,
@@ -67,7 +73,7 @@ pub fn member_address(i: usize) -> Address {
 pub fn attest(cp: &Checkpoint, members: &[usize]) -> Vec<Attestation> {
     members
         .iter()
-        .map(|i| Attestation::sign(&member_key(*i), &cp.digest()).expect("sign"))
+        .map(|i| Attestation::sign(&member_key(*i), &cp.digest(&devnet::NETWORK)).expect("sign"))
         .collect()
 }
 
@@ -161,10 +167,25 @@ pub async fn trust_origin(ledger: &Ledger, origin: u32, outbox: Address32) {
             [0u8; 32],
             vec![member_address(0), member_address(1), member_address(2)],
             2,
+            0,
         )
         .send()
         .await
         .expect("send setOrigin")
         .await
         .expect("setOrigin mined");
+}
+
+/// The events of type `T` in the receipt `r`.
+pub fn events<T: ethers::contract::EthEvent>(r: &ethers::types::TransactionReceipt) -> Vec<T> {
+    r.logs
+        .iter()
+        .filter_map(|log| {
+            T::decode_log(&ethers::abi::RawLog {
+                topics: log.topics.clone(),
+                data: log.data.to_vec(),
+            })
+            .ok()
+        })
+        .collect()
 }

@@ -278,6 +278,34 @@ pub async fn sudo_set_ledger_id(client: &SubstrateClient, id: u32) -> Result<(),
     sudo(client, call).await
 }
 
+fn network_key() -> Vec<u8> {
+    sp_crypto_hashing::twox_128(b":IsthmusNetwork:").to_vec()
+}
+
+/// Sets the dev runtime's network id (a storage parameter, default
+/// `keccak256("isthmus devnet")`) through `sudo(system.set_storage)`, so the devnet's
+/// configuration (`consortium.network`) decides it.
+pub async fn sudo_set_network(
+    client: &SubstrateClient,
+    network: isthmus_protocol::Network,
+) -> Result<(), Error> {
+    use subxt::dynamic::Value;
+    let call = Value::unnamed_variant(
+        "System",
+        [Value::named_variant(
+            "set_storage",
+            [(
+                "items",
+                Value::unnamed_composite([Value::unnamed_composite([
+                    Value::from_bytes(network_key()),
+                    Value::from_bytes(network.0),
+                ])]),
+            )],
+        )],
+    );
+    sudo(client, call).await
+}
+
 /// The dev runtime's Isthmus ledger id as stored now.
 pub async fn ledger_id(client: &SubstrateClient) -> Result<u32, Error> {
     Ok(match client.storage(&ledger_id_key(), None).await? {

@@ -318,6 +318,11 @@ pub mod pallet {
         /// This ledger's id (consortium-assigned domain).
         #[pallet::constant]
         type LedgerId: Get<u32>;
+        /// The consortium network this endpoint belongs to: checkpoint digests bind it,
+        /// so only signatures made for this network count here (docs/protocol.md,
+        /// "Networks"). Never all zero.
+        #[pallet::constant]
+        type Network: Get<[u8; 32]>;
         /// Who may configure origins: Root in the dev runtime.
         type AdminOrigin: EnsureOrigin<Self::RuntimeOrigin>;
         /// Block time, for deadlines: the timestamp pallet.
@@ -721,6 +726,9 @@ pub mod pallet {
         /// A pause must carry the attestation of a current signer of the origin over
         /// this epoch's pause digest.
         NotASigner,
+        /// The runtime gives this pallet no network id (all zero): it takes no
+        /// checkpoint.
+        NoNetwork,
     }
 
     #[pallet::call]
@@ -1157,6 +1165,7 @@ pub mod pallet {
                 attestations.len() <= T::MaxAttestations::get() as usize,
                 Error::<T>::TooManyAttestations
             );
+            ensure!(T::Network::get() != [0u8; 32], Error::<T>::NoNetwork);
             let config = Origins::<T>::get(checkpoint.origin).ok_or(Error::<T>::UnknownOrigin)?;
             ensure!(
                 !RouteStates::<T>::get(checkpoint.origin).0,
@@ -1206,10 +1215,11 @@ pub mod pallet {
             control.pallet_digest(genesis, T::LedgerId::get())
         }
 
-        /// The digest members sign, computed with the keccak host function over the
-        /// protocol crate's preimage.
+        /// The digest members of this pallet's network sign, computed with the keccak
+        /// host function over the protocol crate's preimage.
         pub fn checkpoint_digest(checkpoint: &CheckpointArg) -> [u8; 32] {
-            let preimage = isthmus_protocol::Checkpoint::from(*checkpoint).preimage();
+            let network = isthmus_protocol::Network(T::Network::get());
+            let preimage = isthmus_protocol::Checkpoint::from(*checkpoint).preimage(&network);
             sp_io::hashing::keccak_256(&preimage)
         }
 

@@ -28,6 +28,8 @@ impl pallet_timestamp::Config for Test {}
 
 parameter_types! {
     pub static LedgerId: u32 = LOCAL;
+    /// The test network's id ([`network`]); a test may set another.
+    pub static Network: [u8; 32] = network().0;
     /// The test handler's declared weight for an empty message.
     pub static HandlerBaseWeight: u64 = 1_000_000;
     /// Whether the test receipt handler fails for [`FAILING_SENDER`].
@@ -36,6 +38,11 @@ parameter_types! {
 
 /// This test ledger's id.
 pub(crate) const LOCAL: u32 = 2;
+
+/// The test network.
+pub(crate) fn network() -> isthmus_protocol::Network {
+    isthmus_protocol::Network::named("isthmus pallet tests")
+}
 
 /// Storage key where the test handler counts the messages it handled.
 pub(crate) const HANDLED_KEY: &[u8] = b"test:handled";
@@ -126,6 +133,7 @@ pub(crate) fn receipts_taken() -> Taken {
 
 impl pallet_isthmus::Config for Test {
     type LedgerId = LedgerId;
+    type Network = Network;
     type AdminOrigin = frame_system::EnsureRoot<AccountId32>;
     type UnixTime = Timestamp;
     type MessageHandler = CountingHandler;

@@ -36,7 +36,12 @@ fn address(i: u8) -> [u8; 20] {
 }
 
 fn sign(i: u8, cp: &CheckpointArg) -> [u8; 65] {
-    let digest = isthmus_protocol::Checkpoint::from(*cp).digest();
+    sign_for(&crate::mock::network(), i, cp)
+}
+
+/// Member `i`'s signature over `cp` as a member of `network`.
+fn sign_for(network: &isthmus_protocol::Network, i: u8, cp: &CheckpointArg) -> [u8; 65] {
+    let digest = isthmus_protocol::Checkpoint::from(*cp).digest(network);
     Attestation::sign(&key(i), &digest).unwrap().0
 }
 
@@ -706,6 +711,56 @@ fn process_refuses_unknown_origin_and_untrusted_outbox() {
 }
 
 #[test]
+fn checkpoints_count_only_on_the_network_they_were_signed_for() {
+    new_test_ext().execute_with(|| {
+        configure();
+        let src = Source::standard();
+        let call = |sigs: Vec<[u8; 65]>| {
+            Isthmus::process(
+                RuntimeOrigin::signed(alice()),
+                src.checkpoint,
+                sigs,
+                src.encoded(0),
+                Box::new(src.branch(0)),
+            )
+        };
+        // The same members, keys, origin, outbox and checkpoint, signed for a staging
+        // network: worthless here.
+        let staging = isthmus_protocol::Network::named("isthmus staging");
+        assert_noop!(
+            call(vec![
+                sign_for(&staging, 0, &src.checkpoint),
+                sign_for(&staging, 1, &src.checkpoint)
+            ]),
+            Error::<Test>::QuorumNotReached
+        );
+        // Nor does one of each make a quorum.
+        assert_noop!(
+            call(vec![
+                sign_for(&staging, 0, &src.checkpoint),
+                sign(1, &src.checkpoint)
+            ]),
+            Error::<Test>::QuorumNotReached
+        );
+        // A runtime that names no network takes no checkpoint at all.
+        crate::mock::Network::set([0u8; 32]);
+        assert_noop!(
+            call(vec![
+                sign_for(&isthmus_protocol::Network([0u8; 32]), 0, &src.checkpoint),
+                sign_for(&isthmus_protocol::Network([0u8; 32]), 1, &src.checkpoint)
+            ]),
+            Error::<Test>::NoNetwork
+        );
+        crate::mock::Network::set(crate::mock::network().0);
+        // Signed for this network, the same checkpoint delivers.
+        assert_ok!(call(vec![
+            sign(0, &src.checkpoint),
+            sign(1, &src.checkpoint)
+        ]));
+    });
+}
+
+#[test]
 fn quorum_counts_distinct_valid_members_only() {
     new_test_ext().execute_with(|| {
         configure();
@@ -732,7 +787,7 @@ fn quorum_counts_distinct_valid_members_only() {
         high_s[64] = 55 - high_s[64]; // 27 <-> 28: the malleated copy's recovery id
         assert_eq!(
             crate::verify::recover_signer(
-                &isthmus_protocol::Checkpoint::from(src.checkpoint).digest(),
+                &isthmus_protocol::Checkpoint::from(src.checkpoint).digest(&crate::mock::network()),
                 &high_s
             ),
             Err(InvalidSignature::HighS)
@@ -770,7 +825,8 @@ fn quorum_counts_distinct_valid_members_only() {
         ]));
         assert!(events().contains(&Event::CheckpointAccepted {
             origin: ORIGIN,
-            digest: isthmus_protocol::Checkpoint::from(src.checkpoint).digest(),
+            digest: isthmus_protocol::Checkpoint::from(src.checkpoint)
+                .digest(&crate::mock::network()),
             outcomes: vec![
                 AttestationOutcome::Invalid(InvalidSignature::BadV),
                 AttestationOutcome::UnknownSigner(address(3)),
@@ -996,7 +1052,7 @@ fn batch_structural_fault_refuses_everything() {
 fn vectors() -> serde_json::Value {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../protocol/vectors/v1.json"
+        "/../../../protocol/vectors/v2.json"
     );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
@@ -1133,6 +1189,7 @@ fn pallet_reproduces_the_checkpoint_vectors() {
             block_number: dec(&c["block_number"]),
             block_hash: hex32(&c["block_hash"]),
         };
+        crate::mock::Network::set(hex32(&v["network"]));
         let digest = crate::Pallet::<Test>::checkpoint_digest(&cp);
         assert_eq!(digest, hex32(&case["digest"]));
         for att in case["attestations"].as_array().unwrap() {

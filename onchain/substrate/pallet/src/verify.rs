@@ -150,7 +150,7 @@ pub fn node_hash(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
 }
 
 /// The roots of the empty subtrees of heights 0 to 31 (`zero_hashes()` of the
-/// protocol crate, `protocol/vectors/v1.json`), so that no call recomputes them.
+/// protocol crate, `protocol/vectors/v2.json`), so that no call recomputes them.
 pub const ZERO_HASHES: [[u8; 32]; TREE_DEPTH] = [
     hex32("0000000000000000000000000000000000000000000000000000000000000000"),
     hex32("ad3228b676f7d3cd4284a5443f17f1962b36e491b30a40b2405849e597ba5fb5"),

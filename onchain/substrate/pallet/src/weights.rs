@@ -65,7 +65,8 @@ fn kib(bytes: u32) -> u64 {
 pub struct SubstrateWeight<T>(core::marker::PhantomData<T>);
 
 fn estimate(db: frame_support::weights::RuntimeDbWeight, a: u32, n: u32, b: u32) -> Weight {
-    // Reads: the origin, its route state, the time, per message its processed mark.
+    // Reads: the network id (a storage parameter in the dev runtime), the origin,
+    // its route state, the time, per message its processed mark.
     // Writes: per message the mark and, when its handler fails, the mark's removal;
     // the events (the checkpoint's, then one per message).
     let n = u64::from(n);
@@ -73,7 +74,7 @@ fn estimate(db: frame_support::weights::RuntimeDbWeight, a: u32, n: u32, b: u32)
         20 * MICROS + u64::from(a) * RECOVER + n * (TREE + 10 * MICROS) + kib(b) * PER_KIB * 2,
         ORIGIN_PROOF + n * 64 + u64::from(b),
     )
-    .saturating_add(db.reads(3 + n))
+    .saturating_add(db.reads(4 + n))
     .saturating_add(db.writes(1 + 3 * n))
 }
 

@@ -120,6 +120,12 @@ parameter_types! {
     /// This ledger's Isthmus id. A storage parameter: the devnet may change it with
     /// `sudo(system.set_storage)` without rebuilding the runtime.
     pub storage IsthmusLedgerId: u32 = 2;
+    /// The consortium network the Isthmus pallet takes checkpoints of: the devnet's,
+    /// `keccak256("isthmus devnet")`, unless the devnet sets another (a storage
+    /// parameter like the ledger id).
+    pub storage IsthmusNetwork: [u8; 32] = isthmus_protocol::hex32(
+        "e9782fbc43c20cd40d46fc1c0c2f539f7817c8b111c8295f174a353611727664",
+    );
 }
 
 #[derive_impl(frame_system::config_preludes::SolochainDefaultConfig)]
@@ -249,6 +255,7 @@ impl pallet_isthmus::ReceiptHandler for Router {
 
 impl pallet_isthmus::Config for Runtime {
     type LedgerId = IsthmusLedgerId;
+    type Network = IsthmusNetwork;
     type AdminOrigin = frame_system::EnsureRoot<AccountId>;
     type UnixTime = Timestamp;
     type MessageHandler = Router;
