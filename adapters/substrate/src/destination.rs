@@ -270,6 +270,25 @@ impl Destination {
             .is_some())
     }
 
+    /// The low-water mark of `origin` at the node's finalized head: every nonce below
+    /// it ended, and its `Processed` entry may be pruned.
+    pub async fn low_water(&self, origin: u32) -> Result<u64, Error> {
+        let (_, head) = self.client.finalized_head().await?;
+        match self
+            .client
+            .storage(&keys::low_water_key(origin), Some(head))
+            .await?
+        {
+            None => Ok(0),
+            Some(bytes) => <[u8; 8]>::try_from(bytes.as_slice())
+                .map(u64::from_le_bytes)
+                .map_err(|_| Error::Malformed {
+                    what: "LowWater entry",
+                    reason: format!("{} bytes, 8 expected", bytes.len()),
+                }),
+        }
+    }
+
     /// Where and how the inbox ended `id`, from `Processed[id]` (the block number) and
     /// that block's `MessageProcessed`, `MessageRefused` or `MessageExpired` event:
     /// `(block number, block hash, extrinsic hash, outcome)`. None when the id has

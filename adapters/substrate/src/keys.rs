@@ -58,7 +58,19 @@ pub fn processed_key(id: &[u8; 32]) -> Vec<u8> {
 
 /// Key of `Isthmus::Origins[origin]` (`Twox64Concat` of the ledger id).
 pub fn origin_key(origin: u32) -> Vec<u8> {
-    let mut key = value_key(PALLET, "Origins");
+    by_origin("Origins", origin)
+}
+
+/// Key of `Isthmus::LowWater[origin]` (`Twox64Concat` of the ledger id; the value is
+/// a `u64`, absent for 0): every nonce of the origin below it ended and its entries
+/// were pruned.
+pub fn low_water_key(origin: u32) -> Vec<u8> {
+    by_origin("LowWater", origin)
+}
+
+/// Key of the pallet's map `item` at `origin` (`Twox64Concat` of the ledger id).
+fn by_origin(item: &str, origin: u32) -> Vec<u8> {
+    let mut key = value_key(PALLET, item);
     key.extend_from_slice(&twox_64(&origin.to_le_bytes()));
     key.extend_from_slice(&origin.to_le_bytes());
     key
@@ -67,10 +79,7 @@ pub fn origin_key(origin: u32) -> Vec<u8> {
 /// Key of `Isthmus::RouteStates[origin]` (`Twox64Concat` of the ledger id; the value
 /// is `(paused: bool, epoch: u64)`, absent for an open route at epoch 0).
 pub fn route_state_key(origin: u32) -> Vec<u8> {
-    let mut key = value_key(PALLET, "RouteStates");
-    key.extend_from_slice(&twox_64(&origin.to_le_bytes()));
-    key.extend_from_slice(&origin.to_le_bytes());
-    key
+    by_origin("RouteStates", origin)
 }
 
 /// Key of `System::BlockHash[number]` (`Twox64Concat` of the block number).

@@ -401,6 +401,36 @@ async fn attested_delivery_is_accepted_once() {
         outcome,
         MessageOutcome::Refused("no recipient contract".into())
     );
+
+    // Pruned: below the origin's low-water mark a message is a replay although its
+    // `Processed` entry is gone, and the relayer's reading says ended. (A real
+    // `prune` waits `KeepEnded` blocks; the state is written directly here.)
+    assert_eq!(relayer.low_water(EVM_LEDGER).await.unwrap(), 0);
+    isthmus_adapter_substrate::devnet::sudo_kill_storage(
+        &client,
+        keys::processed_key(&messages[1].id().0),
+    )
+    .await
+    .unwrap();
+    assert!(!relayer.is_delivered(&messages[1].id()).await.unwrap());
+    isthmus_adapter_substrate::devnet::sudo_set_storage(
+        &client,
+        keys::low_water_key(EVM_LEDGER),
+        2u64.to_le_bytes().to_vec(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(relayer.low_water(EVM_LEDGER).await.unwrap(), 2);
+    let below = relayer
+        .process(
+            &checkpoint,
+            &attestations,
+            &messages[1].encode(),
+            &tree.branch(1).unwrap(),
+        )
+        .await
+        .unwrap_err();
+    assert!(below.is_already_processed(), "{below}");
 }
 
 /// Every attempt at an endpoint, as the relayer's metrics would count them.

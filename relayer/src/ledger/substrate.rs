@@ -419,14 +419,26 @@ impl Destination for SubstrateLedger {
         requested
     }
 
+    /// Below an origin's low-water mark every message ended (its entry may be
+    /// pruned); above it, one `Processed` lookup per id.
     async fn delivered_among(
         &self,
         messages: &[super::Sent],
     ) -> Result<HashSet<MessageId>, LedgerError> {
-        super::delivered_among(messages, |m| async move {
+        let mut marks = HashMap::new();
+        for m in messages {
+            if let std::collections::hash_map::Entry::Vacant(e) = marks.entry(m.origin) {
+                e.insert(self.inbox.low_water(m.origin).await?);
+            }
+        }
+        let below = |m: &super::Sent| marks.get(&m.origin).is_some_and(|mark| m.nonce < *mark);
+        let above: Vec<super::Sent> = messages.iter().filter(|m| !below(m)).cloned().collect();
+        let mut ended = super::delivered_among(&above, |m| async move {
             Ok(self.inbox.is_delivered(&m.id).await?)
         })
-        .await
+        .await?;
+        ended.extend(messages.iter().filter(|m| below(m)).map(|m| m.id));
+        Ok(ended)
     }
 
     /// The pallet's inbox sends its receipts, and takes the origin's, as its own

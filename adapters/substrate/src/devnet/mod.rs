@@ -258,36 +258,13 @@ fn ledger_id_key() -> Vec<u8> {
     sp_crypto_hashing::twox_128(b":IsthmusLedgerId:").to_vec()
 }
 
-/// Sets the dev runtime's Isthmus ledger id (a storage parameter, default 2) through
-/// `sudo(system.set_storage)`, so the devnet's configuration decides it.
-pub async fn sudo_set_ledger_id(client: &SubstrateClient, id: u32) -> Result<(), Error> {
-    use subxt::dynamic::Value;
-    let call = Value::unnamed_variant(
-        "System",
-        [Value::named_variant(
-            "set_storage",
-            [(
-                "items",
-                Value::unnamed_composite([Value::unnamed_composite([
-                    Value::from_bytes(ledger_id_key()),
-                    Value::from_bytes(id.to_le_bytes()),
-                ])]),
-            )],
-        )],
-    );
-    sudo(client, call).await
-}
-
-fn network_key() -> Vec<u8> {
-    sp_crypto_hashing::twox_128(b":IsthmusNetwork:").to_vec()
-}
-
-/// Sets the dev runtime's network id (a storage parameter, default
-/// `keccak256("isthmus devnet")`) through `sudo(system.set_storage)`, so the devnet's
-/// configuration (`consortium.network`) decides it.
-pub async fn sudo_set_network(
+/// Writes `value` at the raw storage `key` through `sudo(system.set_storage)`: the
+/// devnet's way to set a runtime's storage parameters, and tests' way to put the
+/// pallet in a state no call reaches quickly.
+pub async fn sudo_set_storage(
     client: &SubstrateClient,
-    network: isthmus_protocol::Network,
+    key: Vec<u8>,
+    value: Vec<u8>,
 ) -> Result<(), Error> {
     use subxt::dynamic::Value;
     let call = Value::unnamed_variant(
@@ -297,13 +274,46 @@ pub async fn sudo_set_network(
             [(
                 "items",
                 Value::unnamed_composite([Value::unnamed_composite([
-                    Value::from_bytes(network_key()),
-                    Value::from_bytes(network.0),
+                    Value::from_bytes(key),
+                    Value::from_bytes(value),
                 ])]),
             )],
         )],
     );
     sudo(client, call).await
+}
+
+/// Removes the raw storage `key` through `sudo(system.kill_storage)`.
+pub async fn sudo_kill_storage(client: &SubstrateClient, key: Vec<u8>) -> Result<(), Error> {
+    use subxt::dynamic::Value;
+    let call = Value::unnamed_variant(
+        "System",
+        [Value::named_variant(
+            "kill_storage",
+            [("keys", Value::unnamed_composite([Value::from_bytes(key)]))],
+        )],
+    );
+    sudo(client, call).await
+}
+
+/// Sets the dev runtime's Isthmus ledger id (a storage parameter, default 2), so the
+/// devnet's configuration decides it.
+pub async fn sudo_set_ledger_id(client: &SubstrateClient, id: u32) -> Result<(), Error> {
+    sudo_set_storage(client, ledger_id_key(), id.to_le_bytes().to_vec()).await
+}
+
+fn network_key() -> Vec<u8> {
+    sp_crypto_hashing::twox_128(b":IsthmusNetwork:").to_vec()
+}
+
+/// Sets the dev runtime's network id (a storage parameter, default
+/// `keccak256("isthmus devnet")`), so the devnet's configuration
+/// (`consortium.network`) decides it.
+pub async fn sudo_set_network(
+    client: &SubstrateClient,
+    network: isthmus_protocol::Network,
+) -> Result<(), Error> {
+    sudo_set_storage(client, network_key(), network.0.to_vec()).await
 }
 
 /// The dev runtime's Isthmus ledger id as stored now.

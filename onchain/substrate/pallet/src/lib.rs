@@ -340,6 +340,11 @@ pub mod pallet {
         /// Largest number of messages in one [`Pallet::process_batch`].
         #[pallet::constant]
         type MaxBatch: Get<u32>;
+        /// Blocks an ended message's `Processed` entry is kept after its end before
+        /// [`Pallet::prune`] may remove it: the time relayers have to find the block
+        /// and its event.
+        #[pallet::constant]
+        type KeepEnded: Get<BlockNumberFor<Self>>;
         /// Weights of the calls.
         type WeightInfo: WeightInfo;
     }
@@ -373,11 +378,24 @@ pub mod pallet {
     #[pallet::storage]
     pub type RetiredOrigins<T: Config> = StorageMap<_, Twox64Concat, u32, (), OptionQuery>;
 
-    /// Ids of processed messages (permanent replay protection), with the block that
-    /// processed them. Hashed with blake2: ids are chosen by remote senders.
+    /// Ids of ended messages (replay protection), with the block that ended them.
+    /// Hashed with blake2: ids are chosen by remote senders. Entries below an
+    /// origin's [`LowWater`] mark are pruned ([`Pallet::prune`]); the mark keeps
+    /// their protection.
     #[pallet::storage]
     pub type Processed<T: Config> =
         StorageMap<_, Blake2_128Concat, [u8; 32], BlockNumberFor<T>, OptionQuery>;
+
+    /// The id of each ended message by (origin, nonce), so that pruning finds the
+    /// `Processed` entries below a mark. Removed with them.
+    #[pallet::storage]
+    pub type EndedIds<T: Config> =
+        StorageDoubleMap<_, Twox64Concat, u32, Twox64Concat, u64, [u8; 32], OptionQuery>;
+
+    /// Per origin, the low-water mark: every nonce below it ended here and its entries
+    /// were pruned. A message below it is a replay.
+    #[pallet::storage]
+    pub type LowWater<T: Config> = StorageMap<_, Twox64Concat, u32, u64, ValueQuery>;
 
     /// Messages this outbox sent, by id: who sent each, where, at which nonce. A
     /// receipt is taken only for a message found here with that destination and
@@ -667,6 +685,14 @@ pub mod pallet {
             origin: u32,
             /// Its inbox's `Address32`.
             endpoint: [u8; 32],
+        },
+        /// Every nonce of `origin` below `low_water` ended, and the entries of those
+        /// below were removed ([`Pallet::prune`]).
+        EndedPruned {
+            /// Origin ledger id.
+            origin: u32,
+            /// The new mark.
+            low_water: u64,
         },
     }
 
@@ -1045,6 +1071,45 @@ pub mod pallet {
             Self::deposit_event(Event::ReceiptHandled { id });
             Ok(())
         }
+
+        /// Removes the entries of `origin_ledger`'s ended messages from its low-water
+        /// mark upwards, at most `max` of them, while each nonce has ended and ended
+        /// at least `KeepEnded` blocks ago, and moves the mark past them. Anyone may
+        /// call it: no outcome changes, since a nonce below the mark is a replay.
+        #[pallet::call_index(10)]
+        #[pallet::weight(T::WeightInfo::prune(*max))]
+        pub fn prune(origin: OriginFor<T>, origin_ledger: u32, max: u32) -> DispatchResult {
+            ensure_signed(origin)?;
+            ensure!(
+                Origins::<T>::contains_key(origin_ledger),
+                Error::<T>::UnknownOrigin
+            );
+            let now = frame_system::Pallet::<T>::block_number();
+            let start = LowWater::<T>::get(origin_ledger);
+            let mut mark = start;
+            for _ in 0..max {
+                let Some(id) = EndedIds::<T>::get(origin_ledger, mark) else {
+                    break;
+                };
+                let ended_at = Processed::<T>::get(id).unwrap_or_default();
+                if sp_runtime::traits::Saturating::saturating_add(ended_at, T::KeepEnded::get())
+                    > now
+                {
+                    break;
+                }
+                Processed::<T>::remove(id);
+                EndedIds::<T>::remove(origin_ledger, mark);
+                mark = mark.saturating_add(1);
+            }
+            if mark != start {
+                LowWater::<T>::insert(origin_ledger, mark);
+                Self::deposit_event(Event::EndedPruned {
+                    origin: origin_ledger,
+                    low_water: mark,
+                });
+            }
+            Ok(())
+        }
     }
 
     /// What became of one message that passed the structural checks.
@@ -1249,12 +1314,15 @@ pub mod pallet {
                 ),
                 Error::<T>::InvalidBranch
             );
-            if Processed::<T>::contains_key(id) {
+            if message.nonce < LowWater::<T>::get(message.origin)
+                || Processed::<T>::contains_key(id)
+            {
                 return Ok(Delivery::Skipped(id, SkipReason::AlreadyProcessed));
             }
             let (origin, nonce) = (message.origin, message.nonce);
             // Marked first so that a re-entrant delivery of the same id is a replay.
             Processed::<T>::insert(id, frame_system::Pallet::<T>::block_number());
+            EndedIds::<T>::insert(origin, nonce, id);
             if message.is_expired_at(T::UnixTime::now().as_secs()) {
                 Self::deposit_event(Event::MessageExpired { id, origin, nonce });
                 receipts.add(id, nonce, ReceiptOutcome::Expired, [0u8; 32]);
@@ -1283,6 +1351,7 @@ pub mod pallet {
                 }
                 Err(error) => {
                     Processed::<T>::remove(id);
+                    EndedIds::<T>::remove(origin, nonce);
                     Self::deposit_event(Event::MessageHandlerFailed {
                         id,
                         origin,

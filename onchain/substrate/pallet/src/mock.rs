@@ -28,6 +28,8 @@ impl pallet_timestamp::Config for Test {}
 
 parameter_types! {
     pub static LedgerId: u32 = LOCAL;
+    /// Blocks an ended message's entry is kept before it may be pruned.
+    pub static KeepEnded: u64 = 10;
     /// The test network's id ([`network`]); a test may set another.
     pub static Network: [u8; 32] = network().0;
     /// The test handler's declared weight for an empty message.
@@ -141,6 +143,7 @@ impl pallet_isthmus::Config for Test {
     type MaxSigners = frame_support::traits::ConstU32<16>;
     type MaxAttestations = frame_support::traits::ConstU32<16>;
     type MaxBatch = frame_support::traits::ConstU32<8>;
+    type KeepEnded = KeepEnded;
     type WeightInfo = ();
 }
 

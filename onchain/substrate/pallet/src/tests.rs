@@ -1717,3 +1717,86 @@ fn a_failing_receipt_handler_keeps_the_receipt_for_a_retry() {
         FailReceipts::set(true);
     });
 }
+
+#[test]
+fn ended_entries_below_the_low_water_mark_are_pruned_once_relayers_had_time() {
+    use crate::{EndedIds, LowWater};
+    new_test_ext().execute_with(|| {
+        configure();
+        let src = Source::new((0..5).map(|n| message(n, 0, b"pay")).collect());
+        // Nonces 0, 2, 3 and 4 end at block 1; nonce 1 not yet.
+        for i in [0, 2, 3, 4] {
+            assert_ok!(src.process(i, &[0, 1]));
+        }
+        let prune = |max: u32| Isthmus::prune(RuntimeOrigin::signed(alice()), ORIGIN, max);
+        let id = |i: usize| src.messages[i].id().0;
+        // Within the keep period nothing goes: relayers still look their ends up.
+        System::set_block_number(KeepEnded::get());
+        assert_ok!(prune(10));
+        assert_eq!(LowWater::<Test>::get(ORIGIN), 0);
+        assert!(Processed::<Test>::contains_key(id(0)));
+
+        // After it, the entries go up to the first nonce that has not ended.
+        System::set_block_number(1 + KeepEnded::get());
+        assert_ok!(prune(10));
+        assert_eq!(LowWater::<Test>::get(ORIGIN), 1);
+        assert!(!Processed::<Test>::contains_key(id(0)));
+        assert_eq!(EndedIds::<Test>::get(ORIGIN, 0), None);
+        assert!(events().contains(&Event::EndedPruned {
+            origin: ORIGIN,
+            low_water: 1
+        }));
+        assert!(Processed::<Test>::contains_key(id(2)));
+        // Below the mark a message is a replay, alone or in a batch.
+        assert_noop!(src.process(0, &[0, 1]), Error::<Test>::AlreadyProcessed);
+
+        // Nonce 1 ends now, so it is kept a while; 2, 3, 4 wait behind it.
+        let now = System::block_number();
+        assert_ok!(src.process(1, &[0, 1]));
+        assert_eq!(EndedIds::<Test>::get(ORIGIN, 1), Some(id(1)));
+        assert_ok!(prune(10));
+        assert_eq!(LowWater::<Test>::get(ORIGIN), 1);
+        // Past its keep period, at most `max` entries per call.
+        System::set_block_number(now + KeepEnded::get());
+        assert_ok!(prune(2));
+        assert_eq!(LowWater::<Test>::get(ORIGIN), 3);
+        assert_ok!(prune(10));
+        assert_eq!(LowWater::<Test>::get(ORIGIN), 5);
+        for i in 0..5 {
+            assert!(!Processed::<Test>::contains_key(id(i)), "nonce {i}");
+            assert_noop!(src.process(i, &[0, 1]), Error::<Test>::AlreadyProcessed);
+        }
+        // Nothing left: no event, no change.
+        System::reset_events();
+        assert_ok!(prune(10));
+        assert!(!events()
+            .iter()
+            .any(|e| matches!(e, Event::EndedPruned { .. })));
+
+        // Anyone signed may prune, only a configured origin.
+        assert_noop!(
+            Isthmus::prune(RuntimeOrigin::none(), ORIGIN, 1),
+            DispatchError::BadOrigin
+        );
+        assert_noop!(
+            Isthmus::prune(RuntimeOrigin::signed(alice()), 99, 1),
+            Error::<Test>::UnknownOrigin
+        );
+    });
+}
+
+#[test]
+fn a_failed_handler_leaves_no_index_entry_to_prune() {
+    use crate::EndedIds;
+    new_test_ext().execute_with(|| {
+        configure();
+        let src = Source::standard();
+        // Message 1's handler fails: the message stays deliverable, unindexed.
+        assert_ok!(src.process(1, &[0, 1]));
+        assert_eq!(EndedIds::<Test>::get(ORIGIN, 1), None);
+        assert_ok!(src.process(0, &[0, 1]));
+        System::set_block_number(1 + KeepEnded::get());
+        assert_ok!(Isthmus::prune(RuntimeOrigin::signed(alice()), ORIGIN, 10));
+        assert_eq!(crate::LowWater::<Test>::get(ORIGIN), 1);
+    });
+}

@@ -43,6 +43,8 @@ pub trait WeightInfo {
     fn take_receipt() -> Weight;
     /// `pause_route` (`a` = 1) or `resume_route` with `a` attestations.
     fn control_route(a: u32) -> Weight;
+    /// `prune` of at most `n` entries.
+    fn prune(n: u32) -> Weight;
 }
 
 /// Picosecond units of reference time.
@@ -66,16 +68,18 @@ pub struct SubstrateWeight<T>(core::marker::PhantomData<T>);
 
 fn estimate(db: frame_support::weights::RuntimeDbWeight, a: u32, n: u32, b: u32) -> Weight {
     // Reads: the network id (a storage parameter in the dev runtime), the origin,
-    // its route state, the time, per message its processed mark.
-    // Writes: per message the mark and, when its handler fails, the mark's removal;
-    // the events (the checkpoint's, then one per message).
+    // its route state, the time, per message its origin's low-water mark and its
+    // processed mark.
+    // Writes: per message the mark and its (origin, nonce) index and, when its
+    // handler fails, their removal; the events (the checkpoint's, then one per
+    // message).
     let n = u64::from(n);
     Weight::from_parts(
         20 * MICROS + u64::from(a) * RECOVER + n * (TREE + 10 * MICROS) + kib(b) * PER_KIB * 2,
         ORIGIN_PROOF + n * 64 + u64::from(b),
     )
-    .saturating_add(db.reads(4 + n))
-    .saturating_add(db.writes(1 + 3 * n))
+    .saturating_add(db.reads(4 + 2 * n))
+    .saturating_add(db.writes(1 + 5 * n))
 }
 
 fn control_route_weight(db: frame_support::weights::RuntimeDbWeight, a: u32) -> Weight {
@@ -103,6 +107,15 @@ fn dispatch_weight(db: frame_support::weights::RuntimeDbWeight, b: u32) -> Weigh
     Weight::from_parts(30 * MICROS + TREE + kib(b) * PER_KIB * 2, 1_100)
         .saturating_add(db.reads(3))
         .saturating_add(db.writes(5))
+}
+
+fn prune_weight(db: frame_support::weights::RuntimeDbWeight, n: u32) -> Weight {
+    // Reads the origin, the mark, the time and per entry its index and its processed
+    // mark; removes both per entry; writes the mark and the event.
+    let n = u64::from(n);
+    Weight::from_parts(10 * MICROS + n * 5 * MICROS, ORIGIN_PROOF + n * 2 * 64)
+        .saturating_add(db.reads(3 + 2 * n))
+        .saturating_add(db.writes(2 + 2 * n))
 }
 
 fn take_receipt_weight(db: frame_support::weights::RuntimeDbWeight) -> Weight {
@@ -140,6 +153,9 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
     fn control_route(a: u32) -> Weight {
         control_route_weight(T::DbWeight::get(), a)
     }
+    fn prune(n: u32) -> Weight {
+        prune_weight(T::DbWeight::get(), n)
+    }
 }
 
 /// The same estimates priced with RocksDB weights, for tests and mocks.
@@ -169,5 +185,8 @@ impl WeightInfo for () {
     }
     fn control_route(a: u32) -> Weight {
         control_route_weight(RocksDbWeight::get(), a)
+    }
+    fn prune(n: u32) -> Weight {
+        prune_weight(RocksDbWeight::get(), n)
     }
 }

@@ -263,6 +263,8 @@ impl pallet_isthmus::Config for Runtime {
     type MaxSigners = ConstU32<64>;
     type MaxAttestations = ConstU32<128>;
     type MaxBatch = ConstU32<64>;
+    // A day of 6-second blocks: relayers find a message's end long before.
+    type KeepEnded = ConstU32<14_400>;
     type WeightInfo = pallet_isthmus::weights::SubstrateWeight<Runtime>;
 }
 
