@@ -32,6 +32,14 @@ pub enum TreeError {
         /// Leaves in the tree.
         count: u64,
     },
+    /// A branch was asked for one of the zero leaves below a tree's first known leaf.
+    #[error("leaf index {index} is below the tree's first leaf {first}")]
+    BelowFirst {
+        /// The index asked for.
+        index: u64,
+        /// The first known leaf.
+        first: u64,
+    },
 }
 
 /// Hashes two children into their parent.
@@ -70,6 +78,29 @@ impl IncrementalTree {
             count: 0,
             zeros: zero_hashes(),
         }
+    }
+
+    /// A tree whose first `first` leaves are zero, as an outbox that continues the
+    /// nonces of the outbox it replaces starts (docs/protocol.md, "Replacing an
+    /// Outbox"): every full subtree left of index `first` is the zero subtree of its
+    /// height, so its frontier is the zero hashes at the set bits of `first`. Its root
+    /// is the empty tree's; the next leaf inserted gets index `first`.
+    pub fn starting_at(first: u64) -> Result<Self, TreeError> {
+        if first > MAX_LEAVES {
+            return Err(TreeError::Full);
+        }
+        let zeros = zero_hashes();
+        let mut branch = [[0u8; 32]; TREE_DEPTH];
+        for (h, node) in branch.iter_mut().enumerate() {
+            if (first >> h) & 1 == 1 {
+                *node = zeros[h];
+            }
+        }
+        Ok(Self {
+            branch,
+            count: first,
+            zeros,
+        })
     }
 
     /// Number of leaves inserted so far.
@@ -145,17 +176,30 @@ impl Branch {
 }
 
 /// A whole tree held in memory, for producing branches from the known leaves.
+///
+/// The known leaves may start at an index `first` (an outbox that continues the nonces
+/// of the one it replaces, [`IncrementalTree::starting_at`]): the leaves below it are
+/// zero, and so is every node whose subtree lies wholly below it, so only the nodes
+/// from index `first >> h` at each height `h` are held.
 #[derive(Clone, Debug)]
 pub struct MerkleTree {
-    /// `layers[0]` are the leaves; `layers[h]` the non-empty nodes at height `h`.
+    /// `layers[h][i]` is the node at height `h` and index `(first >> h) + i`;
+    /// `layers[0]` are the known leaves.
     layers: Vec<Vec<[u8; 32]>>,
+    first: u64,
     zeros: [[u8; 32]; TREE_DEPTH],
 }
 
 impl MerkleTree {
     /// Builds the tree over `leaves` in O(n) hashes.
     pub fn from_leaves(leaves: Vec<[u8; 32]>) -> Result<Self, TreeError> {
-        if leaves.len() as u64 > MAX_LEAVES {
+        Self::from_leaves_at(0, leaves)
+    }
+
+    /// Builds the tree whose leaves from index `first` on are `leaves` and whose
+    /// leaves below `first` are zero, in O(n) hashes however large `first` is.
+    pub fn from_leaves_at(first: u64, leaves: Vec<[u8; 32]>) -> Result<Self, TreeError> {
+        if !matches!(first.checked_add(leaves.len() as u64), Some(end) if end <= MAX_LEAVES) {
             return Err(TreeError::Full);
         }
         let zeros = zero_hashes();
@@ -163,19 +207,36 @@ impl MerkleTree {
         layers.push(leaves);
         for h in 0..TREE_DEPTH {
             let below = &layers[h];
-            let mut above = Vec::with_capacity(below.len().div_ceil(2));
-            for pair in below.chunks(2) {
+            let mut above = Vec::with_capacity(below.len().div_ceil(2) + 1);
+            // A layer that starts at an odd index starts with a right child, whose
+            // left sibling lies wholly below `first`: the zero subtree.
+            let rest = if (first >> h) & 1 == 1 && !below.is_empty() {
+                above.push(hash_pair(&zeros[h], &below[0]));
+                &below[1..]
+            } else {
+                &below[..]
+            };
+            for pair in rest.chunks(2) {
                 let right = pair.get(1).unwrap_or(&zeros[h]);
                 above.push(hash_pair(&pair[0], right));
             }
             layers.push(above);
         }
-        Ok(Self { layers, zeros })
+        Ok(Self {
+            layers,
+            first,
+            zeros,
+        })
     }
 
-    /// Number of leaves.
+    /// Number of leaves, the zero ones below the first known leaf included.
     pub fn count(&self) -> u64 {
-        self.layers[0].len() as u64
+        self.first + self.layers[0].len() as u64
+    }
+
+    /// Index of the first known leaf (0 unless the tree starts past zero leaves).
+    pub fn first(&self) -> u64 {
+        self.first
     }
 
     /// The root (equal to [`IncrementalTree::root`] after the same inserts).
@@ -186,17 +247,24 @@ impl MerkleTree {
         })
     }
 
-    /// The branch of the leaf at `index`.
+    /// The branch of the known leaf at `index`.
     pub fn branch(&self, index: u64) -> Result<Branch, TreeError> {
         let count = self.count();
         if index >= count {
             return Err(TreeError::IndexOutOfRange { index, count });
         }
+        if index < self.first {
+            return Err(TreeError::BelowFirst {
+                index,
+                first: self.first,
+            });
+        }
         let mut siblings = [[0u8; 32]; TREE_DEPTH];
         for (h, sibling) in siblings.iter_mut().enumerate() {
             let position = (index >> h) ^ 1;
-            *sibling = usize::try_from(position)
-                .ok()
+            *sibling = position
+                .checked_sub(self.first >> h)
+                .and_then(|p| usize::try_from(p).ok())
                 .and_then(|p| self.layers[h].get(p))
                 .copied()
                 .unwrap_or(self.zeros[h]);
@@ -235,6 +303,64 @@ mod tests {
                 assert!(b.verify(&leaf(j), &full.root(), i + 1));
             }
         }
+    }
+
+    #[test]
+    fn a_tree_past_zero_leaves_is_the_tree_of_those_zeros_and_its_leaves() {
+        // Starts below, on and across subtree boundaries, odd and even.
+        for first in [1u64, 2, 3, 5, 8, 13, 64, 255, 256, 1000] {
+            let mut inc = IncrementalTree::starting_at(first).expect("start");
+            assert_eq!(inc.count(), first);
+            assert_eq!(inc.root(), IncrementalTree::new().root(), "zeros only");
+            let mut padded = alloc::vec![[0u8; 32]; first as usize];
+            let mut known = Vec::new();
+            for i in 0..12u64 {
+                let index = inc.insert(leaf(i)).expect("insert");
+                assert_eq!(index, first + i);
+                padded.push(leaf(i));
+                known.push(leaf(i));
+                let whole = MerkleTree::from_leaves(padded.clone()).expect("tree");
+                let at = MerkleTree::from_leaves_at(first, known.clone()).expect("tree");
+                assert_eq!(at.count(), first + i + 1);
+                assert_eq!(at.root(), whole.root(), "first {first}, {} leaves", i + 1);
+                assert_eq!(inc.root(), whole.root());
+                for j in first..=index {
+                    let b = at.branch(j).expect("branch");
+                    assert_eq!(b, whole.branch(j).expect("branch"), "leaf {j}");
+                    assert!(b.verify(&padded[j as usize], &at.root(), at.count()));
+                }
+            }
+            let at = MerkleTree::from_leaves_at(first, known).expect("tree");
+            assert_eq!(
+                at.branch(first - 1),
+                Err(TreeError::BelowFirst {
+                    index: first - 1,
+                    first
+                })
+            );
+        }
+        let empty = MerkleTree::from_leaves_at(77, Vec::new()).expect("no known leaves");
+        assert_eq!(empty.count(), 77);
+        assert_eq!(empty.root(), IncrementalTree::new().root());
+        assert_eq!(
+            MerkleTree::from_leaves_at(MAX_LEAVES, alloc::vec![leaf(0)]).err(),
+            Some(TreeError::Full)
+        );
+        assert_eq!(
+            IncrementalTree::starting_at(MAX_LEAVES + 1),
+            Err(TreeError::Full)
+        );
+        // The last possible leaf: only zeros to its left, and a full tree after it.
+        let mut last = IncrementalTree::starting_at(MAX_LEAVES - 1).expect("start");
+        assert_eq!(last.insert(leaf(0)), Ok(MAX_LEAVES - 1));
+        assert_eq!(last.insert(leaf(1)), Err(TreeError::Full));
+        let at = MerkleTree::from_leaves_at(MAX_LEAVES - 1, alloc::vec![leaf(0)]).expect("tree");
+        assert_eq!(at.root(), last.root());
+        assert!(at.branch(MAX_LEAVES - 1).expect("branch").verify(
+            &leaf(0),
+            &last.root(),
+            MAX_LEAVES
+        ));
     }
 
     #[test]

@@ -34,6 +34,10 @@ pub enum RelayerError {
     /// The consortium section and this member's key do not fit together.
     #[error("{0}")]
     Consortium(String),
+    /// A ledger's deployed endpoints do not fit this member's history (an Outbox that
+    /// replaced another without continuing its nonces).
+    #[error("{0}")]
+    Deployment(String),
     /// `isthmus send` could not dispatch the message.
     #[error("{0}")]
     Dispatch(String),
@@ -61,7 +65,10 @@ impl RelayerError {
             RelayerError::Ledger(e) => e.is_retryable(),
             // A node that did not answer may answer the next time.
             RelayerError::Dispatch(_) => true,
-            RelayerError::Consortium(_) | RelayerError::Devnet(_) | RelayerError::Tls(_) => false,
+            RelayerError::Consortium(_)
+            | RelayerError::Deployment(_)
+            | RelayerError::Devnet(_)
+            | RelayerError::Tls(_) => false,
             RelayerError::Migrate(_)
             | RelayerError::LogFilter(_)
             | RelayerError::Output(_)

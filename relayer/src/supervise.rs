@@ -101,6 +101,7 @@ pub async fn start(settings: &Settings, tls: &TlsMaterial) -> Result<Context, Re
         })
         .collect::<Vec<Route>>();
     check_networks(&ledgers, &routes, consortium.network).await?;
+    check_outboxes(&ledgers, &routes, &store).await?;
     let peers = HttpPeers::new(
         &consortium,
         attester.address(),
@@ -583,7 +584,56 @@ async fn check_networks(
     Ok(())
 }
 
-/// How long the start waits for one destination's network id.
+/// Refuses to start when a source's Outbox replaced another of the same ledger
+/// without continuing its nonces: this history holds a message at or above the
+/// Outbox's first nonce that the Outbox did not send. Its own messages would take the
+/// old nonces, and possibly the old ids, and the history and the new Inboxes would
+/// take them for old messages (docs/protocol.md, "Replacing an Outbox").
+async fn check_outboxes(
+    ledgers: &BTreeMap<u32, LedgerHandle>,
+    routes: &[Route],
+    store: &Store,
+) -> Result<(), RelayerError> {
+    let sources: BTreeSet<u32> = routes.iter().map(|r| r.source).collect();
+    for id in sources {
+        let Some(ledger) = ledgers.get(&id) else {
+            continue;
+        };
+        let check = async {
+            let first = ledger.source.first_nonce().await?;
+            let Some((nonce, message)) = store.highest_message_from(id, first).await? else {
+                return Ok(None);
+            };
+            let sent = ledger.source.outbox_sent(message.0).await?;
+            Ok::<_, RelayerError>((sent == Some(false)).then_some((first, nonce, message)))
+        };
+        match tokio::time::timeout(NETWORK_CHECK_TIMEOUT, check).await {
+            Ok(Ok(None)) => {}
+            Ok(Ok(Some((first, nonce, message)))) => {
+                return Err(RelayerError::Deployment(format!(
+                    "ledger `{}`'s Outbox starts at nonce {first}, but this history holds \
+                     message 0x{} at nonce {nonce}, which that Outbox did not send: it \
+                     replaced another Outbox without continuing its nonces, so ids would \
+                     repeat. Deploy the new Outbox with firstNonce {} and the new Inboxes \
+                     with that start nonce, then set ledgers.outbox to it \
+                     (docs/protocol.md, \"Replacing an Outbox\")",
+                    ledger.name,
+                    hex::encode(message.0),
+                    nonce + 1,
+                )))
+            }
+            Ok(Err(e)) => {
+                warn!(ledger = %ledger.name, error = %e, "could not check the Outbox against this history; not checked at start");
+            }
+            Err(_) => {
+                warn!(ledger = %ledger.name, seconds = NETWORK_CHECK_TIMEOUT.as_secs(), "the Outbox did not answer in time; not checked against this history at start");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How long the start waits for one endpoint's answer (a network id, a first nonce).
 const NETWORK_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[cfg(test)]

@@ -1097,12 +1097,25 @@ async fn ledgers_and_ledger_wide_cursors(pool: PgPool) {
 async fn outbox_leaves_are_in_numeric_nonce_order_and_holes_are_refused(pool: PgPool) {
     let store = store(pool).await;
     let ids = seed(&store, 0, 25, 10, MessageStatus::Observed).await;
-    let leaves = store.outbox_leaves(SRC, 25).await.expect("all 25 observed");
+    let leaves = store
+        .outbox_leaves(SRC, 0, 25)
+        .await
+        .expect("all 25 observed");
     assert_eq!(leaves, ids.iter().map(|id| id.0).collect::<Vec<_>>());
     assert_eq!(
-        store.outbox_leaves(SRC, 12).await.expect("prefix").len(),
+        store.outbox_leaves(SRC, 0, 12).await.expect("prefix").len(),
         12
     );
+    // An Outbox that continues at nonce 10: its leaves start there.
+    assert_eq!(
+        store.outbox_leaves(SRC, 10, 25).await.expect("from 10"),
+        ids[10..].iter().map(|id| id.0).collect::<Vec<_>>()
+    );
+    assert!(store
+        .outbox_leaves(SRC, 25, 25)
+        .await
+        .expect("none")
+        .is_empty());
     // Nonce 26 is skipped: 25 and 27 exist, so a tree of 28 has a hole.
     store
         .record_observed(
@@ -1113,8 +1126,41 @@ async fn outbox_leaves_are_in_numeric_nonce_order_and_holes_are_refused(pool: Pg
         )
         .await
         .expect("observe");
-    let err = store.outbox_leaves(SRC, 28).await.expect_err("hole at 26");
+    let err = store
+        .outbox_leaves(SRC, 0, 28)
+        .await
+        .expect_err("hole at 26");
     assert!(err.to_string().contains("nonce 26"), "{err}");
+    let err = store
+        .outbox_leaves(SRC, 20, 28)
+        .await
+        .expect_err("hole at 26");
+    assert!(err.to_string().contains("nonce 26"), "{err}");
+    // Nonces past the last observed one are missing too.
+    let err = store
+        .outbox_leaves(SRC, 27, 30)
+        .await
+        .expect_err("28, 29 unseen");
+    assert!(err.to_string().contains("1 of the 3"), "{err}");
+}
+
+/// The highest message of an origin at or above a nonce: what a relayer asks its
+/// Outbox about at start.
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn the_highest_message_from_a_nonce_is_found_by_numeric_order(pool: PgPool) {
+    let store = store(pool).await;
+    assert_eq!(store.highest_message_from(SRC, 0).await.unwrap(), None);
+    let ids = seed(&store, 0, 12, 10, MessageStatus::Observed).await;
+    assert_eq!(
+        store.highest_message_from(SRC, 0).await.unwrap(),
+        Some((11, ids[11]))
+    );
+    assert_eq!(
+        store.highest_message_from(SRC, 11).await.unwrap(),
+        Some((11, ids[11]))
+    );
+    assert_eq!(store.highest_message_from(SRC, 12).await.unwrap(), None);
+    assert_eq!(store.highest_message_from(DST, 0).await.unwrap(), None);
 }
 
 /// A claim restricted to some origins never leases another origin's messages, even

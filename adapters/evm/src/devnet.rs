@@ -234,7 +234,8 @@ pub async fn deploy(
     let admin = client.address();
     let fail =
         |what: &str, e: &dyn std::fmt::Display| EvmError::Devnet(format!("deploying {what}: {e}"));
-    let outbox = Outbox::deploy(client.clone(), ledger_id)
+    // A new ledger's Outbox: its nonces start at 0.
+    let outbox = Outbox::deploy(client.clone(), (ledger_id, 0u64))
         .map_err(|e| fail("Outbox", &e))?
         .send()
         .await

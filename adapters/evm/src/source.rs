@@ -279,6 +279,29 @@ impl EvmSource {
         Ok(value)
     }
 
+    /// The Outbox's first nonce (its immutable `firstNonce`): 0, or the count of the
+    /// Outbox it replaced, whose nonces it continues. A relayer builds the tree with
+    /// zero leaves below it. The node's answer needs no proof: a wrong one gives a
+    /// tree whose root differs from the proven root, so nothing is attested from it.
+    pub async fn first_nonce(&self) -> Result<u64, EvmError> {
+        crate::contracts::Outbox::new(self.outbox, std::sync::Arc::new(self.provider.clone()))
+            .first_nonce()
+            .call()
+            .await
+            .map_err(|e| crate::destination::contract_error("firstNonce", e))
+    }
+
+    /// Whether this Outbox sent message `id` (its `sent` record is set).
+    pub async fn sent(&self, id: [u8; 32]) -> Result<bool, EvmError> {
+        let packed =
+            crate::contracts::Outbox::new(self.outbox, std::sync::Arc::new(self.provider.clone()))
+                .sent(id)
+                .call()
+                .await
+                .map_err(|e| crate::destination::contract_error("sent", e))?;
+        Ok(!packed.is_zero())
+    }
+
     /// `eth_getProof` of the Outbox's root and count slots at `block`, with the header.
     pub async fn outbox_proof(&self, block: BlockRef) -> Result<OutboxProof, EvmError> {
         let proof_json: serde_json::Value = self

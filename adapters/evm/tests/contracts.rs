@@ -1236,50 +1236,25 @@ async fn delivered_bits_stand_for_exactly_their_nonces_across_words() {
     for i in 0..301u32 {
         foreign.push(2, l.deployment.sink, 0, &i.to_be_bytes());
     }
-    let cp = foreign.checkpoint();
-    let tree = foreign.tree();
-    let sigs = signatures(&cp, &[0, 1]);
+    let sigs = signatures(&foreign.checkpoint(), &[0, 1]);
     // Nonces at the edges of a 64-bit lane and of the 256-bit words.
-    let chosen = [0usize, 63, 64, 255, 256, 300];
-    let batch = || {
-        inbox.process_batch(
-            abi_checkpoint(&cp),
-            sigs.clone(),
-            chosen
-                .iter()
-                .map(|&i| Bytes::from(foreign.messages[i].encode()))
-                .collect(),
-            chosen
-                .iter()
-                .map(|&i| tree.branch(i as u64).unwrap().siblings)
-                .collect(),
-        )
-    };
+    let chosen = [0u64, 63, 64, 255, 256, 300];
+    let batch = || foreign.batch(&inbox, sigs.clone(), &chosen);
     assert_eq!(batch().call().await.unwrap(), U256::from(6));
     mined(batch()).await;
-    for i in 0..301usize {
-        let m = &foreign.messages[i];
+    for m in &foreign.messages {
         assert_eq!(
             inbox.ended(m.origin, m.nonce).call().await.unwrap(),
-            chosen.contains(&i),
-            "nonce {i}"
+            chosen.contains(&m.nonce),
+            "nonce {}",
+            m.nonce
         );
     }
     // Another origin's same nonces are its own.
     assert!(!inbox.ended(3, 64).call().await.unwrap());
     // Each is a replay now: skipped, none delivered again.
     assert_eq!(batch().call().await.unwrap(), U256::zero());
-    let e = revert_of(
-        inbox
-            .process(
-                abi_checkpoint(&cp),
-                sigs.clone(),
-                Bytes::from(foreign.messages[256].encode()),
-                tree.branch(256).unwrap().siblings,
-            )
-            .call()
-            .await,
-    );
+    let e = revert_of(foreign.process(&inbox, sigs.clone(), 256).call().await);
     assert!(
         matches!(e, InboxErrors::AlreadyDelivered(ref x) if x.id == foreign.messages[256].id().0),
         "{e:?}"
@@ -1499,23 +1474,11 @@ async fn checkpoints_count_only_on_their_network_and_a_replacing_inbox_starts_pa
         foreign.push(2, nobody, 0, &i.to_be_bytes());
     }
     let cp = foreign.checkpoint();
-    let tree = foreign.tree();
-    let batch = |inbox: &Inbox<Client>, sigs: Vec<Bytes>, nonces: &[usize]| {
-        inbox.process_batch(
-            abi_checkpoint(&cp),
-            sigs,
-            nonces
-                .iter()
-                .map(|&i| Bytes::from(foreign.messages[i].encode()))
-                .collect(),
-            nonces
-                .iter()
-                .map(|&i| tree.branch(i as u64).unwrap().siblings)
-                .collect(),
-        )
-    };
-    let ids = |nonces: &[usize]| -> Vec<[u8; 32]> {
-        nonces.iter().map(|&i| foreign.messages[i].id().0).collect()
+    let ids = |nonces: &[u64]| -> Vec<[u8; 32]> {
+        nonces
+            .iter()
+            .map(|&n| foreign.messages[n as usize].id().0)
+            .collect()
     };
     assert_eq!(
         inbox.network().call().await.unwrap(),
@@ -1551,13 +1514,13 @@ async fn checkpoints_count_only_on_their_network_and_a_replacing_inbox_starts_pa
     let mut mixed = for_staging(&[0]);
     mixed.extend(signatures(&cp, &[1]));
     for sigs in [for_staging(&[0, 1]), mixed] {
-        let e = revert_of(batch(&inbox, sigs, &[0]).call().await);
+        let e = revert_of(foreign.batch(&inbox, sigs, &[0]).call().await);
         assert!(matches!(e, InboxErrors::QuorumNotReached(_)), "{e:?}");
     }
 
     // Signed for this network, nonces 0 and 2 end here.
     let sigs = signatures(&cp, &[0, 1]);
-    let r = mined(batch(&inbox, sigs.clone(), &[0, 2])).await;
+    let r = mined(foreign.batch(&inbox, sigs.clone(), &[0, 2])).await;
     let refused = |r: &ethers::types::TransactionReceipt| -> Vec<[u8; 32]> {
         events::<MessageRefusedFilter>(r)
             .iter()
@@ -1600,36 +1563,26 @@ async fn checkpoints_count_only_on_their_network_and_a_replacing_inbox_starts_pa
         }
     };
     let from_zero = fresh(0).await;
-    let r = mined(batch(&from_zero, sigs.clone(), &[0, 2])).await;
+    let r = mined(foreign.batch(&from_zero, sigs.clone(), &[0, 2])).await;
     assert_eq!(refused(&r), ids(&[0, 2]));
 
     // Started past the nonces that ended at the old Inbox: once nonce 1 has ended
     // there too, every nonce up to its highest ended one (2) has, and the new Inbox
     // starts the origin at 3.
-    mined(batch(&inbox, sigs.clone(), &[1])).await;
+    mined(foreign.batch(&inbox, sigs.clone(), &[1])).await;
     let replacing = fresh(3).await;
     assert_eq!(replacing.first_nonce(1).call().await.unwrap(), 3);
     for n in 0..3u64 {
         assert!(replacing.ended(1, n).call().await.unwrap(), "nonce {n}");
     }
     assert!(!replacing.ended(1, 3).call().await.unwrap());
-    let e = revert_of(
-        replacing
-            .process(
-                abi_checkpoint(&cp),
-                sigs.clone(),
-                Bytes::from(foreign.messages[1].encode()),
-                tree.branch(1).unwrap().siblings,
-            )
-            .call()
-            .await,
-    );
+    let e = revert_of(foreign.process(&replacing, sigs.clone(), 1).call().await);
     assert!(
         matches!(e, InboxErrors::AlreadyDelivered(ref x) if x.id == foreign.messages[1].id().0),
         "{e:?}"
     );
     // In a batch the old nonces are skipped, and only the new message ends.
-    let r = mined(batch(&replacing, sigs.clone(), &[0, 1, 2, 3])).await;
+    let r = mined(foreign.batch(&replacing, sigs.clone(), &[0, 1, 2, 3])).await;
     let skipped: Vec<[u8; 32]> = events::<MessageSkippedFilter>(&r)
         .iter()
         .map(|e| e.id)
@@ -1666,23 +1619,8 @@ async fn ended_bits_below_the_low_water_mark_are_pruned_and_still_read_as_ended(
     for i in 0..600u32 {
         foreign.push(2, l.deployment.sink, 0, &i.to_be_bytes());
     }
-    let cp = foreign.checkpoint();
-    let tree = foreign.tree();
-    let sigs = signatures(&cp, &[0, 1]);
-    let batch = |nonces: &[u64]| {
-        inbox.process_batch(
-            abi_checkpoint(&cp),
-            sigs.clone(),
-            nonces
-                .iter()
-                .map(|&n| Bytes::from(foreign.messages[n as usize].encode()))
-                .collect(),
-            nonces
-                .iter()
-                .map(|&n| tree.branch(n).unwrap().siblings)
-                .collect(),
-        )
-    };
+    let sigs = signatures(&foreign.checkpoint(), &[0, 1]);
+    let batch = |nonces: &[u64]| foreign.batch(&inbox, sigs.clone(), nonces);
     // Every nonce below 600 ends but 300.
     let all: Vec<u64> = (0..600).filter(|n| *n != 300).collect();
     for chunk in all.chunks(50) {
@@ -1725,17 +1663,7 @@ async fn ended_bits_below_the_low_water_mark_are_pruned_and_still_read_as_ended(
     // Below the mark every nonce is still a replay: skipped in a batch, refused alone.
     let r = mined(batch(&[0, 255])).await;
     assert_eq!(events::<MessageSkippedFilter>(&r).len(), 2);
-    let e = revert_of(
-        inbox
-            .process(
-                abi_checkpoint(&cp),
-                sigs.clone(),
-                Bytes::from(foreign.messages[7].encode()),
-                tree.branch(7).unwrap().siblings,
-            )
-            .call()
-            .await,
-    );
+    let e = revert_of(foreign.process(&inbox, sigs.clone(), 7).call().await);
     assert!(matches!(e, InboxErrors::AlreadyDelivered(_)), "{e:?}");
 
     // Once 300 ends, the second word goes too, one word per call at most.
@@ -1763,23 +1691,8 @@ async fn ended_bits_below_the_low_water_mark_are_pruned_and_still_read_as_ended(
         250,
     ))
     .await;
-    let (cp3, tree3) = (other.checkpoint(), other.tree());
     let nonces: Vec<u64> = (250..256).collect();
-    mined(
-        inbox.process_batch(
-            abi_checkpoint(&cp3),
-            signatures(&cp3, &[0, 1]),
-            nonces
-                .iter()
-                .map(|&n| Bytes::from(other.messages[n as usize].encode()))
-                .collect(),
-            nonces
-                .iter()
-                .map(|&n| tree3.branch(n).unwrap().siblings)
-                .collect(),
-        ),
-    )
-    .await;
+    mined(other.batch(&inbox, signatures(&other.checkpoint(), &[0, 1]), &nonces)).await;
     assert_eq!(inbox.prune(3, U256::from(10)).call().await.unwrap(), 256);
 
     // An origin that was never set up has nothing to prune.
@@ -1788,4 +1701,183 @@ async fn ended_bits_below_the_low_water_mark_are_pruned_and_still_read_as_ended(
         matches!(e, InboxErrors::UnknownOrigin(ref x) if x.origin == 7),
         "{e:?}"
     );
+}
+
+/// Issue 18, finding 8: a message id names the origin, the nonce and the fields, not
+/// the Outbox instance. An Outbox that replaces another and restarts at nonce 0 gives
+/// the same instruction the id of one that already ended, so the new Inboxes skip it
+/// as delivered. An Outbox deployed with the old one's count as its first nonce
+/// continues the nonces: the same instruction gets a new id, and ends once.
+#[tokio::test]
+async fn an_outbox_that_replaces_another_continues_its_nonces_so_no_id_repeats() {
+    use isthmus_adapter_evm::contracts::inbox::{MessageRefusedFilter, MessageSkippedFilter};
+    use isthmus_adapter_evm::contracts::{DispatchFilter, Outbox};
+    use isthmus_protocol::{Address32, Checkpoint, MerkleTree};
+    const ORIGIN: u32 = 1;
+    let l = ledger(2, 31338).await;
+    let deploy_outbox = |first: u64| {
+        let admin = l.admin.clone();
+        async move {
+            Outbox::deploy(admin, (ORIGIN, first))
+                .unwrap()
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // The same instruction each time: same sender, recipient (no code: it ends
+    // `refused`), deadline and body.
+    let nobody = Address::from([0xde; 20]);
+    let send = |outbox: Outbox<Client>| async move {
+        let r = mined(outbox.dispatch(
+            2,
+            Address32::from_evm(nobody.0).0,
+            0,
+            Bytes::from(b"pay 100 EUR".to_vec()),
+        ))
+        .await;
+        let dispatched = events::<DispatchFilter>(&r);
+        Message::decode(&dispatched[0].message).unwrap()
+    };
+    // Delivers `messages`, the Outbox's messages from its first nonce on, to `inbox`
+    // under a checkpoint of the Outbox's root, after checking that root against the
+    // tree a relayer builds (zero leaves below the first nonce).
+    let deliver = |inbox: Inbox<Client>, outbox: Outbox<Client>, messages: Vec<Message>| async move {
+        let first = outbox.first_nonce().call().await.unwrap();
+        let tree =
+            MerkleTree::from_leaves_at(first, messages.iter().map(|m| m.id().0).collect()).unwrap();
+        assert_eq!(outbox.root().call().await.unwrap(), tree.root());
+        assert_eq!(
+            outbox.count().call().await.unwrap(),
+            U256::from(tree.count())
+        );
+        let cp = Checkpoint {
+            origin: ORIGIN,
+            outbox: Address32::from_evm(outbox.address().0),
+            root: tree.root(),
+            count: tree.count() as u32,
+            block_number: 100,
+            block_hash: isthmus_protocol::keccak256(b"origin block 100"),
+        };
+        mined(
+            inbox.process_batch(
+                abi_checkpoint(&cp),
+                signatures(&cp, &[0, 1]),
+                messages.iter().map(|m| Bytes::from(m.encode())).collect(),
+                messages
+                    .iter()
+                    .map(|m| tree.branch(m.nonce).unwrap().siblings)
+                    .collect(),
+            ),
+        )
+        .await
+    };
+    let ended = |r: &ethers::types::TransactionReceipt| -> Vec<[u8; 32]> {
+        events::<MessageRefusedFilter>(r)
+            .iter()
+            .map(|e| e.id)
+            .collect()
+    };
+    let skipped = |r: &ethers::types::TransactionReceipt| -> Vec<[u8; 32]> {
+        events::<MessageSkippedFilter>(r)
+            .iter()
+            .map(|e| e.id)
+            .collect()
+    };
+    // A new Inbox trusting `outbox` for the origin from nonce `start`.
+    let new_inbox = |outbox: Address, start: u64| {
+        let admin = l.admin.clone();
+        let admin_address = l.admin.address();
+        let local_outbox = l.deployment.outbox;
+        async move {
+            let inbox = Inbox::deploy(
+                admin,
+                (
+                    2u32,
+                    admin_address,
+                    U256::from(isthmus_adapter_evm::devnet::HANDLER_GAS_LIMIT),
+                    local_outbox,
+                    isthmus_adapter_evm::devnet::NETWORK.0,
+                ),
+            )
+            .unwrap()
+            .send()
+            .await
+            .unwrap();
+            mined(inbox.set_origin(
+                ORIGIN,
+                Address32::from_evm(outbox.0).0,
+                [0u8; 32],
+                vec![member_address(0), member_address(1), member_address(2)],
+                2,
+                start,
+            ))
+            .await;
+            inbox
+        }
+    };
+
+    // The origin's first Outbox sends the instruction; it ends at the destination.
+    let old = deploy_outbox(0).await;
+    assert_eq!(old.first_nonce().call().await.unwrap(), 0);
+    let inbox = new_inbox(old.address(), 0).await;
+    let paid = send(old.clone()).await;
+    assert_eq!(paid.nonce, 0);
+    let r = deliver(inbox.clone(), old.clone(), vec![paid.clone()]).await;
+    assert_eq!(ended(&r), [paid.id().0]);
+
+    // The Outbox is replaced. Restarted at nonce 0, the same instruction gets the
+    // old id, and an Inbox set up past the ended nonces skips it as delivered: the
+    // payment is lost, and a relayer's history (keyed by id) has it already.
+    let count = old.count().call().await.unwrap().as_u64();
+    let restarted = deploy_outbox(0).await;
+    let repeat = send(restarted.clone()).await;
+    assert_eq!(repeat.id(), paid.id(), "the defect: the id repeats");
+    let r = deliver(
+        new_inbox(restarted.address(), count).await,
+        restarted.clone(),
+        vec![repeat.clone()],
+    )
+    .await;
+    assert_eq!(skipped(&r), [paid.id().0]);
+    assert!(ended(&r).is_empty());
+
+    // Deployed with the old Outbox's count as its first nonce, the new Outbox
+    // continues the nonces: the same instruction is a new message, with its own id,
+    // and ends once at the new Inbox.
+    let replacing = deploy_outbox(count).await;
+    assert_eq!(replacing.first_nonce().call().await.unwrap(), count);
+    let source =
+        isthmus_adapter_evm::EvmSource::new(&l.anvil.url(), replacing.address(), ORIGIN).unwrap();
+    assert_eq!(
+        source.first_nonce().await.unwrap(),
+        count,
+        "what relayers read"
+    );
+    assert_eq!(replacing.count().call().await.unwrap(), U256::from(count));
+    let again = send(replacing.clone()).await;
+    assert_eq!(again.nonce, count);
+    assert_ne!(again.id(), paid.id());
+    let next = new_inbox(replacing.address(), count).await;
+    let r = deliver(next.clone(), replacing.clone(), vec![again.clone()]).await;
+    assert_eq!(ended(&r), [again.id().0]);
+    assert!(skipped(&r).is_empty());
+    // A second and a third message follow at the next nonces, under the same tree.
+    let later = vec![
+        again.clone(),
+        send(replacing.clone()).await,
+        send(replacing.clone()).await,
+    ];
+    assert_eq!(later[2].nonce, count + 2);
+    let r = deliver(next.clone(), replacing.clone(), later.clone()).await;
+    assert_eq!(skipped(&r), [again.id().0]);
+    assert_eq!(ended(&r), [later[1].id().0, later[2].id().0]);
+
+    // A first nonce past the tree's capacity is refused at deployment.
+    let e = Outbox::deploy(l.admin.clone(), (ORIGIN, 1u64 << 32))
+        .unwrap()
+        .send()
+        .await
+        .expect_err("a tree past 2^32 - 1 leaves");
+    assert!(e.to_string().contains("revert"), "{e}");
 }

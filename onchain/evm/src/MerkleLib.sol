@@ -14,6 +14,19 @@ library MerkleLib {
         uint256 count;
     }
 
+    /// @notice Starts an empty tree past `first` zero leaves, so that the next leaf gets
+    /// index `first`: the frontier holds the zero subtree of each height at the set
+    /// bits of `first`. The root stays the empty tree's.
+    function startAt(Tree storage tree, uint256 first) internal {
+        if (first > MAX_LEAVES) revert TreeFull();
+        tree.count = first;
+        bytes32 zero = bytes32(0);
+        for (uint256 h = 0; h < DEPTH; h++) {
+            if ((first >> h) & 1 == 1) tree.branch[h] = zero;
+            zero = hashPair(zero, zero);
+        }
+    }
+
     /// @notice Appends `leaf`; returns its index.
     function insert(Tree storage tree, bytes32 leaf) internal returns (uint256 index) {
         index = tree.count;

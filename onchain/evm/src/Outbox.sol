@@ -28,6 +28,12 @@ contract Outbox {
     /// @notice Ledger id of this ledger.
     uint32 public immutable localDomain;
 
+    /// @notice The nonce of this Outbox's first message: 0 for a new ledger; for an
+    /// Outbox that replaces another, the old one's count, so that nonces, and with
+    /// them message ids, never repeat on a ledger (docs/protocol.md, "Replacing an
+    /// Outbox"). The tree holds zero leaves below it.
+    uint64 public immutable firstNonce;
+
     /// @notice id => sender (bits 0..159), destination (160..191) and nonce
     /// (192..255) of each message sent; 0 for an id never sent. See `sentBy`.
     mapping(bytes32 => uint256) public sent;
@@ -40,8 +46,12 @@ contract Outbox {
     /// the message.
     error DeadlinePassed(uint64 deadline, uint256 blockTime);
 
-    constructor(uint32 localDomain_) {
+    /// @param firstNonce_ 0 for a new ledger; the count of the Outbox this one
+    /// replaces otherwise.
+    constructor(uint32 localDomain_, uint64 firstNonce_) {
         localDomain = localDomain_;
+        firstNonce = firstNonce_;
+        if (firstNonce_ != 0) tree.startAt(firstNonce_);
         root = tree.root();
     }
 

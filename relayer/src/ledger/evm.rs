@@ -89,6 +89,8 @@ pub struct EvmLedger {
     client: Client,
     /// The node's latest block less `confirmations` at the last follow (sealed).
     target: AtomicU64,
+    /// The Outbox's first nonce, read once (it is immutable).
+    first_nonce: tokio::sync::OnceCell<u64>,
 }
 
 enum Client {
@@ -192,6 +194,7 @@ impl EvmLedger {
             confirmations: endpoints.confirmations,
             client,
             target: AtomicU64::new(0),
+            first_nonce: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -433,6 +436,18 @@ impl Source for EvmLedger {
             }
         }
         Ok(self.source.block_ref(number).await?)
+    }
+
+    async fn first_nonce(&self) -> Result<u64, LedgerError> {
+        let first = self
+            .first_nonce
+            .get_or_try_init(|| self.source.first_nonce())
+            .await?;
+        Ok(*first)
+    }
+
+    async fn outbox_sent(&self, id: [u8; 32]) -> Result<Option<bool>, LedgerError> {
+        Ok(Some(self.source.sent(id).await?))
     }
 
     async fn check_linkage(&self, cursor: BlockRef) -> Result<(), LedgerError> {

@@ -193,6 +193,21 @@ pub trait Source: Send + Sync {
     /// final) is no longer on the node's chain.
     async fn check_linkage(&self, cursor: BlockRef) -> Result<(), LedgerError>;
 
+    /// The nonce of the outbox's first message. Its tree holds zero leaves below it:
+    /// an EVM Outbox that replaced another continues the old one's nonces
+    /// (docs/protocol.md, "Replacing an Outbox"). The pallet's nonces never restart.
+    async fn first_nonce(&self) -> Result<u64, LedgerError> {
+        Ok(0)
+    }
+
+    /// Whether the configured outbox sent message `id`, where the ledger can tell
+    /// (None: it cannot). A start check: a message of this history it did not send,
+    /// at or above its first nonce, means it replaced another outbox without
+    /// continuing its nonces.
+    async fn outbox_sent(&self, _id: [u8; 32]) -> Result<Option<bool>, LedgerError> {
+        Ok(None)
+    }
+
     /// The outbox's entries in final blocks `from..=to`, in chain order.
     async fn scan(&self, from: u64, to: u64) -> Result<Vec<Observed>, LedgerError>;
 

@@ -68,15 +68,18 @@ pub async fn verify(ctx: &Context, triaged: Triaged) -> Result<Verified, Pipelin
         })?;
     let verified = source.source.verify_checkpoint(cursor.block).await?;
     let checkpoint = *verified.checkpoint();
+    // Below the outbox's first nonce the tree holds zero leaves (an Outbox that
+    // replaced another; the history may hold the old one's messages there).
+    let first = source.source.first_nonce().await?;
     let leaves = ctx
         .store
-        .outbox_leaves(origin, u64::from(checkpoint.count))
+        .outbox_leaves(origin, first, u64::from(checkpoint.count))
         .await?;
     let incomplete = || PipelineError::IncompleteHistory {
         ledger: source.name.clone(),
         block: checkpoint.block_number,
     };
-    let tree = MerkleTree::from_leaves(leaves).map_err(|_| incomplete())?;
+    let tree = MerkleTree::from_leaves_at(first, leaves).map_err(|_| incomplete())?;
     if tree.root() != checkpoint.root {
         return Err(incomplete());
     }

@@ -9,7 +9,7 @@ use super::{arr, get, parse_u64, to_i64, to_u32, Result, Store};
 use crate::error::StoreError;
 use crate::evidence::{self, RejectedEntryLog};
 use crate::types::{
-    BlockRef, CursorKey, Ledger, LedgerId, NewMessage, ObservedOutcome, ObservedRange,
+    BlockRef, CursorKey, Ledger, LedgerId, MessageId, NewMessage, ObservedOutcome, ObservedRange,
     ObservedReceipt, RejectedEntry,
 };
 
@@ -287,27 +287,63 @@ impl Store {
         })
     }
 
-    /// The ids of `origin`'s messages with nonce below `count`, in nonce order: the
-    /// leaves of the outbox tree as this relayer observed them. Refused with
+    /// `origin`'s message with the highest nonce at or above `first`, with that nonce,
+    /// if this history holds one. At start a relayer asks its Outbox whether it sent
+    /// that message: if not, the Outbox replaced another and restarted below the old
+    /// one's nonces (docs/protocol.md, "Replacing an Outbox").
+    pub async fn highest_message_from(
+        &self,
+        origin: LedgerId,
+        first: u64,
+    ) -> Result<Option<(u64, MessageId)>> {
+        let row = sqlx::query(
+            "SELECT m.nonce::text AS nonce_text, m.id FROM messages m \
+             WHERE m.origin = $1 AND m.nonce >= $2::numeric ORDER BY m.nonce DESC LIMIT 1",
+        )
+        .bind(i64::from(origin))
+        .bind(first.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::db("read the highest message of an origin"))?;
+        let Some(row) = row else { return Ok(None) };
+        let nonce: String = get(&row, "nonce_text")?;
+        let id: Vec<u8> = get(&row, "id")?;
+        Ok(Some((
+            parse_u64(&nonce, "nonce")?,
+            MessageId(arr::<32>(&id, "messages.id")?),
+        )))
+    }
+
+    /// The ids of `origin`'s messages with nonce in `first..count`, in nonce order:
+    /// the leaves of the outbox tree as this relayer observed them, from the outbox's
+    /// first nonce (below it, an Outbox that replaced another holds zero leaves, and
+    /// the history may hold the old Outbox's messages). Refused with
     /// [`StoreError::InvalidInput`] when a nonce is missing (the observer has not seen
     /// every message the outbox committed), so a branch is never built from a tree
     /// with a hole.
-    pub async fn outbox_leaves(&self, origin: LedgerId, count: u64) -> Result<Vec<[u8; 32]>> {
+    pub async fn outbox_leaves(
+        &self,
+        origin: LedgerId,
+        first: u64,
+        count: u64,
+    ) -> Result<Vec<[u8; 32]>> {
         let rows = sqlx::query(
             // Ordered by the numeric column, not by the text alias (which would put
             // nonce 10 before nonce 2).
             "SELECT m.nonce::text AS nonce_text, m.id FROM messages m \
-             WHERE m.origin = $1 AND m.nonce < $2::numeric ORDER BY m.nonce",
+             WHERE m.origin = $1 AND m.nonce >= $2::numeric AND m.nonce < $3::numeric \
+             ORDER BY m.nonce",
         )
         .bind(i64::from(origin))
+        .bind(first.to_string())
         .bind(count.to_string())
         .fetch_all(&self.pool)
         .await
         .map_err(StoreError::db("read outbox leaves"))?;
         let mut leaves = Vec::with_capacity(rows.len());
-        for (expected, row) in rows.iter().enumerate() {
+        for (expected, row) in (first..).zip(rows.iter()) {
             let nonce: String = get(row, "nonce_text")?;
-            if parse_u64(&nonce, "nonce")? != expected as u64 {
+            if parse_u64(&nonce, "nonce")? != expected {
                 return Err(StoreError::InvalidInput(format!(
                     "outbox of ledger {origin}: nonce {expected} was never observed"
                 )));
@@ -315,9 +351,11 @@ impl Store {
             let id: Vec<u8> = get(row, "id")?;
             leaves.push(arr::<32>(&id, "messages.id")?);
         }
-        if leaves.len() as u64 != count {
+        let expected = count.saturating_sub(first);
+        if leaves.len() as u64 != expected {
             return Err(StoreError::InvalidInput(format!(
-                "outbox of ledger {origin}: {} of {count} messages observed",
+                "outbox of ledger {origin}: {} of the {expected} messages from nonce {first} \
+                 to {count} observed",
                 leaves.len()
             )));
         }

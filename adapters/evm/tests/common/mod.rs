@@ -8,11 +8,13 @@
 
 use std::sync::Arc;
 
+use ethers::contract::ContractCall;
 use ethers::middleware::SignerMiddleware;
 use ethers::providers::{Http, Provider};
 use ethers::signers::LocalWallet;
-use ethers::types::Address;
+use ethers::types::{Address, Bytes, U256};
 use isthmus_adapter_evm::contracts::inbox::Checkpoint as AbiCheckpoint;
+use isthmus_adapter_evm::contracts::Inbox;
 use isthmus_adapter_evm::devnet::{self, Anvil, Deployment, DEV_KEY_0};
 use isthmus_protocol::attestation::address_of;
 use isthmus_protocol::{keccak256, Address32, Attestation, Checkpoint, MerkleTree, Message};
@@ -138,6 +140,45 @@ impl ForeignOutbox {
         m.sender = sender;
         *self.messages.last_mut().expect("just pushed") = m.clone();
         m
+    }
+
+    /// `processBatch` on `inbox` of the messages at `nonces`, under this outbox's
+    /// checkpoint, with `signatures`.
+    pub fn batch(
+        &self,
+        inbox: &Inbox<Client>,
+        signatures: Vec<Bytes>,
+        nonces: &[u64],
+    ) -> ContractCall<Client, U256> {
+        let tree = self.tree();
+        inbox.process_batch(
+            abi_checkpoint(&self.checkpoint()),
+            signatures,
+            nonces
+                .iter()
+                .map(|&n| Bytes::from(self.messages[n as usize].encode()))
+                .collect(),
+            nonces
+                .iter()
+                .map(|&n| tree.branch(n).expect("branch").siblings)
+                .collect(),
+        )
+    }
+
+    /// `process` on `inbox` of the message at `nonce`, under this outbox's
+    /// checkpoint, with `signatures`.
+    pub fn process(
+        &self,
+        inbox: &Inbox<Client>,
+        signatures: Vec<Bytes>,
+        nonce: u64,
+    ) -> ContractCall<Client, bool> {
+        inbox.process(
+            abi_checkpoint(&self.checkpoint()),
+            signatures,
+            Bytes::from(self.messages[nonce as usize].encode()),
+            self.tree().branch(nonce).expect("branch").siblings,
+        )
     }
 
     pub fn tree(&self) -> MerkleTree {
