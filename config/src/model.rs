@@ -172,6 +172,11 @@ pub struct LedgerConfig {
     /// How often to poll for new final blocks, in milliseconds.
     #[serde(default = "default_poll_interval_ms")]
     pub poll_interval_ms: u64,
+    /// Apps on this ledger that send escrowed payments (the clearing app): EVM
+    /// contract addresses, or 32-byte account ids on a Substrate ledger. Their payments
+    /// still waiting for their receipt are exported as the escrow outstanding per route.
+    #[serde(default)]
+    pub payment_apps: Vec<String>,
     /// EVM only: the chain id transactions are signed for.
     #[serde(default)]
     pub chain_id: Option<u64>,

@@ -126,6 +126,9 @@ pub struct LedgerSettings {
     /// validation found a secp256k1 key there for an EVM ledger, an sr25519 seed or
     /// secret URI for a Substrate ledger.
     pub submitter: KeySource,
+    /// The apps on this ledger that send escrowed payments, as `Address32` (an EVM
+    /// address left-padded): the senders whose payments the escrow metric sums.
+    pub payment_apps: Vec<[u8; 32]>,
     /// What is specific to the ledger's kind.
     pub kind: LedgerKindSettings,
 }

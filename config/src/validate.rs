@@ -380,6 +380,7 @@ impl Checker<'_> {
                 "set it to 100 or more (default 2000)",
             );
         }
+        let payment_apps = self.payment_apps(at, ledger);
         let kind = match ledger.kind {
             LedgerKind::Evm => self.evm_ledger(at, ledger).map(LedgerKindSettings::Evm),
             LedgerKind::Substrate => self
@@ -392,8 +393,53 @@ impl Checker<'_> {
             rpc: ledger.rpc.clone(),
             poll_interval: Duration::from_millis(ledger.poll_interval_ms),
             submitter: ledger.submitter.clone(),
+            payment_apps,
             kind,
         })
+    }
+
+    /// `payment_apps`: EVM contract addresses, or 32-byte Substrate account ids, each
+    /// once.
+    fn payment_apps(&mut self, at: &KeyPath, ledger: &LedgerConfig) -> Vec<[u8; 32]> {
+        let mut apps: Vec<[u8; 32]> = Vec::new();
+        for (j, raw) in ledger.payment_apps.iter().enumerate() {
+            let path = at.field("payment_apps").index(j);
+            let app = match ledger.kind {
+                LedgerKind::Evm => self.address(&path, raw, "payment app").map(|a| {
+                    let mut padded = [0u8; 32];
+                    padded[12..].copy_from_slice(a.as_bytes());
+                    padded
+                }),
+                LedgerKind::Substrate => {
+                    let mut id = [0u8; 32];
+                    match raw
+                        .strip_prefix("0x")
+                        .map(|d| hex::decode_to_slice(d, &mut id))
+                    {
+                        Some(Ok(())) => Some(id),
+                        _ => {
+                            self.report(
+                                &path,
+                                format!("payment app `{raw}` is not a 32-byte account id"),
+                                "write 0x followed by 64 hex digits: the app's account id \
+                                 (the clearing pallet's is its APP_ADDRESS)",
+                            );
+                            None
+                        }
+                    }
+                }
+            };
+            match app {
+                Some(app) if apps.contains(&app) => self.report(
+                    &path,
+                    format!("payment app `{raw}` is listed twice"),
+                    "list each app once",
+                ),
+                Some(app) => apps.push(app),
+                None => {}
+            }
+        }
+        apps
     }
 
     fn evm_ledger(&mut self, at: &KeyPath, ledger: &LedgerConfig) -> Option<EvmSettings> {

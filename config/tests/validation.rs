@@ -328,6 +328,58 @@ fn the_network_id_is_32_bytes_and_never_zero() {
 }
 
 #[test]
+fn payment_apps_are_each_ledgers_own_kind_of_address_listed_once() {
+    const EVM_APP: &str = "0xDc64a140Aa3E981100a9becA4E685f962f0cF6C9";
+    let sub_app = format!("0x{}", "ab".repeat(32));
+    let with = |evm: &str, sub: &str| {
+        BASE.replace(
+            "finality = \"finalized-tag\"\n",
+            &format!("finality = \"finalized-tag\"\npayment_apps = [{evm}]\n"),
+        )
+        .replace(
+            "justifications = \"rpc\"\n",
+            &format!("justifications = \"rpc\"\npayment_apps = [{sub}]\n"),
+        )
+    };
+    Jail::expect_with(|jail| {
+        set_keys(jail);
+        let config = load(
+            jail,
+            &with(&format!("\"{EVM_APP}\""), &format!("\"{sub_app}\"")),
+        )?;
+        let settings = valid(&config);
+        let mut padded = [0u8; 32];
+        padded[12..].copy_from_slice(&hex::decode(&EVM_APP[2..]).unwrap());
+        assert_eq!(settings.ledgers[0].payment_apps, [padded]);
+        assert_eq!(settings.ledgers[1].payment_apps, [[0xab; 32]]);
+        let none = valid(&load(jail, BASE)?);
+        assert!(none.ledgers.iter().all(|l| l.payment_apps.is_empty()));
+        Ok(())
+    });
+    // Each ledger's own kind: a Substrate account id on the EVM ledger, an EVM
+    // address on the Substrate ledger.
+    let swapped = problems(&with(&format!("\"{sub_app}\""), &format!("\"{EVM_APP}\"")));
+    let p = find(&swapped, "ledgers[0].payment_apps[0]");
+    assert!(p.message.starts_with("payment app `0xabab"), "{p}");
+    assert!(p.fix.contains("40 hex digits"), "{p}");
+    let p = find(&swapped, "ledgers[1].payment_apps[0]");
+    assert!(p.message.contains("is not a 32-byte account id"), "{p}");
+    assert!(p.fix.contains("64 hex digits"), "{p}");
+    assert_eq!(swapped.len(), 2, "{swapped:#?}");
+    let twice = problems(&with(
+        &format!("\"{EVM_APP}\", \"{}\"", EVM_APP.to_lowercase()),
+        &format!("\"{sub_app}\""),
+    ));
+    assert!(
+        find(&twice, "ledgers[0].payment_apps[1]")
+            .message
+            .contains("is listed twice"),
+        "{twice:#?}"
+    );
+    assert_eq!(twice.len(), 1, "{twice:#?}");
+}
+
+#[test]
 fn minority_threshold_is_only_a_warning() {
     Jail::expect_with(|jail| {
         set_keys(jail);

@@ -791,8 +791,9 @@ impl Consortium {
                 format!(
                     "[[ledgers]]\nname = \"{}\"\nid = {}\nkind = \"evm\"\nrpc = [\"{}\"]\nchain_id = {chain_id}\n\
                      outbox = \"{:?}\"\ninbox = \"{:?}\"\nfinality = \"finalized-tag\"\npoll_interval_ms = 200\n\
-                     submitter = {{ file = \"{}\" }}\n\n",
-                    l.name, l.id, rpc_of(l), l.deployment.outbox, l.deployment.inbox, submitter.display()
+                     payment_apps = [\"{:?}\"]\nsubmitter = {{ file = \"{}\" }}\n\n",
+                    l.name, l.id, rpc_of(l), l.deployment.outbox, l.deployment.inbox, l.deployment.clearing,
+                    submitter.display()
                 )
             };
             let config_db_url = proxies.as_ref().map_or_else(
@@ -814,7 +815,7 @@ impl Consortium {
                 toml += &format!(
                     "[[ledgers]]\nname = \"sub\"\nid = {}\nkind = \"substrate\"\nrpc = [\"{}\"]\n\
                      finality = \"grandpa\"\njustifications = \"rpc\"\n\
-                     {}\npoll_interval_ms = 200\n\
+                     {}\npoll_interval_ms = 200\npayment_apps = [\"0x{}\"]\n\
                      submitter = {{ file = \"{}\" }}\n\n",
                     sub.id,
                     proxies
@@ -822,6 +823,7 @@ impl Consortium {
                         .and_then(|p| p.sub.as_ref())
                         .map_or_else(|| sub.chain.url(), |p| p.rewrite(&sub.chain.url())),
                     anchor,
+                    hex::encode(pallet_clearing_address()),
                     seed.display()
                 );
                 toml +=

@@ -26,6 +26,7 @@ fn code(text: &str) -> [u8; 32] {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_outcome_comes_back_to_the_sending_contract_and_each_history_shows_it() {
+    const ESCROW: &str = "isthmus_escrow_outstanding{currency=\"EUR\",route=\"evm-a->evm-b\"}";
     let devnet = Devnet::start_with_receipts().await;
     let mut consortium = Consortium::new(&devnet, "receipts").await;
     let (a, b) = (&devnet.a, &devnet.b);
@@ -101,6 +102,21 @@ async fn every_outcome_comes_back_to_the_sending_contract_and_each_history_shows
     for m in &mut consortium.members {
         m.start();
     }
+    // While the payments wait for their receipts, their escrow shows per route: the
+    // three payments of 100, 40 and 30 (the clearing app is a payment app in the
+    // members' configuration).
+    let bank0 = &consortium.members[0];
+    let escrow = || async {
+        // Nothing while the member's HTTP server is not up yet.
+        let url = format!("http://127.0.0.1:{}/metrics", bank0.port);
+        let text = reqwest::get(&url).await.ok()?.text().await.ok()?;
+        metric(&text, ESCROW)
+    };
+    assert!(
+        wait_until(DELIVERY, || async { escrow().await == Some(170.0) }).await,
+        "the escrow of the three payments never showed\n{}",
+        bank0.metrics().await
+    );
 
     // Once the return leg has begun (evm-b's Inbox sent a receipt batch: evm-b's
     // Outbox holds more than the one message its app sent), a member is killed with
@@ -253,6 +269,16 @@ async fn every_outcome_comes_back_to_the_sending_contract_and_each_history_shows
             String::from_utf8_lossy(&out.stderr).contains("--outcome lost: not an outcome"),
             "{}",
             String::from_utf8_lossy(&out.stderr)
+        );
+        // Every receipt is back: no escrow is outstanding any more.
+        assert!(
+            wait_until(Duration::from_secs(30), || async {
+                metric(&m.metrics().await, ESCROW).is_none()
+            })
+            .await,
+            "{}: {}",
+            m.name,
+            m.metrics().await
         );
         // The round trip shows in the metrics (observed to receipt taken).
         let exposition = m.metrics().await;

@@ -30,6 +30,8 @@ pub struct Handles {
     pub ledgers: Vec<LedgerHandle>,
     /// The metrics the pipeline updates.
     pub metrics: Metrics,
+    /// The payment apps whose escrow is exported: (ledger id, app as `Address32`).
+    pub payment_apps: Vec<(u32, [u8; 32])>,
 }
 
 /// The routes.
@@ -139,6 +141,18 @@ async fn refresh(handles: &Handles) -> Result<(), isthmus_schema::StoreError> {
     let oldest = handles.store.oldest_pending().await?;
     let deadlines = handles.store.nearest_deadlines().await?;
     let round_trips = handles.store.round_trips().await?;
+    let escrow = crate::payments::escrow_by_route(
+        &handles.store.open_payments(&handles.payment_apps).await?,
+    );
+    handles.metrics.escrow_outstanding.reset();
+    for ((route, currency), amount) in escrow {
+        handles
+            .metrics
+            .escrow_outstanding
+            .with_label_values(&[&route_name(handles, route), &currency])
+            // A gauge is a float: exact up to 2^53 of the smallest unit.
+            .set(amount as f64);
+    }
     handles.metrics.messages.reset();
     handles.metrics.oldest_pending.reset();
     handles.metrics.nearest_deadline.reset();

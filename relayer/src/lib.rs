@@ -34,6 +34,7 @@ pub mod logging;
 pub mod metrics;
 pub mod mtls;
 pub mod operate;
+pub mod payments;
 pub mod peer_endpoint;
 pub mod pipeline;
 pub mod routes;

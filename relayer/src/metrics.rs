@@ -46,6 +46,9 @@ pub struct Metrics {
     /// Round-trip time (message observed to its receipt taken), by route and
     /// quantile (0.5, 0.95), over the last hour.
     pub round_trip: GaugeVec,
+    /// Escrow of payments still waiting for their receipt at the origin, by route and
+    /// currency, in the currency's smallest unit (the configured `payment_apps`).
+    pub escrow_outstanding: GaugeVec,
     /// 1 for a ledger whose light client refused a header and halted its observer.
     pub halted: IntGaugeVec,
     /// Requests to this member's attestation endpoint from members, per member and
@@ -176,6 +179,14 @@ impl Metrics {
             &["route", "quantile"],
         )
         .unwrap_or_else(|e| panic!("static metric definition: {e}"));
+        let escrow_outstanding = GaugeVec::new(
+            Opts::new(
+                "escrow_outstanding",
+                "Amount in escrow on the origin for payments of the configured payment apps whose receipt has not come back, per route and currency (smallest unit)",
+            ),
+            &["route", "currency"],
+        )
+        .unwrap_or_else(|e| panic!("static metric definition: {e}"));
         let oldest_pending = GaugeVec::new(
             Opts::new(
                 "oldest_pending_seconds",
@@ -224,6 +235,7 @@ impl Metrics {
             Box::new(oldest_pending.clone()),
             Box::new(nearest_deadline.clone()),
             Box::new(round_trip.clone()),
+            Box::new(escrow_outstanding.clone()),
             Box::new(latency.clone()),
             Box::new(height.clone()),
             Box::new(rpc_errors.clone()),
@@ -259,6 +271,7 @@ impl Metrics {
             oldest_pending,
             nearest_deadline,
             round_trip,
+            escrow_outstanding,
             halted,
             attestation_requests,
             attestation_refused,

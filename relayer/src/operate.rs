@@ -83,7 +83,7 @@ pub async fn run(settings: Settings) -> Result<Outcome, RelayerError> {
             Err(e) => return Err(e),
         }
     };
-    let handles = Arc::new(crate::supervise::handles(&ctx, settings.http.listen));
+    let handles = Arc::new(crate::supervise::handles(&ctx, &settings));
     let http = tokio::spawn(crate::http::serve(handles, shutdown.clone()));
     let attestation = &settings.attestation;
     if let Some((not_after, date)) = material.not_after() {

@@ -275,12 +275,17 @@ where
 }
 
 /// The HTTP layer's handles onto a running relayer.
-pub fn handles(ctx: &Context, listen: std::net::SocketAddr) -> Handles {
+pub fn handles(ctx: &Context, settings: &Settings) -> Handles {
     Handles {
-        listen,
+        listen: settings.http.listen,
         store: ctx.store.clone(),
         ledgers: ctx.ledgers.values().cloned().collect(),
         metrics: ctx.metrics.clone(),
+        payment_apps: settings
+            .ledgers
+            .iter()
+            .flat_map(|l| l.payment_apps.iter().map(|app| (l.id, *app)))
+            .collect(),
     }
 }
 

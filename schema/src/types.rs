@@ -21,7 +21,7 @@ pub type LedgerId = u32;
 pub use isthmus_protocol::MessageId;
 
 /// A route: messages from `source` to `destination`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Route {
     /// Ledger the messages are dispatched on.
     pub source: LedgerId,

@@ -2030,6 +2030,127 @@ async fn light_client_state_commits_with_the_cursor_and_keeps_a_window(pool: PgP
     assert!(store.reset_light_client(SRC, &wrong).await.is_err());
 }
 
+/// `message` with another sender and body (its canonical bytes and id follow).
+fn message_with(origin: u32, nonce: u64, at: u64, sender: [u8; 32], body: Vec<u8>) -> NewMessage {
+    let mut m = message(origin, DST, nonce, at);
+    let decoded = isthmus_protocol::Message {
+        nonce,
+        origin,
+        sender: isthmus_protocol::Address32(sender),
+        destination: DST,
+        recipient: isthmus_protocol::Address32(m.recipient),
+        deadline: m.deadline,
+        body: body.clone(),
+    };
+    m.sender = sender;
+    m.body = body;
+    m.canonical = decoded.encode();
+    m.id = MessageId(keccak(&m.canonical));
+    m
+}
+
+/// A payment app's payments stay open until the receipt batch carrying their
+/// receipts is delivered back to the origin; other senders' messages and bodies that
+/// are not payments are not payments.
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn payments_stay_open_until_their_receipt_is_delivered_at_the_origin(pool: PgPool) {
+    let store = store(pool.clone()).await;
+    let app = [0xa9; 32];
+    let payment = |amount: u8| {
+        let mut body = vec![0u8; 160];
+        body[127] = amount;
+        body[128..131].copy_from_slice(b"EUR");
+        body
+    };
+    let sent = [
+        message_with(SRC, 0, 3, app, payment(10)),
+        message_with(SRC, 1, 3, app, payment(20)),
+        message_with(SRC, 2, 3, [0x11; 32], payment(40)),
+        message_with(SRC, 3, 3, app, b"a note, not a payment".to_vec()),
+    ];
+    store
+        .record_observed(observe_key(), block(3), &sent, "observer")
+        .await
+        .unwrap();
+    assert!(store.open_payments(&[]).await.unwrap().is_empty());
+    let open = |apps: Vec<(u32, [u8; 32])>| {
+        let store = store.clone();
+        async move {
+            let mut bodies: Vec<(u32, u8)> = store
+                .open_payments(&apps)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|p| (p.route.source, p.body[127]))
+                .collect();
+            bodies.sort_unstable();
+            bodies
+        }
+    };
+    assert_eq!(open(vec![(SRC, app)]).await, [(SRC, 10), (SRC, 20)]);
+    // The app is named per origin: on another ledger the same bytes are another app.
+    assert!(open(vec![(DST, app)]).await.is_empty());
+
+    // The receipt of the first payment arrives in a batch (a message from DST):
+    // still open until that batch is delivered at the origin.
+    let carrier = message(DST, SRC, 0, 5);
+    let receipt = ObservedReceipt {
+        message_id: sent[0].id,
+        carried_by: carrier.id,
+        outcome: ReceiptOutcome::Delivered,
+        result: [0u8; 32],
+    };
+    let carrier_key = CursorKey {
+        ledger: DST,
+        destination: None,
+        stage: Stage::Observe,
+    };
+    store
+        .record_observed_round(
+            carrier_key,
+            ObservedRange {
+                block: block(5),
+                messages: std::slice::from_ref(&carrier),
+                rejected: &[],
+                receipts: std::slice::from_ref(&receipt),
+                light_client: None,
+            },
+            "observer",
+        )
+        .await
+        .unwrap();
+    assert_eq!(open(vec![(SRC, app)]).await, [(SRC, 10), (SRC, 20)]);
+    for (from, to) in [
+        (MessageStatus::Observed, MessageStatus::Verified),
+        (MessageStatus::Verified, MessageStatus::Attested),
+        (MessageStatus::Attested, MessageStatus::Submitted),
+    ] {
+        store
+            .transition_many(&[carrier.id], from, to, &json!({}), "w")
+            .await
+            .unwrap();
+    }
+    store
+        .record_deliveries(
+            &[NewDelivery {
+                message_id: carrier.id,
+                destination: SRC,
+                tx_hash: [0xdd; 32],
+                block_number: 900,
+                block_hash: Some([0xde; 32]),
+                gas_used: None,
+                checkpoint_digest: None,
+                batch_index: 0,
+                batch_size: 1,
+            }],
+            MessageStatus::Submitted,
+            "w",
+        )
+        .await
+        .unwrap();
+    assert_eq!(open(vec![(SRC, app)]).await, [(SRC, 20)]);
+}
+
 #[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
 async fn receipts_commit_with_their_batch_once_and_join_the_log(pool: PgPool) {
     let store = store(pool.clone()).await;

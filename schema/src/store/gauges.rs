@@ -6,7 +6,7 @@ use sqlx::Row;
 
 use super::{Result, Store};
 use crate::error::StoreError;
-use crate::types::{MessageStatus, Route};
+use crate::types::{LedgerId, MessageStatus, Route};
 
 /// How many messages of a route are in a status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,7 +49,54 @@ pub struct RoundTrips {
     pub p95: f64,
 }
 
+/// A payment whose escrow is still held on its origin: sent by a payment app, its
+/// receipt not yet delivered back there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenPayment {
+    /// The route of the payment.
+    pub route: Route,
+    /// Its body (the app's payment encoding, which the caller decodes).
+    pub body: Vec<u8>,
+}
+
+/// Bytes of a clearing payment's body: `abi.encode(uetr, debtor, creditor, amount,
+/// currency)`, five words.
+pub const PAYMENT_BODY_LEN: i32 = 160;
+
 impl Store {
+    /// The payments of `apps` (origin ledger, sender) whose escrow is still open:
+    /// their message has no receipt yet, or the receipt batch carrying it has not been
+    /// delivered to the origin (where it settles or returns the escrow).
+    pub async fn open_payments(&self, apps: &[(LedgerId, [u8; 32])]) -> Result<Vec<OpenPayment>> {
+        if apps.is_empty() {
+            return Ok(Vec::new());
+        }
+        let origins: Vec<i64> = apps.iter().map(|(o, _)| i64::from(*o)).collect();
+        let senders: Vec<Vec<u8>> = apps.iter().map(|(_, s)| s.to_vec()).collect();
+        let rows = sqlx::query(
+            "SELECT m.origin, m.destination, m.body FROM messages m \
+             JOIN unnest($1::bigint[], $2::bytea[]) AS a(origin, sender) \
+               ON a.origin = m.origin AND a.sender = m.sender \
+             WHERE octet_length(m.body) = $3 AND m.status <> 'rejected' \
+               AND NOT EXISTS (SELECT 1 FROM receipts r JOIN messages b ON b.id = r.carried_by \
+                               WHERE r.message_id = m.id AND b.status = 'delivered')",
+        )
+        .bind(&origins)
+        .bind(&senders)
+        .bind(PAYMENT_BODY_LEN)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::db("open payments"))?;
+        rows.iter()
+            .map(|row| {
+                Ok(OpenPayment {
+                    route: route(row)?,
+                    body: row.try_get("body").map_err(StoreError::db("body"))?,
+                })
+            })
+            .collect()
+    }
+
     /// Per route with pending messages that have a deadline, the nearest one: a
     /// message close to it and still undelivered may end `expired`.
     pub async fn nearest_deadlines(&self) -> Result<Vec<NearestDeadline>> {

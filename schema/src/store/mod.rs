@@ -35,7 +35,9 @@ mod ingest;
 mod lightclient;
 mod transitions;
 
-pub use gauges::{NearestDeadline, OldestPending, RoundTrips, StatusCount};
+pub use gauges::{
+    NearestDeadline, OldestPending, OpenPayment, RoundTrips, StatusCount, PAYMENT_BODY_LEN,
+};
 pub use lightclient::ConsensusFault;
 
 type Result<T> = std::result::Result<T, StoreError>;
