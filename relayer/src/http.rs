@@ -30,8 +30,8 @@ pub struct Handles {
     pub ledgers: Vec<LedgerHandle>,
     /// The metrics the pipeline updates.
     pub metrics: Metrics,
-    /// The payment apps whose escrow is exported: (ledger id, app as `Address32`).
-    pub payment_apps: Vec<(u32, [u8; 32])>,
+    /// The escrow of the configured payment apps, read at each scrape.
+    pub escrow: std::sync::Arc<crate::payments::Escrow>,
 }
 
 /// The routes.
@@ -141,9 +141,7 @@ async fn refresh(handles: &Handles) -> Result<(), isthmus_schema::StoreError> {
     let oldest = handles.store.oldest_pending().await?;
     let deadlines = handles.store.nearest_deadlines().await?;
     let round_trips = handles.store.round_trips().await?;
-    let escrow = crate::payments::escrow_by_route(
-        &handles.store.open_payments(&handles.payment_apps).await?,
-    );
+    let escrow = handles.escrow.outstanding(&handles.store).await?;
     handles.metrics.escrow_outstanding.reset();
     for ((route, currency), amount) in escrow {
         handles

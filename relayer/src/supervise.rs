@@ -281,11 +281,13 @@ pub fn handles(ctx: &Context, settings: &Settings) -> Handles {
         store: ctx.store.clone(),
         ledgers: ctx.ledgers.values().cloned().collect(),
         metrics: ctx.metrics.clone(),
-        payment_apps: settings
-            .ledgers
-            .iter()
-            .flat_map(|l| l.payment_apps.iter().map(|app| (l.id, *app)))
-            .collect(),
+        escrow: Arc::new(crate::payments::Escrow::new(
+            settings
+                .ledgers
+                .iter()
+                .flat_map(|l| l.payment_apps.iter().map(|app| (l.id, *app)))
+                .collect(),
+        )),
     }
 }
 

@@ -10,8 +10,8 @@ use isthmus_schema::{
     BlockRef, ChainBreak, Claim, CursorKey, FailureOutcome, FinalityMode, Ledger, LedgerKind,
     LightClientCommit, LightClientRecord, LogEvent, MessageFilter, MessageId, MessageStatus,
     NewAttestation, NewCheckpoint, NewDelivery, NewMessage, ObservedRange, ObservedReceipt,
-    OperatorAction, OperatorActionKind, RejectedEntry, RetryPolicy, Route, Stage, Store,
-    StoreError, VerifiedHeaderRecord, TRANSITIONS,
+    OperatorAction, OperatorActionKind, PaymentApp, RejectedEntry, RetryPolicy, Route, Stage,
+    Store, StoreError, VerifiedHeaderRecord, TRANSITIONS,
 };
 use serde_json::json;
 use sqlx::PgPool;
@@ -2051,7 +2051,7 @@ fn message_with(origin: u32, nonce: u64, at: u64, sender: [u8; 32], body: Vec<u8
 
 /// A payment app's payments stay open until the receipt batch carrying their
 /// receipts is delivered back to the origin; other senders' messages and bodies that
-/// are not payments are not payments.
+/// are not payments are not the app's payments; a scan starts at the app's nonce.
 #[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
 async fn payments_stay_open_until_their_receipt_is_delivered_at_the_origin(pool: PgPool) {
     let store = store(pool.clone()).await;
@@ -2072,24 +2072,30 @@ async fn payments_stay_open_until_their_receipt_is_delivered_at_the_origin(pool:
         .record_observed(observe_key(), block(3), &sent, "observer")
         .await
         .unwrap();
-    assert!(store.open_payments(&[]).await.unwrap().is_empty());
-    let open = |apps: Vec<(u32, [u8; 32])>| {
+    assert!(store.payments_from(&[]).await.unwrap().is_empty());
+    // (origin, nonce, amount while open) of the app's payments from `from_nonce`.
+    let scan = |origin: u32, from_nonce: u64| {
         let store = store.clone();
         async move {
-            let mut bodies: Vec<(u32, u8)> = store
-                .open_payments(&apps)
+            let mut rows: Vec<(u32, u64, Option<u8>)> = store
+                .payments_from(&[PaymentApp {
+                    origin,
+                    sender: app,
+                    from_nonce,
+                }])
                 .await
                 .unwrap()
                 .into_iter()
-                .map(|p| (p.route.source, p.body[127]))
+                .map(|p| (p.route.source, p.nonce, p.open_body.map(|b| b[127])))
                 .collect();
-            bodies.sort_unstable();
-            bodies
+            rows.sort_unstable();
+            rows
         }
     };
-    assert_eq!(open(vec![(SRC, app)]).await, [(SRC, 10), (SRC, 20)]);
+    assert_eq!(scan(SRC, 0).await, [(SRC, 0, Some(10)), (SRC, 1, Some(20))]);
+    assert_eq!(scan(SRC, 1).await, [(SRC, 1, Some(20))]);
     // The app is named per origin: on another ledger the same bytes are another app.
-    assert!(open(vec![(DST, app)]).await.is_empty());
+    assert!(scan(DST, 0).await.is_empty());
 
     // The receipt of the first payment arrives in a batch (a message from DST):
     // still open until that batch is delivered at the origin.
@@ -2119,7 +2125,7 @@ async fn payments_stay_open_until_their_receipt_is_delivered_at_the_origin(pool:
         )
         .await
         .unwrap();
-    assert_eq!(open(vec![(SRC, app)]).await, [(SRC, 10), (SRC, 20)]);
+    assert_eq!(scan(SRC, 0).await, [(SRC, 0, Some(10)), (SRC, 1, Some(20))]);
     for (from, to) in [
         (MessageStatus::Observed, MessageStatus::Verified),
         (MessageStatus::Verified, MessageStatus::Attested),
@@ -2148,7 +2154,7 @@ async fn payments_stay_open_until_their_receipt_is_delivered_at_the_origin(pool:
         )
         .await
         .unwrap();
-    assert_eq!(open(vec![(SRC, app)]).await, [(SRC, 20)]);
+    assert_eq!(scan(SRC, 0).await, [(SRC, 0, None), (SRC, 1, Some(20))]);
 }
 
 #[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]

@@ -49,49 +49,85 @@ pub struct RoundTrips {
     pub p95: f64,
 }
 
-/// A payment whose escrow is still held on its origin: sent by a payment app, its
-/// receipt not yet delivered back there.
+/// A payment app whose payments the escrow metric reads: its origin ledger, its
+/// sender (`Address32`), and the nonce from which its payments may still be open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PaymentApp {
+    /// The ledger the app sends from.
+    pub origin: LedgerId,
+    /// The app, as the sender of its messages.
+    pub sender: [u8; 32],
+    /// Every payment of the app below this nonce is known to be closed.
+    pub from_nonce: u64,
+}
+
+/// A payment of a [`PaymentApp`] from its `from_nonce` on.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OpenPayment {
+pub struct PaymentRow {
     /// The route of the payment.
     pub route: Route,
-    /// Its body (the app's payment encoding, which the caller decodes).
-    pub body: Vec<u8>,
+    /// The app that sent it.
+    pub sender: [u8; 32],
+    /// Its nonce.
+    pub nonce: u64,
+    /// Its body while its escrow is open (no receipt delivered back to the origin
+    /// yet); None once closed.
+    pub open_body: Option<Vec<u8>>,
 }
 
 /// Bytes of a clearing payment's body: `abi.encode(uetr, debtor, creditor, amount,
-/// currency)`, five words.
+/// currency)`, five words (the size `messages_payments_idx` holds).
 pub const PAYMENT_BODY_LEN: i32 = 160;
 
 impl Store {
-    /// The payments of `apps` (origin ledger, sender) whose escrow is still open:
-    /// their message has no receipt yet, or the receipt batch carrying it has not been
-    /// delivered to the origin (where it settles or returns the escrow).
-    pub async fn open_payments(&self, apps: &[(LedgerId, [u8; 32])]) -> Result<Vec<OpenPayment>> {
+    /// The payments of `apps` from each app's `from_nonce` on, each with its body
+    /// while its escrow is open: its message has no receipt yet, or the receipt batch
+    /// carrying the receipt has not been delivered to the origin (where it settles or
+    /// returns the escrow). Reads `messages_payments_idx`.
+    pub async fn payments_from(&self, apps: &[PaymentApp]) -> Result<Vec<PaymentRow>> {
         if apps.is_empty() {
             return Ok(Vec::new());
         }
-        let origins: Vec<i64> = apps.iter().map(|(o, _)| i64::from(*o)).collect();
-        let senders: Vec<Vec<u8>> = apps.iter().map(|(_, s)| s.to_vec()).collect();
+        let origins: Vec<i64> = apps.iter().map(|a| i64::from(a.origin)).collect();
+        let senders: Vec<Vec<u8>> = apps.iter().map(|a| a.sender.to_vec()).collect();
+        let from: Vec<String> = apps.iter().map(|a| a.from_nonce.to_string()).collect();
         let rows = sqlx::query(
-            "SELECT m.origin, m.destination, m.body FROM messages m \
-             JOIN unnest($1::bigint[], $2::bytea[]) AS a(origin, sender) \
-               ON a.origin = m.origin AND a.sender = m.sender \
-             WHERE octet_length(m.body) = $3 AND m.status <> 'rejected' \
-               AND NOT EXISTS (SELECT 1 FROM receipts r JOIN messages b ON b.id = r.carried_by \
-                               WHERE r.message_id = m.id AND b.status = 'delivered')",
+            "SELECT m.origin, m.destination, m.sender, m.nonce::text AS nonce_text, \
+                    CASE WHEN EXISTS (SELECT 1 FROM receipts r \
+                                      JOIN messages b ON b.id = r.carried_by \
+                                      WHERE r.message_id = m.id AND b.status = 'delivered') \
+                         THEN NULL ELSE m.body END AS open_body \
+             FROM unnest($1::bigint[], $2::bytea[], $3::text[]) AS a(origin, sender, low) \
+             JOIN messages m ON m.origin = a.origin AND m.sender = a.sender \
+                            AND m.nonce >= a.low::numeric AND octet_length(m.body) = $4 \
+             WHERE m.status <> 'rejected'",
         )
         .bind(&origins)
         .bind(&senders)
+        .bind(&from)
         .bind(PAYMENT_BODY_LEN)
         .fetch_all(&self.pool)
         .await
-        .map_err(StoreError::db("open payments"))?;
+        .map_err(StoreError::db("payments"))?;
         rows.iter()
             .map(|row| {
-                Ok(OpenPayment {
+                let sender: Vec<u8> = row.try_get("sender").map_err(StoreError::db("sender"))?;
+                let nonce: String = row.try_get("nonce_text").map_err(StoreError::db("nonce"))?;
+                Ok(PaymentRow {
                     route: route(row)?,
-                    body: row.try_get("body").map_err(StoreError::db("body"))?,
+                    sender: <[u8; 32]>::try_from(sender.as_slice()).map_err(|_| {
+                        StoreError::Decode {
+                            what: "sender",
+                            reason: format!("{} bytes", sender.len()),
+                        }
+                    })?,
+                    nonce: nonce.parse().map_err(|_| StoreError::Decode {
+                        what: "nonce",
+                        reason: nonce.clone(),
+                    })?,
+                    open_body: row
+                        .try_get("open_body")
+                        .map_err(StoreError::db("open_body"))?,
                 })
             })
             .collect()

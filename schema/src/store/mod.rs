@@ -36,7 +36,8 @@ mod lightclient;
 mod transitions;
 
 pub use gauges::{
-    NearestDeadline, OldestPending, OpenPayment, RoundTrips, StatusCount, PAYMENT_BODY_LEN,
+    NearestDeadline, OldestPending, PaymentApp, PaymentRow, RoundTrips, StatusCount,
+    PAYMENT_BODY_LEN,
 };
 pub use lightclient::ConsensusFault;
 
