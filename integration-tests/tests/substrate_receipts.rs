@@ -34,6 +34,8 @@ async fn holdings(app: &ClearingApp<Client>) -> U256 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn payments_between_evm_and_substrate_settle_or_come_back_exactly_once() {
+    const ESCROW_TO_SUB: &str = "isthmus_escrow_outstanding{currency=\"EUR\",route=\"evm-a->sub\"}";
+    const ESCROW_TO_EVM: &str = "isthmus_escrow_outstanding{currency=\"EUR\",route=\"sub->evm-a\"}";
     let devnet = Devnet::start_with_substrate_receipts().await;
     let sub = devnet.sub.as_ref().unwrap();
     let a = &devnet.a;
@@ -86,6 +88,27 @@ async fn payments_between_evm_and_substrate_settle_or_come_back_exactly_once() {
     for m in &mut consortium.members {
         m.start();
     }
+    // While the payments wait for their receipts, each route shows its escrow (the
+    // clearing app and the clearing pallet are payment apps in the members'
+    // configuration): 100 + 40 + 600 + 30 from evm-a, 70 + 20 + 10 from sub.
+    let bank0 = &consortium.members[0];
+    let (mut to_sub_seen, mut to_evm_seen) = (false, false);
+    let watching = std::time::Instant::now();
+    while !(to_sub_seen && to_evm_seen) && watching.elapsed() < DELIVERY {
+        // Nothing while the member's HTTP server is not up yet.
+        let url = format!("http://127.0.0.1:{}/metrics", bank0.port);
+        if let Ok(text) = async { reqwest::get(&url).await?.text().await }.await {
+            to_sub_seen |= metric(&text, ESCROW_TO_SUB) == Some(770.0);
+            to_evm_seen |= metric(&text, ESCROW_TO_EVM) == Some(100.0);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        to_sub_seen && to_evm_seen,
+        "the escrow of the payments never showed (evm-a->sub {to_sub_seen}, sub->evm-a \
+         {to_evm_seen})\n{}",
+        bank0.metrics().await
+    );
 
     // Once the pallet has sent a receipt batch back (its outbox holds more than the
     // three payments), a member is killed with SIGKILL and restarted.
@@ -200,6 +223,17 @@ async fn payments_between_evm_and_substrate_settle_or_come_back_exactly_once() {
                 && text.contains("taken on sub in"),
             "{}: {text}",
             m.name
+        );
+        // Every receipt is back: no escrow is outstanding any more.
+        assert!(
+            wait_until(Duration::from_secs(30), || async {
+                let text = m.metrics().await;
+                metric(&text, ESCROW_TO_SUB).is_none() && metric(&text, ESCROW_TO_EVM).is_none()
+            })
+            .await,
+            "{}: {}",
+            m.name,
+            m.metrics().await
         );
         let out = m.isthmus(&["audit", "verify"]);
         assert!(
