@@ -211,6 +211,63 @@ while [[ -z "$shown" ]]; do
   fi
 done
 
+echo "== payments with a round trip between evm-a and sub (the clearing app and the clearing pallet)"
+sub_bank_b=0x$(printf '0b%.0s' {1..32})
+nobody=0x$(printf 'ee%.0s' {1..32})
+pay_sub() { # label uetr creditor amount: evm-a's bank-a pays a bank on sub
+  local out
+  if ! out=$("$CAST" send --json --gas-limit 600000 --rpc-url "$rpc_a" --private-key "0x$DEVNET_DAPP_KEY" "$clearing_a" \
+       'pay(uint32,bytes32,bytes32,bytes32,uint256,uint64)' 3 "$(printf '0x%064x' "$2")" "$(b32 bank-a)" "$3" "$4" 0 2>>"$STATE/send.log"); then
+    echo "demo: paying ($1) failed: $(tail -n1 "$STATE/send.log")" >&2
+    exit 1
+  fi
+  jq -r --arg outbox "$outbox_a" '.logs[] | select((.address | ascii_downcase) == $outbox) | .topics[1]' <<<"$out"
+}
+pay_from_sub() { # label uetr creditor amount: the pallet's bank 0x0a.. (//Ferdie) pays a bank on evm-a
+  if ! as_member bank-a devnet pay --config "$CONFIG" --ledger sub --to evm-a --key-env DEVNET_DAPP_SEED \
+       --uetr "$(printf '0x%064x' "$2")" --creditor "$3" --amount "$4" 2>>"$STATE/send.log"; then
+    echo "demo: paying ($1) failed: $(tail -n1 "$STATE/send.log")" >&2
+    exit 1
+  fi
+}
+to_sub=$(pay_sub "to sub" 104 "$sub_bank_b" 120)
+to_sub_refused=$(pay_sub "to sub, no such bank" 105 "$nobody" 15)
+from_sub=$(pay_from_sub "from sub" 106 "$(b32 bank-b)" 80)
+from_sub_refused=$(pay_from_sub "from sub, no such bank" 107 "$(b32 bank-z)" 5)
+printf '   %-32s %s\n' "evm-a: 120 to sub's bank 0x0b.." "$to_sub" "evm-a: 15 to sub's bank 0xee.." "$to_sub_refused" \
+  "sub: 80 to evm-a's bank-b" "$from_sub" "sub: 5 to evm-a's bank-z" "$from_sub_refused"
+escrow_metric() { curl -s http://127.0.0.1:7101/metrics | grep -E '^isthmus_escrow_outstanding\{' | sed 's/^/   bank-a: /'; }
+echo "   in escrow while the receipts travel (bank-a's metrics):"
+escrow_metric
+# A payment from sub has ended once its receipt was taken on sub: bank-a's history
+# shows the receipt batch delivered there.
+taken() { [[ $(as_member bank-a status --config "$CONFIG" --json "$1" 2>/dev/null | jq -r '.receipt.carrier_status // empty') == delivered ]]; }
+while :; do
+  s1=$(state "$to_sub"); s2=$(state "$to_sub_refused")
+  [[ "$s1" != 1 && "$s2" != 1 ]] && taken "$from_sub" && taken "$from_sub_refused" && break
+  if ((SECONDS > deadline + TIMEOUT_S)); then
+    echo "demo: the receipts between evm-a and sub did not all come back; see $STATE/*.log and 'isthmus status <id>'" >&2
+    exit 1
+  fi
+  sleep 2
+done
+outcome() { as_member bank-a status --config "$CONFIG" --json "$1" | jq -r '.receipt.outcome'; }
+printf '   %-32s %s\n' "evm-a: 120 to sub's bank 0x0b.." "$(name "$s1")" "evm-a: 15 to sub's bank 0xee.." "$(name "$s2")" \
+  "sub: 80 to evm-a's bank-b" "receipt $(outcome "$from_sub") (settled)" "sub: 5 to evm-a's bank-z" "receipt $(outcome "$from_sub_refused") (returned)"
+[[ "$s1" == 2 && "$s2" == 3 && $(outcome "$from_sub") == delivered && $(outcome "$from_sub_refused") == refused ]] \
+  || { echo "demo: expected settled, returned both ways" >&2; exit 1; }
+printf '   evm-a: bank-a %s, bank-b %s, sub'"'"'s account %s, escrow %s\n' \
+  "$(balance $rpc_a "$clearing_a" bank-a)" "$(balance $rpc_a "$clearing_a" bank-b)" "$(account $rpc_a "$clearing_a" 3)" "$(escrowed)"
+# bank-a's history learns of a receipt batch another member delivered from the
+# destination's events, a moment later.
+while [[ -n $(escrow_metric) ]]; do
+  if ((SECONDS > deadline + TIMEOUT_S)); then
+    echo "demo: escrow still outstanding after every receipt came back:" >&2; escrow_metric >&2; exit 1
+  fi
+  sleep 1
+done
+echo "   in escrow now (bank-a's metrics): none"
+
 echo "== summary (bank-a's history)"
 psql postgres://postgres@127.0.0.1:5432/isthmus_devnet -P pager=off -c "
   SELECT s.name || ' -> ' || d.name AS route, count(*) AS sent,

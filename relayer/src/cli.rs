@@ -495,6 +495,49 @@ pub enum DevnetCommand {
     /// Writes `ca.pem`, `<name>.pem` and `<name>.key` (owner-readable only). Devnet
     /// only: a real consortium's CA issues its members' certificates.
     Certificates(DevnetCertificatesArgs),
+    /// Pay through the clearing pallet of a configured Substrate ledger, from a bank
+    /// the key operates (the devnet's first bank, `0x0a…`, which `//Ferdie`
+    /// operates): the amount moves into escrow until the payment's receipt comes
+    /// back, then settles or returns to the bank. Prints the payment's message id.
+    Pay(DevnetPayArgs),
+}
+
+/// Arguments of `devnet pay`.
+#[derive(Debug, Args)]
+pub struct DevnetPayArgs {
+    /// Configuration file.
+    #[arg(long, short = 'c', value_name = "FILE", env = CONFIG_ENV, default_value = DEFAULT_CONFIG)]
+    pub config: PathBuf,
+    /// The Substrate ledger to pay from (`[[ledgers]] name`).
+    #[arg(long, value_name = "NAME")]
+    pub ledger: String,
+    /// The ledger the creditor bank is on.
+    #[arg(long, value_name = "LEDGER")]
+    pub to: String,
+    /// End-to-end id, 0x + 64 hex digits: the pallet takes each once.
+    #[arg(long, value_name = "HEX32")]
+    pub uetr: String,
+    /// Paying bank on this ledger, 0x + 64 hex digits.
+    #[arg(
+        long,
+        value_name = "HEX32",
+        default_value = "0x0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a"
+    )]
+    pub debtor: String,
+    /// Receiving bank on the destination, 0x + 64 hex digits.
+    #[arg(long, value_name = "HEX32")]
+    pub creditor: String,
+    /// Amount in the currency's smallest unit.
+    #[arg(long)]
+    pub amount: u128,
+    /// Unix seconds after which the payment must not be credited (0 = never); a later
+    /// delivery returns it.
+    #[arg(long, default_value_t = 0)]
+    pub deadline: u64,
+    /// Environment variable holding the paying account's sr25519 secret URI or 0x
+    /// seed (the devnet's `//Ferdie`).
+    #[arg(long, value_name = "VAR")]
+    pub key_env: String,
 }
 
 /// Arguments of `devnet certificates`.

@@ -11,7 +11,7 @@ mod certificates;
 
 pub use certificates::{DevnetCa, Issued};
 
-use crate::cli::{DevnetCertificatesArgs, DevnetEvmArgs, DevnetSubstrateArgs};
+use crate::cli::{DevnetCertificatesArgs, DevnetEvmArgs, DevnetPayArgs, DevnetSubstrateArgs};
 use crate::commands::{self, Outcome};
 use crate::RelayerError;
 
@@ -230,6 +230,72 @@ pub async fn substrate(
     out.flush()?;
     crate::supervise::wait_for_shutdown().await?;
     drop(chain);
+    Ok(Outcome::Success)
+}
+
+/// `devnet pay`: a payment through the clearing pallet of a Substrate devnet ledger.
+pub async fn pay(args: &DevnetPayArgs, out: &mut dyn Write) -> Result<Outcome, RelayerError> {
+    let Some(config) = commands::load(&args.config, out)? else {
+        return Ok(Outcome::Problems);
+    };
+    let file = args.config.display();
+    let ledger = devnet_ledger(&config, &args.config, &args.ledger, LedgerKind::Substrate)?;
+    let to = config.ledger(&args.to).ok_or_else(|| {
+        let names: Vec<&str> = config.ledgers.iter().map(|l| l.name.as_str()).collect();
+        RelayerError::Usage(format!(
+            "--to {}: no such ledger in {file}; configured: {}",
+            args.to,
+            names.join(", ")
+        ))
+    })?;
+    let hex32 = |flag: &str, raw: &str| -> Result<[u8; 32], RelayerError> {
+        let mut out = [0u8; 32];
+        match raw
+            .strip_prefix("0x")
+            .map(|d| hex::decode_to_slice(d, &mut out))
+        {
+            Some(Ok(())) => Ok(out),
+            _ => Err(RelayerError::Usage(format!(
+                "--{flag} {raw}: write 0x followed by 64 hex digits"
+            ))),
+        }
+    };
+    let (uetr, debtor, creditor) = (
+        hex32("uetr", &args.uetr)?,
+        hex32("debtor", &args.debtor)?,
+        hex32("creditor", &args.creditor)?,
+    );
+    let url = ledger.rpc.first().ok_or_else(|| {
+        RelayerError::Usage(format!(
+            "ledgers `{}` in {file} has no rpc URL",
+            ledger.name
+        ))
+    })?;
+    let secret = isthmus_config::KeySource::Env(args.key_env.clone()).load_substrate_secret()?;
+    let fail = |what: String| RelayerError::Dispatch(format!("paying on {}: {what}", ledger.name));
+    let client = isthmus_adapter_substrate::SubstrateClient::connect(url)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let payer = isthmus_adapter_substrate::Destination::from_secret(client, secret.expose())
+        .map_err(|_| {
+            RelayerError::Usage(format!(
+                "--key-env {}: no usable sr25519 secret; use a secret URI such as `//Ferdie` \
+                 or 0x and 64 hex digits",
+                args.key_env
+            ))
+        })?;
+    let id = isthmus_adapter_substrate::devnet::pay(
+        &payer,
+        to.id,
+        uetr,
+        debtor,
+        creditor,
+        args.amount,
+        args.deadline,
+    )
+    .await
+    .map_err(|e| fail(e.to_string()))?;
+    writeln!(out, "0x{}", hex::encode(id.0))?;
     Ok(Outcome::Success)
 }
 

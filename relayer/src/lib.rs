@@ -86,6 +86,10 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, RelayerError>
             logging::init(cli_format, None, isthmus_config::DEFAULT_LOG_LEVEL)?;
             devnet::certificates(&args, out)
         }
+        Command::Devnet(DevnetCommand::Pay(args)) => {
+            logging::init(cli_format, None, isthmus_config::DEFAULT_LOG_LEVEL)?;
+            devnet::pay(&args, out).await
+        }
         Command::Devnet(DevnetCommand::Substrate(args)) => {
             logging::init(cli_format, None, isthmus_config::DEFAULT_LOG_LEVEL)?;
             devnet::substrate(&args, out).await

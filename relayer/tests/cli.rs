@@ -279,6 +279,61 @@ fn validate_names_an_unknown_key_and_its_file() {
     );
 }
 
+/// `devnet pay` names what is wrong with its input before it connects to anything.
+#[test]
+fn devnet_pay_refuses_bad_input_with_the_flag_and_the_fix() {
+    let config = examples().join("devnet.toml");
+    let bank = format!("0x{}", "0b".repeat(32));
+    let pay = |args: &[&str]| {
+        let mut all = vec!["devnet", "pay", "-c", config.to_str().unwrap()];
+        all.extend_from_slice(args);
+        isthmus().args(&all).output().expect("runs")
+    };
+    for (args, expected) in [
+        (
+            vec!["--ledger", "evm-a", "--to", "sub", "--uetr", &bank],
+            "ledgers `evm-a`",
+        ),
+        (
+            vec!["--ledger", "sub", "--to", "nowhere", "--uetr", &bank],
+            "--to nowhere: no such ledger",
+        ),
+        (
+            vec!["--ledger", "sub", "--to", "evm-a", "--uetr", "0x12"],
+            "--uetr 0x12: write 0x followed by 64 hex digits",
+        ),
+        (
+            vec![
+                "--ledger", "sub", "--to", "evm-a", "--uetr", &bank, "--debtor", "0a",
+            ],
+            "--debtor 0a: write 0x followed by 64 hex digits",
+        ),
+        (
+            vec![
+                "--ledger",
+                "sub",
+                "--to",
+                "evm-a",
+                "--uetr",
+                &bank,
+                "--key-env",
+                "ISTHMUS_TEST_UNSET_SEED",
+            ],
+            "ISTHMUS_TEST_UNSET_SEED",
+        ),
+    ] {
+        let mut full = args.clone();
+        full.extend_from_slice(&["--creditor", &bank, "--amount", "5"]);
+        if !full.contains(&"--key-env") {
+            full.extend_from_slice(&["--key-env", "ISTHMUS_TEST_UNSET_SEED"]);
+        }
+        let output = pay(&full);
+        assert!(!output.status.success(), "{args:?}: {output:?}");
+        let err = stderr(&output);
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+}
+
 #[test]
 fn validate_fails_cleanly_on_a_missing_file() {
     let output = isthmus()
