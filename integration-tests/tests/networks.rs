@@ -12,6 +12,24 @@ use std::time::Duration;
 
 use isthmus_integration_tests::*;
 
+/// Starts `member`, which must stop by itself with a failure within a minute;
+/// returns its log.
+async fn refuses_to_start(member: &mut Member, who: &str) -> String {
+    member.start();
+    let mut status = None;
+    assert!(
+        wait_until(Duration::from_secs(60), || {
+            status = member.exited();
+            std::future::ready(status.is_some())
+        })
+        .await,
+        "{who} kept running:\n{}",
+        std::fs::read_to_string(&member.log).unwrap_or_default()
+    );
+    assert!(!status.unwrap().success(), "{who} exited with success");
+    std::fs::read_to_string(&member.log).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_of_another_network_refuses_to_start_and_signs_nothing() {
     let devnet = Devnet::start().await;
@@ -22,19 +40,7 @@ async fn a_member_of_another_network_refuses_to_start_and_signs_nothing() {
         "ISTHMUS_CONSORTIUM__NETWORK".to_owned(),
         staging.to_string(),
     ));
-    bank0.start();
-    let mut status = None;
-    assert!(
-        wait_until(Duration::from_secs(60), || {
-            status = bank0.exited();
-            std::future::ready(status.is_some())
-        })
-        .await,
-        "a member of another network kept running:\n{}",
-        std::fs::read_to_string(&bank0.log).unwrap_or_default()
-    );
-    assert!(!status.unwrap().success());
-    let log = std::fs::read_to_string(&bank0.log).unwrap();
+    let log = refuses_to_start(bank0, "a member of another network").await;
     let expected = format!(
         "takes checkpoints of network {}, but consortium.network is {staging}",
         isthmus_adapter_evm::devnet::NETWORK
@@ -189,19 +195,7 @@ async fn a_replaced_outbox_is_followed_when_it_continues_the_nonces_and_refused_
     let bank0 = &mut consortium.members[0];
     set_ledger_key(&bank0.config, "evm-a", "outbox", restarted.address());
     set_ledger_key(&bank0.config, "evm-b", "inbox", inbox.address());
-    bank0.start();
-    let mut status = None;
-    assert!(
-        wait_until(Duration::from_secs(60), || {
-            status = bank0.exited();
-            std::future::ready(status.is_some())
-        })
-        .await,
-        "a member kept running on an Outbox that restarted its nonces:\n{}",
-        std::fs::read_to_string(&bank0.log).unwrap_or_default()
-    );
-    assert!(!status.unwrap().success());
-    let log = std::fs::read_to_string(&bank0.log).unwrap();
+    let log = refuses_to_start(bank0, "a member on an Outbox that restarted its nonces").await;
     assert!(
         log.contains(&format!(
             "starts at nonce 0, but this history holds message 0x{} at nonce 2, which \

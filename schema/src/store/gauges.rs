@@ -75,15 +75,15 @@ pub struct PaymentRow {
     pub open_body: Option<Vec<u8>>,
 }
 
-/// Bytes of a clearing payment's body: `abi.encode(uetr, debtor, creditor, amount,
-/// currency)`, five words (the size `messages_payments_idx` holds).
-pub const PAYMENT_BODY_LEN: i32 = 160;
-
 impl Store {
     /// The payments of `apps` from each app's `from_nonce` on, each with its body
     /// while its escrow is open: its message has no receipt yet, or the receipt batch
     /// carrying the receipt has not been delivered to the origin (where it settles or
-    /// returns the escrow). Reads `messages_payments_idx`.
+    /// returns the escrow). A payment is a 160-byte body (`abi.encode(uetr, debtor,
+    /// creditor, amount, currency)`), read through `messages_payments_idx`: the size is
+    /// a literal in the query, as the planner uses a partial index only for a
+    /// condition it can prove without the parameters (prepared statements are planned
+    /// once for all values).
     pub async fn payments_from(&self, apps: &[PaymentApp]) -> Result<Vec<PaymentRow>> {
         if apps.is_empty() {
             return Ok(Vec::new());
@@ -99,13 +99,12 @@ impl Store {
                          THEN NULL ELSE m.body END AS open_body \
              FROM unnest($1::bigint[], $2::bytea[], $3::text[]) AS a(origin, sender, low) \
              JOIN messages m ON m.origin = a.origin AND m.sender = a.sender \
-                            AND m.nonce >= a.low::numeric AND octet_length(m.body) = $4 \
+                            AND m.nonce >= a.low::numeric AND octet_length(m.body) = 160 \
              WHERE m.status <> 'rejected'",
         )
         .bind(&origins)
         .bind(&senders)
         .bind(&from)
-        .bind(PAYMENT_BODY_LEN)
         .fetch_all(&self.pool)
         .await
         .map_err(StoreError::db("payments"))?;

@@ -35,10 +35,7 @@ mod ingest;
 mod lightclient;
 mod transitions;
 
-pub use gauges::{
-    NearestDeadline, OldestPending, PaymentApp, PaymentRow, RoundTrips, StatusCount,
-    PAYMENT_BODY_LEN,
-};
+pub use gauges::{NearestDeadline, OldestPending, PaymentApp, PaymentRow, RoundTrips, StatusCount};
 pub use lightclient::ConsensusFault;
 
 type Result<T> = std::result::Result<T, StoreError>;
