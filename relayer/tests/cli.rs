@@ -285,7 +285,12 @@ fn devnet_pay_refuses_bad_input_with_the_flag_and_the_fix() {
     let config = examples().join("devnet.toml");
     let bank = format!("0x{}", "0b".repeat(32));
     let pay = |args: &[&str]| {
-        let mut all = vec!["devnet", "pay", "-c", config.to_str().unwrap()];
+        let mut all = vec![
+            "devnet",
+            "pay",
+            "-c",
+            config.to_str().expect("a UTF-8 path"),
+        ];
         all.extend_from_slice(args);
         isthmus().args(&all).output().expect("runs")
     };
