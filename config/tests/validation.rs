@@ -349,7 +349,7 @@ fn payment_apps_are_each_ledgers_own_kind_of_address_listed_once() {
         )?;
         let settings = valid(&config);
         let mut padded = [0u8; 32];
-        padded[12..].copy_from_slice(&hex::decode(&EVM_APP[2..]).unwrap());
+        padded[12..].copy_from_slice(&hex::decode(&EVM_APP[2..]).expect("hex"));
         assert_eq!(settings.ledgers[0].payment_apps, [padded]);
         assert_eq!(settings.ledgers[1].payment_apps, [[0xab; 32]]);
         let none = valid(&load(jail, BASE)?);
