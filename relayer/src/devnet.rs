@@ -248,17 +248,12 @@ pub async fn pay(args: &DevnetPayArgs, out: &mut dyn Write) -> Result<Outcome, R
             names.join(", ")
         ))
     })?;
-    let hex32 = |flag: &str, raw: &str| -> Result<[u8; 32], RelayerError> {
-        let mut out = [0u8; 32];
-        match raw
-            .strip_prefix("0x")
-            .map(|d| hex::decode_to_slice(d, &mut out))
-        {
-            Some(Ok(())) => Ok(out),
-            _ => Err(RelayerError::Usage(format!(
+    let hex32 = |flag: &str, raw: &str| {
+        crate::attest::parse_hex32(raw).ok_or_else(|| {
+            RelayerError::Usage(format!(
                 "--{flag} {raw}: write 0x followed by 64 hex digits"
-            ))),
-        }
+            ))
+        })
     };
     let (uetr, debtor, creditor) = (
         hex32("uetr", &args.uetr)?,

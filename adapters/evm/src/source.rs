@@ -284,7 +284,7 @@ impl EvmSource {
     /// zero leaves below it. The node's answer needs no proof: a wrong one gives a
     /// tree whose root differs from the proven root, so nothing is attested from it.
     pub async fn first_nonce(&self) -> Result<u64, EvmError> {
-        crate::contracts::Outbox::new(self.outbox, std::sync::Arc::new(self.provider.clone()))
+        self.outbox_contract()
             .first_nonce()
             .call()
             .await
@@ -293,13 +293,18 @@ impl EvmSource {
 
     /// Whether this Outbox sent message `id` (its `sent` record is set).
     pub async fn sent(&self, id: [u8; 32]) -> Result<bool, EvmError> {
-        let packed =
-            crate::contracts::Outbox::new(self.outbox, std::sync::Arc::new(self.provider.clone()))
-                .sent(id)
-                .call()
-                .await
-                .map_err(|e| crate::destination::contract_error("sent", e))?;
+        let packed = self
+            .outbox_contract()
+            .sent(id)
+            .call()
+            .await
+            .map_err(|e| crate::destination::contract_error("sent", e))?;
         Ok(!packed.is_zero())
+    }
+
+    /// The Outbox's bindings over this source's provider, for its view calls.
+    fn outbox_contract(&self) -> crate::contracts::Outbox<Provider<Failover>> {
+        crate::contracts::Outbox::new(self.outbox, std::sync::Arc::new(self.provider.clone()))
     }
 
     /// `eth_getProof` of the Outbox's root and count slots at `block`, with the header.

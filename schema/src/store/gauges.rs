@@ -4,7 +4,7 @@
 
 use sqlx::Row;
 
-use super::{Result, Store};
+use super::{arr, get, parse_u64, Result, Store};
 use crate::error::StoreError;
 use crate::types::{LedgerId, MessageStatus, Route};
 
@@ -110,23 +110,11 @@ impl Store {
         .map_err(StoreError::db("payments"))?;
         rows.iter()
             .map(|row| {
-                let sender: Vec<u8> = row.try_get("sender").map_err(StoreError::db("sender"))?;
-                let nonce: String = row.try_get("nonce_text").map_err(StoreError::db("nonce"))?;
                 Ok(PaymentRow {
                     route: route(row)?,
-                    sender: <[u8; 32]>::try_from(sender.as_slice()).map_err(|_| {
-                        StoreError::Decode {
-                            what: "sender",
-                            reason: format!("{} bytes", sender.len()),
-                        }
-                    })?,
-                    nonce: nonce.parse().map_err(|_| StoreError::Decode {
-                        what: "nonce",
-                        reason: nonce.clone(),
-                    })?,
-                    open_body: row
-                        .try_get("open_body")
-                        .map_err(StoreError::db("open_body"))?,
+                    sender: arr(&get::<Vec<u8>>(row, "sender")?, "messages.sender")?,
+                    nonce: parse_u64(&get::<String>(row, "nonce_text")?, "nonce")?,
+                    open_body: get(row, "open_body")?,
                 })
             })
             .collect()
