@@ -238,12 +238,28 @@ fn modules() -> &'static Mutex<HashMap<PathBuf, Pkcs11>> {
     MODULES.get_or_init(Default::default)
 }
 
+/// Held around every slot listing of this process, and around initialising a token.
+///
+/// SoftHSM2 (2.6) keeps one uninitialised slot on offer by adding a slot inside
+/// `C_GetSlotList`, without a lock, under the id "number of tokens". Two threads
+/// listing at once after a token was initialised both add that id, and the module
+/// aborts the process (`SlotManager::insertToken: Assertion 'result.second'`).
+/// Listing slots is rare (opening a key), so every module is serialised here.
+pub(crate) fn slot_listing() -> std::sync::MutexGuard<'static, ()> {
+    static LISTING: Mutex<()> = Mutex::new(());
+    LISTING.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// The slot whose token carries `label`.
 pub(crate) fn find_slot(context: &Pkcs11, spec: &Pkcs11Spec) -> Result<Slot, KeyError> {
     let module_error = |e| call_error(spec, e);
     let mut present = Vec::new();
     let mut matching = Vec::new();
-    for slot in context.get_slots_with_token().map_err(module_error)? {
+    let slots = {
+        let _listing = slot_listing();
+        context.get_slots_with_token().map_err(module_error)?
+    };
+    for slot in slots {
         let info = match context.get_token_info(slot) {
             Ok(info) => info,
             // Removed between the listing and now: it is not there.

@@ -19,7 +19,7 @@ use cryptoki::object::{Attribute, AttributeType, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::types::AuthPin;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::OnceLock;
 use zeroize::Zeroizing;
 
 /// Debian's SoftHSM2 module.
@@ -76,9 +76,9 @@ impl ThrowawayToken {
         let _ = conf(&module);
         let context = context(&module).unwrap_or_else(|e| panic!("loading SoftHSM2: {e}"));
 
-        // Two tests picking the same free slot at once would both initialise it.
-        static INIT: Mutex<()> = Mutex::new(());
-        let _guard = INIT.lock().unwrap_or_else(PoisonError::into_inner);
+        // Two tests picking the same free slot at once would both initialise it, and a
+        // listing while a token is initialised races inside SoftHSM2 (`slot_listing`).
+        let _listing = pkcs11::slot_listing();
         let mut free = None;
         for slot in context.get_all_slots().expect("C_GetSlotList") {
             let info = context.get_token_info(slot).expect("C_GetTokenInfo");

@@ -254,6 +254,30 @@ fn four_threads_sign_through_one_key() {
     }
 }
 
+/// SoftHSM2 adds a slot inside `C_GetSlotList` without a lock: threads that set up
+/// tokens while others open keys made the module abort the whole test process
+/// (`SlotManager::insertToken`) until every listing went through one lock.
+#[test]
+fn tokens_set_up_while_other_threads_open_keys_keep_the_module_alive() {
+    let threads: Vec<_> = (0..6)
+        .map(|t| {
+            std::thread::spawn(move || {
+                for i in 0..4 {
+                    let token = ThrowawayToken::new(&format!("race-{t}-{i}"), SO_PIN, PIN);
+                    let address = token.generate_secp256k1("k");
+                    for _ in 0..3 {
+                        let key = Pkcs11Key::open(&token.spec("k")).expect("opens");
+                        assert_eq!(key.address(), address);
+                    }
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().expect("token thread");
+    }
+}
+
 #[test]
 fn two_keys_on_one_token_and_debug_without_pin() {
     let token = ThrowawayToken::new("two-keys", SO_PIN, PIN);
