@@ -21,6 +21,8 @@ impl frame_system::Config for Test {
     type Block = Block;
     type AccountId = AccountId32;
     type Lookup = sp_runtime::traits::IdentityLookup<AccountId32>;
+    // Priced storage, so that weights which count reads and writes show them.
+    type DbWeight = frame_support::weights::constants::RocksDbWeight;
 }
 
 #[derive_impl(pallet_timestamp::config_preludes::TestDefaultConfig)]
@@ -145,6 +147,19 @@ impl pallet_isthmus::Config for Test {
     type MaxBatch = frame_support::traits::ConstU32<8>;
     type KeepEnded = KeepEnded;
     type WeightInfo = ();
+    #[cfg(feature = "runtime-benchmarks")]
+    type BenchmarkHelper = TimestampHelper;
+}
+
+/// Sets the timestamp pallet's time for the benchmarks.
+#[cfg(feature = "runtime-benchmarks")]
+pub struct TimestampHelper;
+
+#[cfg(feature = "runtime-benchmarks")]
+impl crate::BenchmarkHelper for TimestampHelper {
+    fn set_time(secs: u64) {
+        pallet_timestamp::Now::<Test>::put(secs.saturating_mul(1_000));
+    }
 }
 
 /// Fresh externalities at block 1 (events are recorded from block 1 on), genesis built.

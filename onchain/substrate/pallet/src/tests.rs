@@ -1231,9 +1231,16 @@ fn invalid_vector_encodings_are_refused() {
 fn the_handlers_weight_is_declared_by_the_call_so_a_submitter_cannot_withhold_it() {
     use crate::{Call, MessageHandler, WeightInfo};
     use frame_support::dispatch::GetDispatchInfo;
+    let handler_weight = CountingHandler::weight;
     new_test_ext().execute_with(|| {
         let src = Source::standard();
-        let handler = |i: usize| CountingHandler::weight(src.encoded(i).len() as u32);
+        let db = <<Test as frame_system::Config>::DbWeight as frame_support::traits::Get<
+            frame_support::weights::RuntimeDbWeight,
+        >>::get();
+        // The handler's bound, and the two marks a failing handler has removed.
+        let handler = |i: usize| {
+            CountingHandler::weight(src.encoded(i).len() as u32).saturating_add(db.writes(2))
+        };
         let one = Call::<Test>::process {
             checkpoint: src.checkpoint,
             attestations: src.sigs(&[0, 1]),
@@ -1270,10 +1277,12 @@ fn the_handlers_weight_is_declared_by_the_call_so_a_submitter_cannot_withhold_it
         let receipts =
             Isthmus::message_weight((isthmus_protocol::MESSAGE_HEADER_LEN + 3 * 73) as u32);
         let per_receipt = <Test as crate::Config>::WeightInfo::take_receipt()
-            .saturating_add(<RecordingReceipts as crate::ReceiptHandler>::weight());
+            .saturating_add(<RecordingReceipts as crate::ReceiptHandler>::weight())
+            .saturating_add(db.writes(1));
         assert_eq!(
             receipts,
-            CountingHandler::weight((isthmus_protocol::MESSAGE_HEADER_LEN + 3 * 73) as u32)
+            handler_weight((isthmus_protocol::MESSAGE_HEADER_LEN + 3 * 73) as u32)
+                .saturating_add(db.writes(2))
                 .saturating_add(per_receipt.saturating_mul(3))
         );
         assert!(handlers.ref_time() >= 4_000_000);

@@ -266,6 +266,20 @@ impl pallet_isthmus::Config for Runtime {
     // A day of 6-second blocks: relayers find a message's end long before.
     type KeepEnded = ConstU32<14_400>;
     type WeightInfo = pallet_isthmus::weights::SubstrateWeight<Runtime>;
+    #[cfg(feature = "runtime-benchmarks")]
+    type BenchmarkHelper = BenchmarkTime;
+}
+
+/// Sets the timestamp pallet's time for the benchmarks: its storage only, since
+/// `set_timestamp` would also move Aura's slot.
+#[cfg(feature = "runtime-benchmarks")]
+pub struct BenchmarkTime;
+
+#[cfg(feature = "runtime-benchmarks")]
+impl pallet_isthmus::BenchmarkHelper for BenchmarkTime {
+    fn set_time(secs: u64) {
+        pallet_timestamp::Now::<Runtime>::put(secs.saturating_mul(1_000));
+    }
 }
 
 parameter_types! {
@@ -293,6 +307,11 @@ construct_runtime!(
         Clearing: pallet_isthmus_clearing = 11,
     }
 );
+
+#[cfg(feature = "runtime-benchmarks")]
+mod benches {
+    frame_benchmarking::define_benchmarks!([pallet_isthmus, Isthmus]);
+}
 
 impl_runtime_apis! {
     impl sp_api::Core<Block> for Runtime {
@@ -418,6 +437,36 @@ impl_runtime_apis! {
 
         fn query_length_to_fee(length: u32) -> Balance {
             TransactionPayment::length_to_fee(length)
+        }
+    }
+
+    #[cfg(feature = "runtime-benchmarks")]
+    impl frame_benchmarking::Benchmark<Block> for Runtime {
+        fn benchmark_metadata(
+            extra: bool,
+        ) -> (
+            Vec<frame_benchmarking::BenchmarkList>,
+            Vec<frame_support::traits::StorageInfo>,
+        ) {
+            use frame_benchmarking::BenchmarkList;
+            use frame_support::traits::StorageInfoTrait;
+
+            let mut list = Vec::<BenchmarkList>::new();
+            list_benchmarks!(list, extra);
+            (list, AllPalletsWithSystem::storage_info())
+        }
+
+        fn dispatch_benchmark(
+            config: frame_benchmarking::BenchmarkConfig,
+        ) -> Result<Vec<frame_benchmarking::BenchmarkBatch>, alloc::string::String> {
+            use frame_benchmarking::BenchmarkBatch;
+            use frame_support::traits::WhitelistedStorageKeys;
+
+            let whitelist = AllPalletsWithSystem::whitelisted_storage_keys();
+            let mut batches = Vec::<BenchmarkBatch>::new();
+            let params = (&config, &whitelist);
+            add_benchmarks!(params, batches);
+            Ok(batches)
         }
     }
 
