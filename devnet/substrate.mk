@@ -46,16 +46,14 @@ omni-bencher: ## Install frame-omni-bencher $(OMNI_BENCHER_VERSION) (crates.io) 
 	fi
 
 # Benchmarks run on the dev runtime built with `runtime-benchmarks`, under the
-# runtime's `development` genesis preset; the result replaces weights.rs. Their state
-# is the genesis block's, where the timestamp pallet logs every read of the time (0).
-# Progress is printed per benchmark and step; about five minutes on two cores.
+# runtime's `development` genesis preset; the result replaces weights.rs. Progress is
+# printed per benchmark and step; about seven minutes on two cores.
 PALLET_WEIGHTS = onchain/substrate/pallet/src/weights.rs
 BENCH_STEPS ?= 50
 BENCH_REPEAT ?= 20
 
 pallet-weights: substrate-toolchain omni-bencher ## Benchmark pallet-isthmus on the dev runtime and regenerate its weights.rs (BENCH_STEPS, BENCH_REPEAT).
 	@wasm="$$(bash devnet/substrate-build-runtime.sh benchmarks)" && \
-	RUST_LOG=info,runtime::timestamp=off \
 	"$(OMNI_BENCHER)" v1 benchmark pallet --runtime "$$wasm" \
 	    --pallet pallet_isthmus --extrinsic '*' \
 	    --steps $(BENCH_STEPS) --repeat $(BENCH_REPEAT) \
