@@ -255,8 +255,9 @@ fn four_threads_sign_through_one_key() {
 }
 
 /// SoftHSM2 adds a slot inside `C_GetSlotList` without a lock: threads that set up
-/// tokens while others open keys made the module abort the whole test process
-/// (`SlotManager::insertToken`) until every listing went through one lock.
+/// tokens while others open keys can make the module abort the whole test process
+/// (`SlotManager::insertToken`, seen once in CI) unless every listing goes through
+/// one lock.
 #[test]
 fn tokens_set_up_while_other_threads_open_keys_keep_the_module_alive() {
     let threads: Vec<_> = (0..6)

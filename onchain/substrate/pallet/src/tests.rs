@@ -1231,7 +1231,6 @@ fn invalid_vector_encodings_are_refused() {
 fn the_handlers_weight_is_declared_by_the_call_so_a_submitter_cannot_withhold_it() {
     use crate::{Call, MessageHandler, WeightInfo};
     use frame_support::dispatch::GetDispatchInfo;
-    let handler_weight = CountingHandler::weight;
     new_test_ext().execute_with(|| {
         let src = Source::standard();
         let db = <<Test as frame_system::Config>::DbWeight as frame_support::traits::Get<
@@ -1281,7 +1280,7 @@ fn the_handlers_weight_is_declared_by_the_call_so_a_submitter_cannot_withhold_it
             .saturating_add(db.writes(1));
         assert_eq!(
             receipts,
-            handler_weight((isthmus_protocol::MESSAGE_HEADER_LEN + 3 * 73) as u32)
+            CountingHandler::weight((isthmus_protocol::MESSAGE_HEADER_LEN + 3 * 73) as u32)
                 .saturating_add(db.writes(2))
                 .saturating_add(per_receipt.saturating_mul(3))
         );
