@@ -1198,6 +1198,23 @@ impl Ledger {
     }
 }
 
+/// Balances of the devnet's two banks, plus both ledgers' accounts, plus escrow, in
+/// `app`.
+pub async fn holdings(app: &ClearingApp<Client>) -> U256 {
+    let mut total = app.escrowed().call().await.expect("escrowed");
+    for bank in [BANK_A, BANK_B] {
+        total += app.balance_of(bank).call().await.expect("balance");
+    }
+    for ledger in [1, 2] {
+        total += app
+            .ledger_balance(ledger)
+            .call()
+            .await
+            .expect("ledger balance");
+    }
+    total
+}
+
 /// The value of the series `series` (name and labels exactly as exported) in a
 /// Prometheus text exposition.
 pub fn metric(exposition: &str, series: &str) -> Option<f64> {

@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use ethers::types::U256;
-use isthmus_adapter_evm::contracts::{ClearingApp, EchoRecipient};
+use isthmus_adapter_evm::contracts::EchoRecipient;
 use isthmus_integration_tests::*;
 use isthmus_protocol::{keccak256, Address32};
 
@@ -295,17 +295,4 @@ async fn every_outcome_comes_back_to_the_sending_contract_and_each_history_shows
             String::from_utf8_lossy(&out.stderr)
         );
     }
-}
-
-/// Balances of the devnet's two banks, plus both ledgers' accounts, plus escrow, in
-/// `app`.
-async fn holdings(app: &ClearingApp<Client>) -> U256 {
-    let mut total = app.escrowed().call().await.unwrap();
-    for bank in [BANK_A, BANK_B] {
-        total += app.balance_of(bank).call().await.unwrap();
-    }
-    for ledger in [1, 2] {
-        total += app.ledger_balance(ledger).call().await.unwrap();
-    }
-    total
 }

@@ -34,6 +34,10 @@ pub enum MessageOutcome {
     AlreadyDelivered,
     /// Its deadline passed before inclusion.
     Expired,
+    /// Held by its recipient's controls (a value limit), for this reason: not
+    /// executed, still deliverable; a quorum of the origin's signers releases or
+    /// rejects it (docs/protocol.md, "Holds").
+    Held(String),
 }
 
 /// Where an inbox delivered a message: the transaction (or extrinsic) and its block.

@@ -28,6 +28,7 @@ pub mod attestation;
 pub mod batch;
 pub mod block;
 pub mod checkpoint;
+pub mod holds;
 pub mod merkle;
 pub mod message;
 pub mod network;
@@ -42,6 +43,7 @@ pub use attestation::{
 pub use batch::{Batch, DeliveryRef, MessageOutcome, SeenDelivery};
 pub use block::BlockRef;
 pub use checkpoint::{Checkpoint, CHECKPOINT_DOMAIN_TAG};
+pub use holds::{Hold, HoldAction, HoldDecision, HoldState, LimitChange};
 pub use merkle::{Branch, IncrementalTree, MerkleTree, TreeError, TREE_DEPTH};
 pub use message::{DecodeError, Message, MessageId, MAX_BODY_LEN, MESSAGE_HEADER_LEN, VERSION};
 pub use network::Network;

@@ -89,6 +89,47 @@ pub enum Command {
     /// "Pausing a route").
     #[command(subcommand)]
     Route(RouteCommand),
+    /// List the messages held on their destination by a value control, with their
+    /// amounts, reasons and the decisions signed so far (docs/operations.md,
+    /// "Reviewing holds").
+    Holds(HoldsArgs),
+    /// Sign the release of a held message with this member's attestation key, fetch
+    /// the other members' signatures from their endpoints, and submit the release
+    /// once a quorum of the origin's signers signed. Recorded in the history.
+    Approve(HoldDecisionArgs),
+    /// Sign the rejection of a held message (it ends refused and its payment
+    /// returns), fetch the others' and submit once a quorum signed. Recorded.
+    Reject(HoldDecisionArgs),
+}
+
+/// Arguments of `holds`.
+#[derive(Debug, Args)]
+pub struct HoldsArgs {
+    /// The configuration file.
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Also the holds that ended (released and delivered, rejected, expired).
+    #[arg(long)]
+    pub all: bool,
+    /// At most this many, newest first.
+    #[arg(long, default_value_t = 100)]
+    pub limit: i64,
+}
+
+/// Arguments of `approve` and `reject`.
+#[derive(Debug, Args)]
+pub struct HoldDecisionArgs {
+    /// The configuration file.
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The held message's id (0x and 64 hex digits).
+    pub id: String,
+    /// Why (recorded; required to reject).
+    #[arg(long, default_value = "")]
+    pub reason: String,
+    /// Who is acting (recorded).
+    #[arg(long, env = "USER", default_value = "operator")]
+    pub operator: String,
 }
 
 /// `isthmus route ...`

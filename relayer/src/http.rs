@@ -141,6 +141,22 @@ async fn refresh(handles: &Handles) -> Result<(), isthmus_schema::StoreError> {
     let oldest = handles.store.oldest_pending().await?;
     let deadlines = handles.store.nearest_deadlines().await?;
     let round_trips = handles.store.round_trips().await?;
+    let held = handles.store.held_totals().await?;
+    handles.metrics.held_value.reset();
+    handles.metrics.longest_hold.reset();
+    for h in held {
+        let route = route_name(handles, h.route);
+        handles
+            .metrics
+            .held_value
+            .with_label_values(&[&route])
+            .set(h.value);
+        handles
+            .metrics
+            .longest_hold
+            .with_label_values(&[&route])
+            .set(h.longest_seconds);
+    }
     let escrow = handles.escrow.outstanding(&handles.store).await?;
     handles.metrics.escrow_outstanding.reset();
     for ((route, currency), amount) in escrow {

@@ -20,6 +20,7 @@
 //! - [`attest`]: this member's signing key, the consortium, the peers' endpoints;
 //! - [`signers`], [`routes`]: the consortium's governance of each destination: signer
 //!   sets, route pause and resume;
+//! - [`holds`]: held messages, and the members' signed decisions on them;
 //! - [`http`]: health, readiness, metrics and `/v1/attest` on narrow handles;
 //! - [`metrics`]: the Prometheus metrics.
 
@@ -28,6 +29,7 @@ pub mod cli;
 pub mod commands;
 pub mod devnet;
 mod error;
+pub mod holds;
 pub mod http;
 pub mod ledger;
 pub mod logging;
@@ -167,6 +169,26 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, RelayerError>
                 RouteCommand::SignResume(a) => routes::sign_resume(settings, a, out).await,
                 RouteCommand::Resume(a) => routes::resume(settings, a, out).await,
             }
+        }
+        Command::Holds(args) => {
+            with_config(&args.config.config, cli_format, out, |c, out| {
+                Box::pin(holds::list(c, &args, out))
+            })
+            .await
+        }
+        Command::Approve(args) => {
+            let Some(settings) = operate::load_valid(&args.config.config, out)? else {
+                return Ok(Outcome::Problems);
+            };
+            logging::init(cli_format, settings.log.format, &settings.log.level)?;
+            holds::decide(settings, &args, isthmus_protocol::HoldAction::Release, out).await
+        }
+        Command::Reject(args) => {
+            let Some(settings) = operate::load_valid(&args.config.config, out)? else {
+                return Ok(Outcome::Problems);
+            };
+            logging::init(cli_format, settings.log.format, &settings.log.level)?;
+            holds::decide(settings, &args, isthmus_protocol::HoldAction::Reject, out).await
         }
         Command::Audit(AuditCommand::Verify(args)) => {
             with_config(&args.config, cli_format, out, |c, out| {

@@ -34,6 +34,14 @@ pub struct Metrics {
     /// 1 while a route is paused on its destination (a member paused it; a quorum
     /// resumes it), as this relayer last read it.
     pub route_paused: IntGaugeVec,
+    /// Submissions whose message the destination app held, per route (a message
+    /// counts once per submission that finds it held; `messages{status="held"}`
+    /// counts the messages).
+    pub holds: IntCounterVec,
+    /// Per route, the value of the payments held on their destination.
+    pub held_value: GaugeVec,
+    /// Per route, seconds the longest-held message has waited for a decision.
+    pub longest_hold: GaugeVec,
     /// Outbox logs rejected as malformed, per ledger.
     pub rejected_logs: IntCounterVec,
     /// Seconds a delivery round spends in each phase, per destination.
@@ -142,6 +150,33 @@ impl Metrics {
             &["route"],
         )
         .unwrap_or_else(|e| panic!("static metric definition: {e}"));
+        let holds = IntCounterVec::new(
+            Opts::new(
+                "message_holds_total",
+                "Submissions whose message the destination app held (a value limit): \
+                 not executed until a quorum of the origin's signers releases it",
+            ),
+            &["route"],
+        )
+        .unwrap_or_else(|e| panic!("static metric definition: {e}"));
+        let held_value = GaugeVec::new(
+            Opts::new(
+                "held_value",
+                "Value (smallest unit) of the payments held on their destination, waiting \
+                 for a quorum's decision",
+            ),
+            &["route"],
+        )
+        .unwrap_or_else(|e| panic!("static metric definition: {e}"));
+        let longest_hold = GaugeVec::new(
+            Opts::new(
+                "longest_hold_seconds",
+                "Seconds the longest-held message of the route has waited for a decision \
+                 (its hold expires after 2 days)",
+            ),
+            &["route"],
+        )
+        .unwrap_or_else(|e| panic!("static metric definition: {e}"));
         let round_phase = HistogramVec::new(
             HistogramOpts::new(
                 "delivery_round_phase_seconds",
@@ -246,6 +281,9 @@ impl Metrics {
             Box::new(refused_attestations.clone()),
             Box::new(signer_set_version.clone()),
             Box::new(route_paused.clone()),
+            Box::new(holds.clone()),
+            Box::new(held_value.clone()),
+            Box::new(longest_hold.clone()),
             Box::new(rejected_logs.clone()),
             Box::new(round_phase.clone()),
         ] {
@@ -266,6 +304,9 @@ impl Metrics {
             refused_attestations,
             signer_set_version,
             route_paused,
+            holds,
+            held_value,
+            longest_hold,
             rejected_logs,
             round_phase,
             oldest_pending,

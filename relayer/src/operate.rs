@@ -119,7 +119,7 @@ async fn store(config: &Config) -> Result<Store, RelayerError> {
     ))
 }
 
-fn parse_id(text: &str) -> Result<MessageId, RelayerError> {
+pub(crate) fn parse_id(text: &str) -> Result<MessageId, RelayerError> {
     let digits = text.strip_prefix("0x").unwrap_or(text);
     let bytes = hex::decode(digits)
         .ok()

@@ -1,5 +1,7 @@
-//! The attestation endpoint the other members call: `POST /v1/attest`, served only
-//! with mutual TLS on its own listener.
+//! The endpoint the other members call, served only with mutual TLS on its own
+//! listener: `POST /v1/attest` (sign a checkpoint this member verifies) and
+//! `GET /v1/holds/{id}/{release|reject}` (the signed decisions on a held message this
+//! member recorded: its own, `isthmus approve` / `reject`, and those it was handed).
 //!
 //! What a caller can make this member do is bounded before any light-client work:
 //! - no certificate, or one the consortium CA did not issue: refused at the handshake;
@@ -18,17 +20,18 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-use crate::attest::{AttestRequest, AttestResponse, Endpoint};
+use crate::attest::{parse_hex32, AttestRequest, AttestResponse, Endpoint};
+use crate::holds::SignedDecision;
 use crate::metrics::Metrics;
 use crate::mtls::{Caller, Directory};
 
@@ -111,6 +114,7 @@ pub struct PeerEndpoint {
     limiter: RateLimiter,
     cache: Mutex<Cache>,
     metrics: Metrics,
+    store: Option<isthmus_schema::Store>,
 }
 
 impl PeerEndpoint {
@@ -121,7 +125,14 @@ impl PeerEndpoint {
             limiter,
             cache: Mutex::new(Cache::default()),
             metrics,
+            store: None,
         }
+    }
+
+    /// Serves the hold decisions recorded in `store` too.
+    pub fn with_store(mut self, store: isthmus_schema::Store) -> Self {
+        self.store = Some(store);
+        self
     }
 
     fn refused(&self, reason: &str) {
@@ -143,6 +154,7 @@ impl PeerEndpoint {
 pub fn router(server: Arc<PeerEndpoint>) -> Router {
     Router::new()
         .route("/v1/attest", post(attest))
+        .route("/v1/holds/:id/:decision", get(hold_decisions))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(server)
 }
@@ -214,6 +226,76 @@ async fn attest(
             server.counted(&member, "refused");
             tracing::warn!(%member, origin = request.origin, block = request.block_number, %reason, "refused to attest");
             (StatusCode::UNPROCESSABLE_ENTITY, reason).into_response()
+        }
+    }
+}
+
+/// The signed decisions on held message `id` this member recorded, of one kind.
+async fn hold_decisions(
+    State(server): State<Arc<PeerEndpoint>>,
+    Extension(caller): Extension<Caller>,
+    Path((id, decision)): Path<(String, String)>,
+) -> Response {
+    let Caller::Member(member) = caller else {
+        server.refused("not_member");
+        return (
+            StatusCode::FORBIDDEN,
+            "the client certificate names no member of this consortium\n",
+        )
+            .into_response();
+    };
+    if !server.limiter.allow(&member, Instant::now()) {
+        server.refused("rate_limited");
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("member {member} is over its rate (attestation.rate_per_s); ask again later\n"),
+        )
+            .into_response();
+    }
+    let Some(id) = parse_hex32(&id) else {
+        server.refused("bad_request");
+        return (
+            StatusCode::BAD_REQUEST,
+            "the message id is not 32 bytes of hex\n",
+        )
+            .into_response();
+    };
+    let verdict = match decision.as_str() {
+        "release" => isthmus_schema::HoldVerdict::Release,
+        "reject" => isthmus_schema::HoldVerdict::Reject,
+        _ => {
+            server.refused("bad_request");
+            return (
+                StatusCode::BAD_REQUEST,
+                "the decision is `release` or `reject`\n",
+            )
+                .into_response();
+        }
+    };
+    let Some(store) = &server.store else {
+        return (
+            StatusCode::NOT_FOUND,
+            "this endpoint keeps no hold decisions\n",
+        )
+            .into_response();
+    };
+    match store.hold_decisions(isthmus_schema::MessageId(id)).await {
+        Ok(decisions) => {
+            server.counted(&member, "hold_decisions");
+            let answer: Vec<SignedDecision> = decisions
+                .iter()
+                .filter(|d| d.verdict == verdict)
+                .map(SignedDecision::from)
+                .collect();
+            Json(answer).into_response()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read hold decisions for a peer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "this member's history does not answer; ask again later\n",
+            )
+                .into_response()
         }
     }
 }

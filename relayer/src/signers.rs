@@ -187,7 +187,7 @@ pub(crate) struct Target<'a> {
     pub(crate) handle: LedgerHandle,
     store: Store,
     /// The configured members by signer, to name them in what is printed.
-    names: std::collections::HashMap<EvmAddress, String>,
+    pub(crate) names: std::collections::HashMap<EvmAddress, String>,
 }
 
 /// Connects the destination `destination` for a governance command on `origin`'s

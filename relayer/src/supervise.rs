@@ -304,6 +304,7 @@ pub fn peer_endpoint(ctx: &Context, settings: &AttestationSettings) -> PeerEndpo
         RateLimiter::new(settings.rate_per_s, settings.burst),
         ctx.metrics.clone(),
     )
+    .with_store(ctx.store.clone())
 }
 
 /// Runs the pipeline's tasks until `shutdown` is cancelled; in-flight steps finish or

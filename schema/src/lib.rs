@@ -34,8 +34,9 @@ mod types;
 pub use chain::{RawLogRow, GENESIS_PREV_HASH, LOG_DOMAIN_TAG};
 pub use error::{ChainBreak, StoreError};
 pub use store::{
-    connect, connect_as, redact_url, ConsensusFault, NearestDeadline, OldestPending, PaymentApp,
-    PaymentRow, RoundTrips, StatusCount, Store,
+    connect, connect_as, redact_url, ConsensusFault, HeldMessage, HeldTotal, HoldDecisionRecord,
+    HoldVerdict, NearestDeadline, OldestPending, PaymentApp, PaymentRow, RoundTrips, StatusCount,
+    Store,
 };
 pub use types::{
     AttestationOutcome, AttestationRecord, BlockRef, CheckpointRecord, Claim, Cursor, CursorKey,

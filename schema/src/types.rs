@@ -145,6 +145,10 @@ persisted_enum! {
         /// Refused for good by its recipient on the destination, which consumed it
         /// with a `refused` receipt (terminal).
         Refused = "refused",
+        /// Held on the destination by its recipient's controls (a value limit): not
+        /// executed, still deliverable; submitted again after `next_attempt_at` to see
+        /// whether a quorum released or rejected it (docs/protocol.md, "Holds").
+        Held = "held",
     }
 }
 
@@ -184,6 +188,12 @@ pub const TRANSITIONS: &[(MessageStatus, MessageStatus)] = {
         (DeadLetter, Attested),
         (DeadLetter, Delivered),
         (Expired, Delivered),
+        (Submitted, Held),
+        (Held, Attested),
+        (Held, Delivered),
+        (Held, Refused),
+        (Held, Expired),
+        (Held, DeadLetter),
     ]
 };
 
@@ -194,7 +204,7 @@ impl MessageStatus {
     /// `dead_letter`.
     ///
     /// They are the predicate of the partial index of due messages
-    /// (`messages_due_idx`, migration `0004_due_index.sql`), which a claim can use
+    /// (`messages_due_idx`, migrations `0004_due_index.sql` and `0014_holds.sql`), which a claim can use
     /// only when it asks for these statuses or some of them.
     pub const PENDING: &'static [MessageStatus] = &[
         MessageStatus::Observed,
@@ -202,6 +212,7 @@ impl MessageStatus {
         MessageStatus::Attested,
         MessageStatus::Submitted,
         MessageStatus::Failed,
+        MessageStatus::Held,
     ];
 
     /// Whether `self -> to` is a legal status change.
@@ -227,6 +238,7 @@ impl MessageStatus {
             MessageStatus::Expired => LogEvent::Expired,
             MessageStatus::Rejected => LogEvent::Rejected,
             MessageStatus::Refused => LogEvent::Refused,
+            MessageStatus::Held => LogEvent::Held,
         }
     }
 }
@@ -254,6 +266,11 @@ persisted_enum! {
         Rejected = "rejected",
         /// The message entered `refused`.
         Refused = "refused",
+        /// The message entered `held`.
+        Held = "held",
+        /// A decision on a held message: this member signed its release or
+        /// rejection, or a quorum's decision was submitted (no status change).
+        HoldDecision = "hold_decision",
         /// A receipt of the message was observed: how it ended on its destination,
         /// carried back by a receipt batch (no status change).
         Receipt = "receipt",

@@ -831,6 +831,10 @@ impl EvmDestination {
                     e.id,
                     MessageOutcome::Refused(isthmus_protocol::result_text(&e.code)),
                 ),
+                InboxEvents::MessageHeldFilter(e) => (
+                    e.id,
+                    MessageOutcome::Held(isthmus_protocol::result_text(&e.reason)),
+                ),
                 _ => continue,
             };
             outcomes.push((MessageId(id), outcome));

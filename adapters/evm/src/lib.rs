@@ -21,6 +21,7 @@ mod delivered;
 pub mod destination;
 pub mod devnet;
 pub mod error;
+pub mod holds;
 mod network;
 pub mod route_control;
 pub mod rpc;

@@ -13,14 +13,16 @@ use ethers::contract::{ContractCall, ContractError};
 use ethers::types::{Address, Bytes, TransactionReceipt, U256};
 use isthmus_adapter_evm::contracts::clearing::ClearingAppErrors;
 use isthmus_adapter_evm::contracts::inbox::{
-    MessageDeliveredFilter, MessageExpiredFilter, MessageHandlerFailedFilter, MessageRefusedFilter,
-    MessageSkippedFilter, ReceiptHandlerFailedFilter, ReceiptRefusedFilter, ReceiptTakenFilter,
-    ReceiptsSentFilter,
+    HoldReleasedFilter, MessageDeliveredFilter, MessageExpiredFilter, MessageHandlerFailedFilter,
+    MessageHeldFilter, MessageRefusedFilter, MessageSkippedFilter, ReceiptHandlerFailedFilter,
+    ReceiptRefusedFilter, ReceiptTakenFilter, ReceiptsSentFilter,
 };
 use isthmus_adapter_evm::contracts::outbox::{DispatchFilter, Outbox};
 use isthmus_adapter_evm::contracts::{ClearingApp, EchoRecipient, Inbox, InboxErrors};
+use isthmus_adapter_evm::devnet::DEV_KEY_0;
 use isthmus_protocol::{
-    keccak256, Address32, Checkpoint, MerkleTree, Message, MessageId, Receipt, ReceiptOutcome,
+    keccak256, Address32, Checkpoint, HoldAction, HoldDecision, LimitChange, MerkleTree, Message,
+    MessageId, Receipt, ReceiptOutcome,
 };
 
 const A: u32 = 1;
@@ -798,4 +800,338 @@ fn decode_clearing(e: &ContractError<Client>) -> ClearingAppErrors {
     let data = e.as_revert().unwrap_or_else(|| panic!("not a revert: {e}"));
     <ClearingAppErrors as ethers::abi::AbiDecode>::decode(data)
         .unwrap_or_else(|_| panic!("not a ClearingApp error: {e}"))
+}
+
+/// `digest` signed by test member `i` (or by any key), as the Inbox takes it.
+fn signed_by(key: &k256::ecdsa::SigningKey, digest: &[u8; 32]) -> Bytes {
+    Bytes::from(
+        isthmus_protocol::Attestation::sign(key, digest)
+            .unwrap()
+            .0
+            .to_vec(),
+    )
+}
+
+fn by_members(members: &[usize], digest: &[u8; 32]) -> Vec<Bytes> {
+    members
+        .iter()
+        .map(|&i| signed_by(&member_key(i), digest))
+        .collect()
+}
+
+fn decision(l: &Ledger, origin: u32, id: [u8; 32], action: HoldAction) -> [u8; 32] {
+    HoldDecision { origin, id, action }.evm_digest(l.anvil.chain_id(), l.deployment.inbox.0)
+}
+
+/// The (id, reason) of each `MessageHeld` in `r`.
+fn holds_in(r: &TransactionReceipt) -> Vec<([u8; 32], [u8; 32])> {
+    events::<MessageHeldFilter>(r)
+        .iter()
+        .map(|e| (e.id, e.reason))
+        .collect()
+}
+
+const DAY: u32 = 86_400;
+
+#[tokio::test]
+async fn payments_over_a_limit_are_held_and_only_a_quorum_releases_or_rejects_them() {
+    let (a, b) = pair().await;
+    let (pay_a, app_b, inbox_b) = (clearing(&a), clearing(&b), inbox(&b));
+    mined(pay_a.open_bank(DEBTOR, U256::from(10_000))).await;
+    mined(pay_a.set_bank_owner(DEBTOR, a.admin.address())).await;
+    mined(pay_a.set_peer(B, clearing_of(&b))).await;
+    mined(pay_a.open_ledger_account(B, U256::zero())).await;
+    mined(app_b.open_bank(CREDITOR, U256::zero())).await;
+    mined(app_b.set_peer(A, clearing_of(&a))).await;
+    mined(app_b.open_ledger_account(A, U256::from(10_000))).await;
+    // Payments from A: 300 a day over the route, none above 250.
+    mined(app_b.set_limit(A, [0; 32], 300, DAY, 250)).await;
+    let opening = (holdings(&a).await, holdings(&b).await);
+
+    let id_of = |r: &TransactionReceipt| events::<DispatchFilter>(r)[0].id;
+    let mut ids = Vec::new();
+    for (uetr, amount) in [
+        (1u8, 100u64),
+        (2, 260),
+        (3, 150),
+        (4, 100),
+        (5, 80),
+        (6, 60),
+    ] {
+        let r = mined(pay_a.pay(B, [uetr; 32], DEBTOR, CREDITOR, U256::from(amount), 0)).await;
+        ids.push(id_of(&r));
+    }
+    let [small, large, fits, over, rejected, expires] = ids[..] else {
+        unreachable!()
+    };
+    let r = deliver(&b, &a, &[0, 1, 2, 3, 4, 5]).await;
+    assert_eq!(
+        events::<MessageDeliveredFilter>(&r)
+            .iter()
+            .map(|e| e.id)
+            .collect::<Vec<_>>(),
+        vec![small, fits],
+        "within the limits: delivered at today's cost"
+    );
+    assert_eq!(
+        holds_in(&r),
+        vec![
+            (large, code("large value")),
+            (over, code("over route limit")),
+            (rejected, code("over route limit")),
+            (expires, code("over route limit")),
+        ]
+    );
+    assert_eq!(events::<ReceiptsSentFilter>(&r)[0].count, U256::from(2));
+    assert_eq!(inbox_b.held_count(A).call().await.unwrap(), 4);
+    assert_eq!(
+        app_b.balance_of(CREDITOR).call().await.unwrap(),
+        U256::from(250)
+    );
+    let (state, origin, since, reason) = inbox_b.holds(large).call().await.unwrap();
+    assert_eq!((state, origin, reason), (1, A, code("large value")));
+    assert!(since > 0);
+
+    // Submitted again, a held payment is not executed: it is still held.
+    let r = deliver(&b, &a, &[1]).await;
+    assert_eq!(holds_in(&r), vec![(large, code("large value"))]);
+    assert!(events::<MessageDeliveredFilter>(&r).is_empty());
+    assert_eq!(
+        app_b.balance_of(CREDITOR).call().await.unwrap(),
+        U256::from(250)
+    );
+
+    // Only a quorum of A's current signers releases: one member, the admin, a
+    // stranger to the set, a reject digest, another message's digest and the same
+    // member twice are each short of it.
+    let release = decision(&b, A, large, HoldAction::Release);
+    let admin_key = k256::ecdsa::SigningKey::from_bytes(&DEV_KEY_0.into()).unwrap();
+    for (what, signatures) in [
+        ("one member", by_members(&[0], &release)),
+        (
+            "the admin",
+            vec![
+                signed_by(&admin_key, &release),
+                signed_by(&member_key(0), &release),
+            ],
+        ),
+        ("a stranger", by_members(&[3, 1], &release)),
+        (
+            "a reject digest",
+            vec![
+                signed_by(&member_key(0), &release),
+                signed_by(&member_key(1), &decision(&b, A, large, HoldAction::Reject)),
+            ],
+        ),
+        (
+            "another message",
+            vec![
+                signed_by(&member_key(0), &release),
+                signed_by(&member_key(1), &decision(&b, A, over, HoldAction::Release)),
+            ],
+        ),
+        ("one member twice", by_members(&[1, 1], &release)),
+    ] {
+        let e = revert_of(inbox_b.release_hold(A, large, signatures).call().await);
+        assert!(
+            matches!(e, InboxErrors::QuorumNotReached(_)),
+            "{what}: {e:?}"
+        );
+    }
+    // The Inbox's digest is the members' (protocol crate).
+    assert_eq!(
+        inbox_b
+            .hold_decision_digest(A, large, true)
+            .call()
+            .await
+            .unwrap(),
+        release
+    );
+    // Decisions name the right origin, and only held messages take one.
+    let e = revert_of(
+        inbox_b
+            .release_hold(B, large, by_members(&[0, 1], &release))
+            .call()
+            .await,
+    );
+    assert!(matches!(e, InboxErrors::NotHeld(_)), "{e:?}");
+    let e = revert_of(
+        inbox_b
+            .release_hold(
+                A,
+                small,
+                by_members(&[0, 1], &decision(&b, A, small, HoldAction::Release)),
+            )
+            .call()
+            .await,
+    );
+    assert!(matches!(e, InboxErrors::NotHeld(_)), "{e:?}");
+
+    let r = mined(inbox_b.release_hold(A, large, by_members(&[0, 2], &release))).await;
+    assert_eq!(events::<HoldReleasedFilter>(&r)[0].approvals, U256::from(2));
+    // A replayed approval decides nothing twice.
+    let e = revert_of(
+        inbox_b
+            .release_hold(A, large, by_members(&[0, 2], &release))
+            .call()
+            .await,
+    );
+    assert!(matches!(e, InboxErrors::NotHeld(_)), "{e:?}");
+    let reject = decision(&b, A, rejected, HoldAction::Reject);
+    mined(inbox_b.reject_hold(A, rejected, by_members(&[1, 2], &reject))).await;
+
+    // Released: executed past the limits; rejected: refused; undecided: still held.
+    let r = deliver(&b, &a, &[1, 3, 4]).await;
+    assert_eq!(events::<MessageDeliveredFilter>(&r)[0].id, large);
+    assert_eq!(refusals(&r), vec![(rejected, code("hold rejected"))]);
+    assert_eq!(holds_in(&r), vec![(over, code("over route limit"))]);
+    assert_eq!(
+        app_b.balance_of(CREDITOR).call().await.unwrap(),
+        U256::from(510)
+    );
+    assert_eq!(inbox_b.held_count(A).call().await.unwrap(), 2);
+
+    // A hold that waits past the hold period ends refused, and takes no decision.
+    let period = inbox_b.hold_period().call().await.unwrap();
+    advance(&b, period + 1).await;
+    let e = revert_of(
+        inbox_b
+            .release_hold(
+                A,
+                over,
+                by_members(&[0, 1], &decision(&b, A, over, HoldAction::Release)),
+            )
+            .call()
+            .await,
+    );
+    assert!(matches!(e, InboxErrors::HoldExpired(_)), "{e:?}");
+    let r = deliver(&b, &a, &[3, 5]).await;
+    assert_eq!(
+        refusals(&r),
+        vec![
+            (over, code("hold expired")),
+            (expires, code("hold expired"))
+        ]
+    );
+    assert_eq!(inbox_b.held_count(A).call().await.unwrap(), 0);
+    let (state, ..) = inbox_b.holds(over).call().await.unwrap();
+    assert_eq!(state, 0, "an ended hold is deleted");
+
+    // The receipts come back: released and delivered payments settle, the rejected
+    // and the expired return to the debtor; no value is made or lost anywhere.
+    let receipts = sent(&b).await.len() as u64;
+    deliver(&a, &b, &(0..receipts).collect::<Vec<_>>()).await;
+    for id in [small, large, fits] {
+        assert_eq!(pay_a.escrows(id).call().await.unwrap().4, 2, "settled");
+    }
+    for id in [over, rejected, expires] {
+        assert_eq!(pay_a.escrows(id).call().await.unwrap().4, 3, "returned");
+    }
+    assert_eq!(pay_a.escrowed().call().await.unwrap(), U256::zero());
+    assert_eq!((holdings(&a).await, holdings(&b).await), opening);
+}
+
+#[tokio::test]
+async fn a_limit_refills_over_its_window_and_changes_only_with_a_quorum() {
+    let (_a, b) = pair().await;
+    let app = clearing(&b);
+    let chain = b.anvil.chain_id();
+    // Set up once, by the admin only; a rolling limit needs a window.
+    let e = ClearingApp::new(b.deployment.clearing, stranger(&b))
+        .set_limit(A, DEBTOR, 100, DAY, 0)
+        .call()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(decode_clearing(&e), ClearingAppErrors::NotAdmin(_)),
+        "{e}"
+    );
+    let e = app
+        .set_limit(A, DEBTOR, 100, 0, 0)
+        .call()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(decode_clearing(&e), ClearingAppErrors::BadLimit(_)),
+        "{e}"
+    );
+    mined(app.set_limit(A, DEBTOR, 1_000, DAY, 0)).await;
+    let e = app
+        .set_limit(A, DEBTOR, 5_000, DAY, 0)
+        .call()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(decode_clearing(&e), ClearingAppErrors::LimitExists(_)),
+        "{e}"
+    );
+    let (capacity, window, large, version, available) =
+        app.limit_of(A, DEBTOR).call().await.unwrap();
+    assert_eq!(
+        (capacity, window, large, version, available),
+        (1_000, DAY, 0, 1, 1_000)
+    );
+
+    // A change needs A's quorum over its digest, at the next version; the admin
+    // alone, one member, or a stale version are refused.
+    let change = LimitChange {
+        origin: A,
+        debtor: DEBTOR,
+        capacity: 5_000,
+        window: DAY,
+        large_value: 2_000,
+        version: 2,
+    };
+    let digest = change.evm_digest(chain, b.deployment.clearing.0);
+    assert_eq!(
+        app.limit_change_digest(A, DEBTOR, 5_000, DAY, 2_000, 2)
+            .call()
+            .await
+            .unwrap(),
+        digest
+    );
+    let change_call = |signatures: Vec<Bytes>, version: u32| {
+        app.change_limit(A, DEBTOR, 5_000, DAY, 2_000, version, signatures)
+    };
+    let admin_key = k256::ecdsa::SigningKey::from_bytes(&DEV_KEY_0.into()).unwrap();
+    for (what, signatures) in [
+        ("none", vec![]),
+        ("the admin", vec![signed_by(&admin_key, &digest)]),
+        ("one member", by_members(&[2], &digest)),
+        ("one member twice", by_members(&[2, 2], &digest)),
+    ] {
+        let e = change_call(signatures, 2).call().await.unwrap_err();
+        assert!(
+            matches!(
+                decode_clearing(&e),
+                ClearingAppErrors::LimitQuorumNotReached(_)
+            ),
+            "{what}: {e}"
+        );
+    }
+    mined(change_call(by_members(&[0, 2], &digest), 2)).await;
+    let e = change_call(by_members(&[0, 2], &digest), 2)
+        .call()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(decode_clearing(&e), ClearingAppErrors::WrongLimitVersion(_)),
+        "replayed: {e}"
+    );
+    let (capacity, _, large, version, available) = app.limit_of(A, DEBTOR).call().await.unwrap();
+    // A raised limit keeps what was left, not a fresh allowance.
+    assert_eq!(
+        (capacity, large, version, available),
+        (5_000, 2_000, 2, 1_000)
+    );
+    // And refills over its window: a quarter of a day is a quarter of the capacity.
+    advance(&b, u64::from(DAY / 4)).await;
+    let (.., available) = app.limit_of(A, DEBTOR).call().await.unwrap();
+    assert!(
+        (2_250..=2_270).contains(&available),
+        "1,000 left plus 5,000 / 4, within the seconds of mining: {available}"
+    );
+    advance(&b, u64::from(DAY)).await;
+    let (.., available) = app.limit_of(A, DEBTOR).call().await.unwrap();
+    assert_eq!(available, 5_000, "never above the capacity");
 }

@@ -64,6 +64,13 @@ struct IdOnly {
 
 #[derive(DecodeAsType)]
 #[decode_as_type(crate_path = "scale_decode")]
+struct HeldFields {
+    id: [u8; 32],
+    reason: [u8; 32],
+}
+
+#[derive(DecodeAsType)]
+#[decode_as_type(crate_path = "scale_decode")]
 struct RefusedFields {
     id: [u8; 32],
     code: [u8; 32],
@@ -457,6 +464,11 @@ impl Destination {
                         .map(|v| v.to_string())
                         .unwrap_or_else(|| fields.to_string());
                     outcomes.push((MessageId(f.id), MessageOutcome::HandlerFailed(error)));
+                }
+                "MessageHeld" => {
+                    let f = event.decode_fields_unchecked_as::<HeldFields>()?;
+                    let reason = isthmus_protocol::result_text(&f.reason);
+                    outcomes.push((MessageId(f.id), MessageOutcome::Held(reason)));
                 }
                 "MessageSkipped" => {
                     // The pallet skips only a message that ended before.

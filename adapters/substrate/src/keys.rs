@@ -82,6 +82,14 @@ pub fn route_state_key(origin: u32) -> Vec<u8> {
     by_origin("RouteStates", origin)
 }
 
+/// Key of `Isthmus::Holds[id]` (`Identity` of the message id; the value is a
+/// `Hold`, absent when the message is not held).
+pub fn hold_key(id: &[u8; 32]) -> Vec<u8> {
+    let mut key = value_key(PALLET, "Holds");
+    key.extend_from_slice(id);
+    key
+}
+
 /// Key of `System::BlockHash[number]` (`Twox64Concat` of the block number).
 pub fn block_hash_key(number: u32) -> Vec<u8> {
     let mut key = value_key("System", "BlockHash");

@@ -18,6 +18,7 @@ pub mod destination;
 pub mod devnet;
 mod error;
 pub mod failover;
+pub mod holds;
 pub mod keys;
 mod network;
 pub mod route_control;

@@ -2,7 +2,9 @@
 pragma solidity 0.8.37;
 
 import {Administered} from "./Administered.sol";
-import {IMessageRecipient, IReceiptRecipient} from "./IMessageRecipient.sol";
+import {CheckpointLib} from "./CheckpointLib.sol";
+import {IHoldingRecipient, IMessageRecipient, IReceiptRecipient} from "./IMessageRecipient.sol";
+import {Inbox} from "./Inbox.sol";
 import {Outbox} from "./Outbox.sol";
 
 /// @title Example inter-bank clearing application.
@@ -37,8 +39,17 @@ import {Outbox} from "./Outbox.sol";
 /// is retried, whatever order messages arrive in (docs/protocol.md). A call from
 /// someone other than the Inbox reverts too.
 ///
+/// **Value limits** on payments from another ledger (docs/dapps.md, "Value limits"):
+/// per route (`debtor` 0) and per debtor bank of a route, a rolling allowance that
+/// refills over a window and a large-value threshold. A payment over either is held
+/// (`Held`), not refused: the Inbox keeps it until a quorum of the origin's signers
+/// releases it (`handleReleased`: credited, its value counted against the allowance)
+/// or rejects it, or its hold expires (both return it to the debtor through its
+/// receipt). The admin sets each limit up once; a change needs a quorum of the
+/// origin's current signers, like the signer set itself.
+///
 /// Body: `abi.encode(bytes32 instructionId, bytes32 fromBank, bytes32 toBank, uint256 amount)`.
-contract ClearingApp is IMessageRecipient, IReceiptRecipient, Administered {
+contract ClearingApp is IMessageRecipient, IHoldingRecipient, IReceiptRecipient, Administered {
     address public immutable inbox;
     /// @notice This ledger's Outbox, which payments leave through.
     Outbox public immutable outbox;
@@ -81,6 +92,28 @@ contract ClearingApp is IMessageRecipient, IReceiptRecipient, Administered {
     mapping(bytes32 => bool) public sentUetr;
     mapping(bytes32 => bool) public creditedUetr;
 
+    /// @notice A value control of a route (`debtor` 0) or of one debtor bank of it, in
+    /// two slots. `capacity` 0: no rolling limit; `largeValue` 0: no threshold.
+    struct Limit {
+        uint128 capacity;
+        uint128 largeValue;
+        /// @dev Seconds the allowance takes to refill from 0 to `capacity`.
+        uint32 window;
+        /// @dev 0: never set up; +1 per change.
+        uint32 version;
+        uint128 available;
+        uint64 updated;
+    }
+
+    /// @notice keccak256(abi.encode(origin, debtor)) => its limit (`limitOf`).
+    mapping(bytes32 => Limit) internal limits;
+    /// @notice Domain tag of a limit change digest (docs/protocol.md, "Holds").
+    bytes32 public constant LIMIT_CHANGE_TAG = keccak256("isthmus clearing limit change v1");
+    /// @notice Reasons a payment is held.
+    bytes32 public constant LARGE_VALUE = "large value";
+    bytes32 public constant OVER_ROUTE_LIMIT = "over route limit";
+    bytes32 public constant OVER_BANK_LIMIT = "over bank limit";
+
     event BankOpened(bytes32 indexed bank, uint256 balance);
     event DebitorSet(uint32 indexed origin, bytes32 indexed sender, bytes32 indexed bank, bool allowed);
     event PaymentSettled(bytes32 indexed instructionId, bytes32 indexed fromBank, bytes32 indexed toBank, uint256 amount);
@@ -118,6 +151,17 @@ contract ClearingApp is IMessageRecipient, IReceiptRecipient, Administered {
     error DuplicatePayment(bytes32 uetr);
     error LedgerAccountExists(uint32 ledger);
     error NoOpenEscrow(bytes32 id);
+    /// @notice A rolling limit needs a window of at least one second.
+    error BadLimit();
+    /// @notice The limit is set up already: it changes only by `changeLimit`.
+    error LimitExists(uint32 origin, bytes32 debtor);
+    /// @notice A change must carry the next version of the limit.
+    error WrongLimitVersion(uint32 expected, uint32 got);
+    /// @notice Fewer than the origin's threshold of its current signers signed.
+    error LimitQuorumNotReached(uint256 have, uint256 need);
+    event LimitSet(
+        uint32 indexed origin, bytes32 indexed debtor, uint128 capacity, uint32 window, uint128 largeValue, uint32 version
+    );
 
     constructor(address inbox_, Outbox outbox_, address admin_, bytes3 currency_) Administered(admin_) {
         if (inbox_ == address(0) || address(outbox_) == address(0)) revert ZeroAddress();
@@ -194,6 +238,136 @@ contract ClearingApp is IMessageRecipient, IReceiptRecipient, Administered {
         }
     }
 
+    /// @notice Sets up the limit of payments from `origin` (`debtor` 0: all of them;
+    /// otherwise those of that debtor bank), once: `capacity` per `window` seconds,
+    /// refilling steadily (0: no rolling limit), and payments above `largeValue` held
+    /// whatever the allowance (0: none).
+    function setLimit(uint32 origin, bytes32 debtor, uint128 capacity, uint32 window, uint128 largeValue)
+        external
+        onlyAdmin
+    {
+        if (limits[_limitKey(origin, debtor)].version != 0) revert LimitExists(origin, debtor);
+        _setLimit(origin, debtor, capacity, window, largeValue, 1);
+    }
+
+    /// @notice Changes a limit set up before, at `version` (its version + 1), with a
+    /// quorum of `origin`'s current signers (as the Inbox has them) over
+    /// `limitChangeDigest`. Nobody alone, and not the admin, loosens a limit.
+    function changeLimit(
+        uint32 origin,
+        bytes32 debtor,
+        uint128 capacity,
+        uint32 window,
+        uint128 largeValue,
+        uint32 version,
+        bytes[] calldata signatures
+    ) external {
+        uint32 current = limits[_limitKey(origin, debtor)].version;
+        if (current == 0 || version != current + 1) revert WrongLimitVersion(current + 1, version);
+        _requireQuorum(origin, limitChangeDigest(origin, debtor, capacity, window, largeValue, version), signatures);
+        _setLimit(origin, debtor, capacity, window, largeValue, version);
+    }
+
+    /// @dev Reverts unless a quorum of `origin`'s current signers (the Inbox's) signed
+    /// `digest`; each signer counts once.
+    function _requireQuorum(uint32 origin, bytes32 digest, bytes[] calldata signatures) internal view {
+        (, address[] memory signers, uint8 threshold,,,) = Inbox(inbox).signerSets(origin);
+        uint256 have;
+        uint256 seen;
+        for (uint256 i = 0; i < signatures.length && have < threshold; i++) {
+            address signer = CheckpointLib.recover(digest, signatures[i]);
+            if (signer == address(0)) continue;
+            for (uint256 k = 0; k < signers.length; k++) {
+                if (signers[k] != signer || seen & (1 << k) != 0) continue;
+                seen |= 1 << k;
+                have++;
+            }
+        }
+        if (threshold == 0 || have < threshold) revert LimitQuorumNotReached(have, threshold);
+    }
+
+    /// @notice The digest `origin`'s signers sign to change a limit: it binds the
+    /// chain, this app, the limit's key, its new values and version.
+    function limitChangeDigest(
+        uint32 origin,
+        bytes32 debtor,
+        uint128 capacity,
+        uint32 window,
+        uint128 largeValue,
+        uint32 version
+    ) public view returns (bytes32) {
+        return keccak256(
+            abi.encodePacked(
+                LIMIT_CHANGE_TAG, block.chainid, address(this), origin, debtor, capacity, window, largeValue, version
+            )
+        );
+    }
+
+    /// @notice The limit of payments from `origin` (`debtor` 0: the route's), and the
+    /// allowance left now.
+    function limitOf(uint32 origin, bytes32 debtor)
+        external
+        view
+        returns (uint128 capacity, uint32 window, uint128 largeValue, uint32 version, uint128 available)
+    {
+        Limit storage l = limits[_limitKey(origin, debtor)];
+        return (l.capacity, l.window, l.largeValue, l.version, l.capacity == 0 ? 0 : _available(l));
+    }
+
+    function _limitKey(uint32 origin, bytes32 debtor) internal pure returns (bytes32) {
+        return keccak256(abi.encode(origin, debtor));
+    }
+
+    /// @dev Sets a limit's values; a new one starts full, a changed one keeps what it
+    /// had left (refilled to now), up to its new capacity.
+    function _setLimit(
+        uint32 origin,
+        bytes32 debtor,
+        uint128 capacity,
+        uint32 window,
+        uint128 largeValue,
+        uint32 version
+    ) internal {
+        if (capacity != 0 && window == 0) revert BadLimit();
+        Limit storage l = limits[_limitKey(origin, debtor)];
+        uint128 left = l.version == 0 || l.capacity == 0 ? capacity : _available(l);
+        l.capacity = capacity;
+        l.largeValue = largeValue;
+        l.window = window;
+        l.version = version;
+        l.available = left < capacity ? left : capacity;
+        l.updated = uint64(block.timestamp);
+        emit LimitSet(origin, debtor, capacity, window, largeValue, version);
+    }
+
+    /// @dev The allowance of `l` refilled to now: `capacity` per `window`, capped.
+    function _available(Limit storage l) internal view returns (uint128) {
+        uint256 cap = l.capacity;
+        uint256 refill = cap * (block.timestamp - l.updated) / l.window;
+        uint256 a = uint256(l.available) + refill;
+        return uint128(a < cap ? a : cap);
+    }
+
+    /// @dev Applies the limit `key` to a payment of `amount`: the reason to hold it
+    /// (0: none), or, when it passes (or `released` overrides it), its value taken from
+    /// the allowance (down to 0 for a released one).
+    function _control(bytes32 key, uint256 amount, bool released, bytes32 overLimit) internal returns (bytes32) {
+        Limit storage l = limits[key];
+        uint256 cap = l.capacity;
+        uint256 large = l.largeValue;
+        if (cap == 0 && large == 0) return 0;
+        if (!released && large != 0 && amount > large) return LARGE_VALUE;
+        if (cap == 0) return 0;
+        uint256 available = _available(l);
+        if (amount > available) {
+            if (!released) return overLimit;
+            available = amount;
+        }
+        l.available = uint128(available - amount);
+        l.updated = uint64(block.timestamp);
+        return 0;
+    }
+
     /// @notice Opens a new bank with its initial balance. An open bank's balance only
     /// changes by settled payments: opening it again is refused.
     function openBank(bytes32 bank, uint256 balance) external onlyAdmin {
@@ -217,7 +391,7 @@ contract ClearingApp is IMessageRecipient, IReceiptRecipient, Administered {
 
     function handle(uint32 origin, bytes32 sender, bytes calldata body) external returns (bytes32) {
         if (msg.sender != inbox) revert NotInbox();
-        if (body.length == 160) return _credit(origin, sender, body);
+        if (body.length == 160) return _credit(origin, sender, body, false);
         if (body.length != 128) {
             emit InstructionRejected(bytes32(0), "malformed instruction");
             return 0;
@@ -245,10 +419,19 @@ contract ClearingApp is IMessageRecipient, IReceiptRecipient, Administered {
         return instructionId;
     }
 
+    /// @notice A payment a quorum released from its hold: credited past the limits that
+    /// held it (its value still counts against their allowance).
+    function handleReleased(uint32 origin, bytes32 sender, bytes calldata body) external returns (bytes32) {
+        if (msg.sender != inbox) revert NotInbox();
+        if (body.length != 160) revert Refused("malformed payment");
+        return _credit(origin, sender, body, true);
+    }
+
     /// @dev A payment from `origin`: credits the creditor out of the origin's account
-    /// here, or refuses it for good (its receipt returns it to the debtor there).
-    function _credit(uint32 origin, bytes32 sender, bytes calldata body) internal returns (bytes32) {
-        (bytes32 uetr,, bytes32 creditor, uint256 amount, bytes3 cur) =
+    /// here, refuses it for good (its receipt returns it to the debtor there), or holds
+    /// it when it is over a limit (not `released`).
+    function _credit(uint32 origin, bytes32 sender, bytes calldata body, bool released) internal returns (bytes32) {
+        (bytes32 uetr, bytes32 debtor, bytes32 creditor, uint256 amount, bytes3 cur) =
             abi.decode(body, (bytes32, bytes32, bytes32, uint256, bytes3));
         if (sender == 0 || sender != peer[origin]) revert Refused("untrusted sender");
         if (cur != currency) revert Refused("wrong currency");
@@ -257,6 +440,9 @@ contract ClearingApp is IMessageRecipient, IReceiptRecipient, Administered {
         uint256 liquidity = ledgerBalance[origin];
         if (liquidity < amount) revert Refused("insufficient funds");
         if (balanceOf[creditor] > type(uint256).max - amount) revert Refused("balance overflow");
+        bytes32 hold = _control(_limitKey(origin, 0), amount, released, OVER_ROUTE_LIMIT);
+        if (hold == 0) hold = _control(_limitKey(origin, debtor), amount, released, OVER_BANK_LIMIT);
+        if (hold != 0) revert Held(hold);
         creditedUetr[uetr] = true;
         ledgerBalance[origin] = liquidity - amount;
         balanceOf[creditor] += amount;

@@ -3,7 +3,7 @@ pragma solidity 0.8.37;
 
 import {Administered} from "./Administered.sol";
 import {CheckpointLib} from "./CheckpointLib.sol";
-import {IMessageRecipient, IReceiptRecipient} from "./IMessageRecipient.sol";
+import {IHoldingRecipient, IMessageRecipient, IReceiptRecipient} from "./IMessageRecipient.sol";
 import {IsthmusMessage} from "./IsthmusMessage.sol";
 import {MerkleLib} from "./MerkleLib.sol";
 import {Outbox} from "./Outbox.sol";
@@ -44,6 +44,15 @@ import {Outbox} from "./Outbox.sol";
 /// resumes it (`resume`). While paused, every submission of the origin's checkpoints
 /// reverts, so nothing of the route is executed or consumed (docs/protocol.md,
 /// "Route pause").
+///
+/// Holds: a recipient may hold a message (`IMessageRecipient.Held(reason)`, for a
+/// value limit or a large payment). The Inbox records the hold and the message stays
+/// deliverable but is not executed: only a quorum of the origin's current signers
+/// decides it, over the message id (`releaseHold`, `rejectHold`). A released message
+/// is executed at its next submission (`IHoldingRecipient.handleReleased`); a rejected
+/// one, or one held longer than `HOLD_PERIOD`, ends `refused` there, and its receipt
+/// returns the payment to its sender. No single member, and not the admin, can
+/// release a hold (docs/protocol.md, "Holds").
 contract Inbox is Administered {
     using IsthmusMessage for bytes;
 
@@ -66,6 +75,9 @@ contract Inbox is Administered {
         /// bits pruned, `prune`) or at the Inbox this one replaced (`setOrigin`).
         /// In the threshold's slot too.
         uint64 firstNonce;
+        /// @dev Messages of the origin held and not ended yet, in the threshold's slot:
+        /// while it is 0 a submission reads no hold.
+        uint32 held;
         address[] signers;
         /// @dev Version of the signer set: 0 as set up, +1 per update.
         uint64 version;
@@ -111,7 +123,31 @@ contract Inbox is Administered {
         bytes buf;
         uint256 n;
         uint64 firstNonce;
+        uint32 held;
     }
+
+    /// @notice A held message (`holds`): its origin, since when, why, and whether a
+    /// quorum decided it.
+    struct Hold {
+        uint8 state;
+        uint32 origin;
+        uint64 since;
+        bytes32 reason;
+    }
+
+    /// @notice Hold states.
+    uint8 public constant HOLD_HELD = 1;
+    uint8 public constant HOLD_RELEASED = 2;
+    uint8 public constant HOLD_REJECTED = 3;
+    /// @notice How long a hold may wait for a decision: a held message submitted
+    /// later ends refused with `HOLD_EXPIRED`.
+    uint64 public constant HOLD_PERIOD = 2 days;
+    /// @notice Refusal codes of a hold that ended without being released.
+    bytes32 public constant HOLD_EXPIRED = "hold expired";
+    bytes32 public constant HOLD_REJECTED_CODE = "hold rejected";
+    /// @notice Domain tags of the hold decision digests (docs/protocol.md, "Holds").
+    bytes32 public constant HOLD_RELEASE_TAG = keccak256("isthmus hold release v1");
+    bytes32 public constant HOLD_REJECT_TAG = keccak256("isthmus hold reject v1");
 
     /// @notice Ledger id of this ledger.
     uint32 public immutable localDomain;
@@ -152,6 +188,8 @@ contract Inbox is Administered {
     /// @notice id => hash of (destination, outcome, result) of a receipt whose
     /// sender's `onReceipt` reverted; `retryReceipt` repeats the call.
     mapping(bytes32 => bytes32) public pendingReceipts;
+    /// @notice id => the hold of a message held and not ended (deleted when it ends).
+    mapping(bytes32 => Hold) public holds;
 
     /// @notice Domain tag of a signer-set update digest (docs/protocol.md).
     bytes32 public constant SIGNER_SET_UPDATE_TAG = keccak256("isthmus signer set update v1");
@@ -186,6 +224,13 @@ contract Inbox is Administered {
     event MessageRefused(bytes32 indexed id, uint32 indexed origin, uint64 nonce, bytes32 code);
     /// @notice The message was submitted after its deadline and ended undelivered.
     event MessageExpired(bytes32 indexed id, uint32 indexed origin, uint64 nonce);
+    /// @notice The message is held (its recipient held it, for `reason`; or it was
+    /// submitted again while held): not executed, still deliverable.
+    event MessageHeld(bytes32 indexed id, uint32 indexed origin, uint64 nonce, bytes32 reason);
+    /// @notice A quorum (`approvals` signers of the current set) released the hold of `id`.
+    event HoldReleased(bytes32 indexed id, uint32 indexed origin, uint256 approvals);
+    /// @notice A quorum rejected the hold of `id`: it ends refused at its next submission.
+    event HoldRejected(bytes32 indexed id, uint32 indexed origin, uint256 approvals);
     /// @notice `count` receipts for `origin` left in the message `message` of the Outbox.
     event ReceiptsSent(uint32 indexed origin, bytes32 message, uint256 count);
     /// @notice The receipt of message `id`, sent from here to `destination`, was taken.
@@ -233,6 +278,10 @@ contract Inbox is Administered {
     error NoPendingReceipt(bytes32 id);
     /// @notice The sender's `onReceipt` reverted again.
     error ReceiptHandlerStillFailing(bytes32 id, bytes reason);
+    /// @notice `id` is not held from that origin (never held, decided, or ended).
+    error NotHeld(bytes32 id);
+    /// @notice The hold of `id` outlived `HOLD_PERIOD`: it can only end refused.
+    error HoldExpired(bytes32 id);
 
     /// @param admin_ Sets up each origin once and hands over the admin role (two steps);
     /// later signer-set changes need a quorum of the current set (`updateSigners`).
@@ -433,6 +482,52 @@ contract Inbox is Administered {
         );
     }
 
+    /// @notice Releases the hold of message `id` from `origin` with a quorum of the
+    /// current set's `signatures` over `holdDecisionDigest(origin, id, true)`: its next
+    /// submission executes it (`IHoldingRecipient.handleReleased`). A decided hold
+    /// takes no further decision, so an approval can never be used twice.
+    function releaseHold(uint32 origin, bytes32 id, bytes[] calldata signatures) external {
+        uint256 have = _decide(origin, id, true, signatures);
+        emit HoldReleased(id, origin, have);
+    }
+
+    /// @notice Rejects the hold of message `id` from `origin` with a quorum of the
+    /// current set's `signatures` over `holdDecisionDigest(origin, id, false)`: its next
+    /// submission ends it refused (`HOLD_REJECTED_CODE`), and its receipt returns it.
+    function rejectHold(uint32 origin, bytes32 id, bytes[] calldata signatures) external {
+        uint256 have = _decide(origin, id, false, signatures);
+        emit HoldRejected(id, origin, have);
+    }
+
+    /// @dev Moves a hold that is still waiting to released or rejected, with a quorum.
+    function _decide(uint32 origin, bytes32 id, bool release, bytes[] calldata signatures)
+        internal
+        returns (uint256 have)
+    {
+        Hold storage h = holds[id];
+        if (h.state != HOLD_HELD || h.origin != origin) revert NotHeld(id);
+        if (block.timestamp > h.since + HOLD_PERIOD) revert HoldExpired(id);
+        uint256 threshold = origins[origin].threshold;
+        if (threshold == 0) revert UnknownOrigin(origin);
+        have = _count(origin, holdDecisionDigest(origin, id, release), signatures, false);
+        if (have < threshold) revert QuorumNotReached(have, threshold);
+        h.state = release ? HOLD_RELEASED : HOLD_REJECTED;
+    }
+
+    /// @notice The digest members sign to release (`release` true) or reject the hold
+    /// of message `id` from `origin`: it binds the chain, this Inbox, the origin and
+    /// the message id.
+    function holdDecisionDigest(uint32 origin, bytes32 id, bool release) public view returns (bytes32) {
+        return keccak256(
+            abi.encodePacked(release ? HOLD_RELEASE_TAG : HOLD_REJECT_TAG, block.chainid, address(this), origin, id)
+        );
+    }
+
+    /// @notice The messages of `origin` held and not ended yet.
+    function heldCount(uint32 origin) external view returns (uint32) {
+        return origins[origin].held;
+    }
+
     /// @notice Whether the route from `origin` is paused, and its epoch.
     function routeState(uint32 origin) external view returns (bool paused, uint64 epoch) {
         Origin storage o = origins[origin];
@@ -578,6 +673,7 @@ contract Inbox is Administered {
         r.origin = origin;
         r.to = origins[origin].inbox;
         r.firstNonce = origins[origin].firstNonce;
+        r.held = origins[origin].held;
         if (r.to != 0) r.buf = new bytes((n < MAX_RECEIPTS ? n : MAX_RECEIPTS) * RECEIPT_LEN);
     }
 
@@ -674,14 +770,31 @@ contract Inbox is Administered {
         if (nonce < r.firstNonce || _endedBit(cp.origin, nonce)) return REPLAY;
         bytes32 result;
         uint64 deadline = message.deadline();
+        // No hold is read while the origin has none (the count is in `r`).
+        uint8 hold = r.held == 0 ? 0 : holds[id].state;
         if (deadline != 0 && block.timestamp > deadline) {
             _mark(cp.origin, nonce, true);
             emit MessageExpired(id, cp.origin, nonce);
             outcome = EXPIRED;
+        } else if (hold == 0 || hold == HOLD_RELEASED) {
+            (outcome, result) = _handOver(id, message, hold == HOLD_RELEASED, r);
         } else {
-            (outcome, result) = _handOver(id, message);
+            Hold storage h = holds[id];
+            bytes32 code = hold == HOLD_REJECTED ? HOLD_REJECTED_CODE : HOLD_EXPIRED;
+            if (hold == HOLD_HELD && block.timestamp <= h.since + HOLD_PERIOD) {
+                // Still waiting for a decision: not executed, still deliverable.
+                emit MessageHeld(id, cp.origin, nonce, h.reason);
+                return KEPT;
+            }
+            _mark(cp.origin, nonce, true);
+            (outcome, result) = _refuse(id, cp.origin, nonce, code);
         }
         if (outcome == DELIVERED || outcome == REFUSED || outcome == EXPIRED) {
+            if (hold != 0) {
+                delete holds[id];
+                origins[cp.origin].held -= 1;
+                r.held -= 1;
+            }
             _addReceipt(r, id, nonce, outcome, result);
         }
     }
@@ -706,40 +819,76 @@ contract Inbox is Administered {
     /// @dev Ends the message with its recipient: delivered if it accepts, refused if it
     /// refuses for good (or is not a contract), kept deliverable if it reverts
     /// otherwise. A message to this Inbox is a receipt batch (or refused).
-    function _handOver(bytes32 id, bytes calldata message) internal returns (uint8, bytes32) {
+    /// A message released from its hold goes to `handleReleased`; a recipient that holds
+    /// it (`Held`) gets its hold recorded, and the message stays deliverable.
+    function _handOver(bytes32 id, bytes calldata message, bool released, Receipts memory r)
+        internal
+        returns (uint8, bytes32)
+    {
         uint32 origin = message.origin();
         uint64 nonce = message.nonce();
-        bytes32 recipient32 = message.recipient();
-        address recipient = address(uint160(uint256(recipient32)));
-        // Marked before the call so that a re-entrant delivery of the same id is a replay.
-        _mark(origin, nonce, true);
-        if (uint256(recipient32) >> 160 != 0 || recipient.code.length == 0) {
-            return _refuse(id, origin, nonce, NO_RECIPIENT);
+        address recipient;
+        {
+            bytes32 recipient32 = message.recipient();
+            recipient = address(uint160(uint256(recipient32)));
+            // Marked before the call so that a re-entrant delivery of the same id is a replay.
+            _mark(origin, nonce, true);
+            if (uint256(recipient32) >> 160 != 0 || recipient.code.length == 0) {
+                return _refuse(id, origin, nonce, NO_RECIPIENT);
+            }
         }
         if (recipient == address(this)) return _takeReceipts(id, origin, nonce, message.sender(), message.body());
-        bytes memory data = abi.encodeCall(IMessageRecipient.handle, (origin, message.sender(), message.body()));
-        uint256 gasBefore = gasleft();
-        (bool accepted, bytes memory reason, bytes32 result) = _call(recipient, handlerGasLimit, data);
+        (bool accepted, bytes memory reason, bytes32 result) = _callRecipient(id, recipient, message, released);
         if (accepted) {
             emit MessageDelivered(id, origin, nonce);
             return (DELIVERED, result);
         }
+        bytes4 selector = reason.length == 36 ? bytes4(reason) : bytes4(0);
+        bytes32 word;
+        assembly ("memory-safe") {
+            word := mload(add(reason, 36))
+        }
+        if (selector == IMessageRecipient.Refused.selector) return _refuse(id, origin, nonce, word);
+        _mark(origin, nonce, false);
+        if (!released && selector == IMessageRecipient.Held.selector) {
+            _hold(id, origin, word, r);
+            emit MessageHeld(id, origin, nonce, word);
+        } else {
+            emit MessageHandlerFailed(id, origin, nonce, reason);
+        }
+        return (KEPT, 0);
+    }
+
+    /// @dev Calls the recipient's `handle` (`handleReleased` for a released message)
+    /// with at most `handlerGasLimit`.
+    function _callRecipient(bytes32 id, address recipient, bytes calldata message, bool released)
+        internal
+        returns (bool accepted, bytes memory reason, bytes32 result)
+    {
+        uint32 origin = message.origin();
+        bytes memory data = released
+            ? abi.encodeCall(IHoldingRecipient.handleReleased, (origin, message.sender(), message.body()))
+            : abi.encodeCall(IMessageRecipient.handle, (origin, message.sender(), message.body()));
+        uint256 gasBefore = gasleft();
+        (accepted, reason, result) = _call(recipient, handlerGasLimit, data);
         // The call got `handlerGasLimit`, or all but 1/64 of `gasBefore` (less the
         // call's own cost) if that was less. In the second case, and only then, a
         // recipient that used up what it got leaves no more than that 1/64: the
         // submitter withheld gas, so the transaction must not stand. A recipient that
         // had its whole limit leaves more than 1/64 behind whatever it did.
-        if (gasleft() <= gasBefore / 64) revert HandlerOutOfGas(id);
-        if (reason.length == 36 && bytes4(reason) == IMessageRecipient.Refused.selector) {
-            bytes32 code;
-            assembly ("memory-safe") {
-                code := mload(add(reason, 36))
-            }
-            return _refuse(id, origin, nonce, code);
-        }
-        _mark(origin, nonce, false);
-        emit MessageHandlerFailed(id, origin, nonce, reason);
-        return (KEPT, 0);
+        if (!accepted && gasleft() <= gasBefore / 64) revert HandlerOutOfGas(id);
+    }
+
+    /// @dev Records a new hold of `id` (a message repeated in one batch is held once).
+    function _hold(bytes32 id, uint32 origin, bytes32 why, Receipts memory r) internal {
+        Hold storage h = holds[id];
+        if (h.state != 0) return;
+        h.state = HOLD_HELD;
+        h.origin = origin;
+        h.since = uint64(block.timestamp);
+        h.reason = why;
+        origins[origin].held += 1;
+        r.held += 1;
     }
 
     function _refuse(bytes32 id, uint32 origin, uint64 nonce, bytes32 code) internal returns (uint8, bytes32) {

@@ -16,8 +16,8 @@ use isthmus_light_client_evm::{
     AccountProof, EvmLightClient, Header, TrustedCheckpoint, Verified, B256,
 };
 use isthmus_protocol::{
-    ActiveSigners, Attestation, Batch, MessageId, MessageOutcome, Network, RouteControl,
-    RouteState, SignerSetUpdate,
+    ActiveSigners, Attestation, Batch, Hold, HoldDecision, MessageId, MessageOutcome, Network,
+    RouteControl, RouteState, SignerSetUpdate,
 };
 use isthmus_schema::{
     BlockRef, LightClientCommit, LightClientRecord, NewMessage, VerifiedHeaderRecord,
@@ -663,6 +663,22 @@ impl Destination for EvmLedger {
         signatures: &[Attestation],
     ) -> Result<DeliveryRef, LedgerError> {
         Ok(self.destination.control_route(control, signatures).await?)
+    }
+
+    async fn hold(&self, id: MessageId) -> Result<Option<Hold>, LedgerError> {
+        Ok(self.destination.hold(id.0).await?)
+    }
+
+    async fn hold_decision_digest(&self, decision: &HoldDecision) -> Result<[u8; 32], LedgerError> {
+        Ok(self.destination.hold_decision_digest(decision).await?)
+    }
+
+    async fn decide_hold(
+        &self,
+        decision: &HoldDecision,
+        signatures: &[Attestation],
+    ) -> Result<DeliveryRef, LedgerError> {
+        Ok(self.destination.decide_hold(decision, signatures).await?)
     }
 
     async fn balance(&self) -> Option<Balance> {

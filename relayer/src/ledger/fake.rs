@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use isthmus_protocol::{
-    ActiveSigners, Address32, Attestation, Batch, Checkpoint, MerkleTree, Message, MessageId,
-    MessageOutcome, Network, RouteControl, RouteState, SignerSetUpdate,
+    ActiveSigners, Address32, Attestation, Batch, Checkpoint, Hold, HoldDecision, MerkleTree,
+    Message, MessageId, MessageOutcome, Network, RouteControl, RouteState, SignerSetUpdate,
 };
 use isthmus_schema::{BlockRef, NewMessage};
 
@@ -55,6 +55,8 @@ pub(crate) struct Inbox {
     pub batches: Vec<Batch>,
     /// The routes' state (every origin's): a paused inbox refuses every batch.
     pub route: RouteState,
+    /// Holds the inbox reports, by message (the test sets them).
+    pub holds: HashMap<MessageId, Hold>,
 }
 
 /// A ledger in memory.
@@ -335,6 +337,25 @@ impl Destination for FakeLedger {
         Err(LedgerError::Config {
             ledger: format!("fake {}", self.id),
             reason: "the fake inbox takes no route controls; set `route` instead".into(),
+        })
+    }
+
+    async fn hold(&self, id: MessageId) -> Result<Option<Hold>, LedgerError> {
+        Ok(self.inbox().holds.get(&id).copied())
+    }
+
+    async fn hold_decision_digest(&self, decision: &HoldDecision) -> Result<[u8; 32], LedgerError> {
+        Ok(decision.evm_digest(u64::from(self.id), [0xfa; 20]))
+    }
+
+    async fn decide_hold(
+        &self,
+        _decision: &HoldDecision,
+        _signatures: &[Attestation],
+    ) -> Result<DeliveryRef, LedgerError> {
+        Err(LedgerError::Config {
+            ledger: format!("fake {}", self.id),
+            reason: "the fake inbox takes no hold decisions; set `holds` instead".into(),
         })
     }
 

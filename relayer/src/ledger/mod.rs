@@ -24,8 +24,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use isthmus_protocol::{
-    ActiveSigners, Attestation, Batch, MessageId, MessageOutcome, Network, RouteControl,
-    RouteState, SignerSetUpdate,
+    ActiveSigners, Attestation, Batch, Hold, HoldDecision, MessageId, MessageOutcome, Network,
+    RouteControl, RouteState, SignerSetUpdate,
 };
 pub use isthmus_protocol::{DeliveryRef, SeenDelivery};
 use isthmus_schema::{BlockRef, LightClientCommit, NewMessage};
@@ -341,6 +341,23 @@ pub trait Destination: Send + Sync {
     async fn control_route(
         &self,
         control: &RouteControl,
+        signatures: &[Attestation],
+    ) -> Result<DeliveryRef, LedgerError>;
+
+    /// The hold of message `id` on this inbox, if it is held and not ended
+    /// (docs/protocol.md, "Holds").
+    async fn hold(&self, id: MessageId) -> Result<Option<Hold>, LedgerError>;
+
+    /// The digest members sign for `decision` on this inbox: it binds the ledger, the
+    /// inbox, the origin and the message id.
+    async fn hold_decision_digest(&self, decision: &HoldDecision) -> Result<[u8; 32], LedgerError>;
+
+    /// Submits a quorum's `signatures` over `decision`; returns the transaction once
+    /// included. The inbox's refusal (not held, expired, no quorum) is an error
+    /// naming it.
+    async fn decide_hold(
+        &self,
+        decision: &HoldDecision,
         signatures: &[Attestation],
     ) -> Result<DeliveryRef, LedgerError>;
 

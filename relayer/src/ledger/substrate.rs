@@ -11,8 +11,8 @@ use isthmus_adapter_substrate::{Destination as Inbox, SubmitKey, SubstrateClient
 use isthmus_config::GrandpaAnchor;
 use isthmus_light_client_grandpa::{FinalityProof, Header};
 use isthmus_protocol::{
-    ActiveSigners, Attestation, Batch, MessageId, MessageOutcome, Network, RouteControl,
-    RouteState, SignerSetUpdate,
+    ActiveSigners, Attestation, Batch, Hold, HoldDecision, MessageId, MessageOutcome, Network,
+    RouteControl, RouteState, SignerSetUpdate,
 };
 use isthmus_schema::{
     BlockRef, LightClientCommit, LightClientRecord, NewMessage, VerifiedHeaderRecord,
@@ -559,6 +559,24 @@ impl Destination for SubstrateLedger {
     ) -> Result<DeliveryRef, LedgerError> {
         Ok(included(
             self.inbox.control_route(control, signatures).await?,
+        ))
+    }
+
+    async fn hold(&self, id: MessageId) -> Result<Option<Hold>, LedgerError> {
+        Ok(self.inbox.hold(id.0).await?)
+    }
+
+    async fn hold_decision_digest(&self, decision: &HoldDecision) -> Result<[u8; 32], LedgerError> {
+        Ok(self.inbox.hold_decision_digest(decision, self.id).await?)
+    }
+
+    async fn decide_hold(
+        &self,
+        decision: &HoldDecision,
+        signatures: &[Attestation],
+    ) -> Result<DeliveryRef, LedgerError> {
+        Ok(included(
+            self.inbox.decide_hold(decision, signatures).await?,
         ))
     }
 

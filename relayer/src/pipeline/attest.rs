@@ -162,6 +162,7 @@ pub async fn attest(ctx: &Context, verified: Verified) -> Result<Option<Attested
         MessageStatus::Verified,
         MessageStatus::Failed,
         MessageStatus::Submitted,
+        MessageStatus::Held,
     ] {
         let ids: Vec<MessageId> = live
             .iter()

@@ -49,6 +49,16 @@ pub struct RefusedInTransaction<'a> {
     pub code: &'a str,
 }
 
+/// A message its recipient held in a delivery transaction (docs/protocol.md,
+/// "Holds"): not executed, still deliverable, submitted again at `due`.
+#[derive(Serialize)]
+pub struct HeldInTransaction<'a> {
+    /// The delivery transaction.
+    pub tx: String,
+    /// The app's reason, as text if it is text.
+    pub reason: &'a str,
+}
+
 /// The checkpoint a message was verified under.
 #[derive(Serialize)]
 pub struct Verified<'a> {

@@ -67,6 +67,12 @@ pub const LEASE: Duration = Duration::from_secs(300);
 /// the destination's deliveries are not followed as they land.
 pub const HOLD_STEP: Duration = Duration::from_secs(4);
 
+/// How often a message held on its destination is submitted again to see whether a
+/// quorum decided its hold (a decision submitted from this member makes it due at
+/// once; another member's is seen by this recheck). Each recheck is one cheap
+/// submission: the destination executes nothing while the hold waits.
+pub const HOLD_RECHECK: Duration = Duration::from_secs(30);
+
 /// A route this relayer serves, with its delivery settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Route {

@@ -9,10 +9,11 @@ use isthmus_schema::{FailureOutcome, MessageRecord, MessageStatus, NewDelivery};
 use tracing::{debug, error, info, warn};
 
 use super::evidence::{
-    self, DeliveredElsewhere, EndedElsewhere, ExpiredInTransaction, RefusedInTransaction,
+    self, DeliveredElsewhere, EndedElsewhere, ExpiredInTransaction, HeldInTransaction,
+    RefusedInTransaction,
 };
 use super::submit::Submitted;
-use super::{hex32, Context, PipelineError};
+use super::{hex32, Context, PipelineError, HOLD_RECHECK};
 use crate::ledger::{DeliveryRef, Sent};
 use isthmus_protocol::MessageOutcome;
 
@@ -130,6 +131,23 @@ pub async fn record(ctx: &Context, submitted: Submitted) -> Result<usize, Pipeli
                     .await?;
                 warn!(msg_id = %record.id, %code, "the recipient refused the message for good; it ended refused");
                 done += 1;
+            }
+            MessageOutcome::Held(reason) => {
+                let due = ctx
+                    .store
+                    .set_held(
+                        record.id,
+                        MessageStatus::Submitted,
+                        &evidence::json(&HeldInTransaction {
+                            tx: hex32(&delivered.at.tx_hash),
+                            reason,
+                        }),
+                        HOLD_RECHECK,
+                        &ctx.worker,
+                    )
+                    .await?;
+                ctx.metrics.holds.with_label_values(&[&route]).inc();
+                warn!(msg_id = %record.id, %reason, %due, "the destination app held the message: it is executed once a quorum of the origin's signers releases it (`isthmus holds`, `isthmus approve`)");
             }
             MessageOutcome::Expired => {
                 ctx.store

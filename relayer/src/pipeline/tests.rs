@@ -1006,3 +1006,55 @@ async fn a_paused_route_keeps_its_messages_waiting_without_spending_attempts(poo
     assert_eq!(s.status(later[0]).await, MessageStatus::Delivered);
     assert!(s.ctx.store.verify_log_chain().await.unwrap() > 0);
 }
+
+#[sqlx::test(migrator = "isthmus_schema::MIGRATOR")]
+async fn a_held_message_waits_without_spending_attempts_and_is_delivered_once_released(
+    pool: PgPool,
+) {
+    let s = setup(pool, FakeLedger::new(DST), Duration::from_secs(3600)).await;
+    let ids = s.dispatch(1);
+    s.observe().await;
+    s.target
+        .inbox()
+        .outcomes
+        .insert(ids[0], MessageOutcome::Held("large value".into()));
+    assert_eq!(s.round().await.unwrap(), 0);
+    let m = s.record(ids[0]).await;
+    assert_eq!(
+        (m.status, m.attempts),
+        (MessageStatus::Held, 0),
+        "a hold is no failure"
+    );
+    let due = m.next_attempt_at.expect("a held message is due again");
+    assert!(due > chrono::Utc::now() + chrono::Duration::seconds(20));
+    assert!(due <= chrono::Utc::now() + chrono::Duration::seconds(31));
+    let history = s.ctx.store.message(ids[0]).await.unwrap().unwrap();
+    let held = history.log.last().unwrap();
+    assert_eq!(held.event, isthmus_schema::LogEvent::Held);
+    assert_eq!(held.evidence["reason"], "large value");
+    assert_eq!(held.evidence["from_status"], "submitted");
+    // Not due: the next round submits nothing.
+    let submitted = s.batches().len();
+    assert_eq!(s.round().await.unwrap(), 0);
+    assert_eq!(s.batches().len(), submitted);
+    assert_eq!(
+        s.ctx
+            .metrics
+            .holds
+            .with_label_values(&["ledger-1->ledger-2"])
+            .get(),
+        1
+    );
+    // Held again at each recheck until a quorum decides; a decision submitted here
+    // makes it due at once, and its next submission delivers it.
+    s.target.inbox().outcomes.remove(&ids[0]);
+    s.ctx
+        .store
+        .hold_decided(ids[0], &serde_json::json!({"step": "submit"}), "test")
+        .await
+        .unwrap();
+    assert_eq!(s.round().await.unwrap(), 1);
+    let m = s.record(ids[0]).await;
+    assert_eq!((m.status, m.attempts), (MessageStatus::Delivered, 0));
+    assert!(s.ctx.store.verify_log_chain().await.unwrap() > 0);
+}

@@ -24,6 +24,7 @@ const HELD: &[MessageStatus] = &[
     MessageStatus::Verified,
     MessageStatus::Attested,
     MessageStatus::Failed,
+    MessageStatus::Held,
     MessageStatus::Expired,
     MessageStatus::DeadLetter,
 ];

@@ -37,6 +37,19 @@ pub struct NearestDeadline {
     pub seconds: f64,
 }
 
+/// The messages of a route held on their destination (`holds_v`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct HeldTotal {
+    /// The route of the held messages.
+    pub route: Route,
+    /// How many are held.
+    pub count: i64,
+    /// The sum of the held payments' amounts (smallest unit).
+    pub value: f64,
+    /// Seconds the longest-held one has waited.
+    pub longest_seconds: f64,
+}
+
 /// Round trips of a route's messages whose receipt the origin took in the last
 /// hour: observation to the receipt batch's delivery.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -188,11 +201,41 @@ impl Store {
             .collect()
     }
 
-    /// Per route with pending messages ([`MessageStatus::PENDING`]), the age of the
-    /// oldest. A route that keeps such an age growing is stuck, whatever the
+    /// Per route with messages held on their destination, how many, their value (the
+    /// sum of the payments' amounts, as a float) and the longest time one has been
+    /// held (`holds_v`).
+    pub async fn held_totals(&self) -> Result<Vec<HeldTotal>> {
+        let rows = sqlx::query(
+            "SELECT origin, destination, count(*) AS n, \
+                    coalesce(sum(amount), 0)::float8 AS value, \
+                    coalesce(max(seconds_in_hold), 0)::float8 AS longest \
+             FROM holds_v WHERE status = 'held' GROUP BY 1, 2",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::db("held totals"))?;
+        rows.iter()
+            .map(|row| {
+                Ok(HeldTotal {
+                    route: route(row)?,
+                    count: row.try_get("n").map_err(StoreError::db("count"))?,
+                    value: row.try_get("value").map_err(StoreError::db("value"))?,
+                    longest_seconds: row.try_get("longest").map_err(StoreError::db("longest"))?,
+                })
+            })
+            .collect()
+    }
+
+    /// Per route with pending messages ([`MessageStatus::PENDING`]) other than held
+    /// ones (they wait for the consortium's decision, not for the relayer), the age
+    /// of the oldest. A route that keeps such an age growing is stuck, whatever the
     /// relayer's health says.
     pub async fn oldest_pending(&self) -> Result<Vec<OldestPending>> {
-        let pending: Vec<&str> = MessageStatus::PENDING.iter().map(|s| s.as_str()).collect();
+        let pending: Vec<&str> = MessageStatus::PENDING
+            .iter()
+            .filter(|s| **s != MessageStatus::Held)
+            .map(|s| s.as_str())
+            .collect();
         let rows = sqlx::query(
             "SELECT origin, destination, \
                     extract(epoch FROM now() - min(observed_at))::float8 AS age \

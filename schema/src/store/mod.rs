@@ -31,11 +31,15 @@ mod claims;
 mod cursors;
 mod deliveries;
 mod gauges;
+mod holds;
 mod ingest;
 mod lightclient;
 mod transitions;
 
-pub use gauges::{NearestDeadline, OldestPending, PaymentApp, PaymentRow, RoundTrips, StatusCount};
+pub use gauges::{
+    HeldTotal, NearestDeadline, OldestPending, PaymentApp, PaymentRow, RoundTrips, StatusCount,
+};
+pub use holds::{HeldMessage, HoldDecisionRecord, HoldVerdict};
 pub use lightclient::ConsensusFault;
 
 type Result<T> = std::result::Result<T, StoreError>;

@@ -135,6 +135,36 @@ impl Store {
         })
     }
 
+    /// The destination app held a message submitted from `from`: it enters `held`
+    /// with `evidence` (the transaction and the app's reason), due again after
+    /// `recheck`. Its attempts do not change: a hold is no failed delivery, and a
+    /// held message is never dead-lettered for waiting. Returns when it is due.
+    pub async fn set_held(
+        &self,
+        id: MessageId,
+        from: MessageStatus,
+        evidence: &Value,
+        recheck: std::time::Duration,
+        actor: &str,
+    ) -> Result<DateTime<Utc>> {
+        let micros = i64::try_from(recheck.as_micros())
+            .map_err(|_| StoreError::InvalidInput("hold recheck too long".into()))?;
+        let mut tx = self.begin().await?;
+        cas_status(&mut tx, &[id], from, MessageStatus::Held, evidence, actor).await?;
+        let row = sqlx::query(
+            "UPDATE messages SET next_attempt_at = now() + $2::bigint * interval '1 microsecond' \
+             WHERE id = $1 RETURNING next_attempt_at",
+        )
+        .bind(id.0.to_vec())
+        .bind(micros)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(StoreError::db("schedule held message"))?;
+        let due: DateTime<Utc> = get(&row, "next_attempt_at")?;
+        tx.commit().await.map_err(StoreError::db("commit hold"))?;
+        Ok(due)
+    }
+
     /// An operator moves a message (e.g. retries a dead letter): the action (who,
     /// what, why, in `operator_actions`), the compare-and-set transition and both
     /// log rows (event `operator`, then the status event) commit together. Returns

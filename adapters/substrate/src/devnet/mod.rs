@@ -383,6 +383,32 @@ pub async fn sudo_set_bank_owner(
     .await
 }
 
+/// Sets up the clearing app's limit of payments from `origin` (`debtor` zero: the
+/// route's; through `sudo`, the app's admin): `capacity` per `window` seconds and
+/// payments above `large_value` held (docs/dapps.md, "Value limits").
+pub async fn sudo_set_clearing_limit(
+    client: &SubstrateClient,
+    origin: u32,
+    debtor: [u8; 32],
+    capacity: u128,
+    window: u32,
+    large_value: u128,
+) -> Result<(), Error> {
+    use subxt::dynamic::Value;
+    sudo_clearing(
+        client,
+        "set_limit",
+        vec![
+            ("origin_ledger", Value::u128(u128::from(origin))),
+            ("debtor", Value::from_bytes(debtor)),
+            ("capacity", Value::u128(capacity)),
+            ("window", Value::u128(u128::from(window))),
+            ("large_value", Value::u128(large_value)),
+        ],
+    )
+    .await
+}
+
 /// Names the clearing app of `ledger` (`app`) and opens that ledger's account here
 /// with `liquidity` (through `sudo`): payments can then go both ways.
 pub async fn sudo_clearing_peer(

@@ -27,6 +27,16 @@
 //! insufficient funds, a balance that would overflow) are not: the runtime reports
 //! them as a handler failure and the message stays deliverable ([`Rejection::is_final`]).
 //!
+//! **Value limits** on payments from another ledger ([`Limits`]), as on EVM: per
+//! route (debtor zero) and per debtor bank of a route, a rolling allowance that
+//! refills over a window and a large-value threshold. A payment over either is held
+//! ([`Handled::Held`]), not refused: the inbox keeps it until a quorum of the
+//! origin's signers releases it ([`Pallet::handle_released`]: credited, its value
+//! counted against the allowance) or rejects it, or its hold expires (both return it
+//! to the debtor through its receipt). The admin sets each limit up once
+//! ([`Pallet::set_limit`]); a change needs a quorum of the origin's current signers
+//! ([`Pallet::change_limit`]).
+//!
 //! Balances are `u128`; an amount of 2^128 or more exceeds every balance and is
 //! refused as insufficient funds, the outcome the EVM app gives for any amount above
 //! the balance.
@@ -177,6 +187,7 @@ impl Instruction {
 pub mod pallet {
     use super::*;
     use frame_support::pallet_prelude::*;
+    use frame_support::traits::UnixTime as _;
     use frame_system::pallet_prelude::*;
     use isthmus_protocol::{Receipt, ReceiptOutcome};
     use pallet_isthmus::{code, Dispatcher, Handled};
@@ -195,7 +206,71 @@ pub mod pallet {
         /// The one currency of the balances (ISO 4217 code).
         #[pallet::constant]
         type Currency: Get<[u8; 3]>;
+        /// The time limits refill by.
+        type UnixTime: frame_support::traits::UnixTime;
+        /// The origins' signer sets, which authorise limit changes (the inbox).
+        type Quorum: pallet_isthmus::OriginQuorum;
     }
+
+    /// A value control of payments from one origin: of the route (debtor zero) or of
+    /// one debtor bank of it.
+    #[derive(
+        Clone,
+        Copy,
+        PartialEq,
+        Eq,
+        Debug,
+        Encode,
+        Decode,
+        DecodeWithMemTracking,
+        TypeInfo,
+        MaxEncodedLen,
+    )]
+    pub struct Limit {
+        /// The rolling allowance (0: no rolling limit).
+        pub capacity: u128,
+        /// Payments above this are held whatever the allowance (0: none).
+        pub large_value: u128,
+        /// Seconds the allowance takes to refill from 0 to `capacity`.
+        pub window: u32,
+        /// 1 as set up, +1 per change.
+        pub version: u32,
+        /// The allowance left at `updated`.
+        pub available: u128,
+        /// Unix seconds of the last change of `available`.
+        pub updated: u64,
+    }
+
+    impl Limit {
+        /// The allowance refilled to `now`: `capacity` per `window`, capped.
+        pub fn available_at(&self, now: u64) -> u128 {
+            if self.capacity == 0 || self.window == 0 {
+                return 0;
+            }
+            let elapsed = u128::from(now.saturating_sub(self.updated));
+            let refill = self
+                .capacity
+                .saturating_mul(elapsed)
+                .checked_div(u128::from(self.window))
+                .unwrap_or(0);
+            self.available.saturating_add(refill).min(self.capacity)
+        }
+    }
+
+    /// Reasons a payment is held (the EVM app's).
+    pub mod holds {
+        use pallet_isthmus::code;
+        /// Above the limit's large-value threshold.
+        pub const LARGE_VALUE: [u8; 32] = code("large value");
+        /// Over the route's rolling allowance.
+        pub const OVER_ROUTE_LIMIT: [u8; 32] = code("over route limit");
+        /// Over the debtor bank's rolling allowance.
+        pub const OVER_BANK_LIMIT: [u8; 32] = code("over bank limit");
+    }
+
+    /// Limits by (origin ledger, debtor bank or zero for the route).
+    #[pallet::storage]
+    pub type Limits<T> = StorageMap<_, Blake2_128Concat, (u32, [u8; 32]), Limit, OptionQuery>;
 
     /// Settlement balance per bank.
     #[pallet::storage]
@@ -389,6 +464,15 @@ pub mod pallet {
         NoOpenEscrow,
         /// A balance would exceed `u128::MAX`.
         BalanceOverflow,
+        /// A rolling limit needs a window of at least one second.
+        BadLimit,
+        /// The limit is set up already: it changes only by [`Pallet::change_limit`].
+        LimitExists,
+        /// A change must carry the limit's version + 1 (and the limit must exist).
+        WrongLimitVersion,
+        /// Fewer than the origin's threshold of its current signers signed (or the
+        /// origin is not set up).
+        LimitQuorumNotReached,
     }
 
     /// Genesis: banks with opening balances, and the banks senders may debit.
@@ -513,6 +597,21 @@ pub mod pallet {
             /// Amount.
             amount: u128,
         },
+        /// A limit was set up (version 1) or changed by a quorum.
+        LimitSet {
+            /// Origin ledger.
+            origin: u32,
+            /// Debtor bank, or zero for the route.
+            debtor: [u8; 32],
+            /// Rolling allowance.
+            capacity: u128,
+            /// Its window, in seconds.
+            window: u32,
+            /// Large-value threshold.
+            large_value: u128,
+            /// The limit's version.
+            version: u32,
+        },
         /// Its `refused` or `expired` receipt returned the escrow to the debtor.
         EscrowReturned {
             /// Message id.
@@ -616,6 +715,87 @@ pub mod pallet {
             Ok(())
         }
 
+        /// Sets up the limit of payments from `origin_ledger` (`debtor` zero: all of
+        /// them; otherwise those of that debtor bank), once: `capacity` per `window`
+        /// seconds, refilling steadily (0: no rolling limit), and payments above
+        /// `large_value` held whatever the allowance (0: none).
+        #[pallet::call_index(6)]
+        #[pallet::weight(T::DbWeight::get().reads_writes(1, 1).saturating_add(Weight::from_parts(10_000_000, 0)))]
+        pub fn set_limit(
+            origin: OriginFor<T>,
+            origin_ledger: u32,
+            debtor: [u8; 32],
+            capacity: u128,
+            window: u32,
+            large_value: u128,
+        ) -> DispatchResult {
+            T::AdminOrigin::ensure_origin(origin)?;
+            ensure!(
+                !Limits::<T>::contains_key((origin_ledger, debtor)),
+                Error::<T>::LimitExists
+            );
+            Self::put_limit(origin_ledger, debtor, capacity, window, large_value, 1)
+        }
+
+        /// Changes a limit set up before, at `version` (its version + 1), with a quorum
+        /// of `origin_ledger`'s current signers' `attestations` over
+        /// [`isthmus_protocol::LimitChange::pallet_digest`]. Nobody alone, and not the
+        /// admin, loosens a limit. What the limit had left (refilled to now) carries
+        /// over, up to the new capacity.
+        #[pallet::call_index(7)]
+        #[pallet::weight(
+            T::DbWeight::get().reads_writes(2, 1)
+                .saturating_add(Weight::from_parts(60_000_000, 0).saturating_mul(attestations.len() as u64))
+        )]
+        #[allow(
+            clippy::too_many_arguments,
+            reason = "a call's arguments are its signed fields"
+        )]
+        pub fn change_limit(
+            origin: OriginFor<T>,
+            origin_ledger: u32,
+            debtor: [u8; 32],
+            capacity: u128,
+            window: u32,
+            large_value: u128,
+            version: u32,
+            attestations: alloc::vec::Vec<pallet_isthmus::AttestationBytes>,
+        ) -> DispatchResult {
+            use pallet_isthmus::OriginQuorum;
+            ensure_signed(origin)?;
+            ensure!(attestations.len() <= 255, Error::<T>::LimitQuorumNotReached);
+            let current =
+                Limits::<T>::get((origin_ledger, debtor)).ok_or(Error::<T>::WrongLimitVersion)?;
+            ensure!(
+                current.version.checked_add(1) == Some(version),
+                Error::<T>::WrongLimitVersion
+            );
+            let (genesis, ledger) = T::Quorum::endpoint();
+            let digest = isthmus_protocol::LimitChange {
+                origin: origin_ledger,
+                debtor,
+                capacity,
+                window,
+                large_value,
+                version,
+            }
+            .pallet_digest(genesis, ledger);
+            let (have, threshold) = T::Quorum::signed_by(origin_ledger, &digest, &attestations)
+                .ok_or(Error::<T>::LimitQuorumNotReached)?;
+            ensure!(
+                threshold > 0 && have >= threshold,
+                Error::<T>::LimitQuorumNotReached
+            );
+            Self::put_limit(
+                origin_ledger,
+                debtor,
+                capacity,
+                window,
+                large_value,
+                version,
+            )
+        }
+
         /// Pays `amount` from `debtor` (a bank the caller operates) to `creditor` on
         /// `destination`, with end-to-end id `uetr`. The amount is in escrow until
         /// the payment's receipt: settled if delivered, returned to `debtor` if
@@ -698,10 +878,8 @@ pub mod pallet {
             body: &[u8],
         ) -> Result<Handled, DispatchError> {
             if body.len() == PAYMENT_LEN {
-                return Ok(match Self::credit(origin, sender, body) {
-                    Ok(uetr) => Handled::Accepted(uetr),
-                    Err(refusal) => Handled::Refused(code(refusal)),
-                });
+                return Ok(Self::credit(origin, sender, body, false)
+                    .unwrap_or_else(|refusal| Handled::Refused(code(refusal))));
             }
             match Self::handle_instruction(origin, sender, body) {
                 Ok(id) => Ok(Handled::Accepted(id)),
@@ -710,10 +888,94 @@ pub mod pallet {
             }
         }
 
+        /// A payment a quorum released from its hold: credited past the limits that
+        /// held it (its value still counts against their allowance). Only payments
+        /// are ever held.
+        pub fn handle_released(
+            origin: u32,
+            sender: [u8; 32],
+            body: &[u8],
+        ) -> Result<Handled, DispatchError> {
+            Ok(Self::credit(origin, sender, body, true)
+                .unwrap_or_else(|refusal| Handled::Refused(code(refusal))))
+        }
+
+        /// Stores a limit's values; a new one starts full, a changed one keeps what it
+        /// had left (refilled to now), up to its new capacity.
+        fn put_limit(
+            origin: u32,
+            debtor: [u8; 32],
+            capacity: u128,
+            window: u32,
+            large_value: u128,
+            version: u32,
+        ) -> DispatchResult {
+            ensure!(capacity == 0 || window > 0, Error::<T>::BadLimit);
+            let now = T::UnixTime::now().as_secs();
+            let left = Limits::<T>::get((origin, debtor))
+                .filter(|l| l.capacity != 0)
+                .map_or(capacity, |l| l.available_at(now));
+            Limits::<T>::insert(
+                (origin, debtor),
+                Limit {
+                    capacity,
+                    large_value,
+                    window,
+                    version,
+                    available: left.min(capacity),
+                    updated: now,
+                },
+            );
+            Self::deposit_event(Event::LimitSet {
+                origin,
+                debtor,
+                capacity,
+                window,
+                large_value,
+                version,
+            });
+            Ok(())
+        }
+
+        /// Applies the limit of (`origin`, `debtor`) to a payment of `amount`: the
+        /// reason to hold it, or, when it passes (or `released` overrides it), its
+        /// value taken from the allowance (down to 0 for a released one). Nothing is
+        /// written for a payment that is held.
+        fn control(
+            key: (u32, [u8; 32]),
+            amount: u128,
+            released: bool,
+            over_limit: [u8; 32],
+            now: u64,
+        ) -> Result<Option<Limit>, [u8; 32]> {
+            let Some(mut limit) = Limits::<T>::get(key) else {
+                return Ok(None);
+            };
+            if !released && limit.large_value != 0 && amount > limit.large_value {
+                return Err(holds::LARGE_VALUE);
+            }
+            if limit.capacity == 0 {
+                return Ok(None);
+            }
+            let available = limit.available_at(now);
+            if amount > available && !released {
+                return Err(over_limit);
+            }
+            limit.available = available.saturating_sub(amount);
+            limit.updated = now;
+            Ok(Some(limit))
+        }
+
         /// A payment from `origin`: credits the creditor out of the origin's account
-        /// here, or refuses it for good (its receipt returns it to the debtor there).
-        /// The refusals, in order, are the EVM app's.
-        fn credit(origin: u32, sender: [u8; 32], body: &[u8]) -> Result<[u8; 32], &'static str> {
+        /// here, refuses it for good (its receipt returns it to the debtor there), or
+        /// holds it when it is over a limit (not `released`). The refusals, in order,
+        /// and the holds after them, are the EVM app's.
+        fn credit(
+            origin: u32,
+            sender: [u8; 32],
+            body: &[u8],
+            released: bool,
+        ) -> Result<Handled, &'static str> {
             let p = Payment::parse(body).ok_or("malformed payment")?;
             if sender == [0u8; 32] || Peer::<T>::get(origin) != Some(sender) {
                 return Err("untrusted sender");
@@ -735,6 +997,23 @@ pub mod pallet {
             let credited = BalanceOf::<T>::get(p.creditor)
                 .checked_add(amount)
                 .ok_or("balance overflow")?;
+            let now = T::UnixTime::now().as_secs();
+            let route = (origin, [0u8; 32]);
+            let bank = (origin, p.debtor);
+            let limits = Self::control(route, amount, released, holds::OVER_ROUTE_LIMIT, now)
+                .and_then(|r| {
+                    Self::control(bank, amount, released, holds::OVER_BANK_LIMIT, now)
+                        .map(|b| (r, b))
+                });
+            let (route_left, bank_left) = match limits {
+                Ok(left) => left,
+                Err(reason) => return Ok(Handled::Held(reason)),
+            };
+            for (key, left) in [(route, route_left), (bank, bank_left)] {
+                if let Some(limit) = left {
+                    Limits::<T>::insert(key, limit);
+                }
+            }
             CreditedUetr::<T>::insert(p.uetr, ());
             LedgerBalance::<T>::insert(origin, liquidity - amount);
             BalanceOf::<T>::insert(p.creditor, credited);
@@ -744,7 +1023,7 @@ pub mod pallet {
                 creditor: p.creditor,
                 amount,
             });
-            Ok(p.uetr)
+            Ok(Handled::Accepted(p.uetr))
         }
 
         /// The receipt of a message the app sent: settles or returns its escrow, once.

@@ -9,7 +9,7 @@ extern crate alloc;
 use crate as pallet_isthmus_clearing;
 use crate::{
     word_of, BalanceOf, Error, Escrow, EscrowState, Escrowed, Escrows, Event, Instruction,
-    LedgerBalance, Payment, Rejection, Settled, APP_ADDRESS,
+    LedgerBalance, Limits, Payment, Rejection, Settled, APP_ADDRESS,
 };
 use frame_support::{assert_noop, assert_ok, derive_impl, parameter_types};
 use isthmus_protocol::{MessageId, Receipt, ReceiptOutcome};
@@ -37,6 +37,60 @@ type Dispatched = ([u8; 32], u32, [u8; 32], u64, alloc::vec::Vec<u8>);
 parameter_types! {
     pub const Eur: [u8; 3] = *b"EUR";
     pub static Outgoing: alloc::vec::Vec<Dispatched> = alloc::vec::Vec::new();
+    /// The test clock, in unix seconds.
+    pub static Now: u64 = 1_000;
+}
+
+/// The test clock.
+pub struct TestTime;
+
+impl frame_support::traits::UnixTime for TestTime {
+    fn now() -> core::time::Duration {
+        core::time::Duration::from_secs(Now::get())
+    }
+}
+
+/// Test member key `i` (protocol/vectors: keccak256("isthmus test signer i")).
+fn member_key(i: u8) -> k256::ecdsa::SigningKey {
+    let secret = isthmus_protocol::keccak256(format!("isthmus test signer {i}").as_bytes());
+    k256::ecdsa::SigningKey::from_slice(&secret).unwrap()
+}
+
+/// The test genesis hash and ledger id.
+const GENESIS: [u8; 32] = [0x6e; 32];
+const LEDGER: u32 = 3;
+
+/// Every origin is signed for by test members 0, 1 and 2, threshold 2; origin 99 is
+/// not set up.
+pub struct TestQuorum;
+
+impl pallet_isthmus::OriginQuorum for TestQuorum {
+    fn signed_by(
+        origin: u32,
+        digest: &[u8; 32],
+        attestations: &[pallet_isthmus::AttestationBytes],
+    ) -> Option<(u32, u32)> {
+        if origin == 99 {
+            return None;
+        }
+        let members: Vec<[u8; 20]> = (0..3)
+            .map(|i| isthmus_protocol::attestation::address_of(member_key(i).verifying_key()))
+            .collect();
+        let mut seen = Vec::new();
+        for a in attestations {
+            let Ok(signer) = isthmus_protocol::Attestation(*a).recover(digest) else {
+                continue;
+            };
+            if members.contains(&signer) && !seen.contains(&signer) {
+                seen.push(signer);
+            }
+        }
+        Some((seen.len() as u32, 2))
+    }
+
+    fn endpoint() -> ([u8; 32], u32) {
+        (GENESIS, LEDGER)
+    }
 }
 
 /// An outbox that keeps what it is given; ids are the keccak of the sequence number.
@@ -66,6 +120,8 @@ impl pallet_isthmus_clearing::Config for Test {
     type AdminOrigin = frame_system::EnsureRoot<u64>;
     type Outbox = TestOutbox;
     type Currency = Eur;
+    type UnixTime = TestTime;
+    type Quorum = TestQuorum;
 }
 
 const ORIGIN: u32 = 1;
@@ -588,5 +644,170 @@ fn a_payment_from_the_peer_is_credited_or_refused_for_good() {
         );
         assert_eq!(BalanceOf::<Test>::get(B), 200);
         assert_eq!(total(), opening);
+    });
+}
+
+// ---------------------------------------------------------------- value limits
+
+const DEBTOR: [u8; 32] = [0xde; 32];
+const DAY: u32 = 86_400;
+
+fn held(text: &str) -> Result<Handled, DispatchError> {
+    Ok(Handled::Held(pallet_isthmus::code(text)))
+}
+
+#[test]
+fn payments_over_a_limit_are_held_and_a_released_one_is_credited() {
+    ext().execute_with(|| {
+        payments();
+        let opening = total();
+        // The route from DEST: 300 a day, none above 250; its debtor: 200 a day.
+        assert_ok!(Clearing::set_limit(
+            RuntimeOrigin::root(),
+            DEST,
+            [0; 32],
+            300,
+            DAY,
+            250
+        ));
+        assert_ok!(Clearing::set_limit(
+            RuntimeOrigin::root(),
+            DEST,
+            DEBTOR,
+            200,
+            DAY,
+            0
+        ));
+        let credit = |uetr, amount| {
+            Clearing::handle_message(DEST, PEER, &payment_body(uetr, B, amount, *b"EUR"))
+        };
+        assert_eq!(credit(1, 100), Ok(Handled::Accepted([1; 32])));
+        assert_eq!(credit(2, 260), held("large value"));
+        assert_eq!(credit(3, 150), held("over bank limit"));
+        assert_eq!(credit(4, 50), Ok(Handled::Accepted([4; 32])));
+        assert_eq!(credit(5, 200), held("over route limit"));
+        // Refusals come before holds: a payment that can never be credited is not held.
+        assert_eq!(
+            credit(1, 100),
+            Ok(Handled::Refused(pallet_isthmus::code("duplicate payment")))
+        );
+        assert_eq!(BalanceOf::<Test>::get(B), 150);
+        // A held payment wrote nothing: the allowances are as the credits left them.
+        let route = Limits::<Test>::get((DEST, [0u8; 32])).unwrap();
+        assert_eq!(route.available_at(Now::get()), 150);
+        // Released: credited past the limits, the allowances down to zero.
+        assert_eq!(
+            Clearing::handle_released(DEST, PEER, &payment_body(2, B, 260, *b"EUR")),
+            Ok(Handled::Accepted([2; 32]))
+        );
+        assert_eq!(BalanceOf::<Test>::get(B), 410);
+        assert_eq!(Limits::<Test>::get((DEST, [0u8; 32])).unwrap().available, 0);
+        assert_eq!(Limits::<Test>::get((DEST, DEBTOR)).unwrap().available, 0);
+        // A released payment is still refused for good where it must be.
+        assert_eq!(
+            Clearing::handle_released(DEST, PEER, &payment_body(2, B, 260, *b"EUR")),
+            Ok(Handled::Refused(pallet_isthmus::code("duplicate payment")))
+        );
+        // The allowances refill over the window: half a day, half the capacity.
+        Now::set(Now::get() + u64::from(DAY / 2));
+        assert_eq!(credit(5, 80), Ok(Handled::Accepted([5; 32])));
+        let left = |debtor| Limits::<Test>::get((DEST, debtor)).unwrap().available;
+        assert_eq!((left([0u8; 32]), left(DEBTOR)), (70, 20));
+        assert_eq!(total(), opening);
+    });
+}
+
+fn change(version: u32, by: &[u8]) -> frame_support::dispatch::DispatchResult {
+    let digest = isthmus_protocol::LimitChange {
+        origin: DEST,
+        debtor: DEBTOR,
+        capacity: 5_000,
+        window: DAY,
+        large_value: 2_000,
+        version,
+    }
+    .pallet_digest(GENESIS, LEDGER);
+    let attestations = by
+        .iter()
+        .map(|i| {
+            isthmus_protocol::Attestation::sign(&member_key(*i), &digest)
+                .unwrap()
+                .0
+        })
+        .collect();
+    Clearing::change_limit(
+        RuntimeOrigin::signed(OPERATOR),
+        DEST,
+        DEBTOR,
+        5_000,
+        DAY,
+        2_000,
+        version,
+        attestations,
+    )
+}
+
+#[test]
+fn a_limit_is_set_up_once_by_the_admin_and_changed_only_by_a_quorum() {
+    ext().execute_with(|| {
+        assert_noop!(
+            Clearing::set_limit(RuntimeOrigin::signed(OPERATOR), DEST, DEBTOR, 100, DAY, 0),
+            DispatchError::BadOrigin
+        );
+        assert_noop!(
+            Clearing::set_limit(RuntimeOrigin::root(), DEST, DEBTOR, 100, 0, 0),
+            Error::<Test>::BadLimit
+        );
+        assert_noop!(change(2, &[0, 1]), Error::<Test>::WrongLimitVersion);
+        assert_ok!(Clearing::set_limit(
+            RuntimeOrigin::root(),
+            DEST,
+            DEBTOR,
+            1_000,
+            DAY,
+            0
+        ));
+        assert_noop!(
+            Clearing::set_limit(RuntimeOrigin::root(), DEST, DEBTOR, 5_000, DAY, 0),
+            Error::<Test>::LimitExists
+        );
+        // One member, one member twice, a stranger with one member: no quorum. The
+        // admin (root) cannot submit a change at all.
+        for by in [&[0u8][..], &[1, 1], &[3, 1]] {
+            assert_noop!(change(2, by), Error::<Test>::LimitQuorumNotReached);
+        }
+        assert_noop!(
+            Clearing::change_limit(
+                RuntimeOrigin::root(),
+                DEST,
+                DEBTOR,
+                5_000,
+                DAY,
+                2_000,
+                2,
+                vec![]
+            ),
+            DispatchError::BadOrigin
+        );
+        assert_ok!(change(2, &[0, 2]));
+        assert_eq!(
+            last_event(),
+            Event::LimitSet {
+                origin: DEST,
+                debtor: DEBTOR,
+                capacity: 5_000,
+                window: DAY,
+                large_value: 2_000,
+                version: 2
+            }
+        );
+        // Replayed: the version moved on.
+        assert_noop!(change(2, &[0, 2]), Error::<Test>::WrongLimitVersion);
+        let limit = Limits::<Test>::get((DEST, DEBTOR)).unwrap();
+        // A raised limit keeps what was left, not a fresh allowance.
+        assert_eq!(
+            (limit.capacity, limit.available, limit.version),
+            (5_000, 1_000, 2)
+        );
     });
 }

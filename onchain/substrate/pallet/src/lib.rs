@@ -108,6 +108,51 @@ pub mod codes {
     pub const UNKNOWN_MESSAGE: [u8; 32] = code("not sent there from here");
     /// A second receipt for the same message.
     pub const DUPLICATE_RECEIPT: [u8; 32] = code("receipt taken before");
+    /// A held message whose hold outlived [`super::HOLD_PERIOD_S`] undecided.
+    pub const HOLD_EXPIRED: [u8; 32] = code("hold expired");
+    /// A held message a quorum rejected.
+    pub const HOLD_REJECTED: [u8; 32] = code("hold rejected");
+}
+
+/// How long a hold may wait for a quorum's decision, in seconds (the Solidity Inbox's
+/// `HOLD_PERIOD`): a held message processed later ends refused with
+/// [`codes::HOLD_EXPIRED`].
+pub const HOLD_PERIOD_S: u64 = 2 * 86_400;
+
+/// Where a held message stands (docs/protocol.md, "Holds").
+#[derive(
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Debug,
+    Encode,
+    Decode,
+    DecodeWithMemTracking,
+    TypeInfo,
+    MaxEncodedLen,
+)]
+pub enum HoldState {
+    /// Waiting for a quorum's decision: not executed.
+    Held,
+    /// A quorum released it: its next processing executes it
+    /// ([`MessageHandler::handle_released`]).
+    Released,
+    /// A quorum rejected it: its next processing ends it refused.
+    Rejected,
+}
+
+/// The hold of a message its handler held ([`Handled::Held`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, TypeInfo, MaxEncodedLen)]
+pub struct Hold {
+    /// Held, released or rejected.
+    pub state: HoldState,
+    /// The message's origin ledger.
+    pub origin: u32,
+    /// When it was first held (unix seconds).
+    pub since: u64,
+    /// Why, as the handler said.
+    pub reason: [u8; 32],
 }
 
 /// Engine id of the digest item carrying the outbox's [`OutboxCommitment`].
@@ -200,6 +245,10 @@ pub enum Handled {
     Accepted([u8; 32]),
     /// Refused for good, with a code (see [`code`]): it will never be delivered.
     Refused([u8; 32]),
+    /// Not executed: held, for this reason, until a quorum of the origin's signers
+    /// releases or rejects it (or the hold expires). The handler's writes are rolled
+    /// back and the message stays deliverable.
+    Held([u8; 32]),
 }
 
 /// Where the runtime routes delivered messages, chosen by the runtime (the analogue of
@@ -212,6 +261,13 @@ pub trait MessageHandler {
     /// and reports the error in [`Event::MessageHandlerFailed`], so a refusal that
     /// depends on state can change on a later delivery.
     fn handle(message: &isthmus_protocol::Message) -> Result<Handled, DispatchError>;
+
+    /// Handles a message a quorum released from its hold: past the controls that held
+    /// it. A handler that never holds has nothing to release: by default, `handle`.
+    /// A [`Handled::Held`] from here is a handler failure.
+    fn handle_released(message: &isthmus_protocol::Message) -> Result<Handled, DispatchError> {
+        Self::handle(message)
+    }
 
     /// An upper bound of [`MessageHandler::handle`]'s weight for a body of `body_len`
     /// bytes, charged by the pallet before the call.
@@ -227,6 +283,42 @@ impl MessageHandler for () {
 
     fn weight(_body_len: u32) -> Weight {
         Weight::zero()
+    }
+}
+
+/// The consortium's word on this ledger, for apps whose settings its members change
+/// together (a clearing app's value limits): the origin's current signer set, as the
+/// inbox holds it, counts the attestations.
+pub trait OriginQuorum {
+    /// Distinct current signers of `origin` among the valid `attestations` of
+    /// `digest`, and the origin's threshold; `None` for an origin not set up.
+    fn signed_by(
+        origin: u32,
+        digest: &[u8; 32],
+        attestations: &[AttestationBytes],
+    ) -> Option<(u32, u32)>;
+
+    /// This ledger's genesis hash and ledger id, which app digests bind.
+    fn endpoint() -> ([u8; 32], u32);
+}
+
+impl<T: pallet::Config> OriginQuorum for pallet::Pallet<T> {
+    fn signed_by(
+        origin: u32,
+        digest: &[u8; 32],
+        attestations: &[AttestationBytes],
+    ) -> Option<(u32, u32)> {
+        let config = pallet::Origins::<T>::get(origin)?;
+        let (have, _) = verify::check_quorum(digest, &config.signers, attestations);
+        Some((have, config.threshold))
+    }
+
+    fn endpoint() -> ([u8; 32], u32) {
+        use frame_support::traits::Get;
+        use frame_system::pallet_prelude::BlockNumberFor;
+        let genesis = frame_system::Pallet::<T>::block_hash(BlockNumberFor::<T>::default());
+        let genesis = <[u8; 32]>::try_from(genesis.as_ref()).unwrap_or([0u8; 32]);
+        (genesis, <T as pallet::Config>::LedgerId::get())
     }
 }
 
@@ -432,6 +524,16 @@ pub mod pallet {
     #[pallet::storage]
     pub type PendingReceipts<T: Config> =
         StorageMap<_, Identity, [u8; 32], PendingReceipt, OptionQuery>;
+
+    /// Holds of messages held and not ended yet, by message id (removed when the
+    /// message ends).
+    #[pallet::storage]
+    pub type Holds<T: Config> = StorageMap<_, Identity, [u8; 32], Hold, OptionQuery>;
+
+    /// Messages of an origin held and not ended yet: while it is 0, processing reads
+    /// no hold.
+    #[pallet::storage]
+    pub type HeldCount<T: Config> = StorageMap<_, Twox64Concat, u32, u32, ValueQuery>;
 
     /// Default of [`OutboxRoot`]: the empty tree's root.
     pub struct EmptyRoot;
@@ -707,6 +809,36 @@ pub mod pallet {
             /// The new mark.
             low_water: u64,
         },
+        /// The message is held (its handler held it for `reason`, or it was processed
+        /// again while held): not executed, still deliverable.
+        MessageHeld {
+            /// Message id.
+            id: [u8; 32],
+            /// Origin ledger id.
+            origin: u32,
+            /// Its nonce.
+            nonce: u64,
+            /// Why, as the handler said.
+            reason: [u8; 32],
+        },
+        /// A quorum (`approvals` current signers of the origin) released the hold.
+        HoldReleased {
+            /// Message id.
+            id: [u8; 32],
+            /// Origin ledger id.
+            origin: u32,
+            /// Distinct current signers that signed.
+            approvals: u32,
+        },
+        /// A quorum rejected the hold: the message ends refused when next processed.
+        HoldRejected {
+            /// Message id.
+            id: [u8; 32],
+            /// Origin ledger id.
+            origin: u32,
+            /// Distinct current signers that signed.
+            approvals: u32,
+        },
     }
 
     /// Refusals, named as in the Solidity endpoints where they correspond.
@@ -768,6 +900,10 @@ pub mod pallet {
         /// The runtime gives this pallet no network id (all zero): it takes no
         /// checkpoint.
         NoNetwork,
+        /// The message is not held from that origin (never held, decided, or ended).
+        NotHeld,
+        /// The hold outlived [`crate::HOLD_PERIOD_S`]: it can only end refused.
+        HoldExpired,
     }
 
     #[pallet::call]
@@ -1123,13 +1259,73 @@ pub mod pallet {
             }
             Ok(())
         }
+
+        /// Releases the hold of message `id` from `origin_ledger` with a quorum of the
+        /// origin's current signers' `attestations` over [`Pallet::hold_decision_digest`]
+        /// of the release: its next processing executes it
+        /// ([`MessageHandler::handle_released`]). A decided hold takes no further
+        /// decision, so an approval is never used twice; no single member, and not the
+        /// admin, can release.
+        #[pallet::call_index(11)]
+        #[pallet::weight(T::WeightInfo::control_route(
+            attestations.len().try_into().unwrap_or(u32::MAX)
+        ).saturating_add(T::DbWeight::get().reads_writes(1, 1)))]
+        pub fn release_hold(
+            origin: OriginFor<T>,
+            origin_ledger: u32,
+            id: [u8; 32],
+            attestations: Vec<AttestationBytes>,
+        ) -> DispatchResult {
+            ensure_signed(origin)?;
+            let approvals = Self::decide(
+                origin_ledger,
+                id,
+                isthmus_protocol::HoldAction::Release,
+                &attestations,
+            )?;
+            Self::deposit_event(Event::HoldReleased {
+                id,
+                origin: origin_ledger,
+                approvals,
+            });
+            Ok(())
+        }
+
+        /// Rejects the hold of message `id` from `origin_ledger` with a quorum of the
+        /// origin's current signers' `attestations` over the reject digest: its next
+        /// processing ends it refused ([`codes::HOLD_REJECTED`]), and its receipt
+        /// returns it.
+        #[pallet::call_index(12)]
+        #[pallet::weight(T::WeightInfo::control_route(
+            attestations.len().try_into().unwrap_or(u32::MAX)
+        ).saturating_add(T::DbWeight::get().reads_writes(1, 1)))]
+        pub fn reject_hold(
+            origin: OriginFor<T>,
+            origin_ledger: u32,
+            id: [u8; 32],
+            attestations: Vec<AttestationBytes>,
+        ) -> DispatchResult {
+            ensure_signed(origin)?;
+            let approvals = Self::decide(
+                origin_ledger,
+                id,
+                isthmus_protocol::HoldAction::Reject,
+                &attestations,
+            )?;
+            Self::deposit_event(Event::HoldRejected {
+                id,
+                origin: origin_ledger,
+                approvals,
+            });
+            Ok(())
+        }
     }
 
     /// What became of one message that passed the structural checks.
     enum Delivery {
         /// Delivered, refused or expired: consumed.
         Ended,
-        /// Its handler failed: still deliverable.
+        /// Its handler failed, or it is held: still deliverable.
         HandlerFailed,
         /// It ended before.
         Skipped([u8; 32], SkipReason),
@@ -1142,6 +1338,8 @@ pub mod pallet {
         /// The origin's receipt endpoint; None: the origin takes no receipts.
         to: Option<[u8; 32]>,
         items: Vec<isthmus_protocol::Receipt>,
+        /// The origin's messages held and not ended ([`HeldCount`]), read once.
+        held: u32,
         _config: core::marker::PhantomData<T>,
     }
 
@@ -1151,6 +1349,7 @@ pub mod pallet {
                 origin,
                 to: ReceiptEndpoints::<T>::get(origin),
                 items: Vec::new(),
+                held: HeldCount::<T>::get(origin),
                 _config: core::marker::PhantomData,
             }
         }
@@ -1293,6 +1492,50 @@ pub mod pallet {
             control.pallet_digest(genesis, T::LedgerId::get())
         }
 
+        /// The digest members sign to release or reject a hold here: it binds this
+        /// chain's genesis hash and ledger id
+        /// ([`isthmus_protocol::HoldDecision::pallet_digest`]).
+        pub fn hold_decision_digest(decision: &isthmus_protocol::HoldDecision) -> [u8; 32] {
+            let genesis = frame_system::Pallet::<T>::block_hash(BlockNumberFor::<T>::default());
+            let genesis = <[u8; 32]>::try_from(genesis.as_ref()).unwrap_or([0u8; 32]);
+            decision.pallet_digest(genesis, T::LedgerId::get())
+        }
+
+        /// Moves a hold still waiting to released or rejected, with a quorum of the
+        /// origin's current set; returns the distinct signers counted.
+        fn decide(
+            origin_ledger: u32,
+            id: [u8; 32],
+            action: isthmus_protocol::HoldAction,
+            attestations: &[AttestationBytes],
+        ) -> Result<u32, DispatchError> {
+            ensure!(
+                attestations.len() <= T::MaxAttestations::get() as usize,
+                Error::<T>::TooManyAttestations
+            );
+            let mut hold = Holds::<T>::get(id)
+                .filter(|h| h.state == HoldState::Held && h.origin == origin_ledger)
+                .ok_or(Error::<T>::NotHeld)?;
+            ensure!(
+                T::UnixTime::now().as_secs() <= hold.since.saturating_add(HOLD_PERIOD_S),
+                Error::<T>::HoldExpired
+            );
+            let config = Origins::<T>::get(origin_ledger).ok_or(Error::<T>::UnknownOrigin)?;
+            let digest = Self::hold_decision_digest(&isthmus_protocol::HoldDecision {
+                origin: origin_ledger,
+                id,
+                action,
+            });
+            let (have, _) = verify::check_quorum(&digest, &config.signers, attestations);
+            ensure!(have >= config.threshold, Error::<T>::QuorumNotReached);
+            hold.state = match action {
+                isthmus_protocol::HoldAction::Release => HoldState::Released,
+                isthmus_protocol::HoldAction::Reject => HoldState::Rejected,
+            };
+            Holds::<T>::insert(id, hold);
+            Ok(have)
+        }
+
         /// The digest members of this pallet's network sign, computed with the keccak
         /// host function over the protocol crate's preimage.
         pub fn checkpoint_digest(checkpoint: &CheckpointArg) -> [u8; 32] {
@@ -1301,15 +1544,15 @@ pub mod pallet {
             sp_io::hashing::keccak_256(&preimage)
         }
 
-        /// Structural checks (refuse), then replay (skip), then the end: expired past
-        /// its deadline, or handed over. Adds the message's receipt to `receipts`.
+        /// Structural checks (refuse), then replay (skip), then a hold still waiting
+        /// (kept), then the end: expired past its deadline, a decided or expired hold,
+        /// or handed over. Adds the message's receipt to `receipts`.
         fn deliver(
             checkpoint: &CheckpointArg,
             encoded: &[u8],
             branch: &BranchSiblings,
             receipts: &mut Receipts<T>,
         ) -> Result<Delivery, DispatchError> {
-            use isthmus_protocol::ReceiptOutcome;
             let message = Message::decode(encoded).map_err(|_| Error::<T>::MalformedMessage)?;
             let id = sp_io::hashing::keccak_256(encoded);
             ensure!(message.origin == checkpoint.origin, Error::<T>::WrongOrigin);
@@ -1333,34 +1576,110 @@ pub mod pallet {
                 return Ok(Delivery::Skipped(id, SkipReason::AlreadyProcessed));
             }
             let (origin, nonce) = (message.origin, message.nonce);
+            let now = T::UnixTime::now().as_secs();
+            // No hold is read while the origin has none.
+            let hold = if receipts.held == 0 {
+                None
+            } else {
+                Holds::<T>::get(id)
+            };
+            if let Some(h) = hold {
+                let waiting = h.state == HoldState::Held
+                    && now <= h.since.saturating_add(HOLD_PERIOD_S)
+                    && !message.is_expired_at(now);
+                if waiting {
+                    // Still waiting for a decision: not executed, still deliverable.
+                    Self::deposit_event(Event::MessageHeld {
+                        id,
+                        origin,
+                        nonce,
+                        reason: h.reason,
+                    });
+                    return Ok(Delivery::HandlerFailed);
+                }
+            }
             // Marked first so that a re-entrant delivery of the same id is a replay.
             Processed::<T>::insert(id, frame_system::Pallet::<T>::block_number());
             EndedIds::<T>::insert(origin, nonce, id);
-            if message.is_expired_at(T::UnixTime::now().as_secs()) {
+            let delivery = Self::end_or_hand_over(id, &message, hold, now, receipts);
+            if hold.is_some() && matches!(delivery, Delivery::Ended) {
+                Holds::<T>::remove(id);
+                HeldCount::<T>::mutate(origin, |n| *n = n.saturating_sub(1));
+                receipts.held = receipts.held.saturating_sub(1);
+            }
+            Ok(delivery)
+        }
+
+        /// Ends a marked message (expired; its hold rejected or expired; or handed
+        /// over) or, if its handler fails or holds it, unmarks it.
+        fn end_or_hand_over(
+            id: [u8; 32],
+            message: &Message,
+            hold: Option<Hold>,
+            now: u64,
+            receipts: &mut Receipts<T>,
+        ) -> Delivery {
+            use isthmus_protocol::ReceiptOutcome;
+            let (origin, nonce) = (message.origin, message.nonce);
+            if message.is_expired_at(now) {
                 Self::deposit_event(Event::MessageExpired { id, origin, nonce });
                 receipts.add(id, nonce, ReceiptOutcome::Expired, [0u8; 32]);
-                return Ok(Delivery::Ended);
+                return Delivery::Ended;
+            }
+            match hold.map(|h| h.state) {
+                Some(HoldState::Rejected) => {
+                    Self::refuse(id, message, codes::HOLD_REJECTED, receipts);
+                    return Delivery::Ended;
+                }
+                Some(HoldState::Held) => {
+                    Self::refuse(id, message, codes::HOLD_EXPIRED, receipts);
+                    return Delivery::Ended;
+                }
+                Some(HoldState::Released) | None => {}
             }
             if message.recipient.0 == INBOX_ID {
-                Self::take_receipts(id, &message, receipts);
-                return Ok(Delivery::Ended);
+                Self::take_receipts(id, message, receipts);
+                return Delivery::Ended;
             }
-            let result =
-                frame_support::storage::with_transaction(|| {
-                    match T::MessageHandler::handle(&message) {
-                        Ok(handled) => sp_runtime::TransactionOutcome::Commit(Ok(handled)),
-                        Err(e) => sp_runtime::TransactionOutcome::Rollback(Err(e)),
+            let released = hold.is_some();
+            let result = frame_support::storage::with_transaction(|| {
+                let handled = if released {
+                    T::MessageHandler::handle_released(message)
+                } else {
+                    T::MessageHandler::handle(message)
+                };
+                match handled {
+                    Ok(Handled::Held(reason)) if !released => {
+                        sp_runtime::TransactionOutcome::Rollback(Ok(Handled::Held(reason)))
                     }
-                });
+                    Ok(Handled::Held(_)) => sp_runtime::TransactionOutcome::Rollback(Err(
+                        DispatchError::Other("held again after its release"),
+                    )),
+                    Ok(handled) => sp_runtime::TransactionOutcome::Commit(Ok(handled)),
+                    Err(e) => sp_runtime::TransactionOutcome::Rollback(Err(e)),
+                }
+            });
             match result {
                 Ok(Handled::Accepted(answer)) => {
                     Self::deposit_event(Event::MessageProcessed { id, origin, nonce });
                     receipts.add(id, nonce, ReceiptOutcome::Delivered, answer);
-                    Ok(Delivery::Ended)
+                    Delivery::Ended
                 }
                 Ok(Handled::Refused(code)) => {
-                    Self::refuse(id, &message, code, receipts);
-                    Ok(Delivery::Ended)
+                    Self::refuse(id, message, code, receipts);
+                    Delivery::Ended
+                }
+                Ok(Handled::Held(reason)) => {
+                    Processed::<T>::remove(id);
+                    EndedIds::<T>::remove(origin, nonce);
+                    Self::hold(id, origin, reason, now, receipts);
+                    Self::deposit_event(Event::MessageHeld {
+                        id,
+                        origin,
+                        nonce,
+                        reason,
+                    });
+                    Delivery::HandlerFailed
                 }
                 Err(error) => {
                     Processed::<T>::remove(id);
@@ -1371,9 +1690,27 @@ pub mod pallet {
                         nonce,
                         error,
                     });
-                    Ok(Delivery::HandlerFailed)
+                    Delivery::HandlerFailed
                 }
             }
+        }
+
+        /// Records a new hold of `id` (a message repeated in one batch is held once).
+        fn hold(id: [u8; 32], origin: u32, reason: [u8; 32], now: u64, receipts: &mut Receipts<T>) {
+            if Holds::<T>::contains_key(id) {
+                return;
+            }
+            Holds::<T>::insert(
+                id,
+                Hold {
+                    state: HoldState::Held,
+                    origin,
+                    since: now,
+                    reason,
+                },
+            );
+            HeldCount::<T>::mutate(origin, |n| *n = n.saturating_add(1));
+            receipts.held = receipts.held.saturating_add(1);
         }
 
         /// Ends `message` refused with `code`, with its receipt.
@@ -1534,7 +1871,9 @@ pub mod pallet {
         ///
         /// The benchmarks measure the path where the handler refuses at once; a
         /// failing handler costs the pallet two more writes (the message's marks
-        /// removed again), a failing receipt handler one (the pending receipt).
+        /// removed again), a failing receipt handler one (the pending receipt), and a
+        /// hold a read (the message's hold, read while its origin has any) and two
+        /// writes (the hold and the origin's count; charged here, not benchmarked).
         pub fn message_weight(len: u32) -> Weight {
             let body = (len as usize).saturating_sub(isthmus_protocol::MESSAGE_HEADER_LEN);
             let receipts =
@@ -1542,6 +1881,7 @@ pub mod pallet {
             let db = T::DbWeight::get();
             T::MessageHandler::weight(len)
                 .saturating_add(db.writes(2))
+                .saturating_add(db.reads_writes(1, 2))
                 .saturating_add(
                     T::WeightInfo::take_receipt()
                         .saturating_add(T::ReceiptHandler::weight())
@@ -1551,11 +1891,15 @@ pub mod pallet {
         }
 
         /// The receipt batches `n` ended messages can make: one dispatch of a full
-        /// batch per [`isthmus_protocol::MAX_RECEIPTS`] of them.
+        /// batch per [`isthmus_protocol::MAX_RECEIPTS`] of them (and the submission's
+        /// read of the origin's held count).
         pub fn receipts_sent_weight(n: u32) -> Weight {
             let batches = n.div_ceil(isthmus_protocol::MAX_RECEIPTS as u32);
             let full = (isthmus_protocol::MAX_RECEIPTS * isthmus_protocol::RECEIPT_LEN) as u32;
-            T::WeightInfo::dispatch(full).saturating_mul(u64::from(batches))
+            T::WeightInfo::dispatch(full)
+                .saturating_mul(u64::from(batches))
+                // The origin's held count, read once per submission.
+                .saturating_add(T::DbWeight::get().reads(1))
         }
 
         /// Whether `id` was processed (for relayers and runtime APIs).

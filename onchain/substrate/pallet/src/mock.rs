@@ -60,6 +60,13 @@ pub(crate) const REFUSED_BODY: &[u8] = b"refuse";
 /// The test handler's refusal code.
 pub(crate) const REFUSAL: [u8; 32] = crate::code("test refusal");
 
+/// A body the test handler holds (after writing to storage), with [`HOLD_REASON`];
+/// released, it is accepted.
+pub(crate) const HELD_BODY: &[u8] = b"hold";
+
+/// The test handler's reason to hold.
+pub(crate) const HOLD_REASON: [u8; 32] = crate::code("test limit");
+
 /// The test handler's answer when it accepts: the body's first byte, repeated.
 pub(crate) fn answer(body: &[u8]) -> [u8; 32] {
     [body.first().copied().unwrap_or(0); 32]
@@ -86,6 +93,17 @@ impl crate::MessageHandler for CountingHandler {
         if message.body == REFUSED_BODY {
             return Ok(crate::Handled::Refused(REFUSAL));
         }
+        if message.body == HELD_BODY {
+            return Ok(crate::Handled::Held(HOLD_REASON));
+        }
+        Ok(crate::Handled::Accepted(answer(&message.body)))
+    }
+
+    fn handle_released(
+        message: &isthmus_protocol::Message,
+    ) -> Result<crate::Handled, DispatchError> {
+        let n: u32 = frame_support::storage::unhashed::get_or_default(HANDLED_KEY);
+        frame_support::storage::unhashed::put(HANDLED_KEY, &(n + 1));
         Ok(crate::Handled::Accepted(answer(&message.body)))
     }
 

@@ -7,10 +7,10 @@
 
 use crate::mock::*;
 use crate::{
-    AttestationOutcome, CheckpointArg, Error, Event, InvalidSignature, OutboxCommitment,
-    OutboxCount, OutboxRoot, PendingReceipt, PendingReceipts, Processed, ReceiptEndpoints,
-    ReceiptsTaken, RouteStates, Sent, SentMessage, SkipReason, COMMITMENT_ENGINE_ID, INBOX_ID,
-    OUTBOX_ID,
+    AttestationOutcome, CheckpointArg, Error, Event, HeldCount, HoldState, Holds, InvalidSignature,
+    OutboxCommitment, OutboxCount, OutboxRoot, PendingReceipt, PendingReceipts, Processed,
+    ReceiptEndpoints, ReceiptsTaken, RouteStates, Sent, SentMessage, SkipReason,
+    COMMITMENT_ENGINE_ID, INBOX_ID, OUTBOX_ID,
 };
 use codec::{Decode, Encode};
 use frame_support::traits::Hooks;
@@ -650,6 +650,162 @@ fn one_signer_pauses_a_route_at_once_and_only_a_quorum_resumes_it() {
     });
 }
 
+/// `by`'s attestations over the release (or rejection) of the hold of `id` from ORIGIN.
+fn sign_decision(action: isthmus_protocol::HoldAction, id: [u8; 32], by: &[u8]) -> Vec<[u8; 65]> {
+    let digest = Isthmus::hold_decision_digest(&isthmus_protocol::HoldDecision {
+        origin: ORIGIN,
+        id,
+        action,
+    });
+    by.iter()
+        .map(|i| Attestation::sign(&key(*i), &digest).unwrap().0)
+        .collect()
+}
+
+/// The receipts sent back so far, as (id, outcome code, result).
+fn receipt_ends() -> Vec<([u8; 32], u8, [u8; 32])> {
+    receipts_sent()
+        .into_iter()
+        .flatten()
+        .map(|r| (r.id.0, r.outcome.code(), r.result))
+        .collect()
+}
+
+#[test]
+fn a_held_message_is_executed_only_once_a_quorum_releases_it() {
+    use isthmus_protocol::HoldAction::{Reject, Release};
+    new_test_ext().execute_with(|| {
+        configure_with_receipts();
+        set_time_secs(1_000);
+        let src = Source::new(vec![
+            message(0, 0, HELD_BODY),
+            message(1, 0, HELD_BODY),
+            message(2, 0, b"within limits"),
+            message(3, 0, HELD_BODY),
+            message(4, 5_000, HELD_BODY),
+        ]);
+        let ids: Vec<[u8; 32]> = src.messages.iter().map(|m| m.id().0).collect();
+        let release = |id: [u8; 32], by: Vec<[u8; 65]>| {
+            Isthmus::release_hold(RuntimeOrigin::signed(alice()), ORIGIN, id, by)
+        };
+        let items = (0..5).map(|i| (src.encoded(i), src.branch(i))).collect();
+        assert_ok!(Isthmus::process_batch(
+            RuntimeOrigin::signed(alice()),
+            src.checkpoint,
+            src.sigs(&[0, 1]),
+            items
+        ));
+        // Held: not consumed, the handler's writes rolled back, no receipt.
+        assert_eq!(handled(), 1, "only the message within limits ran");
+        assert_eq!(HeldCount::<Test>::get(ORIGIN), 4);
+        let hold = Holds::<Test>::get(ids[0]).unwrap();
+        assert_eq!(
+            (hold.state, hold.origin, hold.since, hold.reason),
+            (HoldState::Held, ORIGIN, 1_000, HOLD_REASON)
+        );
+        assert!(!Processed::<Test>::contains_key(ids[0]));
+        assert!(events().contains(&Event::MessageHeld {
+            id: ids[0],
+            origin: ORIGIN,
+            nonce: 0,
+            reason: HOLD_REASON
+        }));
+        assert_eq!(receipt_ends(), vec![(ids[2], 1, answer(b"within limits"))]);
+        // Processed again while held: still held, not executed.
+        assert_ok!(src.process(0, &[0, 1]));
+        assert_eq!(handled(), 1);
+        assert!(matches!(events().last().unwrap(), Event::MessageHeld { id, .. } if *id == ids[0]));
+
+        // The digest is the protocol crate's, bound to this chain and ledger.
+        let genesis = System::block_hash(0u64);
+        let decision = isthmus_protocol::HoldDecision {
+            origin: ORIGIN,
+            id: ids[0],
+            action: Release,
+        };
+        assert_eq!(
+            Isthmus::hold_decision_digest(&decision),
+            decision.pallet_digest(<[u8; 32]>::try_from(genesis.as_ref()).unwrap(), LOCAL)
+        );
+        // One member, a stranger to the set, the same member twice, a reject digest
+        // and another message's release are each short of a quorum.
+        for attestations in [
+            sign_decision(Release, ids[0], &[0]),
+            sign_decision(Release, ids[0], &[0, 3]),
+            sign_decision(Release, ids[0], &[1, 1]),
+            sign_decision(Reject, ids[0], &[0, 1]),
+            sign_decision(Release, ids[1], &[0, 1]),
+        ] {
+            assert_noop!(
+                release(ids[0], attestations),
+                Error::<Test>::QuorumNotReached
+            );
+        }
+        // Not the admin (root) either, nor a message that is not held.
+        assert_noop!(
+            Isthmus::release_hold(
+                RuntimeOrigin::root(),
+                ORIGIN,
+                ids[0],
+                sign_decision(Release, ids[0], &[0])
+            ),
+            DispatchError::BadOrigin
+        );
+        assert_noop!(
+            release(ids[2], sign_decision(Release, ids[2], &[0, 1])),
+            Error::<Test>::NotHeld
+        );
+        assert_ok!(release(ids[0], sign_decision(Release, ids[0], &[1, 2])));
+        assert!(events().contains(&Event::HoldReleased {
+            id: ids[0],
+            origin: ORIGIN,
+            approvals: 2
+        }));
+        // A replayed approval decides nothing twice.
+        assert_noop!(
+            release(ids[0], sign_decision(Release, ids[0], &[1, 2])),
+            Error::<Test>::NotHeld
+        );
+        assert_ok!(Isthmus::reject_hold(
+            RuntimeOrigin::signed(alice()),
+            ORIGIN,
+            ids[1],
+            sign_decision(Reject, ids[1], &[0, 2])
+        ));
+
+        // Released: executed past the hold, once; rejected: refused.
+        assert_ok!(src.process(0, &[0, 1]));
+        assert_ok!(src.process(1, &[0, 1]));
+        assert_eq!(handled(), 2);
+        assert_noop!(src.process(0, &[0, 1]), Error::<Test>::AlreadyProcessed);
+        assert_eq!(HeldCount::<Test>::get(ORIGIN), 2);
+        assert!(Holds::<Test>::get(ids[0]).is_none());
+
+        // Past its deadline a held message expires; past the hold period an
+        // undecided hold takes no decision and ends refused.
+        set_time_secs(6_000);
+        assert_ok!(src.process(4, &[0, 1]));
+        set_time_secs(1_000 + crate::HOLD_PERIOD_S + 1);
+        assert_noop!(
+            release(ids[3], sign_decision(Release, ids[3], &[0, 1])),
+            Error::<Test>::HoldExpired
+        );
+        assert_ok!(src.process(3, &[0, 1]));
+        assert_eq!(HeldCount::<Test>::get(ORIGIN), 0);
+        assert_eq!(handled(), 2);
+        assert_eq!(
+            receipt_ends(),
+            vec![
+                (ids[2], 1, answer(b"within limits")),
+                (ids[0], 1, answer(HELD_BODY)),
+                (ids[1], 2, crate::codes::HOLD_REJECTED),
+                (ids[4], 3, [0u8; 32]),
+                (ids[3], 2, crate::codes::HOLD_EXPIRED),
+            ]
+        );
+    });
+}
+
 #[test]
 fn process_delivers_once_and_refuses_the_replay() {
     new_test_ext().execute_with(|| {
@@ -1236,9 +1392,12 @@ fn the_handlers_weight_is_declared_by_the_call_so_a_submitter_cannot_withhold_it
         let db = <<Test as frame_system::Config>::DbWeight as frame_support::traits::Get<
             frame_support::weights::RuntimeDbWeight,
         >>::get();
-        // The handler's bound, and the two marks a failing handler has removed.
+        // The handler's bound, the two marks a failing handler has removed, and a
+        // hold's read and two writes (the hold and the origin's count).
         let handler = |i: usize| {
-            CountingHandler::weight(src.encoded(i).len() as u32).saturating_add(db.writes(2))
+            CountingHandler::weight(src.encoded(i).len() as u32)
+                .saturating_add(db.writes(2))
+                .saturating_add(db.reads_writes(1, 2))
         };
         let one = Call::<Test>::process {
             checkpoint: src.checkpoint,
@@ -1249,8 +1408,10 @@ fn the_handlers_weight_is_declared_by_the_call_so_a_submitter_cannot_withhold_it
         .get_dispatch_info()
         .call_weight;
         let base = <Test as crate::Config>::WeightInfo::process(2, src.encoded(0).len() as u32);
-        // The receipts it may send: one full receipt batch.
-        let sent = <Test as crate::Config>::WeightInfo::dispatch(64 * 73);
+        // The receipts it may send: one full receipt batch; and the read of the
+        // origin's held count.
+        let sent =
+            <Test as crate::Config>::WeightInfo::dispatch(64 * 73).saturating_add(db.reads(1));
         assert_eq!(one, base.saturating_add(handler(0)).saturating_add(sent));
 
         let items: Vec<_> = (0..4).map(|i| (src.encoded(i), src.branch(i))).collect();
@@ -1282,6 +1443,7 @@ fn the_handlers_weight_is_declared_by_the_call_so_a_submitter_cannot_withhold_it
             receipts,
             CountingHandler::weight((isthmus_protocol::MESSAGE_HEADER_LEN + 3 * 73) as u32)
                 .saturating_add(db.writes(2))
+                .saturating_add(db.reads_writes(1, 2))
                 .saturating_add(per_receipt.saturating_mul(3))
         );
         assert!(handlers.ref_time() >= 4_000_000);

@@ -224,10 +224,23 @@ impl pallet_isthmus::MessageHandler for Router {
         }
     }
 
+    fn handle_released(
+        message: &isthmus_protocol::Message,
+    ) -> Result<pallet_isthmus::Handled, DispatchError> {
+        if message.recipient.0 == pallet_isthmus_clearing::APP_ADDRESS {
+            Clearing::handle_released(message.origin, message.sender.0, &message.body)
+        } else {
+            Ok(pallet_isthmus::Handled::Refused(
+                pallet_isthmus::codes::NO_RECIPIENT,
+            ))
+        }
+    }
+
     fn weight(_body_len: u32) -> Weight {
-        // Up to 6 reads and 4 writes of the clearing app, plus decoding.
+        // Up to 8 reads and 6 writes of the clearing app (its two limits included),
+        // plus decoding.
         RocksDbWeight::get()
-            .reads_writes(6, 4)
+            .reads_writes(8, 6)
             .saturating_add(Weight::from_parts(20_000_000, 1_000))
     }
 }
@@ -291,6 +304,8 @@ impl pallet_isthmus_clearing::Config for Runtime {
     type AdminOrigin = frame_system::EnsureRoot<AccountId>;
     type Outbox = Isthmus;
     type Currency = ClearingCurrency;
+    type UnixTime = Timestamp;
+    type Quorum = Isthmus;
 }
 
 construct_runtime!(
