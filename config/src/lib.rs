@@ -55,18 +55,19 @@ pub use key::{KeySource, Pkcs11Source, Secp256k1Key};
 pub use model::{
     AnchorConfig, AttestationConfig, CheckpointConfig, Config, ConsortiumConfig, ConsortiumMember,
     DatabaseConfig, Finality, HttpConfig, Justifications, LedgerConfig, LedgerKind, LogConfig,
-    LogFormat, MemberConfig, RouteConfig, TransitionConfig, DEFAULT_ATTEST_BURST,
+    LogFormat, MemberConfig, RouteConfig, ScreeningConfig, TransitionConfig, DEFAULT_ATTEST_BURST,
     DEFAULT_ATTEST_RATE, DEFAULT_BATCH_SIZE, DEFAULT_BFT_EPOCH, DEFAULT_IN_FLIGHT, DEFAULT_LISTEN,
     DEFAULT_LOG_LEVEL, DEFAULT_PALLET, DEFAULT_POLL_INTERVAL_MS, DEFAULT_POOL_SIZE,
-    DEFAULT_TAKEOVER_S, MAX_BATCH_SIZE, MAX_IN_FLIGHT, MAX_TAKEOVER_S, MIN_MESSAGE_GAS,
+    DEFAULT_SCREENING_TIMEOUT_MS, DEFAULT_TAKEOVER_S, MAX_BATCH_SIZE, MAX_IN_FLIGHT,
+    MAX_SCREENING_TIMEOUT_MS, MAX_TAKEOVER_S, MIN_MESSAGE_GAS,
 };
 pub use problem::Problem;
 pub use secret::{DatabaseUrl, Secret, REDACTED};
 pub use settings::{
     AttestationSettings, ConsensusStep, ConsortiumMemberSettings, ConsortiumSettings,
     DatabaseSettings, EvmFinality, EvmSettings, GrandpaAnchor, HttpSettings, LedgerKindSettings,
-    LedgerSettings, LogSettings, MemberSettings, RouteSettings, SealProtocol, SealedFinality,
-    Settings, SubstrateSettings, TrustedBlock,
+    LedgerSettings, LogSettings, MemberSettings, RouteSettings, ScreeningSettings, SealProtocol,
+    SealedFinality, Settings, SubstrateSettings, TrustedBlock,
 };
 pub use tls::{crypto_provider, is_tls_name, TlsError, TlsFiles, TlsMaterial};
 

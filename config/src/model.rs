@@ -41,6 +41,10 @@ pub struct Config {
     /// Required; optional here so that its absence is reported with a fix.
     #[serde(default)]
     pub attestation: Option<AttestationConfig>,
+    /// The payment screening service this member asks before it approves the release
+    /// of a held payment (optional).
+    #[serde(default)]
+    pub screening: Option<ScreeningConfig>,
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
@@ -413,6 +417,25 @@ pub struct AttestationConfig {
 pub const DEFAULT_ATTEST_RATE: u32 = 50;
 /// Default for `attestation.burst`.
 pub const DEFAULT_ATTEST_BURST: u32 = 200;
+
+/// `[screening]`: an HTTP service (a bank's sanctions or AML screening) this member
+/// asks about a held payment before it signs its release (docs/operations.md,
+/// "Screening").
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScreeningConfig {
+    /// `http://` or `https://` URL the payment's business fields are POSTed to.
+    pub url: String,
+    /// Milliseconds to wait for the answer (default [`DEFAULT_SCREENING_TIMEOUT_MS`]);
+    /// no answer in time means hold.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+}
+
+/// Default for `screening.timeout_ms`.
+pub const DEFAULT_SCREENING_TIMEOUT_MS: u64 = 2_000;
+/// Longest `screening.timeout_ms`.
+pub const MAX_SCREENING_TIMEOUT_MS: u64 = 60_000;
 
 /// `[http]`.
 #[derive(Clone, Debug, Deserialize)]

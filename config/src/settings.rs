@@ -40,6 +40,8 @@ pub struct Settings {
     pub http: HttpSettings,
     /// `[attestation]`.
     pub attestation: AttestationSettings,
+    /// `[screening]`, if set.
+    pub screening: Option<ScreeningSettings>,
     /// `[log]`.
     pub log: LogSettings,
 }
@@ -405,6 +407,15 @@ pub struct AttestationSettings {
     pub rate_per_s: u32,
     /// Requests a member may make at once above its rate.
     pub burst: u32,
+}
+
+/// `[screening]`, validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScreeningSettings {
+    /// The service's URL (`http` or `https`, with a host).
+    pub url: String,
+    /// How long its answer is waited for; none in time means hold.
+    pub timeout: Duration,
 }
 
 /// `[http]`, validated.

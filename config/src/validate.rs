@@ -17,8 +17,8 @@ use crate::secret::redact_url;
 use crate::settings::{
     ConsensusStep, ConsortiumMemberSettings, ConsortiumSettings, DatabaseSettings, EvmFinality,
     EvmSettings, GrandpaAnchor, HttpSettings, LedgerKindSettings, LedgerSettings, LogSettings,
-    MemberSettings, RouteSettings, SealProtocol, SealedFinality, Settings, SubstrateSettings,
-    TrustedBlock,
+    MemberSettings, RouteSettings, ScreeningSettings, SealProtocol, SealedFinality, Settings,
+    SubstrateSettings, TrustedBlock,
 };
 
 /// URL schemes accepted for ledger RPC endpoints.
@@ -58,6 +58,7 @@ impl Config {
         let member = check.member();
         let attestation = check.attestation();
         let log = check.log();
+        let screening = check.screening();
         let settings = (|| {
             Some(Settings {
                 database: database?,
@@ -69,6 +70,7 @@ impl Config {
                     listen: self.http.listen,
                 },
                 attestation: attestation?,
+                screening: screening?,
                 log: log?,
             })
         })();
@@ -1319,6 +1321,44 @@ impl Checker<'_> {
                 })
             }
         }
+    }
+
+    /// `[screening]`: `Some(None)` when it is not set, `None` when it is wrong.
+    fn screening(&mut self) -> Option<Option<ScreeningSettings>> {
+        let Some(s) = &self.config.screening else {
+            return Some(None);
+        };
+        let before = self.problems.len();
+        let root = KeyPath::root("screening");
+        self.url(
+            &root.field("url"),
+            &s.url,
+            &["http", "https"],
+            "screening service URL",
+        );
+        let ms = s
+            .timeout_ms
+            .unwrap_or(crate::model::DEFAULT_SCREENING_TIMEOUT_MS);
+        if ms == 0 || ms > crate::model::MAX_SCREENING_TIMEOUT_MS {
+            self.report(
+                &root.field("timeout_ms"),
+                format!(
+                    "timeout_ms = {ms} is outside 1..={}",
+                    crate::model::MAX_SCREENING_TIMEOUT_MS
+                ),
+                format!(
+                    "set the milliseconds a screening answer may take, e.g. {} (no answer in \
+                     time holds the payment)",
+                    crate::model::DEFAULT_SCREENING_TIMEOUT_MS
+                ),
+            );
+        }
+        self.clean_since(before).then(|| {
+            Some(ScreeningSettings {
+                url: s.url.clone(),
+                timeout: Duration::from_millis(ms),
+            })
+        })
     }
 
     fn log(&mut self) -> Option<LogSettings> {

@@ -1369,3 +1369,34 @@ fn a_certificate_close_to_its_expiry_is_a_warning() {
         Ok(())
     });
 }
+
+#[test]
+fn screening_needs_a_url_and_a_sane_timeout_and_is_optional() {
+    Jail::expect_with(|jail| {
+        set_keys(jail);
+        let config = load(jail, BASE)?;
+        assert_eq!(valid(&config).screening, None, "unset: no screening");
+        Ok(())
+    });
+    Jail::expect_with(|jail| {
+        set_keys(jail);
+        let toml = format!("{BASE}\n[screening]\nurl = \"https://screening.bank-a.example/v1\"\n");
+        let settings = valid(&load(jail, &toml)?);
+        let screening = settings.screening.expect("set");
+        assert_eq!(screening.url, "https://screening.bank-a.example/v1");
+        assert_eq!(
+            screening.timeout,
+            std::time::Duration::from_millis(isthmus_config::DEFAULT_SCREENING_TIMEOUT_MS)
+        );
+        Ok(())
+    });
+    let found = problems(&format!(
+        "{BASE}\n[screening]\nurl = \"ftp://screening.example\"\ntimeout_ms = 0\n"
+    ));
+    assert!(find(&found, "screening.url")
+        .message
+        .contains("uses scheme `ftp`"));
+    let timeout = find(&found, "screening.timeout_ms");
+    assert!(timeout.message.contains("outside 1..=60000"), "{timeout:?}");
+    assert!(timeout.fix.contains("no answer in time holds the payment"));
+}

@@ -1,9 +1,11 @@
 //! Holds end to end (docs/protocol.md, "Holds"), on real anvils, a real Postgres and
 //! three real `isthmus run` members (threshold 2): a burst of payments over the
 //! destination's route limit and a large payment are held by evm-b's clearing app;
-//! nothing of them is executed while held, whoever submits; `isthmus approve` by two
-//! members releases the large one (delivered exactly once) and `isthmus reject` by
-//! two members ends the other refused, its escrow returned at the origin.
+//! nothing of them is executed while held, whoever submits. Each member screens a
+//! payment before it approves it: bank-2's screening service denies the large one,
+//! which bank-0 and bank-1 approve (released, delivered exactly once); bank-0's
+//! service hangs on the other, which is never approved by that timeout and is
+//! rejected by two members (refused, its escrow returned at the origin).
 #![expect(
     clippy::unwrap_used,
     reason = "test code: a panic is the failure report"
@@ -26,10 +28,46 @@ fn text(out: &std::process::Output) -> String {
     )
 }
 
+/// Each member's screening service, on one local port (`/bank-N`): bank-2 denies a
+/// payment of 260, bank-0 never answers about one of 50, everything else passes.
+async fn screening_services() -> String {
+    use axum::routing::post;
+    let app = axum::Router::new().route(
+        "/:member",
+        post(
+            |axum::extract::Path(member): axum::extract::Path<String>,
+             axum::Json(payment): axum::Json<serde_json::Value>| async move {
+                let amount = payment["amount"].as_str().unwrap_or_default().to_owned();
+                match (member.as_str(), amount.as_str()) {
+                    ("bank-2", "260") => axum::Json(serde_json::json!({
+                        "decision": "deny", "reason": "sanctions list match"
+                    })),
+                    ("bank-0", "50") => {
+                        tokio::time::sleep(Duration::from_secs(600)).await;
+                        axum::Json(serde_json::json!({"decision": "pass"}))
+                    }
+                    _ => axum::Json(serde_json::json!({"decision": "pass"})),
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn payments_over_a_limit_are_held_until_a_quorum_of_members_decides_them() {
     let devnet = Devnet::start_with_receipts().await;
-    let mut consortium = Consortium::new(&devnet, "holds").await;
+    let screening = screening_services().await;
+    let mut consortium = Consortium::with_extra(&devnet, "holds", |m| {
+        format!(
+            "[screening]\nurl = \"{screening}/{}\"\ntimeout_ms = 800\n",
+            m.name
+        )
+    })
+    .await;
     let (a, b) = (&devnet.a, &devnet.b);
     let (pay_a, app_b) = (a.clearing(), b.clearing());
     for call in [
@@ -138,6 +176,14 @@ async fn payments_over_a_limit_are_held_until_a_quorum_of_members_decides_them()
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("--reason: say why"), "{}", text(&out));
 
+    // bank-2's screening denies the large payment: bank-2 does not approve it.
+    let out = consortium.members[2].isthmus(&["approve", &hex::encode(large)]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("screening says deny") && text(&out).contains("sanctions list match"),
+        "{}",
+        text(&out)
+    );
     // One member's approval releases nothing.
     let out = bank0.isthmus(&[
         "approve",
@@ -156,7 +202,20 @@ async fn payments_over_a_limit_are_held_until_a_quorum_of_members_decides_them()
     b.expect_delivered_once(&[large], DELIVERY, || consortium.logs())
         .await;
 
-    // Two members reject the other; it ends refused and its escrow comes back.
+    // bank-0's screening service hangs on the other: no answer in time is a hold,
+    // and bank-0 does not approve it.
+    let started = std::time::Instant::now();
+    let out = bank0.isthmus(&["approve", &hex::encode(over)]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("screening says hold")
+            && text(&out).contains("did not answer within 800 ms"),
+        "{}",
+        text(&out)
+    );
+    assert!(started.elapsed() < Duration::from_secs(60));
+    assert_eq!(inbox_b.holds(over).call().await.unwrap().0, 1, "still held");
+    // Two members reject it; it ends refused and its escrow comes back.
     let bank2 = &consortium.members[2];
     let out = bank2.isthmus(&[
         "reject",
@@ -217,6 +276,18 @@ async fn payments_over_a_limit_are_held_until_a_quorum_of_members_decides_them()
             .await,
         1
     );
+    // Each screening verdict is in the screening member's history.
+    for (m, verdict) in [(2usize, "deny"), (0, "hold")] {
+        let sql = format!(
+            "SELECT count(*) FROM lifecycle_log WHERE event = 'hold_decision' \
+             AND evidence->>'step' = 'screened' AND evidence->>'verdict' = '{verdict}'"
+        );
+        assert_eq!(
+            consortium.members[m].count(&sql).await,
+            1,
+            "bank-{m}: {sql}"
+        );
+    }
     assert_eq!(
         bank0
             .count(&format!(

@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::{HoldDecisionArgs, HoldsArgs};
 use crate::commands::Outcome;
+use crate::screening::{Screening, ScreeningRequest, Verdict};
 use crate::signers::{connect, hex0x, send_retrying, sign_digest, Target};
 use crate::RelayerError;
 
@@ -245,6 +246,11 @@ pub async fn decide(
         )?;
         return Ok(Outcome::Success);
     }
+    if action == HoldAction::Release {
+        if let Some(refused) = screened(&settings, &store, m, &on, &origin, args, out).await? {
+            return Ok(refused);
+        }
+    }
     let decision = HoldDecision {
         origin: m.origin,
         id: id.0,
@@ -378,6 +384,65 @@ pub async fn decide(
         out,
     )
     .await
+}
+
+/// Asks this member's screening service (`[screening]`) about the payment before it
+/// approves it, and records the verdict. `Some` (the outcome to return) when the
+/// service holds or denies it: this member does not approve.
+async fn screened(
+    settings: &Settings,
+    store: &Store,
+    m: &isthmus_schema::MessageRecord,
+    on: &str,
+    origin: &str,
+    args: &HoldDecisionArgs,
+    out: &mut dyn Write,
+) -> Result<Option<Outcome>, RelayerError> {
+    let Some(config) = &settings.screening else {
+        return Ok(None);
+    };
+    let Some(request) = ScreeningRequest::for_payment(&m.id.0, origin, on, &m.body) else {
+        writeln!(
+            out,
+            "{} carries no payment: nothing for the screening service to check",
+            m.id
+        )?;
+        return Ok(None);
+    };
+    let screening = Screening::new(&config.url, config.timeout).map_err(RelayerError::Usage)?;
+    let (verdict, took) = screening.screen(&request).await;
+    store
+        .log_hold_step(
+            m.id,
+            &serde_json::json!({
+                "step": "screened",
+                "verdict": verdict.as_str(),
+                "reason": verdict.reason(),
+                "took_ms": took.as_millis() as u64,
+                "service": isthmus_schema::redact_url(&config.url),
+                "request": request,
+                "operator": args.operator,
+            }),
+            &args.operator,
+        )
+        .await?;
+    let word = verdict.as_str();
+    match verdict {
+        Verdict::Pass => {
+            writeln!(out, "screening passed {} ({} ms)", m.id, took.as_millis())?;
+            Ok(None)
+        }
+        Verdict::Hold(reason) | Verdict::Deny(reason) => {
+            writeln!(
+                out,
+                "refused: this member's screening says {word} for {} ({reason}); this member \
+                 does not approve it and signed nothing. `isthmus reject {} --reason ...` \
+                 records a rejection",
+                m.id, m.id
+            )?;
+            Ok(Some(Outcome::Problems))
+        }
+    }
 }
 
 /// Submits a quorum's decision and records it.

@@ -21,6 +21,7 @@
 //! - [`signers`], [`routes`]: the consortium's governance of each destination: signer
 //!   sets, route pause and resume;
 //! - [`holds`]: held messages, and the members' signed decisions on them;
+//!   [`screening`]: the payment screening hook asked before an approval;
 //! - [`http`]: health, readiness, metrics and `/v1/attest` on narrow handles;
 //! - [`metrics`]: the Prometheus metrics.
 
@@ -40,6 +41,7 @@ pub mod payments;
 pub mod peer_endpoint;
 pub mod pipeline;
 pub mod routes;
+pub mod screening;
 pub mod signers;
 pub mod supervise;
 pub mod verified;

@@ -148,6 +148,16 @@ impl Store {
             .map_err(StoreError::db("commit hold decision"))
     }
 
+    /// Logs a step on held message `id` that decides nothing on its own (this
+    /// member's screening of it: `evidence` holds the verdict and why).
+    pub async fn log_hold_step(&self, id: MessageId, evidence: &Value, actor: &str) -> Result<()> {
+        let mut tx = self.begin().await?;
+        append_log(&mut tx, Some(&id), LogEvent::HoldDecision, evidence, actor).await?;
+        tx.commit()
+            .await
+            .map_err(StoreError::db("commit hold step"))
+    }
+
     /// The decisions recorded here on message `id`, oldest first.
     pub async fn hold_decisions(&self, id: MessageId) -> Result<Vec<HoldDecisionRecord>> {
         let rows = sqlx::query(
