@@ -1198,16 +1198,22 @@ impl Ledger {
     }
 }
 
-/// Balances of the devnet's two banks, plus both ledgers' accounts, plus escrow, in
-/// `app`.
+/// Balances of the devnet's two banks, plus both EVM ledgers' accounts, plus escrow,
+/// in `app`.
 pub async fn holdings(app: &ClearingApp<Client>) -> U256 {
+    holdings_with(app, &[1, 2]).await
+}
+
+/// Balances of the devnet's two banks, plus the accounts of `ledgers`, plus escrow,
+/// in `app`.
+pub async fn holdings_with(app: &ClearingApp<Client>, ledgers: &[u32]) -> U256 {
     let mut total = app.escrowed().call().await.expect("escrowed");
     for bank in [BANK_A, BANK_B] {
         total += app.balance_of(bank).call().await.expect("balance");
     }
-    for ledger in [1, 2] {
+    for ledger in ledgers {
         total += app
-            .ledger_balance(ledger)
+            .ledger_balance(*ledger)
             .call()
             .await
             .expect("ledger balance");

@@ -300,18 +300,6 @@ async fn payments_over_a_limit_are_held_until_a_quorum_of_members_decides_them()
     );
 }
 
-/// evm-a's banks plus its ledger accounts (evm-b's, sub's) plus escrow.
-async fn holdings_with_sub(app: &isthmus_adapter_evm::contracts::ClearingApp<Client>) -> U256 {
-    let mut total = app.escrowed().call().await.unwrap();
-    for bank in [BANK_A, BANK_B] {
-        total += app.balance_of(bank).call().await.unwrap();
-    }
-    for ledger in [2, SUB_LEDGER] {
-        total += app.ledger_balance(ledger).call().await.unwrap();
-    }
-    total
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_payments_into_the_substrate_ledger_wait_for_a_quorums_decision() {
     let devnet = Devnet::start_with_substrate_receipts().await;
@@ -332,7 +320,7 @@ async fn large_payments_into_the_substrate_ledger_wait_for_a_quorums_decision() 
     let app_a = a.clearing();
     let creditor_before = sub.clearing_balance(SUB_BANK_B).await;
     let opening = (
-        holdings_with_sub(&app_a).await,
+        holdings_with(&app_a, &[2, SUB_LEDGER]).await,
         sub.clearing_holdings(&[a.id]).await,
     );
     let mut ids = Vec::new();
@@ -417,7 +405,7 @@ async fn large_payments_into_the_substrate_ledger_wait_for_a_quorums_decision() 
     assert_eq!(states, vec![2, 2, 3], "settled, settled, returned");
     assert_eq!(
         (
-            holdings_with_sub(&app_a).await,
+            holdings_with(&app_a, &[2, SUB_LEDGER]).await,
             sub.clearing_holdings(&[a.id]).await
         ),
         opening

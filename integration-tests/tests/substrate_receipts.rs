@@ -15,22 +15,9 @@
 use std::time::Duration;
 
 use ethers::types::U256;
-use isthmus_adapter_evm::contracts::ClearingApp;
 use isthmus_integration_tests::*;
 
 const DELIVERY: Duration = Duration::from_secs(240);
-
-/// evm-a's banks plus its ledger accounts plus escrow.
-async fn holdings(app: &ClearingApp<Client>) -> U256 {
-    let mut total = app.escrowed().call().await.unwrap();
-    for bank in [BANK_A, BANK_B] {
-        total += app.balance_of(bank).call().await.unwrap();
-    }
-    for ledger in [2, SUB_LEDGER] {
-        total += app.ledger_balance(ledger).call().await.unwrap();
-    }
-    total
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn payments_between_evm_and_substrate_settle_or_come_back_exactly_once() {
@@ -41,7 +28,10 @@ async fn payments_between_evm_and_substrate_settle_or_come_back_exactly_once() {
     let a = &devnet.a;
     let mut consortium = Consortium::new(&devnet, "sub_receipts").await;
     let app_a = a.clearing();
-    let opening = (holdings(&app_a).await, sub.clearing_holdings(&[a.id]).await);
+    let opening = (
+        holdings_with(&app_a, &[2, SUB_LEDGER]).await,
+        sub.clearing_holdings(&[a.id]).await,
+    );
     let unknown = [0xee; 32];
 
     // evm-a -> sub: credited; refused (unknown bank); refused (more than evm-a's
@@ -169,7 +159,10 @@ async fn payments_between_evm_and_substrate_settle_or_come_back_exactly_once() {
         u128::from(PAYMENT_LIQUIDITY) - 100 + 70
     );
     assert_eq!(
-        (holdings(&app_a).await, sub.clearing_holdings(&[a.id]).await),
+        (
+            holdings_with(&app_a, &[2, SUB_LEDGER]).await,
+            sub.clearing_holdings(&[a.id]).await
+        ),
         opening,
         "no value made or lost on either ledger"
     );

@@ -315,10 +315,10 @@ impl<T: pallet::Config> OriginQuorum for pallet::Pallet<T> {
 
     fn endpoint() -> ([u8; 32], u32) {
         use frame_support::traits::Get;
-        use frame_system::pallet_prelude::BlockNumberFor;
-        let genesis = frame_system::Pallet::<T>::block_hash(BlockNumberFor::<T>::default());
-        let genesis = <[u8; 32]>::try_from(genesis.as_ref()).unwrap_or([0u8; 32]);
-        (genesis, <T as pallet::Config>::LedgerId::get())
+        (
+            pallet::Pallet::<T>::genesis_hash(),
+            <T as pallet::Config>::LedgerId::get(),
+        )
     }
 }
 
@@ -1478,27 +1478,27 @@ pub mod pallet {
         /// signer sets: it binds this chain's genesis hash and ledger id
         /// ([`isthmus_protocol::SignerSetUpdate::pallet_digest`]).
         pub fn signer_set_update_digest(update: &isthmus_protocol::SignerSetUpdate) -> [u8; 32] {
-            let genesis = frame_system::Pallet::<T>::block_hash(BlockNumberFor::<T>::default());
-            let genesis = <[u8; 32]>::try_from(genesis.as_ref()).unwrap_or([0u8; 32]);
-            update.pallet_digest(genesis, T::LedgerId::get())
+            update.pallet_digest(Self::genesis_hash(), T::LedgerId::get())
         }
 
         /// The digest members sign to pause or resume a route here: it binds this
         /// chain's genesis hash and ledger id
         /// ([`isthmus_protocol::RouteControl::pallet_digest`]).
         pub fn route_control_digest(control: &isthmus_protocol::RouteControl) -> [u8; 32] {
-            let genesis = frame_system::Pallet::<T>::block_hash(BlockNumberFor::<T>::default());
-            let genesis = <[u8; 32]>::try_from(genesis.as_ref()).unwrap_or([0u8; 32]);
-            control.pallet_digest(genesis, T::LedgerId::get())
+            control.pallet_digest(Self::genesis_hash(), T::LedgerId::get())
         }
 
         /// The digest members sign to release or reject a hold here: it binds this
         /// chain's genesis hash and ledger id
         /// ([`isthmus_protocol::HoldDecision::pallet_digest`]).
         pub fn hold_decision_digest(decision: &isthmus_protocol::HoldDecision) -> [u8; 32] {
+            decision.pallet_digest(Self::genesis_hash(), T::LedgerId::get())
+        }
+
+        /// This chain's genesis hash, which the governance digests bind.
+        pub(crate) fn genesis_hash() -> [u8; 32] {
             let genesis = frame_system::Pallet::<T>::block_hash(BlockNumberFor::<T>::default());
-            let genesis = <[u8; 32]>::try_from(genesis.as_ref()).unwrap_or([0u8; 32]);
-            decision.pallet_digest(genesis, T::LedgerId::get())
+            <[u8; 32]>::try_from(genesis.as_ref()).unwrap_or([0u8; 32])
         }
 
         /// Moves a hold still waiting to released or rejected, with a quorum of the
